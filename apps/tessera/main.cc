@@ -1,1 +1,591 @@
-int main() { return 0; }
+// The tessera command: parses arguments, calls the libraries, prints results. Business logic
+// lives in the libraries; errors arrive as Status values and leave as one clear line.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/analytics/pipeline.h"
+#include "tessera/common/civil_time.h"
+#include "tessera/io/generator.h"
+#include "tessera/io/mapping.h"
+#include "tessera/privacy/order_token.h"
+#include "tessera/privacy/owner_key.h"
+#include "tessera/privacy/pseudonymizer.h"
+#include "tessera/store/loader.h"
+#include "tessera/store/store.h"
+
+namespace tessera {
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "tessera: error: %s\n", status.message().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitError;
+}
+
+// Options shared by every command that reads or writes a store.
+struct StoreArgs {
+  std::string store = store::DefaultStoreLocation();
+  std::string key = privacy::DefaultKeyPath();
+};
+
+void AddStoreOptions(CLI::App* cmd, StoreArgs* args, bool with_key) {
+  cmd->add_option("--store", args->store,
+                  "Store location: a file path for the embedded SQLite store")
+      ->envname("TESSERA_STORE")
+      ->capture_default_str();
+  if (with_key) {
+    cmd->add_option("--key", args->key, "The data owner's key file (see `tessera keys init`)")
+        ->envname("TESSERA_KEY")
+        ->capture_default_str();
+  }
+}
+
+struct AnalysisArgs {
+  std::string window = "24m";
+  std::string as_of;
+  std::string rules;
+  std::string lang = "en";
+  std::string currency;
+};
+
+void AddAnalysisOptions(CLI::App* cmd, AnalysisArgs* args) {
+  cmd->add_option("--window", args->window,
+                  "Rolling window ending at --as-of: 12m, 24m, 36m (months) or <N>d (days)")
+      ->capture_default_str();
+  cmd->add_option("--as-of", args->as_of, "Last day of the window, YYYY-MM-DD (default: today, UTC)");
+  cmd->add_option("--rules", args->rules,
+                  "Segment rule file (TOML; default: the shipped nine segments, config/segments.toml)");
+  cmd->add_option("--lang", args->lang, "Segment names in en or de")->capture_default_str();
+  cmd->add_option("--currency", args->currency,
+                  "Currency to analyse when the store holds several (ISO code, e.g. EUR)");
+}
+
+struct Analysis {
+  analytics::SegmentRules rules;
+  analytics::Lang lang;
+  analytics::ProfileSet set;
+};
+
+StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
+  TESSERA_ASSIGN_OR_RETURN(analytics::Window window, analytics::Window::Parse(aa.window));
+  TESSERA_ASSIGN_OR_RETURN(analytics::Lang lang, analytics::ParseLang(aa.lang));
+  int64_t as_of = TodayUtc();
+  if (!aa.as_of.empty()) {
+    auto parsed = ParseIsoDate(aa.as_of);
+    if (!parsed.ok()) return parsed.status().WithContext("--as-of");
+    as_of = *parsed;
+  }
+  auto rules = aa.rules.empty() ? analytics::SegmentRules::Default()
+                                : analytics::SegmentRules::LoadFile(aa.rules);
+  if (!rules.ok()) return rules.status();
+  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(sa.store, /*create=*/false));
+  analytics::ProfileOptions options;
+  options.as_of_day = as_of;
+  options.window = window;
+  options.currency = aa.currency;
+  TESSERA_ASSIGN_OR_RETURN(auto set, analytics::ComputeSegmentedProfiles(*store, options, *rules));
+  return Analysis{std::move(*rules), lang, std::move(set)};
+}
+
+// Opens the output: a file (written to a temporary name and renamed, so readers never see
+// half a file) or stdout.
+class Output {
+ public:
+  static StatusOr<std::unique_ptr<Output>> Open(const std::string& path) {
+    auto out = std::unique_ptr<Output>(new Output());
+    if (path.empty() || path == "-") {
+      out->file_ = stdout;
+      return out;
+    }
+    out->path_ = path;
+    out->tmp_ = path + ".tmp";
+    out->file_ = std::fopen(out->tmp_.c_str(), "wb");
+    if (out->file_ == nullptr) return PermissionDeniedError("cannot write {}", path);
+    return out;
+  }
+  std::FILE* file() { return file_; }
+  Status Commit() {
+    if (path_.empty()) return std::fflush(file_) == 0 ? OkStatus() : InternalError("cannot write output");
+    const bool ok = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) return InternalError("cannot write {}", path_);
+    return OkStatus();
+  }
+  ~Output() {
+    if (file_ != nullptr && !path_.empty()) {
+      std::fclose(file_);
+      std::remove(tmp_.c_str());
+    }
+  }
+
+ private:
+  Output() = default;
+  std::FILE* file_ = nullptr;
+  std::string path_, tmp_;
+};
+
+// A one-line progress display on a terminal; silent when stderr is not a terminal.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO) != 0) {}
+  void Update(const store::LoadProgress& p) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    if (p.writing) {
+      std::fprintf(stderr, "\r\033[K  writing: %llu orders stored", static_cast<unsigned long long>(p.orders_written));
+    } else {
+      std::string bar;
+      if (p.bytes_total > 0) {
+        const int filled = static_cast<int>(30.0 * p.bytes_read / p.bytes_total);
+        bar = "[" + std::string(std::min(filled, 30), '#') + std::string(30 - std::min(filled, 30), ' ') + "] ";
+      }
+      std::fprintf(stderr, "\r\033[K  %s%.1f MB read, %llu rows, %.0f rows/s",
+                   bar.c_str(), p.bytes_read / 1e6, static_cast<unsigned long long>(p.rows_read),
+                   secs > 0 ? p.rows_read / secs : 0.0);
+    }
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void Clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files, const std::string& mapping_name,
+              const std::string& rejects_path, int64_t max_rejects, size_t batch, bool quiet,
+              const std::string& summary_json) {
+  auto mapping = io::LoadMapping(mapping_name);
+  if (!mapping.ok()) return Fail(mapping.status());
+  auto key = privacy::OwnerKey::Load(sa.key);
+  if (!key.ok()) return Fail(key.status());
+  auto store = store::Store::Open(sa.store, /*create=*/true);
+  if (!store.ok()) return Fail(store.status());
+
+  std::unique_ptr<Output> rejects;
+  if (!rejects_path.empty()) {
+    auto out = Output::Open(rejects_path);
+    if (!out.ok()) return Fail(out.status());
+    rejects = std::move(*out);
+    std::fputs("file,line,column,column_name,reason_code,reason\n", rejects->file());
+  }
+  uint64_t shown = 0, total_rejects = 0;
+  constexpr uint64_t kShow = 10;
+  ProgressLine progress(!quiet);
+  store::LoadOptions options;
+  options.mapping = std::move(*mapping);
+  options.batch_orders = batch;
+  if (max_rejects >= 0) options.max_rejects = static_cast<uint64_t>(max_rejects);
+  options.on_progress = [&](const store::LoadProgress& p) { progress.Update(p); };
+  options.on_reject = [&](const io::Reject& r) {
+    ++total_rejects;
+    if (rejects) {
+      std::fprintf(rejects->file(), "%s,%llu,%u,%s,%s,%s\n", CsvField(r.file).c_str(),
+                   static_cast<unsigned long long>(r.line), r.column, CsvField(r.column_name).c_str(),
+                   r.reason_code.c_str(), CsvField(r.reason).c_str());
+    }
+    if (shown < kShow) {
+      progress.Clear();
+      const std::string column = r.column > 0 ? fmt::format(":{} ({})", r.column, r.column_name)
+                                              : std::string();
+      std::fprintf(stderr, "tessera: rejected %s:%llu%s: %s\n", r.file.c_str(),
+                   static_cast<unsigned long long>(r.line), column.c_str(), r.reason.c_str());
+      ++shown;
+    }
+  };
+  auto summary = store::LoadOrders(**store, *key, files, options);
+  progress.Clear();
+  if (rejects) {
+    if (Status s = rejects->Commit(); !s.ok()) return Fail(s);
+  }
+  if (!summary.ok()) return Fail(summary.status());
+  if (total_rejects > shown) {
+    std::fprintf(stderr, "tessera: ... and %llu more rejected rows%s\n",
+                 static_cast<unsigned long long>(total_rejects - shown),
+                 rejects ? "" : " (write them all with --rejects FILE)");
+  }
+  if (!quiet) {
+    std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(), summary->ToText().c_str());
+  }
+  if (!summary_json.empty()) {
+    auto out = Output::Open(summary_json);
+    if (!out.ok()) return Fail(out.status());
+    std::fputs((summary->ToJson() + "\n").c_str(), (*out)->file());
+    if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
+  }
+  return 0;
+}
+
+int RunSegments(const StoreArgs& sa, const AnalysisArgs& aa, const std::string& format,
+                const std::string& output) {
+  auto analysis = RunAnalysis(sa, aa);
+  if (!analysis.ok()) return Fail(analysis.status());
+  const auto report = analytics::BuildReport(analysis->set, analysis->rules, analysis->lang);
+  auto out = Output::Open(output);
+  if (!out.ok()) return Fail(out.status());
+  const std::string text = format == "json" ? report.ToJson()
+                           : format == "csv" ? report.ToCsv()
+                                             : report.ToTable();
+  std::fwrite(text.data(), 1, text.size(), (*out)->file());
+  if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
+  return 0;
+}
+
+int RunProfiles(const StoreArgs& sa, const AnalysisArgs& aa, const std::string& segment,
+                const std::string& format, const std::string& output) {
+  auto analysis = RunAnalysis(sa, aa);
+  if (!analysis.ok()) return Fail(analysis.status());
+  std::optional<int> only;
+  if (!segment.empty()) {
+    const int i = analysis->rules.Find(segment);
+    if (i < 0) {
+      std::string known;
+      for (const auto& r : analysis->rules.rules()) known += (known.empty() ? "" : ", ") + r.key;
+      return Fail(InvalidArgumentError("unknown segment '{}' (known: {})", segment, known));
+    }
+    only = i;
+  }
+  auto out = Output::Open(output);
+  if (!out.ok()) return Fail(out.status());
+  Status s = analytics::WriteProfiles(analysis->set, analysis->rules, analysis->lang, only,
+                                      format == "jsonl" ? analytics::ProfileFormat::kJsonLines
+                                                        : analytics::ProfileFormat::kCsv,
+                                      (*out)->file());
+  if (s.ok()) s = (*out)->Commit();
+  return s.ok() ? 0 : Fail(s);
+}
+
+int RunGenerate(io::GeneratorOptions options, const std::string& end, const std::string& output) {
+  if (!end.empty()) {
+    auto day = ParseIsoDate(end);
+    if (!day.ok()) return Fail(day.status().WithContext("--end"));
+    options.end_day = *day;
+  } else {
+    options.end_day = TodayUtc();
+  }
+  auto out = Output::Open(output);
+  if (!out.ok()) return Fail(out.status());
+  auto stats = io::GenerateOrders(options, (*out)->file());
+  if (!stats.ok()) return Fail(stats.status());
+  if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
+  if (!output.empty() && output != "-") {
+    std::fprintf(stderr, "Wrote %s: %llu customers, %llu orders, %llu rows, %.1f MB\n", output.c_str(),
+                 static_cast<unsigned long long>(stats->customers),
+                 static_cast<unsigned long long>(stats->orders),
+                 static_cast<unsigned long long>(stats->lines), stats->bytes / 1e6);
+  }
+  return 0;
+}
+
+int RunKeysInit(const std::string& path) {
+  auto key = privacy::OwnerKey::Generate();
+  if (!key.ok()) return Fail(key.status());
+  if (Status s = key->Save(path); !s.ok()) return Fail(s);
+  std::printf("Created the data owner's key at %s (mode 0600)\nFingerprint: %s\n"
+              "Back it up and keep it out of the store: without it, new loads get new pseudonyms.\n",
+              path.c_str(), key->Fingerprint().c_str());
+  return 0;
+}
+
+int RunPseudonymize(const std::string& key_path, const std::string& kind_name) {
+  auto key = privacy::OwnerKey::Load(key_path);
+  if (!key.ok()) return Fail(key.status());
+  auto p = privacy::Pseudonymizer::Create(*key);
+  if (!p.ok()) return Fail(p.status());
+  const auto kind = kind_name == "email" ? privacy::IdentifierKind::kEmail
+                                         : privacy::IdentifierKind::kCustomerNumber;
+  std::string line;
+  uint64_t n = 0;
+  while (std::getline(std::cin, line)) {
+    ++n;
+    auto normalized = privacy::NormalizeIdentifier(kind, line);
+    if (!normalized.ok()) {
+      std::fprintf(stderr, "tessera: line %llu: %s\n", static_cast<unsigned long long>(n),
+                   normalized.status().message().c_str());
+      std::printf("\n");
+      continue;
+    }
+    std::printf("%s\n", p->Pseudonym(kind, *normalized).ToString().c_str());
+  }
+  return 0;
+}
+
+int RunOrdersList(const StoreArgs& sa, const std::string& customer) {
+  auto store = store::Store::Open(sa.store, false);
+  if (!store.ok()) return Fail(store.status());
+  std::vector<privacy::Uuid> uuids;
+  Status s = (*store)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
+    if (uuids.size() <= i) uuids.resize(i + 1);
+    uuids[i] = u;
+  });
+  if (!s.ok()) return Fail(s);
+  std::optional<privacy::Uuid> only;
+  if (!customer.empty()) {
+    auto u = privacy::Uuid::Parse(customer);
+    if (!u.ok()) return Fail(u.status().WithContext("--customer"));
+    only = *u;
+  }
+  std::printf("order_token,customer_uuid,ordered_at,amount_minor,kind\n");
+  static constexpr const char* kKinds[] = {"purchase", "credit", "void"};
+  s = (*store)->ScanOrders([&](const store::OrderColumns& c) {
+    for (size_t i = 0; i < c.size(); ++i) {
+      const bool anonymous = c.customer[i] == store::kAnonymousCustomer;
+      if (only && (anonymous || uuids[c.customer[i]] != *only)) continue;
+      std::printf("%s,%s,%s,%lld,%s\n", privacy::HexEncode(c.token(i)).c_str(),
+                  anonymous ? "" : uuids[c.customer[i]].ToString().c_str(),
+                  FormatIsoTimestamp(c.ordered_at[i]).c_str(), static_cast<long long>(c.amount_minor[i]),
+                  kKinds[c.kind[i] % 3]);
+    }
+    return OkStatus();
+  });
+  return s.ok() ? 0 : Fail(s);
+}
+
+int RunOrdersDecrypt(const std::string& key_path, std::vector<std::string> tokens) {
+  auto key = privacy::OwnerKey::Load(key_path);
+  if (!key.ok()) return Fail(key.status());
+  auto t = privacy::OrderTokenizer::Create(*key);
+  if (!t.ok()) return Fail(t.status());
+  if (tokens.empty()) {
+    std::string line;
+    while (std::getline(std::cin, line)) tokens.push_back(line);
+  }
+  int rc = 0;
+  for (const auto& hex : tokens) {
+    auto bytes = privacy::HexDecode(hex);
+    auto plain = bytes.ok() ? t->Decrypt(*bytes) : StatusOr<std::string>(bytes.status());
+    if (!plain.ok()) {
+      std::fprintf(stderr, "tessera: %s\n", plain.status().message().c_str());
+      rc = kExitError;
+      continue;
+    }
+    std::printf("%s\n", plain->c_str());
+  }
+  return rc;
+}
+
+int RunStatus(const StoreArgs& sa) {
+  auto store = store::Store::Open(sa.store, false);
+  if (!store.ok()) return Fail(store.status());
+  auto stats = (*store)->Stats();
+  if (!stats.ok()) return Fail(stats.status());
+  auto fp = (*store)->KeyFingerprint();
+  if (!fp.ok()) return Fail(fp.status());
+  std::printf("%s\n  key fingerprint  %s\n  customers        %llu\n  orders           %llu\n  chunks           %llu\n  loads            %llu\n",
+              (*store)->Describe().c_str(), fp->value_or("(none yet)").c_str(),
+              static_cast<unsigned long long>(stats->customers), static_cast<unsigned long long>(stats->orders),
+              static_cast<unsigned long long>(stats->chunks), static_cast<unsigned long long>(stats->loads));
+  auto loads = (*store)->Loads();
+  if (loads.ok()) {
+    for (const auto& l : *loads) {
+      std::printf("  load %lld  %s  %s\n", static_cast<long long>(l.load_id), l.started_at.c_str(),
+                  l.finished_at.empty() ? "(interrupted or running)" : l.summary_json.c_str());
+    }
+  }
+  return 0;
+}
+
+int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t seed) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string key = dir + "/owner.key", data = dir + "/orders.csv", store_path = dir + "/store.db";
+  if (!fs::exists(key)) {
+    if (int rc = RunKeysInit(key); rc != 0) return rc;
+  }
+  fs::remove(store_path, ec);
+  fs::remove(store_path + "-wal", ec);
+  fs::remove(store_path + "-shm", ec);
+  io::GeneratorOptions g;
+  g.customers = customers;
+  g.months = months;
+  g.seed = seed;
+  std::fprintf(stderr, "\n1. Generating %llu customers over %d months of orders...\n",
+               static_cast<unsigned long long>(customers), months);
+  if (int rc = RunGenerate(g, "", data); rc != 0) return rc;
+  std::fprintf(stderr, "\n2. Loading them: identifiers pseudonymized, order ids encrypted...\n");
+  StoreArgs sa{store_path, key};
+  if (int rc = RunIngest(sa, {data}, "generic", "", -1, 250'000, false, ""); rc != 0) return rc;
+  std::fprintf(stderr, "\n3. Segments over the last %d months:\n\n", std::min(months, 24));
+  AnalysisArgs aa;
+  aa.window = fmt::format("{}m", std::min(months, 24));
+  return RunSegments(sa, aa, "table", "");
+}
+
+}  // namespace
+}  // namespace tessera
+
+int main(int argc, char** argv) {
+  using namespace tessera;
+  CLI::App app{
+      "Tessera turns an order export into pseudonymous customer profiles, RFM scores and named "
+      "segments.\n\nA first run:\n"
+      "  tessera keys init                       # the data owner's secret key, outside the store\n"
+      "  tessera ingest orders.csv               # load (customer ids and e-mails become UUIDs)\n"
+      "  tessera segments --window 24m           # the nine segments as a table\n"
+      "  tessera segments --format json          # ... or as JSON / CSV for BI tools\n"
+      "  tessera profiles --segment champions    # one row per customer pseudonym\n"
+      "Or all at once on generated data: tessera demo",
+      "tessera"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tessera 0.1.0");
+  app.footer("Environment: TESSERA_STORE and TESSERA_KEY set the defaults of --store and --key.");
+
+  StoreArgs sa;
+  AnalysisArgs aa;
+  int rc = 0;
+
+  // keys
+  auto* keys = app.add_subcommand("keys", "Manage the data owner's key");
+  keys->require_subcommand(1);
+  auto* keys_init = keys->add_subcommand("init", "Create a new 256-bit key in a file with mode 0600");
+  keys_init->add_option("--key", sa.key, "Where to write the key")->envname("TESSERA_KEY")->capture_default_str();
+  keys_init->callback([&] { rc = RunKeysInit(sa.key); });
+  auto* keys_fp = keys->add_subcommand("fingerprint", "Print the key's public fingerprint");
+  keys_fp->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  keys_fp->callback([&] {
+    auto key = privacy::OwnerKey::Load(sa.key);
+    if (!key.ok()) {
+      rc = Fail(key.status());
+      return;
+    }
+    std::printf("%s\n", key->Fingerprint().c_str());
+  });
+
+  // ingest
+  std::vector<std::string> files;
+  std::string mapping = "generic", rejects, summary_json;
+  int64_t max_rejects = -1;
+  size_t batch = 250'000;
+  bool quiet = false;
+  auto* ingest = app.add_subcommand(
+      "ingest",
+      "Load order exports (CSV, JSON Lines, gzip, or - for stdin). Customer numbers and e-mails "
+      "become UUIDs and order ids are encrypted before anything is stored; loading the same "
+      "orders again stores nothing twice.");
+  ingest->add_option("files", files, "Order files")->required();
+  ingest->add_option("--mapping", mapping,
+                     "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
+      ->capture_default_str();
+  AddStoreOptions(ingest, &sa, true);
+  ingest->add_option("--rejects", rejects, "Write every rejected row's file, line, column and reason to this CSV");
+  ingest->add_option("--max-rejects", max_rejects, "Fail, storing nothing, when more rows than this are rejected");
+  ingest->add_option("--batch-size", batch, "Orders per committed batch")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+  ingest->add_flag("--quiet,-q", quiet, "No progress and no summary");
+  ingest->add_option("--summary-json", summary_json, "Also write the load summary as JSON to this file");
+  ingest->callback([&] { rc = RunIngest(sa, files, mapping, rejects, max_rejects, batch, quiet, summary_json); });
+
+  // segments
+  std::string format = "table", output;
+  auto* segments = app.add_subcommand("segments", "Per-segment statistics: customers, share, average orders, CLV and recency");
+  AddStoreOptions(segments, &sa, false);
+  AddAnalysisOptions(segments, &aa);
+  segments->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
+  segments->add_option("--output,-o", output, "Write to this file instead of stdout");
+  segments->callback([&] { rc = RunSegments(sa, aa, format, output); });
+
+  // profiles
+  std::string segment, profile_format = "csv";
+  auto* profiles = app.add_subcommand("profiles", "One row per customer pseudonym: scores, segment, orders, CLV, recency");
+  AddStoreOptions(profiles, &sa, false);
+  AddAnalysisOptions(profiles, &aa);
+  profiles->add_option("--segment", segment, "Only this segment (key or name, e.g. champions or VIPs)");
+  profiles->add_option("--format", profile_format, "csv or jsonl")->check(CLI::IsMember({"csv", "jsonl"}))->capture_default_str();
+  profiles->add_option("--output,-o", output, "Write to this file instead of stdout");
+  profiles->callback([&] { rc = RunProfiles(sa, aa, segment, profile_format, output); });
+
+  // generate
+  io::GeneratorOptions gen;
+  std::string end;
+  auto* generate = app.add_subcommand("generate", "Write a realistic synthetic order stream (line items, CSV)");
+  generate->add_option("--customers", gen.customers, "Number of customers")->required()->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
+  generate->add_option("--months", gen.months, "Length of the period in months")->required()->check(CLI::Range(1, 1200));
+  generate->add_option("--seed", gen.seed, "Random seed; the same seed gives the same file")->capture_default_str();
+  generate->add_option("--end", end, "Last day of the period, YYYY-MM-DD (default: today, UTC)");
+  generate->add_option("--categories", gen.categories, "Number of leaf product categories")->capture_default_str();
+  generate->add_option("--output,-o", output, "Output file (default: stdout)");
+  generate->callback([&] { rc = RunGenerate(gen, end, output); });
+
+  // pseudonymize
+  std::string kind = "customer_id";
+  auto* pseudo = app.add_subcommand("pseudonymize",
+                                    "Read identifiers from stdin, one per line, and print their UUIDs "
+                                    "(for erasure requests and matching your CRM)");
+  pseudo->add_option("--kind", kind, "customer_id or email")->check(CLI::IsMember({"customer_id", "email"}))->capture_default_str();
+  pseudo->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  pseudo->callback([&] { rc = RunPseudonymize(sa.key, kind); });
+
+  // orders
+  auto* orders = app.add_subcommand("orders", "Inspect stored orders (tokens only) and decrypt order tokens");
+  orders->require_subcommand(1);
+  std::string customer;
+  auto* orders_list = orders->add_subcommand("list", "List stored orders as CSV: token, customer UUID, time, amount");
+  AddStoreOptions(orders_list, &sa, false);
+  orders_list->add_option("--customer", customer, "Only this customer UUID");
+  orders_list->callback([&] { rc = RunOrdersList(sa, customer); });
+  std::vector<std::string> tokens;
+  auto* orders_decrypt = orders->add_subcommand("decrypt", "Decrypt order tokens (hex) back to order ids; needs the key");
+  orders_decrypt->add_option("tokens", tokens, "Tokens (default: read from stdin, one per line)");
+  orders_decrypt->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  orders_decrypt->callback([&] { rc = RunOrdersDecrypt(sa.key, tokens); });
+
+  // status
+  auto* status = app.add_subcommand("status", "Show what a store holds and its load history");
+  AddStoreOptions(status, &sa, false);
+  status->callback([&] { rc = RunStatus(sa); });
+
+  // demo
+  std::string demo_dir = "tessera-demo";
+  uint64_t demo_customers = 20000;
+  int32_t demo_months = 24;
+  uint64_t demo_seed = 42;
+  auto* demo = app.add_subcommand("demo", "Generate demo orders, load them into a fresh store and print the segments");
+  demo->add_option("--dir", demo_dir, "Directory for the demo's key, data and store")->capture_default_str();
+  demo->add_option("--customers", demo_customers, "Number of customers")->capture_default_str();
+  demo->add_option("--months", demo_months, "Months of history")->capture_default_str();
+  demo->add_option("--seed", demo_seed, "Random seed")->capture_default_str();
+  demo->callback([&] { rc = RunDemo(demo_dir, demo_customers, demo_months, demo_seed); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tessera: internal error: %s\n", e.what());
+    return kExitError;
+  }
+  return rc;
+}

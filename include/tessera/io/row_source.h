@@ -64,7 +64,8 @@ class RowSource {
   // Opens `path` ("-" = stdin). gzip input is detected by its magic bytes, not its name.
   // Reads the header (CSV) or peeks at the first object (JSON Lines).
   // Errors: kNotFound / kPermissionDenied (cannot open), kInvalidArgument (empty file: no
-  // header; not valid UTF-8 header; first JSON line not an object).
+  // header; not valid UTF-8 header; first JSON line not an object), kDataLoss (the input
+  // cannot be read: corrupt gzip data, I/O error).
   static StatusOr<std::unique_ptr<RowSource>> Open(const std::string& path,
                                                    const SourceOptions& options);
 
@@ -86,6 +87,11 @@ class RowSource {
   // `*error` with `*ok = false` and skipped; the caller calls Next() again.
   // The returned views stay valid until the next call.
   virtual bool Next(Row* row, RowError* error, bool* ok) = 0;
+
+  // The field delimiter in use, configured or detected: ',', ';', '\t' or '|'; ' ' for
+  // whitespace-separated files; 0 for JSON Lines. Picks the decimal mark when a mapping
+  // leaves it open (';' files write decimal commas).
+  virtual char delimiter() const { return ','; }
 
   // Bytes consumed from the underlying file so far (compressed bytes for gzip), for progress.
   virtual uint64_t bytes_read() const = 0;

@@ -1,0 +1,60 @@
+#pragma once
+
+// Per-customer profiles over a rolling window, computed by one scan of the store's order
+// columns into arrays indexed by the dense customer index.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/common/status.h"
+#include "tessera/privacy/pseudonymizer.h"
+#include "tessera/store/store.h"
+
+namespace tessera::analytics {
+
+// A rolling window: the last `months` calendar months or the last `days` days, ending at and
+// including the as-of date. "12m" ending 2024-06-30 covers 2023-07-01 .. 2024-06-30.
+struct Window {
+  int32_t months = 24;
+  int32_t days = 0;  // used when months == 0
+
+  // Errors: kInvalidArgument unless text is "<N>m" (1..1200) or "<N>d" (1..36500).
+  static StatusOr<Window> Parse(std::string_view text);
+  std::string ToString() const;           // "24m", "90d"
+  int64_t StartDay(int64_t as_of) const;  // first day inside the window
+};
+
+struct ProfileOptions {
+  int64_t as_of_day = 0;
+  Window window;
+  std::string currency;  // empty: the one currency of the window's orders
+};
+
+struct Profile {
+  uint32_t customer = 0;      // dense index into ProfileSet::uuids
+  uint32_t order_count = 0;   // purchases in the window (returns and voids do not count)
+  int64_t revenue_minor = 0;  // net revenue in the window: purchases minus returns (the CLV)
+  int32_t recency_days = 0;   // as-of date minus the day of the last purchase
+  int32_t first_day = 0, last_day = 0;  // day numbers of the first and last purchase
+  uint8_t r_score = 0, f_score = 0, m_score = 0;  // 1..5, see scores.h
+  uint16_t segment = 0;                           // index into the rules, see segments.h
+};
+
+struct ProfileSet {
+  int64_t as_of_day = 0;
+  int64_t start_day = 0;
+  Window window;
+  std::string currency;
+  int currency_exponent = 2;
+  uint64_t customers_in_store = 0;
+  // Customers with at least one purchase in the window, by customer index.
+  std::vector<Profile> profiles;
+  std::vector<privacy::Uuid> uuids;  // every customer's pseudonym, by index
+};
+
+// Errors: kInvalidArgument when the window holds orders in several currencies and none was
+// chosen (the message lists them) or the chosen one has no orders; store errors.
+StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& options);
+
+}  // namespace tessera::analytics

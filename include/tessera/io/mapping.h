@@ -1,0 +1,85 @@
+#pragma once
+
+// Column mappings: which source column holds which order field, and how its values are
+// written. Presets ship inside the binary (config/mappings/*.toml); users pass their own
+// TOML file with the same keys.
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/common/status.h"
+#include "tessera/io/row_source.h"
+#include "tessera/io/value_parse.h"
+
+namespace tessera::io {
+
+enum class Field : uint8_t {
+  kOrderId,
+  kCustomerId,
+  kEmail,
+  kOrderedAt,
+  kAmount,
+  kQuantity,
+  kUnitPrice,
+  kCurrency,
+  kStatus,
+  kCategory,
+  kSku,
+  kStore,
+  kRegion,
+  kChannel,
+};
+inline constexpr size_t kFieldCount = 14;
+std::string_view FieldName(Field f);  // the mapping key: "order_id", "customer_id", ...
+
+// Whether each row is a whole order or one line of an order (lines are grouped by order id).
+enum class RowLevel : uint8_t { kOrder, kLine };
+
+struct Mapping {
+  std::string name;  // preset name or file path, for messages
+  SourceOptions source;
+  std::optional<RowLevel> level;            // unset: line level when quantity/unit_price/sku/
+                                            // category are mapped, else order level
+  std::optional<DecimalMark> decimal_mark;  // unset: comma for ';'-delimited files, else point
+  // Candidate source column names per field, first present wins (case-insensitive).
+  std::array<std::vector<std::string>, kFieldCount> columns;
+  std::string timestamp_format;  // empty: ISO 8601
+  std::string timezone = "UTC";  // for timestamps without an offset
+  std::string currency;          // when there is no currency column (or it is empty)
+  std::string cancel_prefix;     // order ids starting with this are cancellations (credit notes)
+  std::vector<std::string> void_statuses;    // status values of voided orders (not counted)
+  std::vector<std::string> credit_statuses;  // status values of returns/credits (subtracted)
+  std::vector<std::string> ignore_statuses;  // status values of rows to skip (e.g. "pending")
+};
+
+// Loads a preset by name ("generic", "online-retail", "cdnow") or a TOML file by path.
+// Errors: kNotFound (neither a preset nor a file; lists the presets), kInvalidArgument (TOML
+// syntax error or unknown key, with line and column).
+StatusOr<Mapping> LoadMapping(std::string_view preset_or_path);
+// Parses mapping TOML text; `origin` names it in messages.
+StatusOr<Mapping> ParseMapping(std::string_view toml_text, std::string_view origin);
+std::vector<std::string> PresetNames();
+
+// A mapping resolved against one file's columns: which selected column feeds each field.
+struct ResolvedMapping {
+  std::vector<std::string> selected;                // column names to pass to RowSource::Select
+  std::array<int, kFieldCount> index;               // per field: index into `selected`, or -1
+  RowLevel level = RowLevel::kOrder;
+  DecimalMark decimal_mark = DecimalMark::kPoint;
+};
+
+// Errors: kInvalidArgument when the file lacks what an order needs (a customer id or e-mail,
+// a timestamp, an amount or a unit price), naming the missing fields and listing the columns
+// found.
+StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
+                                         const std::vector<std::string>& columns,
+                                         char delimiter);
+
+// Embedded text of a shipped config file ("segments.toml", "mappings/generic.toml"), or
+// nullopt.
+std::optional<std::string_view> EmbeddedConfig(std::string_view name);
+
+}  // namespace tessera::io

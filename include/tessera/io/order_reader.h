@@ -1,0 +1,92 @@
+#pragma once
+
+// Turns the rows of one export file into typed order lines through a column mapping, and
+// validates every value. A row that fails becomes a Reject (file, line, column, reason),
+// never an exception and never a message that repeats the value.
+//
+// Privacy: OrderLine holds raw identifiers (customer number, e-mail, order id) as views into
+// the reader's buffer, valid until the next call; callers pseudonymize them at once.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tessera/common/status.h"
+#include "tessera/io/mapping.h"
+#include "tessera/io/row_source.h"
+#include "tessera/io/value_parse.h"
+
+namespace tessera::io {
+
+// How an order counts (see docs/ingest.md):
+//  kPurchase  counts as an order and adds its amount to revenue;
+//  kCredit    a return or cancellation note (UCI invoices "C..."): subtracts its amount's
+//             absolute value from revenue, is not an order;
+//  kVoid      a cancelled order: neither an order nor revenue.
+enum class OrderKind : uint8_t { kPurchase = 0, kCredit = 1, kVoid = 2 };
+
+struct OrderLine {
+  uint64_t line = 0;  // physical line of the row in its file
+  std::string_view order_id;     // empty when the source has no order id
+  std::string_view customer_id;  // raw, possibly empty
+  std::string_view email;        // raw, possibly empty
+  int64_t ordered_at = 0;        // Unix seconds, UTC
+  int64_t amount_micro = 0;      // line total (quantity x unit price) or order amount, 10^-6 units
+  int64_t quantity_milli = 0;    // 10^-3 units; 1000 when the source has no quantity
+  std::string_view currency;     // ISO code, upper case ("" = the mapping's default)
+  OrderKind kind = OrderKind::kPurchase;
+  std::string_view category, sku, store, region, channel;
+  uint64_t content_hash = 0;  // hash of every mapped field, to spot byte-identical duplicates
+};
+
+struct Reject {
+  std::string file;
+  uint64_t line = 0;
+  uint32_t column = 0;      // 1-based position, 0 when not tied to a column
+  std::string column_name;  // source column name, empty when not tied to a column
+  std::string reason_code;  // short stable key for summaries: "bad_timestamp", "bad_number", ...
+  std::string reason;       // human-readable, never containing the value
+};
+
+class OrderReader {
+ public:
+  // Opens `path` and resolves `mapping` against its columns.
+  // Errors: those of RowSource::Open, and kInvalidArgument when the columns cannot be mapped.
+  static StatusOr<std::unique_ptr<OrderReader>> Open(const std::string& path,
+                                                     const Mapping& mapping);
+
+  enum class Result { kLine, kReject, kSkip, kEnd };
+  // Reads the next row: kLine fills *line, kReject fills *reject, kSkip means a row the
+  // mapping says to ignore (an ignored status), kEnd ends the file.
+  Result Next(OrderLine* line, Reject* reject);
+
+  // A reject for `field` of the row at `line` (for checks made after reading, such as
+  // identifier normalization).
+  Reject MakeFieldReject(uint64_t line, Field field, std::string reason_code,
+                         std::string reason) const {
+    return MakeReject(line, field, std::move(reason_code), std::move(reason));
+  }
+
+  RowLevel level() const { return resolved_.level; }
+  bool has_order_id() const { return resolved_.index[static_cast<size_t>(Field::kOrderId)] >= 0; }
+  uint64_t bytes_read() const { return source_->bytes_read(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  OrderReader(std::string path, const Mapping& mapping, std::unique_ptr<RowSource> source,
+              ResolvedMapping resolved, TimestampParser timestamps);
+  std::string_view FieldValue(const Row& row, Field f) const;
+  Reject MakeReject(uint64_t line, Field f, std::string reason_code, std::string reason) const;
+
+  std::string path_;
+  const Mapping& mapping_;
+  std::unique_ptr<RowSource> source_;
+  ResolvedMapping resolved_;
+  TimestampParser timestamps_;
+  std::string currency_upper_;
+  Row row_;
+};
+
+}  // namespace tessera::io

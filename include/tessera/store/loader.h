@@ -1,0 +1,76 @@
+#pragma once
+
+// Ingest: order export files -> validated, pseudonymized, deduplicated orders in a store.
+//
+// Privacy: raw identifiers (customer numbers, e-mails, order ids) exist only in this
+// process's memory while a load runs: each distinct customer is pseudonymized once (HMAC to a
+// UUID), each order id encrypted once (AES-SIV); only pseudonyms and tokens reach the store.
+// Rejected rows are reported by position and reason, never by value.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tessera/common/status.h"
+#include "tessera/io/mapping.h"
+#include "tessera/io/order_reader.h"
+#include "tessera/privacy/owner_key.h"
+#include "tessera/store/store.h"
+
+namespace tessera::store {
+
+struct LoadProgress {
+  std::string file;
+  uint64_t bytes_read = 0;    // of the current file
+  uint64_t bytes_total = 0;   // size of the current file, 0 if unknown (stdin)
+  uint64_t rows_read = 0;     // over all files
+  uint64_t orders_written = 0;
+  bool writing = false;       // false while reading files, true while committing batches
+};
+
+struct LoadOptions {
+  io::Mapping mapping;
+  // Orders per committed batch; each batch is one transaction, so an interrupted load leaves
+  // whole batches only.
+  size_t batch_orders = 250'000;
+  // More rejected rows than this fails the load before anything is written.
+  uint64_t max_rejects = UINT64_MAX;
+  std::function<void(const LoadProgress&)> on_progress;  // called every 64k rows and per batch
+  std::function<void(const io::Reject&)> on_reject;      // called for each rejected row
+};
+
+struct LoadSummary {
+  uint64_t files = 0;
+  uint64_t rows_read = 0;              // data rows seen (blank lines excluded)
+  uint64_t rows_rejected = 0;
+  std::map<std::string, uint64_t> rejected_by_reason;
+  uint64_t rows_ignored = 0;           // rows whose status the mapping ignores
+  uint64_t rows_without_customer = 0;  // stored as anonymous orders (no profile)
+  uint64_t duplicate_rows = 0;         // byte-identical repeats of a row of the same order
+  uint64_t conflicting_rows = 0;       // an order id repeated with other values (first kept)
+  uint64_t orders_in_input = 0;
+  uint64_t orders_already_stored = 0;  // skipped: the store has them from an earlier load
+  uint64_t orders_stored = 0;          // newly written
+  uint64_t purchases_stored = 0, credits_stored = 0, voids_stored = 0, anonymous_orders_stored = 0;
+  uint64_t customers_in_input = 0;
+  uint64_t customers_new = 0;
+  uint64_t batches = 0;
+  int64_t load_id = 0;
+  double seconds = 0;
+
+  std::string ToJson() const;
+  std::string ToText() const;  // the human summary the CLI prints
+};
+
+// Loads `files` ("-" = stdin) into `store` under `key`. The store is bound to the key on
+// first use. All files are read and validated before the first batch is written, so a file
+// that cannot be read at all (or too many rejects) leaves the store untouched.
+// Errors: kFailedPrecondition (the store belongs to another key), kUnavailable (another load
+// is running), kInvalidArgument (a file cannot be mapped), kNotFound (missing file),
+// kResourceExhausted (more than max_rejects rejected rows), store errors.
+StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
+                                 const std::vector<std::string>& files, const LoadOptions& options);
+
+}  // namespace tessera::store

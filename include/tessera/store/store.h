@@ -1,0 +1,100 @@
+#pragma once
+
+// The system of record: pseudonymous orders in columnar chunks, the customer pseudonyms
+// behind the dense customer indexes, dictionaries, load history and the fingerprint of the
+// owner's key. One interface; SQLite is the embedded implementation (PostgreSQL follows).
+//
+// Privacy: a store never receives a raw identifier: customers arrive as UUID pseudonyms,
+// orders as encrypted tokens. It records only the key's fingerprint, never the key.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/common/status.h"
+#include "tessera/privacy/pseudonymizer.h"
+#include "tessera/store/order_columns.h"
+
+namespace tessera::store {
+
+// What one committed batch adds: the customers first seen in it (their indexes continue
+// the store's sequence), new dictionary entries (ids continue each dictionary), and orders.
+struct Batch {
+  uint32_t first_new_customer = 0;
+  std::vector<privacy::Uuid> new_customers;
+  struct DictEntry {
+    DictKind kind;
+    uint32_t id;
+    std::string value;
+  };
+  std::vector<DictEntry> new_dict_entries;
+  OrderColumns orders;
+};
+
+struct LoadRecord {
+  int64_t load_id = 0;
+  std::string started_at, finished_at;  // ISO 8601 UTC; finished_at empty if interrupted
+  std::string summary_json;
+};
+
+struct StoreStats {
+  uint64_t customers = 0;
+  uint64_t orders = 0;
+  uint64_t chunks = 0;
+  uint64_t loads = 0;
+};
+
+// Not thread-safe: one Store per thread. Resource type: not copyable.
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens the store at `location` (a file path for SQLite; "sqlite:PATH" also works),
+  // creating it when `create` is true. Errors: kNotFound (no store and !create),
+  // kInvalidArgument (unsupported URL scheme), kFailedPrecondition (a store of a newer
+  // schema version), kDataLoss (not a Tessera store), kUnavailable (locked or I/O).
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& location, bool create);
+
+  // Ties the store to a key: the first call records `fingerprint`; later calls with another
+  // fingerprint fail with kFailedPrecondition and a message naming both fingerprints.
+  virtual Status BindKey(const std::string& fingerprint) = 0;
+  // The recorded fingerprint, or nullopt for a store not yet bound.
+  virtual StatusOr<std::optional<std::string>> KeyFingerprint() = 0;
+
+  // Takes the store's writer lock for the life of the returned handle (one load at a time).
+  // Errors: kUnavailable when another process holds it.
+  virtual StatusOr<std::shared_ptr<void>> LockForWriting() = 0;
+
+  // Calls `fn(index, uuid)` for every customer, in index order.
+  virtual Status ScanCustomers(const std::function<void(uint32_t, const privacy::Uuid&)>& fn) = 0;
+  virtual StatusOr<uint32_t> CustomerCount() = 0;
+  // Calls `fn(kind, id, value)` for every dictionary entry.
+  virtual Status ScanDictionaries(
+      const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
+  // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error.
+  virtual Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) = 0;
+
+  // Starts a load record; returns its id.
+  virtual StatusOr<int64_t> BeginLoad() = 0;
+  // Commits one batch atomically (all or nothing, even if the process is killed).
+  virtual Status AppendBatch(int64_t load_id, const Batch& batch) = 0;
+  virtual Status FinishLoad(int64_t load_id, const std::string& summary_json) = 0;
+  virtual StatusOr<std::vector<LoadRecord>> Loads() = 0;
+
+  virtual StatusOr<StoreStats> Stats() = 0;
+  virtual std::string Describe() const = 0;  // e.g. "SQLite store /path/store.db"
+
+ protected:
+  Store() = default;
+};
+
+// The documented default: $TESSERA_STORE, else $XDG_DATA_HOME/tessera/store.db, else
+// ~/.local/share/tessera/store.db.
+std::string DefaultStoreLocation();
+
+}  // namespace tessera::store

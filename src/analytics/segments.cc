@@ -1,0 +1,303 @@
+#include "tessera/analytics/segments.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "tessera/analytics/scores.h"
+#include "tessera/common/civil_time.h"
+#include "tessera/common/money.h"
+#include "tessera/io/mapping.h"
+
+namespace tessera::analytics {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin, std::string_view key) {
+  const auto line = node.source().begin.line;
+  auto bad = [&] {
+    return InvalidArgumentError("{}:{}: {} must be a score or range of scores between 1 and 5, like \"4-5\" or \"3\"", origin, line, key);
+  };
+  if (auto i = node.value<int64_t>()) {
+    if (*i < 1 || *i > 5) return bad();
+    return ScoreRange{static_cast<uint8_t>(*i), static_cast<uint8_t>(*i)};
+  }
+  auto s = node.value<std::string>();
+  if (!s) return bad();
+  std::string text = *s;
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  ScoreRange r;
+  if (text.size() == 1 && text[0] >= '1' && text[0] <= '5') {
+    r.lo = r.hi = static_cast<uint8_t>(text[0] - '0');
+  } else if (text.size() == 3 && text[1] == '-' && text[0] >= '1' && text[0] <= '5' && text[2] >= '1' && text[2] <= '5') {
+    r.lo = static_cast<uint8_t>(text[0] - '0');
+    r.hi = static_cast<uint8_t>(text[2] - '0');
+    if (r.lo > r.hi) return bad();
+  } else {
+    return bad();
+  }
+  return r;
+}
+
+// Escapes a CSV cell per RFC 4180.
+std::string CsvCell(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+double Round2(double v) { return std::round(v * 100.0) / 100.0; }
+
+}  // namespace
+
+StatusOr<Lang> ParseLang(std::string_view text) {
+  if (text == "en") return Lang::kEn;
+  if (text == "de") return Lang::kDe;
+  return InvalidArgumentError("language must be en or de");
+}
+
+StatusOr<SegmentRules> SegmentRules::Default() {
+  auto text = io::EmbeddedConfig("segments.toml");
+  if (!text) return InternalError("the default segment rules are missing from this build");
+  return Parse(*text, "segments.toml (default)");
+}
+
+StatusOr<SegmentRules> SegmentRules::LoadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("cannot read rule file {}", path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return Parse(buffer.str(), path);
+}
+
+StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::string_view origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string(origin));
+  } catch (const toml::parse_error& e) {
+    return InvalidArgumentError("{}:{}:{}: {}", origin, e.source().begin.line, e.source().begin.column, e.description());
+  }
+  SegmentRules rules;
+  for (const auto& [key, node] : root) {
+    if (key.str() != "segment") {
+      return InvalidArgumentError("{}:{}: unknown key '{}' (a rule file holds [[segment]] entries)", origin, node.source().begin.line, key.str());
+    }
+  }
+  const toml::array* segments = root["segment"].as_array();
+  if (segments == nullptr || segments->empty()) {
+    return InvalidArgumentError("{}: no [[segment]] rules", origin);
+  }
+  for (const toml::node& entry : *segments) {
+    const toml::table* t = entry.as_table();
+    const int line = static_cast<int>(entry.source().begin.line);
+    if (t == nullptr) return InvalidArgumentError("{}:{}: each segment must be a [[segment]] table", origin, line);
+    SegmentRule rule;
+    rule.line = line;
+    for (const auto& [k, v] : *t) {
+      const std::string name(k.str());
+      if (name == "key" || name == "en" || name == "de") {
+        auto s = v.value<std::string>();
+        if (!s || s->empty()) return InvalidArgumentError("{}:{}: {} must be a non-empty string", origin, v.source().begin.line, name);
+        (name == "key" ? rule.key : name == "en" ? rule.name_en : rule.name_de) = *s;
+      } else if (name == "recency" || name == "frequency" || name == "monetary") {
+        TESSERA_ASSIGN_OR_RETURN(ScoreRange r, ParseRange(v, origin, name));
+        (name == "recency" ? rule.recency : name == "frequency" ? rule.frequency : rule.monetary) = r;
+      } else {
+        return InvalidArgumentError("{}:{}: unknown key '{}' (known: key, en, de, recency, frequency, monetary)", origin, v.source().begin.line, name);
+      }
+    }
+    if (rule.key.empty()) return InvalidArgumentError("{}:{}: segment has no key", origin, line);
+    if (rule.name_en.empty()) rule.name_en = rule.key;
+    if (rule.name_de.empty()) rule.name_de = rule.name_en;
+    for (const auto& other : rules.rules_) {
+      if (other.key == rule.key) {
+        return InvalidArgumentError("{}:{}: segment key '{}' is already used at line {}", origin, line, rule.key, other.line);
+      }
+    }
+    rules.rules_.push_back(std::move(rule));
+  }
+  if (rules.rules_.size() > 1000) return InvalidArgumentError("{}: more than 1000 segments", origin);
+  std::vector<bool> reachable(rules.rules_.size(), false);
+  for (uint8_t r = 1; r <= 5; ++r) {
+    for (uint8_t f = 1; f <= 5; ++f) {
+      for (uint8_t m = 1; m <= 5; ++m) {
+        int match = -1;
+        for (size_t i = 0; i < rules.rules_.size(); ++i) {
+          const auto& rule = rules.rules_[i];
+          if (rule.recency.Contains(r) && rule.frequency.Contains(f) && rule.monetary.Contains(m)) {
+            match = static_cast<int>(i);
+            break;
+          }
+        }
+        if (match < 0) {
+          return InvalidArgumentError(
+              "{}:{}: the rules leave customers unassigned (for example recency {}, frequency {}, "
+              "monetary {}); end the file with a catch-all [[segment]] that has no ranges",
+              origin, rules.rules_.back().line, r, f, m);
+        }
+        reachable[static_cast<size_t>(match)] = true;
+        rules.table_[(r - 1) * 25 + (f - 1) * 5 + (m - 1)] = static_cast<uint16_t>(match);
+      }
+    }
+  }
+  for (size_t i = 0; i < reachable.size(); ++i) {
+    if (!reachable[i]) {
+      return InvalidArgumentError("{}:{}: segment '{}' can never match: earlier rules take all of its customers", origin, rules.rules_[i].line, rules.rules_[i].key);
+    }
+  }
+  return rules;
+}
+
+int SegmentRules::Find(std::string_view key_or_name) const {
+  const std::string wanted = Lower(key_or_name);
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    if (Lower(rules_[i].key) == wanted || Lower(rules_[i].name_en) == wanted || Lower(rules_[i].name_de) == wanted) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void AssignSegments(const SegmentRules& rules, ProfileSet* set) {
+  for (Profile& p : set->profiles) p.segment = rules.Assign(p.r_score, p.f_score, p.m_score);
+}
+
+SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang lang) {
+  SegmentReport report;
+  report.as_of = FormatIsoDate(set.as_of_day);
+  report.window = set.window.ToString();
+  report.window_start = FormatIsoDate(set.start_day);
+  report.currency = set.currency;
+  report.currency_exponent = set.currency_exponent;
+  report.customer_count = set.profiles.size();
+  const size_t k = rules.rules().size();
+  report.segments.resize(k);
+  std::vector<std::vector<int64_t>> clv(k);
+  std::vector<uint64_t> recency_sum(k, 0);
+  for (const Profile& p : set.profiles) {
+    SegmentStats& s = report.segments[p.segment];
+    ++s.uuid_count;
+    s.sum_order_count += p.order_count;
+    s.sum_clv_minor += p.revenue_minor;
+    recency_sum[p.segment] += static_cast<uint64_t>(p.recency_days);
+    clv[p.segment].push_back(p.revenue_minor);
+  }
+  const double minor_per_unit = std::pow(10.0, set.currency_exponent);
+  // Largest remainder: shares in hundredths of a percent that sum to exactly 100.00.
+  const uint64_t n = report.customer_count;
+  std::vector<uint64_t> hundredths(k, 0);
+  std::vector<std::pair<uint64_t, size_t>> remainders;
+  uint64_t assigned = 0;
+  for (size_t i = 0; i < k; ++i) {
+    SegmentStats& s = report.segments[i];
+    s.key = rules.rules()[i].key;
+    s.group = rules.rules()[i].Name(lang);
+    if (s.uuid_count == 0 || n == 0) continue;
+    const double count = static_cast<double>(s.uuid_count);
+    s.avg_order_count = Round2(static_cast<double>(s.sum_order_count) / count);
+    s.avg_clv = Round2(static_cast<double>(s.sum_clv_minor) / count / minor_per_unit);
+    s.avg_recency_days = Round2(static_cast<double>(recency_sum[i]) / count);
+    auto& v = clv[i];
+    std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2), v.end());
+    s.median_clv_minor = v[v.size() / 2];
+    if (v.size() % 2 == 0) {  // the mean of the two middle values, rounded towards zero
+      const int64_t upper = v[v.size() / 2];
+      const int64_t lower = *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2));
+      s.median_clv_minor = lower + (upper - lower) / 2;
+    }
+    const unsigned __int128 scaled = static_cast<unsigned __int128>(s.uuid_count) * 10000;
+    hundredths[i] = static_cast<uint64_t>(scaled / n);
+    remainders.emplace_back(static_cast<uint64_t>(scaled % n), i);
+    assigned += hundredths[i];
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t j = 0; n > 0 && assigned < 10000 && j < remainders.size(); ++j, ++assigned) {
+    ++hundredths[remainders[j].second];
+  }
+  for (size_t i = 0; i < k; ++i) report.segments[i].share_percent = static_cast<double>(hundredths[i]) / 100.0;
+  return report;
+}
+
+std::string SegmentReport::ToJson() const {
+  nlohmann::ordered_json j;
+  j["as_of"] = as_of;
+  j["window"] = {{"length", window}, {"start", window_start}, {"end", as_of}};
+  j["currency"] = currency;
+  j["customer_count"] = customer_count;
+  auto& segs = j["segments"] = nlohmann::ordered_json::array();
+  for (const auto& s : segments) {
+    nlohmann::ordered_json e;
+    e["key"] = s.key;
+    e["group"] = s.group;
+    e["uuid_count"] = s.uuid_count;
+    const bool empty = s.uuid_count == 0;
+    e["avg_order_count"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_order_count);
+    e["avg_clv"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_clv);
+    e["avg_recency_days"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_recency_days);
+    e["share_percent"] = s.share_percent;
+    e["sum_clv"] = FormatMinor(s.sum_clv_minor, currency_exponent);
+    e["median_clv"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(FormatMinor(s.median_clv_minor, currency_exponent));
+    segs.push_back(std::move(e));
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string SegmentReport::ToCsv() const {
+  std::string out = "group,key,uuid_count,avg_order_count,avg_clv,avg_recency_days,share_percent,sum_clv,median_clv\r\n";
+  for (const auto& s : segments) {
+    const bool empty = s.uuid_count == 0;
+    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvCell(s.group), CsvCell(s.key), s.uuid_count,
+                       empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
+                       empty ? "" : fmt::format("{:.2f}", s.avg_clv),
+                       empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,
+                       FormatMinor(s.sum_clv_minor, currency_exponent),
+                       empty ? "" : FormatMinor(s.median_clv_minor, currency_exponent));
+  }
+  return out;
+}
+
+std::string SegmentReport::ToTable() const {
+  std::string out = fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}\n\n",
+                                as_of, window, window_start, as_of, customer_count, currency);
+  size_t width = 7;
+  for (const auto& s : segments) {
+    // Display width: count UTF-8 lead bytes, not bytes ("Winterschläfer").
+    size_t w = 0;
+    for (unsigned char c : s.group) w += (c & 0xC0) != 0x80;
+    width = std::max(width, w);
+  }
+  auto pad = [&](const std::string& s) {
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+    return s + std::string(width - w, ' ');
+  };
+  out += fmt::format("{}  {:>10}  {:>7}  {:>10}  {:>12}  {:>12}\n", pad("segment"), "customers", "share",
+                     "avg orders", "avg CLV", "avg recency");
+  for (const auto& s : segments) {
+    if (s.uuid_count == 0) {
+      out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10}  {:>12}  {:>12}\n", pad(s.group), 0, 0.0, "-", "-", "-");
+      continue;
+    }
+    out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10.2f}  {:>12.2f}  {:>9.1f} d\n", pad(s.group), s.uuid_count,
+                       s.share_percent, s.avg_order_count, s.avg_clv, s.avg_recency_days);
+  }
+  return out;
+}
+
+}  // namespace tessera::analytics

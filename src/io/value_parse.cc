@@ -1,0 +1,304 @@
+#include "tessera/io/value_parse.h"
+
+#include <cstdlib>
+#include <ctime>
+#include <limits>
+
+#include "tessera/common/civil_time.h"
+
+namespace tessera::io {
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Strips one currency marker (symbol or three upper-case letters) from either end.
+std::string_view StripCurrency(std::string_view s) {
+  static constexpr std::string_view kSymbols[] = {"\xE2\x82\xAC", "$", "\xC2\xA3"};  // € $ £
+  for (std::string_view sym : kSymbols) {
+    if (s.starts_with(sym)) return Trim(s.substr(sym.size()));
+    if (s.ends_with(sym)) return Trim(s.substr(0, s.size() - sym.size()));
+  }
+  auto is_code = [](std::string_view c) {
+    return c.size() == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
+           c[2] >= 'A' && c[2] <= 'Z';
+  };
+  if (s.size() > 4 && is_code(s.substr(0, 3)) && IsBlank(s[3])) return Trim(s.substr(3));
+  if (s.size() > 4 && is_code(s.substr(s.size() - 3)) && IsBlank(s[s.size() - 4])) {
+    return Trim(s.substr(0, s.size() - 3));
+  }
+  return s;
+}
+
+// Reads 1..max_digits digits at text[*pos]; false if none.
+bool ReadNumber(std::string_view text, size_t* pos, int min_digits, int max_digits, int* out) {
+  int value = 0, n = 0;
+  while (*pos < text.size() && n < max_digits && IsDigit(text[*pos])) {
+    value = value * 10 + (text[*pos] - '0');
+    ++*pos;
+    ++n;
+  }
+  if (n < min_digits) return false;
+  *out = value;
+  return true;
+}
+
+// Parses "Z", "+HH", "+HHMM", "+HH:MM" at text[*pos]; seconds east of UTC.
+bool ReadOffset(std::string_view text, size_t* pos, int64_t* offset) {
+  if (*pos >= text.size()) return false;
+  if (text[*pos] == 'Z' || text[*pos] == 'z') {
+    ++*pos;
+    *offset = 0;
+    return true;
+  }
+  if (text[*pos] != '+' && text[*pos] != '-') return false;
+  const int sign = text[*pos] == '-' ? -1 : 1;
+  ++*pos;
+  int hh = 0, mm = 0;
+  if (!ReadNumber(text, pos, 2, 2, &hh)) return false;
+  if (*pos < text.size() && text[*pos] == ':') ++*pos;
+  if (*pos < text.size() && IsDigit(text[*pos]) && !ReadNumber(text, pos, 2, 2, &mm)) return false;
+  if (hh > 23 || mm > 59) return false;
+  *offset = sign * (hh * 3600 + mm * 60);
+  return true;
+}
+
+}  // namespace
+
+StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scale) {
+  std::string_view s = Trim(text);
+  if (s.empty()) return InvalidArgumentError("empty number");
+  bool negative = false;
+  if (s.front() == '-' || s.front() == '+') {
+    negative = s.front() == '-';
+    s = Trim(s.substr(1));
+  }
+  s = StripCurrency(s);
+  if (!negative && !s.empty() && s.front() == '-') {  // "€ -12,50"
+    negative = true;
+    s = Trim(s.substr(1));
+  }
+  if (s.empty()) return InvalidArgumentError("not a number");
+  const char decimal = mark == DecimalMark::kComma ? ',' : '.';
+  const char thousands = mark == DecimalMark::kComma ? '.' : ',';
+
+  __int128 value = 0;
+  int int_digits = 0, frac_digits = 0, group_len = -1;  // -1: no thousands separator seen
+  size_t i = 0;
+  for (; i < s.size() && s[i] != decimal; ++i) {
+    const char c = s[i];
+    if (IsDigit(c)) {
+      value = value * 10 + (c - '0');
+      ++int_digits;
+      if (group_len >= 0) ++group_len;
+      if (value > std::numeric_limits<int64_t>::max()) return InvalidArgumentError("number out of range");
+    } else if (c == thousands || (c == ' ' && mark == DecimalMark::kComma)) {
+      if (int_digits == 0 || (group_len >= 0 && group_len != 3)) {
+        return InvalidArgumentError("misplaced thousands separator");
+      }
+      group_len = 0;
+    } else {
+      return InvalidArgumentError("not a number");
+    }
+  }
+  if (group_len >= 0 && group_len != 3) return InvalidArgumentError("misplaced thousands separator");
+  if (i < s.size()) {  // fraction
+    ++i;
+    for (; i < s.size(); ++i) {
+      if (!IsDigit(s[i])) return InvalidArgumentError("not a number");
+      if (frac_digits == scale) {
+        if (s[i] != '0') return InvalidArgumentError("more than {} decimals", scale);
+        continue;  // trailing zeros beyond the scale are harmless
+      }
+      value = value * 10 + (s[i] - '0');
+      ++frac_digits;
+    }
+  }
+  if (int_digits == 0 && frac_digits == 0) return InvalidArgumentError("not a number");
+  for (; frac_digits < scale; ++frac_digits) value *= 10;
+  if (value > std::numeric_limits<int64_t>::max()) return InvalidArgumentError("number out of range");
+  const auto v = static_cast<int64_t>(value);
+  return negative ? -v : v;
+}
+
+std::string FormatDecimal(int64_t value, int scale) {
+  if (scale == 0) return std::to_string(value);
+  const bool negative = value < 0;
+  const unsigned __int128 abs = negative ? -static_cast<__int128>(value) : value;
+  uint64_t pow = 1;
+  for (int i = 0; i < scale; ++i) pow *= 10;
+  const auto whole = static_cast<uint64_t>(abs / pow), frac = static_cast<uint64_t>(abs % pow);
+  return fmt::format("{}{}.{:0{}d}", negative ? "-" : "", whole, frac, scale);
+}
+
+StatusOr<TimeZone> TimeZone::Create(std::string_view name) {
+  TimeZone zone;
+  zone.name_ = std::string(name);
+  if (name.empty() || name == "UTC" || name == "Z" || name == "Etc/UTC" || name == "GMT") {
+    zone.name_ = "UTC";
+    return zone;
+  }
+  size_t pos = 0;
+  int64_t offset = 0;
+  if ((name[0] == '+' || name[0] == '-') && ReadOffset(name, &pos, &offset) && pos == name.size()) {
+    zone.offset_seconds_ = offset;
+    return zone;
+  }
+  // An IANA name must exist in the system's tz database (the tzdata package).
+  const std::string file = "/usr/share/zoneinfo/" + std::string(name);
+  std::FILE* f = name.find("..") == std::string_view::npos ? std::fopen(file.c_str(), "rb") : nullptr;
+  if (f == nullptr) {
+    return InvalidArgumentError(
+        "unknown time zone '{}' (use UTC, an offset like +01:00, or an IANA name like "
+        "Europe/Berlin; IANA names need the tzdata package)",
+        name);
+  }
+  std::fclose(f);
+  zone.fixed_ = false;
+  return zone;
+}
+
+int64_t TimeZone::ToUtc(int64_t local_seconds) {
+  if (fixed_) return local_seconds - offset_seconds_;
+  const int64_t hour = local_seconds >= 0 ? local_seconds / 3600 : (local_seconds - 3599) / 3600;
+  auto it = hour_offsets_.find(hour);
+  if (it == hour_offsets_.end()) {
+    // mktime interprets a broken-down time in $TZ; set it for the call and restore it.
+    const char* old = std::getenv("TZ");
+    const std::string saved = old != nullptr ? old : "";
+    ::setenv("TZ", name_.c_str(), 1);
+    ::tzset();
+    const int64_t day = DayOfTimestamp(hour * 3600);
+    const CivilDate c = CivilFromDays(day);
+    std::tm tm{};
+    tm.tm_year = c.year - 1900;
+    tm.tm_mon = c.month - 1;
+    tm.tm_mday = c.day;
+    tm.tm_hour = static_cast<int>(hour * 3600 - day * 86400) / 3600;
+    tm.tm_isdst = -1;
+    const int64_t utc = static_cast<int64_t>(std::mktime(&tm));
+    if (old != nullptr) ::setenv("TZ", saved.c_str(), 1);
+    else ::unsetenv("TZ");
+    ::tzset();
+    it = hour_offsets_.emplace(hour, hour * 3600 - utc).first;
+  }
+  return local_seconds - it->second;
+}
+
+StatusOr<TimestampParser> TimestampParser::Create(std::string pattern, std::string_view zone) {
+  TESSERA_ASSIGN_OR_RETURN(TimeZone tz, TimeZone::Create(zone));
+  if (!pattern.empty() && pattern != "epoch" && pattern != "epoch_ms") {
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      if (pattern[i] != '%') continue;
+      if (i + 1 == pattern.size() ||
+          std::string_view("YmdHMSyfz%").find(pattern[i + 1]) == std::string_view::npos) {
+        return InvalidArgumentError(
+            "timestamp format '{}': unknown field at position {} (known: %Y %m %d %H %M %S %y %f "
+            "%z %%)",
+            pattern, i + 1);
+      }
+      ++i;
+    }
+  }
+  return TimestampParser(std::move(pattern), std::move(tz));
+}
+
+StatusOr<int64_t> TimestampParser::Parse(std::string_view text) {
+  text = Trim(text);
+  if (text.empty()) return InvalidArgumentError("empty timestamp");
+  if (pattern_.empty()) return ParseIso(text);
+  if (pattern_ == "epoch" || pattern_ == "epoch_ms") {
+    TESSERA_ASSIGN_OR_RETURN(int64_t v, ParseDecimal(text, DecimalMark::kPoint, 0));
+    return pattern_ == "epoch" ? v : v / 1000;
+  }
+  return ParsePattern(text);
+}
+
+StatusOr<int64_t> TimestampParser::ParseIso(std::string_view text) {
+  auto bad = [] { return InvalidArgumentError("expected an ISO 8601 date like 2024-03-01 or 2024-03-01T14:05:00"); };
+  size_t pos = 0;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  if (!ReadNumber(text, &pos, 4, 4, &y) || pos >= text.size() || text[pos++] != '-' ||
+      !ReadNumber(text, &pos, 2, 2, &mo) || pos >= text.size() || text[pos++] != '-' ||
+      !ReadNumber(text, &pos, 2, 2, &d)) {
+    return bad();
+  }
+  if (!IsValidDate(y, mo, d)) return InvalidArgumentError("no such date");
+  bool has_offset = false;
+  int64_t offset = 0;
+  if (pos < text.size() && (text[pos] == 'T' || text[pos] == ' ')) {
+    ++pos;
+    if (!ReadNumber(text, &pos, 2, 2, &h) || pos >= text.size() || text[pos++] != ':' ||
+        !ReadNumber(text, &pos, 2, 2, &mi)) {
+      return bad();
+    }
+    if (pos < text.size() && text[pos] == ':') {
+      ++pos;
+      if (!ReadNumber(text, &pos, 2, 2, &s)) return bad();
+      if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+        ++pos;
+        const size_t start = pos;
+        while (pos < text.size() && IsDigit(text[pos])) ++pos;
+        if (pos == start) return bad();
+      }
+    }
+    if (h > 23 || mi > 59 || s > 60) return InvalidArgumentError("no such time of day");
+    while (pos < text.size() && text[pos] == ' ') ++pos;
+  }
+  if (pos < text.size()) {
+    if (!ReadOffset(text, &pos, &offset) || pos != text.size()) return bad();
+    has_offset = true;
+  }
+  const int64_t local = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + std::min(s, 59);
+  return has_offset ? local - offset : zone_.ToUtc(local);
+}
+
+StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
+  auto bad = [&] { return InvalidArgumentError("does not match the timestamp format '{}'", pattern_); };
+  int y = 1970, mo = 1, d = 1, h = 0, mi = 0, s = 0;
+  bool has_offset = false;
+  int64_t offset = 0;
+  size_t pos = 0;
+  for (size_t i = 0; i < pattern_.size(); ++i) {
+    const char p = pattern_[i];
+    if (p != '%') {
+      if (pos >= text.size() || text[pos] != p) return bad();
+      ++pos;
+      continue;
+    }
+    const char f = pattern_[++i];
+    bool ok = true;
+    switch (f) {
+      case 'Y': ok = ReadNumber(text, &pos, 4, 4, &y); break;
+      case 'y': ok = ReadNumber(text, &pos, 2, 2, &y); y += y < 70 ? 2000 : 1900; break;
+      case 'm': ok = ReadNumber(text, &pos, 1, 2, &mo); break;
+      case 'd': ok = ReadNumber(text, &pos, 1, 2, &d); break;
+      case 'H': ok = ReadNumber(text, &pos, 1, 2, &h); break;
+      case 'M': ok = ReadNumber(text, &pos, 1, 2, &mi); break;
+      case 'S': ok = ReadNumber(text, &pos, 1, 2, &s); break;
+      case 'f': {
+        const size_t start = pos;
+        while (pos < text.size() && IsDigit(text[pos])) ++pos;
+        ok = pos > start;
+        break;
+      }
+      case 'z': ok = ReadOffset(text, &pos, &offset); has_offset = ok; break;
+      case '%': ok = pos < text.size() && text[pos++] == '%'; break;
+      default: ok = false;
+    }
+    if (!ok) return bad();
+  }
+  if (pos != text.size()) return bad();
+  if (!IsValidDate(y, mo, d)) return InvalidArgumentError("no such date");
+  if (h > 23 || mi > 59 || s > 60) return InvalidArgumentError("no such time of day");
+  const int64_t local = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + std::min(s, 59);
+  return has_offset ? local - offset : zone_.ToUtc(local);
+}
+
+}  // namespace tessera::io

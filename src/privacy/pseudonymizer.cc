@@ -1,0 +1,150 @@
+#include "tessera/privacy/pseudonymizer.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tessera::privacy {
+namespace {
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string Uuid::ToString() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[bytes[i] >> 4]);
+    out.push_back(kHex[bytes[i] & 15]);
+  }
+  return out;
+}
+
+StatusOr<Uuid> Uuid::Parse(std::string_view text) {
+  Uuid u;
+  if (text.size() != 36) return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
+  size_t pos = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) {
+      if (text[pos] != '-') return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
+      ++pos;
+    }
+    const int hi = HexValue(text[pos]), lo = HexValue(text[pos + 1]);
+    if (hi < 0 || lo < 0) return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
+    u.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+    pos += 2;
+  }
+  return u;
+}
+
+StatusOr<std::string> NormalizeCustomerNumber(std::string_view raw) {
+  std::string_view s = Trim(raw);
+  if (s.empty()) return NotFoundError("customer number is empty");
+  // Spreadsheets and pandas turn integer ids into floats: "17850.0" is customer 17850.
+  const size_t dot = s.find('.');
+  if (dot != std::string_view::npos && dot > 0) {
+    const std::string_view whole = s.substr(0, dot), fraction = s.substr(dot + 1);
+    const bool digits = std::all_of(whole.begin(), whole.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool zeros = !fraction.empty() && std::all_of(fraction.begin(), fraction.end(), [](char c) { return c == '0'; });
+    if (digits && zeros) s = whole;
+  }
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return InvalidArgumentError("customer number contains a control character");
+    }
+  }
+  return std::string(s);
+}
+
+StatusOr<std::string> NormalizeEmail(std::string_view raw) {
+  std::string_view s = Trim(raw);
+  if (s.empty()) return NotFoundError("e-mail is empty");
+  const size_t at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == s.size() ||
+      s.find('@', at + 1) != std::string_view::npos) {
+    return InvalidArgumentError("not an e-mail address (expected one '@' between local part and domain)");
+  }
+  const std::string_view domain = s.substr(at + 1);
+  if (domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.') {
+    return InvalidArgumentError("not an e-mail address (the domain has no dot)");
+  }
+  std::string out(s);
+  for (char& c : out) {
+    if (IsBlank(c) || static_cast<unsigned char>(c) < 0x20) {
+      return InvalidArgumentError("not an e-mail address (contains blanks or control characters)");
+    }
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+StatusOr<std::string> NormalizeIdentifier(IdentifierKind kind, std::string_view raw) {
+  return kind == IdentifierKind::kEmail ? NormalizeEmail(raw) : NormalizeCustomerNumber(raw);
+}
+
+struct Pseudonymizer::State {
+  EVP_MAC* mac = nullptr;
+  EVP_MAC_CTX* ctx = nullptr;
+  ~State() {
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+  }
+};
+
+Pseudonymizer::Pseudonymizer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Pseudonymizer::Pseudonymizer(Pseudonymizer&&) noexcept = default;
+Pseudonymizer& Pseudonymizer::operator=(Pseudonymizer&&) noexcept = default;
+Pseudonymizer::~Pseudonymizer() = default;
+
+StatusOr<Pseudonymizer> Pseudonymizer::Create(const OwnerKey& key) {
+  uint8_t mac_key[32];
+  TESSERA_RETURN_IF_ERROR(key.Derive("tessera customer pseudonym v1", mac_key));
+  auto state = std::make_unique<State>();
+  state->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (state->mac != nullptr) state->ctx = EVP_MAC_CTX_new(state->mac);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+      OSSL_PARAM_construct_end()};
+  const bool ok = state->ctx != nullptr && EVP_MAC_init(state->ctx, mac_key, sizeof(mac_key), params) == 1;
+  OPENSSL_cleanse(mac_key, sizeof(mac_key));
+  if (!ok) return InternalError("HMAC-SHA256 is not available from OpenSSL");
+  return Pseudonymizer(std::move(state));
+}
+
+Uuid Pseudonymizer::Pseudonym(IdentifierKind kind, std::string_view normalized) {
+  // Re-initialising with a null key keeps the key and resets the MAC (OpenSSL 3 HMAC).
+  const uint8_t domain = kind == IdentifierKind::kEmail ? 'e' : 'c';
+  unsigned char out[32];
+  size_t out_len = 0;
+  EVP_MAC_init(state_->ctx, nullptr, 0, nullptr);
+  EVP_MAC_update(state_->ctx, &domain, 1);
+  EVP_MAC_update(state_->ctx, reinterpret_cast<const unsigned char*>(normalized.data()),
+                 normalized.size());
+  EVP_MAC_final(state_->ctx, out, &out_len, sizeof(out));
+  Uuid u;
+  std::memcpy(u.bytes.data(), out, 16);
+  u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0f) | 0x80);  // version 8
+  u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3f) | 0x80);  // variant 10
+  return u;
+}
+
+}  // namespace tessera::privacy
