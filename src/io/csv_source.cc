@@ -65,8 +65,8 @@ inline bool IsLineBlank(char c, char delimiter) {
 }
 
 // Picks the delimiter that occurs most often outside quotes in the first non-blank line
-// within [p, p + n) (*complete tells whether that line ends within them); ties go to the earlier of
-// ',', ';', '\t', '|', and no candidate at all means ','.
+// within [p, p + n); ties go to the earlier of ',', ';', '\t', '|', and no candidate at all
+// means ','. Sets *complete to whether that line ends within the n bytes.
 char DetectDelimiter(const char* p, size_t n, bool* complete) {
   static constexpr char kCandidates[] = {',', ';', '\t', '|'};
   size_t counts[4] = {};

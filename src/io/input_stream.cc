@@ -74,12 +74,11 @@ StatusOr<size_t> InputStream::Read(char* out, size_t size) {
     total += static_cast<size_t>(n);
   }
   bytes_returned_ += total;
-  return total;
-}
-
-uint64_t InputStream::bytes_consumed() const {
+  // Cached here rather than queried by bytes_consumed(): callers may ask once per row, and
+  // gzoffset() costs an lseek() system call.
   const z_off_t offset = ::gzoffset(file_);
-  return offset >= 0 ? static_cast<uint64_t>(offset) : bytes_returned_;
+  bytes_consumed_ = offset >= 0 ? static_cast<uint64_t>(offset) : bytes_returned_;
+  return total;
 }
 
 InputBuffer::InputBuffer(std::unique_ptr<InputStream> stream, size_t block_size)

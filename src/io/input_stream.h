@@ -43,7 +43,7 @@ class InputStream {
   // Bytes consumed from the underlying file: compressed bytes for gzip input (zlib's
   // gzoffset, which excludes its unused read-ahead). When the file offset cannot be queried
   // (stdin is a pipe), the count of bytes returned by Read() instead, i.e. uncompressed bytes.
-  uint64_t bytes_consumed() const;
+  uint64_t bytes_consumed() const { return bytes_consumed_; }
 
   // True once a read error has happened (whether or not Read() has reported it yet).
   bool failed() const { return !pending_error_.ok(); }
@@ -56,8 +56,9 @@ class InputStream {
 
   gzFile file_;  // owned; closed by the destructor
   std::string name_;
-  uint64_t bytes_returned_ = 0;
-  Status pending_error_;  // a read error not yet reported, because bytes came before it
+  uint64_t bytes_returned_ = 0;  // uncompressed bytes handed out by Read()
+  uint64_t bytes_consumed_ = 0;  // as of the last Read()
+  Status pending_error_;         // a read error not yet reported, because bytes came before it
 };
 
 // A sliding window over an InputStream. Bytes in [begin(), end()) have been read and not yet

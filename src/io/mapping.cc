@@ -183,7 +183,10 @@ StatusOr<Mapping> LoadMapping(std::string_view preset_or_path) {
   const std::string key = "mappings/" + std::string(preset_or_path) + ".toml";
   if (auto text = EmbeddedConfig(key)) return ParseMapping(*text, preset_or_path);
   const std::string path(preset_or_path);
-  std::ifstream in(path);
+  std::error_code ec;
+  // A directory opens as an empty stream, which would parse as a mapping without columns.
+  std::ifstream in;
+  if (!std::filesystem::is_directory(path, ec)) in.open(path);
   if (!in) {
     std::string presets;
     for (const auto& n : PresetNames()) presets += (presets.empty() ? "" : ", ") + n;
@@ -205,9 +208,11 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
     for (const auto& candidate : mapping.columns[f]) {
       const std::string lc = Lower(candidate);
       // JSON Lines columns are the first object's keys: a field it lacks stays unmapped.
-      if (std::find(lower_columns.begin(), lower_columns.end(), lc) == lower_columns.end()) continue;
+      const auto it = std::find(lower_columns.begin(), lower_columns.end(), lc);
+      if (it == lower_columns.end()) continue;
       r.index[f] = static_cast<int>(r.selected.size());
-      r.selected.push_back(candidate);
+      // The file's own spelling, so that rejects name the column as the user sees it.
+      r.selected.push_back(columns[static_cast<size_t>(it - lower_columns.begin())]);
       break;
     }
   }

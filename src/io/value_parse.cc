@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <limits>
 
 #include "tessera/common/civil_time.h"
@@ -72,15 +73,35 @@ bool ReadOffset(std::string_view text, size_t* pos, int64_t* offset) {
 }  // namespace
 
 StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scale) {
+  // Spreadsheets put a no-break space (U+00A0) or a narrow one (U+202F) between a number and
+  // its currency, or between thousands; read them as plain spaces.
+  std::string spaced;
+  if (text.find("\xC2\xA0") != std::string_view::npos ||
+      text.find("\xE2\x80\xAF") != std::string_view::npos) {
+    spaced.reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text.substr(i).starts_with("\xC2\xA0")) {
+        spaced += ' ';
+        i += 1;
+      } else if (text.substr(i).starts_with("\xE2\x80\xAF")) {
+        spaced += ' ';
+        i += 2;
+      } else {
+        spaced += text[i];
+      }
+    }
+    text = spaced;
+  }
   std::string_view s = Trim(text);
   if (s.empty()) return InvalidArgumentError("empty number");
-  bool negative = false;
+  bool negative = false, has_sign = false;
   if (s.front() == '-' || s.front() == '+') {
     negative = s.front() == '-';
+    has_sign = true;
     s = Trim(s.substr(1));
   }
   s = StripCurrency(s);
-  if (!negative && !s.empty() && s.front() == '-') {  // "€ -12,50"
+  if (!has_sign && !s.empty() && s.front() == '-') {  // "€ -12,50"
     negative = true;
     s = Trim(s.substr(1));
   }
@@ -99,7 +120,9 @@ StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scal
       if (group_len >= 0) ++group_len;
       if (value > std::numeric_limits<int64_t>::max()) return InvalidArgumentError("number out of range");
     } else if (c == thousands || (c == ' ' && mark == DecimalMark::kComma)) {
-      if (int_digits == 0 || (group_len >= 0 && group_len != 3)) {
+      // The leading group holds 1..3 digits, every later one exactly 3.
+      if (int_digits == 0 || (group_len < 0 && int_digits > 3) ||
+          (group_len >= 0 && group_len != 3)) {
         return InvalidArgumentError("misplaced thousands separator");
       }
       group_len = 0;
@@ -152,7 +175,12 @@ StatusOr<TimeZone> TimeZone::Create(std::string_view name) {
   }
   // An IANA name must exist in the system's tz database (the tzdata package).
   const std::string file = "/usr/share/zoneinfo/" + std::string(name);
-  std::FILE* f = name.find("..") == std::string_view::npos ? std::fopen(file.c_str(), "rb") : nullptr;
+  // fopen() also opens directories ("Europe"), which mktime would silently read as UTC.
+  std::error_code ec;
+  std::FILE* f = name.find("..") == std::string_view::npos &&
+                         std::filesystem::is_regular_file(file, ec)
+                     ? std::fopen(file.c_str(), "rb")
+                     : nullptr;
   if (f == nullptr) {
     return InvalidArgumentError(
         "unknown time zone '{}' (use UTC, an offset like +01:00, or an IANA name like "
@@ -215,7 +243,9 @@ StatusOr<int64_t> TimestampParser::Parse(std::string_view text) {
   if (pattern_.empty()) return ParseIso(text);
   if (pattern_ == "epoch" || pattern_ == "epoch_ms") {
     TESSERA_ASSIGN_OR_RETURN(int64_t v, ParseDecimal(text, DecimalMark::kPoint, 0));
-    return pattern_ == "epoch" ? v : v / 1000;
+    if (pattern_ == "epoch") return v;
+    // Round towards minus infinity: -1 ms is in second -1 (1969-12-31T23:59:59), not 0.
+    return v >= 0 ? v / 1000 : -((-v + 999) / 1000);
   }
   return ParsePattern(text);
 }

@@ -94,6 +94,8 @@ class RowSource {
   virtual char delimiter() const { return ','; }
 
   // Bytes consumed from the underlying file so far (compressed bytes for gzip), for progress.
+  // Counts whole blocks as they are read (up to 1 MiB ahead of the rows returned). When the
+  // input is a pipe (stdin), whose offset cannot be queried, counts uncompressed bytes.
   virtual uint64_t bytes_read() const = 0;
 
  protected:

@@ -1,0 +1,238 @@
+#include "tessera/store/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace tessera::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("tessera_loader_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::array<uint8_t, 32> bytes;
+    bytes.fill(9);
+    key_ = std::make_unique<privacy::OwnerKey>(privacy::OwnerKey::FromBytes(bytes));
+    auto mapping = io::LoadMapping("generic");
+    ASSERT_TRUE(mapping.ok());
+    options_.mapping = *mapping;
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  std::unique_ptr<Store> OpenStore(const std::string& name = "store.db") {
+    auto s = Store::Open((dir_ / name).string(), true);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(*s);
+  }
+
+  StatusOr<LoadSummary> Load(Store& store, const std::vector<std::string>& files) {
+    return LoadOrders(store, *key_, files, options_);
+  }
+
+  // All orders in the store as (customer, amount, kind) sorted, for comparing stores.
+  std::multiset<std::tuple<uint32_t, int64_t, uint8_t, int64_t>> Orders(Store& store) {
+    std::multiset<std::tuple<uint32_t, int64_t, uint8_t, int64_t>> out;
+    EXPECT_TRUE(store.ScanOrders([&](const OrderColumns& c) {
+      for (size_t i = 0; i < c.size(); ++i) out.emplace(c.customer[i], c.amount_minor[i], c.kind[i], c.ordered_at[i]);
+      return OkStatus();
+    }).ok());
+    return out;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<privacy::OwnerKey> key_;
+  LoadOptions options_;
+};
+
+constexpr const char* kLines =
+    "order_id,customer_id,email,ordered_at,sku,category,quantity,unit_price,status\n"
+    "A-1,K1,anna@example.de,2024-03-01T10:00:00Z,S1,Food > Cheese,2,1.25,completed\n"
+    "A-1,K1,anna@example.de,2024-03-01T10:00:00Z,S2,Food > Milk,1,0.99,completed\n"
+    "A-2,K2,bernd@example.de,2024-03-02T11:00:00Z,S1,Food > Cheese,1,1.25,completed\n"
+    "A-1,K1,anna@example.de,2024-03-01T10:00:00Z,S2,Food > Milk,1,0.99,completed\n"
+    "A-3,,carla@example.de,2024-03-03,S3,Drinks,3,2.00,completed\n"
+    "A-4,K1,anna@example.de,2024-03-04,S3,Drinks,1,2.00,returned\n"
+    "A-5,K2,bernd@example.de,2024-03-05,S3,Drinks,1,2.00,cancelled\n"
+    "A-6,,,2024-03-06,S3,Drinks,1,2.00,completed\n";
+
+TEST_F(LoaderTest, GroupsLineItemsIntoOrdersAndSkipsDuplicateLines) {
+  auto store = OpenStore();
+  auto summary = Load(*store, {Write("lines.csv", kLines)});
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->rows_read, 8u);
+  EXPECT_EQ(summary->duplicate_rows, 1u);
+  EXPECT_EQ(summary->orders_stored, 6u);
+  EXPECT_EQ(summary->purchases_stored, 4u);
+  EXPECT_EQ(summary->credits_stored, 1u);
+  EXPECT_EQ(summary->voids_stored, 1u);
+  EXPECT_EQ(summary->rows_without_customer, 1u);
+  EXPECT_EQ(summary->anonymous_orders_stored, 1u);
+  EXPECT_EQ(summary->customers_new, 3u);  // K1, K2 and carla's e-mail
+  std::map<int64_t, int64_t> amount_by_time;
+  ASSERT_TRUE(store->ScanOrders([&](const OrderColumns& c) {
+    for (size_t i = 0; i < c.size(); ++i) amount_by_time[c.ordered_at[i]] = c.amount_minor[i];
+    EXPECT_EQ(c.item_offsets[1] - c.item_offsets[0], 2u);  // A-1 has two distinct lines
+    return OkStatus();
+  }).ok());
+  EXPECT_EQ(amount_by_time.begin()->second, 2 * 125 + 99);
+  EXPECT_EQ(amount_by_time.rbegin()->second, 200);          // A-6, anonymous
+  int64_t credit = 0;
+  for (const auto& [t, a] : amount_by_time) {
+    if (a < 0) credit = a;
+  }
+  EXPECT_EQ(credit, -200);  // a return subtracts even when its amount is written positive
+}
+
+TEST_F(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
+  auto store = OpenStore();
+  const std::string file = Write("lines.csv", kLines);
+  ASSERT_TRUE(Load(*store, {file}).ok());
+  const auto before = Orders(*store);
+  auto second = Load(*store, {file});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->orders_stored, 0u);
+  EXPECT_EQ(second->orders_already_stored, 6u);
+  EXPECT_EQ(second->customers_new, 0u);
+  EXPECT_EQ(Orders(*store), before);
+}
+
+TEST_F(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
+  const std::string header = "order_id,customer_id,ordered_at,amount\n";
+  const std::string a = Write("a.csv", header + "1,C1,2024-01-01,10.00\n2,C2,2024-01-02,20.00\n3,C1,2024-01-03,30.00\n");
+  const std::string b = Write("b.csv", header + "3,C1,2024-01-03,30.00\n4,C3,2024-01-04,40.00\n");
+  auto together = OpenStore("together.db");
+  auto s1 = Load(*together, {a, b});
+  ASSERT_TRUE(s1.ok());
+  EXPECT_EQ(s1->orders_stored, 4u);
+  EXPECT_EQ(s1->duplicate_rows, 1u);
+  auto apart = OpenStore("apart.db");
+  ASSERT_TRUE(Load(*apart, {a}).ok());
+  auto s2 = Load(*apart, {b});
+  ASSERT_TRUE(s2.ok());
+  EXPECT_EQ(s2->orders_stored, 1u);
+  EXPECT_EQ(s2->orders_already_stored, 1u);
+  EXPECT_EQ(Orders(*together), Orders(*apart));
+}
+
+TEST_F(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
+  auto store = OpenStore();
+  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,10.00\n1,C1,2024-01-01,99.00\n")});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->orders_stored, 1u);
+  EXPECT_EQ(s->conflicting_rows, 1u);
+  EXPECT_EQ(std::get<1>(*Orders(*store).begin()), 1000);
+}
+
+TEST_F(LoaderTest, SpellingsOfOneCustomerNumberShareAPseudonym) {
+  auto store = OpenStore();
+  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,17850.0,2024-01-01,1\n2, 17850 ,2024-01-02,1\n3,17851,2024-01-02,1\n")});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->customers_new, 2u);
+}
+
+TEST_F(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
+  auto store = OpenStore();
+  std::vector<io::Reject> rejects;
+  options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+  auto s = Load(*store, {Write("bad.csv",
+                               "order_id,customer_id,email,ordered_at,amount\n"
+                               "1,C1,,2024-01-01,10.00\n"
+                               "2,C2,,2024-13-01,10.00\n"
+                               "3,,not-an-email-4711,2024-01-01,10.00\n"
+                               "4,C4,,2024-01-01,ten\n"
+                               "5,C5,,2024-01-01,5.00\n")});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->orders_stored, 2u);
+  EXPECT_EQ(s->rows_rejected, 3u);
+  ASSERT_EQ(rejects.size(), 3u);
+  EXPECT_EQ(rejects[0].line, 3u);
+  EXPECT_EQ(rejects[0].column, 4u);
+  EXPECT_EQ(rejects[0].column_name, "ordered_at");
+  EXPECT_EQ(rejects[0].reason_code, "bad_timestamp");
+  EXPECT_EQ(rejects[1].line, 4u);
+  EXPECT_EQ(rejects[1].column_name, "email");
+  EXPECT_EQ(rejects[1].reason_code, "bad_email");
+  EXPECT_EQ(rejects[1].reason.find("4711"), std::string::npos);
+  EXPECT_EQ(rejects[2].reason_code, "bad_number");
+  EXPECT_EQ(rejects[2].column, 5u);
+  EXPECT_EQ(s->rejected_by_reason.at("bad_timestamp"), 1u);
+}
+
+TEST_F(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
+  auto store = OpenStore();
+  options_.max_rejects = 1;
+  auto s = Load(*store, {Write("bad.csv", "order_id,customer_id,ordered_at,amount\n1,C1,x,1\n2,C1,y,1\n3,C1,2024-01-01,1\n")});
+  EXPECT_EQ(s.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(store->Stats()->orders, 0u);
+  EXPECT_EQ(store->Stats()->customers, 0u);
+}
+
+TEST_F(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
+  auto store = OpenStore();
+  const std::string good = Write("good.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
+  const std::string odd = Write("odd.csv", "foo,bar\n1,2\n");
+  auto s = Load(*store, {good, odd});
+  ASSERT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("foo, bar"), std::string::npos);
+  EXPECT_EQ(store->Stats()->orders, 0u);
+}
+
+TEST_F(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
+  auto store = OpenStore();
+  const std::string file = Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
+  ASSERT_TRUE(Load(*store, {file}).ok());
+  std::array<uint8_t, 32> other;
+  other.fill(1);
+  auto s = LoadOrders(*store, privacy::OwnerKey::FromBytes(other), {file}, options_);
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
+  auto store = OpenStore();
+  options_.batch_orders = 2;
+  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n2,C2,2024-01-01,1\n3,C3,2024-01-01,1\n4,C1,2024-01-01,1\n5,C5,2024-01-01,1\n")});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->batches, 3u);
+  std::vector<size_t> sizes;
+  ASSERT_TRUE(store->ScanOrders([&](const OrderColumns& c) { sizes.push_back(c.size()); return OkStatus(); }).ok());
+  EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 1}));
+  // Customers first seen in a batch are committed with it: indexes stay dense.
+  EXPECT_EQ(*store->CustomerCount(), 4u);
+}
+
+TEST_F(LoaderTest, TheStoreFileHoldsNoRawIdentifier) {
+  auto store_path = (dir_ / "privacy.db").string();
+  {
+    auto store = Store::Open(store_path, true);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(Load(**store, {Write("lines.csv", kLines)}).ok());
+  }
+  std::string bytes;
+  for (const char* suffix : {"", "-wal"}) {
+    std::ifstream in(store_path + suffix, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    bytes += ss.str();
+  }
+  ASSERT_GT(bytes.size(), 1000u);
+  for (const char* raw : {"anna@example.de", "bernd@example.de", "carla@example.de", "anna", "A-1", "A-2", "A-6", "K1,", "K2"}) {
+    EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
+  }
+  EXPECT_NE(bytes.find("Food > Cheese"), std::string::npos);  // categories are not personal
+}
+
+}  // namespace
+}  // namespace tessera::store
