@@ -187,7 +187,7 @@ StatusOr<Mapping> LoadMapping(std::string_view preset_or_path) {
   // A directory opens as an empty stream, which would parse as a mapping without columns.
   std::ifstream in;
   if (!std::filesystem::is_directory(path, ec)) in.open(path);
-  if (!in) {
+  if (!in.is_open() || !in) {
     std::string presets;
     for (const auto& n : PresetNames()) presets += (presets.empty() ? "" : ", ") + n;
     return NotFoundError("mapping '{}' is neither a preset ({}) nor a readable file", path, presets);

@@ -208,9 +208,15 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   o.store = FieldValue(row_, Field::kStore);
   o.region = FieldValue(row_, Field::kRegion);
   o.channel = FieldValue(row_, Field::kChannel);
-  for (std::string_view v : {o.category, o.sku, o.store, o.region, o.channel}) {
+  const std::pair<Field, std::string_view> attributes[] = {{Field::kCategory, o.category},
+                                                          {Field::kSku, o.sku},
+                                                          {Field::kStore, o.store},
+                                                          {Field::kRegion, o.region},
+                                                          {Field::kChannel, o.channel}};
+  for (const auto& [field, v] : attributes) {
     if (v.size() > 1024) {
-      *reject = MakeReject(line, Field::kCategory, "bad_attribute", "attribute longer than 1024 bytes");
+      *reject = MakeReject(line, field, "bad_attribute",
+                           fmt::format("{} is longer than 1024 bytes", FieldName(field)));
       return Result::kReject;
     }
   }

@@ -227,7 +227,9 @@ TEST(TimeZone, RejectsUnknownNamesAndMalformedOffsets) {
                                 "../../etc/passwd", "Europe", "Europe/"}) {
     auto zone = TimeZone::Create(name);
     EXPECT_FALSE(zone.ok()) << name;
-    if (!zone.ok()) EXPECT_EQ(zone.status().code(), StatusCode::kInvalidArgument);
+    if (!zone.ok()) {
+      EXPECT_EQ(zone.status().code(), StatusCode::kInvalidArgument);
+    }
   }
 }
 
@@ -339,7 +341,7 @@ TEST(TimestampParser, IsoRejectsTimesThatDoNotExist) {
 
 TEST(TimestampParser, IsoRejectsOtherShapes) {
   for (std::string_view bad :
-       {"2024/03/01", "20240301", "2024-3-1", "24-03-01", "2024-03-02T14", "2024-03-01T14:5",
+       {"2024/03/01", "20240301", "2024-3-1", "99-03-01", "2024-03-02T14", "2024-03-01T14:5",
         "2024-03-01 14:05 garbage", "2024-03-01T14:05:09.", "2024-03-01T14:05:09+1",
         "March 1, 2024", "secret-4711"}) {
     EXPECT_THAT(TsError("", bad), HasSubstr("ISO 8601")) << bad;

@@ -81,7 +81,7 @@ class OrderReader {
   Reject MakeReject(uint64_t line, Field f, std::string reason_code, std::string reason) const;
 
   std::string path_;
-  const Mapping& mapping_;
+  Mapping mapping_;  // a copy: callers often pass a temporary (*LoadMapping(...))
   std::unique_ptr<RowSource> source_;
   ResolvedMapping resolved_;
   TimestampParser timestamps_;
