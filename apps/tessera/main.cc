@@ -63,9 +63,11 @@ void AddAnalysisOptions(CLI::App* cmd, AnalysisArgs* args) {
   cmd->add_option("--window", args->window,
                   "Rolling window ending at --as-of: 12m, 24m, 36m (months) or <N>d (days)")
       ->capture_default_str();
-  cmd->add_option("--as-of", args->as_of, "Last day of the window, YYYY-MM-DD (default: today, UTC)");
-  cmd->add_option("--rules", args->rules,
-                  "Segment rule file (TOML; default: the shipped nine segments, config/segments.toml)");
+  cmd->add_option("--as-of", args->as_of,
+                  "Last day of the window, YYYY-MM-DD (default: today, UTC)");
+  cmd->add_option(
+      "--rules", args->rules,
+      "Segment rule file (TOML; default: the shipped nine segments, config/segments.toml)");
   cmd->add_option("--lang", args->lang, "Segment names in en or de")->capture_default_str();
   cmd->add_option("--currency", args->currency,
                   "Currency to analyse when the store holds several (ISO code, e.g. EUR)");
@@ -116,10 +118,12 @@ class Output {
   }
   std::FILE* file() { return file_; }
   Status Commit() {
-    if (path_.empty()) return std::fflush(file_) == 0 ? OkStatus() : InternalError("cannot write output");
+    if (path_.empty())
+      return std::fflush(file_) == 0 ? OkStatus() : InternalError("cannot write output");
     const bool ok = std::fclose(file_) == 0;
     file_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) return InternalError("cannot write {}", path_);
+    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0)
+      return InternalError("cannot write {}", path_);
     return OkStatus();
   }
   ~Output() {
@@ -146,15 +150,17 @@ class ProgressLine {
     last_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
     if (p.writing) {
-      std::fprintf(stderr, "\r\033[K  writing: %llu orders stored", static_cast<unsigned long long>(p.orders_written));
+      std::fprintf(stderr, "\r\033[K  writing: %llu orders stored",
+                   static_cast<unsigned long long>(p.orders_written));
     } else {
       std::string bar;
       if (p.bytes_total > 0) {
         const int filled = static_cast<int>(30.0 * p.bytes_read / p.bytes_total);
-        bar = "[" + std::string(std::min(filled, 30), '#') + std::string(30 - std::min(filled, 30), ' ') + "] ";
+        bar = "[" + std::string(std::min(filled, 30), '#') +
+              std::string(30 - std::min(filled, 30), ' ') + "] ";
       }
-      std::fprintf(stderr, "\r\033[K  %s%.1f MB read, %llu rows, %.0f rows/s",
-                   bar.c_str(), p.bytes_read / 1e6, static_cast<unsigned long long>(p.rows_read),
+      std::fprintf(stderr, "\r\033[K  %s%.1f MB read, %llu rows, %.0f rows/s", bar.c_str(),
+                   p.bytes_read / 1e6, static_cast<unsigned long long>(p.rows_read),
                    secs > 0 ? p.rows_read / secs : 0.0);
     }
     std::fflush(stderr);
@@ -178,9 +184,9 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
-int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files, const std::string& mapping_name,
-              const std::string& rejects_path, int64_t max_rejects, size_t batch, bool quiet,
-              const std::string& summary_json) {
+int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
+              const std::string& mapping_name, const std::string& rejects_path, int64_t max_rejects,
+              size_t batch, bool quiet, const std::string& summary_json) {
   auto mapping = io::LoadMapping(mapping_name);
   if (!mapping.ok()) return Fail(mapping.status());
   auto key = privacy::OwnerKey::Load(sa.key);
@@ -207,13 +213,14 @@ int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files, const 
     ++total_rejects;
     if (rejects) {
       std::fprintf(rejects->file(), "%s,%llu,%u,%s,%s,%s\n", CsvField(r.file).c_str(),
-                   static_cast<unsigned long long>(r.line), r.column, CsvField(r.column_name).c_str(),
-                   r.reason_code.c_str(), CsvField(r.reason).c_str());
+                   static_cast<unsigned long long>(r.line), r.column,
+                   CsvField(r.column_name).c_str(), r.reason_code.c_str(),
+                   CsvField(r.reason).c_str());
     }
     if (shown < kShow) {
       progress.Clear();
-      const std::string column = r.column > 0 ? fmt::format(":{} ({})", r.column, r.column_name)
-                                              : std::string();
+      const std::string column =
+          r.column > 0 ? fmt::format(":{} ({})", r.column, r.column_name) : std::string();
       std::fprintf(stderr, "tessera: rejected %s:%llu%s: %s\n", r.file.c_str(),
                    static_cast<unsigned long long>(r.line), column.c_str(), r.reason.c_str());
       ++shown;
@@ -231,7 +238,8 @@ int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files, const 
                  rejects ? "" : " (write them all with --rejects FILE)");
   }
   if (!quiet) {
-    std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(), summary->ToText().c_str());
+    std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(),
+                 summary->ToText().c_str());
   }
   if (!summary_json.empty()) {
     auto out = Output::Open(summary_json);
@@ -249,7 +257,7 @@ int RunSegments(const StoreArgs& sa, const AnalysisArgs& aa, const std::string& 
   const auto report = analytics::BuildReport(analysis->set, analysis->rules, analysis->lang);
   auto out = Output::Open(output);
   if (!out.ok()) return Fail(out.status());
-  const std::string text = format == "json" ? report.ToJson()
+  const std::string text = format == "json"  ? report.ToJson()
                            : format == "csv" ? report.ToCsv()
                                              : report.ToTable();
   std::fwrite(text.data(), 1, text.size(), (*out)->file());
@@ -273,10 +281,10 @@ int RunProfiles(const StoreArgs& sa, const AnalysisArgs& aa, const std::string& 
   }
   auto out = Output::Open(output);
   if (!out.ok()) return Fail(out.status());
-  Status s = analytics::WriteProfiles(analysis->set, analysis->rules, analysis->lang, only,
-                                      format == "jsonl" ? analytics::ProfileFormat::kJsonLines
-                                                        : analytics::ProfileFormat::kCsv,
-                                      (*out)->file());
+  Status s = analytics::WriteProfiles(
+      analysis->set, analysis->rules, analysis->lang, only,
+      format == "jsonl" ? analytics::ProfileFormat::kJsonLines : analytics::ProfileFormat::kCsv,
+      (*out)->file());
   if (s.ok()) s = (*out)->Commit();
   return s.ok() ? 0 : Fail(s);
 }
@@ -295,8 +303,8 @@ int RunGenerate(io::GeneratorOptions options, const std::string& end, const std:
   if (!stats.ok()) return Fail(stats.status());
   if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
   if (!output.empty() && output != "-") {
-    std::fprintf(stderr, "Wrote %s: %llu customers, %llu orders, %llu rows, %.1f MB\n", output.c_str(),
-                 static_cast<unsigned long long>(stats->customers),
+    std::fprintf(stderr, "Wrote %s: %llu customers, %llu orders, %llu rows, %.1f MB\n",
+                 output.c_str(), static_cast<unsigned long long>(stats->customers),
                  static_cast<unsigned long long>(stats->orders),
                  static_cast<unsigned long long>(stats->lines), stats->bytes / 1e6);
   }
@@ -307,9 +315,10 @@ int RunKeysInit(const std::string& path) {
   auto key = privacy::OwnerKey::Generate();
   if (!key.ok()) return Fail(key.status());
   if (Status s = key->Save(path); !s.ok()) return Fail(s);
-  std::printf("Created the data owner's key at %s (mode 0600)\nFingerprint: %s\n"
-              "Back it up and keep it out of the store: without it, new loads get new pseudonyms.\n",
-              path.c_str(), key->Fingerprint().c_str());
+  std::printf(
+      "Created the data owner's key at %s (mode 0600)\nFingerprint: %s\n"
+      "Back it up and keep it out of the store: without it, new loads get new pseudonyms.\n",
+      path.c_str(), key->Fingerprint().c_str());
   return 0;
 }
 
@@ -359,8 +368,8 @@ int RunOrdersList(const StoreArgs& sa, const std::string& customer) {
       if (only && (anonymous || uuids[c.customer[i]] != *only)) continue;
       std::printf("%s,%s,%s,%lld,%s\n", privacy::HexEncode(c.token(i)).c_str(),
                   anonymous ? "" : uuids[c.customer[i]].ToString().c_str(),
-                  FormatIsoTimestamp(c.ordered_at[i]).c_str(), static_cast<long long>(c.amount_minor[i]),
-                  kKinds[c.kind[i] % 3]);
+                  FormatIsoTimestamp(c.ordered_at[i]).c_str(),
+                  static_cast<long long>(c.amount_minor[i]), kKinds[c.kind[i] % 3]);
     }
     return OkStatus();
   });
@@ -397,10 +406,14 @@ int RunStatus(const StoreArgs& sa) {
   if (!stats.ok()) return Fail(stats.status());
   auto fp = (*store)->KeyFingerprint();
   if (!fp.ok()) return Fail(fp.status());
-  std::printf("%s\n  key fingerprint  %s\n  customers        %llu\n  orders           %llu\n  chunks           %llu\n  loads            %llu\n",
-              (*store)->Describe().c_str(), fp->value_or("(none yet)").c_str(),
-              static_cast<unsigned long long>(stats->customers), static_cast<unsigned long long>(stats->orders),
-              static_cast<unsigned long long>(stats->chunks), static_cast<unsigned long long>(stats->loads));
+  std::printf(
+      "%s\n  key fingerprint  %s\n  customers        %llu\n  orders           %llu\n  chunks       "
+      "    %llu\n  loads            %llu\n",
+      (*store)->Describe().c_str(), fp->value_or("(none yet)").c_str(),
+      static_cast<unsigned long long>(stats->customers),
+      static_cast<unsigned long long>(stats->orders),
+      static_cast<unsigned long long>(stats->chunks),
+      static_cast<unsigned long long>(stats->loads));
   auto loads = (*store)->Loads();
   if (loads.ok()) {
     for (const auto& l : *loads) {
@@ -415,7 +428,8 @@ int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const std::string key = dir + "/owner.key", data = dir + "/orders.csv", store_path = dir + "/store.db";
+  const std::string key = dir + "/owner.key", data = dir + "/orders.csv",
+                    store_path = dir + "/store.db";
   if (!fs::exists(key)) {
     if (int rc = RunKeysInit(key); rc != 0) return rc;
   }
@@ -464,11 +478,16 @@ int main(int argc, char** argv) {
   // keys
   auto* keys = app.add_subcommand("keys", "Manage the data owner's key");
   keys->require_subcommand(1);
-  auto* keys_init = keys->add_subcommand("init", "Create a new 256-bit key in a file with mode 0600");
-  keys_init->add_option("--key", sa.key, "Where to write the key")->envname("TESSERA_KEY")->capture_default_str();
+  auto* keys_init =
+      keys->add_subcommand("init", "Create a new 256-bit key in a file with mode 0600");
+  keys_init->add_option("--key", sa.key, "Where to write the key")
+      ->envname("TESSERA_KEY")
+      ->capture_default_str();
   keys_init->callback([&] { rc = RunKeysInit(sa.key); });
   auto* keys_fp = keys->add_subcommand("fingerprint", "Print the key's public fingerprint");
-  keys_fp->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  keys_fp->add_option("--key", sa.key, "The key file")
+      ->envname("TESSERA_KEY")
+      ->capture_default_str();
   keys_fp->callback([&] {
     auto key = privacy::OwnerKey::Load(sa.key);
     if (!key.ok()) {
@@ -490,69 +509,102 @@ int main(int argc, char** argv) {
       "become UUIDs and order ids are encrypted before anything is stored; loading the same "
       "orders again stores nothing twice.");
   ingest->add_option("files", files, "Order files")->required();
-  ingest->add_option("--mapping", mapping,
-                     "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
+  ingest
+      ->add_option(
+          "--mapping", mapping,
+          "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
       ->capture_default_str();
   AddStoreOptions(ingest, &sa, true);
-  ingest->add_option("--rejects", rejects, "Write every rejected row's file, line, column and reason to this CSV");
-  ingest->add_option("--max-rejects", max_rejects, "Fail, storing nothing, when more rows than this are rejected");
-  ingest->add_option("--batch-size", batch, "Orders per committed batch")->capture_default_str()->check(CLI::Range(1, 100'000'000));
+  ingest->add_option("--rejects", rejects,
+                     "Write every rejected row's file, line, column and reason to this CSV");
+  ingest->add_option("--max-rejects", max_rejects,
+                     "Fail, storing nothing, when more rows than this are rejected");
+  ingest->add_option("--batch-size", batch, "Orders per committed batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000'000));
   ingest->add_flag("--quiet,-q", quiet, "No progress and no summary");
-  ingest->add_option("--summary-json", summary_json, "Also write the load summary as JSON to this file");
-  ingest->callback([&] { rc = RunIngest(sa, files, mapping, rejects, max_rejects, batch, quiet, summary_json); });
+  ingest->add_option("--summary-json", summary_json,
+                     "Also write the load summary as JSON to this file");
+  ingest->callback([&] {
+    rc = RunIngest(sa, files, mapping, rejects, max_rejects, batch, quiet, summary_json);
+  });
 
   // segments
   std::string format = "table", output;
-  auto* segments = app.add_subcommand("segments", "Per-segment statistics: customers, share, average orders, CLV and recency");
+  auto* segments = app.add_subcommand(
+      "segments", "Per-segment statistics: customers, share, average orders, CLV and recency");
   AddStoreOptions(segments, &sa, false);
   AddAnalysisOptions(segments, &aa);
-  segments->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
+  segments->add_option("--format", format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
   segments->add_option("--output,-o", output, "Write to this file instead of stdout");
   segments->callback([&] { rc = RunSegments(sa, aa, format, output); });
 
   // profiles
   std::string segment, profile_format = "csv";
-  auto* profiles = app.add_subcommand("profiles", "One row per customer pseudonym: scores, segment, orders, CLV, recency");
+  auto* profiles = app.add_subcommand(
+      "profiles", "One row per customer pseudonym: scores, segment, orders, CLV, recency");
   AddStoreOptions(profiles, &sa, false);
   AddAnalysisOptions(profiles, &aa);
-  profiles->add_option("--segment", segment, "Only this segment (key or name, e.g. champions or VIPs)");
-  profiles->add_option("--format", profile_format, "csv or jsonl")->check(CLI::IsMember({"csv", "jsonl"}))->capture_default_str();
+  profiles->add_option("--segment", segment,
+                       "Only this segment (key or name, e.g. champions or VIPs)");
+  profiles->add_option("--format", profile_format, "csv or jsonl")
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
   profiles->add_option("--output,-o", output, "Write to this file instead of stdout");
   profiles->callback([&] { rc = RunProfiles(sa, aa, segment, profile_format, output); });
 
   // generate
   io::GeneratorOptions gen;
   std::string end;
-  auto* generate = app.add_subcommand("generate", "Write a realistic synthetic order stream (line items, CSV)");
-  generate->add_option("--customers", gen.customers, "Number of customers")->required()->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  generate->add_option("--months", gen.months, "Length of the period in months")->required()->check(CLI::Range(1, 1200));
-  generate->add_option("--seed", gen.seed, "Random seed; the same seed gives the same file")->capture_default_str();
+  auto* generate =
+      app.add_subcommand("generate", "Write a realistic synthetic order stream (line items, CSV)");
+  generate->add_option("--customers", gen.customers, "Number of customers")
+      ->required()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
+  generate->add_option("--months", gen.months, "Length of the period in months")
+      ->required()
+      ->check(CLI::Range(1, 1200));
+  generate->add_option("--seed", gen.seed, "Random seed; the same seed gives the same file")
+      ->capture_default_str();
   generate->add_option("--end", end, "Last day of the period, YYYY-MM-DD (default: today, UTC)");
-  generate->add_option("--categories", gen.categories, "Number of leaf product categories")->capture_default_str();
+  generate->add_option("--categories", gen.categories, "Number of leaf product categories")
+      ->capture_default_str();
   generate->add_option("--output,-o", output, "Output file (default: stdout)");
   generate->callback([&] { rc = RunGenerate(gen, end, output); });
 
   // pseudonymize
   std::string kind = "customer_id";
-  auto* pseudo = app.add_subcommand("pseudonymize",
-                                    "Read identifiers from stdin, one per line, and print their UUIDs "
-                                    "(for erasure requests and matching your CRM)");
-  pseudo->add_option("--kind", kind, "customer_id or email")->check(CLI::IsMember({"customer_id", "email"}))->capture_default_str();
-  pseudo->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  auto* pseudo =
+      app.add_subcommand("pseudonymize",
+                         "Read identifiers from stdin, one per line, and print their UUIDs "
+                         "(for erasure requests and matching your CRM)");
+  pseudo->add_option("--kind", kind, "customer_id or email")
+      ->check(CLI::IsMember({"customer_id", "email"}))
+      ->capture_default_str();
+  pseudo->add_option("--key", sa.key, "The key file")
+      ->envname("TESSERA_KEY")
+      ->capture_default_str();
   pseudo->callback([&] { rc = RunPseudonymize(sa.key, kind); });
 
   // orders
-  auto* orders = app.add_subcommand("orders", "Inspect stored orders (tokens only) and decrypt order tokens");
+  auto* orders =
+      app.add_subcommand("orders", "Inspect stored orders (tokens only) and decrypt order tokens");
   orders->require_subcommand(1);
   std::string customer;
-  auto* orders_list = orders->add_subcommand("list", "List stored orders as CSV: token, customer UUID, time, amount");
+  auto* orders_list = orders->add_subcommand(
+      "list", "List stored orders as CSV: token, customer UUID, time, amount");
   AddStoreOptions(orders_list, &sa, false);
   orders_list->add_option("--customer", customer, "Only this customer UUID");
   orders_list->callback([&] { rc = RunOrdersList(sa, customer); });
   std::vector<std::string> tokens;
-  auto* orders_decrypt = orders->add_subcommand("decrypt", "Decrypt order tokens (hex) back to order ids; needs the key");
+  auto* orders_decrypt = orders->add_subcommand(
+      "decrypt", "Decrypt order tokens (hex) back to order ids; needs the key");
   orders_decrypt->add_option("tokens", tokens, "Tokens (default: read from stdin, one per line)");
-  orders_decrypt->add_option("--key", sa.key, "The key file")->envname("TESSERA_KEY")->capture_default_str();
+  orders_decrypt->add_option("--key", sa.key, "The key file")
+      ->envname("TESSERA_KEY")
+      ->capture_default_str();
   orders_decrypt->callback([&] { rc = RunOrdersDecrypt(sa.key, tokens); });
 
   // status
@@ -565,8 +617,10 @@ int main(int argc, char** argv) {
   uint64_t demo_customers = 20000;
   int32_t demo_months = 24;
   uint64_t demo_seed = 42;
-  auto* demo = app.add_subcommand("demo", "Generate demo orders, load them into a fresh store and print the segments");
-  demo->add_option("--dir", demo_dir, "Directory for the demo's key, data and store")->capture_default_str();
+  auto* demo = app.add_subcommand(
+      "demo", "Generate demo orders, load them into a fresh store and print the segments");
+  demo->add_option("--dir", demo_dir, "Directory for the demo's key, data and store")
+      ->capture_default_str();
   demo->add_option("--customers", demo_customers, "Number of customers")->capture_default_str();
   demo->add_option("--months", demo_months, "Months of history")->capture_default_str();
   demo->add_option("--seed", demo_seed, "Random seed")->capture_default_str();

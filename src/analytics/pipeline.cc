@@ -28,8 +28,9 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
     return OkStatus();
   };
   if (format == ProfileFormat::kCsv) {
-    buffer += "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
-              "recency_days,first_order,last_order,currency\r\n";
+    buffer +=
+        "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
+        "recency_days,first_order,last_order,currency\r\n";
   }
   for (const Profile& p : set.profiles) {
     if (segment && p.segment != *segment) continue;

@@ -51,11 +51,12 @@ StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& 
   set.customers_in_store = set.uuids.size();
 
   std::vector<std::string> currencies;  // by dictionary id
-  TESSERA_RETURN_IF_ERROR(store.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
-    if (kind != store::DictKind::kCurrency) return;
-    if (currencies.size() <= id) currencies.resize(id + 1);
-    currencies[id] = v;
-  }));
+  TESSERA_RETURN_IF_ERROR(
+      store.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
+        if (kind != store::DictKind::kCurrency) return;
+        if (currencies.size() <= id) currencies.resize(id + 1);
+        currencies[id] = v;
+      }));
   uint32_t chosen = 0;  // currency id, 0 = not yet known
   if (!options.currency.empty()) {
     for (uint32_t i = 1; i < currencies.size(); ++i) {
@@ -101,8 +102,7 @@ StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& 
     std::string list = currencies[chosen];
     for (const auto& [id, count] : other_currencies) list += ", " + currencies[id];
     return InvalidArgumentError(
-        "the window holds orders in several currencies ({}); choose one with --currency",
-        list);
+        "the window holds orders in several currencies ({}); choose one with --currency", list);
   }
   set.currency = chosen < currencies.size() ? currencies[chosen] : options.currency;
   set.currency_exponent = CurrencyExponent(set.currency);

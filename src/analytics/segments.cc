@@ -1,12 +1,13 @@
 #include "tessera/analytics/segments.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "tessera/analytics/scores.h"
 #include "tessera/common/civil_time.h"
@@ -24,14 +25,19 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin, std::string_view key) {
+StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin,
+                                std::string_view key) {
   const auto line = node.source().begin.line;
   auto bad = [&] {
-    return InvalidArgumentError("{}:{}: {} must be a score or range of scores between 1 and 5, like \"4-5\" or \"3\"", origin, line, key);
+    return InvalidArgumentError(
+        "{}:{}: {} must be a score or range of scores between 1 and 5, like \"4-5\" or \"3\"",
+        origin, line, key);
   };
-  if (auto i = node.value<int64_t>()) {
-    if (*i < 1 || *i > 5) return bad();
-    return ScoreRange{static_cast<uint8_t>(*i), static_cast<uint8_t>(*i)};
+  // as_integer(), not value<int64_t>(): value() converts booleans and floats to integers.
+  if (const auto* i = node.as_integer()) {
+    const int64_t v = i->get();
+    if (v < 1 || v > 5) return bad();
+    return ScoreRange{static_cast<uint8_t>(v), static_cast<uint8_t>(v)};
   }
   auto s = node.value<std::string>();
   if (!s) return bad();
@@ -40,7 +46,8 @@ StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin,
   ScoreRange r;
   if (text.size() == 1 && text[0] >= '1' && text[0] <= '5') {
     r.lo = r.hi = static_cast<uint8_t>(text[0] - '0');
-  } else if (text.size() == 3 && text[1] == '-' && text[0] >= '1' && text[0] <= '5' && text[2] >= '1' && text[2] <= '5') {
+  } else if (text.size() == 3 && text[1] == '-' && text[0] >= '1' && text[0] <= '5' &&
+             text[2] >= '1' && text[2] <= '5') {
     r.lo = static_cast<uint8_t>(text[0] - '0');
     r.hi = static_cast<uint8_t>(text[2] - '0');
     if (r.lo > r.hi) return bad();
@@ -90,12 +97,14 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
   try {
     root = toml::parse(toml_text, std::string(origin));
   } catch (const toml::parse_error& e) {
-    return InvalidArgumentError("{}:{}:{}: {}", origin, e.source().begin.line, e.source().begin.column, e.description());
+    return InvalidArgumentError("{}:{}:{}: {}", origin, e.source().begin.line,
+                                e.source().begin.column, e.description());
   }
   SegmentRules rules;
   for (const auto& [key, node] : root) {
     if (key.str() != "segment") {
-      return InvalidArgumentError("{}:{}: unknown key '{}' (a rule file holds [[segment]] entries)", origin, node.source().begin.line, key.str());
+      return InvalidArgumentError("{}:{}: unknown key '{}' (a rule file holds [[segment]] entries)",
+                                  origin, node.source().begin.line, key.str());
     }
   }
   const toml::array* segments = root["segment"].as_array();
@@ -105,20 +114,27 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
   for (const toml::node& entry : *segments) {
     const toml::table* t = entry.as_table();
     const int line = static_cast<int>(entry.source().begin.line);
-    if (t == nullptr) return InvalidArgumentError("{}:{}: each segment must be a [[segment]] table", origin, line);
+    if (t == nullptr)
+      return InvalidArgumentError("{}:{}: each segment must be a [[segment]] table", origin, line);
     SegmentRule rule;
     rule.line = line;
     for (const auto& [k, v] : *t) {
       const std::string name(k.str());
       if (name == "key" || name == "en" || name == "de") {
         auto s = v.value<std::string>();
-        if (!s || s->empty()) return InvalidArgumentError("{}:{}: {} must be a non-empty string", origin, v.source().begin.line, name);
+        if (!s || s->empty())
+          return InvalidArgumentError("{}:{}: {} must be a non-empty string", origin,
+                                      v.source().begin.line, name);
         (name == "key" ? rule.key : name == "en" ? rule.name_en : rule.name_de) = *s;
       } else if (name == "recency" || name == "frequency" || name == "monetary") {
         TESSERA_ASSIGN_OR_RETURN(ScoreRange r, ParseRange(v, origin, name));
-        (name == "recency" ? rule.recency : name == "frequency" ? rule.frequency : rule.monetary) = r;
+        (name == "recency"     ? rule.recency
+         : name == "frequency" ? rule.frequency
+                               : rule.monetary) = r;
       } else {
-        return InvalidArgumentError("{}:{}: unknown key '{}' (known: key, en, de, recency, frequency, monetary)", origin, v.source().begin.line, name);
+        return InvalidArgumentError(
+            "{}:{}: unknown key '{}' (known: key, en, de, recency, frequency, monetary)", origin,
+            v.source().begin.line, name);
       }
     }
     if (rule.key.empty()) return InvalidArgumentError("{}:{}: segment has no key", origin, line);
@@ -126,12 +142,14 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
     if (rule.name_de.empty()) rule.name_de = rule.name_en;
     for (const auto& other : rules.rules_) {
       if (other.key == rule.key) {
-        return InvalidArgumentError("{}:{}: segment key '{}' is already used at line {}", origin, line, rule.key, other.line);
+        return InvalidArgumentError("{}:{}: segment key '{}' is already used at line {}", origin,
+                                    line, rule.key, other.line);
       }
     }
     rules.rules_.push_back(std::move(rule));
   }
-  if (rules.rules_.size() > 1000) return InvalidArgumentError("{}: more than 1000 segments", origin);
+  if (rules.rules_.size() > 1000)
+    return InvalidArgumentError("{}: more than 1000 segments", origin);
   std::vector<bool> reachable(rules.rules_.size(), false);
   for (uint8_t r = 1; r <= 5; ++r) {
     for (uint8_t f = 1; f <= 5; ++f) {
@@ -157,7 +175,9 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
   }
   for (size_t i = 0; i < reachable.size(); ++i) {
     if (!reachable[i]) {
-      return InvalidArgumentError("{}:{}: segment '{}' can never match: earlier rules take all of its customers", origin, rules.rules_[i].line, rules.rules_[i].key);
+      return InvalidArgumentError(
+          "{}:{}: segment '{}' can never match: earlier rules take all of its customers", origin,
+          rules.rules_[i].line, rules.rules_[i].key);
     }
   }
   return rules;
@@ -166,7 +186,8 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
 int SegmentRules::Find(std::string_view key_or_name) const {
   const std::string wanted = Lower(key_or_name);
   for (size_t i = 0; i < rules_.size(); ++i) {
-    if (Lower(rules_[i].key) == wanted || Lower(rules_[i].name_en) == wanted || Lower(rules_[i].name_de) == wanted) {
+    if (Lower(rules_[i].key) == wanted || Lower(rules_[i].name_en) == wanted ||
+        Lower(rules_[i].name_de) == wanted) {
       return static_cast<int>(i);
     }
   }
@@ -217,8 +238,12 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
     s.median_clv_minor = v[v.size() / 2];
     if (v.size() % 2 == 0) {  // the mean of the two middle values, rounded towards zero
       const int64_t upper = v[v.size() / 2];
-      const int64_t lower = *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2));
-      s.median_clv_minor = lower + (upper - lower) / 2;
+      const int64_t lower =
+          *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2));
+      // In 128 bits, whose division truncates towards zero; lower + (upper - lower) / 2
+      // would round -1.5 down to -2.
+      s.median_clv_minor =
+          static_cast<int64_t>((static_cast<__int128>(lower) + static_cast<__int128>(upper)) / 2);
     }
     const unsigned __int128 scaled = static_cast<unsigned __int128>(s.uuid_count) * 10000;
     hundredths[i] = static_cast<uint64_t>(scaled / n);
@@ -230,7 +255,8 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
   for (size_t j = 0; n > 0 && assigned < 10000 && j < remainders.size(); ++j, ++assigned) {
     ++hundredths[remainders[j].second];
   }
-  for (size_t i = 0; i < k; ++i) report.segments[i].share_percent = static_cast<double>(hundredths[i]) / 100.0;
+  for (size_t i = 0; i < k; ++i)
+    report.segments[i].share_percent = static_cast<double>(hundredths[i]) / 100.0;
   return report;
 }
 
@@ -247,23 +273,29 @@ std::string SegmentReport::ToJson() const {
     e["group"] = s.group;
     e["uuid_count"] = s.uuid_count;
     const bool empty = s.uuid_count == 0;
-    e["avg_order_count"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_order_count);
+    e["avg_order_count"] =
+        empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_order_count);
     e["avg_clv"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_clv);
-    e["avg_recency_days"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_recency_days);
+    e["avg_recency_days"] =
+        empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_recency_days);
     e["share_percent"] = s.share_percent;
     e["sum_clv"] = FormatMinor(s.sum_clv_minor, currency_exponent);
-    e["median_clv"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(FormatMinor(s.median_clv_minor, currency_exponent));
+    e["median_clv"] =
+        empty ? nlohmann::ordered_json()
+              : nlohmann::ordered_json(FormatMinor(s.median_clv_minor, currency_exponent));
     segs.push_back(std::move(e));
   }
   return j.dump(2) + "\n";
 }
 
 std::string SegmentReport::ToCsv() const {
-  std::string out = "group,key,uuid_count,avg_order_count,avg_clv,avg_recency_days,share_percent,sum_clv,median_clv\r\n";
+  std::string out =
+      "group,key,uuid_count,avg_order_count,avg_clv,avg_recency_days,share_percent,sum_clv,median_"
+      "clv\r\n";
   for (const auto& s : segments) {
     const bool empty = s.uuid_count == 0;
-    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvCell(s.group), CsvCell(s.key), s.uuid_count,
-                       empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
+    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvCell(s.group), CsvCell(s.key),
+                       s.uuid_count, empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
                        empty ? "" : fmt::format("{:.2f}", s.avg_clv),
                        empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,
                        FormatMinor(s.sum_clv_minor, currency_exponent),
@@ -273,8 +305,9 @@ std::string SegmentReport::ToCsv() const {
 }
 
 std::string SegmentReport::ToTable() const {
-  std::string out = fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}\n\n",
-                                as_of, window, window_start, as_of, customer_count, currency);
+  std::string out =
+      fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}\n\n", as_of,
+                  window, window_start, as_of, customer_count, currency);
   size_t width = 7;
   for (const auto& s : segments) {
     // Display width: count UTF-8 lead bytes, not bytes ("Winterschläfer").
@@ -287,15 +320,17 @@ std::string SegmentReport::ToTable() const {
     for (unsigned char c : s) w += (c & 0xC0) != 0x80;
     return s + std::string(width - w, ' ');
   };
-  out += fmt::format("{}  {:>10}  {:>7}  {:>10}  {:>12}  {:>12}\n", pad("segment"), "customers", "share",
-                     "avg orders", "avg CLV", "avg recency");
+  out += fmt::format("{}  {:>10}  {:>7}  {:>10}  {:>12}  {:>12}\n", pad("segment"), "customers",
+                     "share", "avg orders", "avg CLV", "avg recency");
   for (const auto& s : segments) {
     if (s.uuid_count == 0) {
-      out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10}  {:>12}  {:>12}\n", pad(s.group), 0, 0.0, "-", "-", "-");
+      out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10}  {:>12}  {:>12}\n", pad(s.group), 0, 0.0,
+                         "-", "-", "-");
       continue;
     }
-    out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10.2f}  {:>12.2f}  {:>9.1f} d\n", pad(s.group), s.uuid_count,
-                       s.share_percent, s.avg_order_count, s.avg_clv, s.avg_recency_days);
+    out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10.2f}  {:>12.2f}  {:>9.1f} d\n", pad(s.group),
+                       s.uuid_count, s.share_percent, s.avg_order_count, s.avg_clv,
+                       s.avg_recency_days);
   }
   return out;
 }

@@ -5,9 +5,9 @@
 namespace tessera {
 
 int CurrencyExponent(std::string_view code) {
-  static constexpr std::string_view kZero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF",
-                                               "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
-                                               "XAF", "XOF", "XPF"};
+  static constexpr std::string_view kZero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY",
+                                               "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+                                               "VND", "VUV", "XAF", "XOF", "XPF"};
   static constexpr std::string_view kThree[] = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
   for (auto c : kZero) {
     if (c == code) return 0;

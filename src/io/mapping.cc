@@ -1,11 +1,12 @@
 #include "tessera/io/mapping.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace tessera::io {
 namespace internal {
@@ -16,8 +17,8 @@ extern const int kEmbeddedConfigCount;
 namespace {
 
 constexpr std::string_view kFieldNames[kFieldCount] = {
-    "order_id", "customer_id", "email", "ordered_at", "amount",   "quantity", "unit_price",
-    "currency", "status",      "category", "sku",     "store",  "region",  "channel"};
+    "order_id", "customer_id", "email",    "ordered_at", "amount", "quantity", "unit_price",
+    "currency", "status",      "category", "sku",        "store",  "region",   "channel"};
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -47,7 +48,8 @@ Status StringList(const toml::node& node, std::string_view origin, std::string_v
     }
     return OkStatus();
   }
-  return InvalidArgumentError("{}: {} must be a string or a list of strings", Where(origin, node), key);
+  return InvalidArgumentError("{}: {} must be a string or a list of strings", Where(origin, node),
+                              key);
 }
 
 Status ParseSource(const toml::table& t, std::string_view origin, Mapping* m) {
@@ -55,30 +57,52 @@ Status ParseSource(const toml::table& t, std::string_view origin, Mapping* m) {
     const std::string k(key.str());
     auto str = node.value<std::string>();
     if (k == "format") {
-      if (str == "auto") m->source.format = InputFormat::kAuto;
-      else if (str == "csv") m->source.format = InputFormat::kCsv;
-      else if (str == "jsonl") m->source.format = InputFormat::kJsonLines;
-      else return InvalidArgumentError("{}: format must be auto, csv or jsonl", Where(origin, node));
+      if (str == "auto")
+        m->source.format = InputFormat::kAuto;
+      else if (str == "csv")
+        m->source.format = InputFormat::kCsv;
+      else if (str == "jsonl")
+        m->source.format = InputFormat::kJsonLines;
+      else
+        return InvalidArgumentError("{}: format must be auto, csv or jsonl", Where(origin, node));
     } else if (k == "delimiter") {
-      if (str == "auto") m->source.csv.delimiter = 0;
-      else if (str == "whitespace") m->source.csv.whitespace_separated = true;
-      else if (str && (*str == "," || *str == ";" || *str == "\t" || *str == "|")) m->source.csv.delimiter = (*str)[0];
-      else return InvalidArgumentError("{}: delimiter must be auto, \",\", \";\", \"\\t\", \"|\" or whitespace", Where(origin, node));
+      if (str == "auto")
+        m->source.csv.delimiter = 0;
+      else if (str == "whitespace")
+        m->source.csv.whitespace_separated = true;
+      else if (str && (*str == "," || *str == ";" || *str == "\t" || *str == "|"))
+        m->source.csv.delimiter = (*str)[0];
+      else
+        return InvalidArgumentError(
+            "{}: delimiter must be auto, \",\", \";\", \"\\t\", \"|\" or whitespace",
+            Where(origin, node));
     } else if (k == "header") {
-      auto b = node.value<bool>();
-      if (!b) return InvalidArgumentError("{}: header must be true or false", Where(origin, node));
-      m->source.csv.has_header = *b;
+      // as_boolean(), not value<bool>(): value() would read header = 1 as true.
+      const auto* b = node.as_boolean();
+      if (b == nullptr)
+        return InvalidArgumentError("{}: header must be true or false", Where(origin, node));
+      m->source.csv.has_header = b->get();
     } else if (k == "level") {
-      if (str == "order") m->level = RowLevel::kOrder;
-      else if (str == "line") m->level = RowLevel::kLine;
-      else return InvalidArgumentError("{}: level must be order or line", Where(origin, node));
+      if (str == "order")
+        m->level = RowLevel::kOrder;
+      else if (str == "line")
+        m->level = RowLevel::kLine;
+      else
+        return InvalidArgumentError("{}: level must be order or line", Where(origin, node));
     } else if (k == "decimal") {
-      if (str == "point") m->decimal_mark = DecimalMark::kPoint;
-      else if (str == "comma") m->decimal_mark = DecimalMark::kComma;
-      else if (str == "auto") m->decimal_mark.reset();
-      else return InvalidArgumentError("{}: decimal must be point, comma or auto", Where(origin, node));
+      if (str == "point")
+        m->decimal_mark = DecimalMark::kPoint;
+      else if (str == "comma")
+        m->decimal_mark = DecimalMark::kComma;
+      else if (str == "auto")
+        m->decimal_mark.reset();
+      else
+        return InvalidArgumentError("{}: decimal must be point, comma or auto",
+                                    Where(origin, node));
     } else {
-      return InvalidArgumentError("{}: unknown key [source].{} (known: format, delimiter, header, level, decimal)", Where(origin, node), k);
+      return InvalidArgumentError(
+          "{}: unknown key [source].{} (known: format, delimiter, header, level, decimal)",
+          Where(origin, node), k);
     }
   }
   return OkStatus();
@@ -89,7 +113,10 @@ Status ParseColumns(const toml::table& t, std::string_view origin, Mapping* m) {
     const std::string k(key.str());
     const auto it = std::find(std::begin(kFieldNames), std::end(kFieldNames), k);
     if (it == std::end(kFieldNames)) {
-      return InvalidArgumentError("{}: unknown field [columns].{} (known: order_id, customer_id, email, ordered_at, amount, quantity, unit_price, currency, status, category, sku, store, region, channel)", Where(origin, node), k);
+      return InvalidArgumentError(
+          "{}: unknown field [columns].{} (known: order_id, customer_id, email, ordered_at, "
+          "amount, quantity, unit_price, currency, status, category, sku, store, region, channel)",
+          Where(origin, node), k);
     }
     TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->columns[it - std::begin(kFieldNames)]));
   }
@@ -100,8 +127,11 @@ Status ParseValues(const toml::table& t, std::string_view origin, Mapping* m) {
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
     auto str = node.value<std::string>();
+    // A named reference: clang before 16 cannot capture structured bindings.
+    const toml::node& value_node = node;
     auto need_string = [&]() -> Status {
-      if (!str) return InvalidArgumentError("{}: {} must be a string", Where(origin, node), k);
+      if (!str)
+        return InvalidArgumentError("{}: {} must be a string", Where(origin, value_node), k);
       return OkStatus();
     };
     if (k == "timestamp_format") {
@@ -123,7 +153,10 @@ Status ParseValues(const toml::table& t, std::string_view origin, Mapping* m) {
     } else if (k == "ignore_statuses") {
       TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->ignore_statuses));
     } else {
-      return InvalidArgumentError("{}: unknown key [values].{} (known: timestamp_format, timezone, currency, cancel_prefix, void_statuses, credit_statuses, ignore_statuses)", Where(origin, node), k);
+      return InvalidArgumentError(
+          "{}: unknown key [values].{} (known: timestamp_format, timezone, currency, "
+          "cancel_prefix, void_statuses, credit_statuses, ignore_statuses)",
+          Where(origin, node), k);
     }
   }
   for (auto* list : {&m->void_statuses, &m->credit_statuses, &m->ignore_statuses}) {
@@ -168,7 +201,8 @@ StatusOr<Mapping> ParseMapping(std::string_view toml_text, std::string_view orig
     const std::string k(key.str());
     const toml::table* t = node.as_table();
     if (t == nullptr || (k != "source" && k != "columns" && k != "values")) {
-      return InvalidArgumentError("{}: unknown section '{}' (known: [source], [columns], [values])", Where(origin, node), k);
+      return InvalidArgumentError("{}: unknown section '{}' (known: [source], [columns], [values])",
+                                  Where(origin, node), k);
     }
     if (k == "source") TESSERA_RETURN_IF_ERROR(ParseSource(*t, origin, &m));
     if (k == "columns") TESSERA_RETURN_IF_ERROR(ParseColumns(*t, origin, &m));
@@ -190,7 +224,8 @@ StatusOr<Mapping> LoadMapping(std::string_view preset_or_path) {
   if (!in.is_open() || !in) {
     std::string presets;
     for (const auto& n : PresetNames()) presets += (presets.empty() ? "" : ", ") + n;
-    return NotFoundError("mapping '{}' is neither a preset ({}) nor a readable file", path, presets);
+    return NotFoundError("mapping '{}' is neither a preset ({}) nor a readable file", path,
+                         presets);
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -198,8 +233,7 @@ StatusOr<Mapping> LoadMapping(std::string_view preset_or_path) {
 }
 
 StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
-                                         const std::vector<std::string>& columns,
-                                         char delimiter) {
+                                         const std::vector<std::string>& columns, char delimiter) {
   ResolvedMapping r;
   r.index.fill(-1);
   std::vector<std::string> lower_columns;
@@ -223,7 +257,19 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   if (!has(Field::kAmount) && !has(Field::kUnitPrice)) missing.push_back("amount or unit_price");
   if (!missing.empty()) {
     std::string found, need;
-    for (const auto& c : columns) found += (found.empty() ? "" : ", ") + c;
+    // Privacy: a file without a header row shows its first data row here; names that look
+    // like data (an '@', or four digits or more) are not repeated.
+    size_t position = 0;
+    for (const auto& c : columns) {
+      ++position;
+      const auto digits =
+          std::count_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      const std::string shown =
+          c.find('@') != std::string::npos || digits >= 4
+              ? fmt::format("<column {}: looks like data, not a header>", position)
+              : c;
+      found += (found.empty() ? "" : ", ") + shown;
+    }
     for (const auto& m : missing) need += (need.empty() ? "" : "; ") + m;
     return InvalidArgumentError(
         "cannot map the columns with mapping '{}': no column for {}. Columns found: {}. Pass "
@@ -233,13 +279,13 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   if (mapping.level) {
     r.level = *mapping.level;
   } else {
-    r.level = has(Field::kQuantity) || has(Field::kUnitPrice) || has(Field::kSku) ||
-                      has(Field::kCategory)
-                  ? RowLevel::kLine
-                  : RowLevel::kOrder;
+    r.level =
+        has(Field::kQuantity) || has(Field::kUnitPrice) || has(Field::kSku) || has(Field::kCategory)
+            ? RowLevel::kLine
+            : RowLevel::kOrder;
   }
-  r.decimal_mark = mapping.decimal_mark.value_or(delimiter == ';' ? DecimalMark::kComma
-                                                                  : DecimalMark::kPoint);
+  r.decimal_mark =
+      mapping.decimal_mark.value_or(delimiter == ';' ? DecimalMark::kComma : DecimalMark::kPoint);
   return r;
 }
 

@@ -212,6 +212,8 @@ TEST(ParseMapping, RejectsABadDelimiter) {
 TEST(ParseMapping, RejectsBadSourceValues) {
   EXPECT_THAT(ParseError("[source]\nformat = \"xml\"\n"), HasSubstr("format must be"));
   EXPECT_THAT(ParseError("[source]\nheader = \"yes\"\n"), HasSubstr("header must be"));
+  EXPECT_THAT(ParseError("[source]\nheader = 1\n"), HasSubstr("header must be"));
+  EXPECT_THAT(ParseError("[source]\nformat = 1\n"), HasSubstr("format must be"));
   EXPECT_THAT(ParseError("[source]\nlevel = \"item\"\n"), HasSubstr("level must be"));
   EXPECT_THAT(ParseError("[source]\ndecimal = \"dot\"\n"), HasSubstr("decimal must be"));
 }
@@ -233,13 +235,15 @@ TEST(ParseMapping, ColumnsTakeOneNameOrAListOfStrings) {
   EXPECT_THAT(Columns(*m, Field::kEmail), ElementsAre("Mail", "E-Mail"));
   EXPECT_THAT(Columns(*m, Field::kAmount), ElementsAre("Summe"));
   EXPECT_THAT(ParseError("[columns]\namount = 5\n"), HasSubstr("amount must be a string"));
-  EXPECT_THAT(ParseError("[columns]\namount = [\"a\", 5]\n"), HasSubstr("amount must list strings"));
+  EXPECT_THAT(ParseError("[columns]\namount = [\"a\", 5]\n"),
+              HasSubstr("amount must list strings"));
 }
 
 TEST(ParseMapping, StatusListsAreLowerCased) {
-  auto m = ParseMapping("[values]\nvoid_statuses = [\"CANCELLED\", \"Storniert\"]\n"
-                        "credit_statuses = \"Retoure\"\n",
-                        "shop.toml");
+  auto m = ParseMapping(
+      "[values]\nvoid_statuses = [\"CANCELLED\", \"Storniert\"]\n"
+      "credit_statuses = \"Retoure\"\n",
+      "shop.toml");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_THAT(m->void_statuses, ElementsAre("cancelled", "storniert"));
   EXPECT_THAT(m->credit_statuses, ElementsAre("retoure"));
@@ -251,7 +255,8 @@ TEST(ParseMapping, ValuesMustBeStrings) {
 }
 
 TEST(ParseMapping, ValidatesTheTimestampFormatAndZoneUpFront) {
-  EXPECT_THAT(ParseError("[values]\ntimestamp_format = \"%d.%m.%Q\"\n"), HasSubstr("unknown field"));
+  EXPECT_THAT(ParseError("[values]\ntimestamp_format = \"%d.%m.%Q\"\n"),
+              HasSubstr("unknown field"));
   EXPECT_THAT(ParseError("[values]\ntimezone = \"Mars/Base\"\n"), HasSubstr("unknown time zone"));
 }
 
@@ -315,8 +320,8 @@ TEST(ResolveMapping, OrderLevelWithoutLineColumns) {
 
 TEST(ResolveMapping, LineLevelWhenALineColumnIsPresent) {
   for (const char* line_column : {"quantity", "price", "sku", "category"}) {
-    auto r = ResolveMapping(Generic(), {"order_id", "customer_id", "date", "amount", line_column},
-                            ',');
+    auto r =
+        ResolveMapping(Generic(), {"order_id", "customer_id", "date", "amount", line_column}, ',');
     ASSERT_TRUE(r.ok()) << line_column;
     EXPECT_EQ(r->level, RowLevel::kLine) << line_column;
   }

@@ -19,7 +19,8 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -51,6 +52,11 @@ OrderReader::OrderReader(std::string path, const Mapping& mapping,
       source_(std::move(source)),
       resolved_(std::move(resolved)),
       timestamps_(std::move(timestamps)) {
+  // Rows are matched in lower case; ParseMapping lowers these, a Mapping built in code may not.
+  for (auto* list :
+       {&mapping_.void_statuses, &mapping_.credit_statuses, &mapping_.ignore_statuses}) {
+    for (auto& s : *list) s = Lower(s);
+  }
   for (char c : mapping_.currency) {
     currency_upper_.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
   }
@@ -58,14 +64,16 @@ OrderReader::OrderReader(std::string path, const Mapping& mapping,
 
 StatusOr<std::unique_ptr<OrderReader>> OrderReader::Open(const std::string& path,
                                                          const Mapping& mapping) {
-  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<RowSource> source, RowSource::Open(path, mapping.source));
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<RowSource> source,
+                           RowSource::Open(path, mapping.source));
   TESSERA_ASSIGN_OR_RETURN(ResolvedMapping resolved,
                            ResolveMapping(mapping, source->columns(), source->delimiter()));
   TESSERA_RETURN_IF_ERROR(source->Select(resolved.selected).WithContext(path));
   TESSERA_ASSIGN_OR_RETURN(TimestampParser ts,
                            TimestampParser::Create(mapping.timestamp_format, mapping.timezone));
   std::string currency;
-  for (char c : mapping.currency) currency.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+  for (char c : mapping.currency)
+    currency.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
   if (!currency.empty() && !IsCurrencyCode(currency)) {
     return InvalidArgumentError("mapping '{}': currency must be an ISO 4217 code like EUR",
                                 mapping.name);
@@ -103,7 +111,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     reject->line = error.line;
     reject->column = error.column;
     reject->column_name = error.column_name;
-    reject->reason_code = error.reason.find("UTF-8") != std::string::npos ? "invalid_utf8"
+    reject->reason_code = error.reason.find("UTF-8") != std::string::npos   ? "invalid_utf8"
                           : error.reason.find("quote") != std::string::npos ? "unterminated_quote"
                           : error.reason.find("field") != std::string::npos &&
                                   error.reason.find("expected") != std::string::npos
@@ -120,10 +128,18 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   // Status first: ignored rows are skipped before anything else is checked.
   o.kind = OrderKind::kPurchase;
   if (std::string_view status = FieldValue(row_, Field::kStatus); !status.empty()) {
-    const std::string s = Lower(status);
-    if (Contains(mapping_.ignore_statuses, s)) return Result::kSkip;
-    if (Contains(mapping_.void_statuses, s)) o.kind = OrderKind::kVoid;
-    if (Contains(mapping_.credit_statuses, s)) o.kind = OrderKind::kCredit;
+    // Exports repeat a handful of status values: classify each distinct one once.
+    if (status != last_status_) {
+      const std::string s = Lower(status);
+      last_status_.assign(status);
+      last_status_class_ = Contains(mapping_.ignore_statuses, s)   ? kStatusIgnore
+                           : Contains(mapping_.credit_statuses, s) ? kStatusCredit
+                           : Contains(mapping_.void_statuses, s)   ? kStatusVoid
+                                                                   : kStatusPurchase;
+    }
+    if (last_status_class_ == kStatusIgnore) return Result::kSkip;
+    if (last_status_class_ == kStatusVoid) o.kind = OrderKind::kVoid;
+    if (last_status_class_ == kStatusCredit) o.kind = OrderKind::kCredit;
   }
 
   o.order_id = FieldValue(row_, Field::kOrderId);
@@ -132,7 +148,8 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     return Result::kReject;
   }
   if (o.order_id.size() > 255) {
-    *reject = MakeReject(line, Field::kOrderId, "bad_order_id", "order id is longer than 255 bytes");
+    *reject =
+        MakeReject(line, Field::kOrderId, "bad_order_id", "order id is longer than 255 bytes");
     return Result::kReject;
   }
   if (!mapping_.cancel_prefix.empty() && o.order_id.starts_with(mapping_.cancel_prefix)) {
@@ -153,7 +170,8 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   if (std::string_view q = FieldValue(row_, Field::kQuantity); !q.empty()) {
     auto qty = ParseDecimal(q, mark, 3);
     if (!qty.ok()) {
-      *reject = MakeReject(line, Field::kQuantity, "bad_number", "quantity: " + qty.status().message());
+      *reject =
+          MakeReject(line, Field::kQuantity, "bad_number", "quantity: " + qty.status().message());
       return Result::kReject;
     }
     o.quantity_milli = *qty;
@@ -169,7 +187,8 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   } else if (std::string_view price = FieldValue(row_, Field::kUnitPrice); !price.empty()) {
     auto p = ParseDecimal(price, mark, 6);
     if (!p.ok()) {
-      *reject = MakeReject(line, Field::kUnitPrice, "bad_number", "unit price: " + p.status().message());
+      *reject =
+          MakeReject(line, Field::kUnitPrice, "bad_number", "unit price: " + p.status().message());
       return Result::kReject;
     }
     const __int128 total = static_cast<__int128>(*p) * o.quantity_milli;
@@ -178,7 +197,8 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     if (rem >= 500) ++micro;
     if (rem <= -500) --micro;
     if (micro > INT64_MAX / 4 || micro < -(INT64_MAX / 4)) {
-      *reject = MakeReject(line, Field::kUnitPrice, "bad_number", "quantity x unit price is out of range");
+      *reject = MakeReject(line, Field::kUnitPrice, "bad_number",
+                           "quantity x unit price is out of range");
       return Result::kReject;
     }
     o.amount_micro = static_cast<int64_t>(micro);
@@ -189,6 +209,14 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   }
 
   o.currency = FieldValue(row_, Field::kCurrency);
+  if (std::any_of(o.currency.begin(), o.currency.end(),
+                  [](char c) { return c >= 'a' && c <= 'z'; })) {
+    currency_buffer_.assign(o.currency);
+    for (char& c : currency_buffer_) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+    o.currency = currency_buffer_;
+  }
   if (o.currency.empty()) {
     o.currency = currency_upper_;
     if (o.currency.empty()) {
@@ -199,7 +227,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   }
   if (!IsCurrencyCode(o.currency)) {
     *reject = MakeReject(line, Field::kCurrency, "bad_currency",
-                         "currency must be a three-letter ISO 4217 code in upper case");
+                         "currency must be a three-letter ISO 4217 code like EUR");
     return Result::kReject;
   }
 
@@ -209,10 +237,10 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   o.region = FieldValue(row_, Field::kRegion);
   o.channel = FieldValue(row_, Field::kChannel);
   const std::pair<Field, std::string_view> attributes[] = {{Field::kCategory, o.category},
-                                                          {Field::kSku, o.sku},
-                                                          {Field::kStore, o.store},
-                                                          {Field::kRegion, o.region},
-                                                          {Field::kChannel, o.channel}};
+                                                           {Field::kSku, o.sku},
+                                                           {Field::kStore, o.store},
+                                                           {Field::kRegion, o.region},
+                                                           {Field::kChannel, o.channel}};
   for (const auto& [field, v] : attributes) {
     if (v.size() > 1024) {
       *reject = MakeReject(line, field, "bad_attribute",

@@ -118,7 +118,8 @@ StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scal
       value = value * 10 + (c - '0');
       ++int_digits;
       if (group_len >= 0) ++group_len;
-      if (value > std::numeric_limits<int64_t>::max()) return InvalidArgumentError("number out of range");
+      if (value > std::numeric_limits<int64_t>::max())
+        return InvalidArgumentError("number out of range");
     } else if (c == thousands || (c == ' ' && mark == DecimalMark::kComma)) {
       // The leading group holds 1..3 digits, every later one exactly 3.
       if (int_digits == 0 || (group_len < 0 && int_digits > 3) ||
@@ -130,7 +131,8 @@ StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scal
       return InvalidArgumentError("not a number");
     }
   }
-  if (group_len >= 0 && group_len != 3) return InvalidArgumentError("misplaced thousands separator");
+  if (group_len >= 0 && group_len != 3)
+    return InvalidArgumentError("misplaced thousands separator");
   if (i < s.size()) {  // fraction
     ++i;
     for (; i < s.size(); ++i) {
@@ -145,7 +147,8 @@ StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scal
   }
   if (int_digits == 0 && frac_digits == 0) return InvalidArgumentError("not a number");
   for (; frac_digits < scale; ++frac_digits) value *= 10;
-  if (value > std::numeric_limits<int64_t>::max()) return InvalidArgumentError("number out of range");
+  if (value > std::numeric_limits<int64_t>::max())
+    return InvalidArgumentError("number out of range");
   const auto v = static_cast<int64_t>(value);
   return negative ? -v : v;
 }
@@ -177,10 +180,10 @@ StatusOr<TimeZone> TimeZone::Create(std::string_view name) {
   const std::string file = "/usr/share/zoneinfo/" + std::string(name);
   // fopen() also opens directories ("Europe"), which mktime would silently read as UTC.
   std::error_code ec;
-  std::FILE* f = name.find("..") == std::string_view::npos &&
-                         std::filesystem::is_regular_file(file, ec)
-                     ? std::fopen(file.c_str(), "rb")
-                     : nullptr;
+  std::FILE* f =
+      name.find("..") == std::string_view::npos && std::filesystem::is_regular_file(file, ec)
+          ? std::fopen(file.c_str(), "rb")
+          : nullptr;
   if (f == nullptr) {
     return InvalidArgumentError(
         "unknown time zone '{}' (use UTC, an offset like +01:00, or an IANA name like "
@@ -211,8 +214,10 @@ int64_t TimeZone::ToUtc(int64_t local_seconds) {
     tm.tm_hour = static_cast<int>(hour * 3600 - day * 86400) / 3600;
     tm.tm_isdst = -1;
     const int64_t utc = static_cast<int64_t>(std::mktime(&tm));
-    if (old != nullptr) ::setenv("TZ", saved.c_str(), 1);
-    else ::unsetenv("TZ");
+    if (old != nullptr)
+      ::setenv("TZ", saved.c_str(), 1);
+    else
+      ::unsetenv("TZ");
     ::tzset();
     it = hour_offsets_.emplace(hour, hour * 3600 - utc).first;
   }
@@ -251,7 +256,9 @@ StatusOr<int64_t> TimestampParser::Parse(std::string_view text) {
 }
 
 StatusOr<int64_t> TimestampParser::ParseIso(std::string_view text) {
-  auto bad = [] { return InvalidArgumentError("expected an ISO 8601 date like 2024-03-01 or 2024-03-01T14:05:00"); };
+  auto bad = [] {
+    return InvalidArgumentError("expected an ISO 8601 date like 2024-03-01 or 2024-03-01T14:05:00");
+  };
   size_t pos = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
   if (!ReadNumber(text, &pos, 4, 4, &y) || pos >= text.size() || text[pos++] != '-' ||
@@ -290,7 +297,9 @@ StatusOr<int64_t> TimestampParser::ParseIso(std::string_view text) {
 }
 
 StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
-  auto bad = [&] { return InvalidArgumentError("does not match the timestamp format '{}'", pattern_); };
+  auto bad = [&] {
+    return InvalidArgumentError("does not match the timestamp format '{}'", pattern_);
+  };
   int y = 1970, mo = 1, d = 1, h = 0, mi = 0, s = 0;
   bool has_offset = false;
   int64_t offset = 0;
@@ -305,22 +314,43 @@ StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
     const char f = pattern_[++i];
     bool ok = true;
     switch (f) {
-      case 'Y': ok = ReadNumber(text, &pos, 4, 4, &y); break;
-      case 'y': ok = ReadNumber(text, &pos, 2, 2, &y); y += y < 70 ? 2000 : 1900; break;
-      case 'm': ok = ReadNumber(text, &pos, 1, 2, &mo); break;
-      case 'd': ok = ReadNumber(text, &pos, 1, 2, &d); break;
-      case 'H': ok = ReadNumber(text, &pos, 1, 2, &h); break;
-      case 'M': ok = ReadNumber(text, &pos, 1, 2, &mi); break;
-      case 'S': ok = ReadNumber(text, &pos, 1, 2, &s); break;
+      case 'Y':
+        ok = ReadNumber(text, &pos, 4, 4, &y);
+        break;
+      case 'y':
+        ok = ReadNumber(text, &pos, 2, 2, &y);
+        y += y < 70 ? 2000 : 1900;
+        break;
+      case 'm':
+        ok = ReadNumber(text, &pos, 1, 2, &mo);
+        break;
+      case 'd':
+        ok = ReadNumber(text, &pos, 1, 2, &d);
+        break;
+      case 'H':
+        ok = ReadNumber(text, &pos, 1, 2, &h);
+        break;
+      case 'M':
+        ok = ReadNumber(text, &pos, 1, 2, &mi);
+        break;
+      case 'S':
+        ok = ReadNumber(text, &pos, 1, 2, &s);
+        break;
       case 'f': {
         const size_t start = pos;
         while (pos < text.size() && IsDigit(text[pos])) ++pos;
         ok = pos > start;
         break;
       }
-      case 'z': ok = ReadOffset(text, &pos, &offset); has_offset = ok; break;
-      case '%': ok = pos < text.size() && text[pos++] == '%'; break;
-      default: ok = false;
+      case 'z':
+        ok = ReadOffset(text, &pos, &offset);
+        has_offset = ok;
+        break;
+      case '%':
+        ok = pos < text.size() && text[pos++] == '%';
+        break;
+      default:
+        ok = false;
     }
     if (!ok) return bad();
   }

@@ -102,11 +102,17 @@ TEST(ParseDecimal, RejectsMoreThanOneSign) {
 }
 
 TEST(ParseDecimal, StripsACurrencySymbolOnEitherSide) {
-  EXPECT_EQ(Dec("\xE2\x82\xAC" "12.50", DecimalMark::kPoint, 2), 1250);        // €12.50
-  EXPECT_EQ(Dec("12,50 \xE2\x82\xAC", DecimalMark::kComma, 2), 1250);          // 12,50 €
-  EXPECT_EQ(Dec("1.234,56\xE2\x82\xAC", DecimalMark::kComma, 2), 123456);      // 1.234,56€
+  EXPECT_EQ(Dec("\xE2\x82\xAC"
+                "12.50",
+                DecimalMark::kPoint, 2),
+            1250);                                                         // €12.50
+  EXPECT_EQ(Dec("12,50 \xE2\x82\xAC", DecimalMark::kComma, 2), 1250);      // 12,50 €
+  EXPECT_EQ(Dec("1.234,56\xE2\x82\xAC", DecimalMark::kComma, 2), 123456);  // 1.234,56€
   EXPECT_EQ(Dec("$ 3", DecimalMark::kPoint, 2), 300);
-  EXPECT_EQ(Dec("\xC2\xA3" "0.99", DecimalMark::kPoint, 2), 99);               // £0.99
+  EXPECT_EQ(Dec("\xC2\xA3"
+                "0.99",
+                DecimalMark::kPoint, 2),
+            99);  // £0.99
 }
 
 TEST(ParseDecimal, StripsAThreeLetterCurrencyCodeOnEitherSide) {
@@ -116,8 +122,11 @@ TEST(ParseDecimal, StripsAThreeLetterCurrencyCodeOnEitherSide) {
 }
 
 TEST(ParseDecimal, TakesTheSignBeforeOrAfterTheCurrency) {
-  EXPECT_EQ(Dec("-\xE2\x82\xAC" "12.50", DecimalMark::kPoint, 2), -1250);     // -€12.50
-  EXPECT_EQ(Dec("\xE2\x82\xAC -12,50", DecimalMark::kComma, 2), -1250);       // € -12,50
+  EXPECT_EQ(Dec("-\xE2\x82\xAC"
+                "12.50",
+                DecimalMark::kPoint, 2),
+            -1250);                                                      // -€12.50
+  EXPECT_EQ(Dec("\xE2\x82\xAC -12,50", DecimalMark::kComma, 2), -1250);  // € -12,50
   EXPECT_EQ(Dec("EUR -12.50", DecimalMark::kPoint, 2), -1250);
   EXPECT_EQ(Dec("-12.50 EUR", DecimalMark::kPoint, 2), -1250);
 }
@@ -154,8 +163,8 @@ TEST(ParseDecimal, AcceptsTheLargestInt64AndRejectsOneMore) {
 TEST(ParseDecimal, RejectsEmptyTextAndGarbage) {
   EXPECT_THAT(DecError("", DecimalMark::kPoint, 2), HasSubstr("empty"));
   EXPECT_THAT(DecError("   ", DecimalMark::kPoint, 2), HasSubstr("empty"));
-  for (std::string_view bad : {"abc", "12a", "1.2.3", "-", "+", ".", "\xE2\x82\xAC", "EUR",
-                               "1e5", "0x10", "12 34", "NaN", "1_000", "(12.50)"}) {
+  for (std::string_view bad : {"abc", "12a", "1.2.3", "-", "+", ".", "\xE2\x82\xAC", "EUR", "1e5",
+                               "0x10", "12 34", "NaN", "1_000", "(12.50)"}) {
     DecError(bad, DecimalMark::kPoint, 2);
   }
 }

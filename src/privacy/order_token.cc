@@ -11,7 +11,10 @@ struct OrderTokenizer::State {
   EVP_CIPHER* cipher = nullptr;
   EVP_CIPHER_CTX* ctx = nullptr;
   uint8_t key[64] = {};
+  bool encrypting = false;  // `keyed` holds the key, set up for encryption
+  EVP_CIPHER_CTX* keyed = EVP_CIPHER_CTX_new();
   ~State() {
+    EVP_CIPHER_CTX_free(keyed);
     EVP_CIPHER_CTX_free(ctx);
     EVP_CIPHER_free(cipher);
     OPENSSL_cleanse(key, sizeof(key));
@@ -29,7 +32,7 @@ StatusOr<OrderTokenizer> OrderTokenizer::Create(const OwnerKey& key) {
   TESSERA_RETURN_IF_ERROR(key.Derive("tessera order token v1", state->key));
   state->cipher = EVP_CIPHER_fetch(nullptr, "AES-256-SIV", nullptr);
   state->ctx = EVP_CIPHER_CTX_new();
-  if (state->cipher == nullptr || state->ctx == nullptr) {
+  if (state->cipher == nullptr || state->ctx == nullptr || state->keyed == nullptr) {
     return InternalError("AES-256-SIV is not available from OpenSSL");
   }
   return OrderTokenizer(std::move(state));
@@ -44,7 +47,15 @@ StatusOr<std::string> OrderTokenizer::Encrypt(std::string_view order_id) {
   auto* out = reinterpret_cast<unsigned char*>(token.data());
   int len = 0, final_len = 0;
   EVP_CIPHER_CTX* ctx = state_->ctx;
-  if (EVP_EncryptInit_ex2(ctx, state_->cipher, state_->key, nullptr, nullptr) != 1 ||
+  // Keying SIV fetches CMAC's cipher (provider lookups under locks); copying a context keyed
+  // once is several times cheaper.
+  if (!state_->encrypting) {
+    if (EVP_EncryptInit_ex2(state_->keyed, state_->cipher, state_->key, nullptr, nullptr) != 1) {
+      return InternalError("AES-256-SIV key setup failed");
+    }
+    state_->encrypting = true;
+  }
+  if (EVP_CIPHER_CTX_copy(ctx, state_->keyed) != 1 ||
       EVP_EncryptUpdate(ctx, out + kSivSize, &len,
                         reinterpret_cast<const unsigned char*>(order_id.data()),
                         static_cast<int>(order_id.size())) != 1 ||
@@ -64,12 +75,14 @@ StatusOr<std::string> OrderTokenizer::Decrypt(std::string_view token) {
   EVP_CIPHER_CTX* ctx = state_->ctx;
   auto* in = reinterpret_cast<const unsigned char*>(token.data());
   if (EVP_DecryptInit_ex2(ctx, state_->cipher, state_->key, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kSivSize,
-                          const_cast<unsigned char*>(in)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kSivSize, const_cast<unsigned char*>(in)) !=
+          1 ||
       EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(plain.data()), &len, in + kSivSize,
                         static_cast<int>(plain.size())) != 1 ||
-      EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &final_len) != 1) {
-    return InvalidArgumentError("order token does not decrypt under this key (wrong key or damaged token)");
+      EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &final_len) !=
+          1) {
+    return InvalidArgumentError(
+        "order token does not decrypt under this key (wrong key or damaged token)");
   }
   return plain;
 }

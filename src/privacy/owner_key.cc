@@ -53,7 +53,7 @@ OwnerKey OwnerKey::FromBytes(std::span<const uint8_t, kSize> bytes) {
 }
 
 StatusOr<OwnerKey> OwnerKey::Load(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) {
       return NotFoundError(
@@ -85,8 +85,8 @@ StatusOr<OwnerKey> OwnerKey::Load(const std::string& path) {
     OPENSSL_cleanse(hex.data(), hex.size());
     return key;
   }
-  return InvalidArgumentError("{} is not a Tessera key file (expected a line \"{} <64 hex digits>\")",
-                              path, kKeyFileTag);
+  return InvalidArgumentError(
+      "{} is not a Tessera key file (expected a line \"{} <64 hex digits>\")", path, kKeyFileTag);
 }
 
 Status OwnerKey::Save(const std::string& path) const {
@@ -94,7 +94,8 @@ Status OwnerKey::Save(const std::string& path) const {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
     std::filesystem::create_directories(parent, ec);
-    if (ec) return PermissionDeniedError("cannot create directory {}: {}", parent.string(), ec.message());
+    if (ec)
+      return PermissionDeniedError("cannot create directory {}: {}", parent.string(), ec.message());
     ::chmod(parent.c_str(), 0700);
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

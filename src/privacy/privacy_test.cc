@@ -64,15 +64,18 @@ TEST(Pseudonymizer, MatchesAnIndependentHmacComputation) {
     unsigned char mac[32];
     size_t len = 0;
     ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, derived, 32,
-                        reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
-                        32, &len),
+                        reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, 32,
+                        &len),
               nullptr);
     const Uuid u = p->Pseudonym(IdentifierKind::kCustomerNumber, value);
     // Bytes outside the version and variant bits are the MAC's first 16 bytes.
     for (int i = 0; i < 16; ++i) {
-      if (i == 6) EXPECT_EQ(u.bytes[i] & 0x0f, mac[i] & 0x0f);
-      else if (i == 8) EXPECT_EQ(u.bytes[i] & 0x3f, mac[i] & 0x3f);
-      else EXPECT_EQ(u.bytes[i], mac[i]) << "byte " << i;
+      if (i == 6)
+        EXPECT_EQ(u.bytes[i] & 0x0f, mac[i] & 0x0f);
+      else if (i == 8)
+        EXPECT_EQ(u.bytes[i] & 0x3f, mac[i] & 0x3f);
+      else
+        EXPECT_EQ(u.bytes[i], mac[i]) << "byte " << i;
     }
   }
 }
@@ -133,7 +136,7 @@ TEST(OwnerKey, SavesWithMode0600AndLoadsTheSameKey) {
   auto key = OwnerKey::Generate();
   ASSERT_TRUE(key.ok());
   ASSERT_TRUE(key->Save(path).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto loaded = OwnerKey::Load(path);

@@ -10,7 +10,9 @@
 namespace tessera::privacy {
 namespace {
 
-bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+bool IsBlank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
@@ -45,11 +47,13 @@ StatusOr<Uuid> Uuid::Parse(std::string_view text) {
   size_t pos = 0;
   for (size_t i = 0; i < 16; ++i) {
     if (pos == 8 || pos == 13 || pos == 18 || pos == 23) {
-      if (text[pos] != '-') return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
+      if (text[pos] != '-')
+        return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
       ++pos;
     }
     const int hi = HexValue(text[pos]), lo = HexValue(text[pos + 1]);
-    if (hi < 0 || lo < 0) return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
+    if (hi < 0 || lo < 0)
+      return InvalidArgumentError("not a UUID (expected 8-4-4-4-12 hex digits)");
     u.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
     pos += 2;
   }
@@ -63,8 +67,10 @@ StatusOr<std::string> NormalizeCustomerNumber(std::string_view raw) {
   const size_t dot = s.find('.');
   if (dot != std::string_view::npos && dot > 0) {
     const std::string_view whole = s.substr(0, dot), fraction = s.substr(dot + 1);
-    const bool digits = std::all_of(whole.begin(), whole.end(), [](char c) { return c >= '0' && c <= '9'; });
-    const bool zeros = !fraction.empty() && std::all_of(fraction.begin(), fraction.end(), [](char c) { return c == '0'; });
+    const bool digits =
+        std::all_of(whole.begin(), whole.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool zeros = !fraction.empty() && std::all_of(fraction.begin(), fraction.end(),
+                                                        [](char c) { return c == '0'; });
     if (digits && zeros) s = whole;
   }
   for (char c : s) {
@@ -81,7 +87,8 @@ StatusOr<std::string> NormalizeEmail(std::string_view raw) {
   const size_t at = s.find('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == s.size() ||
       s.find('@', at + 1) != std::string_view::npos) {
-    return InvalidArgumentError("not an e-mail address (expected one '@' between local part and domain)");
+    return InvalidArgumentError(
+        "not an e-mail address (expected one '@' between local part and domain)");
   }
   const std::string_view domain = s.substr(at + 1);
   if (domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.') {
@@ -124,7 +131,8 @@ StatusOr<Pseudonymizer> Pseudonymizer::Create(const OwnerKey& key) {
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
       OSSL_PARAM_construct_end()};
-  const bool ok = state->ctx != nullptr && EVP_MAC_init(state->ctx, mac_key, sizeof(mac_key), params) == 1;
+  const bool ok =
+      state->ctx != nullptr && EVP_MAC_init(state->ctx, mac_key, sizeof(mac_key), params) == 1;
   OPENSSL_cleanse(mac_key, sizeof(mac_key));
   if (!ok) return InternalError("HMAC-SHA256 is not available from OpenSSL");
   return Pseudonymizer(std::move(state));

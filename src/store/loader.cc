@@ -81,17 +81,29 @@ class KeySet {
   size_t size_ = 0;
 };
 
+// Lets string-keyed maps be searched with a string_view, without building a string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
 // Strings -> dense ids for one dictionary kind, continuing the store's ids.
 struct Dictionary {
-  std::unordered_map<std::string, uint32_t> ids;
+  StringMap<uint32_t> ids;
   std::vector<bool> written;  // by id: already in the store
   uint32_t next = 1;          // 0 means "none"
+  std::string last_value;     // consecutive rows mostly repeat a value
+  uint32_t last_id = 0;
 
   uint32_t Intern(std::string_view value) {
     if (value.empty()) return 0;
-    auto [it, inserted] = ids.try_emplace(std::string(value), next);
-    if (inserted) ++next;
-    return it->second;
+    if (last_id != 0 && value == last_value) return last_id;
+    auto it = ids.find(value);
+    if (it == ids.end()) it = ids.emplace(std::string(value), next++).first;
+    last_value.assign(value);
+    return last_id = it->second;
   }
 };
 
@@ -132,13 +144,14 @@ class Loader {
       stored_customers_.emplace(u, idx);
       next_customer_ = idx + 1;
     }));
-    TESSERA_RETURN_IF_ERROR(store_.ScanDictionaries([&](DictKind kind, uint32_t id, const std::string& v) {
-      Dictionary& d = dicts_[static_cast<size_t>(kind)];
-      d.ids.emplace(v, id);
-      d.next = std::max(d.next, id + 1);
-      if (d.written.size() <= id) d.written.resize(id + 1, false);
-      d.written[id] = true;
-    }));
+    TESSERA_RETURN_IF_ERROR(
+        store_.ScanDictionaries([&](DictKind kind, uint32_t id, const std::string& v) {
+          Dictionary& d = dicts_[static_cast<size_t>(kind)];
+          d.ids.emplace(v, id);
+          d.next = std::max(d.next, id + 1);
+          if (d.written.size() <= id) d.written.resize(id + 1, false);
+          d.written[id] = true;
+        }));
     return store_.ScanOrders([&](const OrderColumns& chunk) {
       for (size_t i = 0; i < chunk.size(); ++i) {
         stored_orders_.Insert(chunk.token(i).substr(0, privacy::OrderTokenizer::kSivSize));
@@ -150,7 +163,7 @@ class Loader {
   Status ReadFile(const std::string& path) {
     TESSERA_ASSIGN_OR_RETURN(auto reader, io::OrderReader::Open(path, options_.mapping));
     ++summary_.files;
-    struct stat st{};
+    struct stat st {};
     const uint64_t total = (path != "-" && ::stat(path.c_str(), &st) == 0) ? st.st_size : 0;
     const bool line_level = reader->level() == io::RowLevel::kLine;
     const bool synthesize_ids = !reader->has_order_id();
@@ -163,7 +176,8 @@ class Loader {
       if (result == io::OrderReader::Result::kEnd) break;
       ++summary_.rows_read;
       if (options_.on_progress && (summary_.rows_read & 0xffff) == 0) {
-        options_.on_progress(LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
+        options_.on_progress(
+            LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
       }
       if (result == io::OrderReader::Result::kSkip) {
         ++summary_.rows_ignored;
@@ -179,12 +193,22 @@ class Loader {
       } else {
         key.assign(line.order_id);
       }
-      auto [it, inserted] = order_index_.try_emplace(key, static_cast<uint32_t>(orders_.size()));
-      if (!inserted) {
-        PendingOrder& o = orders_[it->second];
+      // Lines of one order usually follow each other: check the previous order first.
+      uint32_t existing = kNone;
+      if (last_order_ != kNone && key == last_key_) {
+        existing = last_order_;
+      } else if (auto found = order_index_.find(key); found != order_index_.end()) {
+        existing = found->second;
+      }
+      if (existing != kNone) {
+        last_order_ = existing;
+        last_key_ = key;
+        PendingOrder& o = orders_[existing];
         if (!line_level) {
-          if (line.content_hash == o.first_hash) ++summary_.duplicate_rows;
-          else ++summary_.conflicting_rows;
+          if (line.content_hash == o.first_hash)
+            ++summary_.duplicate_rows;
+          else
+            ++summary_.conflicting_rows;
           continue;
         }
         if (IsDuplicateItem(o, line.content_hash)) {
@@ -192,9 +216,9 @@ class Loader {
           continue;
         }
         if (dicts_[static_cast<size_t>(DictKind::kCurrency)].Intern(line.currency) != o.currency) {
-          TESSERA_RETURN_IF_ERROR(AddReject(reader->MakeFieldReject(
-              line.line, io::Field::kCurrency, "mixed_currency",
-              "the currency differs from that of the order's first line")));
+          TESSERA_RETURN_IF_ERROR(AddReject(
+              reader->MakeFieldReject(line.line, io::Field::kCurrency, "mixed_currency",
+                                      "the currency differs from that of the order's first line")));
           continue;
         }
         AddItem(o, line);
@@ -202,10 +226,10 @@ class Loader {
       }
       // The first row of an order decides its customer, time and kind.
       auto customer = CustomerSlot(line, *reader);
-      if (!customer.ok()) {
-        order_index_.erase(it);
-        continue;
-      }
+      if (!customer.ok()) continue;
+      order_index_.emplace(key, static_cast<uint32_t>(orders_.size()));
+      last_order_ = static_cast<uint32_t>(orders_.size());
+      last_key_ = key;
       PendingOrder o;
       auto token = tokenizer_.Encrypt(key);
       if (!token.ok()) return token.status();
@@ -226,7 +250,8 @@ class Loader {
       }
     }
     if (options_.on_progress) {
-      options_.on_progress(LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
+      options_.on_progress(
+          LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
     }
     return OkStatus();
   }
@@ -286,8 +311,10 @@ class Loader {
     item.hash = line.content_hash;
     const auto index = static_cast<uint32_t>(items_.size());
     items_.push_back(item);
-    if (o.first_item == kNone) o.first_item = index;
-    else items_[o.last_item].next = index;
+    if (o.first_item == kNone)
+      o.first_item = index;
+    else
+      items_[o.last_item].next = index;
     o.last_item = index;
     o.amount_micro += line.amount_micro;
   }
@@ -304,21 +331,34 @@ class Loader {
       field = io::Field::kEmail;
     }
     if (raw.empty()) return kNone;
-    auto& cache = kind == privacy::IdentifierKind::kEmail ? email_slots_ : number_slots_;
-    if (auto it = cache.find(std::string(raw)); it != cache.end()) return it->second;
+    const bool is_email = kind == privacy::IdentifierKind::kEmail;
+    if (last_customer_slot_ != kNone && is_email == last_customer_is_email_ &&
+        raw == last_raw_customer_) {
+      return last_customer_slot_;
+    }
+    auto& cache = is_email ? email_slots_ : number_slots_;
+    if (auto it = cache.find(raw); it != cache.end()) {
+      last_raw_customer_.assign(raw);
+      last_customer_is_email_ = is_email;
+      return last_customer_slot_ = it->second;
+    }
     auto normalized = privacy::NormalizeIdentifier(kind, raw);
     if (!normalized.ok()) {
       TESSERA_RETURN_IF_ERROR(AddReject(reader.MakeFieldReject(
-          line.line, field, kind == privacy::IdentifierKind::kEmail ? "bad_email" : "bad_customer_id",
+          line.line, field,
+          kind == privacy::IdentifierKind::kEmail ? "bad_email" : "bad_customer_id",
           normalized.status().message())));
       return InvalidArgumentError("rejected");
     }
     const Uuid uuid = pseudonymizer_.Pseudonym(kind, *normalized);
     // Two raw spellings of one customer ("17850.0", "17850") share a slot via the UUID.
-    auto [uit, inserted] = slot_by_uuid_.try_emplace(uuid, static_cast<uint32_t>(customers_.size()));
+    auto [uit, inserted] =
+        slot_by_uuid_.try_emplace(uuid, static_cast<uint32_t>(customers_.size()));
     if (inserted) customers_.push_back(LoadCustomer{uuid, kNone});
     cache.emplace(std::string(raw), uit->second);
-    return uit->second;
+    last_raw_customer_.assign(raw);
+    last_customer_is_email_ = is_email;
+    return last_customer_slot_ = uit->second;
   }
 
   void AppendOrder(const PendingOrder& o, Batch* batch) {
@@ -361,9 +401,15 @@ class Loader {
     ++summary_.orders_stored;
     if (customer == kAnonymousCustomer) ++summary_.anonymous_orders_stored;
     switch (static_cast<OrderKind>(o.kind)) {
-      case OrderKind::kPurchase: ++summary_.purchases_stored; break;
-      case OrderKind::kCredit: ++summary_.credits_stored; break;
-      case OrderKind::kVoid: ++summary_.voids_stored; break;
+      case OrderKind::kPurchase:
+        ++summary_.purchases_stored;
+        break;
+      case OrderKind::kCredit:
+        ++summary_.credits_stored;
+        break;
+      case OrderKind::kVoid:
+        ++summary_.voids_stored;
+        break;
     }
   }
 
@@ -415,8 +461,13 @@ class Loader {
   std::vector<std::string> values_[kDictKindCount];
 
   // Privacy: raw identifiers as keys, in memory for the duration of the load only.
-  std::unordered_map<std::string, uint32_t> number_slots_, email_slots_;
-  std::unordered_map<std::string, uint32_t> order_index_;
+  StringMap<uint32_t> number_slots_, email_slots_;
+  StringMap<uint32_t> order_index_;
+  std::string last_key_;
+  uint32_t last_order_ = kNone;
+  std::string last_raw_customer_;
+  uint32_t last_customer_slot_ = kNone;
+  bool last_customer_is_email_ = false;
   std::unordered_map<Uuid, uint32_t, privacy::UuidHash> slot_by_uuid_;
   std::vector<LoadCustomer> customers_;
   std::vector<PendingOrder> orders_;
@@ -454,16 +505,20 @@ std::string LoadSummary::ToJson() const {
 std::string LoadSummary::ToText() const {
   std::string out;
   auto line = [&](std::string_view label, uint64_t value, std::string_view note = "") {
-    out += fmt::format("  {:<28}{:>14}{}{}\n", label, WithThousands(value), note.empty() ? "" : "  ", note);
+    out += fmt::format("  {:<28}{:>14}{}{}\n", label, WithThousands(value),
+                       note.empty() ? "" : "  ", note);
   };
   line("files", files);
   line("rows read", rows_read);
   line("rows rejected", rows_rejected);
   for (const auto& [reason, n] : rejected_by_reason) line(fmt::format("  {}", reason), n);
   if (rows_ignored > 0) line("rows ignored (status)", rows_ignored);
-  line("rows without customer id", rows_without_customer, "(stored as anonymous orders, no profile)");
+  line("rows without customer id", rows_without_customer,
+       "(stored as anonymous orders, no profile)");
   line("duplicate rows skipped", duplicate_rows);
-  if (conflicting_rows > 0) line("conflicting repeats skipped", conflicting_rows, "(same order id, other values; first kept)");
+  if (conflicting_rows > 0)
+    line("conflicting repeats skipped", conflicting_rows,
+         "(same order id, other values; first kept)");
   line("orders in input", orders_in_input);
   line("orders already stored", orders_already_stored, "(skipped)");
   line("orders stored", orders_stored,
@@ -476,13 +531,15 @@ std::string LoadSummary::ToText() const {
 }
 
 StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
-                                 const std::vector<std::string>& files, const LoadOptions& options) {
+                                 const std::vector<std::string>& files,
+                                 const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   TESSERA_ASSIGN_OR_RETURN(auto lock, store.LockForWriting());
   TESSERA_RETURN_IF_ERROR(store.BindKey(key.Fingerprint()));
   TESSERA_ASSIGN_OR_RETURN(auto pseudonymizer, privacy::Pseudonymizer::Create(key));
   TESSERA_ASSIGN_OR_RETURN(auto tokenizer, privacy::OrderTokenizer::Create(key));
-  auto loader = std::make_unique<Loader>(store, options, std::move(pseudonymizer), std::move(tokenizer));
+  auto loader =
+      std::make_unique<Loader>(store, options, std::move(pseudonymizer), std::move(tokenizer));
   TESSERA_RETURN_IF_ERROR(loader->ReadStoreState());
   for (const auto& file : files) TESSERA_RETURN_IF_ERROR(loader->ReadFile(file));
   TESSERA_RETURN_IF_ERROR(loader->Write());

@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 class LoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("tessera_loader_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = fs::path(::testing::TempDir()) /
+           ("tessera_loader_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::array<uint8_t, 32> bytes;
@@ -45,10 +47,13 @@ class LoaderTest : public ::testing::Test {
   // All orders in the store as (customer, amount, kind) sorted, for comparing stores.
   std::multiset<std::tuple<uint32_t, int64_t, uint8_t, int64_t>> Orders(Store& store) {
     std::multiset<std::tuple<uint32_t, int64_t, uint8_t, int64_t>> out;
-    EXPECT_TRUE(store.ScanOrders([&](const OrderColumns& c) {
-      for (size_t i = 0; i < c.size(); ++i) out.emplace(c.customer[i], c.amount_minor[i], c.kind[i], c.ordered_at[i]);
-      return OkStatus();
-    }).ok());
+    EXPECT_TRUE(store
+                    .ScanOrders([&](const OrderColumns& c) {
+                      for (size_t i = 0; i < c.size(); ++i)
+                        out.emplace(c.customer[i], c.amount_minor[i], c.kind[i], c.ordered_at[i]);
+                      return OkStatus();
+                    })
+                    .ok());
     return out;
   }
 
@@ -82,11 +87,15 @@ TEST_F(LoaderTest, GroupsLineItemsIntoOrdersAndSkipsDuplicateLines) {
   EXPECT_EQ(summary->anonymous_orders_stored, 1u);
   EXPECT_EQ(summary->customers_new, 3u);  // K1, K2 and carla's e-mail
   std::map<int64_t, int64_t> amount_by_time;
-  ASSERT_TRUE(store->ScanOrders([&](const OrderColumns& c) {
-    for (size_t i = 0; i < c.size(); ++i) amount_by_time[c.ordered_at[i]] = c.amount_minor[i];
-    EXPECT_EQ(c.item_offsets[1] - c.item_offsets[0], 2u);  // A-1 has two distinct lines
-    return OkStatus();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->ScanOrders([&](const OrderColumns& c) {
+                    for (size_t i = 0; i < c.size(); ++i)
+                      amount_by_time[c.ordered_at[i]] = c.amount_minor[i];
+                    EXPECT_EQ(c.item_offsets[1] - c.item_offsets[0],
+                              2u);  // A-1 has two distinct lines
+                    return OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(amount_by_time.begin()->second, 2 * 125 + 99);
   EXPECT_EQ(amount_by_time.rbegin()->second, 200);          // A-6, anonymous
   int64_t credit = 0;
@@ -111,7 +120,8 @@ TEST_F(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
 
 TEST_F(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
   const std::string header = "order_id,customer_id,ordered_at,amount\n";
-  const std::string a = Write("a.csv", header + "1,C1,2024-01-01,10.00\n2,C2,2024-01-02,20.00\n3,C1,2024-01-03,30.00\n");
+  const std::string a = Write(
+      "a.csv", header + "1,C1,2024-01-01,10.00\n2,C2,2024-01-02,20.00\n3,C1,2024-01-03,30.00\n");
   const std::string b = Write("b.csv", header + "3,C1,2024-01-03,30.00\n4,C3,2024-01-04,40.00\n");
   auto together = OpenStore("together.db");
   auto s1 = Load(*together, {a, b});
@@ -129,7 +139,9 @@ TEST_F(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
 
 TEST_F(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
   auto store = OpenStore();
-  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,10.00\n1,C1,2024-01-01,99.00\n")});
+  auto s = Load(*store, {Write("o.csv",
+                               "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,10.00\n1,"
+                               "C1,2024-01-01,99.00\n")});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->orders_stored, 1u);
   EXPECT_EQ(s->conflicting_rows, 1u);
@@ -138,7 +150,9 @@ TEST_F(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
 
 TEST_F(LoaderTest, SpellingsOfOneCustomerNumberShareAPseudonym) {
   auto store = OpenStore();
-  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,17850.0,2024-01-01,1\n2, 17850 ,2024-01-02,1\n3,17851,2024-01-02,1\n")});
+  auto s = Load(*store, {Write("o.csv",
+                               "order_id,customer_id,ordered_at,amount\n1,17850.0,2024-01-01,1\n2, "
+                               "17850 ,2024-01-02,1\n3,17851,2024-01-02,1\n")});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->customers_new, 2u);
 }
@@ -174,7 +188,10 @@ TEST_F(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
 TEST_F(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
   auto store = OpenStore();
   options_.max_rejects = 1;
-  auto s = Load(*store, {Write("bad.csv", "order_id,customer_id,ordered_at,amount\n1,C1,x,1\n2,C1,y,1\n3,C1,2024-01-01,1\n")});
+  auto s = Load(
+      *store,
+      {Write("bad.csv",
+             "order_id,customer_id,ordered_at,amount\n1,C1,x,1\n2,C1,y,1\n3,C1,2024-01-01,1\n")});
   EXPECT_EQ(s.status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(store->Stats()->orders, 0u);
   EXPECT_EQ(store->Stats()->customers, 0u);
@@ -182,7 +199,8 @@ TEST_F(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
 
 TEST_F(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
   auto store = OpenStore();
-  const std::string good = Write("good.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
+  const std::string good =
+      Write("good.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
   const std::string odd = Write("odd.csv", "foo,bar\n1,2\n");
   auto s = Load(*store, {good, odd});
   ASSERT_EQ(s.status().code(), StatusCode::kInvalidArgument);
@@ -192,7 +210,8 @@ TEST_F(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
 
 TEST_F(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
   auto store = OpenStore();
-  const std::string file = Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
+  const std::string file =
+      Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
   ASSERT_TRUE(Load(*store, {file}).ok());
   std::array<uint8_t, 32> other;
   other.fill(1);
@@ -203,11 +222,19 @@ TEST_F(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
 TEST_F(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
   auto store = OpenStore();
   options_.batch_orders = 2;
-  auto s = Load(*store, {Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n2,C2,2024-01-01,1\n3,C3,2024-01-01,1\n4,C1,2024-01-01,1\n5,C5,2024-01-01,1\n")});
+  auto s =
+      Load(*store, {Write("o.csv",
+                          "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n2,C2,2024-01-"
+                          "01,1\n3,C3,2024-01-01,1\n4,C1,2024-01-01,1\n5,C5,2024-01-01,1\n")});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->batches, 3u);
   std::vector<size_t> sizes;
-  ASSERT_TRUE(store->ScanOrders([&](const OrderColumns& c) { sizes.push_back(c.size()); return OkStatus(); }).ok());
+  ASSERT_TRUE(store
+                  ->ScanOrders([&](const OrderColumns& c) {
+                    sizes.push_back(c.size());
+                    return OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 1}));
   // Customers first seen in a batch are committed with it: indexes stay dense.
   EXPECT_EQ(*store->CustomerCount(), 4u);
@@ -228,7 +255,8 @@ TEST_F(LoaderTest, TheStoreFileHoldsNoRawIdentifier) {
     bytes += ss.str();
   }
   ASSERT_GT(bytes.size(), 1000u);
-  for (const char* raw : {"anna@example.de", "bernd@example.de", "carla@example.de", "anna", "A-1", "A-2", "A-6", "K1,", "K2"}) {
+  for (const char* raw : {"anna@example.de", "bernd@example.de", "carla@example.de", "anna", "A-1",
+                          "A-2", "A-6", "K1,", "K2"}) {
     EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
   }
   EXPECT_NE(bytes.find("Food > Cheese"), std::string::npos);  // categories are not personal

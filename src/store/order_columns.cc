@@ -40,7 +40,8 @@ class Reader {
 }  // namespace
 
 std::string_view DictKindName(DictKind kind) {
-  static constexpr std::string_view kNames[] = {"currency", "category", "sku", "store", "region", "channel"};
+  static constexpr std::string_view kNames[] = {"currency", "category", "sku",
+                                                "store",    "region",   "channel"};
   return kNames[static_cast<size_t>(kind)];
 }
 
@@ -84,15 +85,15 @@ StatusOr<OrderColumns> OrderColumns::Decode(std::string_view blob) {
   if (!ok) return DataLossError("order chunk is truncated or not in a known format");
   c.token_bytes.assign(tokens.begin(), tokens.end());
   const size_t n = c.customer.size();
-  const bool consistent =
-      c.token_offsets.size() == n + 1 && c.ordered_at.size() == n && c.amount_minor.size() == n &&
-      c.kind.size() == n && c.currency.size() == n && c.store.size() == n &&
-      c.region.size() == n && c.channel.size() == n && c.item_offsets.size() == n + 1 &&
-      c.token_offsets.back() == c.token_bytes.size() &&
-      c.item_offsets.back() == c.item_category.size() &&
-      c.item_sku.size() == c.item_category.size() &&
-      c.item_quantity_milli.size() == c.item_category.size() &&
-      c.item_amount_micro.size() == c.item_category.size();
+  const bool consistent = c.token_offsets.size() == n + 1 && c.ordered_at.size() == n &&
+                          c.amount_minor.size() == n && c.kind.size() == n &&
+                          c.currency.size() == n && c.store.size() == n && c.region.size() == n &&
+                          c.channel.size() == n && c.item_offsets.size() == n + 1 &&
+                          c.token_offsets.back() == c.token_bytes.size() &&
+                          c.item_offsets.back() == c.item_category.size() &&
+                          c.item_sku.size() == c.item_category.size() &&
+                          c.item_quantity_milli.size() == c.item_category.size() &&
+                          c.item_amount_micro.size() == c.item_category.size();
   if (!consistent) return DataLossError("order chunk has columns of different lengths");
   for (size_t i = 0; i < n; ++i) {
     if (c.token_offsets[i] > c.token_offsets[i + 1] || c.item_offsets[i] > c.item_offsets[i + 1]) {

@@ -82,7 +82,7 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteStore() override { sqlite3_close_v2(db_); }
 
-  Status Init(bool created) {
+  Status Init(bool create) {
     TESSERA_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
     TESSERA_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
     sqlite3_busy_timeout(db_, 10000);
@@ -98,8 +98,11 @@ class SqliteStore final : public Store {
         Stmt s(db_, "SELECT 1 FROM sqlite_master LIMIT 1");
         empty = s.Step() != SQLITE_ROW;
       }
-      if (!empty || !created) {
-        return DataLossError("{} is an SQLite database but not a Tessera store", path_);
+      if (!empty) return DataLossError("{} is an SQLite database but not a Tessera store", path_);
+      // An empty database is a store whose creation was interrupted: finish it when allowed.
+      if (!create) {
+        return NotFoundError("the store at {} holds no data yet; load orders with `tessera ingest`",
+                             path_);
       }
       TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
       Status s = Exec(kSchema);
@@ -137,15 +140,19 @@ class SqliteStore final : public Store {
     return PutMeta("key_fingerprint", fingerprint);
   }
 
-  StatusOr<std::optional<std::string>> KeyFingerprint() override { return GetMeta("key_fingerprint"); }
+  StatusOr<std::optional<std::string>> KeyFingerprint() override {
+    return GetMeta("key_fingerprint");
+  }
 
   StatusOr<std::shared_ptr<void>> LockForWriting() override {
     const std::string lock_path = path_ + ".lock";
     const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return UnavailableError("cannot open lock file {}: {}", lock_path, std::strerror(errno));
+    if (fd < 0)
+      return UnavailableError("cannot open lock file {}: {}", lock_path, std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd);
-      return UnavailableError("another tessera process is writing to {}; wait for it to finish", path_);
+      return UnavailableError("another tessera process is writing to {}; wait for it to finish",
+                              path_);
     }
     return std::shared_ptr<void>(nullptr, [fd](void*) {
       ::flock(fd, LOCK_UN);
@@ -240,7 +247,9 @@ class SqliteStore final : public Store {
   }
 
   StatusOr<std::vector<LoadRecord>> Loads() override {
-    Stmt s(db_, "SELECT load_id, started_at, COALESCE(finished_at, ''), COALESCE(summary, '') FROM loads ORDER BY load_id");
+    Stmt s(db_,
+           "SELECT load_id, started_at, COALESCE(finished_at, ''), COALESCE(summary, '') FROM "
+           "loads ORDER BY load_id");
     if (!s.ok()) return Error("read loads");
     std::vector<LoadRecord> out;
     while (s.Step() == SQLITE_ROW) {
@@ -286,7 +295,8 @@ class SqliteStore final : public Store {
         s.Reset();
         sqlite3_bind_int(s.get(), 1, static_cast<int>(e.kind));
         sqlite3_bind_int64(s.get(), 2, e.id);
-        sqlite3_bind_text(s.get(), 3, e.value.data(), static_cast<int>(e.value.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 3, e.value.data(), static_cast<int>(e.value.size()),
+                          SQLITE_STATIC);
         if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store dictionary");
       }
     }
@@ -307,8 +317,10 @@ class SqliteStore final : public Store {
       const int code = sqlite3_errcode(db_);
       std::string msg = err != nullptr ? err : "unknown error";
       sqlite3_free(err);
-      if (code == SQLITE_NOTADB) return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
-      if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return UnavailableError("{} is busy: {}", path_, msg);
+      if (code == SQLITE_NOTADB)
+        return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
+      if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        return UnavailableError("{} is busy: {}", path_, msg);
       return InternalError("{}: {}", path_, msg);
     }
     return OkStatus();
@@ -316,9 +328,12 @@ class SqliteStore final : public Store {
 
   Status Error(const char* what) {
     const int code = sqlite3_errcode(db_);
-    if (code == SQLITE_NOTADB) return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
-    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return UnavailableError("{} is busy ({})", path_, what);
-    if (code == SQLITE_FULL) return ResourceExhaustedError("disk full while writing {} ({})", path_, what);
+    if (code == SQLITE_NOTADB)
+      return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+      return UnavailableError("{} is busy ({})", path_, what);
+    if (code == SQLITE_FULL)
+      return ResourceExhaustedError("disk full while writing {} ({})", path_, what);
     return InternalError("{}: cannot {}: {}", path_, what, sqlite3_errmsg(db_));
   }
 
@@ -336,7 +351,8 @@ class SqliteStore final : public Store {
     sqlite3_bind_text(s.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
     const int rc = s.Step();
     if (rc == SQLITE_ROW) {
-      return std::optional<std::string>(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+      return std::optional<std::string>(
+          reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
     }
     if (rc != SQLITE_DONE) return Error("read metadata");
     return std::optional<std::string>();
@@ -352,7 +368,9 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool c
   std::string path = location;
   if (path.starts_with("sqlite:")) path = path.substr(7);
   if (path.starts_with("postgres://") || path.starts_with("postgresql://")) {
-    return InvalidArgumentError("PostgreSQL stores are not supported by this build yet; use a file path for the embedded SQLite store");
+    return InvalidArgumentError(
+        "PostgreSQL stores are not supported by this build yet; use a file path for the embedded "
+        "SQLite store");
   }
   if (path.find("://") != std::string::npos) {
     return InvalidArgumentError("unsupported store location '{}' (expected a file path)", path);
@@ -360,7 +378,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool c
   std::error_code ec;
   const bool exists = std::filesystem::exists(path, ec);
   if (!exists && !create) {
-    return NotFoundError("no store at {}; load orders first with `tessera ingest FILE --store {}`", path, path);
+    return NotFoundError("no store at {}; load orders first with `tessera ingest FILE --store {}`",
+                         path, path);
   }
   if (!exists) {
     const auto parent = std::filesystem::path(path).parent_path();
@@ -374,7 +393,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool c
     return UnavailableError("cannot open store {}: {}", path, msg);
   }
   auto store = std::make_unique<SqliteStore>(db, path);
-  TESSERA_RETURN_IF_ERROR(store->Init(!exists));
+  TESSERA_RETURN_IF_ERROR(store->Init(create));
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -1,3 +1,5 @@
+#include "tessera/store/store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -5,7 +7,6 @@
 #include <fstream>
 
 #include "tessera/store/order_columns.h"
-#include "tessera/store/store.h"
 
 namespace tessera::store {
 namespace {
@@ -14,7 +15,8 @@ std::string TempStorePath(const std::string& name) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / "tessera_store_test";
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path.string() + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", ".lock"})
+    std::filesystem::remove(path.string() + suffix);
   return path.string();
 }
 
@@ -87,7 +89,8 @@ TEST(SqliteStore, RefusesAStoreOfANewerSchema) {
   ASSERT_TRUE(Store::Open(path, true).ok());
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr,
+               nullptr);
   sqlite3_close(db);
   auto s = Store::Open(path, false);
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -127,20 +130,26 @@ TEST(SqliteStore, AppendedBatchesReadBackInOrder) {
   EXPECT_EQ(*(*s)->CustomerCount(), 8u);
   uint32_t last = 0;
   uint8_t byte = 0;
-  ASSERT_TRUE((*s)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { last = i; byte = u.bytes[0]; }).ok());
+  ASSERT_TRUE((*s)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
+                    last = i;
+                    byte = u.bytes[0];
+                  })
+                  .ok());
   EXPECT_EQ(last, 7u);
   EXPECT_EQ(byte, 0x42);
   size_t orders = 0;
   ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
-    orders += c.size();
-    EXPECT_EQ(c.amount_minor[0], 1250);
-    return OkStatus();
-  }).ok());
+                    orders += c.size();
+                    EXPECT_EQ(c.amount_minor[0], 1250);
+                    return OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(orders, 2u);
   std::string currency;
   ASSERT_TRUE((*s)->ScanDictionaries([&](DictKind k, uint32_t id, const std::string& v) {
-    if (k == DictKind::kCurrency && id == 1) currency = v;
-  }).ok());
+                    if (k == DictKind::kCurrency && id == 1) currency = v;
+                  })
+                  .ok());
   EXPECT_EQ(currency, "EUR");
   auto stats = (*s)->Stats();
   EXPECT_EQ(stats->orders, 2u);
@@ -158,6 +167,21 @@ TEST(SqliteStore, OnlyOneWriterAtATime) {
   EXPECT_EQ((*again)->LockForWriting().status().code(), StatusCode::kUnavailable);
   first->reset();
   EXPECT_TRUE((*again)->LockForWriting().ok());
+}
+
+}  // namespace
+}  // namespace tessera::store
+
+namespace tessera::store {
+namespace {
+
+TEST(SqliteStore, AnEmptyDatabaseFromAnInterruptedCreationBecomesAStore) {
+  const std::string path = TempStorePath("interrupted.db");
+  { std::ofstream touch(path); }  // killed right after creating the file
+  EXPECT_EQ(Store::Open(path, false).status().code(), StatusCode::kNotFound);
+  auto s = Store::Open(path, true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(*(*s)->CustomerCount(), 0u);
 }
 
 }  // namespace

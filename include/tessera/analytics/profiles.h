@@ -36,7 +36,7 @@ struct Profile {
   uint32_t order_count = 0;   // purchases in the window (returns and voids do not count)
   int64_t revenue_minor = 0;  // net revenue in the window: purchases minus returns (the CLV)
   int32_t recency_days = 0;   // as-of date minus the day of the last purchase
-  int32_t first_day = 0, last_day = 0;  // day numbers of the first and last purchase
+  int32_t first_day = 0, last_day = 0;            // day numbers of the first and last purchase
   uint8_t r_score = 0, f_score = 0, m_score = 0;  // 1..5, see scores.h
   uint16_t segment = 0;                           // index into the rules, see segments.h
 };

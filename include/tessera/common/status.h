@@ -4,13 +4,13 @@
 // bad input, missing files, wrong keys and database errors travel up as return values and
 // are turned into messages only at the edge (the CLI's main, the HTTP handler).
 
+#include <fmt/format.h>
+
 #include <cassert>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
-
-#include <fmt/format.h>
 
 namespace tessera {
 
@@ -92,8 +92,8 @@ Status InternalError(fmt::format_string<Args...> f, Args&&... args) {
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(const T& value) : v_(value) {}  // NOLINT: implicit like absl::StatusOr
-  StatusOr(T&& value) : v_(std::move(value)) {}  // NOLINT
+  StatusOr(const T& value) : v_(value) {}            // NOLINT: implicit like absl::StatusOr
+  StatusOr(T&& value) : v_(std::move(value)) {}      // NOLINT
   StatusOr(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "StatusOr built from an OK Status");
   }
@@ -120,9 +120,9 @@ class [[nodiscard]] StatusOr {
 #define TESSERA_CONCAT_(a, b) TESSERA_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` yields a non-OK Status.
-#define TESSERA_RETURN_IF_ERROR(expr)              \
-  do {                                             \
-    ::tessera::Status tessera_status_ = (expr);    \
+#define TESSERA_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::tessera::Status tessera_status_ = (expr);        \
     if (!tessera_status_.ok()) return tessera_status_; \
   } while (0)
 

@@ -65,8 +65,8 @@ std::vector<std::string> PresetNames();
 
 // A mapping resolved against one file's columns: which selected column feeds each field.
 struct ResolvedMapping {
-  std::vector<std::string> selected;                // column names to pass to RowSource::Select
-  std::array<int, kFieldCount> index;               // per field: index into `selected`, or -1
+  std::vector<std::string> selected;   // column names to pass to RowSource::Select
+  std::array<int, kFieldCount> index;  // per field: index into `selected`, or -1
   RowLevel level = RowLevel::kOrder;
   DecimalMark decimal_mark = DecimalMark::kPoint;
 };
@@ -75,8 +75,7 @@ struct ResolvedMapping {
 // a timestamp, an amount or a unit price), naming the missing fields and listing the columns
 // found.
 StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
-                                         const std::vector<std::string>& columns,
-                                         char delimiter);
+                                         const std::vector<std::string>& columns, char delimiter);
 
 // Embedded text of a shipped config file ("segments.toml", "mappings/generic.toml"), or
 // nullopt.

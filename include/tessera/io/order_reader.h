@@ -28,7 +28,7 @@ namespace tessera::io {
 enum class OrderKind : uint8_t { kPurchase = 0, kCredit = 1, kVoid = 2 };
 
 struct OrderLine {
-  uint64_t line = 0;  // physical line of the row in its file
+  uint64_t line = 0;             // physical line of the row in its file
   std::string_view order_id;     // empty when the source has no order id
   std::string_view customer_id;  // raw, possibly empty
   std::string_view email;        // raw, possibly empty
@@ -87,6 +87,10 @@ class OrderReader {
   TimestampParser timestamps_;
   std::string currency_upper_;
   Row row_;
+  std::string currency_buffer_;  // an upper-cased currency code ("eur" -> "EUR")
+  enum StatusClass { kStatusPurchase, kStatusVoid, kStatusCredit, kStatusIgnore };
+  std::string last_status_;  // the previous row's status value and its class
+  int last_status_class_ = kStatusPurchase;
 };
 
 }  // namespace tessera::io

@@ -23,11 +23,11 @@ namespace tessera::store {
 
 struct LoadProgress {
   std::string file;
-  uint64_t bytes_read = 0;    // of the current file
-  uint64_t bytes_total = 0;   // size of the current file, 0 if unknown (stdin)
-  uint64_t rows_read = 0;     // over all files
+  uint64_t bytes_read = 0;   // of the current file
+  uint64_t bytes_total = 0;  // size of the current file, 0 if unknown (stdin)
+  uint64_t rows_read = 0;    // over all files
   uint64_t orders_written = 0;
-  bool writing = false;       // false while reading files, true while committing batches
+  bool writing = false;  // false while reading files, true while committing batches
 };
 
 struct LoadOptions {
@@ -43,7 +43,7 @@ struct LoadOptions {
 
 struct LoadSummary {
   uint64_t files = 0;
-  uint64_t rows_read = 0;              // data rows seen (blank lines excluded)
+  uint64_t rows_read = 0;  // data rows seen (blank lines excluded)
   uint64_t rows_rejected = 0;
   std::map<std::string, uint64_t> rejected_by_reason;
   uint64_t rows_ignored = 0;           // rows whose status the mapping ignores

@@ -29,11 +29,11 @@ struct OrderColumns {
   // token_bytes[token_offsets[i] .. token_offsets[i+1]).
   std::string token_bytes;
   std::vector<uint32_t> token_offsets{0};
-  std::vector<uint32_t> customer;      // dense customer index or kAnonymousCustomer
-  std::vector<int64_t> ordered_at;     // Unix seconds, UTC
-  std::vector<int64_t> amount_minor;   // net order amount in minor units; credits negative
-  std::vector<uint8_t> kind;           // io::OrderKind
-  std::vector<uint32_t> currency;      // dictionary ids (DictKind::kCurrency)
+  std::vector<uint32_t> customer;     // dense customer index or kAnonymousCustomer
+  std::vector<int64_t> ordered_at;    // Unix seconds, UTC
+  std::vector<int64_t> amount_minor;  // net order amount in minor units; credits negative
+  std::vector<uint8_t> kind;          // io::OrderKind
+  std::vector<uint32_t> currency;     // dictionary ids (DictKind::kCurrency)
   std::vector<uint32_t> store, region, channel;  // dictionary ids, 0 = none
   // Line items of order i: items [item_offsets[i], item_offsets[i+1]).
   std::vector<uint32_t> item_offsets{0};
@@ -44,7 +44,8 @@ struct OrderColumns {
   size_t size() const { return customer.size(); }
   size_t item_count() const { return item_category.size(); }
   std::string_view token(size_t i) const {
-    return std::string_view(token_bytes).substr(token_offsets[i], token_offsets[i + 1] - token_offsets[i]);
+    return std::string_view(token_bytes)
+        .substr(token_offsets[i], token_offsets[i + 1] - token_offsets[i]);
   }
   void Clear();
 
