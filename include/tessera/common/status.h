@@ -99,7 +99,11 @@ class [[nodiscard]] StatusOr {
   }
 
   bool ok() const { return std::holds_alternative<T>(v_); }
-  Status status() const { return ok() ? OkStatus() : std::get<Status>(v_); }
+  // A reference, so `r.status().message()` stays valid as long as `r` does.
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(v_);
+  }
 
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
