@@ -471,8 +471,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tessera 0.1.0");
   app.footer("Environment: TESSERA_STORE and TESSERA_KEY set the defaults of --store and --key.");
 
-  StoreArgs sa;
-  AnalysisArgs aa;
+  // Each subcommand binds its own variables: CLI11 applies an option's environment default
+  // even for subcommands that were not invoked, so shared variables would be overwritten.
+  StoreArgs keys_init_args, keys_fp_args, ingest_args, segments_args, profiles_args, pseudo_args,
+      list_args, decrypt_args, status_args;
+  AnalysisArgs segments_analysis, profiles_analysis;
   int rc = 0;
 
   // keys
@@ -480,16 +483,16 @@ int main(int argc, char** argv) {
   keys->require_subcommand(1);
   auto* keys_init =
       keys->add_subcommand("init", "Create a new 256-bit key in a file with mode 0600");
-  keys_init->add_option("--key", sa.key, "Where to write the key")
+  keys_init->add_option("--key", keys_init_args.key, "Where to write the key")
       ->envname("TESSERA_KEY")
       ->capture_default_str();
-  keys_init->callback([&] { rc = RunKeysInit(sa.key); });
+  keys_init->callback([&] { rc = RunKeysInit(keys_init_args.key); });
   auto* keys_fp = keys->add_subcommand("fingerprint", "Print the key's public fingerprint");
-  keys_fp->add_option("--key", sa.key, "The key file")
+  keys_fp->add_option("--key", keys_fp_args.key, "The key file")
       ->envname("TESSERA_KEY")
       ->capture_default_str();
   keys_fp->callback([&] {
-    auto key = privacy::OwnerKey::Load(sa.key);
+    auto key = privacy::OwnerKey::Load(keys_fp_args.key);
     if (!key.ok()) {
       rc = Fail(key.status());
       return;
@@ -514,7 +517,7 @@ int main(int argc, char** argv) {
           "--mapping", mapping,
           "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
       ->capture_default_str();
-  AddStoreOptions(ingest, &sa, true);
+  AddStoreOptions(ingest, &ingest_args, true);
   ingest->add_option("--rejects", rejects,
                      "Write every rejected row's file, line, column and reason to this CSV");
   ingest->add_option("--max-rejects", max_rejects,
@@ -526,34 +529,35 @@ int main(int argc, char** argv) {
   ingest->add_option("--summary-json", summary_json,
                      "Also write the load summary as JSON to this file");
   ingest->callback([&] {
-    rc = RunIngest(sa, files, mapping, rejects, max_rejects, batch, quiet, summary_json);
+    rc = RunIngest(ingest_args, files, mapping, rejects, max_rejects, batch, quiet, summary_json);
   });
 
   // segments
   std::string format = "table", output;
   auto* segments = app.add_subcommand(
       "segments", "Per-segment statistics: customers, share, average orders, CLV and recency");
-  AddStoreOptions(segments, &sa, false);
-  AddAnalysisOptions(segments, &aa);
+  AddStoreOptions(segments, &segments_args, false);
+  AddAnalysisOptions(segments, &segments_analysis);
   segments->add_option("--format", format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
   segments->add_option("--output,-o", output, "Write to this file instead of stdout");
-  segments->callback([&] { rc = RunSegments(sa, aa, format, output); });
+  segments->callback([&] { rc = RunSegments(segments_args, segments_analysis, format, output); });
 
   // profiles
   std::string segment, profile_format = "csv";
   auto* profiles = app.add_subcommand(
       "profiles", "One row per customer pseudonym: scores, segment, orders, CLV, recency");
-  AddStoreOptions(profiles, &sa, false);
-  AddAnalysisOptions(profiles, &aa);
+  AddStoreOptions(profiles, &profiles_args, false);
+  AddAnalysisOptions(profiles, &profiles_analysis);
   profiles->add_option("--segment", segment,
                        "Only this segment (key or name, e.g. champions or VIPs)");
   profiles->add_option("--format", profile_format, "csv or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
   profiles->add_option("--output,-o", output, "Write to this file instead of stdout");
-  profiles->callback([&] { rc = RunProfiles(sa, aa, segment, profile_format, output); });
+  profiles->callback(
+      [&] { rc = RunProfiles(profiles_args, profiles_analysis, segment, profile_format, output); });
 
   // generate
   io::GeneratorOptions gen;
@@ -583,10 +587,10 @@ int main(int argc, char** argv) {
   pseudo->add_option("--kind", kind, "customer_id or email")
       ->check(CLI::IsMember({"customer_id", "email"}))
       ->capture_default_str();
-  pseudo->add_option("--key", sa.key, "The key file")
+  pseudo->add_option("--key", pseudo_args.key, "The key file")
       ->envname("TESSERA_KEY")
       ->capture_default_str();
-  pseudo->callback([&] { rc = RunPseudonymize(sa.key, kind); });
+  pseudo->callback([&] { rc = RunPseudonymize(pseudo_args.key, kind); });
 
   // orders
   auto* orders =
@@ -595,22 +599,22 @@ int main(int argc, char** argv) {
   std::string customer;
   auto* orders_list = orders->add_subcommand(
       "list", "List stored orders as CSV: token, customer UUID, time, amount");
-  AddStoreOptions(orders_list, &sa, false);
+  AddStoreOptions(orders_list, &list_args, false);
   orders_list->add_option("--customer", customer, "Only this customer UUID");
-  orders_list->callback([&] { rc = RunOrdersList(sa, customer); });
+  orders_list->callback([&] { rc = RunOrdersList(list_args, customer); });
   std::vector<std::string> tokens;
   auto* orders_decrypt = orders->add_subcommand(
       "decrypt", "Decrypt order tokens (hex) back to order ids; needs the key");
   orders_decrypt->add_option("tokens", tokens, "Tokens (default: read from stdin, one per line)");
-  orders_decrypt->add_option("--key", sa.key, "The key file")
+  orders_decrypt->add_option("--key", decrypt_args.key, "The key file")
       ->envname("TESSERA_KEY")
       ->capture_default_str();
-  orders_decrypt->callback([&] { rc = RunOrdersDecrypt(sa.key, tokens); });
+  orders_decrypt->callback([&] { rc = RunOrdersDecrypt(decrypt_args.key, tokens); });
 
   // status
   auto* status = app.add_subcommand("status", "Show what a store holds and its load history");
-  AddStoreOptions(status, &sa, false);
-  status->callback([&] { rc = RunStatus(sa); });
+  AddStoreOptions(status, &status_args, false);
+  status->callback([&] { rc = RunStatus(status_args); });
 
   // demo
   std::string demo_dir = "tessera-demo";

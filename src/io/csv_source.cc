@@ -427,6 +427,7 @@ bool CsvSource::Next(Row* row, RowError* error, bool* ok) {
         if (!input_->status().ok()) {
           // The input broke off (e.g. a truncated gzip file): say so once, then end.
           *error = RowError{line_, 0, {}, input_->status().message()};
+          error->code = "read_error";
           *ok = false;
           return true;
         }
@@ -438,6 +439,7 @@ bool CsvSource::Next(Row* row, RowError* error, bool* ok) {
       case ScanOutcome::kNeedMore:
         if (input_->size() >= row_limit_) {
           *error = RowError{line_, 0, {}, fmt::format("row longer than {} bytes", row_limit_)};
+          error->code = "row_too_long";
           *ok = false;
           // Inside quotes we cannot know where the row ends: resynchronise like an
           // unterminated quote. Otherwise the row ends with the current line.
@@ -453,6 +455,7 @@ bool CsvSource::Next(Row* row, RowError* error, bool* ok) {
       case ScanOutcome::kFieldTooLong:
         *error = RowError{line_, scan.column, ColumnName(scan.column),
                           fmt::format("field longer than {} bytes", max_field_bytes_)};
+        error->code = "field_too_long";
         *ok = false;
         SkipRejectedRow(scan.skip_from, scan.newlines);
         return true;
@@ -463,6 +466,7 @@ bool CsvSource::Next(Row* row, RowError* error, bool* ok) {
                               : fmt::format("unterminated quoted field (no closing quote within "
                                             "{} bytes)",
                                             max_field_bytes_)};
+        error->code = "unterminated_quote";
         *ok = false;
         // Resynchronise: the quote was probably a stray one, so the rows on the following
         // lines are read as rows rather than lost inside one huge bogus field.
@@ -486,6 +490,7 @@ bool CsvSource::EmitRow(const ScanResult& scan, Row* row, RowError* error, bool*
     const uint32_t position = static_cast<uint32_t>(std::min(fields_.size(), columns_.size()) + 1);
     *error = RowError{row_line, position, ColumnName(position),
                       fmt::format("expected {} fields, found {}", columns_.size(), fields_.size())};
+    error->code = "wrong_field_count";
     return true;
   }
   const size_t n = selected_.size();
@@ -503,6 +508,7 @@ bool CsvSource::EmitRow(const ScanResult& scan, Row* row, RowError* error, bool*
     const std::string_view value(base + f.begin, f.size);
     if (!IsValidUtf8(value)) {
       *error = RowError{row_line, selected_[i] + 1, columns_[selected_[i]], "invalid UTF-8"};
+      error->code = "invalid_utf8";
       return true;
     }
     row->fields[i] = value;

@@ -283,6 +283,7 @@ bool JsonLinesSource::Next(Row* row, RowError* error, bool* ok) {
       done_ = true;
       if (!input_->status().ok()) {
         *error = RowError{line_, 0, {}, input_->status().message()};
+        error->code = "read_error";
         *ok = false;
         return true;
       }
@@ -291,6 +292,7 @@ bool JsonLinesSource::Next(Row* row, RowError* error, bool* ok) {
     const uint64_t line = line_++;
     if (outcome == LineOutcome::kTooLong) {
       *error = RowError{line, 0, {}, fmt::format("line longer than {} bytes", line_limit_)};
+      error->code = "row_too_long";
       *ok = false;
       input_->SkipPastNewline(0);
       return true;
@@ -304,15 +306,18 @@ bool JsonLinesSource::Next(Row* row, RowError* error, bool* ok) {
     *ok = false;
     if (!handler_.error().empty()) {
       *error = RowError{line, 0, {}, handler_.error()};
+      error->code = "invalid_json";
       return true;
     }
     if (handler_.not_object()) {
       *error = RowError{line, 0, {}, "line is not a JSON object"};
+      error->code = "not_an_object";
       return true;
     }
     if (handler_.has_nested()) {
       *error = RowError{line, 0, handler_.nested_key(),
                         fmt::format("nested value in key {} not supported", handler_.nested_key())};
+      error->code = "nested_value";
       return true;
     }
     const std::vector<std::string>& values = handler_.values();

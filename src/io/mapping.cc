@@ -258,23 +258,28 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   if (!missing.empty()) {
     std::string found, need;
     // Privacy: a file without a header row shows its first data row here; names that look
-    // like data (an '@', or four digits or more) are not repeated.
+    // like data (an '@', two digits or more, over 64 bytes) are not repeated.
     size_t position = 0;
+    bool data_like = false;
     for (const auto& c : columns) {
       ++position;
       const auto digits =
           std::count_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
       const std::string shown =
-          c.find('@') != std::string::npos || digits >= 4
+          c.find('@') != std::string::npos || digits >= 2 || c.size() > 64
               ? fmt::format("<column {}: looks like data, not a header>", position)
               : c;
+      data_like |= shown != c;
       found += (found.empty() ? "" : ", ") + shown;
     }
     for (const auto& m : missing) need += (need.empty() ? "" : "; ") + m;
     return InvalidArgumentError(
-        "cannot map the columns with mapping '{}': no column for {}. Columns found: {}. Pass "
+        "cannot map the columns with mapping '{}': no column for {}. Columns found: {}.{} Pass "
         "--mapping with a preset or a mapping file that names them",
-        mapping.name, need, found.empty() ? "(none)" : found);
+        mapping.name, need, found.empty() ? "(none)" : found,
+        data_like ? " Does the file start with a header row? If not, set header = false in a "
+                    "mapping file."
+                  : "");
   }
   if (mapping.level) {
     r.level = *mapping.level;

@@ -111,12 +111,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     reject->line = error.line;
     reject->column = error.column;
     reject->column_name = error.column_name;
-    reject->reason_code = error.reason.find("UTF-8") != std::string::npos   ? "invalid_utf8"
-                          : error.reason.find("quote") != std::string::npos ? "unterminated_quote"
-                          : error.reason.find("field") != std::string::npos &&
-                                  error.reason.find("expected") != std::string::npos
-                              ? "wrong_field_count"
-                              : "malformed_row";
+    reject->reason_code = error.code;
     reject->reason = error.reason;
     return Result::kReject;
   }

@@ -45,6 +45,10 @@ struct RowError {
   uint32_t column = 0;      // 1-based column position in the file (CSV), 0 when unknown
   std::string column_name;  // header name (CSV) or JSON key, empty when unknown
   std::string reason;       // e.g. "unterminated quoted field", never the field's value
+  // A short stable key for summaries: "unterminated_quote", "wrong_field_count",
+  // "field_too_long", "row_too_long", "invalid_utf8", "invalid_json", "nested_value",
+  // "not_an_object", "read_error".
+  std::string code = "malformed_row";
 };
 
 struct Row {
