@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unordered_map>
 
+#include "store/flat_string_map.h"
 #include "tessera/common/money.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
@@ -81,17 +83,11 @@ class KeySet {
   size_t size_ = 0;
 };
 
-// Lets string-keyed maps be searched with a string_view, without building a string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-template <typename V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+using internal::FlatStringMap;
 
 // Strings -> dense ids for one dictionary kind, continuing the store's ids.
 struct Dictionary {
-  StringMap<uint32_t> ids;
+  FlatStringMap ids;
   std::vector<bool> written;  // by id: already in the store
   uint32_t next = 1;          // 0 means "none"
   std::string last_value;     // consecutive rows mostly repeat a value
@@ -100,10 +96,10 @@ struct Dictionary {
   uint32_t Intern(std::string_view value) {
     if (value.empty()) return 0;
     if (last_id != 0 && value == last_value) return last_id;
-    auto it = ids.find(value);
-    if (it == ids.end()) it = ids.emplace(std::string(value), next++).first;
+    const uint32_t id = ids.Insert(value, next).first;
+    if (id == next) ++next;
     last_value.assign(value);
-    return last_id = it->second;
+    return last_id = id;
   }
 };
 
@@ -132,12 +128,8 @@ struct LoadCustomer {
 
 class Loader {
  public:
-  Loader(Store& store, const LoadOptions& options, privacy::Pseudonymizer pseudonymizer,
-         privacy::OrderTokenizer tokenizer)
-      : store_(store),
-        options_(options),
-        pseudonymizer_(std::move(pseudonymizer)),
-        tokenizer_(std::move(tokenizer)) {}
+  Loader(Store& store, const LoadOptions& options, privacy::Pseudonymizer pseudonymizer)
+      : store_(store), options_(options), pseudonymizer_(std::move(pseudonymizer)) {}
 
   Status ReadStoreState() {
     TESSERA_RETURN_IF_ERROR(store_.ScanCustomers([&](uint32_t idx, const Uuid& u) {
@@ -147,7 +139,7 @@ class Loader {
     TESSERA_RETURN_IF_ERROR(
         store_.ScanDictionaries([&](DictKind kind, uint32_t id, const std::string& v) {
           Dictionary& d = dicts_[static_cast<size_t>(kind)];
-          d.ids.emplace(v, id);
+          d.ids.Insert(v, id);
           d.next = std::max(d.next, id + 1);
           if (d.written.size() <= id) d.written.resize(id + 1, false);
           d.written[id] = true;
@@ -197,8 +189,8 @@ class Loader {
       uint32_t existing = kNone;
       if (last_order_ != kNone && key == last_key_) {
         existing = last_order_;
-      } else if (auto found = order_index_.find(key); found != order_index_.end()) {
-        existing = found->second;
+      } else {
+        existing = order_index_.Find(key);  // kMissing == kNone
       }
       if (existing != kNone) {
         last_order_ = existing;
@@ -227,13 +219,10 @@ class Loader {
       // The first row of an order decides its customer, time and kind.
       auto customer = CustomerSlot(line, *reader);
       if (!customer.ok()) continue;
-      order_index_.emplace(key, static_cast<uint32_t>(orders_.size()));
+      order_keys_.push_back(order_index_.Insert(key, static_cast<uint32_t>(orders_.size())).second);
       last_order_ = static_cast<uint32_t>(orders_.size());
       last_key_ = key;
-      PendingOrder o;
-      auto token = tokenizer_.Encrypt(key);
-      if (!token.ok()) return token.status();
-      o.token = std::move(*token);
+      PendingOrder o;  // its token is encrypted later, in parallel (EncryptTokens)
       o.customer_slot = *customer;
       o.ordered_at = line.ordered_at;
       o.kind = static_cast<uint8_t>(line.kind);
@@ -253,6 +242,36 @@ class Loader {
       options_.on_progress(
           LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
     }
+    return OkStatus();
+  }
+
+  // Encrypts every order id (the costliest step per order) on all cores: each thread has
+  // its own tokenizer and a contiguous share of the orders.
+  Status EncryptTokens(const privacy::OwnerKey& key) {
+    const size_t n = orders_.size();
+    const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+    const size_t per_thread = (n + threads - 1) / threads;
+    std::vector<Status> results(threads);
+    auto work = [&](size_t t) {
+      auto tokenizer = privacy::OrderTokenizer::Create(key);
+      if (!tokenizer.ok()) {
+        results[t] = tokenizer.status();
+        return;
+      }
+      for (size_t i = t * per_thread; i < std::min(n, (t + 1) * per_thread); ++i) {
+        auto token = tokenizer->Encrypt(order_keys_[i]);
+        if (!token.ok()) {
+          results[t] = token.status();
+          return;
+        }
+        orders_[i].token = std::move(*token);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads && t * per_thread < n; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+    for (const Status& st : results) TESSERA_RETURN_IF_ERROR(st);
     return OkStatus();
   }
 
@@ -337,10 +356,10 @@ class Loader {
       return last_customer_slot_;
     }
     auto& cache = is_email ? email_slots_ : number_slots_;
-    if (auto it = cache.find(raw); it != cache.end()) {
+    if (const uint32_t slot = cache.Find(raw); slot != FlatStringMap::kMissing) {
       last_raw_customer_.assign(raw);
       last_customer_is_email_ = is_email;
-      return last_customer_slot_ = it->second;
+      return last_customer_slot_ = slot;
     }
     auto normalized = privacy::NormalizeIdentifier(kind, raw);
     if (!normalized.ok()) {
@@ -355,7 +374,7 @@ class Loader {
     auto [uit, inserted] =
         slot_by_uuid_.try_emplace(uuid, static_cast<uint32_t>(customers_.size()));
     if (inserted) customers_.push_back(LoadCustomer{uuid, kNone});
-    cache.emplace(std::string(raw), uit->second);
+    cache.Insert(raw, uit->second);
     last_raw_customer_.assign(raw);
     last_customer_is_email_ = is_email;
     return last_customer_slot_ = uit->second;
@@ -418,7 +437,7 @@ class Loader {
     if (values_[static_cast<size_t>(kind)].size() < d.next) {
       auto& values = values_[static_cast<size_t>(kind)];
       values.assign(d.next, std::string());
-      for (const auto& [v, i] : d.ids) values[i] = v;
+      d.ids.ForEach([&](std::string_view v, uint32_t i) { values[i] = std::string(v); });
     }
     return values_[static_cast<size_t>(kind)][id];
   }
@@ -451,7 +470,6 @@ class Loader {
   Store& store_;
   const LoadOptions& options_;
   privacy::Pseudonymizer pseudonymizer_;
-  privacy::OrderTokenizer tokenizer_;
   LoadSummary summary_;
 
   std::unordered_map<Uuid, uint32_t, privacy::UuidHash> stored_customers_;
@@ -461,8 +479,9 @@ class Loader {
   std::vector<std::string> values_[kDictKindCount];
 
   // Privacy: raw identifiers as keys, in memory for the duration of the load only.
-  StringMap<uint32_t> number_slots_, email_slots_;
-  StringMap<uint32_t> order_index_;
+  FlatStringMap number_slots_, email_slots_;
+  FlatStringMap order_index_;
+  std::vector<std::string_view> order_keys_;  // by order: its key, stored in order_index_
   std::string last_key_;
   uint32_t last_order_ = kNone;
   std::string last_raw_customer_;
@@ -499,6 +518,10 @@ std::string LoadSummary::ToJson() const {
   j["batches"] = batches;
   j["load_id"] = load_id;
   j["seconds"] = seconds;
+  j["seconds_by_phase"] = {{"store_state", seconds_store_state},
+                           {"read", seconds_read},
+                           {"encrypt", seconds_encrypt},
+                           {"write", seconds_write}};
   return j.dump();
 }
 
@@ -537,14 +560,23 @@ StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
   TESSERA_ASSIGN_OR_RETURN(auto lock, store.LockForWriting());
   TESSERA_RETURN_IF_ERROR(store.BindKey(key.Fingerprint()));
   TESSERA_ASSIGN_OR_RETURN(auto pseudonymizer, privacy::Pseudonymizer::Create(key));
-  TESSERA_ASSIGN_OR_RETURN(auto tokenizer, privacy::OrderTokenizer::Create(key));
-  auto loader =
-      std::make_unique<Loader>(store, options, std::move(pseudonymizer), std::move(tokenizer));
+  auto loader = std::make_unique<Loader>(store, options, std::move(pseudonymizer));
+  auto lap = [last = start]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - last).count();
+    last = now;
+    return seconds;
+  };
+  LoadSummary& summary = loader->summary();
   TESSERA_RETURN_IF_ERROR(loader->ReadStoreState());
+  summary.seconds_store_state = lap();
   for (const auto& file : files) TESSERA_RETURN_IF_ERROR(loader->ReadFile(file));
+  summary.seconds_read = lap();
+  TESSERA_RETURN_IF_ERROR(loader->EncryptTokens(key));
+  summary.seconds_encrypt = lap();
   TESSERA_RETURN_IF_ERROR(loader->Write());
-  loader->summary().seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds_write = lap();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   TESSERA_RETURN_IF_ERROR(loader->Finish());
   return loader->summary();
 }

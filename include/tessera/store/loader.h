@@ -59,6 +59,9 @@ struct LoadSummary {
   uint64_t batches = 0;
   int64_t load_id = 0;
   double seconds = 0;
+  // Where the time went: reading the store's existing tokens and pseudonyms; reading,
+  // validating and pseudonymizing the files; encrypting order ids; writing batches.
+  double seconds_store_state = 0, seconds_read = 0, seconds_encrypt = 0, seconds_write = 0;
 
   std::string ToJson() const;
   std::string ToText() const;  // the human summary the CLI prints
