@@ -1,6 +1,7 @@
 #include "tessera/io/order_reader.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "tessera/common/money.h"
 
@@ -24,18 +25,30 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// FNV-1a over the fields with a separator, enough to spot byte-identical rows of one order.
+// A 64-bit hash of the fields, eight bytes at a time (the field lengths are mixed in, so
+// "a","bc" and "ab","c" differ): enough to spot byte-identical rows of one order.
 uint64_t HashFields(const std::vector<std::string_view>& fields) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  auto mix = [&h](uint64_t w) {
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  };
   for (std::string_view f : fields) {
-    for (unsigned char c : f) {
-      h ^= c;
-      h *= 1099511628211ull;
+    mix(f.size());
+    size_t i = 0;
+    for (; i + 8 <= f.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, f.data() + i, 8);
+      mix(w);
     }
-    h ^= 0x1f;
-    h *= 1099511628211ull;
+    if (i < f.size()) {
+      uint64_t w = 0;
+      std::memcpy(&w, f.data() + i, f.size() - i);
+      mix(w);
+    }
   }
-  return h;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
 }
 
 bool Contains(const std::vector<std::string>& list, const std::string& value) {

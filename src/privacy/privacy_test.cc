@@ -171,3 +171,44 @@ TEST(OwnerKey, DifferentKeysHaveDifferentFingerprints) {
 
 }  // namespace
 }  // namespace tessera::privacy
+
+namespace tessera::privacy {
+namespace {
+
+// OpenSSL's AES-256-SIV (RFC 5297), as an independent reference for our implementation.
+std::string OpenSslSiv(const uint8_t key[64], std::string_view plain) {
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-SIV", nullptr);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  std::string out(16 + plain.size(), '\0');
+  int len = 0, final_len = 0;
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  EXPECT_EQ(EVP_EncryptInit_ex2(ctx, cipher, key, nullptr, nullptr), 1);
+  EXPECT_EQ(
+      EVP_EncryptUpdate(ctx, o + 16, &len, reinterpret_cast<const unsigned char*>(plain.data()),
+                        static_cast<int>(plain.size())),
+      1);
+  EXPECT_EQ(EVP_EncryptFinal_ex(ctx, o + 16 + len, &final_len), 1);
+  EXPECT_EQ(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, o), 1);
+  EVP_CIPHER_CTX_free(ctx);
+  EVP_CIPHER_free(cipher);
+  return out;
+}
+
+TEST(OrderToken, EqualsOpenSslAesSivForEveryLength) {
+  const OwnerKey key = KeyOf(5);
+  uint8_t derived[64];
+  ASSERT_TRUE(key.Derive("tessera order token v1", derived).ok());
+  auto t = OrderTokenizer::Create(key);
+  ASSERT_TRUE(t.ok());
+  std::string plain;
+  for (size_t n = 1; n <= OrderTokenizer::kMaxOrderIdBytes; ++n) {
+    plain.push_back(static_cast<char>('A' + (n * 7) % 26));
+    auto ours = t->Encrypt(plain);
+    ASSERT_TRUE(ours.ok());
+    ASSERT_EQ(HexEncode(*ours), HexEncode(OpenSslSiv(derived, plain))) << "length " << n;
+    ASSERT_EQ(*t->Decrypt(*ours), plain);
+  }
+}
+
+}  // namespace
+}  // namespace tessera::privacy

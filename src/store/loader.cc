@@ -185,12 +185,21 @@ class Loader {
       } else {
         key.assign(line.order_id);
       }
-      // Lines of one order usually follow each other: check the previous order first.
+      // Every row's customer identifier is validated; the first row of an order decides
+      // the order's customer, time and kind.
+      auto customer = CustomerSlot(line, *reader);
+      if (!customer.ok()) continue;
+      // Lines of one order usually follow each other: check the previous order first, else
+      // find or add the order with one probe of the index.
+      const auto next_index = static_cast<uint32_t>(orders_.size());
       uint32_t existing = kNone;
+      std::string_view stored_key;
       if (last_order_ != kNone && key == last_key_) {
         existing = last_order_;
       } else {
-        existing = order_index_.Find(key);  // kMissing == kNone
+        const auto [index, view] = order_index_.Insert(key, next_index);
+        if (index != next_index) existing = index;
+        stored_key = view;
       }
       if (existing != kNone) {
         last_order_ = existing;
@@ -216,11 +225,8 @@ class Loader {
         AddItem(o, line);
         continue;
       }
-      // The first row of an order decides its customer, time and kind.
-      auto customer = CustomerSlot(line, *reader);
-      if (!customer.ok()) continue;
-      order_keys_.push_back(order_index_.Insert(key, static_cast<uint32_t>(orders_.size())).second);
-      last_order_ = static_cast<uint32_t>(orders_.size());
+      order_keys_.push_back(stored_key);
+      last_order_ = next_index;
       last_key_ = key;
       PendingOrder o;  // its token is encrypted later, in parallel (EncryptTokens)
       o.customer_slot = *customer;
@@ -282,11 +288,11 @@ class Loader {
     Batch batch;
     batch.first_new_customer = next_customer_;
     for (PendingOrder& o : orders_) {
-      if (stored_orders_.Contains(o.token)) {
+      // Insert() is false for a token already stored (by an earlier load).
+      if (!stored_orders_.Insert(o.token)) {
         ++summary_.orders_already_stored;
         continue;
       }
-      stored_orders_.Insert(o.token);  // an order id repeated across files counts once
       AppendOrder(o, &batch);
       if (batch.orders.size() >= options_.batch_orders) TESSERA_RETURN_IF_ERROR(Flush(&batch));
     }
@@ -400,8 +406,10 @@ class Loader {
     }
     c.customer.push_back(customer);
     c.ordered_at.push_back(o.ordered_at);
-    const std::string& currency = DictValue(DictKind::kCurrency, o.currency);
-    int64_t minor = MicroToMinor(o.amount_micro, CurrencyExponent(currency));
+    if (exponents_.size() <= o.currency) exponents_.resize(o.currency + 1, -1);
+    int& exponent = exponents_[o.currency];
+    if (exponent < 0) exponent = CurrencyExponent(DictValue(DictKind::kCurrency, o.currency));
+    int64_t minor = MicroToMinor(o.amount_micro, exponent);
     if (o.kind == static_cast<uint8_t>(OrderKind::kCredit) && minor > 0) minor = -minor;
     c.amount_minor.push_back(minor);
     c.kind.push_back(o.kind);
@@ -492,6 +500,7 @@ class Loader {
   std::vector<PendingOrder> orders_;
   std::vector<PendingItem> items_;
   uint64_t written_ = 0;
+  std::vector<int> exponents_;  // by currency id: decimals of the minor unit, -1 = not yet known
 };
 
 }  // namespace
