@@ -14,6 +14,7 @@
 
 #include "tessera/analytics/pipeline.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/common/text.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/order_token.h"
@@ -177,13 +178,6 @@ class ProgressLine {
   std::chrono::steady_clock::time_point last_{};
 };
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
               const std::string& mapping_name, const std::string& rejects_path, int64_t max_rejects,
               size_t batch, bool quiet, const std::string& summary_json) {
@@ -212,10 +206,10 @@ int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
   options.on_reject = [&](const io::Reject& r) {
     ++total_rejects;
     if (rejects) {
-      std::fprintf(rejects->file(), "%s,%llu,%u,%s,%s,%s\n", CsvField(r.file).c_str(),
+      std::fprintf(rejects->file(), "%s,%llu,%u,%s,%s,%s\n", CsvEscape(r.file).c_str(),
                    static_cast<unsigned long long>(r.line), r.column,
-                   CsvField(r.column_name).c_str(), r.reason_code.c_str(),
-                   CsvField(r.reason).c_str());
+                   CsvEscape(r.column_name).c_str(), r.reason_code.c_str(),
+                   CsvEscape(r.reason).c_str());
     }
     if (shown < kShow) {
       progress.Clear();

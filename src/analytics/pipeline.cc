@@ -5,6 +5,7 @@
 #include "tessera/analytics/scores.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
+#include "tessera/common/text.h"
 
 namespace tessera::analytics {
 
@@ -37,17 +38,11 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
     const SegmentRule& rule = rules.rules()[p.segment];
     const int64_t aov = p.revenue_minor / static_cast<int64_t>(p.order_count);
     if (format == ProfileFormat::kCsv) {
-      std::string name = rule.Name(lang);
-      if (name.find_first_of(",\"\r\n") != std::string::npos) {
-        std::string quoted = "\"";
-        for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-        name = quoted + "\"";
-      }
       fmt::format_to(std::back_inserter(buffer), "{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-                     set.uuids[p.customer].ToString(), rule.key, name, p.r_score, p.f_score,
-                     p.m_score, p.order_count, FormatMinor(p.revenue_minor, exp),
-                     FormatMinor(aov, exp), p.recency_days, FormatIsoDate(p.first_day),
-                     FormatIsoDate(p.last_day), set.currency);
+                     set.uuids[p.customer].ToString(), rule.key, CsvEscape(rule.Name(lang)),
+                     p.r_score, p.f_score, p.m_score, p.order_count,
+                     FormatMinor(p.revenue_minor, exp), FormatMinor(aov, exp), p.recency_days,
+                     FormatIsoDate(p.first_day), FormatIsoDate(p.last_day), set.currency);
     } else {
       nlohmann::ordered_json j;
       j["uuid"] = set.uuids[p.customer].ToString();

@@ -12,18 +12,11 @@
 #include "tessera/analytics/scores.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
+#include "tessera/common/text.h"
 #include "tessera/io/mapping.h"
 
 namespace tessera::analytics {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin,
                                 std::string_view key) {
@@ -55,17 +48,6 @@ StatusOr<ScoreRange> ParseRange(const toml::node& node, std::string_view origin,
     return bad();
   }
   return r;
-}
-
-// Escapes a CSV cell per RFC 4180.
-std::string CsvCell(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 double Round2(double v) { return std::round(v * 100.0) / 100.0; }
@@ -184,10 +166,10 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
 }
 
 int SegmentRules::Find(std::string_view key_or_name) const {
-  const std::string wanted = Lower(key_or_name);
+  const std::string wanted = AsciiLower(key_or_name);
   for (size_t i = 0; i < rules_.size(); ++i) {
-    if (Lower(rules_[i].key) == wanted || Lower(rules_[i].name_en) == wanted ||
-        Lower(rules_[i].name_de) == wanted) {
+    if (AsciiLower(rules_[i].key) == wanted || AsciiLower(rules_[i].name_en) == wanted ||
+        AsciiLower(rules_[i].name_de) == wanted) {
       return static_cast<int>(i);
     }
   }
@@ -294,7 +276,7 @@ std::string SegmentReport::ToCsv() const {
       "clv\r\n";
   for (const auto& s : segments) {
     const bool empty = s.uuid_count == 0;
-    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvCell(s.group), CsvCell(s.key),
+    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvEscape(s.group), CsvEscape(s.key),
                        s.uuid_count, empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
                        empty ? "" : fmt::format("{:.2f}", s.avg_clv),
                        empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "tessera/common/text.h"
+
 namespace tessera::io {
 namespace internal {
 extern const std::pair<std::string_view, std::string_view> kEmbeddedConfig[];
@@ -19,14 +21,6 @@ namespace {
 constexpr std::string_view kFieldNames[kFieldCount] = {
     "order_id", "customer_id", "email",    "ordered_at", "amount", "quantity", "unit_price",
     "currency", "status",      "category", "sku",        "store",  "region",   "channel"};
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 std::string Where(std::string_view origin, const toml::node& node) {
   const auto& src = node.source();
@@ -160,7 +154,7 @@ Status ParseValues(const toml::table& t, std::string_view origin, Mapping* m) {
     }
   }
   for (auto* list : {&m->void_statuses, &m->credit_statuses, &m->ignore_statuses}) {
-    for (auto& s : *list) s = Lower(s);
+    for (auto& s : *list) s = AsciiLower(s);
   }
   return OkStatus();
 }
@@ -237,10 +231,10 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   ResolvedMapping r;
   r.index.fill(-1);
   std::vector<std::string> lower_columns;
-  for (const auto& c : columns) lower_columns.push_back(Lower(c));
+  for (const auto& c : columns) lower_columns.push_back(AsciiLower(c));
   for (size_t f = 0; f < kFieldCount; ++f) {
     for (const auto& candidate : mapping.columns[f]) {
-      const std::string lc = Lower(candidate);
+      const std::string lc = AsciiLower(candidate);
       // JSON Lines columns are the first object's keys: a field it lacks stays unmapped.
       const auto it = std::find(lower_columns.begin(), lower_columns.end(), lc);
       if (it == lower_columns.end()) continue;

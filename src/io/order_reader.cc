@@ -4,26 +4,12 @@
 #include <cstring>
 
 #include "tessera/common/money.h"
+#include "tessera/common/text.h"
 
 namespace tessera::io {
 namespace {
 
 constexpr size_t Idx(Field f) { return static_cast<size_t>(f); }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 // A 64-bit hash of the fields, eight bytes at a time (the field lengths are mixed in, so
 // "a","bc" and "ab","c" differ): enough to spot byte-identical rows of one order.
@@ -68,7 +54,7 @@ OrderReader::OrderReader(std::string path, const Mapping& mapping,
   // Rows are matched in lower case; ParseMapping lowers these, a Mapping built in code may not.
   for (auto* list :
        {&mapping_.void_statuses, &mapping_.credit_statuses, &mapping_.ignore_statuses}) {
-    for (auto& s : *list) s = Lower(s);
+    for (auto& s : *list) s = AsciiLower(s);
   }
   for (char c : mapping_.currency) {
     currency_upper_.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
@@ -97,7 +83,7 @@ StatusOr<std::unique_ptr<OrderReader>> OrderReader::Open(const std::string& path
 
 std::string_view OrderReader::FieldValue(const Row& row, Field f) const {
   const int i = resolved_.index[Idx(f)];
-  return i < 0 ? std::string_view() : Trim(row.fields[static_cast<size_t>(i)]);
+  return i < 0 ? std::string_view() : TrimWhitespace(row.fields[static_cast<size_t>(i)]);
 }
 
 Reject OrderReader::MakeReject(uint64_t line, Field f, std::string reason_code,
@@ -138,7 +124,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   if (std::string_view status = FieldValue(row_, Field::kStatus); !status.empty()) {
     // Exports repeat a handful of status values: classify each distinct one once.
     if (status != last_status_) {
-      const std::string s = Lower(status);
+      const std::string s = AsciiLower(status);
       last_status_.assign(status);
       last_status_class_ = Contains(mapping_.ignore_statuses, s)   ? kStatusIgnore
                            : Contains(mapping_.credit_statuses, s) ? kStatusCredit

@@ -6,33 +6,27 @@
 #include <limits>
 
 #include "tessera/common/civil_time.h"
+#include "tessera/common/text.h"
 
 namespace tessera::io {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // Strips one currency marker (symbol or three upper-case letters) from either end.
 std::string_view StripCurrency(std::string_view s) {
   static constexpr std::string_view kSymbols[] = {"\xE2\x82\xAC", "$", "\xC2\xA3"};  // € $ £
   for (std::string_view sym : kSymbols) {
-    if (s.starts_with(sym)) return Trim(s.substr(sym.size()));
-    if (s.ends_with(sym)) return Trim(s.substr(0, s.size() - sym.size()));
+    if (s.starts_with(sym)) return TrimWhitespace(s.substr(sym.size()));
+    if (s.ends_with(sym)) return TrimWhitespace(s.substr(0, s.size() - sym.size()));
   }
   auto is_code = [](std::string_view c) {
     return c.size() == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
            c[2] >= 'A' && c[2] <= 'Z';
   };
-  if (s.size() > 4 && is_code(s.substr(0, 3)) && IsBlank(s[3])) return Trim(s.substr(3));
-  if (s.size() > 4 && is_code(s.substr(s.size() - 3)) && IsBlank(s[s.size() - 4])) {
-    return Trim(s.substr(0, s.size() - 3));
+  if (s.size() > 4 && is_code(s.substr(0, 3)) && IsAsciiSpace(s[3]))
+    return TrimWhitespace(s.substr(3));
+  if (s.size() > 4 && is_code(s.substr(s.size() - 3)) && IsAsciiSpace(s[s.size() - 4])) {
+    return TrimWhitespace(s.substr(0, s.size() - 3));
   }
   return s;
 }
@@ -92,18 +86,18 @@ StatusOr<int64_t> ParseDecimal(std::string_view text, DecimalMark mark, int scal
     }
     text = spaced;
   }
-  std::string_view s = Trim(text);
+  std::string_view s = TrimWhitespace(text);
   if (s.empty()) return InvalidArgumentError("empty number");
   bool negative = false, has_sign = false;
   if (s.front() == '-' || s.front() == '+') {
     negative = s.front() == '-';
     has_sign = true;
-    s = Trim(s.substr(1));
+    s = TrimWhitespace(s.substr(1));
   }
   s = StripCurrency(s);
   if (!has_sign && !s.empty() && s.front() == '-') {  // "€ -12,50"
     negative = true;
-    s = Trim(s.substr(1));
+    s = TrimWhitespace(s.substr(1));
   }
   if (s.empty()) return InvalidArgumentError("not a number");
   const char decimal = mark == DecimalMark::kComma ? ',' : '.';
@@ -243,7 +237,7 @@ StatusOr<TimestampParser> TimestampParser::Create(std::string pattern, std::stri
 }
 
 StatusOr<int64_t> TimestampParser::Parse(std::string_view text) {
-  text = Trim(text);
+  text = TrimWhitespace(text);
   if (text.empty()) return InvalidArgumentError("empty timestamp");
   if (pattern_.empty()) return ParseIso(text);
   if (pattern_ == "epoch" || pattern_ == "epoch_ms") {

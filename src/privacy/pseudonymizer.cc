@@ -7,18 +7,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tessera/common/text.h"
+
 namespace tessera::privacy {
 namespace {
-
-bool IsBlank(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -61,7 +53,7 @@ StatusOr<Uuid> Uuid::Parse(std::string_view text) {
 }
 
 StatusOr<std::string> NormalizeCustomerNumber(std::string_view raw) {
-  std::string_view s = Trim(raw);
+  std::string_view s = TrimWhitespace(raw);
   if (s.empty()) return NotFoundError("customer number is empty");
   // Spreadsheets and pandas turn integer ids into floats: "17850.0" is customer 17850.
   const size_t dot = s.find('.');
@@ -82,7 +74,7 @@ StatusOr<std::string> NormalizeCustomerNumber(std::string_view raw) {
 }
 
 StatusOr<std::string> NormalizeEmail(std::string_view raw) {
-  std::string_view s = Trim(raw);
+  std::string_view s = TrimWhitespace(raw);
   if (s.empty()) return NotFoundError("e-mail is empty");
   const size_t at = s.find('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == s.size() ||
@@ -96,7 +88,7 @@ StatusOr<std::string> NormalizeEmail(std::string_view raw) {
   }
   std::string out(s);
   for (char& c : out) {
-    if (IsBlank(c) || static_cast<unsigned char>(c) < 0x20) {
+    if (IsAsciiSpace(c) || static_cast<unsigned char>(c) < 0x20) {
       return InvalidArgumentError("not an e-mail address (contains blanks or control characters)");
     }
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');

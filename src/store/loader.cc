@@ -10,6 +10,7 @@
 
 #include "store/flat_string_map.h"
 #include "tessera/common/money.h"
+#include "tessera/common/text.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
 
@@ -20,15 +21,6 @@ using io::OrderKind;
 using privacy::Uuid;
 
 constexpr uint32_t kNone = 0xffffffffu;
-
-std::string WithThousands(uint64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 // An open-addressing set of 128-bit keys (the SIVs of stored order tokens). SIVs are
 // uniformly random, so their first word is the hash.
