@@ -313,6 +313,7 @@ int RunKeysInit(const std::string& path) {
       "Created the data owner's key at %s (mode 0600)\nFingerprint: %s\n"
       "Back it up and keep it out of the store: without it, new loads get new pseudonyms.\n",
       path.c_str(), key->Fingerprint().c_str());
+  std::fflush(stdout);  // before anything a following step writes to stderr (tessera demo)
   return 0;
 }
 
@@ -522,6 +523,14 @@ int main(int argc, char** argv) {
   ingest->add_flag("--quiet,-q", quiet, "No progress and no summary");
   ingest->add_option("--summary-json", summary_json,
                      "Also write the load summary as JSON to this file");
+  ingest->footer(
+      "Examples:\n"
+      "  tessera ingest orders.csv                                 # generic header names\n"
+      "  tessera ingest online_retail.csv.gz --mapping online-retail\n"
+      "  tessera ingest export-*.csv --mapping my-shop.toml --rejects rejects.csv\n"
+      "  zcat orders.jsonl.gz | tessera ingest -\n"
+      "A mapping file names your columns; start from config/mappings/generic.toml "
+      "(docs/ingest.md).");
   ingest->callback([&] {
     rc = RunIngest(ingest_args, files, mapping, rejects, max_rejects, batch, quiet, summary_json);
   });
@@ -536,6 +545,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
   segments->add_option("--output,-o", output, "Write to this file instead of stdout");
+  segments->footer(
+      "Examples:\n"
+      "  tessera segments --window 12m --as-of 2024-06-30\n"
+      "  tessera segments --format csv --lang de -o segmente.csv\n"
+      "  tessera segments --rules my-segments.toml               # see config/segments.toml\n"
+      "Scores: 1 + floor(5 x customers strictly worse / customers), ties never split "
+      "(docs/scoring.md).");
   segments->callback([&] { rc = RunSegments(segments_args, segments_analysis, format, output); });
 
   // profiles
@@ -550,6 +566,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
   profiles->add_option("--output,-o", output, "Write to this file instead of stdout");
+  profiles->footer(
+      "Examples:\n"
+      "  tessera profiles --segment champions > champions.csv\n"
+      "  tessera profiles --segment Wackelkandidaten --lang de --format jsonl");
   profiles->callback(
       [&] { rc = RunProfiles(profiles_args, profiles_analysis, segment, profile_format, output); });
 
@@ -570,6 +590,10 @@ int main(int argc, char** argv) {
   generate->add_option("--categories", gen.categories, "Number of leaf product categories")
       ->capture_default_str();
   generate->add_option("--output,-o", output, "Output file (default: stdout)");
+  generate->footer(
+      "Example: tessera generate --customers 100000 --months 24 --seed 7 -o orders.csv\n"
+      "Line items over thousands of categories, several stores and channels, with cancellations,\n"
+      "returns and duplicated rows; streamed, so any size needs the same little memory.");
   generate->callback([&] { rc = RunGenerate(gen, end, output); });
 
   // pseudonymize
