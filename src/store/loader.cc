@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -118,6 +120,127 @@ struct LoadCustomer {
   uint32_t global = kNone;
 };
 
+// Rows read ahead by a parsing thread, in batches that own their bytes.
+struct ParsedRow {
+  io::OrderReader::Result result = io::OrderReader::Result::kEnd;
+  io::OrderLine line;
+  io::Reject reject;
+  // The line's text fields, as offsets into the batch's arena (the reader's buffer moves on).
+  std::array<uint32_t, 9> offset{}, length{};
+};
+
+struct RowBatch {
+  std::vector<ParsedRow> rows;
+  std::string arena;
+  uint64_t bytes_read = 0;
+
+  static std::array<std::string_view*, 9> Fields(io::OrderLine* l) {
+    return {&l->order_id, &l->customer_id, &l->email,  &l->currency, &l->category,
+            &l->sku,      &l->store,       &l->region, &l->channel};
+  }
+  // Copies the text fields of a kLine row into the arena.
+  void Keep(ParsedRow* row) {
+    const auto fields = Fields(&row->line);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      row->offset[i] = static_cast<uint32_t>(arena.size());
+      row->length[i] = static_cast<uint32_t>(fields[i]->size());
+      arena.append(*fields[i]);
+    }
+  }
+  // Points a kLine row's views at the arena (valid while the batch lives).
+  void Bind(ParsedRow* row) const {
+    const auto fields = Fields(&row->line);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      *fields[i] = std::string_view(arena.data() + row->offset[i], row->length[i]);
+    }
+  }
+};
+
+// Runs OrderReader::Next on its own thread and hands over batches of rows through a small
+// bounded queue. Next() returns batches in file order and nullptr at the end; the previous
+// batch stays valid until the following call.
+class RowPipeline {
+ public:
+  static constexpr size_t kBatchRows = 4096;
+  static constexpr size_t kQueueBatches = 8;
+
+  explicit RowPipeline(io::OrderReader& reader) : reader_(reader) {
+    thread_ = std::thread([this] { Produce(); });
+  }
+  ~RowPipeline() {
+    Stop();
+    thread_.join();
+  }
+  RowPipeline(const RowPipeline&) = delete;
+  RowPipeline& operator=(const RowPipeline&) = delete;
+
+  RowBatch* Next() {
+    std::unique_lock lock(mutex_);
+    if (current_) free_.push_back(std::move(current_));
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !ready_.empty() || done_; });
+    if (ready_.empty()) return nullptr;
+    current_ = std::move(ready_.front());
+    ready_.erase(ready_.begin());
+    changed_.notify_all();
+    return current_.get();
+  }
+
+  void Stop() {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  void Produce() {
+    for (;;) {
+      std::unique_ptr<RowBatch> batch;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stop_ || ready_.size() < kQueueBatches; });
+        if (stop_) break;
+        if (!free_.empty()) {
+          batch = std::move(free_.back());
+          free_.pop_back();
+        }
+      }
+      if (!batch) batch = std::make_unique<RowBatch>();
+      batch->rows.resize(kBatchRows);
+      batch->arena.clear();
+      size_t n = 0;
+      bool end = false;
+      while (n < kBatchRows) {
+        ParsedRow& row = batch->rows[n];
+        row.result = reader_.Next(&row.line, &row.reject);
+        if (row.result == io::OrderReader::Result::kEnd) {
+          end = true;
+          break;
+        }
+        if (row.result == io::OrderReader::Result::kLine) batch->Keep(&row);
+        ++n;
+      }
+      batch->rows.resize(n);
+      batch->bytes_read = reader_.bytes_read();
+      std::lock_guard lock(mutex_);
+      if (n > 0) ready_.push_back(std::move(batch));
+      if (end) break;
+      changed_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    changed_.notify_all();
+  }
+
+  io::OrderReader& reader_;
+  std::thread thread_;
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable changed_;
+  std::vector<std::unique_ptr<RowBatch>> ready_, free_;
+  std::unique_ptr<RowBatch> current_;
+  bool stop_ = false, done_ = false;
+};
+
 class Loader {
  public:
   Loader(Store& store, const LoadOptions& options, privacy::Pseudonymizer pseudonymizer)
@@ -152,23 +275,39 @@ class Loader {
     const bool line_level = reader->level() == io::RowLevel::kLine;
     const bool synthesize_ids = !reader->has_order_id();
     std::unordered_map<uint64_t, uint32_t> occurrences;  // content hash -> count, per file
-    io::OrderLine line;
-    io::Reject reject;
     std::string key;
+    // Parsing and validating rows (one thread) overlaps with grouping them into orders
+    // (this thread); rows arrive in file order, so results do not depend on timing.
+    RowPipeline pipeline(*reader);
+    RowBatch* batch = nullptr;
+    size_t at = 0;
     for (;;) {
-      const auto result = reader->Next(&line, &reject);
-      if (result == io::OrderReader::Result::kEnd) break;
+      if (batch == nullptr || at == batch->rows.size()) {
+        batch = pipeline.Next();
+        at = 0;
+        if (batch == nullptr) break;
+        continue;
+      }
+      ParsedRow& parsed = batch->rows[at++];
+      const auto result = parsed.result;
+      io::OrderLine& line = parsed.line;
+      const io::Reject& reject = parsed.reject;
+      if (result == io::OrderReader::Result::kLine) batch->Bind(&parsed);
       ++summary_.rows_read;
       if (options_.on_progress && (summary_.rows_read & 0xffff) == 0) {
         options_.on_progress(
-            LoadProgress{path, reader->bytes_read(), total, summary_.rows_read, 0, false});
+            LoadProgress{path, batch->bytes_read, total, summary_.rows_read, 0, false});
       }
       if (result == io::OrderReader::Result::kSkip) {
         ++summary_.rows_ignored;
         continue;
       }
       if (result == io::OrderReader::Result::kReject) {
-        TESSERA_RETURN_IF_ERROR(AddReject(reject));
+        const Status limit = AddReject(reject);
+        if (!limit.ok()) {
+          pipeline.Stop();
+          return limit;
+        }
         continue;
       }
       if (line.customer_id.empty() && line.email.empty()) ++summary_.rows_without_customer;
@@ -180,7 +319,13 @@ class Loader {
       // Every row's customer identifier is validated; the first row of an order decides
       // the order's customer, time and kind.
       auto customer = CustomerSlot(line, *reader);
-      if (!customer.ok()) continue;
+      if (!customer.ok()) {
+        if (customer.status().code() == StatusCode::kResourceExhausted) {
+          pipeline.Stop();
+          return customer.status();
+        }
+        continue;
+      }
       // Lines of one order usually follow each other: check the previous order first, else
       // find or add the order with one probe of the index.
       const auto next_index = static_cast<uint32_t>(orders_.size());
@@ -209,9 +354,13 @@ class Loader {
           continue;
         }
         if (dicts_[static_cast<size_t>(DictKind::kCurrency)].Intern(line.currency) != o.currency) {
-          TESSERA_RETURN_IF_ERROR(AddReject(
+          const Status limit = AddReject(
               reader->MakeFieldReject(line.line, io::Field::kCurrency, "mixed_currency",
-                                      "the currency differs from that of the order's first line")));
+                                      "the currency differs from that of the order's first line"));
+          if (!limit.ok()) {
+            pipeline.Stop();
+            return limit;
+          }
           continue;
         }
         AddItem(o, line);

@@ -25,6 +25,9 @@
 // per-customer numbers keyed by the same pseudonyms. Error messages name row positions and
 // counts, never customer numbers or amounts.
 //
+// GSL's default error handler aborts the process; the first fit or prediction switches it off
+// (gsl_set_error_handler_off, once per process) and checks GSL's return codes instead.
+//
 // Every function here is thread-safe: none keeps state between calls (ScoreAll and the fits
 // start their own worker threads and join them before returning).
 
@@ -146,8 +149,8 @@ double ProbabilityAlive(const Fit& counts, const CustomerSummary& customer);
 double ExpectedPurchases(const Fit& counts, const CustomerSummary& customer, double horizon);
 
 // E[mean transaction value | x, mean value] in major units: a weighted average of the
-// population mean and the customer's own mean. For x = 0 it is the population mean
-// p * gamma / (q - 1) (infinite when q <= 1).
+// population mean and the customer's own mean. For x = 0 (or a mean value <= 0, which the
+// fit leaves out) it is the population mean p * gamma / (q - 1) (infinite when q <= 1).
 double ExpectedAverageValue(const Fit& spend, const CustomerSummary& customer);
 
 struct ClvOptions {
