@@ -98,6 +98,19 @@ StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
   options.window = window;
   options.currency = aa.currency;
   TESSERA_ASSIGN_OR_RETURN(auto set, analytics::ComputeSegmentedProfiles(*store, options, *rules));
+  if (set.profiles.empty()) {
+    if (set.store_last_day < set.store_first_day) {
+      std::fprintf(stderr, "tessera: note: the store holds no purchases yet\n");
+    } else {
+      std::fprintf(stderr,
+                   "tessera: note: no purchases between %s and %s; the store's purchases run from "
+                   "%s to %s (try --as-of %s)\n",
+                   FormatIsoDate(set.start_day).c_str(), FormatIsoDate(set.as_of_day).c_str(),
+                   FormatIsoDate(set.store_first_day).c_str(),
+                   FormatIsoDate(set.store_last_day).c_str(),
+                   FormatIsoDate(set.store_last_day).c_str());
+    }
+  }
   return Analysis{std::move(*rules), lang, std::move(set)};
 }
 

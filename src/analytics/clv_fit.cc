@@ -227,6 +227,10 @@ constexpr double kBad = 1e300;
 // A log-parameter beyond this (a parameter above 1e13 or below 1e-13) means the optimum is
 // at the edge of the parameter space: the data do not identify the model.
 constexpr double kLogBound = 30;
+// Simplex size (mean vertex distance, in log-parameters) at which a run stops. Smaller sizes
+// drown in the rounding noise of a likelihood summed over many customers; the Newton step
+// after the simplex supplies the remaining digits.
+constexpr double kSimplexSize = 1e-6;
 
 struct Objective {
   const std::function<double(const double*)>* neg_ll;
@@ -302,7 +306,7 @@ StatusOr<Optimum> MinimizeOverLogs(const std::function<double(const double*)>& n
     for (int it = 0; it < options.max_iterations; ++it) {
       ++out.iterations;
       if (gsl_multimin_fminimizer_iterate(simplex.get()) != GSL_SUCCESS) break;
-      if (gsl_multimin_test_size(gsl_multimin_fminimizer_size(simplex.get()), 1e-9) ==
+      if (gsl_multimin_test_size(gsl_multimin_fminimizer_size(simplex.get()), kSimplexSize) ==
           GSL_SUCCESS) {
         run_converged = true;
         break;

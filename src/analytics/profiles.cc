@@ -79,6 +79,14 @@ StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& 
       const auto kind = static_cast<io::OrderKind>(c.kind[i]);
       if (kind == io::OrderKind::kVoid) continue;
       const int64_t day = DayOfTimestamp(c.ordered_at[i]);
+      if (kind == io::OrderKind::kPurchase) {
+        if (set.store_last_day < set.store_first_day) {
+          set.store_first_day = set.store_last_day = day;
+        } else {
+          set.store_first_day = std::min(set.store_first_day, day);
+          set.store_last_day = std::max(set.store_last_day, day);
+        }
+      }
       if (day < start || day > end) continue;
       if (c.currency[i] != chosen) {
         if (chosen == 0) {

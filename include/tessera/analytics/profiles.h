@@ -48,6 +48,9 @@ struct ProfileSet {
   std::string currency;
   int currency_exponent = 2;
   uint64_t customers_in_store = 0;
+  // Day numbers of the earliest and latest purchase in the whole store (any window), so a
+  // caller can say where the data lies when a window is empty; 0 and -1 without purchases.
+  int64_t store_first_day = 0, store_last_day = -1;
   // Customers with at least one purchase in the window, by customer index.
   std::vector<Profile> profiles;
   std::vector<privacy::Uuid> uuids;  // every customer's pseudonym, by index
