@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "cli_common.h"
 #include "tessera/analytics/pipeline.h"
+#include "tessera/analytics/predict.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
 #include "tessera/io/generator.h"
@@ -26,38 +28,16 @@
 namespace tessera {
 namespace {
 
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-
-int Fail(const Status& status) {
-  std::fprintf(stderr, "tessera: error: %s\n", status.message().c_str());
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitError;
-}
-
-// Options shared by every command that reads or writes a store.
-struct StoreArgs {
-  std::string store = store::DefaultStoreLocation();
-  std::string key = privacy::DefaultKeyPath();
-};
-
-void AddStoreOptions(CLI::App* cmd, StoreArgs* args, bool with_key) {
-  cmd->add_option("--store", args->store,
-                  "Store location: a file path for the embedded SQLite store")
-      ->envname("TESSERA_STORE")
-      ->capture_default_str();
-  if (with_key) {
-    cmd->add_option("--key", args->key, "The data owner's key file (see `tessera keys init`)")
-        ->envname("TESSERA_KEY")
-        ->capture_default_str();
-  }
-}
-
 struct AnalysisArgs {
   std::string window = "24m";
   std::string as_of;
   std::string rules;
   std::string lang = "en";
   std::string currency;
+  bool predict = false;
+  std::string predict_model = "bgnbd";
+  double horizon_months = 12;
+  double discount = 0.10;
 };
 
 void AddAnalysisOptions(CLI::App* cmd, AnalysisArgs* args) {
@@ -72,6 +52,18 @@ void AddAnalysisOptions(CLI::App* cmd, AnalysisArgs* args) {
   cmd->add_option("--lang", args->lang, "Segment names in en or de")->capture_default_str();
   cmd->add_option("--currency", args->currency,
                   "Currency to analyse when the store holds several (ISO code, e.g. EUR)");
+  cmd->add_flag("--predict", args->predict,
+                "Add predictive CLV: fit BG/NBD (or --predict-model pnbd) and Gamma-Gamma on the "
+                "purchase history up to --as-of; adds P(alive) and predicted CLV");
+  cmd->add_option("--predict-model", args->predict_model, "bgnbd or pnbd")
+      ->check(CLI::IsMember({"bgnbd", "pnbd"}))
+      ->capture_default_str();
+  cmd->add_option("--horizon-months", args->horizon_months, "Prediction horizon in months")
+      ->check(CLI::Range(0.0, 1200.0))
+      ->capture_default_str();
+  cmd->add_option("--discount", args->discount, "Annual discount rate of predicted CLV")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
 }
 
 struct Analysis {
@@ -98,6 +90,14 @@ StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
   options.window = window;
   options.currency = aa.currency;
   TESSERA_ASSIGN_OR_RETURN(auto set, analytics::ComputeSegmentedProfiles(*store, options, *rules));
+  if (aa.predict && !set.profiles.empty()) {
+    analytics::ProfilePredictionOptions po;
+    po.count_model = aa.predict_model == "pnbd" ? analytics::clv::Model::kParetoNbd
+                                                : analytics::clv::Model::kBgNbd;
+    po.clv.horizon_months = aa.horizon_months;
+    po.clv.annual_discount_rate = aa.discount;
+    TESSERA_RETURN_IF_ERROR(analytics::PredictProfiles(*store, po, &set));
+  }
   if (set.profiles.empty()) {
     if (set.store_last_day < set.store_first_day) {
       std::fprintf(stderr, "tessera: note: the store holds no purchases yet\n");
@@ -113,45 +113,6 @@ StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
   }
   return Analysis{std::move(*rules), lang, std::move(set)};
 }
-
-// Opens the output: a file (written to a temporary name and renamed, so readers never see
-// half a file) or stdout.
-class Output {
- public:
-  static StatusOr<std::unique_ptr<Output>> Open(const std::string& path) {
-    auto out = std::unique_ptr<Output>(new Output());
-    if (path.empty() || path == "-") {
-      out->file_ = stdout;
-      return out;
-    }
-    out->path_ = path;
-    out->tmp_ = path + ".tmp";
-    out->file_ = std::fopen(out->tmp_.c_str(), "wb");
-    if (out->file_ == nullptr) return PermissionDeniedError("cannot write {}", path);
-    return out;
-  }
-  std::FILE* file() { return file_; }
-  Status Commit() {
-    if (path_.empty())
-      return std::fflush(file_) == 0 ? OkStatus() : InternalError("cannot write output");
-    const bool ok = std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return InternalError("cannot write {}", path_);
-    return OkStatus();
-  }
-  ~Output() {
-    if (file_ != nullptr && !path_.empty()) {
-      std::fclose(file_);
-      std::remove(tmp_.c_str());
-    }
-  }
-
- private:
-  Output() = default;
-  std::FILE* file_ = nullptr;
-  std::string path_, tmp_;
-};
 
 // A one-line progress display on a terminal; silent when stderr is not a terminal.
 class ProgressLine {
@@ -660,6 +621,8 @@ int main(int argc, char** argv) {
   demo->add_option("--months", demo_months, "Months of history")->capture_default_str();
   demo->add_option("--seed", demo_seed, "Random seed")->capture_default_str();
   demo->callback([&] { rc = RunDemo(demo_dir, demo_customers, demo_months, demo_seed); });
+
+  AddClvCommands(app, &rc);
 
   try {
     app.parse(argc, argv);

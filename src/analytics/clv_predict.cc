@@ -7,7 +7,7 @@
 //                               Scale = (r+x)(beta+T)/(alpha+T),
 //                               Horizon = [1 - ((beta+T)/(beta+T+t))^(s-1)] / (s-1)
 // so a CLV over many months computes P(alive) once and only the horizon factor per month;
-// the BG/NBD horizon factor does not depend on t_x, which ScoreAll exploits with a cache.
+// the horizon factors do not depend on t_x, which ScoreAll exploits with a cache.
 
 #include <algorithm>
 #include <bit>
@@ -124,38 +124,37 @@ double PredictedClv(const Fit& counts, const Fit& spend, const CustomerSummary& 
 
 namespace {
 
-// A direct-mapped cache of BG/NBD horizon factors keyed by (x, T): customers from real data
-// share few distinct (x, T), and the factors are the expensive part of scoring. Each thread
-// owns one; a slot holds the factor for the expected-purchase horizon and for each month end.
-class HorizonCache {
+// A direct-mapped cache of per-(key1, key2) rows of `width` doubles. Customers from daily
+// data share few distinct (x, T) and (x, t_x), and the hypergeometric terms that depend on
+// them are the expensive part of scoring. Each thread owns one; a miss recomputes the row.
+class PairCache {
  public:
-  HorizonCache(const CountModel& m, const ScoreOptions& o, int steps)
-      : model_(m), options_(o), width_(steps + 1) {
-    slots_ = std::max<size_t>(64, std::min<size_t>(4096, (size_t{1} << 20) / width_));
-    slots_ = std::bit_floor(slots_);
-    keys_.assign(slots_, {kNaN, kNaN});
+  explicit PairCache(size_t width) : width_(width) {
+    slots_ = std::bit_floor(std::clamp<size_t>((size_t{1} << 21) / width_, 256, 65536));
+    keys_.assign(slots_, {kNaN, kNaN});  // NaN never equals a key, so every slot starts empty
     values_.resize(slots_ * width_);
   }
 
-  // [horizon factor, month 1, ..., month `steps`].
-  const double* Get(double x, double age) {
-    const uint64_t hx = std::bit_cast<uint64_t>(x), ha = std::bit_cast<uint64_t>(age);
-    const size_t slot = ((hx * 0x9E3779B97F4A7C15ull) ^ (ha * 0xC2B2AE3D27D4EB4Full)) >> 40 &
-                        (slots_ - 1);
+  template <typename Fill>
+  const double* Get(double k1, double k2, Fill&& fill) {
+    // murmur3's finaliser: the bits that distinguish small whole numbers stored as doubles
+    // sit in the middle of the word and must reach the low bits used as the slot.
+    uint64_t h = std::bit_cast<uint64_t>(k1) ^ std::rotl(std::bit_cast<uint64_t>(k2), 29);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    const size_t slot = h & (slots_ - 1);
     double* v = &values_[slot * width_];
-    if (keys_[slot].first == x && keys_[slot].second == age) return v;
-    keys_[slot] = {x, age};
-    v[0] = Horizon(model_, x, age, options_.horizon);
-    for (size_t k = 1; k < width_; ++k) {
-      v[k] = Horizon(model_, x, age,
-                     MonthEnd(static_cast<int>(k), options_.clv.horizon_months, options_.clv.unit));
+    if (keys_[slot].first != k1 || keys_[slot].second != k2) {
+      keys_[slot] = {k1, k2};
+      fill(v);
     }
     return v;
   }
 
  private:
-  const CountModel& model_;
-  const ScoreOptions& options_;
   size_t width_;
   size_t slots_;
   std::vector<std::pair<double, double>> keys_;
@@ -185,29 +184,40 @@ Status ScoreAll(const Fit& counts, const Fit* spend, std::span<const CustomerSum
   for (int k = 1; k <= steps; ++k) {
     discount[k] = Discount(k, options.clv.horizon_months, options.clv.annual_discount_rate);
   }
+  const size_t width = 1 + (spend != nullptr ? steps : 0);
+  const bool bg = m.kind == Model::kBgNbd;
   internal::ParallelFor(
       customers.size(), internal::ThreadCount(options.threads), [&](size_t begin, size_t end) {
-        HorizonCache cache(m, options, spend != nullptr ? steps : 0);
-        std::vector<double> pareto(steps + 1);
+        // Horizon factors: [expected-purchase horizon, month 1, ..., month `steps`], keyed
+        // by (x, T) for BG/NBD and by T alone for Pareto/NBD.
+        PairCache horizons(width);
+        // Pareto/NBD's log I(x, u) for u = t_x and u = T.
+        PairCache tails(1);
         for (size_t i = begin; i < end; ++i) {
           const CustomerSummary& c = customers[i];
           Score& s = out[i];
           const double x = c.frequency, age = c.age;
-          const double* h;
-          if (m.kind == Model::kBgNbd) {
-            h = cache.Get(x, age);
-          } else {
-            // The Pareto/NBD horizon factor is closed-form; caching would cost more.
-            pareto[0] = Horizon(m, x, age, options.horizon);
-            if (spend != nullptr) {
-              for (int k = 1; k <= steps; ++k) {
-                pareto[k] =
-                    Horizon(m, x, age, MonthEnd(k, options.clv.horizon_months, options.clv.unit));
-              }
+          const double* h = horizons.Get(bg ? x : 0.0, age, [&](double* v) {
+            v[0] = Horizon(m, x, age, options.horizon);
+            for (size_t k = 1; k < width; ++k) {
+              v[k] = Horizon(m, x, age,
+                             MonthEnd(static_cast<int>(k), options.clv.horizon_months,
+                                      options.clv.unit));
             }
-            h = pareto.data();
+          });
+          if (bg) {
+            s.p_alive = PAlive(m, c);
+          } else {
+            auto tail = [&](double u) {
+              return *tails.Get(x, u, [&](double* v) {
+                *v = internal::ParetoLogTail(m.r, m.alpha, m.c, m.d, x, u);
+              });
+            };
+            const double log_ratio = std::log(m.c) + (m.r + x) * std::log(m.alpha + age) +
+                                     m.c * std::log(m.d + age) +
+                                     internal::LogSubExp(tail(c.recency), tail(age));
+            s.p_alive = 1 / (1 + std::exp(log_ratio));
           }
-          s.p_alive = PAlive(m, c);
           const double factor = s.p_alive * Scale(m, x, age);
           s.expected_purchases = factor * h[0];
           if (spend == nullptr) {

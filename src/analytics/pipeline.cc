@@ -1,5 +1,6 @@
 #include "tessera/analytics/pipeline.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "tessera/analytics/scores.h"
@@ -31,8 +32,16 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
   if (format == ProfileFormat::kCsv) {
     buffer +=
         "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
-        "recency_days,first_order,last_order,currency\r\n";
+        "recency_days,first_order,last_order,currency";
+    if (set.has_predictions) buffer += ",p_alive,expected_purchases,predicted_clv";
+    buffer += "\r\n";
   }
+  // Predictions are model outputs, not money already earned: rounded for output (4 decimals
+  // for probabilities and counts, the currency's minor unit for CLV); empty/null when the
+  // customer has none.
+  auto number = [](double v, int decimals) {
+    return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string();
+  };
   for (const Profile& p : set.profiles) {
     if (segment && p.segment != *segment) continue;
     const SegmentRule& rule = rules.rules()[p.segment];
@@ -43,6 +52,12 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
                      p.r_score, p.f_score, p.m_score, p.order_count,
                      FormatMinor(p.revenue_minor, exp), FormatMinor(aov, exp), p.recency_days,
                      FormatIsoDate(p.first_day), FormatIsoDate(p.last_day), set.currency);
+      if (set.has_predictions) {
+        buffer.pop_back();
+        buffer.pop_back();
+        fmt::format_to(std::back_inserter(buffer), ",{},{},{}\r\n", number(p.p_alive, 4),
+                       number(p.expected_purchases, 4), number(p.predicted_clv, exp));
+      }
     } else {
       nlohmann::ordered_json j;
       j["uuid"] = set.uuids[p.customer].ToString();
@@ -58,6 +73,15 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
       j["first_order"] = FormatIsoDate(p.first_day);
       j["last_order"] = FormatIsoDate(p.last_day);
       j["currency"] = set.currency;
+      if (set.has_predictions) {
+        auto value = [&](double v, int decimals) {
+          return std::isfinite(v) ? nlohmann::ordered_json(std::stod(number(v, decimals)))
+                                  : nlohmann::ordered_json();
+        };
+        j["p_alive"] = value(p.p_alive, 4);
+        j["expected_purchases"] = value(p.expected_purchases, 4);
+        j["predicted_clv"] = value(p.predicted_clv, exp);
+      }
       buffer += j.dump();
       buffer += '\n';
     }

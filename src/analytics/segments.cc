@@ -192,6 +192,13 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
   report.segments.resize(k);
   std::vector<std::vector<int64_t>> clv(k);
   std::vector<uint64_t> recency_sum(k, 0);
+  struct PredictionSums {
+    double n = 0, p_alive = 0, clv = 0;
+  };
+  std::vector<PredictionSums> predicted(k);
+  report.has_predictions = set.has_predictions;
+  report.prediction_models = set.prediction_models;
+  report.prediction_horizon_months = set.prediction_horizon_months;
   for (const Profile& p : set.profiles) {
     SegmentStats& s = report.segments[p.segment];
     ++s.uuid_count;
@@ -199,6 +206,16 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
     s.sum_clv_minor += p.revenue_minor;
     recency_sum[p.segment] += static_cast<uint64_t>(p.recency_days);
     clv[p.segment].push_back(p.revenue_minor);
+    if (set.has_predictions && std::isfinite(p.p_alive) && std::isfinite(p.predicted_clv)) {
+      predicted[p.segment].n += 1;
+      predicted[p.segment].p_alive += p.p_alive;
+      predicted[p.segment].clv += p.predicted_clv;
+    }
+  }
+  for (size_t i = 0; i < k; ++i) {
+    if (predicted[i].n == 0) continue;
+    report.segments[i].avg_p_alive = std::round(predicted[i].p_alive / predicted[i].n * 1e4) / 1e4;
+    report.segments[i].avg_predicted_clv = Round2(predicted[i].clv / predicted[i].n);
   }
   const double minor_per_unit = std::pow(10.0, set.currency_exponent);
   // Largest remainder: shares in hundredths of a percent that sum to exactly 100.00.
@@ -248,6 +265,10 @@ std::string SegmentReport::ToJson() const {
   j["window"] = {{"length", window}, {"start", window_start}, {"end", as_of}};
   j["currency"] = currency;
   j["customer_count"] = customer_count;
+  if (has_predictions) {
+    j["predictions"] = {{"models", prediction_models},
+                        {"horizon_months", prediction_horizon_months}};
+  }
   auto& segs = j["segments"] = nlohmann::ordered_json::array();
   for (const auto& s : segments) {
     nlohmann::ordered_json e;
@@ -265,6 +286,11 @@ std::string SegmentReport::ToJson() const {
     e["median_clv"] =
         empty ? nlohmann::ordered_json()
               : nlohmann::ordered_json(FormatMinor(s.median_clv_minor, currency_exponent));
+    if (has_predictions) {
+      e["avg_p_alive"] = empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_p_alive);
+      e["avg_predicted_clv"] =
+          empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_predicted_clv);
+    }
     segs.push_back(std::move(e));
   }
   return j.dump(2) + "\n";
@@ -273,15 +299,21 @@ std::string SegmentReport::ToJson() const {
 std::string SegmentReport::ToCsv() const {
   std::string out =
       "group,key,uuid_count,avg_order_count,avg_clv,avg_recency_days,share_percent,sum_clv,median_"
-      "clv\r\n";
+      "clv";
+  out += has_predictions ? ",avg_p_alive,avg_predicted_clv\r\n" : "\r\n";
   for (const auto& s : segments) {
     const bool empty = s.uuid_count == 0;
-    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}\r\n", CsvEscape(s.group), CsvEscape(s.key),
+    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}", CsvEscape(s.group), CsvEscape(s.key),
                        s.uuid_count, empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
                        empty ? "" : fmt::format("{:.2f}", s.avg_clv),
                        empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,
                        FormatMinor(s.sum_clv_minor, currency_exponent),
                        empty ? "" : FormatMinor(s.median_clv_minor, currency_exponent));
+    if (has_predictions) {
+      out += empty ? std::string(",,")
+                   : fmt::format(",{:.4f},{:.2f}", s.avg_p_alive, s.avg_predicted_clv);
+    }
+    out += "\r\n";
   }
   return out;
 }
@@ -302,17 +334,29 @@ std::string SegmentReport::ToTable() const {
     for (unsigned char c : s) w += (c & 0xC0) != 0x80;
     return s + std::string(width - w, ' ');
   };
-  out += fmt::format("{}  {:>10}  {:>7}  {:>10}  {:>12}  {:>12}\n", pad("segment"), "customers",
+  out += fmt::format("{}  {:>10}  {:>7}  {:>10}  {:>12}  {:>12}", pad("segment"), "customers",
                      "share", "avg orders", "avg CLV", "avg recency");
+  if (has_predictions) out += fmt::format("  {:>8}  {:>14}", "P(alive)", "predicted CLV");
+  out += "\n";
   for (const auto& s : segments) {
     if (s.uuid_count == 0) {
-      out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10}  {:>12}  {:>12}\n", pad(s.group), 0, 0.0,
-                         "-", "-", "-");
+      out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10}  {:>12}  {:>12}", pad(s.group), 0, 0.0, "-",
+                         "-", "-");
+      if (has_predictions) out += fmt::format("  {:>8}  {:>14}", "-", "-");
+      out += "\n";
       continue;
     }
-    out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10.2f}  {:>12.2f}  {:>9.1f} d\n", pad(s.group),
+    out += fmt::format("{}  {:>10}  {:>6.2f}%  {:>10.2f}  {:>12.2f}  {:>9.1f} d", pad(s.group),
                        s.uuid_count, s.share_percent, s.avg_order_count, s.avg_clv,
                        s.avg_recency_days);
+    if (has_predictions) {
+      out += fmt::format("  {:>8.3f}  {:>14.2f}", s.avg_p_alive, s.avg_predicted_clv);
+    }
+    out += "\n";
+  }
+  if (has_predictions) {
+    out += fmt::format("\nPredictions: {}, CLV over the next {} months, discounted.\n",
+                       prediction_models, prediction_horizon_months);
   }
   return out;
 }

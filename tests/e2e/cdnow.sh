@@ -34,3 +34,33 @@ revenue = sum(Decimal(s["sum_clv"]) for s in seg["segments"])
 assert revenue == total, (revenue, total)
 print(f"cdnow ok: 69,659 purchases of 23,570 customers, revenue {revenue} USD to the cent")
 PY
+
+# Predictive CLV from the command line: Fader, Hardie & Lee (2005) on the sample (39-week
+# calibration, weeks, purchases per day): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426,
+# LL = -9582.4.
+"$tessera" clv fit --model bgnbd --calibration-end 1997-09-30 --input "$dir/CDNOW_sample.txt" --mapping cdnow --format json >"$work/fit.json"
+"$tessera" clv evaluate --model bgnbd --calibration-end 1997-09-30 --holdout-end 1998-06-30 --store "$work/sample.db" --format json >"$work/eval.json"
+"$tessera" clv score --model bgnbd --calibration-end 1997-09-30 --store "$work/sample.db" >"$work/score.csv"
+"$tessera" segments --store "$work/master.db" --as-of 1998-06-30 --window 18m --predict --format json >"$work/predicted.json"
+python3 - "$work" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+fit = json.load(open(f"{w}/fit.json"))
+got = {p["name"]: p["value"] for p in fit["parameters"]}
+for name, published in {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}.items():
+    assert abs(got[name] - published) < 0.0005, (name, got[name], published)
+assert abs(fit["log_likelihood"] - (-9582.4)) < 0.05, fit["log_likelihood"]
+ev = json.load(open(f"{w}/eval.json"))
+# 1,882 distinct (customer, day) purchases fall into weeks 40-78 of the sample.
+assert ev["customers"] == 2357 and ev["actual_purchases"] == 1882, ev
+assert sum(g["actual"] for g in ev["by_calibration_frequency"]) == 1882
+assert 0.8 < ev["predicted_purchases"] / ev["actual_purchases"] < 1.1, ev["predicted_purchases"]
+rows = list(csv.DictReader(open(f"{w}/score.csv", newline="")))
+assert len(rows) == 2357, len(rows)
+assert all(0 <= float(r["p_alive"]) <= 1 for r in rows)
+assert all(float(r["predicted_clv"]) >= 0 for r in rows if r["predicted_clv"])
+seg = json.load(open(f"{w}/predicted.json"))
+assert seg["predictions"]["models"] == "bg_nbd+gamma_gamma", seg["predictions"]
+assert all(s["avg_p_alive"] is None or 0 <= s["avg_p_alive"] <= 1 for s in seg["segments"])
+print("clv ok: BG/NBD", {k: round(v, 3) for k, v in got.items()}, "LL", round(fit["log_likelihood"], 1))
+PY

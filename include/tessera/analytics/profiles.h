@@ -4,6 +4,7 @@
 // columns into arrays indexed by the dense customer index.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,11 @@ struct Profile {
   int32_t first_day = 0, last_day = 0;            // day numbers of the first and last purchase
   uint8_t r_score = 0, f_score = 0, m_score = 0;  // 1..5, see scores.h
   uint16_t segment = 0;                           // index into the rules, see segments.h
+  // Predictions (predict.h), NaN unless computed: probability that the customer is still
+  // active, expected purchases and discounted CLV over the prediction horizon.
+  double p_alive = std::numeric_limits<double>::quiet_NaN();
+  double expected_purchases = std::numeric_limits<double>::quiet_NaN();
+  double predicted_clv = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ProfileSet {
@@ -54,6 +60,10 @@ struct ProfileSet {
   // Customers with at least one purchase in the window, by customer index.
   std::vector<Profile> profiles;
   std::vector<privacy::Uuid> uuids;  // every customer's pseudonym, by index
+  // Set by PredictProfiles: which models, over what horizon (for output headers).
+  bool has_predictions = false;
+  std::string prediction_models;  // e.g. "bgnbd+gg"
+  double prediction_horizon_months = 0;
 };
 
 // Errors: kInvalidArgument when the window holds orders in several currencies and none was

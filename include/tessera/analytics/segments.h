@@ -68,6 +68,8 @@ struct SegmentStats {
   int64_t sum_clv_minor = 0;
   int64_t median_clv_minor = 0;
   uint64_t sum_order_count = 0;
+  // With predictions (predict.h): averages over the segment's customers that have them.
+  double avg_p_alive = 0, avg_predicted_clv = 0;
 };
 
 struct SegmentReport {
@@ -75,6 +77,9 @@ struct SegmentReport {
   int currency_exponent = 2;
   uint64_t customer_count = 0;
   std::vector<SegmentStats> segments;  // in rule order, empty segments included
+  bool has_predictions = false;
+  std::string prediction_models;
+  double prediction_horizon_months = 0;
 
   std::string ToJson() const;   // the documented JSON shape (docs/output.md)
   std::string ToCsv() const;    // RFC 4180, header row
