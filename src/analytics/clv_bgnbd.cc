@@ -29,8 +29,12 @@ double BgNbdLogLikelihood(const CountData& d, const double* params, int threads)
     second[k] = x > 0 ? std::log(a) - std::log(b + x - 1) : -kInf;
     exponent[k] = r + x;
   }
+  // Summaries of daily data have a few hundred distinct times; data with continuous times
+  // has one or two per customer, so the table is filled in parallel too.
   std::vector<double> log_t(d.t_values.size());
-  for (size_t j = 0; j < log_t.size(); ++j) log_t[j] = std::log(alpha + d.t_values[j]);
+  ParallelFor(log_t.size(), threads, [&](size_t begin, size_t end) {
+    for (size_t j = begin; j < end; ++j) log_t[j] = std::log(alpha + d.t_values[j]);
+  });
 
   return ParallelSum(d.rows(), threads, [&](size_t begin, size_t end) {
     // Summing in blocks keeps the rounding error of a million-term sum near that of a
@@ -104,11 +108,10 @@ StatusOr<Fit> FitBgNbd(std::span<const CustomerSummary> customers, const FitOpti
   };
   // Start where the purchase rate r/alpha matches the observed repeat rate, with a flat
   // Beta(1, 1) for the dropout probability.
-  const double alpha0 =
-      std::clamp(data.total_age / std::max(data.total_frequency, 1.0), 1e-3, 1e6);
-  TESSERA_ASSIGN_OR_RETURN(internal::Optimum opt,
-                           internal::MinimizeOverLogs(neg_ll, {1.0, alpha0, 1.0, 1.0}, options,
-                                                      Model::kBgNbd));
+  const double alpha0 = std::clamp(data.total_age / std::max(data.total_frequency, 1.0), 1e-3, 1e6);
+  TESSERA_ASSIGN_OR_RETURN(
+      internal::Optimum opt,
+      internal::MinimizeOverLogs(neg_ll, {1.0, alpha0, 1.0, 1.0}, options, Model::kBgNbd));
   return internal::MakeFit(Model::kBgNbd, opt, data.customers);
 }
 

@@ -84,8 +84,8 @@ double LogLikelihood(const Fit& model, std::span<const CustomerSummary> customer
     return v.size() == 3 ? internal::GammaGammaLogLikelihood(customers, v.data()) : internal::kNaN;
   }
   if (v.size() != 4) return internal::kNaN;
-  auto data = internal::PrepareCounts(customers, model.model == Model::kParetoNbd,
-                                      ModelName(model.model));
+  auto data =
+      internal::PrepareCounts(customers, model.model == Model::kParetoNbd, ModelName(model.model));
   if (!data.ok()) return internal::kNaN;
   const int threads = internal::ThreadCount(0);
   return model.model == Model::kBgNbd ? internal::BgNbdLogLikelihood(*data, v.data(), threads)
@@ -360,9 +360,9 @@ StatusOr<Optimum> MinimizeOverLogs(const std::function<double(const double*)>& n
     gsl_matrix_set(hess.get(), i, i, (fp - 2 * best + fm) / (h * h));
     hessian_ok &= fp < kBad && fm < kBad;
     for (size_t j = 0; j < i; ++j) {
-      const double v = (f_at(i, h, j, h) - f_at(i, h, j, -h) - f_at(i, -h, j, h) +
-                        f_at(i, -h, j, -h)) /
-                       (4 * h * h);
+      const double v =
+          (f_at(i, h, j, h) - f_at(i, h, j, -h) - f_at(i, -h, j, h) + f_at(i, -h, j, -h)) /
+          (4 * h * h);
       gsl_matrix_set(hess.get(), i, j, v);
       gsl_matrix_set(hess.get(), j, i, v);
     }

@@ -93,13 +93,13 @@ double GammaGammaLogLikelihood(std::span<const CustomerSummary> customers, const
 
 }  // namespace internal
 
-StatusOr<Fit> FitGammaGamma(std::span<const CustomerSummary> customers,
-                            const FitOptions& options) {
+StatusOr<Fit> FitGammaGamma(std::span<const CustomerSummary> customers, const FitOptions& options) {
   internal::DisableGslAbort();
   const std::string_view model = ModelName(Model::kGammaGamma);
   if (customers.empty()) return InvalidArgumentError("{}: no customers to fit", model);
-  const size_t repeat_buyers = static_cast<size_t>(std::count_if(
-      customers.begin(), customers.end(), [](const CustomerSummary& c) { return c.frequency > 0; }));
+  const size_t repeat_buyers =
+      static_cast<size_t>(std::count_if(customers.begin(), customers.end(),
+                                        [](const CustomerSummary& c) { return c.frequency > 0; }));
   if (repeat_buyers == 0) {
     return InvalidArgumentError(
         "{}: no repeat buyers among {} customers; the spend model is fitted on the values of "
@@ -134,8 +134,7 @@ StatusOr<Fit> FitGammaGamma(std::span<const CustomerSummary> customers,
 double ExpectedAverageValue(const Fit& spend, const CustomerSummary& customer) {
   assert(spend.model == Model::kGammaGamma && spend.params.size() == 3);
   if (spend.model != Model::kGammaGamma || spend.params.size() != 3) return internal::kNaN;
-  const double p = spend.params[0].value, q = spend.params[1].value,
-               gamma = spend.params[2].value;
+  const double p = spend.params[0].value, q = spend.params[1].value, gamma = spend.params[2].value;
   const double x = customer.frequency, m = customer.monetary;
   if (!(x > 0 && m > 0)) return q > 1 ? p * gamma / (q - 1) : internal::kInf;
   return p * (gamma + m * x) / (p * x + q - 1);

@@ -54,9 +54,8 @@ double ParallelSum(size_t n, int threads, F&& f) {
   workers.reserve(t - 1);
   const size_t chunk = (n + t - 1) / t;
   for (size_t i = 1; i < t; ++i) {
-    workers.emplace_back([&, i] {
-      partial[i] = f(std::min(n, i * chunk), std::min(n, (i + 1) * chunk));
-    });
+    workers.emplace_back(
+        [&, i] { partial[i] = f(std::min(n, i * chunk), std::min(n, (i + 1) * chunk)); });
   }
   partial[0] = f(size_t{0}, std::min(n, chunk));
   for (auto& w : workers) w.join();

@@ -84,10 +84,12 @@ double ParetoNbdLogLikelihood(const CountData& d, const double* params, int thre
   const double common = -gsl_sf_lngamma(r) + r * std::log(alpha) + s * std::log(beta);
   for (size_t k = 0; k < nx; ++k) base[k] = common + gsl_sf_lngamma(r + d.x_values[k]);
   std::vector<double> log_a(nt), log_b(nt);
-  for (size_t j = 0; j < nt; ++j) {
-    log_a[j] = std::log(alpha + d.t_values[j]);
-    log_b[j] = std::log(beta + d.t_values[j]);
-  }
+  ParallelFor(nt, threads, [&](size_t begin, size_t end) {
+    for (size_t j = begin; j < end; ++j) {
+      log_a[j] = std::log(alpha + d.t_values[j]);
+      log_b[j] = std::log(beta + d.t_values[j]);
+    }
+  });
   // The hypergeometric terms depend on (x, time) only; real data has far fewer such pairs
   // than customers, so they are computed once per pair.
   std::vector<double> log_tail(d.pair_x.size());
@@ -119,8 +121,7 @@ double ParetoNbdLogLikelihood(const CountData& d, const double* params, int thre
 
 }  // namespace internal
 
-StatusOr<Fit> FitParetoNbd(std::span<const CustomerSummary> customers,
-                           const FitOptions& options) {
+StatusOr<Fit> FitParetoNbd(std::span<const CustomerSummary> customers, const FitOptions& options) {
   internal::DisableGslAbort();
   TESSERA_ASSIGN_OR_RETURN(internal::CountData data,
                            internal::PrepareCounts(customers, true, ModelName(Model::kParetoNbd)));
@@ -129,12 +130,11 @@ StatusOr<Fit> FitParetoNbd(std::span<const CustomerSummary> customers,
     return -internal::ParetoNbdLogLikelihood(data, p, threads);
   };
   const double mean_age = data.total_age / static_cast<double>(data.customers);
-  const double alpha0 =
-      std::clamp(data.total_age / std::max(data.total_frequency, 1.0), 1e-3, 1e6);
+  const double alpha0 = std::clamp(data.total_age / std::max(data.total_frequency, 1.0), 1e-3, 1e6);
   const double beta0 = std::clamp(mean_age, 1e-3, 1e6);
-  TESSERA_ASSIGN_OR_RETURN(internal::Optimum opt,
-                           internal::MinimizeOverLogs(neg_ll, {1.0, alpha0, 1.0, beta0}, options,
-                                                      Model::kParetoNbd));
+  TESSERA_ASSIGN_OR_RETURN(
+      internal::Optimum opt,
+      internal::MinimizeOverLogs(neg_ll, {1.0, alpha0, 1.0, beta0}, options, Model::kParetoNbd));
   return internal::MakeFit(Model::kParetoNbd, opt, data.customers);
 }
 

@@ -115,8 +115,8 @@ double PredictedClv(const Fit& counts, const Fit& spend, const CustomerSummary& 
   double clv = 0, previous = 0;
   for (int k = 1; k <= steps; ++k) {
     const double h = Horizon(m, x, age, MonthEnd(k, options.horizon_months, options.unit));
-    clv += value * factor * (h - previous) * Discount(k, options.horizon_months,
-                                                      options.annual_discount_rate);
+    clv += value * factor * (h - previous) *
+           Discount(k, options.horizon_months, options.annual_discount_rate);
     previous = h;
   }
   return clv;
@@ -200,9 +200,9 @@ Status ScoreAll(const Fit& counts, const Fit* spend, std::span<const CustomerSum
           const double* h = horizons.Get(bg ? x : 0.0, age, [&](double* v) {
             v[0] = Horizon(m, x, age, options.horizon);
             for (size_t k = 1; k < width; ++k) {
-              v[k] = Horizon(m, x, age,
-                             MonthEnd(static_cast<int>(k), options.clv.horizon_months,
-                                      options.clv.unit));
+              v[k] = Horizon(
+                  m, x, age,
+                  MonthEnd(static_cast<int>(k), options.clv.horizon_months, options.clv.unit));
             }
           });
           if (bg) {

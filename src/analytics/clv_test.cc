@@ -348,8 +348,7 @@ TEST(ClvPredictions, ScoreAllGivesThePerCustomerValues) {
   std::vector<Score> too_few(3);
   EXPECT_EQ(ScoreAll(Given(Model::kBgNbd, kBgNbd), nullptr, customers, {}, too_few).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(ScoreAll(spend, nullptr, customers, {}, too_few).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ScoreAll(spend, nullptr, customers, {}, too_few).code(), StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,9 +361,7 @@ class Sampler {
   explicit Sampler(uint64_t seed) : bits_(seed) {}
   double Uniform() { return (static_cast<double>(bits_() >> 11) + 0.5) * 0x1.0p-53; }
   double Exponential(double rate) { return -std::log(Uniform()) / rate; }
-  double Normal() {
-    return std::sqrt(-2 * std::log(Uniform())) * std::cos(2 * M_PI * Uniform());
-  }
+  double Normal() { return std::sqrt(-2 * std::log(Uniform())) * std::cos(2 * M_PI * Uniform()); }
   // Marsaglia & Tsang (2000); shape < 1 via the boost G(k) = G(k+1) U^(1/k).
   double Gamma(double shape, double rate) {
     if (shape < 1) return Gamma(shape + 1, rate) * std::pow(Uniform(), 1 / shape);
