@@ -2,22 +2,26 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "store/test_stores.h"
 
 namespace tessera::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-class LoaderTest : public ::testing::Test {
+class LoaderTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("tessera_loader_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = fs::path(::testing::TempDir()) / ("tessera_loader_" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::array<uint8_t, 32> bytes;
@@ -34,8 +38,14 @@ class LoaderTest : public ::testing::Test {
     return path;
   }
 
+  // A new store of the backend under test; SQLite stores live in this test's directory.
+  std::string NewLocation(const std::string& name) {
+    return GetParam() == Backend::kSqlite ? (dir_ / name).string()
+                                          : stores_.NewLocation(Backend::kPostgres, name);
+  }
+
   std::unique_ptr<Store> OpenStore(const std::string& name = "store.db") {
-    auto s = Store::Open((dir_ / name).string(), true);
+    auto s = Store::Open(NewLocation(name), true);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(*s);
   }
@@ -57,10 +67,14 @@ class LoaderTest : public ::testing::Test {
     return out;
   }
 
+  TestStores stores_;
   fs::path dir_;
   std::unique_ptr<privacy::OwnerKey> key_;
   LoadOptions options_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, LoaderTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 constexpr const char* kLines =
     "order_id,customer_id,email,ordered_at,sku,category,quantity,unit_price,status\n"
@@ -73,7 +87,7 @@ constexpr const char* kLines =
     "A-5,K2,bernd@example.de,2024-03-05,S3,Drinks,1,2.00,cancelled\n"
     "A-6,,,2024-03-06,S3,Drinks,1,2.00,completed\n";
 
-TEST_F(LoaderTest, GroupsLineItemsIntoOrdersAndSkipsDuplicateLines) {
+TEST_P(LoaderTest, GroupsLineItemsIntoOrdersAndSkipsDuplicateLines) {
   auto store = OpenStore();
   auto summary = Load(*store, {Write("lines.csv", kLines)});
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
@@ -105,7 +119,7 @@ TEST_F(LoaderTest, GroupsLineItemsIntoOrdersAndSkipsDuplicateLines) {
   EXPECT_EQ(credit, -200);  // a return subtracts even when its amount is written positive
 }
 
-TEST_F(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
+TEST_P(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
   auto store = OpenStore();
   const std::string file = Write("lines.csv", kLines);
   ASSERT_TRUE(Load(*store, {file}).ok());
@@ -118,7 +132,7 @@ TEST_F(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
   EXPECT_EQ(Orders(*store), before);
 }
 
-TEST_F(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
+TEST_P(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
   const std::string header = "order_id,customer_id,ordered_at,amount\n";
   const std::string a = Write(
       "a.csv", header + "1,C1,2024-01-01,10.00\n2,C2,2024-01-02,20.00\n3,C1,2024-01-03,30.00\n");
@@ -137,7 +151,7 @@ TEST_F(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {
   EXPECT_EQ(Orders(*together), Orders(*apart));
 }
 
-TEST_F(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
+TEST_P(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
   auto store = OpenStore();
   auto s = Load(*store, {Write("o.csv",
                                "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,10.00\n1,"
@@ -148,7 +162,7 @@ TEST_F(LoaderTest, ARepeatedOrderIdWithOtherValuesKeepsTheFirst) {
   EXPECT_EQ(std::get<1>(*Orders(*store).begin()), 1000);
 }
 
-TEST_F(LoaderTest, SpellingsOfOneCustomerNumberShareAPseudonym) {
+TEST_P(LoaderTest, SpellingsOfOneCustomerNumberShareAPseudonym) {
   auto store = OpenStore();
   auto s = Load(*store, {Write("o.csv",
                                "order_id,customer_id,ordered_at,amount\n1,17850.0,2024-01-01,1\n2, "
@@ -157,7 +171,7 @@ TEST_F(LoaderTest, SpellingsOfOneCustomerNumberShareAPseudonym) {
   EXPECT_EQ(s->customers_new, 2u);
 }
 
-TEST_F(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
+TEST_P(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
   auto store = OpenStore();
   std::vector<io::Reject> rejects;
   options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
@@ -185,7 +199,7 @@ TEST_F(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
   EXPECT_EQ(s->rejected_by_reason.at("bad_timestamp"), 1u);
 }
 
-TEST_F(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
+TEST_P(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
   auto store = OpenStore();
   options_.max_rejects = 1;
   auto s = Load(
@@ -197,7 +211,7 @@ TEST_F(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
   EXPECT_EQ(store->Stats()->customers, 0u);
 }
 
-TEST_F(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
+TEST_P(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
   auto store = OpenStore();
   const std::string good =
       Write("good.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
@@ -208,7 +222,7 @@ TEST_F(LoaderTest, AFileThatCannotBeMappedStopsTheLoadWithNothingWritten) {
   EXPECT_EQ(store->Stats()->orders, 0u);
 }
 
-TEST_F(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
+TEST_P(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
   auto store = OpenStore();
   const std::string file =
       Write("o.csv", "order_id,customer_id,ordered_at,amount\n1,C1,2024-01-01,1\n");
@@ -219,7 +233,7 @@ TEST_F(LoaderTest, RefusesAStoreWrittenWithAnotherKey) {
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
+TEST_P(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
   auto store = OpenStore();
   options_.batch_orders = 2;
   auto s =
@@ -240,19 +254,30 @@ TEST_F(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
   EXPECT_EQ(*store->CustomerCount(), 4u);
 }
 
-TEST_F(LoaderTest, TheStoreFileHoldsNoRawIdentifier) {
-  auto store_path = (dir_ / "privacy.db").string();
+TEST_P(LoaderTest, TheStoreHoldsNoRawIdentifier) {
+  const std::string location = NewLocation("privacy.db");
   {
-    auto store = Store::Open(store_path, true);
+    auto store = Store::Open(location, true);
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE(Load(**store, {Write("lines.csv", kLines)}).ok());
   }
+  // Everything the store holds: the database files, or every table's rows as text.
   std::string bytes;
-  for (const char* suffix : {"", "-wal"}) {
-    std::ifstream in(store_path + suffix, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    bytes += ss.str();
+  if (GetParam() == Backend::kSqlite) {
+    for (const char* suffix : {"", "-wal"}) {
+      std::ifstream in(location + suffix, std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      bytes += ss.str();
+    }
+  } else {
+    for (const char* table :
+         {"tessera_meta", "customers", "dictionary", "loads", "batches", "orders", "order_items"}) {
+      auto rows = internal::PostgresQueryValue(
+          location, fmt::format("SELECT string_agg(t::text, '|') FROM {} t", table));
+      ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+      bytes += *rows;
+    }
   }
   ASSERT_GT(bytes.size(), 1000u);
   for (const char* raw : {"anna@example.de", "bernd@example.de", "carla@example.de", "anna", "A-1",

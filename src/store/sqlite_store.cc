@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "store/backends.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/store/store.h"
 
@@ -364,16 +365,14 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool create) {
+namespace internal {
+
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bool create) {
   std::string path = location;
   if (path.starts_with("sqlite:")) path = path.substr(7);
-  if (path.starts_with("postgres://") || path.starts_with("postgresql://")) {
-    return InvalidArgumentError(
-        "PostgreSQL stores are not supported by this build yet; use a file path for the embedded "
-        "SQLite store");
-  }
   if (path.find("://") != std::string::npos) {
-    return InvalidArgumentError("unsupported store location '{}' (expected a file path)", path);
+    return InvalidArgumentError(
+        "unsupported store location '{}' (expected a file path or a postgresql:// URL)", path);
   }
   std::error_code ec;
   const bool exists = std::filesystem::exists(path, ec);
@@ -397,13 +396,6 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool c
   return std::unique_ptr<Store>(std::move(store));
 }
 
-std::string DefaultStoreLocation() {
-  if (const char* env = std::getenv("TESSERA_STORE"); env != nullptr && *env != '\0') return env;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::string(xdg) + "/tessera/store.db";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.local/share/tessera/store.db";
-}
+}  // namespace internal
 
 }  // namespace tessera::store

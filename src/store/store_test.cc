@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "store/test_stores.h"
 #include "tessera/store/order_columns.h"
 
 namespace tessera::store {
@@ -18,6 +21,16 @@ std::string TempStorePath(const std::string& name) {
   for (const char* suffix : {"", "-wal", "-shm", ".lock"})
     std::filesystem::remove(path.string() + suffix);
   return path.string();
+}
+
+// `n` distinct pseudonyms for customers first, first + 1, ...
+std::vector<privacy::Uuid> NewCustomers(uint32_t first, uint32_t n) {
+  std::vector<privacy::Uuid> out(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    out[i].bytes[15] = static_cast<uint8_t>(first + i);
+    out[i].bytes[14] = static_cast<uint8_t>((first + i) >> 8);
+  }
+  return out;
 }
 
 OrderColumns TwoOrders() {
@@ -65,40 +78,65 @@ TEST(OrderColumns, DecodeRejectsTruncatedOrInconsistentBlobs) {
   EXPECT_EQ(OrderColumns::Decode(bad.Encode()).status().code(), StatusCode::kDataLoss);
 }
 
-TEST(SqliteStore, OpeningAMissingStoreWithoutCreateIsNotFound) {
-  EXPECT_EQ(Store::Open(TempStorePath("missing.db"), false).status().code(), StatusCode::kNotFound);
+// The contract every implementation keeps: each test runs against SQLite and PostgreSQL.
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override { TESSERA_SKIP_WITHOUT_POSTGRES(GetParam()); }
+  std::string NewLocation(const std::string& name) { return stores_.NewLocation(GetParam(), name); }
+
+  // Pretends a newer tessera wrote the store.
+  void SetSchemaVersion(const std::string& location, int version) {
+    if (GetParam() == Backend::kSqlite) {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(location.c_str(), &db), SQLITE_OK);
+      const std::string sql =
+          "UPDATE meta SET value='" + std::to_string(version) + "' WHERE key='schema_version'";
+      sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    } else {
+      ASSERT_TRUE(internal::PostgresExecute(location, "UPDATE tessera_meta SET value='" +
+                                                          std::to_string(version) +
+                                                          "' WHERE key='schema_version'")
+                      .ok());
+    }
+  }
+
+  TestStores stores_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+TEST_P(StoreTest, OpeningAMissingStoreWithoutCreateIsNotFound) {
+  EXPECT_EQ(Store::Open(NewLocation("missing.db"), false).status().code(), StatusCode::kNotFound);
 }
 
-TEST(SqliteStore, RefusesAnSqliteFileThatIsNotAStore) {
-  const std::string path = TempStorePath("foreign.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  EXPECT_EQ(Store::Open(path, true).status().code(), StatusCode::kDataLoss);
-}
-
-TEST(SqliteStore, RefusesAFileThatIsNotSqlite) {
-  const std::string path = TempStorePath("text.db");
-  std::ofstream(path) << "this is not a database, just some text that is long enough to matter\n";
-  EXPECT_EQ(Store::Open(path, true).status().code(), StatusCode::kDataLoss);
-}
-
-TEST(SqliteStore, RefusesAStoreOfANewerSchema) {
-  const std::string path = TempStorePath("newer.db");
-  ASSERT_TRUE(Store::Open(path, true).ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr,
-               nullptr);
-  sqlite3_close(db);
-  auto s = Store::Open(path, false);
+TEST_P(StoreTest, RefusesAStoreOfANewerSchema) {
+  const std::string location = NewLocation("newer.db");
+  ASSERT_TRUE(Store::Open(location, true).ok());
+  SetSchemaVersion(location, 99);
+  auto s = Store::Open(location, false);
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.status().message().find("99"), std::string::npos);
+  EXPECT_NE(s.status().message().find("(1)"), std::string::npos);  // the version it supports
 }
 
-TEST(SqliteStore, BindsOneKeyAndRefusesAnother) {
-  auto s = Store::Open(TempStorePath("key.db"), true);
+TEST_P(StoreTest, OpeningAStoreAgainKeepsItsData) {
+  const std::string location = NewLocation("twice.db");
+  {
+    auto s = Store::Open(location, true);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->BindKey("tk1:aaaa").ok());
+  }
+  for (bool create : {true, false}) {
+    auto s = Store::Open(location, create);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(**(*s)->KeyFingerprint(), "tk1:aaaa");
+  }
+}
+
+TEST_P(StoreTest, BindsOneKeyAndRefusesAnother) {
+  auto s = Store::Open(NewLocation("key.db"), true);
   ASSERT_TRUE(s.ok());
   EXPECT_FALSE((*s)->KeyFingerprint()->has_value());
   ASSERT_TRUE((*s)->BindKey("tk1:aaaa").ok());
@@ -109,8 +147,8 @@ TEST(SqliteStore, BindsOneKeyAndRefusesAnother) {
   EXPECT_EQ(**(*s)->KeyFingerprint(), "tk1:aaaa");
 }
 
-TEST(SqliteStore, AppendedBatchesReadBackInOrder) {
-  const std::string path = TempStorePath("batches.db");
+TEST_P(StoreTest, AppendedBatchesReadBackInOrder) {
+  const std::string path = NewLocation("batches.db");
   {
     auto s = Store::Open(path, true);
     ASSERT_TRUE(s.ok());
@@ -118,11 +156,11 @@ TEST(SqliteStore, AppendedBatchesReadBackInOrder) {
     ASSERT_TRUE(load.ok());
     Batch b;
     b.first_new_customer = 0;
-    b.new_customers.resize(8);
+    b.new_customers = NewCustomers(b.first_new_customer, 8);
     b.new_customers[7].bytes[0] = 0x42;
     b.new_dict_entries.push_back({DictKind::kCurrency, 1, "EUR"});
     b.orders = TwoOrders();
-    ASSERT_TRUE((*s)->AppendBatch(*load, b).ok());
+    ASSERT_TRUE((*s)->AppendBatch(*load, b).ok()) << (*s)->AppendBatch(*load, b).ToString();
     ASSERT_TRUE((*s)->FinishLoad(*load, "{}").ok());
   }
   auto s = Store::Open(path, false);
@@ -153,11 +191,89 @@ TEST(SqliteStore, AppendedBatchesReadBackInOrder) {
   EXPECT_EQ(currency, "EUR");
   auto stats = (*s)->Stats();
   EXPECT_EQ(stats->orders, 2u);
+  EXPECT_EQ(stats->chunks, 1u);
+  EXPECT_EQ(stats->customers, 8u);
   EXPECT_EQ(stats->loads, 1u);
+  auto loads = (*s)->Loads();
+  ASSERT_TRUE(loads.ok());
+  ASSERT_EQ(loads->size(), 1u);
+  EXPECT_EQ((*loads)[0].summary_json, "{}");
+  EXPECT_EQ((*loads)[0].started_at.size(), 20u);  // 2025-06-30T12:00:00Z
+  EXPECT_FALSE((*loads)[0].finished_at.empty());
 }
 
-TEST(SqliteStore, OnlyOneWriterAtATime) {
-  const std::string path = TempStorePath("lock.db");
+// Every column, token and line item comes back exactly as appended, batch by batch.
+TEST_P(StoreTest, ChunksReadBackByteForByte) {
+  const std::string path = NewLocation("exact.db");
+  auto s = Store::Open(path, true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  std::vector<OrderColumns> appended;
+  for (uint32_t b = 0; b < 3; ++b) {
+    Batch batch;
+    batch.first_new_customer = 8 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 8);
+    for (auto& u : batch.new_customers) u.bytes[3] = static_cast<uint8_t>(b + 1);
+    batch.new_dict_entries.push_back(
+        {DictKind::kCategory, b + 1, "Food > Cheese " + std::to_string(b)});
+    OrderColumns c = TwoOrders();
+    c.customer[0] = 8 * b + 3;          // a customer first seen in this batch
+    if (b > 0) c.customer[1] = 2;       // one seen in the first batch
+    c.ordered_at[1] = -86400 * 3 + 17;  // before 1970 still round-trips
+    c.amount_minor[0] = INT64_MAX / 2 + b;
+    c.item_offsets = {0, 0, 2};  // an order without items, one with two
+    c.item_category.assign({5, 6});
+    c.item_sku = {7, 0};
+    c.item_quantity_milli = {-1500, 2000};
+    c.item_amount_micro = {1, -2};
+    appended.push_back(c);
+    batch.orders = std::move(c);
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok()) << (*s)->AppendBatch(*load, batch).ToString();
+  }
+  size_t i = 0;
+  ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
+                    EXPECT_LT(i, appended.size());
+                    if (i < appended.size()) {
+                      EXPECT_EQ(c.Encode(), appended[i].Encode()) << i;
+                    }
+                    ++i;
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(i, 3u);
+  std::vector<std::string> categories;
+  ASSERT_TRUE((*s)->ScanDictionaries([&](DictKind k, uint32_t, const std::string& v) {
+                    if (k == DictKind::kCategory) categories.push_back(v);
+                  })
+                  .ok());
+  EXPECT_EQ(categories,
+            (std::vector<std::string>{"Food > Cheese 0", "Food > Cheese 1", "Food > Cheese 2"}));
+  EXPECT_EQ(*(*s)->CustomerCount(), 24u);
+}
+
+TEST_P(StoreTest, AnErrorFromTheScanCallbackStopsTheScan) {
+  auto s = Store::Open(NewLocation("stop.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  for (int b = 0; b < 2; ++b) {
+    Batch batch;
+    batch.first_new_customer = 8 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 8);
+    batch.orders = TwoOrders();
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok()) << (*s)->AppendBatch(*load, batch).ToString();
+  }
+  int calls = 0;
+  const Status st = (*s)->ScanOrders([&](const OrderColumns&) {
+    ++calls;
+    return InvalidArgumentError("stop");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_P(StoreTest, OnlyOneWriterAtATime) {
+  const std::string path = NewLocation("lock.db");
   auto s = Store::Open(path, true);
   ASSERT_TRUE(s.ok());
   auto first = (*s)->LockForWriting();
@@ -175,6 +291,21 @@ TEST(SqliteStore, OnlyOneWriterAtATime) {
 namespace tessera::store {
 namespace {
 
+TEST(SqliteStore, RefusesAnSqliteFileThatIsNotAStore) {
+  const std::string path = TempStorePath("foreign.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(Store::Open(path, true).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(SqliteStore, RefusesAFileThatIsNotSqlite) {
+  const std::string path = TempStorePath("text.db");
+  std::ofstream(path) << "this is not a database, just some text that is long enough to matter\n";
+  EXPECT_EQ(Store::Open(path, true).status().code(), StatusCode::kDataLoss);
+}
+
 TEST(SqliteStore, AnEmptyDatabaseFromAnInterruptedCreationBecomesAStore) {
   const std::string path = TempStorePath("interrupted.db");
   { std::ofstream touch(path); }  // killed right after creating the file
@@ -182,6 +313,103 @@ TEST(SqliteStore, AnEmptyDatabaseFromAnInterruptedCreationBecomesAStore) {
   auto s = Store::Open(path, true);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(*(*s)->CustomerCount(), 0u);
+}
+
+}  // namespace
+}  // namespace tessera::store
+
+namespace tessera::store {
+namespace {
+
+TEST(PostgresStore, AConnectionErrorNamesHostAndDatabaseButNeverThePassword) {
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  auto s =
+      Store::Open("postgresql://tessera:s3cret-pw@127.0.0.1:1/shop_db?connect_timeout=2", false);
+  ASSERT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.status().message().find("shop_db"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("127.0.0.1:1"), std::string::npos) << s.status().message();
+  EXPECT_EQ(s.status().message().find("s3cret"), std::string::npos) << s.status().message();
+  EXPECT_EQ(internal::DescribePostgresLocation("host=db.example password=s3cret dbname=x"),
+            "database x on db.example:5432");
+}
+
+TEST(PostgresStore, LocationsAreRecognizedByScheme) {
+  EXPECT_TRUE(internal::IsPostgresLocation("postgresql://host/db"));
+  EXPECT_TRUE(internal::IsPostgresLocation("postgres:///db?host=/tmp"));
+  EXPECT_TRUE(internal::IsPostgresLocation("host=/tmp dbname=x"));
+  EXPECT_FALSE(internal::IsPostgresLocation("/var/lib/tessera/store.db"));
+  EXPECT_FALSE(internal::IsPostgresLocation("sqlite:store.db"));
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { TESSERA_SKIP_WITHOUT_POSTGRES(Backend::kPostgres); }
+  TestStores stores_;
+};
+
+TEST_F(PostgresStoreTest, ADatabaseMissingOnTheServerIsNotFound) {
+  auto location = internal::PostgresLocationWithDatabase(TestPostgresUrl(), "tessera_no_such_db");
+  ASSERT_TRUE(location.ok());
+  auto s = Store::Open(*location, true);
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(s.status().message().find("tessera_no_such_db"), std::string::npos);
+}
+
+TEST_F(PostgresStoreTest, RefusesADatabaseHoldingAnotherApplicationsTables) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "foreign");
+  ASSERT_TRUE(internal::PostgresExecute(location, "CREATE TABLE orders (id int)").ok());
+  EXPECT_EQ(Store::Open(location, true).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(PostgresStoreTest, TwoProcessesCreatingOneStoreAtOnceBothSucceed) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "race");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (Store::Open(location, true).ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(*internal::PostgresQueryValue(
+                location, "SELECT value FROM tessera_meta WHERE key = 'schema_version'"),
+            "1");
+}
+
+// The server ends the store's session between two batches (a restart, a failover, an
+// administrator): the next batch reconnects, takes the writer lock again and commits.
+TEST_F(PostgresStoreTest, ALostConnectionIsRetriedAndNoBatchIsLostOrDoubled) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "retry");
+  auto s = Store::Open(location, true);
+  ASSERT_TRUE(s.ok());
+  auto lock = (*s)->LockForWriting();
+  ASSERT_TRUE(lock.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  for (uint32_t b = 0; b < 3; ++b) {
+    if (b > 0) {
+      ASSERT_TRUE(internal::PostgresExecute(
+                      location,
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                      "current_database() AND pid <> pg_backend_pid()")
+                      .ok());
+    }
+    Batch batch;
+    batch.first_new_customer = 8 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 8);
+    batch.new_customers[0].bytes[0] = static_cast<uint8_t>(b + 1);
+    batch.orders = TwoOrders();
+    batch.orders.customer[0] = 8 * b;
+    const Status st = (*s)->AppendBatch(*load, batch);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_EQ((*s)->Stats()->orders, 6u);
+  EXPECT_EQ((*s)->Stats()->chunks, 3u);
+  EXPECT_EQ(*(*s)->CustomerCount(), 24u);
+  auto other = Store::Open(location, false);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->LockForWriting().status().code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

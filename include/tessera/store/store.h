@@ -2,7 +2,8 @@
 
 // The system of record: pseudonymous orders in columnar chunks, the customer pseudonyms
 // behind the dense customer indexes, dictionaries, load history and the fingerprint of the
-// owner's key. One interface; SQLite is the embedded implementation (PostgreSQL follows).
+// owner's key. One interface, two implementations: SQLite (embedded, the default) and
+// PostgreSQL (the server deployment; docs/deployment.md).
 //
 // Privacy: a store never receives a raw identifier: customers arrive as UUID pseudonyms,
 // orders as encrypted tokens. It records only the key's fingerprint, never the key.
@@ -54,10 +55,14 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Opens the store at `location` (a file path for SQLite; "sqlite:PATH" also works),
-  // creating it when `create` is true. Errors: kNotFound (no store and !create),
-  // kInvalidArgument (unsupported URL scheme), kFailedPrecondition (a store of a newer
-  // schema version), kDataLoss (not a Tessera store), kUnavailable (locked or I/O).
+  // Opens the store at `location`, creating it when `create` is true: a file path for SQLite
+  // ("sqlite:PATH" also works), or a PostgreSQL location ("postgresql://..." or
+  // "postgres://..." URL, or a libpq "host=... dbname=..." string; the database must exist,
+  // Tessera creates and migrates its tables). Errors: kNotFound (no store and !create; a
+  // PostgreSQL database that does not exist), kInvalidArgument (unsupported URL scheme),
+  // kFailedPrecondition (a store of a newer schema version), kDataLoss (not a Tessera
+  // store), kUnavailable (locked, I/O, or the server cannot be reached; the message names
+  // host and database, never a password).
   static StatusOr<std::unique_ptr<Store>> Open(const std::string& location, bool create);
 
   // Ties the store to a key: the first call records `fingerprint`; later calls with another
@@ -81,7 +86,9 @@ class Store {
 
   // Starts a load record; returns its id.
   virtual StatusOr<int64_t> BeginLoad() = 0;
-  // Commits one batch atomically (all or nothing, even if the process is killed).
+  // Commits one batch atomically (all or nothing, even if the process is killed). The
+  // PostgreSQL store retries transient failures (lost connection, server restart) itself and
+  // never writes a batch twice; kUnavailable when they persist.
   virtual Status AppendBatch(int64_t load_id, const Batch& batch) = 0;
   virtual Status FinishLoad(int64_t load_id, const std::string& summary_json) = 0;
   virtual StatusOr<std::vector<LoadRecord>> Loads() = 0;

@@ -1,0 +1,43 @@
+#pragma once
+
+// The two implementations behind Store::Open (store.cc dispatches on the location), and the
+// few PostgreSQL helpers that tests, benchmarks and tools need beside the Store interface.
+// Internal to the store module.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tessera/common/status.h"
+#include "tessera/store/store.h"
+
+namespace tessera::store::internal {
+
+// True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
+// connection strings ("host=... dbname=...").
+bool IsPostgresLocation(std::string_view location);
+
+// Same contract as Store::Open.
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bool create);
+// Same contract as Store::Open; kUnavailable when the server cannot be reached (the message
+// names host, port and database, never the password), kNotFound when the database does not
+// exist or (without `create`) holds no store.
+StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& location, bool create);
+
+// "database D on HOST:PORT": a description of a PostgreSQL location that is safe to print
+// (it never contains the password, whatever form the location has).
+std::string DescribePostgresLocation(const std::string& location);
+
+// `location` pointing at database `database` instead, as a keyword/value connection string.
+// Errors: kInvalidArgument when `location` cannot be parsed.
+StatusOr<std::string> PostgresLocationWithDatabase(const std::string& location,
+                                                   const std::string& database);
+
+// Runs `sql` (one or more statements, no results) on the database at `location`: for tests
+// and tools that create or drop databases. Errors: kUnavailable, kInternal.
+Status PostgresExecute(const std::string& location, const std::string& sql);
+
+// Runs a one-value query and returns its result as text ("" for NULL or no rows).
+StatusOr<std::string> PostgresQueryValue(const std::string& location, const std::string& sql);
+
+}  // namespace tessera::store::internal

@@ -1,0 +1,904 @@
+// The PostgreSQL store: the server deployment. Orders are rows here (unlike SQLite's
+// columnar chunks) so that they stay queryable and can be distributed by customer pseudonym
+// with Citus; bulk loads go through binary COPY, one transaction per batch.
+//
+// Privacy: like every store, this one receives only pseudonyms (UUIDs) and encrypted order
+// tokens. Connection strings may hold a password: it is never put in a message or a
+// description (see DescribePostgresLocation).
+
+#include <endian.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "store/backends.h"
+#include "tessera/common/civil_time.h"
+#include "tessera/store/store.h"
+
+namespace tessera::store {
+namespace internal {
+namespace {
+
+// Advisory lock keys ("tessera" in ASCII, then a purpose byte). Advisory locks are per
+// database, so two stores in two databases of one server never block each other.
+constexpr int64_t kMigrationLockKey = 0x7465737365726101;
+constexpr int64_t kWriterLockKey = 0x7465737365726102;
+
+// Transient failures (connection lost, serialization failure, too many connections) are
+// retried this many times, waiting kFirstBackoff, then twice as long each time.
+constexpr int kMaxAttempts = 5;
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+
+// Versioned migrations: migration i brings the schema from version i to i + 1. Each runs in
+// its own transaction under an advisory lock, so two processes opening a new database at once
+// apply it once. Append only; never edit a released migration.
+//
+// Citus: orders and order_items carry the customer pseudonym (the nil UUID for anonymous
+// orders) as their distribution column; every unique constraint on them would have to
+// include it, so they have none: the loader deduplicates order tokens itself. The small
+// tables (meta, dictionary, loads, batches) become reference tables; customers is
+// distributed by pseudonym as well. See docs/deployment.md.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE IF NOT EXISTS customers (
+  customer_uuid uuid    PRIMARY KEY,
+  customer_idx  integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dictionary (
+  kind  smallint NOT NULL,
+  id    integer  NOT NULL,
+  value text     NOT NULL,
+  PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS loads (
+  load_id     bigserial   PRIMARY KEY,
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz,
+  summary     json
+);
+-- One row per committed batch, written in the batch's own transaction: after a lost
+-- connection it tells whether the batch's COMMIT landed.
+CREATE TABLE IF NOT EXISTS batches (
+  load_id       bigint  NOT NULL,
+  batch_no      integer NOT NULL,
+  order_count   integer NOT NULL,
+  item_count    integer NOT NULL,
+  new_customers integer NOT NULL,
+  PRIMARY KEY (load_id, batch_no)
+);
+CREATE TABLE IF NOT EXISTS orders (
+  customer_uuid uuid        NOT NULL,
+  load_id       bigint      NOT NULL,
+  batch_no      integer     NOT NULL,
+  seq           integer     NOT NULL,
+  customer_idx  integer     NOT NULL,
+  order_token   bytea       NOT NULL,
+  ordered_at    timestamptz NOT NULL,
+  amount_minor  bigint      NOT NULL,
+  kind          smallint    NOT NULL,
+  currency_id   integer     NOT NULL,
+  store_id      integer     NOT NULL,
+  region_id     integer     NOT NULL,
+  channel_id    integer     NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_batch ON orders (load_id, batch_no, seq);
+CREATE TABLE IF NOT EXISTS order_items (
+  customer_uuid  uuid    NOT NULL,
+  load_id        bigint  NOT NULL,
+  batch_no       integer NOT NULL,
+  seq            integer NOT NULL,
+  line_no        integer NOT NULL,
+  category_id    integer NOT NULL,
+  sku_id         integer NOT NULL,
+  quantity_milli bigint  NOT NULL,
+  amount_micro   bigint  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_items_by_batch ON order_items (load_id, batch_no, seq, line_no);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Seconds between the Unix epoch and PostgreSQL's (2000-01-01), for binary timestamptz.
+constexpr int64_t kPostgresEpoch = 946684800;
+
+std::string NowIso() {
+  const auto now = std::chrono::system_clock::now();
+  return FormatIsoTimestamp(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, ConnDeleter>;
+
+// The parts of a connection string that may be printed.
+struct SafeLocation {
+  std::string host, port, dbname, user, password;
+  std::string Describe() const {
+    return fmt::format("database {} on {}:{}", dbname.empty() ? user : dbname,
+                       host.empty() ? "localhost" : host, port.empty() ? "5432" : port);
+  }
+};
+
+SafeLocation ParseLocation(const std::string& location) {
+  SafeLocation out;
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(location.c_str(), &err);
+  if (opts == nullptr) {
+    PQfreemem(err);
+    return out;
+  }
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view k = o->keyword;
+    if (k == "host" || (k == "hostaddr" && out.host.empty())) out.host = o->val;
+    if (k == "port") out.port = o->val;
+    if (k == "dbname") out.dbname = o->val;
+    if (k == "user") out.user = o->val;
+    if (k == "password") out.password = o->val;
+  }
+  PQconninfoFree(opts);
+  if (out.user.empty()) {
+    if (const char* u = std::getenv("PGUSER")) out.user = u;
+  }
+  if (out.host.empty()) {
+    if (const char* h = std::getenv("PGHOST")) out.host = h;
+  }
+  if (out.port.empty()) {
+    if (const char* p = std::getenv("PGPORT")) out.port = p;
+  }
+  if (out.dbname.empty()) {
+    if (const char* d = std::getenv("PGDATABASE")) out.dbname = d;
+  }
+  return out;
+}
+
+// A libpq message without the password, should the server or libpq ever echo it.
+std::string Scrub(std::string message, const std::string& password) {
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  if (!password.empty()) {
+    for (size_t at; (at = message.find(password)) != std::string::npos;) {
+      message.replace(at, password.size(), "***");
+    }
+  }
+  // libpq's multi-line messages ("...failed: X\n\tIs the server running...") on one line.
+  std::string out;
+  for (char c : message) {
+    if (c == '\n' || c == '\t') c = ' ';
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
+  }
+  return out;
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
+  Conn conn(PQconnectdb(location.c_str()));
+  if (conn == nullptr) return UnavailableError("cannot connect to PostgreSQL: out of memory");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    const std::string msg = Scrub(PQerrorMessage(conn.get()), safe.password);
+    if (msg.find("does not exist") != std::string::npos &&
+        msg.find("database") != std::string::npos) {
+      return NotFoundError(
+          "PostgreSQL {} does not exist; create it first (createdb, or CREATE "
+          "DATABASE; see docs/deployment.md): {}",
+          safe.Describe(), msg);
+    }
+    return UnavailableError("cannot connect to PostgreSQL {}: {}", safe.Describe(), msg);
+  }
+  PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
+  return conn;
+}
+
+// Big-endian field access for binary results and COPY.
+int64_t GetInt64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return static_cast<int64_t>(be64toh(v));
+}
+int32_t GetInt32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return static_cast<int32_t>(be32toh(v));
+}
+int16_t GetInt16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return static_cast<int16_t>(be16toh(v));
+}
+
+// Rows in PostgreSQL's binary COPY format, sent to the server in pieces as they fill up so
+// that the server parses one piece while this process encodes the next.
+class CopyRows {
+ public:
+  CopyRows() {
+    buf_.append("PGCOPY\n\377\r\n\0", 11);
+    Put32(0);  // flags
+    Put32(0);  // header extension length
+  }
+  void Row(int16_t fields) { Put16(static_cast<uint16_t>(fields)); }
+  void Int16(int16_t v) {
+    Put32(2);
+    Put16(static_cast<uint16_t>(v));
+  }
+  void Int32(int32_t v) {
+    Put32(4);
+    Put32(static_cast<uint32_t>(v));
+  }
+  void Int64(int64_t v) {
+    Put32(8);
+    Put64(static_cast<uint64_t>(v));
+  }
+  void Bytes(std::string_view b) {
+    Put32(static_cast<uint32_t>(b.size()));
+    buf_.append(b);
+  }
+  void Uuid(const privacy::Uuid& u) {
+    Put32(16);
+    buf_.append(reinterpret_cast<const char*>(u.bytes.data()), 16);
+  }
+  void Trailer() { Put16(0xffff); }
+  std::string& buffer() { return buf_; }
+
+ private:
+  void Put16(uint16_t v) {
+    v = htobe16(v);
+    buf_.append(reinterpret_cast<const char*>(&v), 2);
+  }
+  void Put32(uint32_t v) {
+    v = htobe32(v);
+    buf_.append(reinterpret_cast<const char*>(&v), 4);
+  }
+  void Put64(uint64_t v) {
+    v = htobe64(v);
+    buf_.append(reinterpret_cast<const char*>(&v), 8);
+  }
+  std::string buf_;
+};
+
+// The connection and the state that must survive a reconnect. Shared with the writer-lock
+// handle, which may outlive a failed AppendBatch but must not dangle after the store closes.
+struct Session {
+  Conn conn;
+  bool writer_lock_held = false;
+};
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(std::string location, SafeLocation safe, Conn conn)
+      : location_(std::move(location)),
+        safe_(std::move(safe)),
+        session_(std::make_shared<Session>()) {
+    session_->conn = std::move(conn);
+  }
+
+  Status Init(bool create) {
+    TESSERA_ASSIGN_OR_RETURN(auto has_meta,
+                             Value("SELECT to_regclass('tessera_meta') IS NOT NULL"));
+    if (has_meta != "t") {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto foreign,
+          Value(
+              "SELECT COALESCE(to_regclass('orders')::text, to_regclass('customers')::text, '')"));
+      if (!foreign.empty()) {
+        return DataLossError(
+            "PostgreSQL {} holds a table '{}' but no Tessera store; use an empty "
+            "database for Tessera",
+            safe_.Describe(), foreign);
+      }
+      if (!create) {
+        return NotFoundError(
+            "PostgreSQL {} holds no Tessera store yet; load orders with `tessera ingest FILE "
+            "--store URL`",
+            safe_.Describe());
+      }
+    } else {
+      TESSERA_RETURN_IF_ERROR(CheckVersion());
+    }
+    return Migrate();
+  }
+
+  Status BindKey(const std::string& fingerprint) override {
+    TESSERA_ASSIGN_OR_RETURN(auto current, KeyFingerprint());
+    if (current) {
+      if (*current == fingerprint) return OkStatus();
+      return FailedPreconditionError(
+          "this store was written with another key (store's key fingerprint {}, this key's {}); "
+          "use the data owner's key that created the store (--key or TESSERA_KEY)",
+          *current, fingerprint);
+    }
+    // ON CONFLICT DO NOTHING and a re-read: two first loads racing bind one key, and the
+    // loser is told so.
+    TESSERA_RETURN_IF_ERROR(
+        Command("INSERT INTO tessera_meta(key, value) VALUES ('key_fingerprint', $1) "
+                "ON CONFLICT (key) DO NOTHING",
+                {fingerprint}));
+    TESSERA_ASSIGN_OR_RETURN(auto bound, KeyFingerprint());
+    if (bound && *bound != fingerprint) return BindKey(fingerprint);
+    return OkStatus();
+  }
+
+  StatusOr<std::optional<std::string>> KeyFingerprint() override {
+    return GetMeta("key_fingerprint");
+  }
+
+  StatusOr<std::shared_ptr<void>> LockForWriting() override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto got, Value("SELECT pg_try_advisory_lock(" + std::to_string(kWriterLockKey) + ")"));
+    if (got != "t") {
+      return UnavailableError(
+          "another tessera process is writing to PostgreSQL {}; wait for it "
+          "to finish",
+          safe_.Describe());
+    }
+    session_->writer_lock_held = true;
+    // Another writer may have added customers since this store cached them.
+    customers_loaded_ = false;
+    std::weak_ptr<Session> weak = session_;
+    return std::shared_ptr<void>(nullptr, [weak](void*) {
+      if (auto s = weak.lock(); s && s->writer_lock_held) {
+        s->writer_lock_held = false;
+        if (PQstatus(s->conn.get()) == CONNECTION_OK) {
+          Result r(PQexec(
+              s->conn.get(),
+              ("SELECT pg_advisory_unlock(" + std::to_string(kWriterLockKey) + ")").c_str()));
+        }
+      }
+    });
+  }
+
+  Status ScanCustomers(const std::function<void(uint32_t, const privacy::Uuid&)>& fn) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r,
+        Query("SELECT customer_idx, customer_uuid FROM customers ORDER BY customer_idx", {}, true));
+    const int n = PQntuples(r.get());
+    std::vector<privacy::Uuid> all(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const auto idx = static_cast<uint32_t>(GetInt32(PQgetvalue(r.get(), i, 0)));
+      if (idx != static_cast<uint32_t>(i) || PQgetlength(r.get(), i, 1) != 16) {
+        return DataLossError("PostgreSQL {}: customer indexes are not dense at {}",
+                             safe_.Describe(), i);
+      }
+      std::memcpy(all[i].bytes.data(), PQgetvalue(r.get(), i, 1), 16);
+      fn(idx, all[i]);
+    }
+    customers_ = std::move(all);
+    customers_loaded_ = true;
+    return OkStatus();
+  }
+
+  StatusOr<uint32_t> CustomerCount() override {
+    TESSERA_ASSIGN_OR_RETURN(auto v, Value("SELECT count(*) FROM customers"));
+    return static_cast<uint32_t>(std::stoull(v));
+  }
+
+  Status ScanDictionaries(
+      const std::function<void(DictKind, uint32_t, const std::string&)>& fn) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT kind, id, value FROM dictionary ORDER BY kind, id", {}, true));
+    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
+      const int kind = GetInt16(PQgetvalue(r.get(), i, 0));
+      if (kind < 0 || kind >= static_cast<int>(kDictKindCount)) continue;
+      fn(static_cast<DictKind>(kind), static_cast<uint32_t>(GetInt32(PQgetvalue(r.get(), i, 1))),
+         std::string(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2)));
+    }
+    return OkStatus();
+  }
+
+  // One chunk per committed batch, orders in the order they were appended: the same chunks
+  // the SQLite store returns, so everything downstream sees identical input.
+  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto batches,
+        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
+              "0 ORDER BY load_id, batch_no",
+              {}, true));
+    OrderColumns c;
+    for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
+      const std::string load_id = std::to_string(GetInt64(PQgetvalue(batches.get(), b, 0)));
+      const std::string batch_no = std::to_string(GetInt32(PQgetvalue(batches.get(), b, 1)));
+      const int expected_orders = GetInt32(PQgetvalue(batches.get(), b, 2));
+      const int expected_items = GetInt32(PQgetvalue(batches.get(), b, 3));
+      c.Clear();
+      TESSERA_ASSIGN_OR_RETURN(
+          auto orders,
+          Query("SELECT order_token, customer_idx, ordered_at, amount_minor, kind, currency_id, "
+                "store_id, region_id, channel_id FROM orders WHERE load_id = $1 AND batch_no = $2 "
+                "ORDER BY seq",
+                {load_id, batch_no}, true));
+      TESSERA_ASSIGN_OR_RETURN(
+          auto items,
+          Query("SELECT seq, category_id, sku_id, quantity_milli, amount_micro FROM "
+                "order_items WHERE load_id = $1 AND batch_no = $2 ORDER BY seq, line_no",
+                {load_id, batch_no}, true));
+      const int n = PQntuples(orders.get());
+      const int ni = PQntuples(items.get());
+      if (n != expected_orders || ni != expected_items) {
+        return DataLossError(
+            "PostgreSQL {}: load {} batch {} holds {} orders and {} items, "
+            "expected {} and {}",
+            safe_.Describe(), load_id, batch_no, n, ni, expected_orders, expected_items);
+      }
+      const PGresult* o = orders.get();
+      for (int i = 0; i < n; ++i) {
+        c.token_bytes.append(PQgetvalue(o, i, 0), PQgetlength(o, i, 0));
+        c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
+        c.customer.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 1))));
+        c.ordered_at.push_back(GetInt64(PQgetvalue(o, i, 2)) / 1000000 + kPostgresEpoch);
+        c.amount_minor.push_back(GetInt64(PQgetvalue(o, i, 3)));
+        c.kind.push_back(static_cast<uint8_t>(GetInt16(PQgetvalue(o, i, 4))));
+        c.currency.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 5))));
+        c.store.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 6))));
+        c.region.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 7))));
+        c.channel.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 8))));
+      }
+      const PGresult* it = items.get();
+      c.item_offsets.assign(static_cast<size_t>(n) + 1, 0);
+      for (int i = 0; i < ni; ++i) {
+        const int seq = GetInt32(PQgetvalue(it, i, 0));
+        if (seq < 0 || seq >= n) {
+          return DataLossError("PostgreSQL {}: load {} batch {} has an item of a missing order",
+                               safe_.Describe(), load_id, batch_no);
+        }
+        ++c.item_offsets[seq + 1];
+        c.item_category.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 1))));
+        c.item_sku.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 2))));
+        c.item_quantity_milli.push_back(GetInt64(PQgetvalue(it, i, 3)));
+        c.item_amount_micro.push_back(GetInt64(PQgetvalue(it, i, 4)));
+      }
+      for (int i = 0; i < n; ++i) c.item_offsets[i + 1] += c.item_offsets[i];
+      orders.reset();
+      items.reset();
+      TESSERA_RETURN_IF_ERROR(fn(c));
+    }
+    return OkStatus();
+  }
+
+  StatusOr<int64_t> BeginLoad() override {
+    TESSERA_ASSIGN_OR_RETURN(auto r, Query("INSERT INTO loads(started_at) VALUES ($1::timestamptz) "
+                                           "RETURNING load_id",
+                                           {NowIso()}, false));
+    return static_cast<int64_t>(std::stoll(PQgetvalue(r.get(), 0, 0)));
+  }
+
+  // One transaction per batch. A transient failure (the connection dropped, the server
+  // restarted, too many connections) is retried with backoff after reconnecting; the batch's
+  // row in `batches` commits with it, so a batch whose COMMIT reached the server before the
+  // connection broke is found and not written twice.
+  Status AppendBatch(int64_t load_id, const Batch& batch) override {
+    if (!customers_loaded_) {
+      TESSERA_RETURN_IF_ERROR(ScanCustomers([](uint32_t, const privacy::Uuid&) {}));
+    }
+    if (!batch.new_customers.empty() && batch.first_new_customer != customers_.size()) {
+      return FailedPreconditionError(
+          "PostgreSQL {}: a batch's new customers start at index {} but the store holds {} "
+          "(another process wrote to the store during this load?)",
+          safe_.Describe(), batch.first_new_customer, customers_.size());
+    }
+    auto next = next_batch_.find(load_id);
+    if (next == next_batch_.end()) {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto v, Value("SELECT COALESCE(max(batch_no) + 1, 0) FROM batches WHERE load_id = " +
+                        std::to_string(load_id)));
+      next = next_batch_.emplace(load_id, std::stoi(v)).first;
+    }
+    const int32_t batch_no = next->second;
+    auto backoff = kFirstBackoff;
+    Status s;
+    for (int attempt = 1;; ++attempt) {
+      s = AppendBatchOnce(load_id, batch_no, batch);
+      if (s.ok() || s.code() != StatusCode::kUnavailable || attempt == kMaxAttempts) break;
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+      if (!Reconnect().ok()) continue;
+      auto committed = Value(fmt::format(
+          "SELECT count(*) FROM batches WHERE load_id = {} AND batch_no = {}", load_id, batch_no));
+      if (committed.ok() && *committed == "1") {
+        s = OkStatus();
+        break;
+      }
+    }
+    if (!s.ok()) return s;
+    next->second = batch_no + 1;
+    customers_.insert(customers_.end(), batch.new_customers.begin(), batch.new_customers.end());
+    return OkStatus();
+  }
+
+  Status FinishLoad(int64_t load_id, const std::string& summary_json) override {
+    return Command(
+        "UPDATE loads SET finished_at = $1::timestamptz, summary = $2::json WHERE load_id = $3",
+        {NowIso(), summary_json, std::to_string(load_id)});
+  }
+
+  StatusOr<std::vector<LoadRecord>> Loads() override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r,
+        Query("SELECT load_id, to_char(started_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), COALESCE(to_char(finished_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), COALESCE(summary::text, '') FROM loads "
+              "ORDER BY load_id",
+              {}, false));
+    std::vector<LoadRecord> out;
+    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
+      LoadRecord rec;
+      rec.load_id = std::stoll(PQgetvalue(r.get(), i, 0));
+      rec.started_at = PQgetvalue(r.get(), i, 1);
+      rec.finished_at = PQgetvalue(r.get(), i, 2);
+      rec.summary_json = PQgetvalue(r.get(), i, 3);
+      out.push_back(std::move(rec));
+    }
+    return out;
+  }
+
+  StatusOr<StoreStats> Stats() override {
+    TESSERA_ASSIGN_OR_RETURN(auto r, Query("SELECT (SELECT count(*) FROM customers), "
+                                           "(SELECT COALESCE(sum(order_count), 0) FROM batches), "
+                                           "(SELECT count(*) FROM batches WHERE order_count > 0), "
+                                           "(SELECT count(*) FROM loads)",
+                                           {}, false));
+    StoreStats st;
+    st.customers = std::stoull(PQgetvalue(r.get(), 0, 0));
+    st.orders = std::stoull(PQgetvalue(r.get(), 0, 1));
+    st.chunks = std::stoull(PQgetvalue(r.get(), 0, 2));
+    st.loads = std::stoull(PQgetvalue(r.get(), 0, 3));
+    return st;
+  }
+
+  std::string Describe() const override { return "PostgreSQL store " + safe_.Describe(); }
+
+ private:
+  PGconn* conn() { return session_->conn.get(); }
+
+  Status AppendBatchOnce(int64_t load_id, int32_t batch_no, const Batch& batch) {
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    Status s = AppendBatchInTransaction(load_id, batch_no, batch);
+    if (s.ok()) return Command("COMMIT", {});
+    if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+    return s;
+  }
+
+  Status AppendBatchInTransaction(int64_t load_id, int32_t batch_no, const Batch& batch) {
+    const OrderColumns& o = batch.orders;
+    TESSERA_RETURN_IF_ERROR(Command(
+        "INSERT INTO batches(load_id, batch_no, order_count, item_count, new_customers) VALUES "
+        "($1, $2, $3, $4, $5)",
+        {std::to_string(load_id), std::to_string(batch_no), std::to_string(o.size()),
+         std::to_string(o.item_count()), std::to_string(batch.new_customers.size())}));
+    if (!batch.new_customers.empty()) {
+      TESSERA_RETURN_IF_ERROR(
+          Copy("COPY customers (customer_uuid, customer_idx) FROM STDIN (FORMAT binary)",
+               batch.new_customers.size(), [&](CopyRows& rows, size_t i) {
+                 rows.Row(2);
+                 rows.Uuid(batch.new_customers[i]);
+                 rows.Int32(static_cast<int32_t>(batch.first_new_customer + i));
+               }));
+    }
+    if (!batch.new_dict_entries.empty()) {
+      TESSERA_RETURN_IF_ERROR(Copy("COPY dictionary (kind, id, value) FROM STDIN (FORMAT binary)",
+                                   batch.new_dict_entries.size(), [&](CopyRows& rows, size_t i) {
+                                     const auto& e = batch.new_dict_entries[i];
+                                     rows.Row(3);
+                                     rows.Int16(static_cast<int16_t>(e.kind));
+                                     rows.Int32(static_cast<int32_t>(e.id));
+                                     rows.Bytes(e.value);
+                                   }));
+    }
+    if (o.size() == 0) return OkStatus();
+    const auto uuid_of = [&](size_t i) -> const privacy::Uuid& {
+      static const privacy::Uuid kNil;
+      const uint32_t c = o.customer[i];
+      if (c == kAnonymousCustomer) return kNil;
+      if (c < customers_.size()) return customers_[c];
+      const size_t j = c - batch.first_new_customer;
+      return j < batch.new_customers.size() ? batch.new_customers[j] : kNil;
+    };
+    for (size_t i = 0; i < o.size(); ++i) {
+      const uint32_t c = o.customer[i];
+      if (c != kAnonymousCustomer && c >= customers_.size() + batch.new_customers.size()) {
+        return InvalidArgumentError("order {} of a batch refers to unknown customer index {}", i,
+                                    c);
+      }
+    }
+    TESSERA_RETURN_IF_ERROR(
+        Copy("COPY orders (customer_uuid, load_id, batch_no, seq, customer_idx, order_token, "
+             "ordered_at, amount_minor, kind, currency_id, store_id, region_id, channel_id) FROM "
+             "STDIN (FORMAT binary)",
+             o.size(), [&](CopyRows& rows, size_t i) {
+               rows.Row(13);
+               rows.Uuid(uuid_of(i));
+               rows.Int64(load_id);
+               rows.Int32(batch_no);
+               rows.Int32(static_cast<int32_t>(i));
+               rows.Int32(static_cast<int32_t>(o.customer[i]));
+               rows.Bytes(o.token(i));
+               rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
+               rows.Int64(o.amount_minor[i]);
+               rows.Int16(o.kind[i]);
+               rows.Int32(static_cast<int32_t>(o.currency[i]));
+               rows.Int32(static_cast<int32_t>(o.store[i]));
+               rows.Int32(static_cast<int32_t>(o.region[i]));
+               rows.Int32(static_cast<int32_t>(o.channel[i]));
+             }));
+    if (o.item_count() == 0) return OkStatus();
+    size_t order = 0;
+    return Copy(
+        "COPY order_items (customer_uuid, load_id, batch_no, seq, line_no, category_id, sku_id, "
+        "quantity_milli, amount_micro) FROM STDIN (FORMAT binary)",
+        o.item_count(), [&](CopyRows& rows, size_t j) {
+          while (o.item_offsets[order + 1] <= j) ++order;
+          rows.Row(9);
+          rows.Uuid(uuid_of(order));
+          rows.Int64(load_id);
+          rows.Int32(batch_no);
+          rows.Int32(static_cast<int32_t>(order));
+          rows.Int32(static_cast<int32_t>(j - o.item_offsets[order]));
+          rows.Int32(static_cast<int32_t>(o.item_category[j]));
+          rows.Int32(static_cast<int32_t>(o.item_sku[j]));
+          rows.Int64(o.item_quantity_milli[j]);
+          rows.Int64(o.item_amount_micro[j]);
+        });
+  }
+
+  // Streams `n` rows produced by `row(rows, i)` through COPY ... FROM STDIN (FORMAT binary).
+  template <typename RowFn>
+  Status Copy(const char* sql, size_t n, RowFn row) {
+    Result start(PQexec(conn(), sql));
+    if (PQresultStatus(start.get()) != PGRES_COPY_IN) return Error(start.get(), "start COPY");
+    constexpr size_t kPiece = 1 << 20;
+    CopyRows rows;
+    bool failed = false;
+    for (size_t i = 0; i < n && !failed; ++i) {
+      row(rows, i);
+      if (rows.buffer().size() >= kPiece) {
+        failed = PQputCopyData(conn(), rows.buffer().data(),
+                               static_cast<int>(rows.buffer().size())) != 1;
+        rows.buffer().clear();
+      }
+    }
+    if (!failed) {
+      rows.Trailer();
+      failed =
+          PQputCopyData(conn(), rows.buffer().data(), static_cast<int>(rows.buffer().size())) != 1;
+    }
+    if (PQputCopyEnd(conn(), failed ? "client failed to send data" : nullptr) != 1) failed = true;
+    Status s;
+    while (Result r{PQgetResult(conn())}) {
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK && s.ok()) s = Error(r.get(), "COPY rows");
+    }
+    if (s.ok() && failed) s = Error(nullptr, "send COPY data");
+    return s;
+  }
+
+  Status Reconnect() {
+    PQreset(conn());
+    if (PQstatus(conn()) != CONNECTION_OK) return Error(nullptr, "reconnect");
+    PQsetNoticeProcessor(conn(), IgnoreNotice, nullptr);
+    if (session_->writer_lock_held) {
+      // The old session's lock died with it; take it again before writing anything.
+      TESSERA_ASSIGN_OR_RETURN(
+          auto got, Value("SELECT pg_try_advisory_lock(" + std::to_string(kWriterLockKey) + ")"));
+      if (got != "t") {
+        session_->writer_lock_held = false;
+        return FailedPreconditionError(
+            "lost the connection to PostgreSQL {} and another tessera process started writing "
+            "meanwhile; run the load again when it has finished",
+            safe_.Describe());
+      }
+    }
+    return OkStatus();
+  }
+
+  StatusOr<Result> Query(const std::string& sql, const std::vector<std::string>& params,
+                         bool binary_results) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p.c_str());
+    Result r(PQexecParams(conn(), sql.c_str(), static_cast<int>(params.size()), nullptr,
+                          values.data(), nullptr, nullptr, binary_results ? 1 : 0));
+    const ExecStatusType st = PQresultStatus(r.get());
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) return Error(r.get(), "run a query");
+    return r;
+  }
+
+  Status Command(const std::string& sql, const std::vector<std::string>& params) {
+    return Query(sql, params, false).status();
+  }
+
+  StatusOr<std::string> Value(const std::string& sql) {
+    TESSERA_ASSIGN_OR_RETURN(auto r, Query(sql, {}, false));
+    if (PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0)) return std::string();
+    return std::string(PQgetvalue(r.get(), 0, 0));
+  }
+
+  // Maps a failed result to a Status: connection trouble and the server's "try again" codes
+  // become kUnavailable (AppendBatch retries those), a full disk kResourceExhausted.
+  Status Error(const PGresult* r, const char* what) {
+    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string code = state != nullptr ? state : "";
+    const char* primary = r != nullptr ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    const std::string msg =
+        Scrub(primary != nullptr ? primary : PQerrorMessage(conn()), safe_.password);
+    const bool lost = PQstatus(conn()) != CONNECTION_OK || code.starts_with("08");
+    if (lost || code == "40001" || code == "40P01" || code == "53300" || code.starts_with("57P")) {
+      return UnavailableError("PostgreSQL {}: cannot {}: {}", safe_.Describe(), what, msg);
+    }
+    if (code == "53100") {
+      return ResourceExhaustedError("PostgreSQL {}: disk full ({}): {}", safe_.Describe(), what,
+                                    msg);
+    }
+    return InternalError("PostgreSQL {}: cannot {}: {}{}", safe_.Describe(), what, msg,
+                         code.empty() ? "" : " (SQLSTATE " + code + ")");
+  }
+
+  StatusOr<std::optional<std::string>> GetMeta(const std::string& key) {
+    TESSERA_ASSIGN_OR_RETURN(auto r,
+                             Query("SELECT value FROM tessera_meta WHERE key = $1", {key}, false));
+    if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(PQgetvalue(r.get(), 0, 0));
+  }
+
+  Status CheckVersion() {
+    TESSERA_ASSIGN_OR_RETURN(auto format, GetMeta("format"));
+    TESSERA_ASSIGN_OR_RETURN(auto version, GetMeta("schema_version"));
+    if (format && *format != "tessera") {
+      return DataLossError("PostgreSQL {} holds a table tessera_meta but not a Tessera store",
+                           safe_.Describe());
+    }
+    if (version && std::atoi(version->c_str()) > kSchemaVersion) {
+      return FailedPreconditionError(
+          "store PostgreSQL {} has schema version {}, newer than this tessera supports ({}); "
+          "upgrade tessera",
+          safe_.Describe(), *version, kSchemaVersion);
+    }
+    return OkStatus();
+  }
+
+  // Applies the missing migrations, each in its own transaction under an advisory lock.
+  // Safe to run twice and from two processes at once.
+  Status Migrate() {
+    for (int v = 1; v <= kSchemaVersion; ++v) {
+      TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+      Status s = MigrateTo(v);
+      if (!s.ok()) {
+        if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+        return s;
+      }
+      TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
+    }
+    return OkStatus();
+  }
+
+  Status MigrateTo(int version) {
+    TESSERA_RETURN_IF_ERROR(
+        Command("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
+    TESSERA_RETURN_IF_ERROR(
+        Command("CREATE TABLE IF NOT EXISTS tessera_meta (key text PRIMARY KEY, value text NOT "
+                "NULL)",
+                {}));
+    TESSERA_RETURN_IF_ERROR(CheckVersion());
+    TESSERA_ASSIGN_OR_RETURN(auto current, GetMeta("schema_version"));
+    const int have = current ? std::atoi(current->c_str()) : 0;
+    if (have >= version) return OkStatus();
+    {
+      Result r(PQexec(conn(), kMigrations[version - 1]));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        return Error(r.get(), "create the schema")
+            .WithContext(fmt::format("migration to schema version {}", version));
+      }
+    }
+    const char* upsert =
+        "INSERT INTO tessera_meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
+        "value = EXCLUDED.value";
+    if (version == 1) {
+      TESSERA_RETURN_IF_ERROR(Command(upsert, {"format", "tessera"}));
+      TESSERA_RETURN_IF_ERROR(Command(upsert, {"created_at", NowIso()}));
+    }
+    return Command(upsert, {"schema_version", std::to_string(version)});
+  }
+
+  std::string location_;
+  SafeLocation safe_;
+  std::shared_ptr<Session> session_;
+  // Customer pseudonyms by dense index: orders carry their customer's pseudonym (the
+  // distribution column), but batches name existing customers by index only.
+  std::vector<privacy::Uuid> customers_;
+  bool customers_loaded_ = false;
+  std::map<int64_t, int32_t> next_batch_;  // load id -> next batch number
+};
+
+}  // namespace
+
+bool IsPostgresLocation(std::string_view location) {
+  if (location.starts_with("postgres://") || location.starts_with("postgresql://")) return true;
+  // A keyword/value conninfo: "host=... dbname=..." (a file path would rarely contain both
+  // '=' and a known keyword at the start).
+  for (std::string_view k : {"host=", "dbname=", "service=", "user=", "port="}) {
+    if (location.starts_with(k)) return true;
+  }
+  return false;
+}
+
+std::string DescribePostgresLocation(const std::string& location) {
+  return ParseLocation(location).Describe();
+}
+
+StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& location, bool create) {
+  SafeLocation safe = ParseLocation(location);
+  {
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(location.c_str(), &err);
+    if (opts == nullptr) {
+      std::string msg = err != nullptr ? Scrub(err, safe.password) : "cannot parse";
+      PQfreemem(err);
+      return InvalidArgumentError("invalid PostgreSQL store location: {}", msg);
+    }
+    PQconninfoFree(opts);
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto conn, Connect(location, safe));
+  auto store = std::make_unique<PostgresStore>(location, std::move(safe), std::move(conn));
+  TESSERA_RETURN_IF_ERROR(store->Init(create));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+StatusOr<std::string> PostgresLocationWithDatabase(const std::string& location,
+                                                   const std::string& database) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(location.c_str(), &err);
+  if (opts == nullptr) {
+    PQfreemem(err);
+    return InvalidArgumentError("invalid PostgreSQL location");
+  }
+  const auto quote = [](std::string_view v) {
+    std::string q = "'";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') q += '\\';
+      q += c;
+    }
+    return q + "'";
+  };
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "dbname" || o->val == nullptr) continue;
+    out += fmt::format("{}={} ", o->keyword, quote(o->val));
+  }
+  PQconninfoFree(opts);
+  return out + "dbname=" + quote(database);
+}
+
+Status PostgresExecute(const std::string& location, const std::string& sql) {
+  const SafeLocation safe = ParseLocation(location);
+  TESSERA_ASSIGN_OR_RETURN(auto conn, Connect(location, safe));
+  Result r(PQexec(conn.get(), sql.c_str()));
+  const ExecStatusType st = PQresultStatus(r.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return InternalError("PostgreSQL {}: {}", safe.Describe(),
+                         Scrub(PQerrorMessage(conn.get()), safe.password));
+  }
+  return OkStatus();
+}
+
+StatusOr<std::string> PostgresQueryValue(const std::string& location, const std::string& sql) {
+  const SafeLocation safe = ParseLocation(location);
+  TESSERA_ASSIGN_OR_RETURN(auto conn, Connect(location, safe));
+  Result r(PQexec(conn.get(), sql.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    return InternalError("PostgreSQL {}: {}", safe.Describe(),
+                         Scrub(PQerrorMessage(conn.get()), safe.password));
+  }
+  if (PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0)) return std::string();
+  return std::string(PQgetvalue(r.get(), 0, 0));
+}
+
+}  // namespace internal
+}  // namespace tessera::store

@@ -1,0 +1,86 @@
+#pragma once
+
+// Test support: fresh, empty store locations for either implementation, so one test suite
+// runs against both (TEST_P over Backend). PostgreSQL locations are new databases on the
+// server named by $TESSERA_TEST_POSTGRES_URL (scripts/pg-test-cluster starts one; scripts/test
+// sets it), dropped again when the TestStores object goes away.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "store/backends.h"
+
+namespace tessera::store {
+
+enum class Backend { kSqlite, kPostgres };
+
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+}
+// So that test listings (and ctest's names) read "GetParam() = PostgreSQL".
+inline void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kSqlite ? "SQLite" : "PostgreSQL");
+}
+
+// The test server's URL, or nullptr when none is configured (PostgreSQL tests then skip).
+inline const char* TestPostgresUrl() {
+  const char* url = std::getenv("TESSERA_TEST_POSTGRES_URL");
+  return url != nullptr && *url != '\0' ? url : nullptr;
+}
+
+#define TESSERA_SKIP_WITHOUT_POSTGRES(backend)                                               \
+  do {                                                                                       \
+    if ((backend) == ::tessera::store::Backend::kPostgres &&                                 \
+        ::tessera::store::TestPostgresUrl() == nullptr) {                                    \
+      GTEST_SKIP() << "TESSERA_TEST_POSTGRES_URL is not set; start a server with "           \
+                      "`eval \"$(scripts/pg-test-cluster start)\"` to run PostgreSQL tests"; \
+    }                                                                                        \
+  } while (0)
+
+class TestStores {
+ public:
+  TestStores() = default;
+  TestStores(const TestStores&) = delete;
+  TestStores& operator=(const TestStores&) = delete;
+  ~TestStores() {
+    for (const auto& db : databases_) {
+      (void)internal::PostgresExecute(TestPostgresUrl(),
+                                      "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    }
+  }
+
+  // A location where no store exists yet: a file path under the test's temp dir, or a new
+  // empty database.
+  std::string NewLocation(Backend backend, const std::string& name) {
+    if (backend == Backend::kSqlite) {
+      const auto dir = std::filesystem::path(::testing::TempDir()) /
+                       ("tessera_stores_" + std::to_string(::getpid()));
+      std::filesystem::create_directories(dir);
+      const auto path = dir / name;
+      for (const char* suffix : {"", "-wal", "-shm", ".lock"})
+        std::filesystem::remove(path.string() + suffix);
+      return path.string();
+    }
+    static std::atomic<int> counter{0};
+    const std::string db =
+        "tessera_t_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    const Status s = internal::PostgresExecute(TestPostgresUrl(), "CREATE DATABASE " + db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    databases_.push_back(db);
+    auto location = internal::PostgresLocationWithDatabase(TestPostgresUrl(), db);
+    EXPECT_TRUE(location.ok());
+    return location.ok() ? *location : "";
+  }
+
+ private:
+  std::vector<std::string> databases_;
+};
+
+}  // namespace tessera::store
