@@ -284,13 +284,21 @@ class PostgresStore final : public Store {
   }
 
   Status Init(bool create) {
-    TESSERA_ASSIGN_OR_RETURN(auto has_meta,
-                             Value("SELECT to_regclass('tessera_meta') IS NOT NULL"));
-    if (has_meta != "t") {
-      TESSERA_ASSIGN_OR_RETURN(
-          auto foreign,
-          Value(
-              "SELECT COALESCE(to_regclass('orders')::text, to_regclass('customers')::text, '')"));
+    // Under the migration lock: another process creating the store at this moment must not
+    // be seen half (catalog lookups see commits even within one statement).
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    auto probed = [&]() -> StatusOr<std::string> {
+      TESSERA_RETURN_IF_ERROR(Command(
+          "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
+      return Value(
+          "SELECT CASE WHEN to_regclass('tessera_meta') IS NOT NULL THEN '+' ELSE "
+          "COALESCE(to_regclass('orders')::text, to_regclass('customers')::text, '') END");
+    }();
+    if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "COMMIT"));
+    if (!probed.ok()) return probed.status();
+    const std::string probe = *std::move(probed);
+    if (probe != "+") {
+      const std::string& foreign = probe;
       if (!foreign.empty()) {
         return DataLossError(
             "PostgreSQL {} holds a table '{}' but no Tessera store; use an empty "
