@@ -29,7 +29,8 @@ struct StoreArgs {
 
 inline void AddStoreOptions(CLI::App* cmd, StoreArgs* args, bool with_key) {
   cmd->add_option("--store", args->store,
-                  "Store location: a file path for the embedded SQLite store")
+                  "Store location: a file path (the embedded SQLite store) or a PostgreSQL URL, "
+                  "postgresql://user@host/db (docs/deployment.md)")
       ->envname("TESSERA_STORE")
       ->capture_default_str();
   if (with_key) {
@@ -80,5 +81,7 @@ class Output {
 
 // `tessera clv fit|evaluate|score` (clv_commands.cc); sets *rc when one runs.
 void AddClvCommands(CLI::App& app, int* rc);
+// `tessera snapshots ...` and `tessera bi-role` (snapshot_commands.cc).
+void AddSnapshotCommands(CLI::App& app, int* rc);
 
 }  // namespace tessera

@@ -261,6 +261,7 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
 
 std::string SegmentReport::ToJson() const {
   nlohmann::ordered_json j;
+  if (snapshot_id != 0) j["snapshot_id"] = snapshot_id;
   j["as_of"] = as_of;
   j["window"] = {{"length", window}, {"start", window_start}, {"end", as_of}};
   j["currency"] = currency;
@@ -320,8 +321,9 @@ std::string SegmentReport::ToCsv() const {
 
 std::string SegmentReport::ToTable() const {
   std::string out =
-      fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}\n\n", as_of,
-                  window, window_start, as_of, customer_count, currency);
+      fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}{}\n\n",
+                  as_of, window, window_start, as_of, customer_count, currency,
+                  snapshot_id != 0 ? fmt::format(" (snapshot {})", snapshot_id) : "");
   size_t width = 7;
   for (const auto& s : segments) {
     // Display width: count UTF-8 lead bytes, not bytes ("Winterschläfer").

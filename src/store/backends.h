@@ -7,11 +7,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tessera/common/status.h"
 #include "tessera/store/store.h"
 
 namespace tessera::store::internal {
+
+// The schema version both stores write (each has its own migrations, kept in step).
+inline constexpr int kSchemaVersion = 2;
 
 // True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
 // connection strings ("host=... dbname=...").
@@ -23,6 +27,11 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bo
 // names host, port and database, never the password), kNotFound when the database does not
 // exist or (without `create`) holds no store.
 StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& location, bool create);
+
+// Checks what SaveSnapshot is given, the same for both stores: every profile names an existing
+// customer and segment, profiles are in strictly increasing customer order. kInvalidArgument.
+Status ValidateSnapshot(const std::vector<SnapshotSegment>& segments,
+                        const std::vector<SnapshotProfile>& profiles, uint32_t customers);
 
 // "database D on HOST:PORT": a description of a PostgreSQL location that is safe to print
 // (it never contains the password, whatever form the location has).

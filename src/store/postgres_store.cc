@@ -10,7 +10,9 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <thread>
 #include <vector>
@@ -99,8 +101,110 @@ CREATE TABLE IF NOT EXISTS order_items (
 );
 CREATE INDEX IF NOT EXISTS order_items_by_batch ON order_items (load_id, batch_no, seq, line_no);
 )sql",
+    // 2: snapshots (kept recomputations) and the read-only views for BI tools in the schema
+    // tessera_bi (docs/bi.md). snapshot_profiles is distributed by customer_uuid under Citus,
+    // so the migration view's join runs on the workers.
+    R"sql(
+CREATE TABLE IF NOT EXISTS snapshots (
+  snapshot_id               bigserial   PRIMARY KEY,
+  created_at                timestamptz NOT NULL,
+  as_of                     date        NOT NULL,
+  window_start              date        NOT NULL,
+  window_length             text        NOT NULL,
+  currency                  text        NOT NULL,
+  currency_exponent         smallint    NOT NULL,
+  last_load_id              bigint      NOT NULL,
+  customers_in_store        bigint      NOT NULL,
+  profile_count             bigint      NOT NULL,
+  prediction_models         text        NOT NULL,
+  prediction_horizon_months float8      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_segments (
+  snapshot_id       bigint   NOT NULL,
+  position          smallint NOT NULL,
+  segment_key       text     NOT NULL,
+  name_en           text     NOT NULL,
+  name_de           text     NOT NULL,
+  uuid_count        bigint   NOT NULL,
+  sum_order_count   bigint   NOT NULL,
+  sum_clv_minor     bigint   NOT NULL,
+  median_clv_minor  bigint   NOT NULL,
+  avg_order_count   float8   NOT NULL,
+  avg_clv           float8   NOT NULL,
+  avg_recency_days  float8   NOT NULL,
+  share_percent     float8   NOT NULL,
+  avg_p_alive       float8   NOT NULL,
+  avg_predicted_clv float8   NOT NULL,
+  PRIMARY KEY (snapshot_id, position)
+);
+CREATE TABLE IF NOT EXISTS snapshot_profiles (
+  customer_uuid      uuid     NOT NULL,
+  snapshot_id        bigint   NOT NULL,
+  customer_idx       integer  NOT NULL,
+  position           smallint NOT NULL,
+  r_score            smallint NOT NULL,
+  f_score            smallint NOT NULL,
+  m_score            smallint NOT NULL,
+  order_count        integer  NOT NULL,
+  revenue_minor      bigint   NOT NULL,
+  recency_days       integer  NOT NULL,
+  first_order        date     NOT NULL,
+  last_order         date     NOT NULL,
+  p_alive            float8,
+  expected_purchases float8,
+  predicted_clv      float8
+);
+CREATE INDEX IF NOT EXISTS snapshot_profiles_by_snapshot
+  ON snapshot_profiles (snapshot_id, customer_idx);
+
+CREATE SCHEMA IF NOT EXISTS tessera_bi;
+CREATE OR REPLACE VIEW tessera_bi.snapshots AS
+SELECT snapshot_id, created_at, as_of, window_start, window_length, currency,
+       customers_in_store, profile_count, NULLIF(prediction_models, '') AS prediction_models
+FROM snapshots;
+CREATE OR REPLACE VIEW tessera_bi.segments AS
+SELECT g.snapshot_id, s.as_of, s.window_length, g.position, g.segment_key,
+       g.name_en AS group_en, g.name_de AS group_de, g.uuid_count, g.avg_order_count,
+       g.avg_clv, g.avg_recency_days, g.share_percent,
+       g.sum_clv_minor / power(10::numeric, s.currency_exponent) AS sum_clv,
+       g.median_clv_minor / power(10::numeric, s.currency_exponent) AS median_clv,
+       s.currency
+FROM snapshot_segments g JOIN snapshots s USING (snapshot_id);
+CREATE OR REPLACE VIEW tessera_bi.segments_latest AS
+SELECT * FROM tessera_bi.segments WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
+CREATE OR REPLACE VIEW tessera_bi.profiles AS
+SELECT p.snapshot_id, p.customer_uuid, g.segment_key, g.name_en AS group_en,
+       g.name_de AS group_de, p.r_score, p.f_score, p.m_score, p.order_count,
+       p.revenue_minor / power(10::numeric, s.currency_exponent) AS clv, p.recency_days,
+       p.first_order, p.last_order, p.p_alive, p.expected_purchases, p.predicted_clv, s.currency
+FROM snapshot_profiles p
+JOIN snapshots s ON s.snapshot_id = p.snapshot_id
+JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position;
+CREATE OR REPLACE VIEW tessera_bi.profiles_latest AS
+SELECT * FROM tessera_bi.profiles WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
+-- Customers moving between the segments of the two newest snapshots; a NULL from_segment is a
+-- customer not in the older snapshot (new in the window), a NULL to_segment one no longer in it.
+CREATE OR REPLACE VIEW tessera_bi.segment_migration_latest AS
+WITH ids AS (
+  SELECT max(snapshot_id) AS newer,
+         (SELECT max(snapshot_id) FROM snapshots
+          WHERE snapshot_id < (SELECT max(snapshot_id) FROM snapshots)) AS older
+  FROM snapshots),
+a AS (SELECT p.customer_uuid, g.segment_key FROM snapshot_profiles p
+      JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
+      WHERE p.snapshot_id = (SELECT older FROM ids)),
+b AS (SELECT p.customer_uuid, g.segment_key FROM snapshot_profiles p
+      JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
+      WHERE p.snapshot_id = (SELECT newer FROM ids))
+SELECT (SELECT older FROM ids) AS from_snapshot, (SELECT newer FROM ids) AS to_snapshot,
+       a.segment_key AS from_segment, b.segment_key AS to_segment, count(*) AS customers
+FROM a FULL OUTER JOIN b ON a.customer_uuid = b.customer_uuid
+WHERE (SELECT older FROM ids) IS NOT NULL
+GROUP BY a.segment_key, b.segment_key;
+)sql",
 };
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+constexpr int kSchemaVersion = internal::kSchemaVersion;
+static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
 // Seconds between the Unix epoch and PostgreSQL's (2000-01-01), for binary timestamptz.
 constexpr int64_t kPostgresEpoch = 946684800;
@@ -218,6 +322,13 @@ int16_t GetInt16(const char* p) {
   return static_cast<int16_t>(be16toh(v));
 }
 
+double GetFloat64(const char* p) {
+  const uint64_t bits = static_cast<uint64_t>(GetInt64(p));
+  double v;
+  std::memcpy(&v, &bits, 8);
+  return v;
+}
+
 // Rows in PostgreSQL's binary COPY format, sent to the server in pieces as they fill up so
 // that the server parses one piece while this process encodes the next.
 class CopyRows {
@@ -248,6 +359,18 @@ class CopyRows {
     Put32(16);
     buf_.append(reinterpret_cast<const char*>(u.bytes.data()), 16);
   }
+  void Float64(double v) {
+    if (std::isnan(v)) {
+      Null();
+      return;
+    }
+    uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    Put32(8);
+    Put64(bits);
+  }
+  void Date(int64_t unix_day) { Int32(static_cast<int32_t>(unix_day - kPostgresEpoch / 86400)); }
+  void Null() { Put32(0xffffffff); }
   void Trailer() { Put16(0xffff); }
   std::string& buffer() { return buf_; }
 
@@ -288,8 +411,8 @@ class PostgresStore final : public Store {
     // be seen half (catalog lookups see commits even within one statement).
     TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
     auto probed = [&]() -> StatusOr<std::string> {
-      TESSERA_RETURN_IF_ERROR(Command(
-          "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
+      TESSERA_RETURN_IF_ERROR(
+          Command("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
       return Value(
           "SELECT CASE WHEN to_regclass('tessera_meta') IS NOT NULL THEN '+' ELSE "
           "COALESCE(to_regclass('orders')::text, to_regclass('customers')::text, '') END");
@@ -549,17 +672,194 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  StatusOr<int64_t> SaveSnapshot(const SnapshotInfo& info,
+                                 const std::vector<SnapshotSegment>& segments,
+                                 const std::vector<SnapshotProfile>& profiles) override {
+    if (!customers_loaded_) {
+      TESSERA_RETURN_IF_ERROR(ScanCustomers([](uint32_t, const privacy::Uuid&) {}));
+    }
+    TESSERA_RETURN_IF_ERROR(
+        internal::ValidateSnapshot(segments, profiles, static_cast<uint32_t>(customers_.size())));
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    auto id = SaveSnapshotInTransaction(info, segments, profiles);
+    if (!id.ok()) {
+      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+      return id.status();
+    }
+    TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
+    return id;
+  }
+
+  StatusOr<std::vector<SnapshotInfo>> Snapshots() override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r,
+        Query("SELECT snapshot_id, to_char(created_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), as_of - DATE '1970-01-01', "
+              "window_start - DATE '1970-01-01', window_length, currency, currency_exponent, "
+              "last_load_id, customers_in_store, profile_count, prediction_models, "
+              "prediction_horizon_months FROM snapshots ORDER BY snapshot_id",
+              {}, false));
+    std::vector<SnapshotInfo> out;
+    const PGresult* q = r.get();
+    for (int i = 0, n = PQntuples(q); i < n; ++i) {
+      SnapshotInfo s;
+      s.id = std::stoll(PQgetvalue(q, i, 0));
+      s.created_at = PQgetvalue(q, i, 1);
+      s.as_of_day = std::stoll(PQgetvalue(q, i, 2));
+      s.start_day = std::stoll(PQgetvalue(q, i, 3));
+      s.window = PQgetvalue(q, i, 4);
+      s.currency = PQgetvalue(q, i, 5);
+      s.currency_exponent = std::stoi(PQgetvalue(q, i, 6));
+      s.last_load_id = std::stoll(PQgetvalue(q, i, 7));
+      s.customers_in_store = std::stoull(PQgetvalue(q, i, 8));
+      s.profile_count = std::stoull(PQgetvalue(q, i, 9));
+      s.prediction_models = PQgetvalue(q, i, 10);
+      s.prediction_horizon_months = std::strtod(PQgetvalue(q, i, 11), nullptr);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  StatusOr<std::vector<SnapshotSegment>> SnapshotSegments(int64_t id) override {
+    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT segment_key, name_en, name_de, uuid_count, sum_order_count, "
+                      "sum_clv_minor, median_clv_minor, avg_order_count, avg_clv, "
+                      "avg_recency_days, share_percent, avg_p_alive, avg_predicted_clv FROM "
+                      "snapshot_segments WHERE snapshot_id = $1 ORDER BY position",
+                      {std::to_string(id)}, true));
+    std::vector<SnapshotSegment> out;
+    const PGresult* q = r.get();
+    for (int i = 0, n = PQntuples(q); i < n; ++i) {
+      SnapshotSegment g;
+      g.key.assign(PQgetvalue(q, i, 0), PQgetlength(q, i, 0));
+      g.name_en.assign(PQgetvalue(q, i, 1), PQgetlength(q, i, 1));
+      g.name_de.assign(PQgetvalue(q, i, 2), PQgetlength(q, i, 2));
+      g.uuid_count = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 3)));
+      g.sum_order_count = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 4)));
+      g.sum_clv_minor = GetInt64(PQgetvalue(q, i, 5));
+      g.median_clv_minor = GetInt64(PQgetvalue(q, i, 6));
+      g.avg_order_count = GetFloat64(PQgetvalue(q, i, 7));
+      g.avg_clv = GetFloat64(PQgetvalue(q, i, 8));
+      g.avg_recency_days = GetFloat64(PQgetvalue(q, i, 9));
+      g.share_percent = GetFloat64(PQgetvalue(q, i, 10));
+      g.avg_p_alive = GetFloat64(PQgetvalue(q, i, 11));
+      g.avg_predicted_clv = GetFloat64(PQgetvalue(q, i, 12));
+      out.push_back(std::move(g));
+    }
+    return out;
+  }
+
+  Status ScanSnapshotProfiles(int64_t id,
+                              const std::function<void(const SnapshotProfile&)>& fn) override {
+    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r,
+        Query("SELECT customer_idx, position, r_score, f_score, m_score, order_count, "
+              "revenue_minor, recency_days, first_order - DATE '1970-01-01', "
+              "last_order - DATE '1970-01-01', p_alive, expected_purchases, predicted_clv FROM "
+              "snapshot_profiles WHERE snapshot_id = $1 ORDER BY customer_idx",
+              {std::to_string(id)}, true));
+    const PGresult* q = r.get();
+    const auto real = [&](int i, int col) {
+      return PQgetisnull(q, i, col) ? std::numeric_limits<double>::quiet_NaN()
+                                    : GetFloat64(PQgetvalue(q, i, col));
+    };
+    SnapshotProfile p;
+    for (int i = 0, n = PQntuples(q); i < n; ++i) {
+      p.customer = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 0)));
+      p.segment = static_cast<uint16_t>(GetInt16(PQgetvalue(q, i, 1)));
+      p.r_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 2)));
+      p.f_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 3)));
+      p.m_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 4)));
+      p.order_count = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 5)));
+      p.revenue_minor = GetInt64(PQgetvalue(q, i, 6));
+      p.recency_days = GetInt32(PQgetvalue(q, i, 7));
+      p.first_day = GetInt32(PQgetvalue(q, i, 8));
+      p.last_day = GetInt32(PQgetvalue(q, i, 9));
+      p.p_alive = real(i, 10);
+      p.expected_purchases = real(i, 11);
+      p.predicted_clv = real(i, 12);
+      fn(p);
+    }
+    return OkStatus();
+  }
+
+  StatusOr<uint64_t> PruneSnapshots(uint64_t keep) override {
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    auto pruned = [&]() -> StatusOr<uint64_t> {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto cut, Value(fmt::format("SELECT snapshot_id FROM snapshots ORDER BY snapshot_id "
+                                      "DESC LIMIT 1 OFFSET {}",
+                                      keep)));
+      if (cut.empty()) return uint64_t{0};
+      TESSERA_RETURN_IF_ERROR(
+          Command("DELETE FROM snapshot_profiles WHERE snapshot_id <= $1", {cut}));
+      TESSERA_RETURN_IF_ERROR(
+          Command("DELETE FROM snapshot_segments WHERE snapshot_id <= $1", {cut}));
+      TESSERA_ASSIGN_OR_RETURN(
+          auto r, Query("DELETE FROM snapshots WHERE snapshot_id <= $1", {cut}, false));
+      return std::stoull(PQcmdTuples(r.get()));
+    }();
+    if (!pruned.ok()) {
+      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+      return pruned;
+    }
+    TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
+    return pruned;
+  }
+
+  Status CreateReadOnlyRole(const std::string& role, const std::string& password) override {
+    if (role.empty() || role.size() > 63) {
+      return InvalidArgumentError("a role name has 1 to 63 characters");
+    }
+    auto quote = [&](const std::string& v, bool identifier) -> StatusOr<std::string> {
+      char* q = identifier ? PQescapeIdentifier(conn(), v.data(), v.size())
+                           : PQescapeLiteral(conn(), v.data(), v.size());
+      if (q == nullptr) return Error(nullptr, "quote a name");
+      std::string out(q);
+      PQfreemem(q);
+      return out;
+    };
+    TESSERA_ASSIGN_OR_RETURN(const std::string name, quote(role, true));
+    std::string login = "NOLOGIN";
+    if (!password.empty()) {
+      TESSERA_ASSIGN_OR_RETURN(const std::string pw, quote(password, false));
+      login = "LOGIN PASSWORD " + pw;
+    }
+    TESSERA_ASSIGN_OR_RETURN(auto exists,
+                             Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {role}, false));
+    const std::string create_or_alter = PQntuples(exists.get()) > 0 ? "ALTER" : "CREATE";
+    // Views run with their owner's rights: the role needs SELECT on the views only, never on
+    // the tables behind them. Default privileges cover views added by later migrations.
+    const std::string sql = fmt::format(
+        "BEGIN; {0} ROLE {1} {2} NOSUPERUSER NOCREATEDB NOCREATEROLE; "
+        "GRANT USAGE ON SCHEMA tessera_bi TO {1}; "
+        "GRANT SELECT ON ALL TABLES IN SCHEMA tessera_bi TO {1}; "
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA tessera_bi GRANT SELECT ON TABLES TO {1}; COMMIT;",
+        create_or_alter, name, login);
+    Result r(PQexec(conn(), sql.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      Status st = Error(r.get(), "create the read-only role");
+      if (PQstatus(conn()) == CONNECTION_OK) Result rb(PQexec(conn(), "ROLLBACK"));
+      return st;
+    }
+    return OkStatus();
+  }
+
   StatusOr<StoreStats> Stats() override {
     TESSERA_ASSIGN_OR_RETURN(auto r, Query("SELECT (SELECT count(*) FROM customers), "
                                            "(SELECT COALESCE(sum(order_count), 0) FROM batches), "
                                            "(SELECT count(*) FROM batches WHERE order_count > 0), "
-                                           "(SELECT count(*) FROM loads)",
+                                           "(SELECT count(*) FROM loads), "
+                                           "(SELECT count(*) FROM snapshots)",
                                            {}, false));
     StoreStats st;
     st.customers = std::stoull(PQgetvalue(r.get(), 0, 0));
     st.orders = std::stoull(PQgetvalue(r.get(), 0, 1));
     st.chunks = std::stoull(PQgetvalue(r.get(), 0, 2));
     st.loads = std::stoull(PQgetvalue(r.get(), 0, 3));
+    st.snapshots = std::stoull(PQgetvalue(r.get(), 0, 4));
     return st;
   }
 
@@ -567,6 +867,81 @@ class PostgresStore final : public Store {
 
  private:
   PGconn* conn() { return session_->conn.get(); }
+
+  Status CheckSnapshot(int64_t id) {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto found,
+        Value("SELECT count(*) FROM snapshots WHERE snapshot_id = " + std::to_string(id)));
+    if (found == "1") return OkStatus();
+    return NotFoundError("PostgreSQL {} holds no snapshot {}", safe_.Describe(), id);
+  }
+
+  StatusOr<int64_t> SaveSnapshotInTransaction(const SnapshotInfo& info,
+                                              const std::vector<SnapshotSegment>& segments,
+                                              const std::vector<SnapshotProfile>& profiles) {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r,
+        Query("INSERT INTO snapshots(created_at, as_of, window_start, window_length, currency, "
+              "currency_exponent, last_load_id, customers_in_store, profile_count, "
+              "prediction_models, prediction_horizon_months) VALUES ($1::timestamptz, DATE "
+              "'1970-01-01' + $2::integer, DATE '1970-01-01' + $3::integer, $4, $5, $6, $7, $8, "
+              "$9, $10, $11) RETURNING snapshot_id",
+              {NowIso(), std::to_string(info.as_of_day), std::to_string(info.start_day),
+               info.window, info.currency, std::to_string(info.currency_exponent),
+               std::to_string(info.last_load_id), std::to_string(info.customers_in_store),
+               std::to_string(profiles.size()), info.prediction_models,
+               fmt::format("{}", info.prediction_horizon_months)},
+              false));
+    const int64_t id = std::stoll(PQgetvalue(r.get(), 0, 0));
+    TESSERA_RETURN_IF_ERROR(
+        Copy("COPY snapshot_segments (snapshot_id, position, segment_key, name_en, name_de, "
+             "uuid_count, sum_order_count, sum_clv_minor, median_clv_minor, avg_order_count, "
+             "avg_clv, avg_recency_days, share_percent, avg_p_alive, avg_predicted_clv) FROM "
+             "STDIN (FORMAT binary)",
+             segments.size(), [&](CopyRows& rows, size_t i) {
+               const auto& g = segments[i];
+               rows.Row(15);
+               rows.Int64(id);
+               rows.Int16(static_cast<int16_t>(i));
+               rows.Bytes(g.key);
+               rows.Bytes(g.name_en);
+               rows.Bytes(g.name_de);
+               rows.Int64(static_cast<int64_t>(g.uuid_count));
+               rows.Int64(static_cast<int64_t>(g.sum_order_count));
+               rows.Int64(g.sum_clv_minor);
+               rows.Int64(g.median_clv_minor);
+               rows.Float64(g.avg_order_count);
+               rows.Float64(g.avg_clv);
+               rows.Float64(g.avg_recency_days);
+               rows.Float64(g.share_percent);
+               rows.Float64(g.avg_p_alive);
+               rows.Float64(g.avg_predicted_clv);
+             }));
+    TESSERA_RETURN_IF_ERROR(
+        Copy("COPY snapshot_profiles (customer_uuid, snapshot_id, customer_idx, position, "
+             "r_score, f_score, m_score, order_count, revenue_minor, recency_days, first_order, "
+             "last_order, p_alive, expected_purchases, predicted_clv) FROM STDIN (FORMAT binary)",
+             profiles.size(), [&](CopyRows& rows, size_t i) {
+               const auto& p = profiles[i];
+               rows.Row(15);
+               rows.Uuid(customers_[p.customer]);
+               rows.Int64(id);
+               rows.Int32(static_cast<int32_t>(p.customer));
+               rows.Int16(static_cast<int16_t>(p.segment));
+               rows.Int16(p.r_score);
+               rows.Int16(p.f_score);
+               rows.Int16(p.m_score);
+               rows.Int32(static_cast<int32_t>(p.order_count));
+               rows.Int64(p.revenue_minor);
+               rows.Int32(p.recency_days);
+               rows.Date(p.first_day);
+               rows.Date(p.last_day);
+               rows.Float64(p.p_alive);
+               rows.Float64(p.expected_purchases);
+               rows.Float64(p.predicted_clv);
+             }));
+    return id;
+  }
 
   Status AppendBatchOnce(int64_t load_id, int32_t batch_no, const Batch& batch) {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));

@@ -5,9 +5,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "store/backends.h"
 #include "tessera/common/civil_time.h"
@@ -16,9 +18,10 @@
 namespace tessera::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
-
-constexpr const char* kSchema = R"sql(
+// Versioned migrations: migration i brings the schema from version i to i + 1, in one
+// transaction. Append only; never edit a released migration.
+constexpr const char* kMigrations[] = {
+    R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -50,7 +53,117 @@ CREATE TABLE IF NOT EXISTS order_chunks (
   order_count INTEGER NOT NULL,
   data        BLOB NOT NULL
 );
-)sql";
+)sql",
+    // 2: snapshots (kept recomputations) and the read-only views for BI tools (docs/bi.md).
+    R"sql(
+CREATE TABLE snapshots (
+  snapshot_id               INTEGER PRIMARY KEY,
+  created_at                TEXT    NOT NULL,
+  as_of_day                 INTEGER NOT NULL,
+  start_day                 INTEGER NOT NULL,
+  window_length             TEXT    NOT NULL,
+  currency                  TEXT    NOT NULL,
+  currency_exponent         INTEGER NOT NULL,
+  last_load_id              INTEGER NOT NULL,
+  customers_in_store        INTEGER NOT NULL,
+  profile_count             INTEGER NOT NULL,
+  prediction_models         TEXT    NOT NULL,
+  prediction_horizon_months REAL    NOT NULL
+);
+CREATE TABLE snapshot_segments (
+  snapshot_id       INTEGER NOT NULL,
+  position          INTEGER NOT NULL,
+  segment_key       TEXT    NOT NULL,
+  name_en           TEXT    NOT NULL,
+  name_de           TEXT    NOT NULL,
+  uuid_count        INTEGER NOT NULL,
+  sum_order_count   INTEGER NOT NULL,
+  sum_clv_minor     INTEGER NOT NULL,
+  median_clv_minor  INTEGER NOT NULL,
+  avg_order_count   REAL    NOT NULL,
+  avg_clv           REAL    NOT NULL,
+  avg_recency_days  REAL    NOT NULL,
+  share_percent     REAL    NOT NULL,
+  avg_p_alive       REAL    NOT NULL,
+  avg_predicted_clv REAL    NOT NULL,
+  PRIMARY KEY (snapshot_id, position)
+) WITHOUT ROWID;
+CREATE TABLE snapshot_profiles (
+  snapshot_id        INTEGER NOT NULL,
+  customer_idx       INTEGER NOT NULL,
+  position           INTEGER NOT NULL,
+  r_score            INTEGER NOT NULL,
+  f_score            INTEGER NOT NULL,
+  m_score            INTEGER NOT NULL,
+  order_count        INTEGER NOT NULL,
+  revenue_minor      INTEGER NOT NULL,
+  recency_days       INTEGER NOT NULL,
+  first_day          INTEGER NOT NULL,
+  last_day           INTEGER NOT NULL,
+  p_alive            REAL,
+  expected_purchases REAL,
+  predicted_clv      REAL,
+  PRIMARY KEY (snapshot_id, customer_idx)
+) WITHOUT ROWID;
+
+CREATE VIEW bi_snapshots AS
+SELECT snapshot_id, created_at, date(as_of_day * 86400, 'unixepoch') AS as_of,
+       date(start_day * 86400, 'unixepoch') AS window_start, window_length, currency,
+       customers_in_store, profile_count, NULLIF(prediction_models, '') AS prediction_models
+FROM snapshots;
+CREATE VIEW bi_segments AS
+SELECT g.snapshot_id, date(s.as_of_day * 86400, 'unixepoch') AS as_of, s.window_length,
+       g.position, g.segment_key, g.name_en AS group_en, g.name_de AS group_de, g.uuid_count,
+       g.avg_order_count, g.avg_clv, g.avg_recency_days, g.share_percent,
+       g.sum_clv_minor * 1.0 / (CASE s.currency_exponent WHEN 0 THEN 1 WHEN 1 THEN 10
+         WHEN 2 THEN 100 WHEN 3 THEN 1000 ELSE 10000 END) AS sum_clv,
+       g.median_clv_minor * 1.0 / (CASE s.currency_exponent WHEN 0 THEN 1 WHEN 1 THEN 10
+         WHEN 2 THEN 100 WHEN 3 THEN 1000 ELSE 10000 END) AS median_clv,
+       s.currency
+FROM snapshot_segments g JOIN snapshots s USING (snapshot_id);
+CREATE VIEW bi_segments_latest AS
+SELECT * FROM bi_segments WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
+CREATE VIEW bi_profiles AS
+SELECT p.snapshot_id,
+       (SELECT lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' ||
+                     substr(h, 17, 4) || '-' || substr(h, 21, 12))
+        FROM (SELECT hex(substr(c.uuids, (p.customer_idx - c.first_index) * 16 + 1, 16)) AS h
+              FROM customer_chunks c
+              WHERE c.first_index <= p.customer_idx ORDER BY c.first_index DESC LIMIT 1))
+         AS customer_uuid,
+       g.segment_key, g.name_en AS group_en, g.name_de AS group_de,
+       p.r_score, p.f_score, p.m_score, p.order_count,
+       p.revenue_minor * 1.0 / (CASE s.currency_exponent WHEN 0 THEN 1 WHEN 1 THEN 10
+         WHEN 2 THEN 100 WHEN 3 THEN 1000 ELSE 10000 END) AS clv,
+       p.recency_days, date(p.first_day * 86400, 'unixepoch') AS first_order,
+       date(p.last_day * 86400, 'unixepoch') AS last_order,
+       p.p_alive, p.expected_purchases, p.predicted_clv, s.currency
+FROM snapshot_profiles p
+JOIN snapshots s USING (snapshot_id)
+JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position;
+CREATE VIEW bi_profiles_latest AS
+SELECT * FROM bi_profiles WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
+-- Customers moving between the segments of the two newest snapshots; a NULL from_segment is a
+-- customer not in the older snapshot (new in the window), a NULL to_segment one no longer in it.
+CREATE VIEW bi_segment_migration_latest AS
+WITH ids AS (SELECT (SELECT max(snapshot_id) FROM snapshots) AS newer,
+                    (SELECT max(snapshot_id) FROM snapshots
+                     WHERE snapshot_id < (SELECT max(snapshot_id) FROM snapshots)) AS older),
+     a AS (SELECT p.customer_idx, g.segment_key FROM snapshot_profiles p
+           JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
+           WHERE p.snapshot_id = (SELECT older FROM ids)),
+     b AS (SELECT p.customer_idx, g.segment_key FROM snapshot_profiles p
+           JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
+           WHERE p.snapshot_id = (SELECT newer FROM ids))
+SELECT (SELECT older FROM ids) AS from_snapshot, (SELECT newer FROM ids) AS to_snapshot,
+       a.segment_key AS from_segment, b.segment_key AS to_segment, count(*) AS customers
+FROM a FULL OUTER JOIN b ON a.customer_idx = b.customer_idx
+WHERE (SELECT older FROM ids) IS NOT NULL
+GROUP BY a.segment_key, b.segment_key;
+)sql",
+};
+constexpr int kSchemaVersion = internal::kSchemaVersion;
+static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
 std::string NowIso() {
   const auto now = std::chrono::system_clock::now();
@@ -87,46 +200,73 @@ class SqliteStore final : public Store {
     TESSERA_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
     TESSERA_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
     sqlite3_busy_timeout(db_, 10000);
-    bool has_meta = false;
+    // One statement, one read transaction: a concurrent creator is seen whole or not at all.
+    bool has_meta = false, empty = true;
     {
-      Stmt s(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'");
-      if (!s.ok()) return Error("open");
-      has_meta = s.Step() == SQLITE_ROW;
+      Stmt s(db_,
+             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'), "
+             "NOT EXISTS (SELECT 1 FROM sqlite_master)");
+      if (!s.ok() || s.Step() != SQLITE_ROW) return Error("open");
+      has_meta = sqlite3_column_int(s.get(), 0) != 0;
+      empty = sqlite3_column_int(s.get(), 1) != 0;
     }
     if (!has_meta) {
-      bool empty = true;
-      {
-        Stmt s(db_, "SELECT 1 FROM sqlite_master LIMIT 1");
-        empty = s.Step() != SQLITE_ROW;
-      }
       if (!empty) return DataLossError("{} is an SQLite database but not a Tessera store", path_);
       // An empty database is a store whose creation was interrupted: finish it when allowed.
       if (!create) {
         return NotFoundError("the store at {} holds no data yet; load orders with `tessera ingest`",
                              path_);
       }
+    }
+    return Migrate();
+  }
+
+  // Applies the missing migrations, each in its own BEGIN IMMEDIATE transaction (which
+  // serializes concurrent openers); refuses a store of a newer schema.
+  Status Migrate() {
+    for (int v = 1; v <= kSchemaVersion; ++v) {
       TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      Status s = Exec(kSchema);
-      if (s.ok()) s = PutMeta("format", "tessera");
-      if (s.ok()) s = PutMeta("schema_version", std::to_string(kSchemaVersion));
-      if (s.ok()) s = PutMeta("created_at", NowIso());
+      Status s = MigrateTo(v);
       if (!s.ok()) {
         (void)Exec("ROLLBACK");
         return s;
       }
-      return Exec("COMMIT");
-    }
-    TESSERA_ASSIGN_OR_RETURN(auto format, GetMeta("format"));
-    TESSERA_ASSIGN_OR_RETURN(auto version, GetMeta("schema_version"));
-    if (format != "tessera" || !version) {
-      return DataLossError("{} is an SQLite database but not a Tessera store", path_);
-    }
-    if (std::atoi(version->c_str()) > kSchemaVersion) {
-      return FailedPreconditionError(
-          "store {} has schema version {}, newer than this tessera supports ({}); upgrade tessera",
-          path_, *version, kSchemaVersion);
+      TESSERA_RETURN_IF_ERROR(Exec("COMMIT"));
     }
     return OkStatus();
+  }
+
+  Status MigrateTo(int version) {
+    bool has_meta = false;
+    {
+      Stmt s(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'");
+      if (!s.ok()) return Error("open");
+      has_meta = s.Step() == SQLITE_ROW;
+    }
+    int have = 0;
+    if (has_meta) {
+      TESSERA_ASSIGN_OR_RETURN(auto format, GetMeta("format"));
+      TESSERA_ASSIGN_OR_RETURN(auto current, GetMeta("schema_version"));
+      if (format != "tessera" || !current) {
+        return DataLossError("{} is an SQLite database but not a Tessera store", path_);
+      }
+      have = std::atoi(current->c_str());
+      if (have > kSchemaVersion) {
+        return FailedPreconditionError(
+            "store {} has schema version {}, newer than this tessera supports ({}); upgrade "
+            "tessera",
+            path_, *current, kSchemaVersion);
+      }
+    }
+    if (have >= version) return OkStatus();
+    TESSERA_RETURN_IF_ERROR(
+        Exec(kMigrations[version - 1])
+            .WithContext(fmt::format("migration to schema version {}", version)));
+    if (version == 1) {
+      TESSERA_RETURN_IF_ERROR(PutMeta("format", "tessera"));
+      TESSERA_RETURN_IF_ERROR(PutMeta("created_at", NowIso()));
+    }
+    return PutMeta("schema_version", std::to_string(version));
   }
 
   Status BindKey(const std::string& fingerprint) override {
@@ -264,23 +404,267 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  StatusOr<int64_t> SaveSnapshot(const SnapshotInfo& info,
+                                 const std::vector<SnapshotSegment>& segments,
+                                 const std::vector<SnapshotProfile>& profiles) override {
+    TESSERA_ASSIGN_OR_RETURN(const uint32_t customers, CustomerCount());
+    TESSERA_RETURN_IF_ERROR(internal::ValidateSnapshot(segments, profiles, customers));
+    TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto id = SaveSnapshotInTransaction(info, segments, profiles);
+    if (!id.ok()) {
+      (void)Exec("ROLLBACK");
+      return id.status();
+    }
+    TESSERA_RETURN_IF_ERROR(Exec("COMMIT"));
+    return id;
+  }
+
+  StatusOr<std::vector<SnapshotInfo>> Snapshots() override {
+    Stmt s(db_,
+           "SELECT snapshot_id, created_at, as_of_day, start_day, window_length, currency, "
+           "currency_exponent, last_load_id, customers_in_store, profile_count, "
+           "prediction_models, prediction_horizon_months FROM snapshots ORDER BY snapshot_id");
+    if (!s.ok()) return Error("read snapshots");
+    std::vector<SnapshotInfo> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      SnapshotInfo i;
+      i.id = sqlite3_column_int64(s.get(), 0);
+      i.created_at = Text(s.get(), 1);
+      i.as_of_day = sqlite3_column_int64(s.get(), 2);
+      i.start_day = sqlite3_column_int64(s.get(), 3);
+      i.window = Text(s.get(), 4);
+      i.currency = Text(s.get(), 5);
+      i.currency_exponent = sqlite3_column_int(s.get(), 6);
+      i.last_load_id = sqlite3_column_int64(s.get(), 7);
+      i.customers_in_store = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 8));
+      i.profile_count = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 9));
+      i.prediction_models = Text(s.get(), 10);
+      i.prediction_horizon_months = sqlite3_column_double(s.get(), 11);
+      out.push_back(std::move(i));
+    }
+    if (rc != SQLITE_DONE) return Error("read snapshots");
+    return out;
+  }
+
+  StatusOr<std::vector<SnapshotSegment>> SnapshotSegments(int64_t id) override {
+    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
+    Stmt s(db_,
+           "SELECT segment_key, name_en, name_de, uuid_count, sum_order_count, sum_clv_minor, "
+           "median_clv_minor, avg_order_count, avg_clv, avg_recency_days, share_percent, "
+           "avg_p_alive, avg_predicted_clv FROM snapshot_segments WHERE snapshot_id = ? ORDER BY "
+           "position");
+    if (!s.ok()) return Error("read snapshot segments");
+    sqlite3_bind_int64(s.get(), 1, id);
+    std::vector<SnapshotSegment> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      SnapshotSegment g;
+      g.key = Text(s.get(), 0);
+      g.name_en = Text(s.get(), 1);
+      g.name_de = Text(s.get(), 2);
+      g.uuid_count = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
+      g.sum_order_count = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
+      g.sum_clv_minor = sqlite3_column_int64(s.get(), 5);
+      g.median_clv_minor = sqlite3_column_int64(s.get(), 6);
+      g.avg_order_count = sqlite3_column_double(s.get(), 7);
+      g.avg_clv = sqlite3_column_double(s.get(), 8);
+      g.avg_recency_days = sqlite3_column_double(s.get(), 9);
+      g.share_percent = sqlite3_column_double(s.get(), 10);
+      g.avg_p_alive = sqlite3_column_double(s.get(), 11);
+      g.avg_predicted_clv = sqlite3_column_double(s.get(), 12);
+      out.push_back(std::move(g));
+    }
+    if (rc != SQLITE_DONE) return Error("read snapshot segments");
+    return out;
+  }
+
+  Status ScanSnapshotProfiles(int64_t id,
+                              const std::function<void(const SnapshotProfile&)>& fn) override {
+    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
+    Stmt s(db_,
+           "SELECT customer_idx, position, r_score, f_score, m_score, order_count, revenue_minor, "
+           "recency_days, first_day, last_day, p_alive, expected_purchases, predicted_clv FROM "
+           "snapshot_profiles WHERE snapshot_id = ? ORDER BY customer_idx");
+    if (!s.ok()) return Error("read snapshot profiles");
+    sqlite3_bind_int64(s.get(), 1, id);
+    int rc;
+    SnapshotProfile p;
+    auto real = [&](int col) {
+      return sqlite3_column_type(s.get(), col) == SQLITE_NULL
+                 ? std::numeric_limits<double>::quiet_NaN()
+                 : sqlite3_column_double(s.get(), col);
+    };
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      p.customer = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 0));
+      p.segment = static_cast<uint16_t>(sqlite3_column_int(s.get(), 1));
+      p.r_score = static_cast<uint8_t>(sqlite3_column_int(s.get(), 2));
+      p.f_score = static_cast<uint8_t>(sqlite3_column_int(s.get(), 3));
+      p.m_score = static_cast<uint8_t>(sqlite3_column_int(s.get(), 4));
+      p.order_count = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 5));
+      p.revenue_minor = sqlite3_column_int64(s.get(), 6);
+      p.recency_days = sqlite3_column_int(s.get(), 7);
+      p.first_day = sqlite3_column_int(s.get(), 8);
+      p.last_day = sqlite3_column_int(s.get(), 9);
+      p.p_alive = real(10);
+      p.expected_purchases = real(11);
+      p.predicted_clv = real(12);
+      fn(p);
+    }
+    return rc == SQLITE_DONE ? OkStatus() : Error("read snapshot profiles");
+  }
+
+  StatusOr<uint64_t> PruneSnapshots(uint64_t keep) override {
+    TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto pruned = [&]() -> StatusOr<uint64_t> {
+      Stmt cut(db_, "SELECT snapshot_id FROM snapshots ORDER BY snapshot_id DESC LIMIT 1 OFFSET ?");
+      sqlite3_bind_int64(cut.get(), 1, static_cast<int64_t>(keep));
+      const int rc = cut.Step();
+      if (rc == SQLITE_DONE) return uint64_t{0};
+      if (rc != SQLITE_ROW) return Error("prune snapshots");
+      const int64_t newest_dropped = sqlite3_column_int64(cut.get(), 0);
+      uint64_t n = 0;
+      for (const char* sql : {"DELETE FROM snapshot_profiles WHERE snapshot_id <= ?",
+                              "DELETE FROM snapshot_segments WHERE snapshot_id <= ?",
+                              "DELETE FROM snapshots WHERE snapshot_id <= ?"}) {
+        Stmt d(db_, sql);
+        sqlite3_bind_int64(d.get(), 1, newest_dropped);
+        if (!d.ok() || d.Step() != SQLITE_DONE) return Error("prune snapshots");
+        n = static_cast<uint64_t>(sqlite3_changes(db_));
+      }
+      return n;
+    }();
+    if (!pruned.ok()) {
+      (void)Exec("ROLLBACK");
+      return pruned;
+    }
+    TESSERA_RETURN_IF_ERROR(Exec("COMMIT"));
+    return pruned;
+  }
+
+  Status CreateReadOnlyRole(const std::string&, const std::string&) override {
+    return FailedPreconditionError(
+        "roles are a PostgreSQL feature; the SQLite store {} is one file, so give BI tools a "
+        "read-only copy or file permissions (docs/bi.md)",
+        path_);
+  }
+
   StatusOr<StoreStats> Stats() override {
     Stmt s(db_,
            "SELECT (SELECT COALESCE(SUM(count),0) FROM customer_chunks),"
            " (SELECT COALESCE(SUM(order_count),0) FROM order_chunks),"
-           " (SELECT COUNT(*) FROM order_chunks), (SELECT COUNT(*) FROM loads)");
+           " (SELECT COUNT(*) FROM order_chunks), (SELECT COUNT(*) FROM loads),"
+           " (SELECT COUNT(*) FROM snapshots)");
     if (!s.ok() || s.Step() != SQLITE_ROW) return Error("read statistics");
     StoreStats st;
     st.customers = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
     st.orders = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
     st.chunks = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 2));
     st.loads = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
+    st.snapshots = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
     return st;
   }
 
   std::string Describe() const override { return "SQLite store " + path_; }
 
  private:
+  static std::string Text(sqlite3_stmt* s, int col) {
+    const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+    return t != nullptr ? std::string(t) : std::string();
+  }
+
+  Status CheckSnapshot(int64_t id) {
+    Stmt s(db_, "SELECT 1 FROM snapshots WHERE snapshot_id = ?");
+    sqlite3_bind_int64(s.get(), 1, id);
+    const int rc = s.Step();
+    if (rc == SQLITE_ROW) return OkStatus();
+    if (rc != SQLITE_DONE) return Error("read snapshots");
+    return NotFoundError("{} holds no snapshot {}", path_, id);
+  }
+
+  StatusOr<int64_t> SaveSnapshotInTransaction(const SnapshotInfo& info,
+                                              const std::vector<SnapshotSegment>& segments,
+                                              const std::vector<SnapshotProfile>& profiles) {
+    int64_t id = 0;
+    {
+      Stmt s(db_,
+             "INSERT INTO snapshots(created_at, as_of_day, start_day, window_length, currency, "
+             "currency_exponent, last_load_id, customers_in_store, profile_count, "
+             "prediction_models, prediction_horizon_months) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+      const std::string now = NowIso();
+      sqlite3_bind_text(s.get(), 1, now.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(s.get(), 2, info.as_of_day);
+      sqlite3_bind_int64(s.get(), 3, info.start_day);
+      sqlite3_bind_text(s.get(), 4, info.window.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(s.get(), 5, info.currency.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_int(s.get(), 6, info.currency_exponent);
+      sqlite3_bind_int64(s.get(), 7, info.last_load_id);
+      sqlite3_bind_int64(s.get(), 8, static_cast<int64_t>(info.customers_in_store));
+      sqlite3_bind_int64(s.get(), 9, static_cast<int64_t>(profiles.size()));
+      sqlite3_bind_text(s.get(), 10, info.prediction_models.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_double(s.get(), 11, info.prediction_horizon_months);
+      if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store snapshot");
+      id = sqlite3_last_insert_rowid(db_);
+    }
+    {
+      Stmt s(db_,
+             "INSERT INTO snapshot_segments(snapshot_id, position, segment_key, name_en, name_de, "
+             "uuid_count, sum_order_count, sum_clv_minor, median_clv_minor, avg_order_count, "
+             "avg_clv, avg_recency_days, share_percent, avg_p_alive, avg_predicted_clv) VALUES "
+             "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      for (size_t i = 0; i < segments.size(); ++i) {
+        const auto& g = segments[i];
+        s.Reset();
+        sqlite3_bind_int64(s.get(), 1, id);
+        sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(i));
+        sqlite3_bind_text(s.get(), 3, g.key.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 4, g.name_en.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 5, g.name_de.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s.get(), 6, static_cast<int64_t>(g.uuid_count));
+        sqlite3_bind_int64(s.get(), 7, static_cast<int64_t>(g.sum_order_count));
+        sqlite3_bind_int64(s.get(), 8, g.sum_clv_minor);
+        sqlite3_bind_int64(s.get(), 9, g.median_clv_minor);
+        sqlite3_bind_double(s.get(), 10, g.avg_order_count);
+        sqlite3_bind_double(s.get(), 11, g.avg_clv);
+        sqlite3_bind_double(s.get(), 12, g.avg_recency_days);
+        sqlite3_bind_double(s.get(), 13, g.share_percent);
+        sqlite3_bind_double(s.get(), 14, g.avg_p_alive);
+        sqlite3_bind_double(s.get(), 15, g.avg_predicted_clv);
+        if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store snapshot segments");
+      }
+    }
+    Stmt s(db_,
+           "INSERT INTO snapshot_profiles(snapshot_id, customer_idx, position, r_score, f_score, "
+           "m_score, order_count, revenue_minor, recency_days, first_day, last_day, p_alive, "
+           "expected_purchases, predicted_clv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    auto real = [&](int col, double v) {
+      if (std::isnan(v)) {
+        sqlite3_bind_null(s.get(), col);
+      } else {
+        sqlite3_bind_double(s.get(), col, v);
+      }
+    };
+    for (const auto& p : profiles) {
+      sqlite3_reset(s.get());
+      sqlite3_bind_int64(s.get(), 1, id);
+      sqlite3_bind_int64(s.get(), 2, p.customer);
+      sqlite3_bind_int(s.get(), 3, p.segment);
+      sqlite3_bind_int(s.get(), 4, p.r_score);
+      sqlite3_bind_int(s.get(), 5, p.f_score);
+      sqlite3_bind_int(s.get(), 6, p.m_score);
+      sqlite3_bind_int64(s.get(), 7, p.order_count);
+      sqlite3_bind_int64(s.get(), 8, p.revenue_minor);
+      sqlite3_bind_int(s.get(), 9, p.recency_days);
+      sqlite3_bind_int(s.get(), 10, p.first_day);
+      sqlite3_bind_int(s.get(), 11, p.last_day);
+      real(12, p.p_alive);
+      real(13, p.expected_purchases);
+      real(14, p.predicted_clv);
+      if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store snapshot profiles");
+    }
+    return id;
+  }
+
   Status AppendBatchInTransaction(int64_t load_id, const Batch& batch) {
     if (!batch.new_customers.empty()) {
       Stmt s(db_, "INSERT INTO customer_chunks(first_index, count, uuids) VALUES (?, ?, ?)");

@@ -73,6 +73,7 @@ struct SegmentStats {
 };
 
 struct SegmentReport {
+  int64_t snapshot_id = 0;  // the snapshot it was read from; 0 when computed fresh
   std::string as_of, window, window_start, currency;
   int currency_exponent = 2;
   uint64_t customer_count = 0;

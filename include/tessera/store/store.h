@@ -46,6 +46,43 @@ struct StoreStats {
   uint64_t orders = 0;
   uint64_t chunks = 0;
   uint64_t loads = 0;
+  uint64_t snapshots = 0;
+};
+
+// A kept result of one recomputation: profiles scored and segmented over a window ending at
+// an as-of date, and the per-segment statistics. Snapshots are immutable once saved.
+struct SnapshotInfo {
+  int64_t id = 0;                        // assigned by SaveSnapshot, increasing
+  std::string created_at;                // ISO 8601 UTC, set by SaveSnapshot
+  int64_t as_of_day = 0, start_day = 0;  // day numbers (civil_time.h)
+  std::string window;                    // "24m", "90d"
+  std::string currency;
+  int currency_exponent = 2;
+  int64_t last_load_id = 0;         // the newest load the snapshot includes
+  uint64_t customers_in_store = 0;  // all customers, with or without purchases in the window
+  uint64_t profile_count = 0;       // customers with purchases in the window
+  std::string prediction_models;    // empty without predictions, else e.g. "bgnbd+gg"
+  double prediction_horizon_months = 0;
+};
+
+// One segment's statistics, in rule order; names in both languages.
+struct SnapshotSegment {
+  std::string key, name_en, name_de;
+  uint64_t uuid_count = 0, sum_order_count = 0;
+  int64_t sum_clv_minor = 0, median_clv_minor = 0;
+  double avg_order_count = 0, avg_clv = 0, avg_recency_days = 0, share_percent = 0;
+  double avg_p_alive = 0, avg_predicted_clv = 0;
+};
+
+// One customer's profile in a snapshot; `segment` indexes the snapshot's segments.
+struct SnapshotProfile {
+  uint32_t customer = 0;
+  uint16_t segment = 0;
+  uint8_t r_score = 0, f_score = 0, m_score = 0;
+  uint32_t order_count = 0;
+  int64_t revenue_minor = 0;
+  int32_t recency_days = 0, first_day = 0, last_day = 0;
+  double p_alive = 0, expected_purchases = 0, predicted_clv = 0;  // NaN without predictions
 };
 
 // Not thread-safe: one Store per thread. Resource type: not copyable.
@@ -92,6 +129,27 @@ class Store {
   virtual Status AppendBatch(int64_t load_id, const Batch& batch) = 0;
   virtual Status FinishLoad(int64_t load_id, const std::string& summary_json) = 0;
   virtual StatusOr<std::vector<LoadRecord>> Loads() = 0;
+
+  // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` in customer
+  // order. Errors: kInvalidArgument (a profile names no segment or no customer), I/O.
+  virtual StatusOr<int64_t> SaveSnapshot(const SnapshotInfo& info,
+                                         const std::vector<SnapshotSegment>& segments,
+                                         const std::vector<SnapshotProfile>& profiles) = 0;
+  // Every snapshot, oldest first.
+  virtual StatusOr<std::vector<SnapshotInfo>> Snapshots() = 0;
+  // Errors: kNotFound for an unknown id.
+  virtual StatusOr<std::vector<SnapshotSegment>> SnapshotSegments(int64_t id) = 0;
+  // Calls `fn` for every profile of the snapshot, in customer order. kNotFound: unknown id.
+  virtual Status ScanSnapshotProfiles(int64_t id,
+                                      const std::function<void(const SnapshotProfile&)>& fn) = 0;
+  // Deletes all but the newest `keep` snapshots; returns how many were deleted.
+  virtual StatusOr<uint64_t> PruneSnapshots(uint64_t keep) = 0;
+
+  // PostgreSQL only: creates `role` (or updates it when it exists) with SELECT on the
+  // documented read-only BI views (schema tessera_bi, docs/bi.md) and no other rights; it can
+  // log in when `password` is not empty. Errors: kFailedPrecondition on SQLite,
+  // kInvalidArgument for a bad name, kInternal when the connecting user may not create roles.
+  virtual Status CreateReadOnlyRole(const std::string& role, const std::string& password) = 0;
 
   virtual StatusOr<StoreStats> Stats() = 0;
   virtual std::string Describe() const = 0;  // e.g. "SQLite store /path/store.db"
