@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -30,10 +31,12 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x7465737365726101;
 constexpr int64_t kWriterLockKey = 0x7465737365726102;
 
-// Transient failures (connection lost, serialization failure, too many connections) are
-// retried this many times, waiting kFirstBackoff, then twice as long each time.
-constexpr int kMaxAttempts = 5;
+// Transient failures (connection lost, server restarting, serialization failure, too many
+// connections) are retried this many times, waiting kFirstBackoff, then twice as long each
+// time up to kMaxBackoff: about 15 s in all, enough for a restart or a quick failover.
+constexpr int kMaxAttempts = 12;
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 
 // Versioned migrations: migration i brings the schema from version i to i + 1. Each runs in
 // its own transaction under an advisory lock, so two processes opening a new database at once
@@ -287,8 +290,33 @@ std::string Scrub(std::string message, const std::string& password) {
 
 void IgnoreNotice(void*, const char*) {}
 
+// Whether a failed connection attempt may succeed when repeated: the server is starting,
+// stopping or restarting (refused, socket missing, "starting up", "shutting down", in
+// recovery), or has no free connection slot. Never a wrong password or a missing database.
+bool TransientConnectFailure(const std::string& msg) {
+  for (const char* m :
+       {"Connection refused", "No such file or directory", "starting up", "shutting down",
+        "in recovery mode", "too many clients", "remaining connection slots"}) {
+    if (msg.find(m) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Opening a store retries a transient failure for about 5 s (a typo in the host should not
+// keep the user waiting as long as a batch in the middle of a load may).
+constexpr int kConnectAttempts = 6;
+
 StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
   Conn conn(PQconnectdb(location.c_str()));
+  auto backoff = kFirstBackoff;
+  int attempt = 1;
+  for (; conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK && attempt < kConnectAttempts &&
+         TransientConnectFailure(PQerrorMessage(conn.get()));
+       ++attempt) {
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+    conn.reset(PQconnectdb(location.c_str()));
+  }
   if (conn == nullptr) return UnavailableError("cannot connect to PostgreSQL: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     const std::string msg = Scrub(PQerrorMessage(conn.get()), safe.password);
@@ -299,7 +327,8 @@ StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
           "DATABASE; see docs/deployment.md): {}",
           safe.Describe(), msg);
     }
-    return UnavailableError("cannot connect to PostgreSQL {}: {}", safe.Describe(), msg);
+    return UnavailableError("cannot connect to PostgreSQL {}{}: {}", safe.Describe(),
+                            attempt > 1 ? fmt::format(" (tried {} times)", attempt) : "", msg);
   }
   PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
   return conn;
@@ -631,7 +660,7 @@ class PostgresStore final : public Store {
       s = AppendBatchOnce(load_id, batch_no, batch);
       if (s.ok() || s.code() != StatusCode::kUnavailable || attempt == kMaxAttempts) break;
       std::this_thread::sleep_for(backoff);
-      backoff *= 2;
+      backoff = std::min(backoff * 2, kMaxBackoff);
       if (!Reconnect().ok()) continue;
       auto committed = Value(fmt::format(
           "SELECT count(*) FROM batches WHERE load_id = {} AND batch_no = {}", load_id, batch_no));
