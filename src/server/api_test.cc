@@ -1,0 +1,557 @@
+// The HTTP API against a real `tessera serve` process on a random loopback port, over a store
+// made by the real CLI: every endpoint, every role, bad keys, bad parameters, CSV escaping,
+// caching headers, gzip, pagination to the end, uploads and recomputation. Runs on SQLite,
+// and on PostgreSQL when a test server is set.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "store/test_stores.h"
+
+namespace tessera::server {
+namespace {
+
+using Json = nlohmann::json;
+using store::Backend;
+
+// Runs the tessera binary with `args`; returns its stdout. Fails the test on a non-zero exit.
+std::string Tessera(const std::vector<std::string>& args, const std::string& store_location) {
+  std::string cmd = std::string("TESSERA_STORE='") + store_location + "' '" TESSERA_BINARY "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>/dev/null";
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int rc = ::pclose(p);
+  EXPECT_EQ(rc, 0) << cmd;
+  return out;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// A store with orders, three snapshots and four keys, served by a `tessera serve` process.
+class Environment {
+ public:
+  explicit Environment(Backend backend) {
+    dir_ =
+        std::filesystem::path(::testing::TempDir()) /
+        ("tessera_api_" + std::to_string(::getpid()) + (backend == Backend::kSqlite ? "_s" : "_p"));
+    std::filesystem::create_directories(dir_);
+    store_ = stores_.NewLocation(backend, "api.db");
+    key_ = (dir_ / "owner.key").string();
+    ::setenv("TESSERA_KEY", key_.c_str(), 1);
+    std::filesystem::remove(key_);
+    Tessera({"keys", "init", "--key", key_}, store_);
+    const std::string orders = (dir_ / "orders.csv").string();
+    Tessera({"generate", "--customers", "1500", "--months", "24", "--seed", "4", "--end",
+             "2025-06-30", "--output", orders},
+            store_);
+    Tessera({"ingest", orders, "--quiet"}, store_);
+    // Snapshot 1 with segment names a spreadsheet would run as formulas.
+    std::string rules;
+    {
+      std::ifstream in(std::string(TESSERA_SOURCE_DIR) + "/config/segments.toml");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      rules = ss.str();
+    }
+    for (size_t at = 0; (at = rules.find("en = \"", at)) != std::string::npos; ++at) {
+      rules.insert(at + 6, "=HYPERLINK(\\\"x\\\")+");  // TOML: =HYPERLINK(\"x\")+
+      break;
+    }
+    const std::string evil = (dir_ / "evil.toml").string();
+    std::ofstream(evil) << rules;
+    Tessera(
+        {"snapshots", "create", "--as-of", "2024-12-31", "--window", "12m", "--rules", evil, "-q"},
+        store_);
+    Tessera({"snapshots", "create", "--as-of", "2025-01-31", "--window", "12m", "-q"}, store_);
+    Tessera({"snapshots", "create", "--as-of", "2025-06-30", "--window", "12m", "-q"}, store_);
+    viewer_ =
+        Trim(Tessera({"keys", "api", "create", "--role", "viewer", "--allow-query-key"}, store_));
+    analyst_ = Trim(Tessera({"keys", "api", "create", "--role", "analyst"}, store_));
+    admin_ = Trim(Tessera({"keys", "api", "create", "--role", "admin"}, store_));
+    revoked_ = Trim(Tessera({"keys", "api", "create", "--role", "admin"}, store_));
+    Tessera({"keys", "api", "revoke", revoked_.substr(4, 16)}, store_);
+    StartServer();
+  }
+
+  ~Environment() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "serve did not stop cleanly";
+    }
+  }
+
+  void StartServer() {
+    // A client writing to a connection the server closed (the 413 test) must not kill the
+    // test process.
+    ::signal(SIGPIPE, SIG_IGN);
+    int out[2];
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    const std::string binary = TESSERA_BINARY;
+    const std::string log = (dir_ / "serve.log").string();
+    std::vector<std::string> args = {
+        binary, "serve",      "--listen",  "127.0.0.1:0", "--store",         store_, "--key",
+        key_,   "--with-key", "--threads", "16",          "--max-upload-mb", "1"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      // The server dies with the test process and holds none of the test runner's pipes.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::dup2(out[1], STDOUT_FILENO);
+      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (err >= 0) ::dup2(err, STDERR_FILENO);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c;
+    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
+    ::close(out[0]);
+    // "Listening on http://127.0.0.1:PORT"
+    const size_t colon = line.rfind(':');
+    ASSERT_NE(colon, std::string::npos) << "serve printed: " << line;
+    port_ = std::stoi(line.substr(colon + 1));
+  }
+
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  httplib::Headers Auth(const std::string& key) const {
+    return {{"Authorization", "Bearer " + key}};
+  }
+
+  store::TestStores stores_;
+  std::filesystem::path dir_;
+  std::string store_, key_, viewer_, analyst_, admin_, revoked_;
+  pid_t pid_ = 0;
+  int port_ = 0;
+};
+
+class ApiTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
+    auto& e = envs_[GetParam()];
+    if (!e) e = std::make_unique<Environment>(GetParam());
+    env_ = e.get();
+  }
+  static void TearDownTestSuite() { envs_.clear(); }
+
+  httplib::Result Get(const std::string& path, const std::string& key) {
+    auto c = env_->Client();
+    return key.empty() ? c.Get(path.c_str()) : c.Get(path.c_str(), env_->Auth(key));
+  }
+  static Json Body(const httplib::Result& r) { return Json::parse(r->body); }
+  // Expects a JSON error with this status (and parameter, when given).
+  static void ExpectError(const httplib::Result& r, int status, const std::string& parameter = "") {
+    ASSERT_TRUE(r) << "no response";
+    EXPECT_EQ(r->status, status) << r->body;
+    const Json j = Json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["error"]["status"], status);
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+    if (!parameter.empty()) {
+      EXPECT_EQ(j["error"]["parameter"], parameter) << r->body;
+    }
+  }
+
+  static inline std::map<Backend, std::unique_ptr<Environment>> envs_;
+  Environment* env_ = nullptr;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, ApiTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         store::BackendName);
+
+TEST_P(ApiTest, HealthReadinessAndOpenApiNeedNoKey) {
+  auto h = Get("/api/v1/health", "");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(Body(h)["status"], "ok");
+  auto r = Get("/api/v1/ready", "");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Body(r)["snapshot_id"], 3);
+  auto o = Get("/api/v1/openapi.json", "");
+  EXPECT_EQ(o->status, 200);
+  const Json doc = Body(o);
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  for (const char* path :
+       {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/snapshots/{id}/segments",
+        "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles", "/api/v1/profiles/{uuid}",
+        "/api/v1/ingest", "/api/v1/loads", "/metrics"}) {
+    EXPECT_TRUE(doc["paths"].contains(path)) << path;
+  }
+}
+
+TEST_P(ApiTest, EveryEndpointButHealthNeedsAValidKey) {
+  const std::vector<std::string> paths = {"/api/v1/segments",
+                                          "/api/v1/snapshots",
+                                          "/api/v1/snapshots/3/segments",
+                                          "/api/v1/migration",
+                                          "/api/v1/distributions",
+                                          "/api/v1/profiles",
+                                          "/api/v1/profiles/00000000-0000-8000-8000-000000000000",
+                                          "/api/v1/loads",
+                                          "/metrics"};
+  for (const auto& p : paths) {
+    SCOPED_TRACE(p);
+    ExpectError(Get(p, ""), 401);
+    ExpectError(Get(p, "tsk_0000000000000000_nonsense"), 401);
+    ExpectError(Get(p, "not even a key"), 401);
+    ExpectError(Get(p, env_->revoked_), 401);
+    // One character off in the secret.
+    std::string wrong = env_->admin_;
+    wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
+    ExpectError(Get(p, wrong), 401);
+  }
+  auto c = env_->Client();
+  ExpectError(c.Post("/api/v1/snapshots", "{}", "application/json"), 401);
+  ExpectError(c.Post("/api/v1/ingest", "x", "text/csv"), 401);
+}
+
+TEST_P(ApiTest, RolesGrantWhatTheySay) {
+  struct Case {
+    std::string path;
+    int viewer, analyst, admin;
+  };
+  for (const Case& k : std::vector<Case>{{"/api/v1/segments", 200, 200, 200},
+                                         {"/api/v1/snapshots", 200, 200, 200},
+                                         {"/api/v1/migration", 200, 200, 200},
+                                         {"/api/v1/distributions", 200, 200, 200},
+                                         {"/metrics", 200, 200, 200},
+                                         {"/api/v1/profiles", 403, 200, 200},
+                                         {"/api/v1/loads", 403, 403, 200}}) {
+    SCOPED_TRACE(k.path);
+    EXPECT_EQ(Get(k.path, env_->viewer_)->status, k.viewer);
+    EXPECT_EQ(Get(k.path, env_->analyst_)->status, k.analyst);
+    EXPECT_EQ(Get(k.path, env_->admin_)->status, k.admin);
+    if (k.viewer == 403) ExpectError(Get(k.path, env_->viewer_), 403);
+  }
+  auto c = env_->Client();
+  ExpectError(c.Post("/api/v1/snapshots", env_->Auth(env_->analyst_), "{}", "application/json"),
+              403);
+  ExpectError(c.Post("/api/v1/ingest", env_->Auth(env_->analyst_), "x", "text/csv"), 403);
+}
+
+TEST_P(ApiTest, QueryKeysOnlyForKeysThatAllowThem) {
+  auto ok = Get("/api/v1/segments?format=csv&key=" + env_->viewer_, "");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  ExpectError(Get("/api/v1/segments?key=" + env_->admin_, ""), 401, "key");
+}
+
+TEST_P(ApiTest, SegmentsAreWhatTheCliKept) {
+  const std::string cli_json =
+      Tessera({"snapshots", "show", "latest", "--format", "json"}, env_->store_);
+  auto r = Get("/api/v1/segments", env_->viewer_);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, cli_json);
+  EXPECT_EQ(r->get_header_value("X-Tessera-Snapshot"), "3");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+
+  const std::string cli_csv =
+      Tessera({"snapshots", "show", "2", "--format", "csv", "--lang", "de"}, env_->store_);
+  auto csv = Get("/api/v1/segments?snapshot=2&format=csv&lang=de", env_->viewer_);
+  ASSERT_EQ(csv->status, 200);
+  EXPECT_EQ(csv->body, cli_csv);
+  EXPECT_EQ(csv->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_NE(csv->body.find("VIPs,champions,"), std::string::npos);
+  EXPECT_EQ(Get("/api/v1/snapshots/2/segments?format=csv&lang=de", env_->viewer_)->body, cli_csv);
+
+  const Json j = Body(r);
+  ASSERT_EQ(j["segments"].size(), 9u);
+  uint64_t customers = 0;
+  double share = 0;
+  for (const auto& s : j["segments"]) {
+    customers += s["uuid_count"].get<uint64_t>();
+    share += s["share_percent"].get<double>();
+  }
+  EXPECT_EQ(customers, j["customer_count"].get<uint64_t>());
+  EXPECT_NEAR(share, 100.0, 1e-9);
+}
+
+TEST_P(ApiTest, CsvCellsNeverRunAsFormulas) {
+  auto r = Get("/api/v1/segments?snapshot=1&format=csv", env_->viewer_);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("\"'=HYPERLINK(\"\"x\"\")+Champions\",champions,"), std::string::npos)
+      << r->body;
+  auto p = Get("/api/v1/profiles?snapshot=1&format=csv&segment=champions", env_->analyst_);
+  ASSERT_EQ(p->status, 200);
+  EXPECT_NE(p->body.find(",champions,\"'=HYPERLINK("), std::string::npos);
+  EXPECT_EQ(p->body.find(",=HYPERLINK"), std::string::npos);
+}
+
+TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
+  struct Case {
+    std::string path, parameter;
+    int status = 400;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"/api/v1/profiles?limit=0", "limit"},
+           {"/api/v1/profiles?limit=1001", "limit"},
+           {"/api/v1/profiles?limit=ten", "limit"},
+           {"/api/v1/profiles?limit=5x", "limit"},
+           {"/api/v1/profiles?limit=99999999999999999999999", "limit"},
+           {"/api/v1/profiles?r_min=6", "r_min"},
+           {"/api/v1/profiles?m_max=0", "m_max"},
+           {"/api/v1/profiles?segment=nobody", "segment"},
+           {"/api/v1/profiles?cursor=%%%", "cursor"},
+           {"/api/v1/profiles?cursor=bm9wZQ", "cursor"},
+           {"/api/v1/profiles?cursor=My45OTk5OTk5", "cursor"},
+           {"/api/v1/segments?lang=fr", "lang"},
+           {"/api/v1/segments?format=xml", "format"},
+           {"/api/v1/segments?snapshot=abc", "snapshot"},
+           {"/api/v1/segments?snapshot=-1", "snapshot"},
+           {"/api/v1/distributions?bins=0", "bins"},
+           {"/api/v1/distributions?bins=201", "bins"},
+           {"/api/v1/migration?from=1", "to"},
+           {"/api/v1/migration?from=x&to=2", "from"},
+           {"/api/v1/profiles/not-a-uuid", "uuid"},
+           {"/api/v1/profiles/00000000-0000-8000-8000-000000000000?format=csv", "format"},
+           {"/api/v1/segments?snapshot=999", "", 404},
+           {"/api/v1/snapshots/999/segments", "", 404},
+           {"/api/v1/migration?from=1&to=999", "", 404},
+           {"/api/v1/profiles/00000000-0000-8000-8000-000000000000", "", 404},
+           {"/api/v1/no-such-thing", "", 404},
+       }) {
+    SCOPED_TRACE(k.path);
+    ExpectError(Get(k.path, env_->admin_), k.status, k.parameter);
+  }
+}
+
+TEST_P(ApiTest, PagingReachesEveryProfileOnce) {
+  const Json segments = Body(Get("/api/v1/segments", env_->viewer_));
+  const uint64_t expected = segments["customer_count"];
+  std::set<std::string> seen;
+  std::string next = "/api/v1/profiles?limit=97";
+  int pages = 0;
+  while (!next.empty()) {
+    auto r = Get(next, env_->analyst_);
+    ASSERT_EQ(r->status, 200) << next << " " << r->body;
+    const Json j = Body(r);
+    EXPECT_EQ(j["total"], expected);
+    EXPECT_EQ(j["snapshot_id"], 3);
+    for (const auto& item : j["items"]) {
+      EXPECT_TRUE(seen.insert(item["uuid"].get<std::string>()).second) << "twice: " << item;
+    }
+    ++pages;
+    if (j["next"].is_null()) {
+      EXPECT_TRUE(j["next_cursor"].is_null());
+      next.clear();
+    } else {
+      EXPECT_EQ(j["items"].size(), 97u);
+      next = j["next"];
+    }
+    ASSERT_LT(pages, 1000);
+  }
+  EXPECT_EQ(seen.size(), expected);
+  EXPECT_EQ(pages, static_cast<int>((expected + 96) / 97));
+  // The CSV has the same customers, one row each.
+  auto csv = Get("/api/v1/profiles?format=csv", env_->analyst_);
+  EXPECT_EQ(static_cast<uint64_t>(std::count(csv->body.begin(), csv->body.end(), '\n')),
+            expected + 1);
+}
+
+TEST_P(ApiTest, FiltersSelectTheMatchingProfiles) {
+  const Json segments = Body(Get("/api/v1/segments?lang=de", env_->viewer_));
+  for (const auto& s : segments["segments"]) {
+    const std::string key = s["key"];
+    auto r = Get("/api/v1/profiles?limit=1000&segment=" + key, env_->analyst_);
+    ASSERT_EQ(r->status, 200);
+    const Json j = Body(r);
+    EXPECT_EQ(j["total"], s["uuid_count"]) << key;
+    for (const auto& item : j["items"]) EXPECT_EQ(item["segment_key"], key);
+  }
+  // By German name, and by score ranges.
+  auto vips = Body(Get("/api/v1/profiles?segment=VIPs&lang=de&limit=5", env_->analyst_));
+  EXPECT_EQ(vips["items"][0]["segment"], "VIPs");
+  auto high = Body(Get("/api/v1/profiles?r_min=4&f_min=5&m_max=3&limit=1000", env_->analyst_));
+  for (const auto& item : high["items"]) {
+    EXPECT_GE(item["r_score"].get<int>(), 4);
+    EXPECT_EQ(item["f_score"].get<int>(), 5);
+    EXPECT_LE(item["m_score"].get<int>(), 3);
+  }
+  // One profile by its pseudonym.
+  const Json first = vips["items"][0];
+  auto one =
+      Get("/api/v1/profiles/" + first["uuid"].get<std::string>() + "?lang=de", env_->analyst_);
+  ASSERT_EQ(one->status, 200);
+  Json got = Body(one);
+  EXPECT_EQ(got["snapshot_id"], 3);
+  got.erase("snapshot_id");
+  EXPECT_EQ(got, first);
+}
+
+TEST_P(ApiTest, DistributionsAndMigrationAddUp) {
+  const Json d = Body(Get("/api/v1/distributions?bins=10", env_->viewer_));
+  const uint64_t n = d["customer_count"];
+  for (const char* h : {"clv", "order_count", "recency_days"}) {
+    ASSERT_EQ(d[h]["counts"].size(), 10u) << h;
+    EXPECT_EQ(d[h]["edges"].size(), 11u) << h;
+    uint64_t sum = 0;
+    for (const auto& c : d[h]["counts"]) sum += c.get<uint64_t>();
+    EXPECT_EQ(sum, n) << h;
+  }
+  ASSERT_EQ(d["rf_grid"].size(), 25u);
+  uint64_t grid = 0;
+  for (const auto& c : d["rf_grid"]) grid += c["customers"].get<uint64_t>();
+  EXPECT_EQ(grid, n);
+
+  const Json m = Body(Get("/api/v1/migration", env_->viewer_));
+  EXPECT_EQ(m["from"]["id"], 2);
+  EXPECT_EQ(m["to"]["id"], 3);
+  uint64_t into_newer = 0;
+  for (const auto& move : m["moves"]) {
+    if (!move["to_key"].is_null()) into_newer += move["customers"].get<uint64_t>();
+  }
+  EXPECT_EQ(into_newer, n);
+  auto csv = Get("/api/v1/migration?from=2&to=3&format=csv", env_->viewer_);
+  EXPECT_EQ(csv->body.substr(0, csv->body.find('\r')),
+            "from_group,from_key,to_group,to_key,customers");
+  EXPECT_EQ(Body(Get("/api/v1/snapshots", env_->viewer_)).size(), 3u);
+}
+
+TEST_P(ApiTest, CachingHeadersAndGzip) {
+  auto first = Get("/api/v1/segments", env_->viewer_);
+  const std::string etag = first->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_FALSE(first->get_header_value("Last-Modified").empty());
+  auto c = env_->Client();
+  auto again = c.Get("/api/v1/segments",
+                     {{"Authorization", "Bearer " + env_->viewer_}, {"If-None-Match", etag}});
+  EXPECT_EQ(again->status, 304);
+  EXPECT_TRUE(again->body.empty());
+  // Another representation has another ETag.
+  EXPECT_NE(Get("/api/v1/segments?lang=de", env_->viewer_)->get_header_value("ETag"), etag);
+
+  httplib::Client raw("127.0.0.1", env_->port_);
+  raw.set_decompress(false);
+  auto gz = raw.Get("/api/v1/segments",
+                    {{"Authorization", "Bearer " + env_->viewer_}, {"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip");
+  ASSERT_GE(gz->body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(gz->body[0]), 0x1f);  // gzip magic
+  EXPECT_LT(gz->body.size(), first->body.size());
+}
+
+TEST_P(ApiTest, MetricsCountRequests) {
+  Get("/api/v1/segments", env_->viewer_);
+  auto m = Get("/metrics", env_->viewer_);
+  ASSERT_EQ(m->status, 200);
+  EXPECT_NE(m->body.find("tessera_http_requests_total{route=\"/api/v1/segments\",status=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(m->body.find("tessera_http_request_duration_seconds_count"), std::string::npos);
+  EXPECT_NE(m->body.find("tessera_latest_snapshot_id 3"), std::string::npos);
+}
+
+// The tests below change the store: they run last.
+
+TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
+  const std::string csv =
+      "order_id,customer_id,ordered_at,amount,currency\n"
+      "API-1,api-customer-1,2025-06-01,12.50,EUR\n"
+      "API-2,api-customer-2,not-a-date,3.00,EUR\n"
+      "API-3,api-customer-1,2025-06-02,7.25,EUR\n";
+  auto c = env_->Client();
+  auto r = c.Post("/api/v1/ingest?name=june.csv", env_->Auth(env_->admin_), csv, "text/csv");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const Json j = Body(r);
+  EXPECT_EQ(j["summary"]["orders_stored"], 2);
+  EXPECT_EQ(j["rejects_total"], 1);
+  EXPECT_EQ(j["rejects"][0]["file"], "june.csv");
+  EXPECT_EQ(j["rejects"][0]["line"], 3);
+  EXPECT_EQ(j["rejects"][0]["column_name"], "ordered_at");
+  EXPECT_EQ(r->body.find("not-a-date"), std::string::npos);
+  EXPECT_EQ(r->body.find("api-customer"), std::string::npos);
+  EXPECT_EQ(r->body.find("tessera-upload"), std::string::npos);  // no temp path
+  // Again: idempotent.
+  auto again = c.Post("/api/v1/ingest?name=june.csv", env_->Auth(env_->admin_), csv, "text/csv");
+  EXPECT_EQ(Body(again)["summary"]["orders_stored"], 0);
+  auto loads = Body(Get("/api/v1/loads", env_->admin_));
+  EXPECT_GE(loads.size(), 3u);
+
+  ExpectError(c.Post("/api/v1/ingest", env_->Auth(env_->admin_), "", "text/csv"), 400, "body");
+  ExpectError(
+      c.Post("/api/v1/ingest?mapping=../../etc/x", env_->Auth(env_->admin_), csv, "text/csv"), 400,
+      "mapping");
+  ExpectError(
+      c.Post("/api/v1/ingest", env_->Auth(env_->admin_), "just,some\ncolumns,here\n", "text/csv"),
+      400);
+  // Over --max-upload-mb 1: refused from the headers, before any of the body is read. (Sent
+  // by hand: a client still writing the body may see the connection close before it reads
+  // the answer.)
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string head = "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           env_->admin_ +
+                           "\r\nContent-Type: text/csv\r\nContent-Length: 1200000\r\n\r\n";
+  ASSERT_EQ(::write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while (answer.find("}\n") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0) {
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
+  EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
+}
+
+TEST_P(ApiTest, RecomputationKeepsANewSnapshotThatReadsSeeAtOnce) {
+  auto c = env_->Client();
+  ExpectError(c.Post("/api/v1/snapshots", env_->Auth(env_->admin_), "{\"window\": \"12x\"}",
+                     "application/json"),
+              400, "window");
+  ExpectError(c.Post("/api/v1/snapshots", env_->Auth(env_->admin_), "[1, 2]", "application/json"),
+              400, "body");
+  ExpectError(c.Post("/api/v1/snapshots", env_->Auth(env_->admin_), "{\"colour\": \"red\"}",
+                     "application/json"),
+              400, "colour");
+  auto r = c.Post("/api/v1/snapshots", env_->Auth(env_->admin_),
+                  "{\"window\": \"24m\", \"as_of\": \"2025-06-30\"}", "application/json");
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(Body(r)["snapshot_id"], 4);
+  EXPECT_EQ(Body(r)["window"]["length"], "24m");
+  auto seg = Get("/api/v1/segments", env_->viewer_);
+  EXPECT_EQ(seg->get_header_value("X-Tessera-Snapshot"), "4");
+  EXPECT_EQ(seg->body, r->body);
+}
+
+}  // namespace
+}  // namespace tessera::server
