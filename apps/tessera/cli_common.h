@@ -83,5 +83,7 @@ class Output {
 void AddClvCommands(CLI::App& app, int* rc);
 // `tessera snapshots ...` and `tessera bi-role` (snapshot_commands.cc).
 void AddSnapshotCommands(CLI::App& app, int* rc);
+// `tessera serve` and `tessera keys api ...` under `keys` (serve_commands.cc).
+void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc);
 
 }  // namespace tessera

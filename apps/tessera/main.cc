@@ -539,6 +539,7 @@ int main(int argc, char** argv) {
 
   AddClvCommands(app, &rc);
   AddSnapshotCommands(app, &rc);
+  AddServeCommands(app, keys, &rc);
 
   try {
     app.parse(argc, argv);

@@ -304,7 +304,7 @@ std::string SegmentReport::ToCsv() const {
   out += has_predictions ? ",avg_p_alive,avg_predicted_clv\r\n" : "\r\n";
   for (const auto& s : segments) {
     const bool empty = s.uuid_count == 0;
-    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}", CsvEscape(s.group), CsvEscape(s.key),
+    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}", CsvTextCell(s.group), CsvTextCell(s.key),
                        s.uuid_count, empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
                        empty ? "" : fmt::format("{:.2f}", s.avg_clv),
                        empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,

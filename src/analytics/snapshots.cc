@@ -226,10 +226,10 @@ std::string SegmentMigration::ToCsv(Lang lang) const {
       if (counts[a][b] == 0) continue;
       const bool known_from = a < from_segments.size(), known_to = b < to_segments.size();
       out += fmt::format("{},{},{},{},{}\r\n",
-                         known_from ? CsvEscape(Name(from_segments[a], lang)) : "",
-                         known_from ? CsvEscape(from_segments[a].key) : "",
-                         known_to ? CsvEscape(Name(to_segments[b], lang)) : "",
-                         known_to ? CsvEscape(to_segments[b].key) : "", counts[a][b]);
+                         known_from ? CsvTextCell(Name(from_segments[a], lang)) : "",
+                         known_from ? CsvTextCell(from_segments[a].key) : "",
+                         known_to ? CsvTextCell(Name(to_segments[b], lang)) : "",
+                         known_to ? CsvTextCell(to_segments[b].key) : "", counts[a][b]);
     }
   }
   return out;

@@ -83,6 +83,17 @@ TEST(Text, CsvEscapeQuotesOnlyWhenNeeded) {
   EXPECT_EQ(CsvEscape("two\nlines"), "\"two\nlines\"");
 }
 
+TEST(Text, CsvTextCellsNeverRunAsSpreadsheetFormulas) {
+  EXPECT_EQ(CsvTextCell("VIPs"), "VIPs");
+  EXPECT_EQ(CsvTextCell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+  EXPECT_EQ(CsvTextCell("+1"), "'+1");
+  EXPECT_EQ(CsvTextCell("-cmd"), "'-cmd");
+  EXPECT_EQ(CsvTextCell("@SUM(A1)"), "'@SUM(A1)");
+  EXPECT_EQ(CsvTextCell("\tx"), "'\tx");
+  EXPECT_EQ(CsvTextCell("a=b, c"), "\"a=b, c\"");  // only a leading character counts
+  EXPECT_EQ(CsvTextCell(""), "");
+}
+
 TEST(Text, ThousandsSeparators) {
   EXPECT_EQ(WithThousands(0), "0");
   EXPECT_EQ(WithThousands(999), "999");

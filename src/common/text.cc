@@ -45,6 +45,14 @@ std::string CsvEscape(std::string_view s) {
   return out;
 }
 
+std::string CsvTextCell(std::string_view s) {
+  if (!s.empty() &&
+      (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')) {
+    return CsvEscape("'" + std::string(s));
+  }
+  return CsvEscape(s);
+}
+
 std::string WithThousands(uint64_t v) {
   const std::string digits = std::to_string(v);
   std::string out;

@@ -15,7 +15,7 @@
 namespace tessera::store::internal {
 
 // The schema version both stores write (each has its own migrations, kept in step).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
 // connection strings ("host=... dbname=...").

@@ -205,6 +205,19 @@ FROM a FULL OUTER JOIN b ON a.customer_uuid = b.customer_uuid
 WHERE (SELECT older FROM ids) IS NOT NULL
 GROUP BY a.segment_key, b.segment_key;
 )sql",
+    // 3: API keys of `tessera serve` (salted hashes only; a reference table under Citus).
+    R"sql(
+CREATE TABLE IF NOT EXISTS api_keys (
+  key_id          text        PRIMARY KEY,
+  role            text        NOT NULL,
+  label           text        NOT NULL,
+  salt            bytea       NOT NULL,
+  hash            bytea       NOT NULL,
+  allow_query_key boolean     NOT NULL,
+  created_at      timestamptz NOT NULL,
+  revoked_at      timestamptz
+);
+)sql",
 };
 constexpr int kSchemaVersion = internal::kSchemaVersion;
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
@@ -836,6 +849,60 @@ class PostgresStore final : public Store {
     }
     TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
     return pruned;
+  }
+
+  Status AddApiKey(const ApiKeyRecord& key) override {
+    const char* values[] = {key.id.c_str(),  key.role.c_str(), key.label.c_str(),
+                            key.salt.data(), key.hash.data(),  key.allow_query_key ? "t" : "f"};
+    const int lengths[] = {
+        0, 0, 0, static_cast<int>(key.salt.size()), static_cast<int>(key.hash.size()), 0};
+    const int formats[] = {0, 0, 0, 1, 1, 0};
+    Result r(PQexecParams(conn(),
+                          "INSERT INTO api_keys(key_id, role, label, salt, hash, allow_query_key, "
+                          "created_at) VALUES ($1, $2, $3, $4, $5, $6, now())",
+                          6, nullptr, values, lengths, formats, 0));
+    if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return OkStatus();
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    if (state != nullptr && std::string_view(state) == "23505") {
+      return AlreadyExistsError("an API key {} exists", key.id);
+    }
+    return Error(r.get(), "store an API key");
+  }
+
+  StatusOr<std::vector<ApiKeyRecord>> ApiKeys() override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT key_id, role, label, salt, hash, allow_query_key::int::text, "
+                      "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                      "COALESCE(to_char(revoked_at AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM api_keys ORDER BY "
+                      "created_at, key_id",
+                      {}, true));
+    std::vector<ApiKeyRecord> out;
+    const PGresult* q = r.get();
+    auto text = [&](int i, int col) {
+      return std::string(PQgetvalue(q, i, col), PQgetlength(q, i, col));
+    };
+    for (int i = 0, n = PQntuples(q); i < n; ++i) {
+      ApiKeyRecord k;
+      k.id = text(i, 0);
+      k.role = text(i, 1);
+      k.label = text(i, 2);
+      k.salt = text(i, 3);
+      k.hash = text(i, 4);
+      k.allow_query_key = text(i, 5) == "1";
+      k.created_at = text(i, 6);
+      k.revoked_at = text(i, 7);
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
+
+  StatusOr<bool> RevokeApiKey(const std::string& id) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at "
+                      "IS NULL",
+                      {id}, false));
+    return std::string_view(PQcmdTuples(r.get())) == "1";
   }
 
   Status CreateReadOnlyRole(const std::string& role, const std::string& password) override {

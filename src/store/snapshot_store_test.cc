@@ -269,7 +269,7 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
     ASSERT_TRUE(internal::PostgresExecute(
                     location_,
                     "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
-                    "snapshot_profiles; UPDATE tessera_meta SET value = '1' WHERE key = "
+                    "snapshot_profiles, api_keys; UPDATE tessera_meta SET value = '1' WHERE key = "
                     "'schema_version'")
                     .ok());
   } else {
@@ -280,7 +280,8 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
                            "DROP VIEW bi_snapshots; DROP VIEW bi_segments_latest; DROP VIEW "
                            "bi_segments; DROP VIEW bi_profiles_latest; DROP VIEW bi_profiles; "
                            "DROP VIEW bi_segment_migration_latest; DROP TABLE snapshots; DROP "
-                           "TABLE snapshot_segments; DROP TABLE snapshot_profiles; UPDATE meta "
+                           "TABLE snapshot_segments; DROP TABLE snapshot_profiles; DROP TABLE "
+                           "api_keys; UPDATE meta "
                            "SET value = '1' WHERE key = 'schema_version'",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)

@@ -161,6 +161,19 @@ FROM a FULL OUTER JOIN b ON a.customer_idx = b.customer_idx
 WHERE (SELECT older FROM ids) IS NOT NULL
 GROUP BY a.segment_key, b.segment_key;
 )sql",
+    // 3: API keys of `tessera serve` (salted hashes only).
+    R"sql(
+CREATE TABLE api_keys (
+  key_id          TEXT PRIMARY KEY,
+  role            TEXT NOT NULL,
+  label           TEXT NOT NULL,
+  salt            BLOB NOT NULL,
+  hash            BLOB NOT NULL,
+  allow_query_key INTEGER NOT NULL,
+  created_at      TEXT NOT NULL,
+  revoked_at      TEXT
+);
+)sql",
 };
 constexpr int kSchemaVersion = internal::kSchemaVersion;
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
@@ -540,6 +553,63 @@ class SqliteStore final : public Store {
     }
     TESSERA_RETURN_IF_ERROR(Exec("COMMIT"));
     return pruned;
+  }
+
+  Status AddApiKey(const ApiKeyRecord& key) override {
+    Stmt s(db_,
+           "INSERT INTO api_keys(key_id, role, label, salt, hash, allow_query_key, created_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const std::string now = NowIso();
+    sqlite3_bind_text(s.get(), 1, key.id.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s.get(), 2, key.role.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s.get(), 3, key.label.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s.get(), 4, key.salt.data(), static_cast<int>(key.salt.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(s.get(), 5, key.hash.data(), static_cast<int>(key.hash.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_int(s.get(), 6, key.allow_query_key ? 1 : 0);
+    sqlite3_bind_text(s.get(), 7, now.c_str(), -1, SQLITE_TRANSIENT);
+    if (!s.ok()) return Error("store an API key");
+    const int rc = s.Step();
+    if (rc == SQLITE_CONSTRAINT) return AlreadyExistsError("an API key {} exists", key.id);
+    if (rc != SQLITE_DONE) return Error("store an API key");
+    return OkStatus();
+  }
+
+  StatusOr<std::vector<ApiKeyRecord>> ApiKeys() override {
+    Stmt s(db_,
+           "SELECT key_id, role, label, salt, hash, allow_query_key, created_at, "
+           "COALESCE(revoked_at, '') FROM api_keys ORDER BY created_at, key_id");
+    if (!s.ok()) return Error("read API keys");
+    std::vector<ApiKeyRecord> out;
+    int rc;
+    auto blob = [&](int col) {
+      return std::string(static_cast<const char*>(sqlite3_column_blob(s.get(), col)),
+                         static_cast<size_t>(sqlite3_column_bytes(s.get(), col)));
+    };
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      ApiKeyRecord k;
+      k.id = Text(s.get(), 0);
+      k.role = Text(s.get(), 1);
+      k.label = Text(s.get(), 2);
+      k.salt = blob(3);
+      k.hash = blob(4);
+      k.allow_query_key = sqlite3_column_int(s.get(), 5) != 0;
+      k.created_at = Text(s.get(), 6);
+      k.revoked_at = Text(s.get(), 7);
+      out.push_back(std::move(k));
+    }
+    if (rc != SQLITE_DONE) return Error("read API keys");
+    return out;
+  }
+
+  StatusOr<bool> RevokeApiKey(const std::string& id) override {
+    Stmt s(db_, "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL");
+    const std::string now = NowIso();
+    sqlite3_bind_text(s.get(), 1, now.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s.get(), 2, id.c_str(), -1, SQLITE_STATIC);
+    if (!s.ok() || s.Step() != SQLITE_DONE) return Error("revoke an API key");
+    return sqlite3_changes(db_) == 1;
   }
 
   Status CreateReadOnlyRole(const std::string&, const std::string&) override {

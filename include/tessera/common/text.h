@@ -29,6 +29,10 @@ std::string_view TrimWhitespace(std::string_view s);
 // A CSV cell per RFC 4180: quoted (with doubled quotes) when it holds a comma, a quote or a
 // line break.
 std::string CsvEscape(std::string_view s);
+// A CSV cell of free text (names from rule files, labels) for spreadsheets: as CsvEscape, and
+// a text starting with = + - @ tab or CR is prefixed with ' so that Excel, Google Sheets or
+// LibreOffice never run it as a formula. Not for numbers.
+std::string CsvTextCell(std::string_view s);
 
 // 1234567 -> "1,234,567".
 std::string WithThousands(uint64_t v);

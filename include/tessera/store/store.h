@@ -85,6 +85,17 @@ struct SnapshotProfile {
   double p_alive = 0, expected_purchases = 0, predicted_clv = 0;  // NaN without predictions
 };
 
+// An HTTP API key as the store keeps it: never the key itself, only a salted hash of its
+// secret part (server/api_keys.h makes and checks keys).
+struct ApiKeyRecord {
+  std::string id;     // public part of the key, unique
+  std::string role;   // "viewer", "analyst" or "admin"
+  std::string label;  // free text from its creator
+  std::string salt, hash;  // bytes
+  bool allow_query_key = false;  // may be sent as ?key= (IMPORTDATA)
+  std::string created_at, revoked_at;  // ISO 8601 UTC; revoked_at empty while valid
+};
+
 // Not thread-safe: one Store per thread. Resource type: not copyable.
 class Store {
  public:
@@ -144,6 +155,12 @@ class Store {
                                       const std::function<void(const SnapshotProfile&)>& fn) = 0;
   // Deletes all but the newest `keep` snapshots; returns how many were deleted.
   virtual StatusOr<uint64_t> PruneSnapshots(uint64_t keep) = 0;
+
+  // API keys. AddApiKey errors: kAlreadyExists for a duplicate id. RevokeApiKey returns
+  // false for an unknown or already revoked id.
+  virtual Status AddApiKey(const ApiKeyRecord& key) = 0;
+  virtual StatusOr<std::vector<ApiKeyRecord>> ApiKeys() = 0;
+  virtual StatusOr<bool> RevokeApiKey(const std::string& id) = 0;
 
   // PostgreSQL only: creates `role` (or updates it when it exists) with SELECT on the
   // documented read-only BI views (schema tessera_bi, docs/bi.md) and no other rights; it can

@@ -1,0 +1,191 @@
+// `tessera serve` and `tessera keys api create|list|revoke`.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "cli_common.h"
+#include "tessera/server/api_keys.h"
+#include "tessera/server/server.h"
+
+namespace tessera {
+namespace {
+
+// "127.0.0.1:8080", "0.0.0.0:0", ":8080" or "8080".
+Status ParseListen(const std::string& text, server::ServerOptions* o) {
+  const size_t colon = text.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535) {
+    return InvalidArgumentError("--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got '{}'",
+                                text);
+  }
+  if (!host.empty()) o->host = host;
+  o->port = static_cast<int>(p);
+  return OkStatus();
+}
+
+struct ServeArgs {
+  StoreArgs store;
+  std::string listen = "127.0.0.1:8080";
+  std::vector<std::string> cors;
+  int threads = 128;
+  uint64_t max_upload_mb = 4096;
+  bool with_key = false;
+};
+
+Status RunServe(const ServeArgs& a) {
+  server::ServerOptions o;
+  TESSERA_RETURN_IF_ERROR(ParseListen(a.listen, &o));
+  o.store = a.store.store;
+  o.key_path = a.with_key ? a.store.key : "";
+  o.cors_origins = a.cors;
+  o.threads = a.threads;
+  o.max_upload_bytes = a.max_upload_mb << 20;
+  // SIGINT and SIGTERM stop the server cleanly: blocked here (and so in every thread
+  // started later) and awaited by one thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  TESSERA_ASSIGN_OR_RETURN(auto srv, server::Server::Start(o));
+  std::printf("Listening on http://%s:%d\n", o.host.c_str(), srv->port());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "tessera: serving %s; dashboard at http://%s:%d/ , API at /api/v1 (docs/api.md)%s\n",
+               a.store.store.c_str(), o.host.c_str(), srv->port(),
+               o.key_path.empty() ? "; uploads off (start with --with-key to accept them)" : "");
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    srv->Stop();
+  });
+  const Status s = srv->Run();
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return s;
+}
+
+struct KeyArgs {
+  StoreArgs store;
+  std::string role = "viewer", label, id;
+  bool allow_query = false;
+  std::string format = "table";
+};
+
+Status RunKeyCreate(const KeyArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto role, server::ParseRole(a.role));
+  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto key, server::MakeApiKey(role, a.allow_query, a.label));
+  TESSERA_RETURN_IF_ERROR(store->AddApiKey(key.record));
+  std::printf("%s\n", key.key.c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "tessera: created %s key %s%s; this is the only time it is shown. Send it as "
+               "`Authorization: Bearer <key>`%s.\n",
+               a.role.c_str(), key.record.id.c_str(),
+               a.label.empty() ? "" : (" (" + a.label + ")").c_str(),
+               a.allow_query ? " or as ?key=<key> (e.g. in IMPORTDATA)" : "");
+  return OkStatus();
+}
+
+Status RunKeyList(const KeyArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto keys, store->ApiKeys());
+  if (keys.empty()) {
+    std::printf("No API keys yet; create one with `tessera keys api create --role viewer`.\n");
+    return OkStatus();
+  }
+  std::printf("%-16s  %-7s  %-5s  %-20s  %-20s  %s\n", "id", "role", "?key", "created", "revoked",
+              "label");
+  for (const auto& k : keys) {
+    std::printf("%-16s  %-7s  %-5s  %-20s  %-20s  %s\n", k.id.c_str(), k.role.c_str(),
+                k.allow_query_key ? "yes" : "no", k.created_at.c_str(),
+                k.revoked_at.empty() ? "-" : k.revoked_at.c_str(), k.label.c_str());
+  }
+  return OkStatus();
+}
+
+Status RunKeyRevoke(const KeyArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(const bool revoked, store->RevokeApiKey(a.id));
+  if (!revoked) return NotFoundError("no valid API key {} (`tessera keys api list`)", a.id);
+  std::printf("Revoked API key %s; servers refuse it within 2 seconds.\n", a.id.c_str());
+  return OkStatus();
+}
+
+}  // namespace
+
+void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
+  static ServeArgs serve_args;
+  auto* serve = app.add_subcommand(
+      "serve", "Serve the HTTP API (for BI tools) and the dashboard from a store");
+  serve
+      ->add_option("--listen", serve_args.listen,
+                   "Address and port; 127.0.0.1 keeps it on this machine, port 0 picks a free "
+                   "one")
+      ->capture_default_str();
+  AddStoreOptions(serve, &serve_args.store, true);
+  serve->add_flag("--with-key", serve_args.with_key,
+                  "Accept order uploads (POST /api/v1/ingest): the server reads the owner's key "
+                  "(--key)");
+  serve->add_option("--cors-origin", serve_args.cors,
+                    "Allow browser pages from this origin (repeatable; * for any)");
+  serve
+      ->add_option("--threads", serve_args.threads,
+                   "Worker threads: the number of connections served at once")
+      ->check(CLI::Range(4, 4096))
+      ->capture_default_str();
+  serve->add_option("--max-upload-mb", serve_args.max_upload_mb, "Largest order upload")
+      ->capture_default_str();
+  serve->footer(
+      "Examples:\n"
+      "  tessera keys api create --role viewer --allow-query-key   # prints a key once\n"
+      "  tessera serve                                             # http://127.0.0.1:8080/\n"
+      "  curl -H 'Authorization: Bearer tsk_...' http://127.0.0.1:8080/api/v1/segments\n"
+      "  =IMPORTDATA(\"https://tessera.example/api/v1/segments?format=csv&key=tsk_...\")\n"
+      "Results come from kept snapshots (`tessera snapshots create`). TLS: put it behind a "
+      "reverse proxy (docs/api.md).");
+  serve->callback([rc] {
+    const Status s = RunServe(serve_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+
+  static KeyArgs create_args, list_args, revoke_args;
+  auto* api = keys->add_subcommand("api", "API keys for `tessera serve`");
+  api->require_subcommand(1);
+  auto* create = api->add_subcommand("create", "Create an API key; prints it once");
+  create
+      ->add_option("--role", create_args.role,
+                   "viewer (results), analyst (also profiles), admin (also uploads, keys)")
+      ->check(CLI::IsMember({"viewer", "analyst", "admin"}))
+      ->capture_default_str();
+  create->add_flag("--allow-query-key", create_args.allow_query,
+                   "Also accept the key as ?key= in URLs (for IMPORTDATA; URLs end up in logs)");
+  create->add_option("--label", create_args.label, "A note: who or what uses the key");
+  AddStoreOptions(create, &create_args.store, false);
+  create->callback([rc] {
+    const Status s = RunKeyCreate(create_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+  auto* list = api->add_subcommand("list", "List API keys (ids and roles; never the keys)");
+  AddStoreOptions(list, &list_args.store, false);
+  list->callback([rc] {
+    const Status s = RunKeyList(list_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+  auto* revoke = api->add_subcommand("revoke", "Revoke an API key by id");
+  revoke->add_option("id", revoke_args.id, "The key's id (`tessera keys api list`)")->required();
+  AddStoreOptions(revoke, &revoke_args.store, false);
+  revoke->callback([rc] {
+    const Status s = RunKeyRevoke(revoke_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+}
+
+}  // namespace tessera

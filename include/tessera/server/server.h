@@ -1,0 +1,47 @@
+#pragma once
+
+// `tessera serve`: the HTTP API (docs/api.md) and the dashboard, over one store. A thin layer:
+// every answer comes from the analytics library, mostly from a kept snapshot held in memory.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/common/status.h"
+
+namespace tessera::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port (see Server::port())
+  std::string store;
+  std::string key_path;  // the owner's key, needed for uploads only; empty: uploads refused
+  std::vector<std::string> cors_origins;  // allowed origins; "*" for any; empty: no CORS
+  uint64_t max_upload_bytes = uint64_t{4} << 30;
+  size_t max_json_bytes = 1 << 20;
+  int threads = 128;  // one per concurrent keep-alive connection
+  int read_timeout_seconds = 30, write_timeout_seconds = 120;
+};
+
+class Server {
+ public:
+  // Opens the store (which must exist) and binds the socket. Errors: the store's;
+  // kUnavailable when the address cannot be bound.
+  static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const;
+  // Serves until Stop() (from another thread or a signal handler's thread).
+  Status Run();
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::server

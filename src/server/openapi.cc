@@ -1,0 +1,187 @@
+// The OpenAPI 3.0 description of the API served at /api/v1/openapi.json (docs/api.md is
+// the prose version).
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace tessera::server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json Param(const char* name, const char* in, const char* type, const char* description,
+           bool required = false) {
+  return {{"name", name},
+          {"in", in},
+          {"required", required},
+          {"description", description},
+          {"schema", {{"type", type}}}};
+}
+
+Json Enum(const char* name, std::initializer_list<const char*> values, const char* description) {
+  Json p = Param(name, "query", "string", description);
+  p["schema"]["enum"] = Json::array();
+  for (const char* v : values) p["schema"]["enum"].push_back(v);
+  return p;
+}
+
+Json Range(const char* name, int lo, int hi, const char* description) {
+  Json p = Param(name, "query", "integer", description);
+  p["schema"]["minimum"] = lo;
+  p["schema"]["maximum"] = hi;
+  return p;
+}
+
+Json Responses(const char* ok, bool csv, bool with_auth = true) {
+  Json r;
+  Json content = {{"application/json", {{"schema", {{"type", "object"}}}}}};
+  if (csv) content["text/csv"] = {{"schema", {{"type", "string"}}}};
+  r["200"] = {{"description", ok}, {"content", content}};
+  r["304"] = {{"description", "not modified (If-None-Match matched the ETag)"}};
+  r["400"] = {{"$ref", "#/components/responses/Error"}};
+  if (with_auth) {
+    r["401"] = {{"$ref", "#/components/responses/Error"}};
+    r["403"] = {{"$ref", "#/components/responses/Error"}};
+  }
+  r["404"] = {{"$ref", "#/components/responses/Error"}};
+  return r;
+}
+
+Json Get(const char* summary, const char* role, Json params, Json responses) {
+  Json op;
+  op["summary"] = summary;
+  op["description"] = std::string("Needs a key of role ") + role + " or above.";
+  op["parameters"] = std::move(params);
+  op["responses"] = std::move(responses);
+  return op;
+}
+
+}  // namespace
+
+std::string OpenApiDocument() {
+  const Json snapshot = Param("snapshot", "query", "string", "latest (default) or a snapshot id");
+  const Json lang = Enum("lang", {"en", "de"}, "language of segment names (default en)");
+  const Json format = Enum("format", {"json", "csv"}, "json (default) or csv (RFC 4180)");
+  Json doc;
+  doc["openapi"] = "3.0.3";
+  doc["info"] = {{"title", "Tessera API"},
+                 {"version", "1"},
+                 {"description",
+                  "Pseudonymous customer segments, profiles and snapshots for BI tools. "
+                  "Amounts are decimal strings in the snapshot's currency; customers are "
+                  "UUID pseudonyms. See docs/api.md."}};
+  doc["servers"] = {{{"url", "/"}}};
+  doc["security"] = {{{"bearer", Json::array()}}, {{"queryKey", Json::array()}}};
+  auto& p = doc["paths"];
+  Json none = Json::array();
+  p["/api/v1/health"]["get"] = {{"summary", "The process is up"},
+                                {"security", Json::array()},
+                                {"responses", {{"200", {{"description", "ok"}}}}}};
+  p["/api/v1/ready"]["get"] = {
+      {"summary", "The store can be read"},
+      {"security", Json::array()},
+      {"responses",
+       {{"200", {{"description", "ready"}}}, {"503", {{"$ref", "#/components/responses/Error"}}}}}};
+  p["/api/v1/openapi.json"]["get"] = {{"summary", "This document"},
+                                      {"security", Json::array()},
+                                      {"responses", {{"200", {{"description", "OpenAPI 3"}}}}}};
+  p["/api/v1/segments"]["get"] =
+      Get("Segment statistics of a snapshot", "viewer", {snapshot, lang, format},
+          Responses("group, uuid_count, avg_order_count, avg_clv, avg_recency_days, "
+                    "share_percent, sum_clv, median_clv per segment",
+                    true));
+  p["/api/v1/snapshots"]["get"] =
+      Get("Every kept snapshot, oldest first", "viewer", none, Responses("snapshots", false));
+  p["/api/v1/snapshots"]["post"] = {
+      {"summary", "Recompute now and keep a new snapshot"},
+      {"description", "Needs an admin key. Body: {\"window\": \"24m\", \"as_of\": \"YYYY-MM-DD\"}"},
+      {"requestBody",
+       {{"required", false},
+        {"content",
+         {{"application/json",
+           {{"schema",
+             {{"type", "object"},
+              {"properties",
+               {{"window", {{"type", "string"}}},
+                {"as_of", {{"type", "string"}, {"format", "date"}}},
+                {"currency", {{"type", "string"}}},
+                {"lang", {{"type", "string"}}}}}}}}}}}}},
+      {"responses",
+       {{"201", {{"description", "the new snapshot's segments"}}},
+        {"400", {{"$ref", "#/components/responses/Error"}}},
+        {"401", {{"$ref", "#/components/responses/Error"}}},
+        {"403", {{"$ref", "#/components/responses/Error"}}}}}};
+  p["/api/v1/snapshots/{id}/segments"]["get"] =
+      Get("Segment statistics of snapshot {id}", "viewer",
+          {Param("id", "path", "integer", "snapshot id", true), lang, format},
+          Responses("as /api/v1/segments", true));
+  p["/api/v1/migration"]["get"] =
+      Get("Customers moving between the segments of two snapshots", "viewer",
+          {Param("from", "query", "integer", "older snapshot (default: second newest)"),
+           Param("to", "query", "integer", "newer snapshot (default: newest)"), lang, format},
+          Responses("moves: from_key, to_key (null = new / gone), customers", true));
+  p["/api/v1/distributions"]["get"] =
+      Get("Histograms of CLV, order count and recency; the R x F grid", "viewer",
+          {snapshot, Range("bins", 1, 200, "bins per histogram (default 20)")},
+          Responses("histograms and rf_grid", false));
+  p["/api/v1/profiles"]["get"] =
+      Get("Per-customer profiles, paginated", "analyst",
+          {snapshot, lang, format, Param("segment", "query", "string", "segment key or name"),
+           Range("r_min", 1, 5, "lowest R score"), Range("r_max", 1, 5, "highest R score"),
+           Range("f_min", 1, 5, "lowest F score"), Range("f_max", 1, 5, "highest F score"),
+           Range("m_min", 1, 5, "lowest M score"), Range("m_max", 1, 5, "highest M score"),
+           Range("limit", 1, 1000, "items per page (default 100)"),
+           Param("cursor", "query", "string", "next_cursor of the previous page")},
+          Responses("total, items, next_cursor, next (JSON); every matching row (CSV)", true));
+  p["/api/v1/profiles/{uuid}"]["get"] =
+      Get("One customer's profile", "analyst",
+          {Param("uuid", "path", "string", "the customer's pseudonym", true), snapshot, lang},
+          Responses("the profile", false));
+  p["/api/v1/ingest"]["post"] = {
+      {"summary", "Upload an order file and load it"},
+      {"description",
+       "Needs an admin key and a server started with the owner's key. The body is the file "
+       "(CSV, JSON Lines, optionally gzip), streamed to disk."},
+      {"parameters",
+       {Param("mapping", "query", "string", "mapping preset (default generic)"),
+        Param("name", "query", "string", "the file's name, for reject reports")}},
+      {"requestBody",
+       {{"required", true},
+        {"content",
+         {{"application/octet-stream",
+           {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}}},
+      {"responses",
+       {{"201", {{"description", "load summary and rejected rows"}}},
+        {"400", {{"$ref", "#/components/responses/Error"}}},
+        {"401", {{"$ref", "#/components/responses/Error"}}},
+        {"403", {{"$ref", "#/components/responses/Error"}}},
+        {"413", {{"$ref", "#/components/responses/Error"}}}}}};
+  p["/api/v1/loads"]["get"] =
+      Get("Ingest runs with their summaries", "admin", none, Responses("loads", false));
+  p["/metrics"]["get"] =
+      Get("Prometheus metrics", "viewer", none, Responses("text exposition format", false));
+  doc["components"]["securitySchemes"] = {
+      {"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+      {"queryKey",
+       {{"type", "apiKey"},
+        {"in", "query"},
+        {"name", "key"},
+        {"description", "only for keys created with --allow-query-key (IMPORTDATA)"}}}};
+  doc["components"]["responses"]["Error"] = {
+      {"description", "an error"},
+      {"content",
+       {{"application/json",
+         {{"schema",
+           {{"type", "object"},
+            {"properties",
+             {{"error",
+               {{"type", "object"},
+                {"properties",
+                 {{"status", {{"type", "integer"}}},
+                  {"code", {{"type", "string"}}},
+                  {"message", {{"type", "string"}}},
+                  {"parameter", {{"type", "string"}}}}}}}}}}}}}}}};
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace tessera::server
