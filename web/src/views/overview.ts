@@ -198,7 +198,7 @@ function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTML
           { class: "share-track", "aria-hidden": "true" },
           h("span", { class: "share-fill", style: `width:${((100 * s.share_percent) / maxShare).toFixed(1)}%` }),
         ),
-        percent(s.share_percent),
+        h("span", { class: "pct" }, percent(s.share_percent)),
       ),
       num(money(s.avg_clv, cur)),
       num(s.avg_recency_days === null ? "–" : decimal(s.avg_recency_days, 0)),
