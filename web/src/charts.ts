@@ -9,7 +9,10 @@ import {
   VisualMapComponent,
 } from "echarts/components";
 import * as echarts from "echarts/core";
+import langDE from "echarts/lib/i18n/langDE.js";
 import { CanvasRenderer } from "echarts/renderers";
+
+import { lang } from "./i18n";
 
 echarts.use([
   BarChart,
@@ -20,6 +23,8 @@ echarts.use([
   AriaComponent,
   CanvasRenderer,
 ]);
+// The charts' own words (the screen-reader descriptions of the aria component).
+echarts.registerLocale("DE", langDE);
 
 export type ChartOption = echarts.EChartsCoreOption;
 export type Chart = echarts.ECharts;
@@ -52,7 +57,10 @@ export function drawChart(
   option: ChartOption,
   onClick?: (params: { dataIndex: number; data: unknown }) => void,
 ): Chart {
-  const chart = echarts.init(container, null, { renderer: "canvas" });
+  const chart = echarts.init(container, null, {
+    renderer: "canvas",
+    locale: lang() === "de" ? "DE" : "EN",
+  });
   chart.on("finished", () => {
     container.dataset.chart = "ready";
   });
