@@ -28,12 +28,12 @@ fi
 mkdir -p "$artifacts"
 
 work=$(mktemp -d)
-server=""
+servers=()
 cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
+  for pid in "${servers[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,17 +60,24 @@ viewer=$("$tessera" keys api create --role viewer --label "dashboard test" 2>/de
 analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/dev/null)
 [[ "$viewer" == tsk_* && "$analyst" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }
 
-"$tessera" serve --listen 127.0.0.1:0 --store "$store" >"$work/serve.out" 2>"$work/serve.err" &
-server=$!
-url=""
-for _ in $(seq 100); do
-  url=$(sed -nE '1s#^Listening on (http://[^ ]+)$#\1#p' "$work/serve.out")
-  [ -n "$url" ] && break
-  kill -0 "$server" 2>/dev/null || { echo "tessera serve exited:"; cat "$work/serve.err"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "tessera serve printed no address"; cat "$work/serve.out" "$work/serve.err"; exit 1; }
-url=${url%/}/
+# Starts `tessera serve` on a store and sets $served to the URL it prints as its first line.
+# (Not in a $(...) subshell: the server's pid must reach cleanup.)
+serve() {
+  local out=$work/serve.${#servers[@]}.out
+  "$tessera" serve --listen 127.0.0.1:0 --store "$1" >"$out" 2>"$out.err" &
+  servers+=($!)
+  served=""
+  for _ in $(seq 100); do
+    served=$(sed -nE '1s#^Listening on (http://[^ ]+)$#\1#p' "$out")
+    if [ -n "$served" ]; then served=${served%/}/; return; fi
+    kill -0 "${servers[-1]}" 2>/dev/null || { echo "tessera serve exited: $(cat "$out.err")"; exit 1; }
+    sleep 0.1
+  done
+  echo "tessera serve printed no address: $(cat "$out" "$out.err")"
+  exit 1
+}
+serve "$store"
+url=$served
 echo "tessera serve at $url"
 
 status=$(node -e 'fetch(process.argv[1]).then((r) => console.log(r.status), () => console.log(0))' "$url")
@@ -79,8 +86,17 @@ if [ "$status" = 404 ]; then
 fi
 [ "$status" = 200 ] || { echo "GET / answered $status"; exit 1; }
 
+# A second store with the same orders and no snapshot yet: the test keeps one while the page
+# is open.
+fresh=$work/fresh.db
+TESSERA_STORE=$fresh "$tessera" ingest "$work/orders.csv" --quiet
+fresh_viewer=$(TESSERA_STORE=$fresh "$tessera" keys api create --role viewer 2>/dev/null)
+serve "$fresh"
+fresh_url=$served
+
 cd "$root/tests/browser"
 TESSERA_URL=$url TESSERA_VIEWER_KEY=$viewer TESSERA_ANALYST_KEY=$analyst \
-  TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
+  TESSERA_FRESH_URL=$fresh_url TESSERA_FRESH_KEY=$fresh_viewer TESSERA_FRESH_STORE=$fresh \
+  TESSERA_BIN=$tessera TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
   node --test dashboard.test.mjs
 echo "screenshots in $artifacts"
