@@ -29,11 +29,15 @@ mkdir -p "$artifacts"
 
 work=$(mktemp -d)
 servers=()
-cleanup() {
+stop_servers() {
   for pid in "${servers[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  servers=()
+}
+cleanup() {
+  stop_servers
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -100,3 +104,9 @@ TESSERA_URL=$url TESSERA_VIEWER_KEY=$viewer TESSERA_ANALYST_KEY=$analyst \
   TESSERA_BIN=$tessera TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
   node --test dashboard.test.mjs
 echo "screenshots in $artifacts"
+
+# Under ASan/UBSan the servers' reports land in their stderr.
+stop_servers
+if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$work"/serve.*.err; then
+  echo "tessera serve reported:"; cat "$work"/serve.*.err; exit 1
+fi
