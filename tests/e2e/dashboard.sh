@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The dashboard in a real browser: a store with two snapshots, a viewer and an analyst key,
+# `tessera serve` on a free loopback port, and tests/browser/dashboard.test.mjs driving Debian's
+# chromium headless through playwright-core (log in, charts draw, a segment's profiles, CSV
+# downloads, German, a phone-width layout). Screenshots of the overview are kept: in
+# $TESSERA_ARTIFACT_DIR, else build/tests/artifacts under ctest, else a printed directory.
+# Skips (77) without node/npm or chromium, or when the binary was built without the dashboard.
+set -euo pipefail
+tessera=$(realpath "$1")
+root=$(realpath "$2")
+chromium=${CHROMIUM:-/usr/bin/chromium}
+
+for tool in node npm; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "skipped: $tool is missing (scripts/install-deps installs it)"; exit 77; }
+done
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
+  echo "skipped: Node.js $(node --version) is older than 18"; exit 77
+fi
+[ -x "$chromium" ] || { echo "skipped: no chromium at $chromium (scripts/install-deps installs Debian's)"; exit 77; }
+
+if [ -n "${TESSERA_ARTIFACT_DIR:-}" ]; then
+  artifacts=$TESSERA_ARTIFACT_DIR
+elif [ -f CTestTestfile.cmake ]; then
+  artifacts=$PWD/artifacts
+else
+  artifacts=$(mktemp -d /tmp/tessera-dashboard-artifacts.XXXXXX)
+fi
+mkdir -p "$artifacts"
+
+work=$(mktemp -d)
+servers=()
+stop_servers() {
+  for pid in "${servers[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  servers=()
+}
+cleanup() {
+  stop_servers
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# playwright-core, pinned by tests/browser/package-lock.json; npm ci only when stale.
+(
+  cd "$root/tests/browser"
+  exec 9<package-lock.json
+  flock 9
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+)
+
+export TESSERA_KEY=$work/owner.key
+export TESSERA_STORE=$work/store.db
+store=$TESSERA_STORE
+"$tessera" keys init >/dev/null
+"$tessera" generate --customers 3000 --months 24 --seed 11 --end 2025-06-30 --output "$work/orders.csv" 2>/dev/null
+"$tessera" ingest "$work/orders.csv" --quiet
+"$tessera" snapshots create --as-of 2025-01-31 --window 12m --quiet >/dev/null
+"$tessera" snapshots create --as-of 2025-06-30 --window 12m --quiet >/dev/null
+viewer=$("$tessera" keys api create --role viewer --label "dashboard test" 2>/dev/null)
+analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/dev/null)
+[[ "$viewer" == tsk_* && "$analyst" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }
+
+# Starts `tessera serve` on a store and sets $served to the URL it prints as its first line.
+# (Not in a $(...) subshell: the server's pid must reach cleanup.)
+serve() {
+  local out=$work/serve.${#servers[@]}.out
+  "$tessera" serve --listen 127.0.0.1:0 --store "$1" >"$out" 2>"$out.err" &
+  servers+=($!)
+  served=""
+  for _ in $(seq 100); do
+    served=$(sed -nE '1s#^Listening on (http://[^ ]+)$#\1#p' "$out")
+    if [ -n "$served" ]; then served=${served%/}/; return; fi
+    kill -0 "${servers[-1]}" 2>/dev/null || { echo "tessera serve exited: $(cat "$out.err")"; exit 1; }
+    sleep 0.1
+  done
+  echo "tessera serve printed no address: $(cat "$out" "$out.err")"
+  exit 1
+}
+serve "$store"
+url=$served
+echo "tessera serve at $url"
+
+status=$(node -e 'fetch(process.argv[1]).then((r) => console.log(r.status), () => console.log(0))' "$url")
+if [ "$status" = 404 ]; then
+  echo "skipped: this binary has no dashboard (configured with -DTESSERA_BUILD_WEB=OFF)"; exit 77
+fi
+[ "$status" = 200 ] || { echo "GET / answered $status"; exit 1; }
+
+# A second store with the same orders and no snapshot yet: the test keeps one while the page
+# is open.
+fresh=$work/fresh.db
+TESSERA_STORE=$fresh "$tessera" ingest "$work/orders.csv" --quiet
+fresh_viewer=$(TESSERA_STORE=$fresh "$tessera" keys api create --role viewer 2>/dev/null)
+serve "$fresh"
+fresh_url=$served
+
+cd "$root/tests/browser"
+TESSERA_URL=$url TESSERA_VIEWER_KEY=$viewer TESSERA_ANALYST_KEY=$analyst \
+  TESSERA_FRESH_URL=$fresh_url TESSERA_FRESH_KEY=$fresh_viewer TESSERA_FRESH_STORE=$fresh \
+  TESSERA_BIN=$tessera TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
+  node --test dashboard.test.mjs
+echo "screenshots in $artifacts"
+
+# Under ASan/UBSan the servers' reports land in their stderr.
+stop_servers
+if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$work"/serve.*.err; then
+  echo "tessera serve reported:"; cat "$work"/serve.*.err; exit 1
+fi

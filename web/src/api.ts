@@ -1,0 +1,204 @@
+// The HTTP API of docs/api.md, as the dashboard uses it. The key lives in sessionStorage (this
+// tab only, gone when it closes) and goes out as `Authorization: Bearer`, never in a URL.
+
+const KEY_STORAGE = "tessera.apiKey";
+// Relative, so the dashboard also works behind a reverse proxy under a path prefix.
+const BASE = "api/v1/";
+
+export interface SnapshotWindow {
+  length: string;
+  start: string;
+  end: string;
+}
+
+export interface Segment {
+  key: string;
+  group: string;
+  uuid_count: number;
+  avg_order_count: number | null;
+  avg_clv: number | null;
+  avg_recency_days: number | null;
+  share_percent: number;
+  sum_clv: string | null;
+  median_clv: string | null;
+}
+
+export interface SegmentReport {
+  snapshot_id: number;
+  as_of: string;
+  window: SnapshotWindow;
+  currency: string;
+  customer_count: number;
+  segments: Segment[];
+}
+
+export interface SnapshotInfo {
+  id: number;
+  created_at: string;
+  as_of: string;
+  window: SnapshotWindow;
+  currency: string;
+  customer_count: number;
+  customers_in_store?: number;
+  last_load_id?: number;
+}
+
+export interface Move {
+  from_key: string | null;
+  from_group: string | null;
+  to_key: string | null;
+  to_group: string | null;
+  customers: number;
+}
+
+export interface Migration {
+  from: SnapshotInfo;
+  to: SnapshotInfo;
+  moves: Move[];
+}
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
+
+export interface RfCell {
+  r: number;
+  f: number;
+  customers: number;
+  avg_clv: number | null;
+}
+
+export interface Distributions {
+  snapshot_id: number;
+  currency: string;
+  clv: Histogram;
+  order_count: Histogram;
+  recency_days: Histogram;
+  rf_grid: RfCell[];
+}
+
+export interface Profile {
+  uuid: string;
+  segment: string;
+  group: string;
+  r: number;
+  f: number;
+  m: number;
+  order_count: number;
+  clv: string;
+  avg_order_value: string;
+  recency_days: number;
+  first_order: string;
+  last_order: string;
+}
+
+// The contract's field names; a server that writes the longer names (segment_key, r_score, ...)
+// is read as well, so the dashboard does not break on either spelling.
+export function normalizeProfile(raw: Record<string, unknown>): Profile {
+  const long = typeof raw.segment_key === "string";
+  const pick = <T>(a: string, b: string): T => (raw[a] ?? raw[b]) as T;
+  return {
+    uuid: raw.uuid as string,
+    segment: (long ? raw.segment_key : raw.segment) as string,
+    group: (long ? raw.segment : raw.group) as string,
+    r: pick<number>("r", "r_score"),
+    f: pick<number>("f", "f_score"),
+    m: pick<number>("m", "m_score"),
+    order_count: raw.order_count as number,
+    clv: raw.clv as string,
+    avg_order_value: raw.avg_order_value as string,
+    recency_days: raw.recency_days as number,
+    first_order: raw.first_order as string,
+    last_order: raw.last_order as string,
+  };
+}
+
+export interface ProfilePage {
+  snapshot_id: number;
+  total: number;
+  limit: number;
+  next_cursor: string | null;
+  next: string | null;
+  items: Profile[];
+}
+
+// A failed request: `status` 0 means the server could not be reached.
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function storedKey(): string | null {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+export function storeKey(key: string | null): void {
+  if (key === null) sessionStorage.removeItem(KEY_STORAGE);
+  else sessionStorage.setItem(KEY_STORAGE, key);
+}
+
+type Params = Record<string, string | number | null | undefined>;
+
+export function apiUrl(path: string, params: Params = {}): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") query.set(name, String(value));
+  }
+  const q = query.toString();
+  return BASE + path + (q ? "?" + q : "");
+}
+
+// Called with every 401, so the app can return to the login screen.
+let onUnauthorized: () => void = () => {};
+export function setUnauthorizedHandler(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+async function request(path: string, params: Params, key: string | null): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (key) headers["Authorization"] = "Bearer " + key;
+  let res: Response;
+  try {
+    res = await fetch(apiUrl(path, params), { headers, cache: "no-cache" });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached.");
+  }
+  if (res.ok) return res;
+  let code = "http_" + res.status;
+  let message = res.statusText;
+  try {
+    const body = await res.json();
+    if (body && body.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+    }
+  } catch {
+    // Not JSON (a proxy's error page, say): keep the status line.
+  }
+  if (res.status === 401 && key === storedKey()) onUnauthorized();
+  throw new ApiError(res.status, code, message);
+}
+
+export async function getJson<T>(path: string, params: Params = {}, key = storedKey()): Promise<T> {
+  const res = await request(path, params, key);
+  return (await res.json()) as T;
+}
+
+export interface Download {
+  blob: Blob;
+  filename: string | null;
+}
+
+// A CSV (or any) body as a Blob: a plain link cannot carry the Authorization header.
+export async function getBlob(path: string, params: Params = {}): Promise<Download> {
+  const res = await request(path, params, storedKey());
+  const disposition = res.headers.get("Content-Disposition") ?? "";
+  const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+  return { blob: await res.blob(), filename: match ? decodeURIComponent(match[1]) : null };
+}

@@ -1,0 +1,100 @@
+// Pieces every screen uses: the context a screen renders in, loading and error states, and
+// the CSV download button.
+
+import { ApiError, getBlob, type SnapshotInfo } from "../api";
+import { clear, h } from "../dom";
+import { rich } from "../format";
+import { t, type MessageKey } from "../i18n";
+
+export interface ViewContext {
+  // "latest" or a snapshot id, as the header's picker says.
+  snapshot: string;
+  snapshots: SnapshotInfo[];
+  // The chosen snapshot's currency (profiles carry money as decimal strings without one).
+  currency: string;
+  params: URLSearchParams;
+  // False once the user has moved on: a late answer must not draw into the new screen.
+  alive: () => boolean;
+  navigate: (hash: string) => void;
+}
+
+export function loading(): HTMLElement {
+  return h("p", { class: "loading", role: "status" }, t("loading"));
+}
+
+// The message for a failed request; `special` maps statuses to friendlier screen-specific text.
+export function errorMessage(err: unknown, special: Partial<Record<number, MessageKey>> = {}): string {
+  if (err instanceof ApiError) {
+    const key = special[err.status];
+    if (key) return t(key);
+    if (err.status === 0) return t("unreachable");
+    if (err.status === 401) return t("keyExpired");
+    return `${t("errorPrefix")} (${err.status}): ${err.message}`;
+  }
+  return String(err);
+}
+
+export function errorBox(
+  err: unknown,
+  retry?: () => void,
+  special: Partial<Record<number, MessageKey>> = {},
+): HTMLElement {
+  const status = err instanceof ApiError ? err.status : -1;
+  const kind = status === 403 ? "notice" : status === 404 ? "notice" : "error";
+  return h(
+    "div",
+    { class: `message ${kind}`, role: kind === "error" ? "alert" : "status", "data-status": status },
+    h("p", null, rich(errorMessage(err, special))),
+    retry && status !== 403 && status !== 404
+      ? h("button", { type: "button", class: "secondary", onclick: () => retry() }, t("retry"))
+      : null,
+  );
+}
+
+export function noticeBox(text: string): HTMLElement {
+  return h("div", { class: "message notice", role: "status" }, h("p", null, rich(text)));
+}
+
+// Fetches with the key and saves the body as a file: a plain link cannot send the header.
+export function downloadButton(
+  path: string,
+  params: Record<string, string | number | null | undefined>,
+  fallbackName: string,
+  special: Partial<Record<number, MessageKey>> = {},
+): HTMLElement {
+  const status = h("span", { class: "download-status", role: "status" });
+  const button = h(
+    "button",
+    { type: "button", class: "secondary download", "data-download": path },
+    t("downloadCsv"),
+  );
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    clear(status);
+    status.append(t("downloading"));
+    try {
+      const { blob, filename } = await getBlob(path, { ...params, format: "csv" });
+      const url = URL.createObjectURL(blob);
+      const a = h("a", { href: url, download: filename ?? fallbackName, hidden: true });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      clear(status);
+    } catch (err) {
+      clear(status);
+      status.append(
+        err instanceof ApiError && special[err.status]
+          ? errorMessage(err, special)
+          : t("downloadFailed", { message: errorMessage(err) }),
+      );
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("span", { class: "download-wrap" }, button, status);
+}
+
+export function card(title: string | null, ...children: (Node | null)[]): HTMLElement {
+  return h("section", { class: "card" }, title ? h("h2", null, title) : null, children);
+}

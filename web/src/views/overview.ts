@@ -1,0 +1,245 @@
+// Segment overview: the nine segments as a bar chart (one measure at a time) and a table with
+// every measure; a click on either lists the segment's customers.
+
+import { getJson, type Segment, type SegmentReport } from "../api";
+import { AXIS_COLOR, SEGMENT_COLORS, animate, drawChart, updateChart, type Chart } from "../charts";
+import { clear, h } from "../dom";
+import { date, decimal, int, money, moneyShort, percent, windowLength } from "../format";
+import { lang, t, type MessageKey } from "../i18n";
+import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
+
+type Metric = "uuid_count" | "share_percent" | "avg_clv" | "avg_recency_days" | "avg_order_count";
+
+const METRICS: { key: Metric; label: MessageKey }[] = [
+  { key: "uuid_count", label: "customers" },
+  { key: "share_percent", label: "share" },
+  { key: "avg_clv", label: "avgClv" },
+  { key: "avg_recency_days", label: "avgRecency" },
+  { key: "avg_order_count", label: "avgOrders" },
+];
+
+let chosenMetric: Metric = "uuid_count";
+
+export function segmentHash(key: string): string {
+  return "#/profiles?segment=" + encodeURIComponent(key);
+}
+
+function formatMetric(metric: Metric, value: number | null, currency: string): string {
+  switch (metric) {
+    case "uuid_count":
+      return int(value);
+    case "share_percent":
+      return percent(value);
+    case "avg_clv":
+      return money(value, currency);
+    case "avg_recency_days":
+      return value === null ? "–" : t("daysUnit", { n: decimal(value, 0) });
+    case "avg_order_count":
+      return decimal(value, 2);
+  }
+}
+
+function axisLabel(metric: Metric, value: number, currency: string): string {
+  switch (metric) {
+    case "share_percent":
+      return percent(value).replace(/[.,]0(?=\D)/, "");
+    case "avg_clv":
+      return moneyShort(value, currency);
+    case "avg_order_count":
+      return decimal(value, Number.isInteger(value) ? 0 : 1);
+    default:
+      return int(value);
+  }
+}
+
+export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promise<void> {
+  main.append(loading());
+  let report: SegmentReport;
+  try {
+    report = await getJson<SegmentReport>("segments", { snapshot: ctx.snapshot, lang: lang() });
+  } catch (err) {
+    if (!ctx.alive()) return;
+    clear(main);
+    main.append(errorBox(err, () => ctx.navigate(location.hash), { 404: "noSnapshots" }));
+    return;
+  }
+  if (!ctx.alive()) return;
+  clear(main);
+
+  const cur = report.currency;
+  const colorOf = new Map(report.segments.map((s, i) => [s.key, SEGMENT_COLORS[i % SEGMENT_COLORS.length]]));
+
+  main.append(
+    h(
+      "div",
+      { class: "page-head" },
+      h("div", null, h("h1", null, t("overviewTitle")), h("p", { class: "muted" }, t("overviewIntro"))),
+      downloadButton("segments", { snapshot: ctx.snapshot, lang: lang() }, `segments-${report.as_of}.csv`),
+    ),
+    h(
+      "div",
+      { class: "kpis" },
+      kpi(t("customers"), int(report.customer_count)),
+      kpi(t("asOf"), date(report.as_of)),
+      kpi(t("window"), windowLength(report.window.length), `${date(report.window.start)} – ${date(report.window.end)}`),
+      kpi(t("snapshot"), "#" + report.snapshot_id, cur),
+    ),
+  );
+  if (report.customer_count === 0) {
+    main.append(noticeBox(t("empty")));
+  }
+
+  // The chart, with a switch for its measure.
+  const chartBox = h("div", { class: "chart chart-segments", id: "segments-chart" });
+  const switchBar = h("div", { class: "segmented", role: "group", "aria-label": t("chartMetric") });
+  let chart: Chart | null = null;
+  const draw = () => {
+    const rows = [...report.segments].reverse();  // first rule on top
+    const option = {
+      grid: { left: 8, right: 72, top: 8, bottom: 8, containLabel: true },
+      tooltip: {
+        trigger: "item",
+        formatter: (p: { dataIndex: number }) => {
+          const s = rows[p.dataIndex];
+          return `<b>${escapeHtml(s.group)}</b><br>${METRICS.map(
+            (m) => `${t(m.label)}: ${formatMetric(m.key, s[m.key], cur)}`,
+          ).join("<br>")}`;
+        },
+      },
+      xAxis: {
+        type: "value",
+        splitNumber: 4,
+        axisLabel: { color: AXIS_COLOR, hideOverlap: true, formatter: (v: number) => axisLabel(chosenMetric, v, cur) },
+        splitLine: { lineStyle: { color: "#eceff4" } },
+      },
+      yAxis: {
+        type: "category",
+        data: rows.map((s) => s.group),
+        axisLabel: { color: "#3b4252", width: 140, overflow: "truncate" },
+        axisTick: { show: false },
+      },
+      series: [
+        {
+          type: "bar",
+          name: t(METRICS.find((m) => m.key === chosenMetric)!.label),
+          data: rows.map((s) => ({ value: s[chosenMetric] ?? 0, itemStyle: { color: colorOf.get(s.key) } })),
+          barMaxWidth: 28,
+          cursor: "pointer",
+          label: {
+            show: true,
+            position: "right",
+            formatter: (p: { dataIndex: number }) => formatMetric(chosenMetric, rows[p.dataIndex][chosenMetric], cur),
+          },
+        },
+      ],
+      animation: animate(),
+    };
+    if (chart) updateChart(chart, option);
+    else
+      chart = drawChart(chartBox, option, (p) => ctx.navigate(segmentHash(rows[p.dataIndex].key)));
+  };
+  for (const m of METRICS) {
+    const b = h(
+      "button",
+      { type: "button", "aria-pressed": String(m.key === chosenMetric), "data-metric": m.key },
+      t(m.label),
+    );
+    b.addEventListener("click", () => {
+      chosenMetric = m.key;
+      for (const other of switchBar.querySelectorAll("button")) {
+        other.setAttribute("aria-pressed", String(other === b));
+      }
+      draw();
+    });
+    switchBar.append(b);
+  }
+
+  main.append(
+    h(
+      "div",
+      { class: "overview-grid" },
+      card(t("segments"), switchBar, chartBox),
+      card(null, segmentTable(report, colorOf)),
+    ),
+  );
+  draw();
+}
+
+function kpi(label: string, value: string, sub?: string): HTMLElement {
+  return h(
+    "div",
+    { class: "kpi" },
+    h("div", { class: "kpi-label" }, label),
+    h("div", { class: "kpi-value" }, value),
+    sub ? h("div", { class: "kpi-sub" }, sub) : null,
+  );
+}
+
+function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTMLElement {
+  const cur = report.currency;
+  const num = (text: string) => h("td", { class: "num" }, text);
+  const maxShare = Math.max(1, ...report.segments.map((s) => s.share_percent));
+  const rows = report.segments.map((s: Segment) =>
+    h(
+      "tr",
+      { "data-segment": s.key, class: s.uuid_count === 0 ? "empty-row" : null },
+      h(
+        "th",
+        { scope: "row" },
+        h("span", { class: "swatch", style: `background:${colorOf.get(s.key)}`, "aria-hidden": "true" }),
+        h("a", { href: segmentHash(s.key) }, s.group),
+      ),
+      num(int(s.uuid_count)),
+      h(
+        "td",
+        { class: "num share" },
+        h(
+          "span",
+          { class: "share-track", "aria-hidden": "true" },
+          h("span", { class: "share-fill", style: `width:${((100 * s.share_percent) / maxShare).toFixed(1)}%` }),
+        ),
+        h("span", { class: "pct" }, percent(s.share_percent)),
+      ),
+      num(money(s.avg_clv, cur)),
+      num(s.avg_recency_days === null ? "–" : decimal(s.avg_recency_days, 0)),
+      num(decimal(s.avg_order_count, 2)),
+      h("td", { class: "num wide-only" }, money(s.median_clv, cur)),
+      h("td", { class: "num wide-only" }, money(s.sum_clv, cur, 0)),
+    ),
+  );
+  const head = (text: string, numeric = true, extra = "") =>
+    h("th", { scope: "col", class: (numeric ? "num" : "") + extra || null }, text);
+  const table = h(
+    "table",
+    { class: "data segments-table", id: "segments-table" },
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        head(t("segment"), false),
+        head(t("customers")),
+        head(t("share")),
+        head(t("avgClv")),
+        head(`${t("avgRecency")} (${t("days")})`),
+        head(t("avgOrders")),
+        head(t("medianClv"), true, " wide-only"),
+        head(t("sumClv"), true, " wide-only"),
+      ),
+    ),
+    h("tbody", null, rows),
+  );
+  // The whole row is a target, not just the name's link.
+  table.addEventListener("click", (e) => {
+    const target = e.target as HTMLElement;
+    if (target.closest("a")) return;
+    const row = target.closest("tr[data-segment]") as HTMLElement | null;
+    if (row) location.hash = segmentHash(row.dataset.segment!);
+  });
+  return h("div", { class: "table-scroll" }, table);
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

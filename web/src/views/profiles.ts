@@ -1,0 +1,222 @@
+// Customer profiles: the list for a segment or an R×F cell (paged with next_cursor), the
+// lookup of one pseudonym, and one profile. Needs an analyst key; a viewer key gets a 403,
+// which is said in words, not shown as a failure.
+// Privacy: shows pseudonyms and their aggregates only; nothing here is kept beyond the page.
+
+import { getJson, normalizeProfile, type Profile, type ProfilePage, type SegmentReport } from "../api";
+import { clear, h } from "../dom";
+import { date, int, money } from "../format";
+import { lang, t } from "../i18n";
+import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
+
+const PAGE = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function profileHash(uuid: string): string {
+  return "#/profiles/" + encodeURIComponent(uuid);
+}
+
+function lookupForm(ctx: ViewContext, value = ""): HTMLElement {
+  const input = h("input", {
+    id: "lookup-uuid",
+    name: "uuid",
+    type: "text",
+    value,
+    inputmode: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "0b6f1c2e-3a4b-5c6d-7e8f-9a0b1c2d3e4f",
+    "aria-describedby": "lookup-error",
+  });
+  const error = h("p", { id: "lookup-error", class: "field-error", role: "alert" });
+  const form = h(
+    "form",
+    { class: "lookup", id: "lookup-form" },
+    h("label", { class: "field", for: "lookup-uuid" }, h("span", null, t("lookupLabel"))),
+    h("div", { class: "input-row" }, input, h("button", { type: "submit" }, t("lookupButton"))),
+    error,
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const uuid = input.value.trim().toLowerCase();
+    clear(error);
+    if (!UUID.test(uuid)) {
+      error.append(t("lookupInvalid"));
+      input.focus();
+      return;
+    }
+    ctx.navigate(profileHash(uuid));
+  });
+  return card(t("lookupTitle"), form);
+}
+
+export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: string | null): Promise<void> {
+  if (uuid !== null) return renderProfile(main, ctx, uuid);
+
+  const segment = ctx.params.get("segment");
+  const r = ctx.params.get("r");
+  const f = ctx.params.get("f");
+  const head = h("div", { class: "page-head" }, h("div", null, h("h1", null, t("profilesTitle"))));
+  main.append(head);
+  if (!segment && !(r && f)) {
+    main.append(noticeBox(t("lookupIntro")), lookupForm(ctx));
+    return;
+  }
+
+  const filter: Record<string, string | null> = segment
+    ? { segment }
+    : { r_min: r, r_max: r, f_min: f, f_max: f };
+  const base = { ...filter, snapshot: ctx.snapshot, lang: lang() };
+  const status = loading();
+  main.append(status);
+  let page: ProfilePage;
+  let title: string;
+  try {
+    page = await getJson<ProfilePage>("profiles", { ...base, limit: PAGE });
+    if (segment) {
+      let name = page.items.length ? normalizeProfile(page.items[0] as unknown as Record<string, unknown>).group : null;
+      if (!name) {
+        const report = await getJson<SegmentReport>("segments", { snapshot: ctx.snapshot, lang: lang() });
+        name = report.segments.find((s) => s.key === segment || s.group === segment)?.group ?? segment;
+      }
+      title = t("profilesOfSegment", { segment: name });
+    } else {
+      title = t("profilesOfCell", { r: r!, f: f! });
+    }
+  } catch (err) {
+    if (!ctx.alive()) return;
+    status.replaceWith(errorBox(err, () => ctx.navigate(location.hash), { 403: "needsAnalyst" }));
+    return;
+  }
+  if (!ctx.alive()) return;
+  status.remove();
+  clear(head);
+  const count = h("p", { class: "muted", id: "profiles-count" });
+  head.append(
+    h("div", null, h("h1", { id: "profiles-title" }, title), count),
+    downloadButton("profiles", base, `profiles-${segment ?? `r${r}-f${f}`}.csv`, { 403: "needsAnalyst" }),
+  );
+
+  const tbody = h("tbody");
+  const more = h("button", { type: "button", class: "secondary", id: "load-more" }, t("loadMore"));
+  const moreStatus = h("div", { class: "more" }, more);
+  let shown = 0;
+  const add = (p: ProfilePage) => {
+    for (const raw of p.items) {
+      const item = normalizeProfile(raw as unknown as Record<string, unknown>);
+      tbody.append(profileRow(item, !segment, ctx.currency));
+    }
+    shown += p.items.length;
+    clear(count);
+    count.append(t("profilesCount", { shown: int(shown), total: int(p.total) }));
+    more.hidden = p.next_cursor === null;
+    cursor = p.next_cursor;
+  };
+  let cursor: string | null = null;
+  more.addEventListener("click", async () => {
+    if (!cursor) return;
+    more.disabled = true;
+    try {
+      const next = await getJson<ProfilePage>("profiles", { ...base, limit: PAGE, cursor });
+      if (ctx.alive()) add(next);
+    } catch (err) {
+      if (ctx.alive()) moreStatus.append(errorBox(err));
+    } finally {
+      more.disabled = false;
+    }
+  });
+
+  main.append(
+    card(
+      null,
+      page.total === 0
+        ? noticeBox(t("empty"))
+        : h("div", { class: "table-scroll" }, h("table", { class: "data profiles-table", id: "profiles-table" }, profileHead(!segment), tbody)),
+      moreStatus,
+    ),
+    lookupForm(ctx),
+  );
+  add(page);
+}
+
+function profileHead(withSegment: boolean): HTMLElement {
+  const th = (text: string, numeric = true) => h("th", { scope: "col", class: numeric ? "num" : null }, text);
+  return h(
+    "thead",
+    null,
+    h(
+      "tr",
+      null,
+      th(t("pseudonym"), false),
+      withSegment ? th(t("segment"), false) : null,
+      th(t("r")),
+      th(t("f")),
+      th(t("m")),
+      th(t("orders")),
+      th(t("clv")),
+      th(t("aov")),
+      th(`${t("recency")} (${t("days")})`),
+      th(t("firstOrder")),
+      th(t("lastOrder")),
+    ),
+  );
+}
+
+function profileRow(p: Profile, withSegment: boolean, currency: string): HTMLElement {
+  const td = (text: string) => h("td", { class: "num" }, text);
+  return h(
+    "tr",
+    { "data-uuid": p.uuid },
+    h("td", { class: "uuid" }, h("a", { href: profileHash(p.uuid) }, p.uuid)),
+    withSegment ? h("td", null, p.group) : null,
+    td(String(p.r)),
+    td(String(p.f)),
+    td(String(p.m)),
+    td(int(p.order_count)),
+    td(money(p.clv, currency)),
+    td(money(p.avg_order_value, currency)),
+    td(int(p.recency_days)),
+    td(date(p.first_order)),
+    td(date(p.last_order)),
+  );
+}
+
+async function renderProfile(main: HTMLElement, ctx: ViewContext, uuid: string): Promise<void> {
+  main.append(h("div", { class: "page-head" }, h("div", null, h("h1", null, t("profileTitle")))));
+  const status = loading();
+  main.append(status);
+  let p: Profile;
+  try {
+    p = normalizeProfile(
+      await getJson<Record<string, unknown>>("profiles/" + encodeURIComponent(uuid), {
+        snapshot: ctx.snapshot,
+        lang: lang(),
+      }),
+    );
+  } catch (err) {
+    if (!ctx.alive()) return;
+    status.replaceWith(errorBox(err, undefined, { 403: "needsAnalyst", 404: "lookupNotFound" }), lookupForm(ctx, uuid));
+    return;
+  }
+  if (!ctx.alive()) return;
+  const row = (label: string, value: Node | string) => [h("dt", null, label), h("dd", null, value)];
+  status.replaceWith(
+    card(
+      null,
+      h(
+        "dl",
+        { class: "profile", id: "profile-detail" },
+        row(t("pseudonym"), h("code", { class: "uuid" }, p.uuid)),
+        row(t("segment"), h("a", { href: "#/profiles?segment=" + encodeURIComponent(p.segment) }, p.group)),
+        row(t("scores"), `${p.r} / ${p.f} / ${p.m}`),
+        row(t("orders"), int(p.order_count)),
+        row(t("clv"), money(p.clv, ctx.currency)),
+        row(t("aov"), money(p.avg_order_value, ctx.currency)),
+        row(t("recency"), t("daysUnit", { n: int(p.recency_days) })),
+        row(t("firstOrder"), date(p.first_order)),
+        row(t("lastOrder"), date(p.last_order)),
+      ),
+    ),
+    lookupForm(ctx),
+  );
+}
