@@ -1,6 +1,7 @@
 #include "tessera/server/server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <httplib.h>
 #include <unistd.h>
 
@@ -76,6 +77,22 @@ struct LoadedSnapshot {
   analytics::Snapshot snapshot;
   std::unordered_map<privacy::Uuid, uint32_t, privacy::UuidHash> position_of;  // uuid -> profile
   std::string last_modified;  // HTTP date of its creation
+  // Answers that depend on the snapshot and the query only (segments, distributions), made
+  // once: a snapshot never changes.
+  mutable std::mutex rendered_mu;
+  mutable std::unordered_map<std::string, std::shared_ptr<const std::string>> rendered;
+
+  template <typename Fn>
+  std::shared_ptr<const std::string> Render(const std::string& key, Fn make) const {
+    {
+      std::lock_guard lock(rendered_mu);
+      if (auto it = rendered.find(key); it != rendered.end()) return it->second;
+    }
+    auto body = std::make_shared<const std::string>(make());
+    std::lock_guard lock(rendered_mu);
+    if (rendered.size() < 256) rendered.emplace(key, body);
+    return body;
+  }
 };
 
 std::string HttpDate(const std::string& iso) {
@@ -200,23 +217,34 @@ std::string Fnv(std::string_view s) {
   return fmt::format("{:016x}", h);
 }
 
+// httplib::Server with a deeper accept queue: the library listens with a backlog of 5, so a
+// burst of new connections (a BI tool's refresh, a load test's 64 connections) loses SYNs
+// and waits a second per retry. Linux lets listen() on a listening socket change it.
+class HttpServer : public httplib::Server {
+ public:
+  void DeepenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
 }  // namespace
 
 struct Server::Impl {
   ServerOptions options;
-  httplib::Server http;
+  HttpServer http;
   int port = 0;
 
-  // API keys, refreshed from the store every kKeyRefresh (so revocations take effect).
-  std::mutex keys_mu;
-  std::vector<store::ApiKeyRecord> keys;
-  std::chrono::steady_clock::time_point keys_loaded{};
+  // API keys, refreshed from the store every kKeyRefresh (so revocations take effect) by one
+  // request at a time while the others use the previous list.
+  using KeyList = std::vector<store::ApiKeyRecord>;
+  std::mutex keys_mu, keys_refresh_mu;
+  std::shared_ptr<const KeyList> keys;
+  std::atomic<int64_t> keys_loaded_ns{0};
 
-  // Snapshots in memory, by id; the newest id re-read every kSnapshotRefresh.
-  std::mutex snap_mu;
+  // Snapshots in memory, by id; the newest id re-read every kSnapshotRefresh by one request
+  // at a time.
+  std::mutex snap_mu, latest_refresh_mu;
   std::map<int64_t, std::shared_ptr<const LoadedSnapshot>> snapshots;
-  int64_t latest_id = 0;
-  std::chrono::steady_clock::time_point latest_checked{};
+  std::atomic<int64_t> latest_id{0};
+  std::atomic<int64_t> latest_checked_ns{0};
 
   // One ingest or recomputation at a time.
   std::mutex write_mu;
@@ -241,15 +269,36 @@ struct Server::Impl {
     return s.get();
   }
 
-  StatusOr<std::vector<store::ApiKeyRecord>> Keys() {
-    std::lock_guard lock(keys_mu);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - keys_loaded > kKeyRefresh) {
-      TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
-      TESSERA_ASSIGN_OR_RETURN(keys, s->ApiKeys());
-      keys_loaded = now;
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  StatusOr<std::shared_ptr<const KeyList>> Keys() {
+    std::shared_ptr<const KeyList> current;
+    {
+      std::lock_guard lock(keys_mu);
+      current = keys;
     }
-    return keys;
+    const bool stale = NowNs() - keys_loaded_ns.load() >
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(kKeyRefresh).count();
+    if (current && !stale) return current;
+    // One refresher; the others go on with the current list (if there is one yet).
+    std::unique_lock refresh(keys_refresh_mu, std::defer_lock);
+    if (current && !refresh.try_lock()) return current;
+    if (!current) refresh.lock();
+    {
+      std::lock_guard lock(keys_mu);
+      if (keys && keys != current) return keys;  // refreshed meanwhile
+    }
+    TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
+    TESSERA_ASSIGN_OR_RETURN(auto fresh, s->ApiKeys());
+    auto list = std::make_shared<const KeyList>(std::move(fresh));
+    std::lock_guard lock(keys_mu);
+    keys = list;
+    keys_loaded_ns = NowNs();
+    return list;
   }
 
   // Checks the request's key and role; on failure fills `res` and returns false.
@@ -276,7 +325,7 @@ struct Server::Impl {
       SendError(res, FromStatus(all.status()));
       return false;
     }
-    auto key = MatchApiKey(*all, presented);
+    auto key = MatchApiKey(**all, presented);
     if (!key) {
       res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
       SendError(res, {401, "unauthorized", "unknown or revoked API key", ""});
@@ -303,16 +352,30 @@ struct Server::Impl {
   }
 
   // The snapshot `id` (0: the newest), from memory or loaded once.
+  Status RefreshLatest() {
+    const bool stale =
+        NowNs() - latest_checked_ns.load() >
+        std::chrono::duration_cast<std::chrono::nanoseconds>(kSnapshotRefresh).count();
+    if (!stale) return OkStatus();
+    std::unique_lock refresh(latest_refresh_mu, std::defer_lock);
+    // Before the first check every request waits for it; later ones use the known id.
+    if (latest_checked_ns.load() != 0 && !refresh.try_lock()) return OkStatus();
+    if (!refresh.owns_lock()) refresh.lock();
+    if (NowNs() - latest_checked_ns.load() <=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(kSnapshotRefresh).count()) {
+      return OkStatus();
+    }
+    TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
+    TESSERA_ASSIGN_OR_RETURN(auto all, s->Snapshots());
+    latest_id = all.empty() ? 0 : all.back().id;
+    latest_checked_ns = NowNs();
+    return OkStatus();
+  }
+
   StatusOr<std::shared_ptr<const LoadedSnapshot>> Snapshot(int64_t id) {
+    if (id == 0) TESSERA_RETURN_IF_ERROR(RefreshLatest());
     {
       std::lock_guard lock(snap_mu);
-      const auto now = std::chrono::steady_clock::now();
-      if (id == 0 && now - latest_checked > kSnapshotRefresh) {
-        TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
-        TESSERA_ASSIGN_OR_RETURN(auto all, s->Snapshots());
-        latest_id = all.empty() ? 0 : all.back().id;
-        latest_checked = now;
-      }
       if (id == 0) {
         if (latest_id == 0) {
           return NotFoundError(
@@ -414,9 +477,13 @@ struct Server::Impl {
       return SendError(res, *e);
     }
     if (Cached(req, res, *snap)) return;
-    const auto report = analytics::SnapshotReport(snap->snapshot, lang);
-    Send(res, format == "csv" ? report.ToCsv() : report.ToJson(), format,
-         fmt::format("segments-{}", report.as_of));
+    const auto body = snap->Render(
+        fmt::format("segments/{}/{}", lang == analytics::Lang::kDe ? "de" : "en", format), [&] {
+          const auto report = analytics::SnapshotReport(snap->snapshot, lang);
+          return format == "csv" ? report.ToCsv() : report.ToJson();
+        });
+    Send(res, *body, format,
+         fmt::format("segments-{}", FormatIsoDate(snap->snapshot.info.as_of_day)));
   }
 
   void Snapshots(const httplib::Request& req, httplib::Response& res) {
@@ -479,42 +546,45 @@ struct Server::Impl {
     std::shared_ptr<const LoadedSnapshot> snap;
     if (auto e = SnapshotParam(req, &snap)) return SendError(res, *e);
     if (Cached(req, res, *snap)) return;
-    const auto& s = snap->snapshot;
-    const double unit = std::pow(10.0, s.info.currency_exponent);
-    std::vector<double> clv, orders, recency;
-    struct Cell {
-      uint64_t n = 0;
-      int64_t clv = 0;
-    };
-    std::array<Cell, 25> grid{};
-    for (const auto& p : s.profiles) {
-      clv.push_back(static_cast<double>(p.revenue_minor) / unit);
-      orders.push_back(p.order_count);
-      recency.push_back(p.recency_days);
-      auto& c = grid[static_cast<size_t>((p.r_score - 1) * 5 + (p.f_score - 1))];
-      ++c.n;
-      c.clv += p.revenue_minor;
-    }
-    Json j;
-    j["snapshot_id"] = s.info.id;
-    j["as_of"] = FormatIsoDate(s.info.as_of_day);
-    j["currency"] = s.info.currency;
-    j["customer_count"] = s.profiles.size();
-    j["clv"] = Histogram(std::move(clv), static_cast<int>(bins), true);
-    j["order_count"] = Histogram(std::move(orders), static_cast<int>(bins), false);
-    j["recency_days"] = Histogram(std::move(recency), static_cast<int>(bins), false);
-    auto& g = j["rf_grid"] = Json::array();
-    for (int r = 1; r <= 5; ++r) {
-      for (int f = 1; f <= 5; ++f) {
-        const Cell& c = grid[static_cast<size_t>((r - 1) * 5 + (f - 1))];
-        g.push_back(
-            {{"r", r},
-             {"f", f},
-             {"customers", c.n},
-             {"avg_clv", c.n == 0 ? Json() : Json(std::round(c.clv / unit / c.n * 100) / 100)}});
+    const auto rendered = snap->Render(fmt::format("distributions/{}", bins), [&] {
+      const auto& s = snap->snapshot;
+      const double unit = std::pow(10.0, s.info.currency_exponent);
+      std::vector<double> clv, orders, recency;
+      struct Cell {
+        uint64_t n = 0;
+        int64_t clv = 0;
+      };
+      std::array<Cell, 25> grid{};
+      for (const auto& p : s.profiles) {
+        clv.push_back(static_cast<double>(p.revenue_minor) / unit);
+        orders.push_back(p.order_count);
+        recency.push_back(p.recency_days);
+        auto& c = grid[static_cast<size_t>((p.r_score - 1) * 5 + (p.f_score - 1))];
+        ++c.n;
+        c.clv += p.revenue_minor;
       }
-    }
-    res.set_content(j.dump() + "\n", "application/json");
+      Json j;
+      j["snapshot_id"] = s.info.id;
+      j["as_of"] = FormatIsoDate(s.info.as_of_day);
+      j["currency"] = s.info.currency;
+      j["customer_count"] = s.profiles.size();
+      j["clv"] = Histogram(std::move(clv), static_cast<int>(bins), true);
+      j["order_count"] = Histogram(std::move(orders), static_cast<int>(bins), false);
+      j["recency_days"] = Histogram(std::move(recency), static_cast<int>(bins), false);
+      auto& g = j["rf_grid"] = Json::array();
+      for (int r = 1; r <= 5; ++r) {
+        for (int f = 1; f <= 5; ++f) {
+          const Cell& c = grid[static_cast<size_t>((r - 1) * 5 + (f - 1))];
+          g.push_back(
+              {{"r", r},
+               {"f", f},
+               {"customers", c.n},
+               {"avg_clv", c.n == 0 ? Json() : Json(std::round(c.clv / unit / c.n * 100) / 100)}});
+        }
+      }
+      return j.dump() + "\n";
+    });
+    res.set_content(*rendered, "application/json");
   }
 
   static Json ProfileJson(const analytics::Snapshot& s, const store::SnapshotProfile& p,
@@ -746,10 +816,8 @@ struct Server::Impl {
     auto id = analytics::SaveSnapshot(**s, *set, *rules);
     if (!id.ok()) return SendError(res, FromStatus(id.status()));
     ++snapshots_created;
-    {
-      std::lock_guard snap_lock(snap_mu);
-      latest_checked = {};  // the next read sees the new snapshot
-    }
+    latest_id = *id;  // the next read sees the new snapshot
+    latest_checked_ns = NowNs();
     auto report = analytics::BuildReport(*set, *rules, lang);
     report.snapshot_id = *id;
     res.status = 201;
@@ -914,11 +982,7 @@ struct Server::Impl {
         fmt::format("tessera_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
     out += fmt::format("tessera_http_request_duration_seconds_sum {}\n", sum);
     out += fmt::format("tessera_http_request_duration_seconds_count {}\n", cumulative);
-    int64_t latest = 0;
-    {
-      std::lock_guard lock(snap_mu);
-      latest = latest_id;
-    }
+    const int64_t latest = latest_id.load();
     out += "# HELP tessera_latest_snapshot_id The newest snapshot the server has seen.\n";
     out += "# TYPE tessera_latest_snapshot_id gauge\n";
     out += fmt::format("tessera_latest_snapshot_id {}\n", latest);
@@ -1093,6 +1157,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     }
     impl->port = options.port;
   }
+  impl->http.DeepenBacklog();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -237,6 +237,16 @@ class SqliteStore final : public Store {
   // Applies the missing migrations, each in its own BEGIN IMMEDIATE transaction (which
   // serializes concurrent openers); refuses a store of a newer schema.
   Status Migrate() {
+    // The common case, a current store, without taking the write lock (readers open stores
+    // all the time, e.g. every thread of `tessera serve`).
+    {
+      Stmt s(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (s.ok() && s.Step() == SQLITE_ROW &&
+          std::atoi(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0))) ==
+              kSchemaVersion) {
+        return OkStatus();
+      }
+    }
     for (int v = 1; v <= kSchemaVersion; ++v) {
       TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
       Status s = MigrateTo(v);
