@@ -116,8 +116,9 @@ class Environment {
     const std::string binary = TESSERA_BINARY;
     const std::string log = (dir_ / "serve.log").string();
     std::vector<std::string> args = {
-        binary, "serve",      "--listen",  "127.0.0.1:0", "--store",         store_, "--key",
-        key_,   "--with-key", "--threads", "16",          "--max-upload-mb", "1"};
+        binary, "serve",           "--listen", "127.0.0.1:0",   "--store",
+        store_, "--key",           key_,       "--with-key",    "--threads",
+        "16",   "--max-upload-mb", "1",        "--cors-origin", "https://bi.example"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -473,6 +474,25 @@ TEST_P(ApiTest, MetricsCountRequests) {
             std::string::npos);
   EXPECT_NE(m->body.find("tessera_http_request_duration_seconds_count"), std::string::npos);
   EXPECT_NE(m->body.find("tessera_latest_snapshot_id 3"), std::string::npos);
+}
+
+TEST_P(ApiTest, CorsOnlyForTheConfiguredOrigin) {
+  auto c = env_->Client();
+  auto pre = c.Options("/api/v1/segments", {{"Origin", "https://bi.example"},
+                                            {"Access-Control-Request-Method", "GET"},
+                                            {"Access-Control-Request-Headers", "authorization"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "https://bi.example");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Headers").find("Authorization"),
+            std::string::npos);
+  auto get = c.Get("/api/v1/segments", {{"Origin", "https://bi.example"},
+                                        {"Authorization", "Bearer " + env_->viewer_}});
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->get_header_value("Access-Control-Allow-Origin"), "https://bi.example");
+  auto other = c.Get("/api/v1/segments", {{"Origin", "https://evil.example"},
+                                          {"Authorization", "Bearer " + env_->viewer_}});
+  EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
 }
 
 // The tests below change the store: they run last.
