@@ -210,7 +210,7 @@ TEST_P(ApiTest, HealthReadinessAndOpenApiNeedNoKey) {
   for (const char* path :
        {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/snapshots/{id}/segments",
         "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles", "/api/v1/profiles/{uuid}",
-        "/api/v1/ingest", "/api/v1/loads", "/metrics"}) {
+        "/api/v1/ingest", "/api/v1/loads", "/api/v1/loads/{id}/rejects", "/metrics"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
 }
@@ -521,6 +521,20 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   EXPECT_EQ(Body(again)["summary"]["orders_stored"], 0);
   auto loads = Body(Get("/api/v1/loads", env_->admin_));
   EXPECT_GE(loads.size(), 3u);
+  // The upload's rejects are kept with its load, under the client's file name.
+  const int64_t load_id = j["summary"]["load_id"];
+  auto kept = Get("/api/v1/loads/" + std::to_string(load_id) + "/rejects", env_->admin_);
+  ASSERT_EQ(kept->status, 200) << kept->body;
+  ASSERT_EQ(Body(kept).size(), 1u);
+  EXPECT_EQ(Body(kept)[0], j["rejects"][0]);
+  auto kept_csv =
+      Get("/api/v1/loads/" + std::to_string(load_id) + "/rejects?format=csv", env_->admin_);
+  EXPECT_EQ(kept_csv->body,
+            "file,line,column,column_name,reason_code,reason\r\njune.csv,3,3,ordered_at,"
+            "bad_timestamp," +
+                j["rejects"][0]["reason"].get<std::string>() + "\r\n");
+  ExpectError(Get("/api/v1/loads/" + std::to_string(load_id) + "/rejects", env_->analyst_), 403);
+  ExpectError(Get("/api/v1/loads/999/rejects", env_->admin_), 404);
 
   ExpectError(c.Post("/api/v1/ingest", env_->Auth(env_->admin_), "", "text/csv"), 400, "body");
   ExpectError(

@@ -158,6 +158,9 @@ std::string OpenApiDocument() {
         {"413", {{"$ref", "#/components/responses/Error"}}}}}};
   p["/api/v1/loads"]["get"] =
       Get("Ingest runs with their summaries", "admin", none, Responses("loads", false));
+  p["/api/v1/loads/{id}/rejects"]["get"] = Get(
+      "The rejected rows of an ingest run (file, line, column, reason; never values)", "admin",
+      {Param("id", "path", "integer", "load id", true), format}, Responses("rejected rows", true));
   p["/metrics"]["get"] =
       Get("Prometheus metrics", "viewer", none, Responses("text exposition format", false));
   doc["components"]["securitySchemes"] = {

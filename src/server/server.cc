@@ -1,8 +1,8 @@
 #include "tessera/server/server.h"
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <httplib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,6 +125,7 @@ std::string PromLabel(std::string_view v) {
 std::string RouteOf(const std::string& path) {
   if (path.starts_with("/api/v1/profiles/")) return "/api/v1/profiles/{uuid}";
   if (path.starts_with("/api/v1/snapshots/")) return "/api/v1/snapshots/{id}/segments";
+  if (path.starts_with("/api/v1/loads/")) return "/api/v1/loads/{id}/rejects";
   if (path.starts_with("/api/") || path == "/metrics") return path;
   return "/ (dashboard)";
 }
@@ -902,10 +903,11 @@ struct Server::Impl {
     Json rejects = Json::array();
     uint64_t reject_count = 0;
     const std::string name = req.has_param("name") ? req.get_param_value("name") : "upload";
+    lo.file_labels = {name};
     lo.on_reject = [&](const io::Reject& r) {
       ++reject_count;
       if (rejects.size() >= kMaxRejectsReported) return;
-      rejects.push_back({{"file", name},
+      rejects.push_back({{"file", r.file},
                          {"line", r.line},
                          {"column", r.column},
                          {"column_name", r.column_name},
@@ -949,6 +951,36 @@ struct Server::Impl {
       e["finished_at"] = l.finished_at.empty() ? Json() : Json(l.finished_at);
       e["summary"] = l.summary_json.empty() ? Json() : Json::parse(l.summary_json, nullptr, false);
       j.push_back(std::move(e));
+    }
+    res.set_content(j.dump(2) + "\n", "application/json");
+  }
+
+  void LoadRejects(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, Role::kAdmin)) return;
+    std::string format = "json";
+    if (auto e = ChoiceParam(req, "format", {"json", "csv"}, &format)) return SendError(res, *e);
+    const int64_t id = std::stoll(req.matches[1].str());
+    auto s = ThreadStore();
+    if (!s.ok()) return SendError(res, FromStatus(s.status()));
+    auto rejects = (*s)->LoadRejects(id);
+    if (!rejects.ok()) return SendError(res, FromStatus(rejects.status()));
+    if (format == "csv") {
+      std::string out = "file,line,column,column_name,reason_code,reason\r\n";
+      for (const auto& r : *rejects) {
+        out += fmt::format("{},{},{},{},{},{}\r\n", CsvTextCell(r.file), r.line, r.column,
+                           CsvTextCell(r.column_name), CsvTextCell(r.reason_code),
+                           CsvTextCell(r.reason));
+      }
+      return Send(res, out, "csv", fmt::format("load-{}-rejects", id));
+    }
+    Json j = Json::array();
+    for (const auto& r : *rejects) {
+      j.push_back({{"file", r.file},
+                   {"line", r.line},
+                   {"column", r.column},
+                   {"column_name", r.column_name},
+                   {"reason_code", r.reason_code},
+                   {"reason", r.reason}});
     }
     res.set_content(j.dump(2) + "\n", "application/json");
   }
@@ -1099,6 +1131,8 @@ void Server::Impl::Routes() {
   http.Post("/api/v1/ingest",
             [this](const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) { Ingest(req, res, reader); });
+  http.Get(R"(/api/v1/loads/(\d{1,18})/rejects)",
+           [this](const httplib::Request& req, httplib::Response& res) { LoadRejects(req, res); });
   http.Get("/api/v1/loads",
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
   http.Get("/metrics",

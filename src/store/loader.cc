@@ -441,14 +441,31 @@ class Loader {
     return OkStatus();
   }
 
-  Status Finish() { return store_.FinishLoad(summary_.load_id, summary_.ToJson()); }
+  Status Finish() {
+    TESSERA_RETURN_IF_ERROR(store_.AddLoadRejects(summary_.load_id, kept_rejects_));
+    return store_.FinishLoad(summary_.load_id, summary_.ToJson());
+  }
   LoadSummary& summary() { return summary_; }
+  void SetFiles(std::vector<std::string> files) { files_ = std::move(files); }
 
  private:
-  Status AddReject(const io::Reject& reject) {
+  Status AddReject(const io::Reject& original) {
+    io::Reject relabelled;
+    const io::Reject* reject = &original;
+    if (!options_.file_labels.empty()) {
+      for (size_t i = 0; i < files_.size() && i < options_.file_labels.size(); ++i) {
+        if (files_[i] == original.file) {
+          relabelled = original;
+          relabelled.file = options_.file_labels[i];
+          reject = &relabelled;
+          break;
+        }
+      }
+    }
     ++summary_.rows_rejected;
-    ++summary_.rejected_by_reason[reject.reason_code];
-    if (options_.on_reject) options_.on_reject(reject);
+    ++summary_.rejected_by_reason[reject->reason_code];
+    if (kept_rejects_.size() < options_.stored_rejects) kept_rejects_.push_back(*reject);
+    if (options_.on_reject) options_.on_reject(*reject);
     if (summary_.rows_rejected > options_.max_rejects) {
       return ResourceExhaustedError(
           "more than {} rows rejected (the --max-rejects limit); nothing was stored",
@@ -620,6 +637,8 @@ class Loader {
   const LoadOptions& options_;
   privacy::Pseudonymizer pseudonymizer_;
   LoadSummary summary_;
+  std::vector<std::string> files_;        // as given, to label rejects (LoadOptions::file_labels)
+  std::vector<io::Reject> kept_rejects_;  // the first LoadOptions::stored_rejects
 
   std::unordered_map<Uuid, uint32_t, privacy::UuidHash> stored_customers_;
   uint32_t next_customer_ = 0;
@@ -718,6 +737,7 @@ StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
     return seconds;
   };
   LoadSummary& summary = loader->summary();
+  loader->SetFiles(files);
   TESSERA_RETURN_IF_ERROR(loader->ReadStoreState());
   summary.seconds_store_state = lap();
   for (const auto& file : files) TESSERA_RETURN_IF_ERROR(loader->ReadFile(file));

@@ -205,8 +205,20 @@ FROM a FULL OUTER JOIN b ON a.customer_uuid = b.customer_uuid
 WHERE (SELECT older FROM ids) IS NOT NULL
 GROUP BY a.segment_key, b.segment_key;
 )sql",
-    // 3: API keys of `tessera serve` (salted hashes only; a reference table under Citus).
+    // 3: API keys of `tessera serve` (salted hashes only); the rejected rows of each load.
+    // Both reference tables under Citus.
     R"sql(
+CREATE TABLE IF NOT EXISTS load_rejects (
+  load_id     bigint  NOT NULL,
+  seq         integer NOT NULL,
+  file        text    NOT NULL,
+  line        bigint  NOT NULL,
+  col         integer NOT NULL,
+  column_name text    NOT NULL,
+  reason_code text    NOT NULL,
+  reason      text    NOT NULL,
+  PRIMARY KEY (load_id, seq)
+);
 CREATE TABLE IF NOT EXISTS api_keys (
   key_id          text        PRIMARY KEY,
   role            text        NOT NULL,
@@ -710,6 +722,62 @@ class PostgresStore final : public Store {
       rec.finished_at = PQgetvalue(r.get(), i, 2);
       rec.summary_json = PQgetvalue(r.get(), i, 3);
       out.push_back(std::move(rec));
+    }
+    return out;
+  }
+
+  Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) override {
+    if (rejects.empty()) return OkStatus();
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    Status st = [&]() -> Status {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto next,
+          Value(fmt::format("SELECT COALESCE(max(seq) + 1, 0) FROM load_rejects WHERE load_id = {}",
+                            load_id)));
+      const int32_t first = std::stoi(next);
+      return Copy(
+          "COPY load_rejects (load_id, seq, file, line, col, column_name, reason_code, "
+          "reason) FROM STDIN (FORMAT binary)",
+          rejects.size(), [&](CopyRows& rows, size_t i) {
+            const auto& r = rejects[i];
+            rows.Row(8);
+            rows.Int64(load_id);
+            rows.Int32(first + static_cast<int32_t>(i));
+            rows.Bytes(r.file);
+            rows.Int64(static_cast<int64_t>(r.line));
+            rows.Int32(static_cast<int32_t>(r.column));
+            rows.Bytes(r.column_name);
+            rows.Bytes(r.reason_code);
+            rows.Bytes(r.reason);
+          });
+    }();
+    if (!st.ok()) {
+      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+      return st;
+    }
+    return Command("COMMIT", {});
+  }
+
+  StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto found, Value("SELECT count(*) FROM loads WHERE load_id = " + std::to_string(load_id)));
+    if (found != "1")
+      return NotFoundError("PostgreSQL {} holds no load {}", safe_.Describe(), load_id);
+    TESSERA_ASSIGN_OR_RETURN(auto r,
+                             Query("SELECT file, line, col, column_name, reason_code, reason FROM "
+                                   "load_rejects WHERE load_id = $1 ORDER BY seq",
+                                   {std::to_string(load_id)}, true));
+    const PGresult* q = r.get();
+    std::vector<io::Reject> out;
+    for (int i = 0, n = PQntuples(q); i < n; ++i) {
+      io::Reject x;
+      x.file.assign(PQgetvalue(q, i, 0), PQgetlength(q, i, 0));
+      x.line = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 1)));
+      x.column = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 2)));
+      x.column_name.assign(PQgetvalue(q, i, 3), PQgetlength(q, i, 3));
+      x.reason_code.assign(PQgetvalue(q, i, 4), PQgetlength(q, i, 4));
+      x.reason.assign(PQgetvalue(q, i, 5), PQgetlength(q, i, 5));
+      out.push_back(std::move(x));
     }
     return out;
   }

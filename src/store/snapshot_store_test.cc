@@ -269,7 +269,8 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
     ASSERT_TRUE(internal::PostgresExecute(
                     location_,
                     "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
-                    "snapshot_profiles, api_keys; UPDATE tessera_meta SET value = '1' WHERE key = "
+                    "snapshot_profiles, api_keys, load_rejects; UPDATE tessera_meta SET value = "
+                    "'1' WHERE key = "
                     "'schema_version'")
                     .ok());
   } else {
@@ -281,7 +282,7 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
                            "bi_segments; DROP VIEW bi_profiles_latest; DROP VIEW bi_profiles; "
                            "DROP VIEW bi_segment_migration_latest; DROP TABLE snapshots; DROP "
                            "TABLE snapshot_segments; DROP TABLE snapshot_profiles; DROP TABLE "
-                           "api_keys; UPDATE meta "
+                           "api_keys; DROP TABLE load_rejects; UPDATE meta "
                            "SET value = '1' WHERE key = 'schema_version'",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)
@@ -298,6 +299,35 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
   EXPECT_EQ(*(*reopened)->CustomerCount(), 5u);  // the data survived
   EXPECT_TRUE((*reopened)->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({0})).ok());
   EXPECT_EQ(Sql("SELECT count(*) FROM " + View("profiles_latest")), "1");
+}
+
+TEST_P(SnapshotStoreTest, RejectedRowsAreKeptWithTheirLoad) {
+  auto load = store_->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  std::vector<io::Reject> rejects(3);
+  for (size_t i = 0; i < rejects.size(); ++i) {
+    rejects[i].file = "export, part " + std::to_string(i) + ".csv";
+    rejects[i].line = 1'000'000'000'000ull + i;
+    rejects[i].column = static_cast<uint32_t>(i);
+    rejects[i].column_name = i == 0 ? "" : "ordered_at";
+    rejects[i].reason_code = "bad_timestamp";
+    rejects[i].reason = "expected an ISO 8601 date";
+  }
+  ASSERT_TRUE(store_->AddLoadRejects(*load, {rejects[0], rejects[1]}).ok());
+  ASSERT_TRUE(store_->AddLoadRejects(*load, {rejects[2]}).ok());  // appended after
+  ASSERT_TRUE(store_->AddLoadRejects(*load, {}).ok());
+  auto back = store_->LoadRejects(*load);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*back)[i].file, rejects[i].file);
+    EXPECT_EQ((*back)[i].line, rejects[i].line);
+    EXPECT_EQ((*back)[i].column, rejects[i].column);
+    EXPECT_EQ((*back)[i].column_name, rejects[i].column_name);
+    EXPECT_EQ((*back)[i].reason, rejects[i].reason);
+  }
+  EXPECT_TRUE(store_->LoadRejects(1)->empty());  // the fixture's load had none
+  EXPECT_EQ(store_->LoadRejects(*load + 1).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

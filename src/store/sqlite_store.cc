@@ -161,8 +161,19 @@ FROM a FULL OUTER JOIN b ON a.customer_idx = b.customer_idx
 WHERE (SELECT older FROM ids) IS NOT NULL
 GROUP BY a.segment_key, b.segment_key;
 )sql",
-    // 3: API keys of `tessera serve` (salted hashes only).
+    // 3: API keys of `tessera serve` (salted hashes only); the rejected rows of each load.
     R"sql(
+CREATE TABLE load_rejects (
+  load_id     INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  file        TEXT    NOT NULL,
+  line        INTEGER NOT NULL,
+  col         INTEGER NOT NULL,
+  column_name TEXT    NOT NULL,
+  reason_code TEXT    NOT NULL,
+  reason      TEXT    NOT NULL,
+  PRIMARY KEY (load_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE api_keys (
   key_id          TEXT PRIMARY KEY,
   role            TEXT NOT NULL,
@@ -424,6 +435,68 @@ class SqliteStore final : public Store {
       r.summary_json = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 3));
       out.push_back(std::move(r));
     }
+    return out;
+  }
+
+  Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) override {
+    if (rejects.empty()) return OkStatus();
+    TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      int64_t seq = 0;
+      {
+        Stmt m(db_, "SELECT COALESCE(max(seq) + 1, 0) FROM load_rejects WHERE load_id = ?");
+        sqlite3_bind_int64(m.get(), 1, load_id);
+        if (!m.ok() || m.Step() != SQLITE_ROW) return Error("store rejected rows");
+        seq = sqlite3_column_int64(m.get(), 0);
+      }
+      Stmt s(db_,
+             "INSERT INTO load_rejects(load_id, seq, file, line, col, column_name, reason_code, "
+             "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      for (const auto& r : rejects) {
+        s.Reset();
+        sqlite3_bind_int64(s.get(), 1, load_id);
+        sqlite3_bind_int64(s.get(), 2, seq++);
+        sqlite3_bind_text(s.get(), 3, r.file.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s.get(), 4, static_cast<int64_t>(r.line));
+        sqlite3_bind_int64(s.get(), 5, r.column);
+        sqlite3_bind_text(s.get(), 6, r.column_name.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 7, r.reason_code.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 8, r.reason.c_str(), -1, SQLITE_STATIC);
+        if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store rejected rows");
+      }
+      return OkStatus();
+    }();
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return Exec("COMMIT");
+  }
+
+  StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) override {
+    {
+      Stmt l(db_, "SELECT 1 FROM loads WHERE load_id = ?");
+      sqlite3_bind_int64(l.get(), 1, load_id);
+      if (l.Step() != SQLITE_ROW) return NotFoundError("{} holds no load {}", path_, load_id);
+    }
+    Stmt s(db_,
+           "SELECT file, line, col, column_name, reason_code, reason FROM load_rejects WHERE "
+           "load_id = ? ORDER BY seq");
+    if (!s.ok()) return Error("read rejected rows");
+    sqlite3_bind_int64(s.get(), 1, load_id);
+    std::vector<io::Reject> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      io::Reject r;
+      r.file = Text(s.get(), 0);
+      r.line = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
+      r.column = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 2));
+      r.column_name = Text(s.get(), 3);
+      r.reason_code = Text(s.get(), 4);
+      r.reason = Text(s.get(), 5);
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return Error("read rejected rows");
     return out;
   }
 

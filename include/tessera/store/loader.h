@@ -39,6 +39,11 @@ struct LoadOptions {
   uint64_t max_rejects = UINT64_MAX;
   std::function<void(const LoadProgress&)> on_progress;  // called every 64k rows and per batch
   std::function<void(const io::Reject&)> on_reject;      // called for each rejected row
+  // What rejects name each input file by (same order as the files; empty: the paths), e.g.
+  // the client's name of an uploaded file kept under a temporary name.
+  std::vector<std::string> file_labels;
+  // The first this many rejected rows are kept in the store with the load (Store::LoadRejects).
+  size_t stored_rejects = 10'000;
 };
 
 struct LoadSummary {

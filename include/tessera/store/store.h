@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tessera/common/status.h"
+#include "tessera/io/order_reader.h"
 #include "tessera/privacy/pseudonymizer.h"
 #include "tessera/store/order_columns.h"
 
@@ -88,11 +89,11 @@ struct SnapshotProfile {
 // An HTTP API key as the store keeps it: never the key itself, only a salted hash of its
 // secret part (server/api_keys.h makes and checks keys).
 struct ApiKeyRecord {
-  std::string id;     // public part of the key, unique
-  std::string role;   // "viewer", "analyst" or "admin"
-  std::string label;  // free text from its creator
-  std::string salt, hash;  // bytes
-  bool allow_query_key = false;  // may be sent as ?key= (IMPORTDATA)
+  std::string id;                      // public part of the key, unique
+  std::string role;                    // "viewer", "analyst" or "admin"
+  std::string label;                   // free text from its creator
+  std::string salt, hash;              // bytes
+  bool allow_query_key = false;        // may be sent as ?key= (IMPORTDATA)
   std::string created_at, revoked_at;  // ISO 8601 UTC; revoked_at empty while valid
 };
 
@@ -140,6 +141,10 @@ class Store {
   virtual Status AppendBatch(int64_t load_id, const Batch& batch) = 0;
   virtual Status FinishLoad(int64_t load_id, const std::string& summary_json) = 0;
   virtual StatusOr<std::vector<LoadRecord>> Loads() = 0;
+  // The rejected rows of a load (file, line, column and reason; never a value), kept with
+  // the load for later review. LoadRejects: in the order added; kNotFound for an unknown load.
+  virtual Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) = 0;
+  virtual StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) = 0;
 
   // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` in customer
   // order. Errors: kInvalidArgument (a profile names no segment or no customer), I/O.
