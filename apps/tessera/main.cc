@@ -16,6 +16,7 @@
 #include "cli_common.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
+#include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
 #include "tessera/io/generator.h"
@@ -333,7 +334,22 @@ int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t
   std::fprintf(stderr, "\n3. Segments over the last %d months:\n\n", std::min(months, 24));
   AnalysisArgs aa;
   aa.window = fmt::format("{}m", std::min(months, 24));
-  return RunSegments(sa, aa, "table", "");
+  if (int rc = RunSegments(sa, aa, "table", ""); rc != 0) return rc;
+  // Keep them as a snapshot, so that `tessera serve` shows them at once.
+  auto analysis = RunAnalysis(sa, aa);
+  if (!analysis.ok()) return Fail(analysis.status());
+  auto store = store::Store::Open(store_path, false);
+  if (!store.ok()) return Fail(store.status());
+  auto id = analytics::SaveSnapshot(**store, analysis->set, analysis->rules);
+  if (!id.ok()) return Fail(id.status());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "\nKept as snapshot %lld. To see it in the browser:\n"
+               "  tessera keys api create --role analyst --store %s   # prints a key\n"
+               "  tessera serve --store %s                            # open "
+               "http://127.0.0.1:8080/\n",
+               static_cast<long long>(*id), store_path.c_str(), store_path.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -349,6 +365,8 @@ int main(int argc, char** argv) {
       "  tessera segments --window 24m           # the nine segments as a table\n"
       "  tessera segments --format json          # ... or as JSON / CSV for BI tools\n"
       "  tessera profiles --segment champions    # one row per customer pseudonym\n"
+      "  tessera snapshots create                # keep results for the API, dashboard, BI\n"
+      "  tessera serve                           # dashboard and API, http://127.0.0.1:8080/\n"
       "Or all at once on generated data: tessera demo",
       "tessera"};
   app.require_subcommand(1);

@@ -10,7 +10,9 @@ rows=$(grep -c -E '^[A-Z].* +[0-9]+ +[0-9]+\.[0-9]+%' "$work/out")
 [ "$rows" = 9 ] || { echo "expected 9 segment rows, got $rows"; cat "$work/out"; exit 1; }
 grep -q 'Champions' "$work/out"
 grep -q 'orders stored' "$work/err"
-for cmd in keys ingest segments profiles generate demo status orders pseudonymize clv; do
+grep -q 'Kept as snapshot 1' "$work/err"
+[ "$("$tessera" snapshots list --store "$work/demo/store.db" --format json | grep -c '"id"')" = 1 ]
+for cmd in keys ingest segments profiles generate demo status orders pseudonymize clv snapshots serve bi-role; do
   "$tessera" "$cmd" --help >"$work/help" || { echo "tessera $cmd --help failed"; exit 1; }
   grep -q -i 'usage' "$work/help" || { echo "tessera $cmd --help prints no usage"; exit 1; }
 done
