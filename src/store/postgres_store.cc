@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -37,9 +38,9 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 // its own transaction under an advisory lock, so two processes opening a new database at once
 // apply it once. Append only; never edit a released migration.
 //
-// Citus: orders and order_items carry the customer pseudonym (the nil UUID for anonymous
-// orders) as their distribution column; every unique constraint on them would have to
-// include it, so they have none: the loader deduplicates order tokens itself. The small
+// Citus: orders carry the customer pseudonym (the nil UUID for anonymous orders) as their
+// distribution column; every unique constraint on them would have to include it, so they
+// have none: the loader deduplicates order tokens itself. The small
 // tables (meta, dictionary, loads, batches) become reference tables; customers is
 // distributed by pseudonym as well. See docs/deployment.md.
 constexpr const char* kMigrations[] = {
@@ -70,37 +71,44 @@ CREATE TABLE IF NOT EXISTS batches (
   new_customers integer NOT NULL,
   PRIMARY KEY (load_id, batch_no)
 );
+-- One row per order, its line items as parallel arrays (item k of the order is element k of
+-- each item_* array): one heap tuple per order instead of one per order and one per line
+-- item, which is what bulk loads pay for. The view order_items unnests them.
 CREATE TABLE IF NOT EXISTS orders (
-  customer_uuid uuid        NOT NULL,
-  load_id       bigint      NOT NULL,
-  batch_no      integer     NOT NULL,
-  seq           integer     NOT NULL,
-  customer_idx  integer     NOT NULL,
-  order_token   bytea       NOT NULL,
-  ordered_at    timestamptz NOT NULL,
-  amount_minor  bigint      NOT NULL,
-  kind          smallint    NOT NULL,
-  currency_id   integer     NOT NULL,
-  store_id      integer     NOT NULL,
-  region_id     integer     NOT NULL,
-  channel_id    integer     NOT NULL
+  customer_uuid       uuid        NOT NULL,
+  load_id             bigint      NOT NULL,
+  ordered_at          timestamptz NOT NULL,
+  amount_minor        bigint      NOT NULL,
+  batch_no            integer     NOT NULL,
+  seq                 integer     NOT NULL,
+  customer_idx        integer     NOT NULL,
+  currency_id         integer     NOT NULL,
+  store_id            integer     NOT NULL,
+  region_id           integer     NOT NULL,
+  channel_id          integer     NOT NULL,
+  kind                smallint    NOT NULL,
+  order_token         bytea       NOT NULL,
+  item_category_id    integer[]   NOT NULL,
+  item_sku_id         integer[]   NOT NULL,
+  item_quantity_milli bigint[]    NOT NULL,
+  item_amount_micro   bigint[]    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_by_batch ON orders (load_id, batch_no, seq);
-CREATE TABLE IF NOT EXISTS order_items (
-  customer_uuid  uuid    NOT NULL,
-  load_id        bigint  NOT NULL,
-  batch_no       integer NOT NULL,
-  seq            integer NOT NULL,
-  line_no        integer NOT NULL,
-  category_id    integer NOT NULL,
-  sku_id         integer NOT NULL,
-  quantity_milli bigint  NOT NULL,
-  amount_micro   bigint  NOT NULL
-);
-CREATE INDEX IF NOT EXISTS order_items_by_batch ON order_items (load_id, batch_no, seq, line_no);
+-- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
+CREATE OR REPLACE VIEW order_items AS
+SELECT o.customer_uuid, o.load_id, o.batch_no, o.seq, i.line_no - 1 AS line_no,
+       i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
+FROM orders o
+CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
+                          o.item_amount_micro)
+  WITH ORDINALITY AS i(category_id, sku_id, quantity_milli, amount_micro, line_no);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Type OIDs of array elements in binary COPY (pg_type.dat; fixed since PostgreSQL 7).
+constexpr uint32_t kInt4Oid = 23;
+constexpr uint32_t kInt8Oid = 20;
 
 // Seconds between the Unix epoch and PostgreSQL's (2000-01-01), for binary timestamptz.
 constexpr int64_t kPostgresEpoch = 946684800;
@@ -218,6 +226,36 @@ int16_t GetInt16(const char* p) {
   return static_cast<int16_t>(be16toh(v));
 }
 
+// Appends the elements of a one-dimensional binary integer[] / bigint[] without NULLs to
+// `out`; false if `field` is not one.
+template <typename T>
+bool ReadIntArray(std::string_view field, std::vector<T>& out) {
+  constexpr int32_t kSize = sizeof(T);
+  if (field.size() < 12) return false;
+  const int32_t dims = GetInt32(field.data());
+  if (GetInt32(field.data() + 4) != 0) return false;  // holds NULLs
+  if (dims == 0) return field.size() == 12;
+  if (dims != 1 || field.size() < 20) return false;
+  const int32_t n = GetInt32(field.data() + 12);
+  if (n < 0 || field.size() != 20 + static_cast<size_t>(n) * (4 + kSize)) return false;
+  const char* p = field.data() + 20;
+  for (int32_t k = 0; k < n; ++k, p += 4 + kSize) {
+    if (GetInt32(p) != kSize) return false;
+    if constexpr (kSize == 4) {
+      out.push_back(static_cast<T>(GetInt32(p + 4)));
+    } else {
+      out.push_back(static_cast<T>(GetInt64(p + 4)));
+    }
+  }
+  return true;
+}
+bool ReadInt32Array(std::string_view field, std::vector<uint32_t>& out) {
+  return ReadIntArray(field, out);
+}
+bool ReadInt64Array(std::string_view field, std::vector<int64_t>& out) {
+  return ReadIntArray(field, out);
+}
+
 // Rows in PostgreSQL's binary COPY format, sent to the server in pieces as they fill up so
 // that the server parses one piece while this process encodes the next.
 class CopyRows {
@@ -248,6 +286,21 @@ class CopyRows {
     Put32(16);
     buf_.append(reinterpret_cast<const char*>(u.bytes.data()), 16);
   }
+  // integer[] and bigint[]: one dimension (none when empty), no NULLs.
+  void Int32Array(std::span<const uint32_t> v) {
+    ArrayHeader(v.size(), kInt4Oid, 4);
+    for (uint32_t x : v) {
+      Put32(4);
+      Put32(x);
+    }
+  }
+  void Int64Array(std::span<const int64_t> v) {
+    ArrayHeader(v.size(), kInt8Oid, 8);
+    for (int64_t x : v) {
+      Put32(8);
+      Put64(static_cast<uint64_t>(x));
+    }
+  }
   void Trailer() { Put16(0xffff); }
   std::string& buffer() { return buf_; }
 
@@ -263,6 +316,15 @@ class CopyRows {
   void Put64(uint64_t v) {
     v = htobe64(v);
     buf_.append(reinterpret_cast<const char*>(&v), 8);
+  }
+  void ArrayHeader(size_t n, uint32_t element_oid, uint32_t element_size) {
+    Put32(static_cast<uint32_t>(12 + (n == 0 ? 0 : 8 + n * (4 + element_size))));
+    Put32(n == 0 ? 0 : 1);  // dimensions
+    Put32(0);               // no NULL elements
+    Put32(element_oid);
+    if (n == 0) return;
+    Put32(static_cast<uint32_t>(n));
+    Put32(1);  // lower bound
   }
   std::string buf_;
 };
@@ -422,23 +484,13 @@ class PostgresStore final : public Store {
       TESSERA_ASSIGN_OR_RETURN(
           auto orders,
           Query("SELECT order_token, customer_idx, ordered_at, amount_minor, kind, currency_id, "
-                "store_id, region_id, channel_id FROM orders WHERE load_id = $1 AND batch_no = $2 "
-                "ORDER BY seq",
+                "store_id, region_id, channel_id, item_category_id, item_sku_id, "
+                "item_quantity_milli, item_amount_micro FROM orders WHERE load_id = $1 AND "
+                "batch_no = $2 ORDER BY seq",
                 {load_id, batch_no}, true));
-      TESSERA_ASSIGN_OR_RETURN(
-          auto items,
-          Query("SELECT seq, category_id, sku_id, quantity_milli, amount_micro FROM "
-                "order_items WHERE load_id = $1 AND batch_no = $2 ORDER BY seq, line_no",
-                {load_id, batch_no}, true));
-      const int n = PQntuples(orders.get());
-      const int ni = PQntuples(items.get());
-      if (n != expected_orders || ni != expected_items) {
-        return DataLossError(
-            "PostgreSQL {}: load {} batch {} holds {} orders and {} items, "
-            "expected {} and {}",
-            safe_.Describe(), load_id, batch_no, n, ni, expected_orders, expected_items);
-      }
       const PGresult* o = orders.get();
+      const int n = PQntuples(o);
+      bool items_ok = true;
       for (int i = 0; i < n; ++i) {
         c.token_bytes.append(PQgetvalue(o, i, 0), PQgetlength(o, i, 0));
         c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
@@ -450,24 +502,27 @@ class PostgresStore final : public Store {
         c.store.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 6))));
         c.region.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 7))));
         c.channel.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 8))));
+        const auto field = [&](int f) {
+          return std::string_view(PQgetvalue(o, i, f), PQgetlength(o, i, f));
+        };
+        items_ok = items_ok && ReadInt32Array(field(9), c.item_category) &&
+                   ReadInt32Array(field(10), c.item_sku) &&
+                   ReadInt64Array(field(11), c.item_quantity_milli) &&
+                   ReadInt64Array(field(12), c.item_amount_micro) &&
+                   c.item_sku.size() == c.item_count() &&
+                   c.item_quantity_milli.size() == c.item_count() &&
+                   c.item_amount_micro.size() == c.item_count();
+        c.item_offsets.push_back(static_cast<uint32_t>(c.item_count()));
       }
-      const PGresult* it = items.get();
-      c.item_offsets.assign(static_cast<size_t>(n) + 1, 0);
-      for (int i = 0; i < ni; ++i) {
-        const int seq = GetInt32(PQgetvalue(it, i, 0));
-        if (seq < 0 || seq >= n) {
-          return DataLossError("PostgreSQL {}: load {} batch {} has an item of a missing order",
-                               safe_.Describe(), load_id, batch_no);
-        }
-        ++c.item_offsets[seq + 1];
-        c.item_category.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 1))));
-        c.item_sku.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 2))));
-        c.item_quantity_milli.push_back(GetInt64(PQgetvalue(it, i, 3)));
-        c.item_amount_micro.push_back(GetInt64(PQgetvalue(it, i, 4)));
-      }
-      for (int i = 0; i < n; ++i) c.item_offsets[i + 1] += c.item_offsets[i];
       orders.reset();
-      items.reset();
+      if (!items_ok || n != expected_orders ||
+          c.item_count() != static_cast<size_t>(expected_items)) {
+        return DataLossError(
+            "PostgreSQL {}: load {} batch {} holds {} orders and {} items, "
+            "expected {} and {}",
+            safe_.Describe(), load_id, batch_no, n, c.item_count(), expected_orders,
+            expected_items);
+      }
       TESSERA_RETURN_IF_ERROR(fn(c));
     }
     return OkStatus();
@@ -618,43 +673,32 @@ class PostgresStore final : public Store {
                                     c);
       }
     }
-    TESSERA_RETURN_IF_ERROR(
-        Copy("COPY orders (customer_uuid, load_id, batch_no, seq, customer_idx, order_token, "
-             "ordered_at, amount_minor, kind, currency_id, store_id, region_id, channel_id) FROM "
-             "STDIN (FORMAT binary)",
-             o.size(), [&](CopyRows& rows, size_t i) {
-               rows.Row(13);
-               rows.Uuid(uuid_of(i));
-               rows.Int64(load_id);
-               rows.Int32(batch_no);
-               rows.Int32(static_cast<int32_t>(i));
-               rows.Int32(static_cast<int32_t>(o.customer[i]));
-               rows.Bytes(o.token(i));
-               rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
-               rows.Int64(o.amount_minor[i]);
-               rows.Int16(o.kind[i]);
-               rows.Int32(static_cast<int32_t>(o.currency[i]));
-               rows.Int32(static_cast<int32_t>(o.store[i]));
-               rows.Int32(static_cast<int32_t>(o.region[i]));
-               rows.Int32(static_cast<int32_t>(o.channel[i]));
-             }));
-    if (o.item_count() == 0) return OkStatus();
-    size_t order = 0;
     return Copy(
-        "COPY order_items (customer_uuid, load_id, batch_no, seq, line_no, category_id, sku_id, "
-        "quantity_milli, amount_micro) FROM STDIN (FORMAT binary)",
-        o.item_count(), [&](CopyRows& rows, size_t j) {
-          while (o.item_offsets[order + 1] <= j) ++order;
-          rows.Row(9);
-          rows.Uuid(uuid_of(order));
+        "COPY orders (customer_uuid, load_id, ordered_at, amount_minor, batch_no, seq, "
+        "customer_idx, currency_id, store_id, region_id, channel_id, kind, order_token, "
+        "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN "
+        "(FORMAT binary)",
+        o.size(), [&](CopyRows& rows, size_t i) {
+          const size_t first = o.item_offsets[i];
+          const size_t items = o.item_offsets[i + 1] - first;
+          rows.Row(17);
+          rows.Uuid(uuid_of(i));
           rows.Int64(load_id);
+          rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
+          rows.Int64(o.amount_minor[i]);
           rows.Int32(batch_no);
-          rows.Int32(static_cast<int32_t>(order));
-          rows.Int32(static_cast<int32_t>(j - o.item_offsets[order]));
-          rows.Int32(static_cast<int32_t>(o.item_category[j]));
-          rows.Int32(static_cast<int32_t>(o.item_sku[j]));
-          rows.Int64(o.item_quantity_milli[j]);
-          rows.Int64(o.item_amount_micro[j]);
+          rows.Int32(static_cast<int32_t>(i));
+          rows.Int32(static_cast<int32_t>(o.customer[i]));
+          rows.Int32(static_cast<int32_t>(o.currency[i]));
+          rows.Int32(static_cast<int32_t>(o.store[i]));
+          rows.Int32(static_cast<int32_t>(o.region[i]));
+          rows.Int32(static_cast<int32_t>(o.channel[i]));
+          rows.Int16(o.kind[i]);
+          rows.Bytes(o.token(i));
+          rows.Int32Array(std::span(o.item_category).subspan(first, items));
+          rows.Int32Array(std::span(o.item_sku).subspan(first, items));
+          rows.Int64Array(std::span(o.item_quantity_milli).subspan(first, items));
+          rows.Int64Array(std::span(o.item_amount_micro).subspan(first, items));
         });
   }
 
