@@ -93,7 +93,6 @@ CREATE TABLE IF NOT EXISTS orders (
   item_quantity_milli bigint[]    NOT NULL,
   item_amount_micro   bigint[]    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_by_batch ON orders (load_id, batch_no, seq);
 -- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
 CREATE OR REPLACE VIEW order_items AS
 SELECT o.customer_uuid, o.load_id, o.batch_no, o.seq, i.line_no - 1 AS line_no,
@@ -329,6 +328,237 @@ class CopyRows {
   std::string buf_;
 };
 
+// The fields of one row of a binary COPY TO, in order.
+class CopyFields {
+ public:
+  explicit CopyFields(std::string_view row) : p_(row.data()), end_(row.data() + row.size()) {}
+  std::string_view Next() {
+    if (end_ - p_ < 4) return Fail();
+    const int32_t len = GetInt32(p_);
+    p_ += 4;
+    if (len < 0 || end_ - p_ < len) return Fail();  // NULL or truncated
+    const std::string_view field(p_, static_cast<size_t>(len));
+    p_ += len;
+    return field;
+  }
+  int64_t Int64() { return Fixed(8) ? GetInt64(last_) : 0; }
+  int32_t Int32() { return Fixed(4) ? GetInt32(last_) : 0; }
+  int16_t Int16() { return Fixed(2) ? GetInt16(last_) : 0; }
+  // False once a field was missing, NULL or of the wrong size.
+  bool fields_ok() const { return ok_; }
+  // fields_ok(), and no bytes left over.
+  bool ok() const { return ok_ && p_ == end_; }
+
+ private:
+  std::string_view Fail() {
+    ok_ = false;
+    p_ = end_;
+    return {};
+  }
+  bool Fixed(size_t size) {
+    const std::string_view f = Next();
+    last_ = f.data();
+    if (f.size() == size) return true;
+    ok_ = false;
+    return false;
+  }
+  const char* p_;
+  const char* end_;
+  const char* last_ = nullptr;
+  bool ok_ = true;
+};
+
+// The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
+constexpr const char* kScanOrdersSql =
+    "COPY (SELECT load_id, batch_no, seq, order_token, customer_idx, ordered_at, amount_minor, "
+    "kind, currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
+    "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
+constexpr int16_t kScanOrdersFields = 16;
+
+// Puts the order rows of one table scan back into the chunks they were appended as, and
+// hands the chunks on in ledger order. The scan has no ORDER BY (sorting 1 M rows, or keeping
+// a b-tree on load order, costs the server more than the whole transfer): rows normally come
+// in heap order, which is load order, so one chunk at a time is held; rows in another order
+// (space reused after a rolled-back batch, a synchronized or parallel scan, a Citus
+// cluster) are still put in place, at the cost of holding more chunks until they are whole.
+// Not thread-safe.
+class OrderChunks {
+ public:
+  struct LedgerBatch {
+    int64_t load_id;
+    int32_t batch_no;
+    int32_t orders;
+    int32_t items;
+  };
+  // `ledger`: the committed batches with orders, in load order. `where` names the store in
+  // messages.
+  OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
+              const std::function<Status(const OrderColumns&)>& fn)
+      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {
+    for (size_t i = 0; i < ledger_.size(); ++i) {
+      index_.emplace(std::pair(ledger_[i].load_id, ledger_[i].batch_no), i);
+    }
+  }
+
+  // One CopyData message: the file header (first message only), then one row or the
+  // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
+  Status AddMessage(std::string_view message) {
+    if (!header_seen_) {
+      static constexpr std::string_view kSignature("PGCOPY\n\377\r\n\0", 11);
+      if (message.size() < 19 || message.substr(0, 11) != kSignature) return Malformed();
+      const uint32_t extension = static_cast<uint32_t>(GetInt32(message.data() + 15));
+      if (message.size() - 19 < extension) return Malformed();
+      message.remove_prefix(19 + extension);
+      header_seen_ = true;
+      if (message.empty()) return OkStatus();
+    }
+    if (message.size() < 2) return Malformed();
+    const int16_t fields = GetInt16(message.data());
+    if (fields == -1) return message.size() == 2 ? OkStatus() : Malformed();
+    if (fields != kScanOrdersFields) return Malformed();
+    return AddRow(message.substr(2));
+  }
+
+  // After the last message: every batch of the ledger must have been handed on.
+  Status Finish() {
+    if (next_ == ledger_.size()) return OkStatus();
+    const LedgerBatch& b = ledger_[next_];
+    auto it = pending_.find(next_);
+    const size_t orders = it == pending_.end() ? 0 : it->second.columns.size();
+    const size_t items = it == pending_.end() ? 0 : it->second.columns.item_count();
+    return DataLossError(
+        "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}", where_,
+        b.load_id, b.batch_no, orders, items, b.orders, b.items);
+  }
+
+ private:
+  struct Pending {
+    OrderColumns columns;  // in arrival order
+    std::vector<int32_t> seq;
+    bool in_order = true;  // seq[i] == i so far
+  };
+
+  Status Malformed() {
+    return DataLossError("PostgreSQL {}: malformed COPY data while reading orders", where_);
+  }
+
+  Status AddRow(std::string_view row) {
+    CopyFields f(row);
+    const int64_t load_id = f.Int64();
+    const int32_t batch_no = f.Int32();
+    const int32_t seq = f.Int32();
+    if (!(last_key_ == std::pair(load_id, batch_no))) {
+      auto it = index_.find(std::pair(load_id, batch_no));
+      if (it == index_.end()) {
+        if (!f.fields_ok()) return Malformed();
+        return DataLossError(
+            "PostgreSQL {}: orders of load {} batch {}, which the batch ledger does not list",
+            where_, load_id, batch_no);
+      }
+      last_key_ = it->first;
+      last_index_ = it->second;
+    }
+    const size_t index = last_index_;
+    const LedgerBatch& b = ledger_[index];
+    if (index < next_) return TooMany(b);
+    Pending& p = pending_[index];
+    OrderColumns& c = p.columns;
+    if (c.size() == static_cast<size_t>(b.orders)) return TooMany(b);
+    p.in_order = p.in_order && seq == static_cast<int32_t>(c.size());
+    p.seq.push_back(seq);
+    const std::string_view token = f.Next();
+    c.token_bytes.append(token);
+    c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
+    c.customer.push_back(static_cast<uint32_t>(f.Int32()));
+    c.ordered_at.push_back(f.Int64() / 1000000 + kPostgresEpoch);
+    c.amount_minor.push_back(f.Int64());
+    c.kind.push_back(static_cast<uint8_t>(f.Int16()));
+    c.currency.push_back(static_cast<uint32_t>(f.Int32()));
+    c.store.push_back(static_cast<uint32_t>(f.Int32()));
+    c.region.push_back(static_cast<uint32_t>(f.Int32()));
+    c.channel.push_back(static_cast<uint32_t>(f.Int32()));
+    const bool items_ok =
+        ReadInt32Array(f.Next(), c.item_category) && ReadInt32Array(f.Next(), c.item_sku) &&
+        ReadInt64Array(f.Next(), c.item_quantity_milli) &&
+        ReadInt64Array(f.Next(), c.item_amount_micro) && c.item_sku.size() == c.item_count() &&
+        c.item_quantity_milli.size() == c.item_count() &&
+        c.item_amount_micro.size() == c.item_count();
+    c.item_offsets.push_back(static_cast<uint32_t>(c.item_count()));
+    if (!items_ok || !f.ok()) return Malformed();
+    if (c.size() < static_cast<size_t>(b.orders) || index != next_) return OkStatus();
+    // The next chunk is whole: hand it on, and any whole ones that waited behind it.
+    for (auto it = pending_.find(next_);
+         it != pending_.end() &&
+         it->second.columns.size() == static_cast<size_t>(ledger_[next_].orders);
+         it = pending_.find(next_)) {
+      TESSERA_RETURN_IF_ERROR(Emit(ledger_[next_], it->second));
+      pending_.erase(it);
+      ++next_;
+    }
+    return OkStatus();
+  }
+
+  Status TooMany(const LedgerBatch& b) {
+    return DataLossError(
+        "PostgreSQL {}: load {} batch {} holds more than the {} orders its ledger row says", where_,
+        b.load_id, b.batch_no, b.orders);
+  }
+
+  Status Emit(const LedgerBatch& b, Pending& p) {
+    if (p.columns.item_count() != static_cast<size_t>(b.items)) {
+      return DataLossError(
+          "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}",
+          where_, b.load_id, b.batch_no, p.columns.size(), p.columns.item_count(), b.orders,
+          b.items);
+    }
+    if (p.in_order) return fn_(p.columns);
+    // Arrival index of each position; every seq in [0, n) exactly once.
+    const size_t n = p.columns.size();
+    std::vector<uint32_t> at(n, UINT32_MAX);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t seq = p.seq[i];
+      if (seq < 0 || static_cast<size_t>(seq) >= n || at[seq] != UINT32_MAX) {
+        return DataLossError("PostgreSQL {}: load {} batch {} has a missing or repeated order",
+                             where_, b.load_id, b.batch_no);
+      }
+      at[seq] = static_cast<uint32_t>(i);
+    }
+    const OrderColumns& in = p.columns;
+    OrderColumns out;
+    out.token_bytes.reserve(in.token_bytes.size());
+    for (uint32_t i : at) {
+      out.token_bytes.append(in.token(i));
+      out.token_offsets.push_back(static_cast<uint32_t>(out.token_bytes.size()));
+      out.customer.push_back(in.customer[i]);
+      out.ordered_at.push_back(in.ordered_at[i]);
+      out.amount_minor.push_back(in.amount_minor[i]);
+      out.kind.push_back(in.kind[i]);
+      out.currency.push_back(in.currency[i]);
+      out.store.push_back(in.store[i]);
+      out.region.push_back(in.region[i]);
+      out.channel.push_back(in.channel[i]);
+      for (uint32_t k = in.item_offsets[i]; k < in.item_offsets[i + 1]; ++k) {
+        out.item_category.push_back(in.item_category[k]);
+        out.item_sku.push_back(in.item_sku[k]);
+        out.item_quantity_milli.push_back(in.item_quantity_milli[k]);
+        out.item_amount_micro.push_back(in.item_amount_micro[k]);
+      }
+      out.item_offsets.push_back(static_cast<uint32_t>(out.item_count()));
+    }
+    return fn_(out);
+  }
+
+  const std::vector<LedgerBatch> ledger_;
+  const std::string where_;
+  const std::function<Status(const OrderColumns&)>& fn_;
+  std::map<std::pair<int64_t, int32_t>, size_t> index_;  // (load_id, batch_no) -> ledger index
+  std::pair<int64_t, int32_t> last_key_{-1, -1};
+  size_t last_index_ = 0;
+  std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
+  size_t next_ = 0;                    // ledger index of the next chunk to hand on
+  bool header_seen_ = false;
+};
+
 // The connection and the state that must survive a reconnect. Shared with the writer-lock
 // handle, which may outlive a failed AppendBatch but must not dangle after the store closes.
 struct Session {
@@ -467,65 +697,14 @@ class PostgresStore final : public Store {
   }
 
   // One chunk per committed batch, orders in the order they were appended: the same chunks
-  // the SQLite store returns, so everything downstream sees identical input.
+  // the SQLite store returns, so everything downstream sees identical input. The ledger and
+  // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
   Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto batches,
-        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
-              "0 ORDER BY load_id, batch_no",
-              {}, true));
-    OrderColumns c;
-    for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
-      const std::string load_id = std::to_string(GetInt64(PQgetvalue(batches.get(), b, 0)));
-      const std::string batch_no = std::to_string(GetInt32(PQgetvalue(batches.get(), b, 1)));
-      const int expected_orders = GetInt32(PQgetvalue(batches.get(), b, 2));
-      const int expected_items = GetInt32(PQgetvalue(batches.get(), b, 3));
-      c.Clear();
-      TESSERA_ASSIGN_OR_RETURN(
-          auto orders,
-          Query("SELECT order_token, customer_idx, ordered_at, amount_minor, kind, currency_id, "
-                "store_id, region_id, channel_id, item_category_id, item_sku_id, "
-                "item_quantity_milli, item_amount_micro FROM orders WHERE load_id = $1 AND "
-                "batch_no = $2 ORDER BY seq",
-                {load_id, batch_no}, true));
-      const PGresult* o = orders.get();
-      const int n = PQntuples(o);
-      bool items_ok = true;
-      for (int i = 0; i < n; ++i) {
-        c.token_bytes.append(PQgetvalue(o, i, 0), PQgetlength(o, i, 0));
-        c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
-        c.customer.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 1))));
-        c.ordered_at.push_back(GetInt64(PQgetvalue(o, i, 2)) / 1000000 + kPostgresEpoch);
-        c.amount_minor.push_back(GetInt64(PQgetvalue(o, i, 3)));
-        c.kind.push_back(static_cast<uint8_t>(GetInt16(PQgetvalue(o, i, 4))));
-        c.currency.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 5))));
-        c.store.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 6))));
-        c.region.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 7))));
-        c.channel.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 8))));
-        const auto field = [&](int f) {
-          return std::string_view(PQgetvalue(o, i, f), PQgetlength(o, i, f));
-        };
-        items_ok = items_ok && ReadInt32Array(field(9), c.item_category) &&
-                   ReadInt32Array(field(10), c.item_sku) &&
-                   ReadInt64Array(field(11), c.item_quantity_milli) &&
-                   ReadInt64Array(field(12), c.item_amount_micro) &&
-                   c.item_sku.size() == c.item_count() &&
-                   c.item_quantity_milli.size() == c.item_count() &&
-                   c.item_amount_micro.size() == c.item_count();
-        c.item_offsets.push_back(static_cast<uint32_t>(c.item_count()));
-      }
-      orders.reset();
-      if (!items_ok || n != expected_orders ||
-          c.item_count() != static_cast<size_t>(expected_items)) {
-        return DataLossError(
-            "PostgreSQL {}: load {} batch {} holds {} orders and {} items, "
-            "expected {} and {}",
-            safe_.Describe(), load_id, batch_no, n, c.item_count(), expected_orders,
-            expected_items);
-      }
-      TESSERA_RETURN_IF_ERROR(fn(c));
-    }
-    return OkStatus();
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
+    Status s = ScanOrdersInTransaction(fn);
+    if (s.ok()) return Command("COMMIT", {});
+    if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+    return s;
   }
 
   StatusOr<int64_t> BeginLoad() override {
@@ -622,6 +801,51 @@ class PostgresStore final : public Store {
 
  private:
   PGconn* conn() { return session_->conn.get(); }
+
+  // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
+  Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto batches,
+        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
+              "0 ORDER BY load_id, batch_no",
+              {}, true));
+    std::vector<OrderChunks::LedgerBatch> ledger;
+    for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
+      ledger.push_back(
+          {GetInt64(PQgetvalue(batches.get(), b, 0)), GetInt32(PQgetvalue(batches.get(), b, 1)),
+           GetInt32(PQgetvalue(batches.get(), b, 2)), GetInt32(PQgetvalue(batches.get(), b, 3))});
+    }
+    batches.reset();
+    if (ledger.empty()) return OkStatus();
+    OrderChunks chunks(std::move(ledger), safe_.Describe(), fn);
+    Result start(PQexec(conn(), kScanOrdersSql));
+    if (PQresultStatus(start.get()) != PGRES_COPY_OUT) return Error(start.get(), "read orders");
+    Status s;
+    for (;;) {
+      char* data = nullptr;
+      const int len = PQgetCopyData(conn(), &data, 0);
+      if (len < 0) break;  // -1: the end; -2: an error, in the result below
+      if (s.ok()) {
+        s = chunks.AddMessage(std::string_view(data, static_cast<size_t>(len)));
+        // Stop the server's scan; the messages already on their way are read and dropped.
+        if (!s.ok()) Cancel();
+      }
+      PQfreemem(data);
+    }
+    while (Result r{PQgetResult(conn())}) {
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK && s.ok()) s = Error(r.get(), "read orders");
+    }
+    if (s.ok()) s = chunks.Finish();
+    return s;
+  }
+
+  void Cancel() {
+    PGcancel* cancel = PQgetCancel(conn());
+    if (cancel == nullptr) return;
+    char message[256];
+    (void)PQcancel(cancel, message, sizeof(message));
+    PQfreeCancel(cancel);
+  }
 
   Status AppendBatchOnce(int64_t load_id, int32_t batch_no, const Batch& batch) {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
