@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -42,9 +43,9 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 // its own transaction under an advisory lock, so two processes opening a new database at once
 // apply it once. Append only; never edit a released migration.
 //
-// Citus: orders and order_items carry the customer pseudonym (the nil UUID for anonymous
-// orders) as their distribution column; every unique constraint on them would have to
-// include it, so they have none: the loader deduplicates order tokens itself. The small
+// Citus: orders carry the customer pseudonym (the nil UUID for anonymous orders) as their
+// distribution column; every unique constraint on them would have to include it, so they
+// have none: the loader deduplicates order tokens itself. The small
 // tables (meta, dictionary, loads, batches) become reference tables; customers is
 // distributed by pseudonym as well. See docs/deployment.md.
 constexpr const char* kMigrations[] = {
@@ -75,34 +76,36 @@ CREATE TABLE IF NOT EXISTS batches (
   new_customers integer NOT NULL,
   PRIMARY KEY (load_id, batch_no)
 );
+-- One row per order, its line items as parallel arrays (item k of the order is element k of
+-- each item_* array): one heap tuple per order instead of one per order and one per line
+-- item, which is what bulk loads pay for. The view order_items unnests them.
 CREATE TABLE IF NOT EXISTS orders (
-  customer_uuid uuid        NOT NULL,
-  load_id       bigint      NOT NULL,
-  batch_no      integer     NOT NULL,
-  seq           integer     NOT NULL,
-  customer_idx  integer     NOT NULL,
-  order_token   bytea       NOT NULL,
-  ordered_at    timestamptz NOT NULL,
-  amount_minor  bigint      NOT NULL,
-  kind          smallint    NOT NULL,
-  currency_id   integer     NOT NULL,
-  store_id      integer     NOT NULL,
-  region_id     integer     NOT NULL,
-  channel_id    integer     NOT NULL
+  customer_uuid       uuid        NOT NULL,
+  load_id             bigint      NOT NULL,
+  ordered_at          timestamptz NOT NULL,
+  amount_minor        bigint      NOT NULL,
+  batch_no            integer     NOT NULL,
+  seq                 integer     NOT NULL,
+  customer_idx        integer     NOT NULL,
+  currency_id         integer     NOT NULL,
+  store_id            integer     NOT NULL,
+  region_id           integer     NOT NULL,
+  channel_id          integer     NOT NULL,
+  kind                smallint    NOT NULL,
+  order_token         bytea       NOT NULL,
+  item_category_id    integer[]   NOT NULL,
+  item_sku_id         integer[]   NOT NULL,
+  item_quantity_milli bigint[]    NOT NULL,
+  item_amount_micro   bigint[]    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_by_batch ON orders (load_id, batch_no, seq);
-CREATE TABLE IF NOT EXISTS order_items (
-  customer_uuid  uuid    NOT NULL,
-  load_id        bigint  NOT NULL,
-  batch_no       integer NOT NULL,
-  seq            integer NOT NULL,
-  line_no        integer NOT NULL,
-  category_id    integer NOT NULL,
-  sku_id         integer NOT NULL,
-  quantity_milli bigint  NOT NULL,
-  amount_micro   bigint  NOT NULL
-);
-CREATE INDEX IF NOT EXISTS order_items_by_batch ON order_items (load_id, batch_no, seq, line_no);
+-- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
+CREATE OR REPLACE VIEW order_items AS
+SELECT o.customer_uuid, o.load_id, o.batch_no, o.seq, i.line_no - 1 AS line_no,
+       i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
+FROM orders o
+CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
+                          o.item_amount_micro)
+  WITH ORDINALITY AS i(category_id, sku_id, quantity_milli, amount_micro, line_no);
 )sql",
     // 2: snapshots (kept recomputations) and the read-only views for BI tools in the schema
     // tessera_bi (docs/bi.md). snapshot_profiles is distributed by customer_uuid under Citus,
@@ -233,6 +236,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 };
 constexpr int kSchemaVersion = internal::kSchemaVersion;
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
+
+// Type OIDs of array elements in binary COPY (pg_type.dat; fixed since PostgreSQL 7).
+constexpr uint32_t kInt4Oid = 23;
+constexpr uint32_t kInt8Oid = 20;
 
 // Seconds between the Unix epoch and PostgreSQL's (2000-01-01), for binary timestamptz.
 constexpr int64_t kPostgresEpoch = 946684800;
@@ -383,6 +390,36 @@ double GetFloat64(const char* p) {
   return v;
 }
 
+// Appends the elements of a one-dimensional binary integer[] / bigint[] without NULLs to
+// `out`; false if `field` is not one.
+template <typename T>
+bool ReadIntArray(std::string_view field, std::vector<T>& out) {
+  constexpr int32_t kSize = sizeof(T);
+  if (field.size() < 12) return false;
+  const int32_t dims = GetInt32(field.data());
+  if (GetInt32(field.data() + 4) != 0) return false;  // holds NULLs
+  if (dims == 0) return field.size() == 12;
+  if (dims != 1 || field.size() < 20) return false;
+  const int32_t n = GetInt32(field.data() + 12);
+  if (n < 0 || field.size() != 20 + static_cast<size_t>(n) * (4 + kSize)) return false;
+  const char* p = field.data() + 20;
+  for (int32_t k = 0; k < n; ++k, p += 4 + kSize) {
+    if (GetInt32(p) != kSize) return false;
+    if constexpr (kSize == 4) {
+      out.push_back(static_cast<T>(GetInt32(p + 4)));
+    } else {
+      out.push_back(static_cast<T>(GetInt64(p + 4)));
+    }
+  }
+  return true;
+}
+bool ReadInt32Array(std::string_view field, std::vector<uint32_t>& out) {
+  return ReadIntArray(field, out);
+}
+bool ReadInt64Array(std::string_view field, std::vector<int64_t>& out) {
+  return ReadIntArray(field, out);
+}
+
 // Rows in PostgreSQL's binary COPY format, sent to the server in pieces as they fill up so
 // that the server parses one piece while this process encodes the next.
 class CopyRows {
@@ -425,6 +462,21 @@ class CopyRows {
   }
   void Date(int64_t unix_day) { Int32(static_cast<int32_t>(unix_day - kPostgresEpoch / 86400)); }
   void Null() { Put32(0xffffffff); }
+  // integer[] and bigint[]: one dimension (none when empty), no NULLs.
+  void Int32Array(std::span<const uint32_t> v) {
+    ArrayHeader(v.size(), kInt4Oid, 4);
+    for (uint32_t x : v) {
+      Put32(4);
+      Put32(x);
+    }
+  }
+  void Int64Array(std::span<const int64_t> v) {
+    ArrayHeader(v.size(), kInt8Oid, 8);
+    for (int64_t x : v) {
+      Put32(8);
+      Put64(static_cast<uint64_t>(x));
+    }
+  }
   void Trailer() { Put16(0xffff); }
   std::string& buffer() { return buf_; }
 
@@ -441,7 +493,247 @@ class CopyRows {
     v = htobe64(v);
     buf_.append(reinterpret_cast<const char*>(&v), 8);
   }
+  void ArrayHeader(size_t n, uint32_t element_oid, uint32_t element_size) {
+    Put32(static_cast<uint32_t>(12 + (n == 0 ? 0 : 8 + n * (4 + element_size))));
+    Put32(n == 0 ? 0 : 1);  // dimensions
+    Put32(0);               // no NULL elements
+    Put32(element_oid);
+    if (n == 0) return;
+    Put32(static_cast<uint32_t>(n));
+    Put32(1);  // lower bound
+  }
   std::string buf_;
+};
+
+// The fields of one row of a binary COPY TO, in order.
+class CopyFields {
+ public:
+  explicit CopyFields(std::string_view row) : p_(row.data()), end_(row.data() + row.size()) {}
+  std::string_view Next() {
+    if (end_ - p_ < 4) return Fail();
+    const int32_t len = GetInt32(p_);
+    p_ += 4;
+    if (len < 0 || end_ - p_ < len) return Fail();  // NULL or truncated
+    const std::string_view field(p_, static_cast<size_t>(len));
+    p_ += len;
+    return field;
+  }
+  int64_t Int64() { return Fixed(8) ? GetInt64(last_) : 0; }
+  int32_t Int32() { return Fixed(4) ? GetInt32(last_) : 0; }
+  int16_t Int16() { return Fixed(2) ? GetInt16(last_) : 0; }
+  // False once a field was missing, NULL or of the wrong size.
+  bool fields_ok() const { return ok_; }
+  // fields_ok(), and no bytes left over.
+  bool ok() const { return ok_ && p_ == end_; }
+
+ private:
+  std::string_view Fail() {
+    ok_ = false;
+    p_ = end_;
+    return {};
+  }
+  bool Fixed(size_t size) {
+    const std::string_view f = Next();
+    last_ = f.data();
+    if (f.size() == size) return true;
+    ok_ = false;
+    return false;
+  }
+  const char* p_;
+  const char* end_;
+  const char* last_ = nullptr;
+  bool ok_ = true;
+};
+
+// The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
+constexpr const char* kScanOrdersSql =
+    "COPY (SELECT load_id, batch_no, seq, order_token, customer_idx, ordered_at, amount_minor, "
+    "kind, currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
+    "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
+constexpr int16_t kScanOrdersFields = 16;
+
+// Puts the order rows of one table scan back into the chunks they were appended as, and
+// hands the chunks on in ledger order. The scan has no ORDER BY (sorting 1 M rows, or keeping
+// a b-tree on load order, costs the server more than the whole transfer): rows normally come
+// in heap order, which is load order, so one chunk at a time is held; rows in another order
+// (space reused after a rolled-back batch, a synchronized or parallel scan, a Citus
+// cluster) are still put in place, at the cost of holding more chunks until they are whole.
+// Not thread-safe.
+class OrderChunks {
+ public:
+  struct LedgerBatch {
+    int64_t load_id;
+    int32_t batch_no;
+    int32_t orders;
+    int32_t items;
+  };
+  // `ledger`: the committed batches with orders, in load order. `where` names the store in
+  // messages.
+  OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
+              const std::function<Status(const OrderColumns&)>& fn)
+      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {
+    for (size_t i = 0; i < ledger_.size(); ++i) {
+      index_.emplace(std::pair(ledger_[i].load_id, ledger_[i].batch_no), i);
+    }
+  }
+
+  // One CopyData message: the file header (first message only), then one row or the
+  // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
+  Status AddMessage(std::string_view message) {
+    if (!header_seen_) {
+      static constexpr std::string_view kSignature("PGCOPY\n\377\r\n\0", 11);
+      if (message.size() < 19 || message.substr(0, 11) != kSignature) return Malformed();
+      const uint32_t extension = static_cast<uint32_t>(GetInt32(message.data() + 15));
+      if (message.size() - 19 < extension) return Malformed();
+      message.remove_prefix(19 + extension);
+      header_seen_ = true;
+      if (message.empty()) return OkStatus();
+    }
+    if (message.size() < 2) return Malformed();
+    const int16_t fields = GetInt16(message.data());
+    if (fields == -1) return message.size() == 2 ? OkStatus() : Malformed();
+    if (fields != kScanOrdersFields) return Malformed();
+    return AddRow(message.substr(2));
+  }
+
+  // After the last message: every batch of the ledger must have been handed on.
+  Status Finish() {
+    if (next_ == ledger_.size()) return OkStatus();
+    const LedgerBatch& b = ledger_[next_];
+    auto it = pending_.find(next_);
+    const size_t orders = it == pending_.end() ? 0 : it->second.columns.size();
+    const size_t items = it == pending_.end() ? 0 : it->second.columns.item_count();
+    return DataLossError(
+        "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}", where_,
+        b.load_id, b.batch_no, orders, items, b.orders, b.items);
+  }
+
+ private:
+  struct Pending {
+    OrderColumns columns;  // in arrival order
+    std::vector<int32_t> seq;
+    bool in_order = true;  // seq[i] == i so far
+  };
+
+  Status Malformed() {
+    return DataLossError("PostgreSQL {}: malformed COPY data while reading orders", where_);
+  }
+
+  Status AddRow(std::string_view row) {
+    CopyFields f(row);
+    const int64_t load_id = f.Int64();
+    const int32_t batch_no = f.Int32();
+    const int32_t seq = f.Int32();
+    if (!(last_key_ == std::pair(load_id, batch_no))) {
+      auto it = index_.find(std::pair(load_id, batch_no));
+      if (it == index_.end()) {
+        if (!f.fields_ok()) return Malformed();
+        return DataLossError(
+            "PostgreSQL {}: orders of load {} batch {}, which the batch ledger does not list",
+            where_, load_id, batch_no);
+      }
+      last_key_ = it->first;
+      last_index_ = it->second;
+    }
+    const size_t index = last_index_;
+    const LedgerBatch& b = ledger_[index];
+    if (index < next_) return TooMany(b);
+    Pending& p = pending_[index];
+    OrderColumns& c = p.columns;
+    if (c.size() == static_cast<size_t>(b.orders)) return TooMany(b);
+    p.in_order = p.in_order && seq == static_cast<int32_t>(c.size());
+    p.seq.push_back(seq);
+    const std::string_view token = f.Next();
+    c.token_bytes.append(token);
+    c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
+    c.customer.push_back(static_cast<uint32_t>(f.Int32()));
+    c.ordered_at.push_back(f.Int64() / 1000000 + kPostgresEpoch);
+    c.amount_minor.push_back(f.Int64());
+    c.kind.push_back(static_cast<uint8_t>(f.Int16()));
+    c.currency.push_back(static_cast<uint32_t>(f.Int32()));
+    c.store.push_back(static_cast<uint32_t>(f.Int32()));
+    c.region.push_back(static_cast<uint32_t>(f.Int32()));
+    c.channel.push_back(static_cast<uint32_t>(f.Int32()));
+    const bool items_ok =
+        ReadInt32Array(f.Next(), c.item_category) && ReadInt32Array(f.Next(), c.item_sku) &&
+        ReadInt64Array(f.Next(), c.item_quantity_milli) &&
+        ReadInt64Array(f.Next(), c.item_amount_micro) && c.item_sku.size() == c.item_count() &&
+        c.item_quantity_milli.size() == c.item_count() &&
+        c.item_amount_micro.size() == c.item_count();
+    c.item_offsets.push_back(static_cast<uint32_t>(c.item_count()));
+    if (!items_ok || !f.ok()) return Malformed();
+    if (c.size() < static_cast<size_t>(b.orders) || index != next_) return OkStatus();
+    // The next chunk is whole: hand it on, and any whole ones that waited behind it.
+    for (auto it = pending_.find(next_);
+         it != pending_.end() &&
+         it->second.columns.size() == static_cast<size_t>(ledger_[next_].orders);
+         it = pending_.find(next_)) {
+      TESSERA_RETURN_IF_ERROR(Emit(ledger_[next_], it->second));
+      pending_.erase(it);
+      ++next_;
+    }
+    return OkStatus();
+  }
+
+  Status TooMany(const LedgerBatch& b) {
+    return DataLossError(
+        "PostgreSQL {}: load {} batch {} holds more than the {} orders its ledger row says", where_,
+        b.load_id, b.batch_no, b.orders);
+  }
+
+  Status Emit(const LedgerBatch& b, Pending& p) {
+    if (p.columns.item_count() != static_cast<size_t>(b.items)) {
+      return DataLossError(
+          "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}",
+          where_, b.load_id, b.batch_no, p.columns.size(), p.columns.item_count(), b.orders,
+          b.items);
+    }
+    if (p.in_order) return fn_(p.columns);
+    // Arrival index of each position; every seq in [0, n) exactly once.
+    const size_t n = p.columns.size();
+    std::vector<uint32_t> at(n, UINT32_MAX);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t seq = p.seq[i];
+      if (seq < 0 || static_cast<size_t>(seq) >= n || at[seq] != UINT32_MAX) {
+        return DataLossError("PostgreSQL {}: load {} batch {} has a missing or repeated order",
+                             where_, b.load_id, b.batch_no);
+      }
+      at[seq] = static_cast<uint32_t>(i);
+    }
+    const OrderColumns& in = p.columns;
+    OrderColumns out;
+    out.token_bytes.reserve(in.token_bytes.size());
+    for (uint32_t i : at) {
+      out.token_bytes.append(in.token(i));
+      out.token_offsets.push_back(static_cast<uint32_t>(out.token_bytes.size()));
+      out.customer.push_back(in.customer[i]);
+      out.ordered_at.push_back(in.ordered_at[i]);
+      out.amount_minor.push_back(in.amount_minor[i]);
+      out.kind.push_back(in.kind[i]);
+      out.currency.push_back(in.currency[i]);
+      out.store.push_back(in.store[i]);
+      out.region.push_back(in.region[i]);
+      out.channel.push_back(in.channel[i]);
+      for (uint32_t k = in.item_offsets[i]; k < in.item_offsets[i + 1]; ++k) {
+        out.item_category.push_back(in.item_category[k]);
+        out.item_sku.push_back(in.item_sku[k]);
+        out.item_quantity_milli.push_back(in.item_quantity_milli[k]);
+        out.item_amount_micro.push_back(in.item_amount_micro[k]);
+      }
+      out.item_offsets.push_back(static_cast<uint32_t>(out.item_count()));
+    }
+    return fn_(out);
+  }
+
+  const std::vector<LedgerBatch> ledger_;
+  const std::string where_;
+  const std::function<Status(const OrderColumns&)>& fn_;
+  std::map<std::pair<int64_t, int32_t>, size_t> index_;  // (load_id, batch_no) -> ledger index
+  std::pair<int64_t, int32_t> last_key_{-1, -1};
+  size_t last_index_ = 0;
+  std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
+  size_t next_ = 0;                    // ledger index of the next chunk to hand on
+  bool header_seen_ = false;
 };
 
 // The connection and the state that must survive a reconnect. Shared with the writer-lock
@@ -582,72 +874,14 @@ class PostgresStore final : public Store {
   }
 
   // One chunk per committed batch, orders in the order they were appended: the same chunks
-  // the SQLite store returns, so everything downstream sees identical input.
+  // the SQLite store returns, so everything downstream sees identical input. The ledger and
+  // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
   Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto batches,
-        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
-              "0 ORDER BY load_id, batch_no",
-              {}, true));
-    OrderColumns c;
-    for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
-      const std::string load_id = std::to_string(GetInt64(PQgetvalue(batches.get(), b, 0)));
-      const std::string batch_no = std::to_string(GetInt32(PQgetvalue(batches.get(), b, 1)));
-      const int expected_orders = GetInt32(PQgetvalue(batches.get(), b, 2));
-      const int expected_items = GetInt32(PQgetvalue(batches.get(), b, 3));
-      c.Clear();
-      TESSERA_ASSIGN_OR_RETURN(
-          auto orders,
-          Query("SELECT order_token, customer_idx, ordered_at, amount_minor, kind, currency_id, "
-                "store_id, region_id, channel_id FROM orders WHERE load_id = $1 AND batch_no = $2 "
-                "ORDER BY seq",
-                {load_id, batch_no}, true));
-      TESSERA_ASSIGN_OR_RETURN(
-          auto items,
-          Query("SELECT seq, category_id, sku_id, quantity_milli, amount_micro FROM "
-                "order_items WHERE load_id = $1 AND batch_no = $2 ORDER BY seq, line_no",
-                {load_id, batch_no}, true));
-      const int n = PQntuples(orders.get());
-      const int ni = PQntuples(items.get());
-      if (n != expected_orders || ni != expected_items) {
-        return DataLossError(
-            "PostgreSQL {}: load {} batch {} holds {} orders and {} items, "
-            "expected {} and {}",
-            safe_.Describe(), load_id, batch_no, n, ni, expected_orders, expected_items);
-      }
-      const PGresult* o = orders.get();
-      for (int i = 0; i < n; ++i) {
-        c.token_bytes.append(PQgetvalue(o, i, 0), PQgetlength(o, i, 0));
-        c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
-        c.customer.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 1))));
-        c.ordered_at.push_back(GetInt64(PQgetvalue(o, i, 2)) / 1000000 + kPostgresEpoch);
-        c.amount_minor.push_back(GetInt64(PQgetvalue(o, i, 3)));
-        c.kind.push_back(static_cast<uint8_t>(GetInt16(PQgetvalue(o, i, 4))));
-        c.currency.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 5))));
-        c.store.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 6))));
-        c.region.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 7))));
-        c.channel.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(o, i, 8))));
-      }
-      const PGresult* it = items.get();
-      c.item_offsets.assign(static_cast<size_t>(n) + 1, 0);
-      for (int i = 0; i < ni; ++i) {
-        const int seq = GetInt32(PQgetvalue(it, i, 0));
-        if (seq < 0 || seq >= n) {
-          return DataLossError("PostgreSQL {}: load {} batch {} has an item of a missing order",
-                               safe_.Describe(), load_id, batch_no);
-        }
-        ++c.item_offsets[seq + 1];
-        c.item_category.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 1))));
-        c.item_sku.push_back(static_cast<uint32_t>(GetInt32(PQgetvalue(it, i, 2))));
-        c.item_quantity_milli.push_back(GetInt64(PQgetvalue(it, i, 3)));
-        c.item_amount_micro.push_back(GetInt64(PQgetvalue(it, i, 4)));
-      }
-      for (int i = 0; i < n; ++i) c.item_offsets[i + 1] += c.item_offsets[i];
-      orders.reset();
-      items.reset();
-      TESSERA_RETURN_IF_ERROR(fn(c));
-    }
-    return OkStatus();
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
+    Status s = ScanOrdersInTransaction(fn);
+    if (s.ok()) return Command("COMMIT", {});
+    if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+    return s;
   }
 
   StatusOr<int64_t> BeginLoad() override {
@@ -1105,6 +1339,51 @@ class PostgresStore final : public Store {
                rows.Float64(p.predicted_clv);
              }));
     return id;
+}
+
+  // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
+  Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto batches,
+        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
+              "0 ORDER BY load_id, batch_no",
+              {}, true));
+    std::vector<OrderChunks::LedgerBatch> ledger;
+    for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
+      ledger.push_back(
+          {GetInt64(PQgetvalue(batches.get(), b, 0)), GetInt32(PQgetvalue(batches.get(), b, 1)),
+           GetInt32(PQgetvalue(batches.get(), b, 2)), GetInt32(PQgetvalue(batches.get(), b, 3))});
+    }
+    batches.reset();
+    if (ledger.empty()) return OkStatus();
+    OrderChunks chunks(std::move(ledger), safe_.Describe(), fn);
+    Result start(PQexec(conn(), kScanOrdersSql));
+    if (PQresultStatus(start.get()) != PGRES_COPY_OUT) return Error(start.get(), "read orders");
+    Status s;
+    for (;;) {
+      char* data = nullptr;
+      const int len = PQgetCopyData(conn(), &data, 0);
+      if (len < 0) break;  // -1: the end; -2: an error, in the result below
+      if (s.ok()) {
+        s = chunks.AddMessage(std::string_view(data, static_cast<size_t>(len)));
+        // Stop the server's scan; the messages already on their way are read and dropped.
+        if (!s.ok()) Cancel();
+      }
+      PQfreemem(data);
+    }
+    while (Result r{PQgetResult(conn())}) {
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK && s.ok()) s = Error(r.get(), "read orders");
+    }
+    if (s.ok()) s = chunks.Finish();
+    return s;
+  }
+
+  void Cancel() {
+    PGcancel* cancel = PQgetCancel(conn());
+    if (cancel == nullptr) return;
+    char message[256];
+    (void)PQcancel(cancel, message, sizeof(message));
+    PQfreeCancel(cancel);
   }
 
   Status AppendBatchOnce(int64_t load_id, int32_t batch_no, const Batch& batch) {
@@ -1157,43 +1436,32 @@ class PostgresStore final : public Store {
                                     c);
       }
     }
-    TESSERA_RETURN_IF_ERROR(
-        Copy("COPY orders (customer_uuid, load_id, batch_no, seq, customer_idx, order_token, "
-             "ordered_at, amount_minor, kind, currency_id, store_id, region_id, channel_id) FROM "
-             "STDIN (FORMAT binary)",
-             o.size(), [&](CopyRows& rows, size_t i) {
-               rows.Row(13);
-               rows.Uuid(uuid_of(i));
-               rows.Int64(load_id);
-               rows.Int32(batch_no);
-               rows.Int32(static_cast<int32_t>(i));
-               rows.Int32(static_cast<int32_t>(o.customer[i]));
-               rows.Bytes(o.token(i));
-               rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
-               rows.Int64(o.amount_minor[i]);
-               rows.Int16(o.kind[i]);
-               rows.Int32(static_cast<int32_t>(o.currency[i]));
-               rows.Int32(static_cast<int32_t>(o.store[i]));
-               rows.Int32(static_cast<int32_t>(o.region[i]));
-               rows.Int32(static_cast<int32_t>(o.channel[i]));
-             }));
-    if (o.item_count() == 0) return OkStatus();
-    size_t order = 0;
     return Copy(
-        "COPY order_items (customer_uuid, load_id, batch_no, seq, line_no, category_id, sku_id, "
-        "quantity_milli, amount_micro) FROM STDIN (FORMAT binary)",
-        o.item_count(), [&](CopyRows& rows, size_t j) {
-          while (o.item_offsets[order + 1] <= j) ++order;
-          rows.Row(9);
-          rows.Uuid(uuid_of(order));
+        "COPY orders (customer_uuid, load_id, ordered_at, amount_minor, batch_no, seq, "
+        "customer_idx, currency_id, store_id, region_id, channel_id, kind, order_token, "
+        "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN "
+        "(FORMAT binary)",
+        o.size(), [&](CopyRows& rows, size_t i) {
+          const size_t first = o.item_offsets[i];
+          const size_t items = o.item_offsets[i + 1] - first;
+          rows.Row(17);
+          rows.Uuid(uuid_of(i));
           rows.Int64(load_id);
+          rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
+          rows.Int64(o.amount_minor[i]);
           rows.Int32(batch_no);
-          rows.Int32(static_cast<int32_t>(order));
-          rows.Int32(static_cast<int32_t>(j - o.item_offsets[order]));
-          rows.Int32(static_cast<int32_t>(o.item_category[j]));
-          rows.Int32(static_cast<int32_t>(o.item_sku[j]));
-          rows.Int64(o.item_quantity_milli[j]);
-          rows.Int64(o.item_amount_micro[j]);
+          rows.Int32(static_cast<int32_t>(i));
+          rows.Int32(static_cast<int32_t>(o.customer[i]));
+          rows.Int32(static_cast<int32_t>(o.currency[i]));
+          rows.Int32(static_cast<int32_t>(o.store[i]));
+          rows.Int32(static_cast<int32_t>(o.region[i]));
+          rows.Int32(static_cast<int32_t>(o.channel[i]));
+          rows.Int16(o.kind[i]);
+          rows.Bytes(o.token(i));
+          rows.Int32Array(std::span(o.item_category).subspan(first, items));
+          rows.Int32Array(std::span(o.item_sku).subspan(first, items));
+          rows.Int64Array(std::span(o.item_quantity_milli).subspan(first, items));
+          rows.Int64Array(std::span(o.item_amount_micro).subspan(first, items));
         });
   }
 

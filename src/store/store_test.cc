@@ -271,6 +271,15 @@ TEST_P(StoreTest, AnErrorFromTheScanCallbackStopsTheScan) {
   });
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(calls, 1);
+  // The store is usable after a stopped scan.
+  EXPECT_EQ((*s)->Stats()->orders, 4u);
+  calls = 0;
+  EXPECT_TRUE((*s)->ScanOrders([&](const OrderColumns&) {
+                    ++calls;
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(calls, 2);
 }
 
 TEST_P(StoreTest, OnlyOneWriterAtATime) {
@@ -377,6 +386,65 @@ TEST_F(PostgresStoreTest, TwoProcessesCreatingOneStoreAtOnceBothSucceed) {
   EXPECT_EQ(*internal::PostgresQueryValue(
                 location, "SELECT value FROM tessera_meta WHERE key = 'schema_version'"),
             std::to_string(internal::kSchemaVersion));
+}
+
+// The scan reads the table in heap order and puts rows back in load order: here an update
+// moved the first order of the first batch behind everything else.
+TEST_F(PostgresStoreTest, OrdersStoredOutOfLoadOrderReadBackAsAppended) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "heap_order");
+  auto s = Store::Open(location, true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  std::vector<std::string> appended;
+  for (uint32_t b = 0; b < 3; ++b) {
+    Batch batch;
+    batch.first_new_customer = 8 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 8);
+    batch.orders = TwoOrders();
+    batch.orders.customer[0] = 8 * b;
+    batch.orders.amount_minor[0] = 100 * b;
+    batch.orders.item_offsets = {0, 2, 2};
+    batch.orders.item_category = {b, b + 1};
+    batch.orders.item_sku = {1, 2};
+    batch.orders.item_quantity_milli = {3, 4};
+    batch.orders.item_amount_micro = {5, 6};
+    appended.push_back(batch.orders.Encode());
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
+  }
+  ASSERT_TRUE(internal::PostgresExecute(
+                  location, "UPDATE orders SET seq = seq WHERE batch_no = 0 AND seq = 0")
+                  .ok());
+  EXPECT_EQ(*internal::PostgresQueryValue(
+                location,
+                "SELECT string_agg(format('%s.%s', batch_no, seq), ' ' ORDER BY ctid) FROM orders"),
+            "0.1 1.0 1.1 2.0 2.1 0.0");
+  std::vector<std::string> scanned;
+  ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
+                    scanned.push_back(c.Encode());
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(scanned, appended);
+}
+
+TEST_F(PostgresStoreTest, AMissingOrderRowIsDataLoss) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "missing_row");
+  auto s = Store::Open(location, true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  Batch batch;
+  batch.new_customers = NewCustomers(0, 8);
+  batch.orders = TwoOrders();
+  ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
+  ASSERT_TRUE(internal::PostgresExecute(location, "DELETE FROM orders WHERE seq = 1").ok());
+  int calls = 0;
+  const Status st = (*s)->ScanOrders([&](const OrderColumns&) {
+    ++calls;
+    return OkStatus();
+  });
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st.ToString();
+  EXPECT_EQ(calls, 0);
 }
 
 // The server ends the store's session between two batches (a restart, a failover, an
