@@ -25,7 +25,8 @@ class SnapshotTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    const auto dir = std::filesystem::path(::testing::TempDir()) / "tessera_snapshot_test";
+    const auto dir = std::filesystem::path(::testing::TempDir()) /
+                     ("tessera_snapshot_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const std::string csv = (dir / "orders.csv").string();
     io::GeneratorOptions g;

@@ -21,7 +21,8 @@ class LoaderTest : public ::testing::TestWithParam<Backend> {
     TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = fs::path(::testing::TempDir()) / ("tessera_loader_" + name);
+    dir_ = fs::path(::testing::TempDir()) /
+           ("tessera_loader_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::array<uint8_t, 32> bytes;

@@ -15,7 +15,8 @@ namespace tessera::store {
 namespace {
 
 std::string TempStorePath(const std::string& name) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "tessera_store_test";
+  const auto dir = std::filesystem::path(::testing::TempDir()) /
+                   ("tessera_store_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
   for (const char* suffix : {"", "-wal", "-shm", ".lock"})
