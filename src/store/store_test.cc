@@ -252,6 +252,32 @@ TEST_P(StoreTest, ChunksReadBackByteForByte) {
   EXPECT_EQ(*(*s)->CustomerCount(), 24u);
 }
 
+// Pseudonyms are random, so their order says nothing about their indexes.
+TEST_P(StoreTest, CustomersReadBackAtTheirIndexes) {
+  auto s = Store::Open(NewLocation("customers.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  std::vector<privacy::Uuid> appended;
+  for (uint32_t b = 0; b < 2; ++b) {
+    Batch batch;
+    batch.first_new_customer = 50 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 50);
+    for (size_t i = 0; i < batch.new_customers.size(); ++i) {
+      batch.new_customers[i].bytes[0] = static_cast<uint8_t>((i * 37 + b * 11) % 256);
+    }
+    appended.insert(appended.end(), batch.new_customers.begin(), batch.new_customers.end());
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
+  }
+  std::vector<privacy::Uuid> scanned;
+  ASSERT_TRUE((*s)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
+                    EXPECT_EQ(i, scanned.size());
+                    scanned.push_back(u);
+                  })
+                  .ok());
+  ASSERT_EQ(scanned.size(), appended.size());
+  for (size_t i = 0; i < appended.size(); ++i) EXPECT_EQ(scanned[i].bytes, appended[i].bytes) << i;
+}
+
 TEST_P(StoreTest, AnErrorFromTheScanCallbackStopsTheScan) {
   auto s = Store::Open(NewLocation("stop.db"), true);
   ASSERT_TRUE(s.ok());
