@@ -31,6 +31,7 @@ namespace {
 // database, so two stores in two databases of one server never block each other.
 constexpr int64_t kMigrationLockKey = 0x7465737365726101;
 constexpr int64_t kWriterLockKey = 0x7465737365726102;
+constexpr int64_t kOrderNumberLockKey = 0x7465737365726103;
 
 // Transient failures (connection lost, serialization failure, too many connections) are
 // retried this many times, waiting kFirstBackoff, then twice as long each time.
@@ -43,9 +44,9 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 //
 // Citus: orders carry the customer pseudonym (the nil UUID for anonymous orders) as their
 // distribution column; every unique constraint on them would have to include it, so they
-// have none: the loader deduplicates order tokens itself. The small
-// tables (meta, dictionary, loads, batches) become reference tables; customers is
-// distributed by pseudonym as well. See docs/deployment.md.
+// have none: the loader deduplicates order tokens itself. The small tables (meta,
+// dictionary, loads, batches) become reference tables; customers is distributed by pseudonym
+// as well. See docs/deployment.md.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE IF NOT EXISTS customers (
@@ -65,25 +66,29 @@ CREATE TABLE IF NOT EXISTS loads (
   summary     json
 );
 -- One row per committed batch, written in the batch's own transaction: after a lost
--- connection it tells whether the batch's COMMIT landed.
+-- connection it tells whether the batch's COMMIT landed. The batch's orders are numbered
+-- first_order_no, first_order_no + 1, ... (orders.order_no): batches number on where the
+-- previous one stopped, in commit order.
 CREATE TABLE IF NOT EXISTS batches (
-  load_id       bigint  NOT NULL,
-  batch_no      integer NOT NULL,
-  order_count   integer NOT NULL,
-  item_count    integer NOT NULL,
-  new_customers integer NOT NULL,
+  load_id        bigint  NOT NULL,
+  batch_no       integer NOT NULL,
+  first_order_no bigint  NOT NULL,
+  order_count    integer NOT NULL,
+  item_count     integer NOT NULL,
+  new_customers  integer NOT NULL,
   PRIMARY KEY (load_id, batch_no)
 );
+CREATE INDEX IF NOT EXISTS batches_by_order_no ON batches (first_order_no, order_count);
 -- One row per order, its line items as parallel arrays (item k of the order is element k of
 -- each item_* array): one heap tuple per order instead of one per order and one per line
--- item, which is what bulk loads pay for. The view order_items unnests them.
+-- item, which is what bulk loads pay for. The view order_items unnests them. order_no is the
+-- order's place in load order over the whole store (see batches); no index: the store reads
+-- the table whole, and an index on load order cost loads more than it saved anywhere.
 CREATE TABLE IF NOT EXISTS orders (
   customer_uuid       uuid        NOT NULL,
-  load_id             bigint      NOT NULL,
+  order_no            bigint      NOT NULL,
   ordered_at          timestamptz NOT NULL,
   amount_minor        bigint      NOT NULL,
-  batch_no            integer     NOT NULL,
-  seq                 integer     NOT NULL,
   customer_idx        integer     NOT NULL,
   currency_id         integer     NOT NULL,
   store_id            integer     NOT NULL,
@@ -98,7 +103,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 -- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
 CREATE OR REPLACE VIEW order_items AS
-SELECT o.customer_uuid, o.load_id, o.batch_no, o.seq, i.line_no - 1 AS line_no,
+SELECT o.customer_uuid, o.order_no, i.line_no - 1 AS line_no,
        i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
 FROM orders o
 CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
@@ -407,10 +412,10 @@ class CopyFields {
 
 // The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
 constexpr const char* kScanOrdersSql =
-    "COPY (SELECT load_id, batch_no, seq, order_token, customer_idx, ordered_at, amount_minor, "
-    "kind, currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
+    "COPY (SELECT order_no, order_token, customer_idx, ordered_at, amount_minor, kind, "
+    "currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
     "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
-constexpr int16_t kScanOrdersFields = 16;
+constexpr int16_t kScanOrdersFields = 14;
 
 // Puts the order rows of one table scan back into the chunks they were appended as, and
 // hands the chunks on in ledger order. The scan has no ORDER BY (sorting 1 M rows, or keeping
@@ -424,18 +429,15 @@ class OrderChunks {
   struct LedgerBatch {
     int64_t load_id;
     int32_t batch_no;
+    int64_t first_order_no;
     int32_t orders;
     int32_t items;
   };
-  // `ledger`: the committed batches with orders, in load order. `where` names the store in
-  // messages.
+  // `ledger`: the committed batches with orders, by first_order_no. `where` names the store
+  // in messages.
   OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
               const std::function<Status(const OrderColumns&)>& fn)
-      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {
-    for (size_t i = 0; i < ledger_.size(); ++i) {
-      index_.emplace(std::pair(ledger_[i].load_id, ledger_[i].batch_no), i);
-    }
-  }
+      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {}
 
   // One CopyData message: the file header (first message only), then one row or the
   // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
@@ -470,9 +472,9 @@ class OrderChunks {
 
  private:
   struct Pending {
-    OrderColumns columns;  // in arrival order
-    std::vector<int32_t> seq;
-    bool in_order = true;  // seq[i] == i so far
+    OrderColumns columns;            // in arrival order
+    std::vector<uint32_t> position;  // of each arrived order in its batch
+    bool in_order = true;            // position[i] == i so far
   };
 
   Status Malformed() {
@@ -481,19 +483,19 @@ class OrderChunks {
 
   Status AddRow(std::string_view row) {
     CopyFields f(row);
-    const int64_t load_id = f.Int64();
-    const int32_t batch_no = f.Int32();
-    const int32_t seq = f.Int32();
-    if (!(last_key_ == std::pair(load_id, batch_no))) {
-      auto it = index_.find(std::pair(load_id, batch_no));
-      if (it == index_.end()) {
-        if (!f.fields_ok()) return Malformed();
+    const int64_t order_no = f.Int64();
+    if (!f.fields_ok()) return Malformed();
+    if (!Holds(ledger_[last_index_], order_no)) {
+      // The batch whose range holds order_no: the last one starting at or before it.
+      auto it =
+          std::upper_bound(ledger_.begin(), ledger_.end(), order_no,
+                           [](int64_t n, const LedgerBatch& b) { return n < b.first_order_no; });
+      if (it == ledger_.begin() || !Holds(*std::prev(it), order_no)) {
         return DataLossError(
-            "PostgreSQL {}: orders of load {} batch {}, which the batch ledger does not list",
-            where_, load_id, batch_no);
+            "PostgreSQL {}: order number {} belongs to no batch in the batch ledger", where_,
+            order_no);
       }
-      last_key_ = it->first;
-      last_index_ = it->second;
+      last_index_ = static_cast<size_t>(std::prev(it) - ledger_.begin());
     }
     const size_t index = last_index_;
     const LedgerBatch& b = ledger_[index];
@@ -501,8 +503,9 @@ class OrderChunks {
     Pending& p = pending_[index];
     OrderColumns& c = p.columns;
     if (c.size() == static_cast<size_t>(b.orders)) return TooMany(b);
-    p.in_order = p.in_order && seq == static_cast<int32_t>(c.size());
-    p.seq.push_back(seq);
+    const auto position = static_cast<uint32_t>(order_no - b.first_order_no);
+    p.in_order = p.in_order && position == c.size();
+    p.position.push_back(position);
     const std::string_view token = f.Next();
     c.token_bytes.append(token);
     c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
@@ -535,6 +538,10 @@ class OrderChunks {
     return OkStatus();
   }
 
+  static bool Holds(const LedgerBatch& b, int64_t order_no) {
+    return order_no >= b.first_order_no && order_no - b.first_order_no < b.orders;
+  }
+
   Status TooMany(const LedgerBatch& b) {
     return DataLossError(
         "PostgreSQL {}: load {} batch {} holds more than the {} orders its ledger row says", where_,
@@ -549,16 +556,15 @@ class OrderChunks {
           b.items);
     }
     if (p.in_order) return fn_(p.columns);
-    // Arrival index of each position; every seq in [0, n) exactly once.
+    // Arrival index of each position; Holds() put every position in [0, n).
     const size_t n = p.columns.size();
     std::vector<uint32_t> at(n, UINT32_MAX);
     for (size_t i = 0; i < n; ++i) {
-      const int32_t seq = p.seq[i];
-      if (seq < 0 || static_cast<size_t>(seq) >= n || at[seq] != UINT32_MAX) {
+      if (at[p.position[i]] != UINT32_MAX) {
         return DataLossError("PostgreSQL {}: load {} batch {} has a missing or repeated order",
                              where_, b.load_id, b.batch_no);
       }
-      at[seq] = static_cast<uint32_t>(i);
+      at[p.position[i]] = static_cast<uint32_t>(i);
     }
     const OrderColumns& in = p.columns;
     OrderColumns out;
@@ -588,9 +594,7 @@ class OrderChunks {
   const std::vector<LedgerBatch> ledger_;
   const std::string where_;
   const std::function<Status(const OrderColumns&)>& fn_;
-  std::map<std::pair<int64_t, int32_t>, size_t> index_;  // (load_id, batch_no) -> ledger index
-  std::pair<int64_t, int32_t> last_key_{-1, -1};
-  size_t last_index_ = 0;
+  size_t last_index_ = 0;              // ledger index of the batch of the last row
   std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
   size_t next_ = 0;                    // ledger index of the next chunk to hand on
   bool header_seen_ = false;
@@ -847,14 +851,20 @@ class PostgresStore final : public Store {
   Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
     TESSERA_ASSIGN_OR_RETURN(
         auto batches,
-        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
-              "0 ORDER BY load_id, batch_no",
+        Query("SELECT load_id, batch_no, first_order_no, order_count, item_count FROM batches "
+              "WHERE order_count > 0 ORDER BY first_order_no",
               {}, true));
     std::vector<OrderChunks::LedgerBatch> ledger;
     for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
-      ledger.push_back(
-          {GetInt64(PQgetvalue(batches.get(), b, 0)), GetInt32(PQgetvalue(batches.get(), b, 1)),
-           GetInt32(PQgetvalue(batches.get(), b, 2)), GetInt32(PQgetvalue(batches.get(), b, 3))});
+      const auto value = [&](int field) { return PQgetvalue(batches.get(), b, field); };
+      ledger.push_back({GetInt64(value(0)), GetInt32(value(1)), GetInt64(value(2)),
+                        GetInt32(value(3)), GetInt32(value(4))});
+      if (b > 0 && ledger[b - 1].first_order_no + ledger[b - 1].orders > ledger[b].first_order_no) {
+        return DataLossError(
+            "PostgreSQL {}: load {} batch {} and load {} batch {} share order numbers",
+            safe_.Describe(), ledger[b - 1].load_id, ledger[b - 1].batch_no, ledger[b].load_id,
+            ledger[b].batch_no);
+      }
     }
     batches.reset();
     if (ledger.empty()) return OkStatus();
@@ -898,11 +908,21 @@ class PostgresStore final : public Store {
 
   Status AppendBatchInTransaction(int64_t load_id, int32_t batch_no, const Batch& batch) {
     const OrderColumns& o = batch.orders;
-    TESSERA_RETURN_IF_ERROR(Command(
-        "INSERT INTO batches(load_id, batch_no, order_count, item_count, new_customers) VALUES "
-        "($1, $2, $3, $4, $5)",
-        {std::to_string(load_id), std::to_string(batch_no), std::to_string(o.size()),
-         std::to_string(o.item_count()), std::to_string(batch.new_customers.size())}));
+    // Order numbers continue where the last committed batch stopped; the lock (until COMMIT)
+    // keeps two writers from taking the same numbers.
+    TESSERA_RETURN_IF_ERROR(
+        Command("SELECT pg_advisory_xact_lock(" + std::to_string(kOrderNumberLockKey) + ")", {}));
+    TESSERA_ASSIGN_OR_RETURN(
+        auto inserted,
+        Query("INSERT INTO batches(load_id, batch_no, first_order_no, order_count, item_count, "
+              "new_customers) SELECT $1, $2, COALESCE((SELECT first_order_no + order_count FROM "
+              "batches ORDER BY first_order_no DESC, order_count DESC LIMIT 1), 0), $3, $4, $5 "
+              "RETURNING first_order_no",
+              {std::to_string(load_id), std::to_string(batch_no), std::to_string(o.size()),
+               std::to_string(o.item_count()), std::to_string(batch.new_customers.size())},
+              true));
+    const int64_t first_order_no = GetInt64(PQgetvalue(inserted.get(), 0, 0));
+    inserted.reset();
     if (!batch.new_customers.empty()) {
       // In key order: pseudonyms are random, and inserted in order they walk the primary key's
       // leaves once instead of landing on a random leaf each.
@@ -946,20 +966,17 @@ class PostgresStore final : public Store {
       }
     }
     return Copy(
-        "COPY orders (customer_uuid, load_id, ordered_at, amount_minor, batch_no, seq, "
-        "customer_idx, currency_id, store_id, region_id, channel_id, kind, order_token, "
-        "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN "
-        "(FORMAT binary)",
+        "COPY orders (customer_uuid, order_no, ordered_at, amount_minor, customer_idx, "
+        "currency_id, store_id, region_id, channel_id, kind, order_token, item_category_id, "
+        "item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN (FORMAT binary)",
         o.size(), [&](CopyRows& rows, size_t i) {
           const size_t first = o.item_offsets[i];
           const size_t items = o.item_offsets[i + 1] - first;
-          rows.Row(17);
+          rows.Row(15);
           rows.Uuid(uuid_of(i));
-          rows.Int64(load_id);
+          rows.Int64(first_order_no + static_cast<int64_t>(i));
           rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
           rows.Int64(o.amount_minor[i]);
-          rows.Int32(batch_no);
-          rows.Int32(static_cast<int32_t>(i));
           rows.Int32(static_cast<int32_t>(o.customer[i]));
           rows.Int32(static_cast<int32_t>(o.currency[i]));
           rows.Int32(static_cast<int32_t>(o.store[i]));
