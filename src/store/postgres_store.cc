@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -198,6 +199,28 @@ std::string Scrub(std::string message, const std::string& password) {
 
 void IgnoreNotice(void*, const char*) {}
 
+// A server on this machine, over a Unix socket: the kernel wakes a blocked writer only once
+// the socket is three-quarters drained, and with the default send buffer (208 KiB) that is
+// less than a millisecond of COPY work for the backend, so it often ran dry waiting for this
+// process to be scheduled (BENCHMARKS.md). A larger buffer (the kernel caps it at
+// net.core.wmem_max) keeps it fed. TCP sizes its buffers itself; setting one would stop that.
+void WidenUnixSocketBuffer(PGconn* conn) {
+  const int fd = PQsocket(conn);
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      address.ss_family != AF_UNIX) {
+    return;
+  }
+  const int size = 4 << 20;
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+void SetUpConnection(PGconn* conn) {
+  PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  WidenUnixSocketBuffer(conn);
+}
+
 StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
   Conn conn(PQconnectdb(location.c_str()));
   if (conn == nullptr) return UnavailableError("cannot connect to PostgreSQL: out of memory");
@@ -212,7 +235,7 @@ StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
     }
     return UnavailableError("cannot connect to PostgreSQL {}: {}", safe.Describe(), msg);
   }
-  PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
+  SetUpConnection(conn.get());
   return conn;
 }
 
@@ -996,8 +1019,8 @@ class PostgresStore final : public Store {
   Status Copy(const char* sql, size_t n, RowFn row) {
     Result start(PQexec(conn(), sql));
     if (PQresultStatus(start.get()) != PGRES_COPY_IN) return Error(start.get(), "start COPY");
-    // Small pieces keep the socket full: the server parses one while this process encodes
-    // the next (measured: 256 KiB ahead of 64 KiB, 1 MiB and 4 MiB; BENCHMARKS.md).
+    // The server parses one piece while this process encodes the next (64 KiB to 1 MiB
+    // measured the same once the socket buffer was widened; BENCHMARKS.md).
     constexpr size_t kPiece = 256 << 10;
     CopyRows rows;
     bool failed = false;
@@ -1024,7 +1047,7 @@ class PostgresStore final : public Store {
   Status Reconnect() {
     PQreset(conn());
     if (PQstatus(conn()) != CONNECTION_OK) return Error(nullptr, "reconnect");
-    PQsetNoticeProcessor(conn(), IgnoreNotice, nullptr);
+    SetUpConnection(conn());
     if (session_->writer_lock_held) {
       // The old session's lock died with it; take it again before writing anything.
       TESSERA_ASSIGN_OR_RETURN(
