@@ -73,12 +73,20 @@ const std::vector<Batch>& Batches() {
   return batches;
 }
 
-// A fresh database on the test server; dropped by the next call.
+std::string StoreDatabase() { return "tessera_bench_" + std::to_string(::getpid()); }
+
+void DropStoreDatabase() {
+  (void)internal::PostgresExecute(ServerUrl(),
+                                  "DROP DATABASE IF EXISTS " + StoreDatabase() + " WITH (FORCE)");
+}
+
+// A fresh database on the test server; dropped by the next call and by DropStoreDatabase.
 std::string FreshStoreLocation() {
-  const std::string db = "tessera_bench_" + std::to_string(::getpid());
-  (void)internal::PostgresExecute(ServerUrl(), "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-  if (!internal::PostgresExecute(ServerUrl(), "CREATE DATABASE " + db).ok()) std::abort();
-  return *internal::PostgresLocationWithDatabase(ServerUrl(), db);
+  DropStoreDatabase();
+  if (!internal::PostgresExecute(ServerUrl(), "CREATE DATABASE " + StoreDatabase()).ok()) {
+    std::abort();
+  }
+  return *internal::PostgresLocationWithDatabase(ServerUrl(), StoreDatabase());
 }
 
 void BM_PostgresAppendBatch(benchmark::State& state) {
@@ -104,6 +112,7 @@ void BM_PostgresAppendBatch(benchmark::State& state) {
     if ((*store)->Stats()->orders != kOrders) std::abort();
     state.ResumeTiming();
   }
+  DropStoreDatabase();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kOrders));
   state.counters["orders/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kOrders),
                                                   benchmark::Counter::kIsRate);
@@ -132,6 +141,8 @@ void BM_PostgresScanOrders(benchmark::State& state) {
     if (!s.ok() || n != kOrders) std::abort();
     benchmark::DoNotOptimize(sum);
   }
+  store->reset();
+  DropStoreDatabase();
   state.counters["orders/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kOrders),
                                                   benchmark::Counter::kIsRate);
 }

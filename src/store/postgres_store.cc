@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,8 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
+#include <numeric>
 #include <span>
 #include <thread>
 #include <vector>
@@ -31,6 +34,7 @@ namespace {
 // database, so two stores in two databases of one server never block each other.
 constexpr int64_t kMigrationLockKey = 0x7465737365726101;
 constexpr int64_t kWriterLockKey = 0x7465737365726102;
+constexpr int64_t kOrderNumberLockKey = 0x7465737365726103;
 
 // Transient failures (connection lost, server restarting, serialization failure, too many
 // connections) are retried this many times, waiting kFirstBackoff, then twice as long each
@@ -45,9 +49,9 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 //
 // Citus: orders carry the customer pseudonym (the nil UUID for anonymous orders) as their
 // distribution column; every unique constraint on them would have to include it, so they
-// have none: the loader deduplicates order tokens itself. The small
-// tables (meta, dictionary, loads, batches) become reference tables; customers is
-// distributed by pseudonym as well. See docs/deployment.md.
+// have none: the loader deduplicates order tokens itself. The small tables (meta,
+// dictionary, loads, batches) become reference tables; customers is distributed by pseudonym
+// as well. See docs/deployment.md.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE IF NOT EXISTS customers (
@@ -67,25 +71,29 @@ CREATE TABLE IF NOT EXISTS loads (
   summary     json
 );
 -- One row per committed batch, written in the batch's own transaction: after a lost
--- connection it tells whether the batch's COMMIT landed.
+-- connection it tells whether the batch's COMMIT landed. The batch's orders are numbered
+-- first_order_no, first_order_no + 1, ... (orders.order_no): batches number on where the
+-- previous one stopped, in commit order.
 CREATE TABLE IF NOT EXISTS batches (
-  load_id       bigint  NOT NULL,
-  batch_no      integer NOT NULL,
-  order_count   integer NOT NULL,
-  item_count    integer NOT NULL,
-  new_customers integer NOT NULL,
+  load_id        bigint  NOT NULL,
+  batch_no       integer NOT NULL,
+  first_order_no bigint  NOT NULL,
+  order_count    integer NOT NULL,
+  item_count     integer NOT NULL,
+  new_customers  integer NOT NULL,
   PRIMARY KEY (load_id, batch_no)
 );
+CREATE INDEX IF NOT EXISTS batches_by_order_no ON batches (first_order_no, order_count);
 -- One row per order, its line items as parallel arrays (item k of the order is element k of
 -- each item_* array): one heap tuple per order instead of one per order and one per line
--- item, which is what bulk loads pay for. The view order_items unnests them.
+-- item, which is what bulk loads pay for. The view order_items unnests them. order_no is the
+-- order's place in load order over the whole store (see batches); no index: the store reads
+-- the table whole, and an index on load order cost loads more than it saved anywhere.
 CREATE TABLE IF NOT EXISTS orders (
   customer_uuid       uuid        NOT NULL,
-  load_id             bigint      NOT NULL,
+  order_no            bigint      NOT NULL,
   ordered_at          timestamptz NOT NULL,
   amount_minor        bigint      NOT NULL,
-  batch_no            integer     NOT NULL,
-  seq                 integer     NOT NULL,
   customer_idx        integer     NOT NULL,
   currency_id         integer     NOT NULL,
   store_id            integer     NOT NULL,
@@ -100,7 +108,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 -- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
 CREATE OR REPLACE VIEW order_items AS
-SELECT o.customer_uuid, o.load_id, o.batch_no, o.seq, i.line_no - 1 AS line_no,
+SELECT o.customer_uuid, o.order_no, i.line_no - 1 AS line_no,
        i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
 FROM orders o
 CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
@@ -337,6 +345,27 @@ bool TransientConnectFailure(const std::string& msg) {
 // Opening a store retries a transient failure for about 5 s (a typo in the host should not
 // keep the user waiting as long as a batch in the middle of a load may).
 constexpr int kConnectAttempts = 6;
+// A server on this machine, over a Unix socket: the kernel wakes a blocked writer only once
+// the socket is three-quarters drained, and with the default send buffer (208 KiB) that is
+// less than a millisecond of COPY work for the backend, so it often ran dry waiting for this
+// process to be scheduled (BENCHMARKS.md). A larger buffer (the kernel caps it at
+// net.core.wmem_max) keeps it fed. TCP sizes its buffers itself; setting one would stop that.
+void WidenUnixSocketBuffer(PGconn* conn) {
+  const int fd = PQsocket(conn);
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (fd < 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      address.ss_family != AF_UNIX) {
+    return;
+  }
+  const int size = 4 << 20;
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+void SetUpConnection(PGconn* conn) {
+  PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  WidenUnixSocketBuffer(conn);
+}
 
 StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
   Conn conn(PQconnectdb(location.c_str()));
@@ -362,7 +391,7 @@ StatusOr<Conn> Connect(const std::string& location, const SafeLocation& safe) {
     return UnavailableError("cannot connect to PostgreSQL {}{}: {}", safe.Describe(),
                             attempt > 1 ? fmt::format(" (tried {} times)", attempt) : "", msg);
   }
-  PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
+  SetUpConnection(conn.get());
   return conn;
 }
 
@@ -425,10 +454,13 @@ bool ReadInt64Array(std::string_view field, std::vector<int64_t>& out) {
 class CopyRows {
  public:
   CopyRows() {
-    buf_.append("PGCOPY\n\377\r\n\0", 11);
+    Append("PGCOPY\n\377\r\n\0", 11);
     Put32(0);  // flags
     Put32(0);  // header extension length
   }
+  CopyRows(const CopyRows&) = delete;
+  CopyRows& operator=(const CopyRows&) = delete;
+
   void Row(int16_t fields) { Put16(static_cast<uint16_t>(fields)); }
   void Int16(int16_t v) {
     Put32(2);
@@ -444,11 +476,11 @@ class CopyRows {
   }
   void Bytes(std::string_view b) {
     Put32(static_cast<uint32_t>(b.size()));
-    buf_.append(b);
+    Append(b.data(), b.size());
   }
   void Uuid(const privacy::Uuid& u) {
     Put32(16);
-    buf_.append(reinterpret_cast<const char*>(u.bytes.data()), 16);
+    Append(u.bytes.data(), 16);
   }
   void Float64(double v) {
     if (std::isnan(v)) {
@@ -464,45 +496,76 @@ class CopyRows {
   void Null() { Put32(0xffffffff); }
   // integer[] and bigint[]: one dimension (none when empty), no NULLs.
   void Int32Array(std::span<const uint32_t> v) {
-    ArrayHeader(v.size(), kInt4Oid, 4);
+    char* p = ArrayHeader(v.size(), kInt4Oid, 4);
     for (uint32_t x : v) {
-      Put32(4);
-      Put32(x);
+      Store32(p, 4);
+      Store32(p + 4, x);
+      p += 8;
     }
   }
   void Int64Array(std::span<const int64_t> v) {
-    ArrayHeader(v.size(), kInt8Oid, 8);
+    char* p = ArrayHeader(v.size(), kInt8Oid, 8);
     for (int64_t x : v) {
-      Put32(8);
-      Put64(static_cast<uint64_t>(x));
+      Store32(p, 8);
+      Store64(p + 4, static_cast<uint64_t>(x));
+      p += 12;
     }
   }
   void Trailer() { Put16(0xffff); }
-  std::string& buffer() { return buf_; }
+
+  const char* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  void clear() { size_ = 0; }
 
  private:
+  // Room for `n` more bytes; the bounds check is the only branch on the fast path (this runs
+  // for every field of every row).
+  char* Grow(size_t n) {
+    if (n > capacity_ - size_) [[unlikely]] {
+      capacity_ = std::max<size_t>({2 * capacity_, size_ + n, 1 << 16});
+      auto bigger = std::make_unique_for_overwrite<char[]>(capacity_);
+      if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_);
+      data_ = std::move(bigger);
+    }
+    char* p = data_.get() + size_;
+    size_ += n;
+    return p;
+  }
+  void Append(const void* bytes, size_t n) { std::memcpy(Grow(n), bytes, n); }
+  static void Store32(char* p, uint32_t v) {
+    v = htobe32(v);
+    std::memcpy(p, &v, 4);
+  }
+  static void Store64(char* p, uint64_t v) {
+    v = htobe64(v);
+    std::memcpy(p, &v, 8);
+  }
   void Put16(uint16_t v) {
     v = htobe16(v);
-    buf_.append(reinterpret_cast<const char*>(&v), 2);
+    std::memcpy(Grow(2), &v, 2);
   }
-  void Put32(uint32_t v) {
-    v = htobe32(v);
-    buf_.append(reinterpret_cast<const char*>(&v), 4);
+  void Put32(uint32_t v) { Store32(Grow(4), v); }
+  void Put64(uint64_t v) { Store64(Grow(8), v); }
+  // Writes the field length and array header and reserves room for the elements; returns
+  // where the first element goes.
+  char* ArrayHeader(size_t n, uint32_t element_oid, uint32_t element_size) {
+    const size_t header = n == 0 ? 12 : 20;
+    const size_t length = header + n * (4 + element_size);
+    char* p = Grow(4 + length);
+    Store32(p, static_cast<uint32_t>(length));
+    Store32(p + 4, n == 0 ? 0 : 1);  // dimensions
+    Store32(p + 8, 0);               // no NULL elements
+    Store32(p + 12, element_oid);
+    if (n > 0) {
+      Store32(p + 16, static_cast<uint32_t>(n));
+      Store32(p + 20, 1);  // lower bound
+    }
+    return p + 4 + header;
   }
-  void Put64(uint64_t v) {
-    v = htobe64(v);
-    buf_.append(reinterpret_cast<const char*>(&v), 8);
-  }
-  void ArrayHeader(size_t n, uint32_t element_oid, uint32_t element_size) {
-    Put32(static_cast<uint32_t>(12 + (n == 0 ? 0 : 8 + n * (4 + element_size))));
-    Put32(n == 0 ? 0 : 1);  // dimensions
-    Put32(0);               // no NULL elements
-    Put32(element_oid);
-    if (n == 0) return;
-    Put32(static_cast<uint32_t>(n));
-    Put32(1);  // lower bound
-  }
-  std::string buf_;
+
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
 };
 
 // The fields of one row of a binary COPY TO, in order.
@@ -547,10 +610,10 @@ class CopyFields {
 
 // The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
 constexpr const char* kScanOrdersSql =
-    "COPY (SELECT load_id, batch_no, seq, order_token, customer_idx, ordered_at, amount_minor, "
-    "kind, currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
+    "COPY (SELECT order_no, order_token, customer_idx, ordered_at, amount_minor, kind, "
+    "currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
     "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
-constexpr int16_t kScanOrdersFields = 16;
+constexpr int16_t kScanOrdersFields = 14;
 
 // Puts the order rows of one table scan back into the chunks they were appended as, and
 // hands the chunks on in ledger order. The scan has no ORDER BY (sorting 1 M rows, or keeping
@@ -564,18 +627,15 @@ class OrderChunks {
   struct LedgerBatch {
     int64_t load_id;
     int32_t batch_no;
+    int64_t first_order_no;
     int32_t orders;
     int32_t items;
   };
-  // `ledger`: the committed batches with orders, in load order. `where` names the store in
-  // messages.
+  // `ledger`: the committed batches with orders, by first_order_no. `where` names the store
+  // in messages.
   OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
               const std::function<Status(const OrderColumns&)>& fn)
-      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {
-    for (size_t i = 0; i < ledger_.size(); ++i) {
-      index_.emplace(std::pair(ledger_[i].load_id, ledger_[i].batch_no), i);
-    }
-  }
+      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {}
 
   // One CopyData message: the file header (first message only), then one row or the
   // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
@@ -610,9 +670,9 @@ class OrderChunks {
 
  private:
   struct Pending {
-    OrderColumns columns;  // in arrival order
-    std::vector<int32_t> seq;
-    bool in_order = true;  // seq[i] == i so far
+    OrderColumns columns;            // in arrival order
+    std::vector<uint32_t> position;  // of each arrived order in its batch
+    bool in_order = true;            // position[i] == i so far
   };
 
   Status Malformed() {
@@ -621,19 +681,19 @@ class OrderChunks {
 
   Status AddRow(std::string_view row) {
     CopyFields f(row);
-    const int64_t load_id = f.Int64();
-    const int32_t batch_no = f.Int32();
-    const int32_t seq = f.Int32();
-    if (!(last_key_ == std::pair(load_id, batch_no))) {
-      auto it = index_.find(std::pair(load_id, batch_no));
-      if (it == index_.end()) {
-        if (!f.fields_ok()) return Malformed();
+    const int64_t order_no = f.Int64();
+    if (!f.fields_ok()) return Malformed();
+    if (!Holds(ledger_[last_index_], order_no)) {
+      // The batch whose range holds order_no: the last one starting at or before it.
+      auto it =
+          std::upper_bound(ledger_.begin(), ledger_.end(), order_no,
+                           [](int64_t n, const LedgerBatch& b) { return n < b.first_order_no; });
+      if (it == ledger_.begin() || !Holds(*std::prev(it), order_no)) {
         return DataLossError(
-            "PostgreSQL {}: orders of load {} batch {}, which the batch ledger does not list",
-            where_, load_id, batch_no);
+            "PostgreSQL {}: order number {} belongs to no batch in the batch ledger", where_,
+            order_no);
       }
-      last_key_ = it->first;
-      last_index_ = it->second;
+      last_index_ = static_cast<size_t>(std::prev(it) - ledger_.begin());
     }
     const size_t index = last_index_;
     const LedgerBatch& b = ledger_[index];
@@ -641,8 +701,9 @@ class OrderChunks {
     Pending& p = pending_[index];
     OrderColumns& c = p.columns;
     if (c.size() == static_cast<size_t>(b.orders)) return TooMany(b);
-    p.in_order = p.in_order && seq == static_cast<int32_t>(c.size());
-    p.seq.push_back(seq);
+    const auto position = static_cast<uint32_t>(order_no - b.first_order_no);
+    p.in_order = p.in_order && position == c.size();
+    p.position.push_back(position);
     const std::string_view token = f.Next();
     c.token_bytes.append(token);
     c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
@@ -675,6 +736,10 @@ class OrderChunks {
     return OkStatus();
   }
 
+  static bool Holds(const LedgerBatch& b, int64_t order_no) {
+    return order_no >= b.first_order_no && order_no - b.first_order_no < b.orders;
+  }
+
   Status TooMany(const LedgerBatch& b) {
     return DataLossError(
         "PostgreSQL {}: load {} batch {} holds more than the {} orders its ledger row says", where_,
@@ -689,16 +754,15 @@ class OrderChunks {
           b.items);
     }
     if (p.in_order) return fn_(p.columns);
-    // Arrival index of each position; every seq in [0, n) exactly once.
+    // Arrival index of each position; Holds() put every position in [0, n).
     const size_t n = p.columns.size();
     std::vector<uint32_t> at(n, UINT32_MAX);
     for (size_t i = 0; i < n; ++i) {
-      const int32_t seq = p.seq[i];
-      if (seq < 0 || static_cast<size_t>(seq) >= n || at[seq] != UINT32_MAX) {
+      if (at[p.position[i]] != UINT32_MAX) {
         return DataLossError("PostgreSQL {}: load {} batch {} has a missing or repeated order",
                              where_, b.load_id, b.batch_no);
       }
-      at[seq] = static_cast<uint32_t>(i);
+      at[p.position[i]] = static_cast<uint32_t>(i);
     }
     const OrderColumns& in = p.columns;
     OrderColumns out;
@@ -728,9 +792,7 @@ class OrderChunks {
   const std::vector<LedgerBatch> ledger_;
   const std::string where_;
   const std::function<Status(const OrderColumns&)>& fn_;
-  std::map<std::pair<int64_t, int32_t>, size_t> index_;  // (load_id, batch_no) -> ledger index
-  std::pair<int64_t, int32_t> last_key_{-1, -1};
-  size_t last_index_ = 0;
+  size_t last_index_ = 0;              // ledger index of the batch of the last row
   std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
   size_t next_ = 0;                    // ledger index of the next chunk to hand on
   bool header_seen_ = false;
@@ -836,20 +898,24 @@ class PostgresStore final : public Store {
   }
 
   Status ScanCustomers(const std::function<void(uint32_t, const privacy::Uuid&)>& fn) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r,
-        Query("SELECT customer_idx, customer_uuid FROM customers ORDER BY customer_idx", {}, true));
+    // Rows are in no useful order (AppendBatch writes them in key order): each goes to its
+    // index here rather than through a sort on the server.
+    TESSERA_ASSIGN_OR_RETURN(auto r,
+                             Query("SELECT customer_idx, customer_uuid FROM customers", {}, true));
     const int n = PQntuples(r.get());
     std::vector<privacy::Uuid> all(static_cast<size_t>(n));
+    std::vector<bool> seen(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
       const auto idx = static_cast<uint32_t>(GetInt32(PQgetvalue(r.get(), i, 0)));
-      if (idx != static_cast<uint32_t>(i) || PQgetlength(r.get(), i, 1) != 16) {
-        return DataLossError("PostgreSQL {}: customer indexes are not dense at {}",
-                             safe_.Describe(), i);
+      if (idx >= static_cast<uint32_t>(n) || seen[idx] || PQgetlength(r.get(), i, 1) != 16) {
+        return DataLossError("PostgreSQL {}: customer indexes are not dense (index {} of {})",
+                             safe_.Describe(), idx, n);
       }
-      std::memcpy(all[i].bytes.data(), PQgetvalue(r.get(), i, 1), 16);
-      fn(idx, all[i]);
+      seen[idx] = true;
+      std::memcpy(all[idx].bytes.data(), PQgetvalue(r.get(), i, 1), 16);
     }
+    r.reset();
+    for (int i = 0; i < n; ++i) fn(static_cast<uint32_t>(i), all[i]);
     customers_ = std::move(all);
     customers_loaded_ = true;
     return OkStatus();
@@ -1345,14 +1411,20 @@ class PostgresStore final : public Store {
   Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
     TESSERA_ASSIGN_OR_RETURN(
         auto batches,
-        Query("SELECT load_id, batch_no, order_count, item_count FROM batches WHERE order_count > "
-              "0 ORDER BY load_id, batch_no",
+        Query("SELECT load_id, batch_no, first_order_no, order_count, item_count FROM batches "
+              "WHERE order_count > 0 ORDER BY first_order_no",
               {}, true));
     std::vector<OrderChunks::LedgerBatch> ledger;
     for (int b = 0, nb = PQntuples(batches.get()); b < nb; ++b) {
-      ledger.push_back(
-          {GetInt64(PQgetvalue(batches.get(), b, 0)), GetInt32(PQgetvalue(batches.get(), b, 1)),
-           GetInt32(PQgetvalue(batches.get(), b, 2)), GetInt32(PQgetvalue(batches.get(), b, 3))});
+      const auto value = [&](int field) { return PQgetvalue(batches.get(), b, field); };
+      ledger.push_back({GetInt64(value(0)), GetInt32(value(1)), GetInt64(value(2)),
+                        GetInt32(value(3)), GetInt32(value(4))});
+      if (b > 0 && ledger[b - 1].first_order_no + ledger[b - 1].orders > ledger[b].first_order_no) {
+        return DataLossError(
+            "PostgreSQL {}: load {} batch {} and load {} batch {} share order numbers",
+            safe_.Describe(), ledger[b - 1].load_id, ledger[b - 1].batch_no, ledger[b].load_id,
+            ledger[b].batch_no);
+      }
     }
     batches.reset();
     if (ledger.empty()) return OkStatus();
@@ -1396,18 +1468,35 @@ class PostgresStore final : public Store {
 
   Status AppendBatchInTransaction(int64_t load_id, int32_t batch_no, const Batch& batch) {
     const OrderColumns& o = batch.orders;
-    TESSERA_RETURN_IF_ERROR(Command(
-        "INSERT INTO batches(load_id, batch_no, order_count, item_count, new_customers) VALUES "
-        "($1, $2, $3, $4, $5)",
-        {std::to_string(load_id), std::to_string(batch_no), std::to_string(o.size()),
-         std::to_string(o.item_count()), std::to_string(batch.new_customers.size())}));
+    // Order numbers continue where the last committed batch stopped; the lock (until COMMIT)
+    // keeps two writers from taking the same numbers.
+    TESSERA_RETURN_IF_ERROR(
+        Command("SELECT pg_advisory_xact_lock(" + std::to_string(kOrderNumberLockKey) + ")", {}));
+    TESSERA_ASSIGN_OR_RETURN(
+        auto inserted,
+        Query("INSERT INTO batches(load_id, batch_no, first_order_no, order_count, item_count, "
+              "new_customers) SELECT $1, $2, COALESCE((SELECT first_order_no + order_count FROM "
+              "batches ORDER BY first_order_no DESC, order_count DESC LIMIT 1), 0), $3, $4, $5 "
+              "RETURNING first_order_no",
+              {std::to_string(load_id), std::to_string(batch_no), std::to_string(o.size()),
+               std::to_string(o.item_count()), std::to_string(batch.new_customers.size())},
+              true));
+    const int64_t first_order_no = GetInt64(PQgetvalue(inserted.get(), 0, 0));
+    inserted.reset();
     if (!batch.new_customers.empty()) {
+      // In key order: pseudonyms are random, and inserted in order they walk the primary key's
+      // leaves once instead of landing on a random leaf each.
+      std::vector<uint32_t> by_uuid(batch.new_customers.size());
+      std::iota(by_uuid.begin(), by_uuid.end(), 0u);
+      std::sort(by_uuid.begin(), by_uuid.end(), [&](uint32_t a, uint32_t b) {
+        return batch.new_customers[a].bytes < batch.new_customers[b].bytes;
+      });
       TESSERA_RETURN_IF_ERROR(
           Copy("COPY customers (customer_uuid, customer_idx) FROM STDIN (FORMAT binary)",
-               batch.new_customers.size(), [&](CopyRows& rows, size_t i) {
+               by_uuid.size(), [&](CopyRows& rows, size_t i) {
                  rows.Row(2);
-                 rows.Uuid(batch.new_customers[i]);
-                 rows.Int32(static_cast<int32_t>(batch.first_new_customer + i));
+                 rows.Uuid(batch.new_customers[by_uuid[i]]);
+                 rows.Int32(static_cast<int32_t>(batch.first_new_customer + by_uuid[i]));
                }));
     }
     if (!batch.new_dict_entries.empty()) {
@@ -1437,20 +1526,17 @@ class PostgresStore final : public Store {
       }
     }
     return Copy(
-        "COPY orders (customer_uuid, load_id, ordered_at, amount_minor, batch_no, seq, "
-        "customer_idx, currency_id, store_id, region_id, channel_id, kind, order_token, "
-        "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN "
-        "(FORMAT binary)",
+        "COPY orders (customer_uuid, order_no, ordered_at, amount_minor, customer_idx, "
+        "currency_id, store_id, region_id, channel_id, kind, order_token, item_category_id, "
+        "item_sku_id, item_quantity_milli, item_amount_micro) FROM STDIN (FORMAT binary)",
         o.size(), [&](CopyRows& rows, size_t i) {
           const size_t first = o.item_offsets[i];
           const size_t items = o.item_offsets[i + 1] - first;
-          rows.Row(17);
+          rows.Row(15);
           rows.Uuid(uuid_of(i));
-          rows.Int64(load_id);
+          rows.Int64(first_order_no + static_cast<int64_t>(i));
           rows.Int64((o.ordered_at[i] - kPostgresEpoch) * 1000000);
           rows.Int64(o.amount_minor[i]);
-          rows.Int32(batch_no);
-          rows.Int32(static_cast<int32_t>(i));
           rows.Int32(static_cast<int32_t>(o.customer[i]));
           rows.Int32(static_cast<int32_t>(o.currency[i]));
           rows.Int32(static_cast<int32_t>(o.store[i]));
@@ -1470,21 +1556,21 @@ class PostgresStore final : public Store {
   Status Copy(const char* sql, size_t n, RowFn row) {
     Result start(PQexec(conn(), sql));
     if (PQresultStatus(start.get()) != PGRES_COPY_IN) return Error(start.get(), "start COPY");
-    constexpr size_t kPiece = 1 << 20;
+    // The server parses one piece while this process encodes the next (64 KiB to 1 MiB
+    // measured the same once the socket buffer was widened; BENCHMARKS.md).
+    constexpr size_t kPiece = 256 << 10;
     CopyRows rows;
     bool failed = false;
     for (size_t i = 0; i < n && !failed; ++i) {
       row(rows, i);
-      if (rows.buffer().size() >= kPiece) {
-        failed = PQputCopyData(conn(), rows.buffer().data(),
-                               static_cast<int>(rows.buffer().size())) != 1;
-        rows.buffer().clear();
+      if (rows.size() >= kPiece) {
+        failed = PQputCopyData(conn(), rows.data(), static_cast<int>(rows.size())) != 1;
+        rows.clear();
       }
     }
     if (!failed) {
       rows.Trailer();
-      failed =
-          PQputCopyData(conn(), rows.buffer().data(), static_cast<int>(rows.buffer().size())) != 1;
+      failed = PQputCopyData(conn(), rows.data(), static_cast<int>(rows.size())) != 1;
     }
     if (PQputCopyEnd(conn(), failed ? "client failed to send data" : nullptr) != 1) failed = true;
     Status s;
@@ -1498,7 +1584,7 @@ class PostgresStore final : public Store {
   Status Reconnect() {
     PQreset(conn());
     if (PQstatus(conn()) != CONNECTION_OK) return Error(nullptr, "reconnect");
-    PQsetNoticeProcessor(conn(), IgnoreNotice, nullptr);
+    SetUpConnection(conn());
     if (session_->writer_lock_held) {
       // The old session's lock died with it; take it again before writing anything.
       TESSERA_ASSIGN_OR_RETURN(

@@ -254,6 +254,32 @@ TEST_P(StoreTest, ChunksReadBackByteForByte) {
   EXPECT_EQ(*(*s)->CustomerCount(), 24u);
 }
 
+// Pseudonyms are random, so their order says nothing about their indexes.
+TEST_P(StoreTest, CustomersReadBackAtTheirIndexes) {
+  auto s = Store::Open(NewLocation("customers.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  std::vector<privacy::Uuid> appended;
+  for (uint32_t b = 0; b < 2; ++b) {
+    Batch batch;
+    batch.first_new_customer = 50 * b;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 50);
+    for (size_t i = 0; i < batch.new_customers.size(); ++i) {
+      batch.new_customers[i].bytes[0] = static_cast<uint8_t>((i * 37 + b * 11) % 256);
+    }
+    appended.insert(appended.end(), batch.new_customers.begin(), batch.new_customers.end());
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
+  }
+  std::vector<privacy::Uuid> scanned;
+  ASSERT_TRUE((*s)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
+                    EXPECT_EQ(i, scanned.size());
+                    scanned.push_back(u);
+                  })
+                  .ok());
+  ASSERT_EQ(scanned.size(), appended.size());
+  for (size_t i = 0; i < appended.size(); ++i) EXPECT_EQ(scanned[i].bytes, appended[i].bytes) << i;
+}
+
 TEST_P(StoreTest, AnErrorFromTheScanCallbackStopsTheScan) {
   auto s = Store::Open(NewLocation("stop.db"), true);
   ASSERT_TRUE(s.ok());
@@ -413,13 +439,12 @@ TEST_F(PostgresStoreTest, OrdersStoredOutOfLoadOrderReadBackAsAppended) {
     appended.push_back(batch.orders.Encode());
     ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
   }
-  ASSERT_TRUE(internal::PostgresExecute(
-                  location, "UPDATE orders SET seq = seq WHERE batch_no = 0 AND seq = 0")
+  ASSERT_TRUE(internal::PostgresExecute(location,
+                                        "UPDATE orders SET order_no = order_no WHERE order_no = 0")
                   .ok());
   EXPECT_EQ(*internal::PostgresQueryValue(
-                location,
-                "SELECT string_agg(format('%s.%s', batch_no, seq), ' ' ORDER BY ctid) FROM orders"),
-            "0.1 1.0 1.1 2.0 2.1 0.0");
+                location, "SELECT string_agg(order_no::text, ' ' ORDER BY ctid) FROM orders"),
+            "1 2 3 4 5 0");
   std::vector<std::string> scanned;
   ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
                     scanned.push_back(c.Encode());
@@ -427,6 +452,42 @@ TEST_F(PostgresStoreTest, OrdersStoredOutOfLoadOrderReadBackAsAppended) {
                   })
                   .ok());
   EXPECT_EQ(scanned, appended);
+}
+
+// Order numbers run on over batches and loads; a batch without orders takes none.
+TEST_F(PostgresStoreTest, OrderNumbersContinueAcrossBatchesAndLoads) {
+  const std::string location = stores_.NewLocation(Backend::kPostgres, "order_no");
+  auto s = Store::Open(location, true);
+  ASSERT_TRUE(s.ok());
+  for (uint32_t l = 0; l < 2; ++l) {
+    auto load = (*s)->BeginLoad();
+    ASSERT_TRUE(load.ok());
+    Batch customers_only;
+    customers_only.first_new_customer = 16 * l;
+    customers_only.new_customers = NewCustomers(customers_only.first_new_customer, 8);
+    ASSERT_TRUE((*s)->AppendBatch(*load, customers_only).ok());
+    Batch batch;
+    batch.first_new_customer = 16 * l + 8;
+    batch.new_customers = NewCustomers(batch.first_new_customer, 8);
+    batch.orders = TwoOrders();
+    ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
+  }
+  EXPECT_EQ(*internal::PostgresQueryValue(
+                location, "SELECT string_agg(order_no::text, ' ' ORDER BY order_no) FROM orders"),
+            "0 1 2 3");
+  EXPECT_EQ(*internal::PostgresQueryValue(
+                location,
+                "SELECT string_agg(format('%s:%s+%s', batch_no, first_order_no, order_count), ' ' "
+                "ORDER BY load_id, batch_no) FROM batches"),
+            "0:0+0 1:0+2 0:2+0 1:2+2");
+  size_t chunks = 0;
+  ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
+                    EXPECT_EQ(c.size(), 2u);
+                    ++chunks;
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(chunks, 2u);
 }
 
 TEST_F(PostgresStoreTest, AMissingOrderRowIsDataLoss) {
@@ -438,7 +499,7 @@ TEST_F(PostgresStoreTest, AMissingOrderRowIsDataLoss) {
   batch.new_customers = NewCustomers(0, 8);
   batch.orders = TwoOrders();
   ASSERT_TRUE((*s)->AppendBatch(*load, batch).ok());
-  ASSERT_TRUE(internal::PostgresExecute(location, "DELETE FROM orders WHERE seq = 1").ok());
+  ASSERT_TRUE(internal::PostgresExecute(location, "DELETE FROM orders WHERE order_no = 1").ok());
   int calls = 0;
   const Status st = (*s)->ScanOrders([&](const OrderColumns&) {
     ++calls;
