@@ -259,7 +259,7 @@ class Loader {
           if (d.written.size() <= id) d.written.resize(id + 1, false);
           d.written[id] = true;
         }));
-    return store_.ScanOrders([&](const OrderColumns& chunk) {
+    return store_.ScanOrderFields(kOrderTokens, [&](const OrderColumns& chunk) {
       for (size_t i = 0; i < chunk.size(); ++i) {
         stored_orders_.Insert(chunk.token(i).substr(0, privacy::OrderTokenizer::kSivSize));
       }

@@ -942,7 +942,9 @@ class PostgresStore final : public Store {
   // One chunk per committed batch, orders in the order they were appended: the same chunks
   // the SQLite store returns, so everything downstream sees identical input. The ledger and
   // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
-  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
+  // Reads every column group whatever `fields` asks for (one row per order holds them all).
+  Status ScanOrderFields(uint32_t /*fields*/,
+                         const std::function<Status(const OrderColumns&)>& fn) override {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
     Status s = ScanOrdersInTransaction(fn);
     if (s.ok()) return Command("COMMIT", {});
@@ -1405,7 +1407,7 @@ class PostgresStore final : public Store {
                rows.Float64(p.predicted_clv);
              }));
     return id;
-}
+  }
 
   // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
   Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
