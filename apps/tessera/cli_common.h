@@ -87,5 +87,7 @@ void AddSnapshotCommands(CLI::App& app, int* rc);
 void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc);
 // `tessera audience ...` (audience_commands.cc).
 void AddAudienceCommands(CLI::App& app, int* rc);
+// `tessera match` (audience_commands.cc).
+void AddMatchCommand(CLI::App& app, int* rc);
 
 }  // namespace tessera

@@ -559,6 +559,7 @@ int main(int argc, char** argv) {
   AddSnapshotCommands(app, &rc);
   AddServeCommands(app, keys, &rc);
   AddAudienceCommands(app, &rc);
+  AddMatchCommand(app, &rc);
 
   try {
     app.parse(argc, argv);

@@ -467,9 +467,11 @@ StatusOr<std::string> IndexStamp(store::Store& store) {
   TESSERA_ASSIGN_OR_RETURN(auto snapshots, store.Snapshots());
   TESSERA_ASSIGN_OR_RETURN(auto loads, store.Loads());
   TESSERA_ASSIGN_OR_RETURN(const store::StoreStats stats, store.Stats());
-  return fmt::format("snapshot={};load={};customers={};orders={}",
+  TESSERA_ASSIGN_OR_RETURN(auto attributes, store.Setting("attributes.generation"));
+  return fmt::format("snapshot={};load={};customers={};orders={};attributes={}",
                      snapshots.empty() ? 0 : snapshots.back().id,
-                     loads.empty() ? 0 : loads.back().load_id, stats.customers, stats.orders);
+                     loads.empty() ? 0 : loads.back().load_id, stats.customers, stats.orders,
+                     attributes.value_or("0"));
 }
 
 StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
@@ -542,6 +544,11 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
       }
     }
     return OkStatus();
+  }));
+  // Attributes attached from other sources; a name clashing with a built-in one is refused
+  // on import.
+  TESSERA_RETURN_IF_ERROR(store.ScanCustomerAttributes([&](const store::CustomerAttribute& a) {
+    builder.AddAttribute(a.name, a.value, a.customer);
   }));
   return builder.Finish();
 }
