@@ -558,6 +558,8 @@ int main(int argc, char** argv) {
   AddClvCommands(app, &rc);
   AddSnapshotCommands(app, &rc);
   AddServeCommands(app, keys, &rc);
+  AddAudienceCommands(app, &rc);
+  AddMatchCommand(app, &rc);
 
   try {
     app.parse(argc, argv);
