@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "tessera/analytics/pipeline.h"
@@ -125,26 +127,50 @@ void BM_Load(benchmark::State& state) {
 }
 BENCHMARK(BM_Load)->Arg(100'000)->Unit(benchmark::kMillisecond)->Iterations(3);
 
+// A store holding the export of `customers` customers, loaded once per size and shared by
+// the benchmarks that read it; null after reporting the error on `state`.
+store::Store* LoadedStore(benchmark::State& state, uint64_t customers, uint64_t* orders) {
+  struct Loaded {
+    std::unique_ptr<store::Store> store;
+    uint64_t orders = 0;
+    std::string error;
+  };
+  static std::map<uint64_t, Loaded> stores;
+  Loaded& l = stores[customers];
+  if (l.store == nullptr && l.error.empty()) {
+    const std::string store_path =
+        (fs::temp_directory_path() / ("tessera_bench_store_" + std::to_string(customers) + ".db"))
+            .string();
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(store_path + suffix);
+    auto store = store::Store::Open(store_path, true);
+    store::LoadOptions options;
+    options.mapping = *io::LoadMapping("generic");
+    auto loaded = store.ok() ? store::LoadOrders(**store, BenchKey(), {ExportFile(customers)},
+                                                 options)
+                             : StatusOr<store::LoadSummary>(store.status());
+    if (loaded.ok()) {
+      l.store = std::move(*store);
+      l.orders = loaded->orders_stored;
+    } else {
+      l.error = loaded.status().message();
+    }
+  }
+  if (l.store == nullptr) state.SkipWithError(l.error.c_str());
+  *orders = l.orders;
+  return l.store.get();
+}
+
 // The daily refresh: profiles, scores and segments from an existing store.
 void BM_Recompute(benchmark::State& state) {
-  const std::string& path = ExportFile(static_cast<uint64_t>(state.range(0)));
-  const std::string store_path =
-      (fs::temp_directory_path() / "tessera_bench_recompute.db").string();
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(store_path + suffix);
-  auto store = store::Store::Open(store_path, true);
-  store::LoadOptions options;
-  options.mapping = *io::LoadMapping("generic");
-  auto loaded = store::LoadOrders(**store, BenchKey(), {path}, options);
-  if (!loaded.ok()) {
-    state.SkipWithError(loaded.status().message().c_str());
-    return;
-  }
+  uint64_t orders = 0;
+  store::Store* store = LoadedStore(state, static_cast<uint64_t>(state.range(0)), &orders);
+  if (store == nullptr) return;
   auto rules = analytics::SegmentRules::Default();
   analytics::ProfileOptions po;
   po.as_of_day = kEndDay;
   size_t profiles = 0;
   for (auto _ : state) {
-    auto set = analytics::ComputeSegmentedProfiles(**store, po, *rules);
+    auto set = analytics::ComputeSegmentedProfiles(*store, po, *rules);
     if (!set.ok()) {
       state.SkipWithError(set.status().message().c_str());
       return;
@@ -154,9 +180,33 @@ void BM_Recompute(benchmark::State& state) {
   }
   if (profiles == 0) state.SkipWithError("no profiles");
   state.counters["profiles"] = static_cast<double>(profiles);
-  state.SetItemsProcessed(static_cast<int64_t>(loaded->orders_stored * state.iterations()));
+  state.SetItemsProcessed(static_cast<int64_t>(orders * state.iterations()));
 }
 BENCHMARK(BM_Recompute)->Arg(100'000)->Unit(benchmark::kMillisecond);
+
+// Profile aggregation alone (scan the store's orders, sum per customer), without scoring
+// and segments: with BM_QuantileScores it splits BM_Recompute.
+void BM_ProfileAggregation(benchmark::State& state) {
+  uint64_t orders = 0;
+  store::Store* store = LoadedStore(state, static_cast<uint64_t>(state.range(0)), &orders);
+  if (store == nullptr) return;
+  analytics::ProfileOptions po;
+  po.as_of_day = kEndDay;
+  int64_t revenue = 0;
+  for (auto _ : state) {
+    auto set = analytics::ComputeProfiles(*store, po);
+    if (!set.ok()) {
+      state.SkipWithError(set.status().message().c_str());
+      return;
+    }
+    revenue = 0;
+    for (const auto& p : set->profiles) revenue += p.revenue_minor;
+    benchmark::DoNotOptimize(revenue);
+  }
+  if (revenue <= 0) state.SkipWithError("no revenue");
+  state.SetItemsProcessed(static_cast<int64_t>(orders * state.iterations()));
+}
+BENCHMARK(BM_ProfileAggregation)->Arg(100'000)->Unit(benchmark::kMillisecond);
 
 void BM_QuantileScores(benchmark::State& state) {
   std::vector<int64_t> values(static_cast<size_t>(state.range(0)));
