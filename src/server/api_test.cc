@@ -464,6 +464,61 @@ TEST_P(ApiTest, CachingHeadersAndGzip) {
   ASSERT_GE(gz->body.size(), 2u);
   EXPECT_EQ(static_cast<unsigned char>(gz->body[0]), 0x1f);  // gzip magic
   EXPECT_LT(gz->body.size(), first->body.size());
+  // The compressed answer is kept beside the plain one: both say the same, every time.
+  for (int i = 0; i < 2; ++i) {
+    auto unzipped = c.Get("/api/v1/segments", {{"Authorization", "Bearer " + env_->viewer_},
+                                               {"Accept-Encoding", "gzip"}});
+    ASSERT_TRUE(unzipped);
+    EXPECT_EQ(unzipped->get_header_value("Content-Encoding"), "gzip");
+    EXPECT_EQ(unzipped->body, first->body);
+  }
+}
+
+// Requests sent back to back on one connection, some answered from memory and some (store
+// queries) by a worker thread, come back complete and in order, and the connection stays open.
+TEST_P(ApiTest, OneConnectionAnswersPipelinedRequestsInOrder) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::vector<std::string> paths = {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/health",
+                                          "/api/v1/loads", "/api/v1/segments?format=csv"};
+  auto request = [&](const std::string& path) {
+    return "GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env_->admin_ +
+           "\r\n\r\n";
+  };
+  for (int round = 0; round < 2; ++round) {
+    std::string all;
+    for (const auto& p : paths) all += request(p);
+    ASSERT_EQ(::send(fd, all.data(), all.size(), MSG_NOSIGNAL), static_cast<ssize_t>(all.size()));
+    std::string in;
+    std::vector<std::string> bodies;
+    char buf[65536];
+    while (bodies.size() < paths.size()) {
+      const size_t head_end = in.find("\r\n\r\n");
+      const size_t length_at = in.find("Content-Length: ");
+      if (head_end != std::string::npos && length_at < head_end) {
+        const size_t length = std::stoul(in.substr(length_at + 16));
+        if (in.size() >= head_end + 4 + length) {
+          EXPECT_EQ(in.substr(0, 15), "HTTP/1.1 200 OK") << in.substr(0, 200);
+          bodies.push_back(in.substr(head_end + 4, length));
+          in.erase(0, head_end + 4 + length);
+          continue;
+        }
+      }
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0) << "the server closed the connection after " << bodies.size() << " answers";
+      in.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(in.empty());
+    for (size_t i = 0; i < paths.size(); ++i) {
+      EXPECT_EQ(bodies[i], Get(paths[i], env_->admin_)->body) << paths[i];
+    }
+  }
+  ::close(fd);
 }
 
 TEST_P(ApiTest, MetricsCountRequests) {

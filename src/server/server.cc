@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <httplib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "server/event_server.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
@@ -72,6 +72,37 @@ void SendError(httplib::Response& res, const HttpError& e) {
   res.set_content(j.dump() + "\n", "application/json");
 }
 
+// An answer made once, as it is and gzip-compressed.
+struct RenderedBody {
+  std::string plain, gzip;
+};
+
+std::string Gzip(const std::string& in) {
+  std::string out;
+  httplib::detail::gzip_compressor z;
+  const bool ok = z.compress(in.data(), in.size(), true, [&](const char* data, size_t n) {
+    out.append(data, n);
+    return true;
+  });
+  return ok ? out : std::string();
+}
+
+// Sets `body` as the answer, compressed when the client accepts gzip (and cpp-httplib would
+// choose gzip for it), without compressing it again for every request.
+void SendBody(const httplib::Request& req, httplib::Response& res, const RenderedBody& body,
+              const std::string& content_type) {
+  res.set_content(body.plain, content_type);
+  if (body.gzip.empty() ||
+      httplib::detail::encoding_type(req, res) != httplib::detail::EncodingType::Gzip) {
+    return;
+  }
+  res.body = body.gzip;
+  res.set_header("Content-Encoding", "gzip");
+  // cpp-httplib compresses the answer to any request that accepts gzip; this one already is.
+  // The request object is the server's own (non-const) one, passed to handlers as const.
+  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+}
+
 // A snapshot held in memory with what requests need precomputed.
 struct LoadedSnapshot {
   analytics::Snapshot snapshot;
@@ -80,15 +111,18 @@ struct LoadedSnapshot {
   // Answers that depend on the snapshot and the query only (segments, distributions), made
   // once: a snapshot never changes.
   mutable std::mutex rendered_mu;
-  mutable std::unordered_map<std::string, std::shared_ptr<const std::string>> rendered;
+  mutable std::unordered_map<std::string, std::shared_ptr<const RenderedBody>> rendered;
 
   template <typename Fn>
-  std::shared_ptr<const std::string> Render(const std::string& key, Fn make) const {
+  std::shared_ptr<const RenderedBody> Render(const std::string& key, Fn make) const {
     {
       std::lock_guard lock(rendered_mu);
       if (auto it = rendered.find(key); it != rendered.end()) return it->second;
     }
-    auto body = std::make_shared<const std::string>(make());
+    RenderedBody made;
+    made.plain = make();
+    made.gzip = Gzip(made.plain);
+    auto body = std::make_shared<const RenderedBody>(std::move(made));
     std::lock_guard lock(rendered_mu);
     if (rendered.size() < 256) rendered.emplace(key, body);
     return body;
@@ -218,19 +252,11 @@ std::string Fnv(std::string_view s) {
   return fmt::format("{:016x}", h);
 }
 
-// httplib::Server with a deeper accept queue: the library listens with a backlog of 5, so a
-// burst of new connections (a BI tool's refresh, a load test's 64 connections) loses SYNs
-// and waits a second per retry. Linux lets listen() on a listening socket change it.
-class HttpServer : public httplib::Server {
- public:
-  void DeepenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
-};
-
 }  // namespace
 
 struct Server::Impl {
   ServerOptions options;
-  HttpServer http;
+  internal::EventServer http;
   int port = 0;
 
   // API keys, refreshed from the store every kKeyRefresh (so revocations take effect) by one
@@ -407,6 +433,70 @@ struct Server::Impl {
     return it->second;
   }
 
+  // Whether snapshot `id` (0: the newest) is in memory, and the newest one known recently
+  // enough that no request will ask the store for it.
+  bool SnapshotInMemory(int64_t id) {
+    if (id == 0) {
+      if (NowNs() - latest_checked_ns.load() >
+          std::chrono::duration_cast<std::chrono::nanoseconds>(kSnapshotRefresh).count()) {
+        return false;
+      }
+      id = latest_id.load();
+      if (id == 0) return false;
+    }
+    std::lock_guard lock(snap_mu);
+    return snapshots.contains(id);
+  }
+
+  // Whether a request may be answered on an event loop (event_server.h): its answer comes
+  // from memory. Requests that may read the store at length, load a snapshot or compress a
+  // large file go to a worker thread. Errs towards the worker, which answers any request.
+  bool AnswersFromMemory(std::string_view method, std::string_view target) {
+    if (method == "OPTIONS") return true;
+    if (method != "GET" && method != "HEAD") return false;
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    if (path.find('%') != std::string_view::npos) return false;  // decoded by cpp-httplib
+    if (path == "/api/v1/health" || path == "/api/v1/openapi.json" || path == "/metrics") {
+      return true;
+    }
+    auto whole_number = [](std::string_view v, int64_t* out) {
+      if (v.empty() || v.size() > 18) return false;
+      int64_t n = 0;
+      for (char c : v) {
+        if (c < '0' || c > '9') return false;
+        n = n * 10 + (c - '0');
+      }
+      *out = n;
+      return n > 0;
+    };
+    int64_t id = 0;
+    constexpr std::string_view kSnapshots = "/api/v1/snapshots/", kSegments = "/segments";
+    if (path.starts_with(kSnapshots) && path.ends_with(kSegments) &&
+        path.size() > kSnapshots.size() + kSegments.size()) {
+      if (!whole_number(
+              path.substr(kSnapshots.size(), path.size() - kSnapshots.size() - kSegments.size()),
+              &id)) {
+        return false;
+      }
+    } else if (path != "/api/v1/segments" && path != "/api/v1/distributions" &&
+               !path.starts_with("/api/v1/profiles/")) {
+      return false;
+    }
+    for (size_t at = 0; at < query.size();) {
+      const size_t end = std::min(query.find('&', at), query.size());
+      const std::string_view param = query.substr(at, end - at);
+      if (param.starts_with("snapshot=") && param != "snapshot=latest" &&
+          !whole_number(param.substr(9), &id)) {
+        return false;
+      }
+      if (param.starts_with("predict")) return false;  // fits models on the store's orders
+      at = end + 1;
+    }
+    return SnapshotInMemory(id);
+  }
+
   // Parses ?snapshot=latest|<id>.
   std::optional<HttpError> SnapshotParam(const httplib::Request& req,
                                          std::shared_ptr<const LoadedSnapshot>* out) {
@@ -453,6 +543,16 @@ struct Server::Impl {
     }
   }
 
+  void Send(const httplib::Request& req, httplib::Response& res, const RenderedBody& body,
+            const std::string& format, const std::string& filename) {
+    if (format == "csv") {
+      res.set_header("Content-Disposition", "inline; filename=\"" + filename + ".csv\"");
+      SendBody(req, res, body, "text/csv; charset=utf-8");
+    } else {
+      SendBody(req, res, body, "application/json");
+    }
+  }
+
   // Common read parameters: lang and format.
   std::optional<HttpError> LangFormat(const httplib::Request& req, analytics::Lang* lang,
                                       std::string* format, bool csv_allowed) {
@@ -483,7 +583,7 @@ struct Server::Impl {
           const auto report = analytics::SnapshotReport(snap->snapshot, lang);
           return format == "csv" ? report.ToCsv() : report.ToJson();
         });
-    Send(res, *body, format,
+    Send(req, res, *body, format,
          fmt::format("segments-{}", FormatIsoDate(snap->snapshot.info.as_of_day)));
   }
 
@@ -585,7 +685,7 @@ struct Server::Impl {
       }
       return j.dump() + "\n";
     });
-    res.set_content(*rendered, "application/json");
+    SendBody(req, res, *rendered, "application/json");
   }
 
   static Json ProfileJson(const analytics::Snapshot& s, const store::SnapshotProfile& p,
@@ -1170,8 +1270,6 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->options = options;
   // Open the store once here, so that a wrong location fails at start, not at first request.
   TESSERA_RETURN_IF_ERROR(impl->ThreadStore().status());
-  const int threads = std::max(4, options.threads);
-  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
   // The upload handler enforces max_upload_bytes itself (413 with a JSON error).
@@ -1198,12 +1296,15 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
 int Server::port() const { return impl_->port; }
 
 Status Server::Run() {
-  if (!impl_->http.listen_after_bind()) return UnavailableError("the server stopped with an error");
-  return OkStatus();
+  Impl& impl = *impl_;
+  return impl.http.Serve(internal::UsableCpus(), std::max(4, impl.options.threads),
+                         [&impl](std::string_view method, std::string_view target) {
+                           return impl.AnswersFromMemory(method, target);
+                         });
 }
 
 void Server::Stop() {
-  if (impl_) impl_->http.stop();
+  if (impl_) impl_->http.Stop();
 }
 
 }  // namespace tessera::server
