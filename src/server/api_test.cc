@@ -340,6 +340,14 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
            {"/api/v1/migration?from=x&to=2", "from"},
            {"/api/v1/profiles/not-a-uuid", "uuid"},
            {"/api/v1/profiles/00000000-0000-8000-8000-000000000000?format=csv", "format"},
+           {"/api/v1/profiles?predict=gg", "predict"},
+           {"/api/v1/profiles?predict=bgnbd&horizon_months=soon", "horizon_months"},
+           {"/api/v1/profiles?predict=bgnbd&horizon_months=1201", "horizon_months"},
+           {"/api/v1/profiles?predict=pnbd&horizon_months=nan", "horizon_months"},
+           {"/api/v1/segments?predict=bgnbd&discount=-0.1", "discount"},
+           {"/api/v1/segments?predict=bgnbd&discount=5%25", "discount"},
+           {"/api/v1/segments?horizon_months=6", "horizon_months"},
+           {"/api/v1/profiles/00000000-0000-8000-8000-000000000000?discount=0.1", "discount"},
            {"/api/v1/segments?snapshot=999", "", 404},
            {"/api/v1/snapshots/999/segments", "", 404},
            {"/api/v1/migration?from=1&to=999", "", 404},
@@ -349,6 +357,73 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
     SCOPED_TRACE(k.path);
     ExpectError(Get(k.path, env_->admin_), k.status, k.parameter);
   }
+}
+
+// ?predict= gives the numbers `tessera profiles|segments --predict` gives for the snapshot's
+// as-of date and window: per profile (every page, and one by one) and averaged per segment.
+TEST_P(ApiTest, PredictionsAreWhatTheCliComputes) {
+  const std::vector<std::string> options = {
+      "--as-of", "2025-06-30",       "--window", "12m",        "--predict", "--predict-model",
+      "pnbd",    "--horizon-months", "6",        "--discount", "0.05"};
+  const std::string query = "predict=pnbd&horizon_months=6&discount=0.05";
+  std::vector<std::string> args = {"profiles", "--format", "jsonl"};
+  args.insert(args.end(), options.begin(), options.end());
+  std::map<std::string, Json> cli;
+  std::istringstream lines(Tessera(args, env_->store_));
+  for (std::string line; std::getline(lines, line);) {
+    Json j = Json::parse(line);
+    cli[j["uuid"].get<std::string>()] = j;
+  }
+  ASSERT_GT(cli.size(), 100u);
+  size_t seen = 0, with_predictions = 0;
+  std::string path = "/api/v1/profiles?limit=1000&" + query;
+  while (!path.empty()) {
+    auto r = Get(path, env_->analyst_);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const Json page = Body(r);
+    for (const auto& item : page["items"]) {
+      const std::string uuid = item["uuid"];
+      ASSERT_TRUE(cli.contains(uuid)) << uuid;
+      const Json& want = cli[uuid];
+      EXPECT_EQ(item["p_alive"], want["p_alive"]) << uuid;
+      EXPECT_EQ(item["expected_purchases"], want["expected_purchases"]) << uuid;
+      EXPECT_EQ(item["predicted_clv"], want["predicted_clv"]) << uuid;
+      if (item["p_alive"].is_number()) ++with_predictions;
+      ++seen;
+    }
+    path = page["next"].is_null() ? "" : page["next"].get<std::string>();
+  }
+  EXPECT_EQ(seen, cli.size());
+  EXPECT_GT(with_predictions, cli.size() / 2);
+
+  const std::string uuid = cli.begin()->first;
+  const Json one = Body(Get("/api/v1/profiles/" + uuid + "?" + query, env_->analyst_));
+  EXPECT_EQ(one["predicted_clv"], cli[uuid]["predicted_clv"]);
+  EXPECT_EQ(one["p_alive"], cli[uuid]["p_alive"]);
+  EXPECT_FALSE(Body(Get("/api/v1/profiles/" + uuid, env_->analyst_)).contains("p_alive"));
+
+  args = {"segments", "--format", "json"};
+  args.insert(args.end(), options.begin(), options.end());
+  const Json cli_segments = Json::parse(Tessera(args, env_->store_));
+  const Json segments = Body(Get("/api/v1/segments?" + query, env_->viewer_));
+  EXPECT_EQ(segments["predictions"], cli_segments["predictions"]);
+  ASSERT_EQ(segments["segments"].size(), cli_segments["segments"].size());
+  for (size_t i = 0; i < segments["segments"].size(); ++i) {
+    EXPECT_EQ(segments["segments"][i]["avg_p_alive"], cli_segments["segments"][i]["avg_p_alive"]);
+    EXPECT_EQ(segments["segments"][i]["avg_predicted_clv"],
+              cli_segments["segments"][i]["avg_predicted_clv"]);
+  }
+  EXPECT_FALSE(Body(Get("/api/v1/segments", env_->viewer_))["segments"][0].contains("avg_p_alive"));
+
+  const auto csv = Get("/api/v1/profiles?format=csv&predict=bgnbd", env_->analyst_);
+  EXPECT_EQ(csv->body.substr(0, csv->body.find('\r')),
+            "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
+            "recency_days,first_order,last_order,currency,p_alive,expected_purchases,"
+            "predicted_clv");
+  const auto seg_csv = Get("/api/v1/segments?format=csv&predict=bgnbd", env_->viewer_);
+  EXPECT_NE(
+      seg_csv->body.substr(0, seg_csv->body.find('\r')).find(",avg_p_alive,avg_predicted_clv"),
+      std::string::npos);
 }
 
 TEST_P(ApiTest, PagingReachesEveryProfileOnce) {

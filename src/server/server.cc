@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,10 +15,12 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 #include <unordered_map>
 
 #include "server/event_server.h"
 #include "tessera/analytics/pipeline.h"
+#include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
@@ -106,8 +109,9 @@ void SendBody(const httplib::Request& req, httplib::Response& res, const Rendere
 // A snapshot held in memory with what requests need precomputed.
 struct LoadedSnapshot {
   analytics::Snapshot snapshot;
-  std::unordered_map<privacy::Uuid, uint32_t, privacy::UuidHash> position_of;  // uuid -> profile
-  std::string last_modified;  // HTTP date of its creation
+  using Positions = std::unordered_map<privacy::Uuid, uint32_t, privacy::UuidHash>;
+  std::shared_ptr<const Positions> position_of;  // uuid -> profile
+  std::string last_modified;                     // HTTP date of its creation
   // Answers that depend on the snapshot and the query only (segments, distributions), made
   // once: a snapshot never changes.
   mutable std::mutex rendered_mu;
@@ -212,19 +216,33 @@ std::optional<std::string> UnB64(std::string_view in) {
   return out;
 }
 
-// A strictly parsed integer query parameter within [lo, hi].
-std::optional<HttpError> IntParam(const httplib::Request& req, const char* name, int64_t lo,
-                                  int64_t hi, int64_t* out) {
+// A strictly parsed number query parameter within [lo, hi]: a whole number for integer `T`.
+template <typename T>
+std::optional<HttpError> RangeParam(const httplib::Request& req, const char* name, T lo, T hi,
+                                    T* out) {
   if (!req.has_param(name)) return std::nullopt;
   const std::string v = req.get_param_value(name);
-  char* end = nullptr;
-  errno = 0;
-  const long long n = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || end != v.c_str() + v.size() || errno != 0 || n < lo || n > hi) {
-    return BadParameter(name, fmt::format("{} must be a whole number from {} to {}", name, lo, hi));
+  T n{};
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  bool ok = !v.empty() && ec == std::errc() && end == v.data() + v.size() && n >= lo && n <= hi;
+  if constexpr (std::is_floating_point_v<T>) ok = ok && std::isfinite(n);
+  if (!ok) {
+    return BadParameter(name,
+                        fmt::format("{} must be a {} from {} to {}", name,
+                                    std::is_integral_v<T> ? "whole number" : "number", lo, hi));
   }
   *out = n;
   return std::nullopt;
+}
+
+std::optional<HttpError> IntParam(const httplib::Request& req, const char* name, int64_t lo,
+                                  int64_t hi, int64_t* out) {
+  return RangeParam(req, name, lo, hi, out);
+}
+
+std::optional<HttpError> NumberParam(const httplib::Request& req, const char* name, double lo,
+                                     double hi, double* out) {
+  return RangeParam(req, name, lo, hi, out);
 }
 
 std::optional<HttpError> ChoiceParam(const httplib::Request& req, const char* name,
@@ -275,6 +293,12 @@ struct Server::Impl {
 
   // One ingest or recomputation at a time.
   std::mutex write_mu;
+
+  // Snapshots with predictions fitted on request (?predict=), by snapshot id and options; one
+  // fit at a time.
+  static constexpr size_t kMaxPredictedSnapshots = 4;
+  std::mutex predict_mu;
+  std::map<std::string, std::shared_ptr<const LoadedSnapshot>> predicted;  // GUARDED_BY(predict_mu)
 
   // Metrics.
   std::mutex metrics_mu;
@@ -418,10 +442,12 @@ struct Server::Impl {
     auto loaded = std::make_shared<LoadedSnapshot>();
     TESSERA_ASSIGN_OR_RETURN(loaded->snapshot, analytics::LoadSnapshot(*s, id, true));
     const auto& snap = loaded->snapshot;
-    loaded->position_of.reserve(snap.profiles.size());
+    auto positions = std::make_shared<LoadedSnapshot::Positions>();
+    positions->reserve(snap.profiles.size());
     for (uint32_t i = 0; i < snap.profiles.size(); ++i) {
-      loaded->position_of.emplace(snap.uuids[snap.profiles[i].customer], i);
+      positions->emplace(snap.uuids[snap.profiles[i].customer], i);
     }
+    loaded->position_of = std::move(positions);
     loaded->last_modified = HttpDate(snap.info.created_at);
     std::lock_guard lock(snap_mu);
     auto [it, inserted] = snapshots.emplace(id, std::move(loaded));
@@ -497,6 +523,87 @@ struct Server::Impl {
     return SnapshotInMemory(id);
   }
 
+  // Predictions asked for with ?predict=bgnbd|pnbd[&horizon_months=12][&discount=0.1], the
+  // options of `tessera profiles --predict`.
+  struct PredictRequest {
+    bool wanted = false;
+    analytics::ProfilePredictionOptions options;
+    std::string key;  // the options, for the cache
+  };
+
+  static std::optional<HttpError> PredictParams(const httplib::Request& req, PredictRequest* out) {
+    std::string model;
+    if (auto e = ChoiceParam(req, "predict", {"bgnbd", "pnbd"}, &model)) return e;
+    double horizon = out->options.clv.horizon_months;
+    double discount = out->options.clv.annual_discount_rate;
+    if (auto e = NumberParam(req, "horizon_months", 0, 1200, &horizon)) return e;
+    if (auto e = NumberParam(req, "discount", 0, 10, &discount)) return e;
+    if (model.empty()) {
+      for (const char* name : {"horizon_months", "discount"}) {
+        if (req.has_param(name)) {
+          return BadParameter(name, fmt::format("{} needs predict=bgnbd or predict=pnbd", name));
+        }
+      }
+      return std::nullopt;
+    }
+    out->wanted = true;
+    out->options.count_model =
+        model == "pnbd" ? analytics::clv::Model::kParetoNbd : analytics::clv::Model::kBgNbd;
+    out->options.clv.horizon_months = horizon;
+    out->options.clv.annual_discount_rate = discount;
+    out->key = fmt::format("{}/{}/{}", model, horizon, discount);
+    return std::nullopt;
+  }
+
+  // `base` with the predictions of `p` in its profiles and segment statistics: fitted on the
+  // store's purchases up to the snapshot's as-of date, as `tessera profiles --predict` does for
+  // the same as-of date and window. Errors: the fits' (named as the predict parameter).
+  StatusOr<std::shared_ptr<const LoadedSnapshot>> Predicted(
+      const std::shared_ptr<const LoadedSnapshot>& base, const PredictRequest& p) {
+    const std::string key = fmt::format("{}/{}", base->snapshot.info.id, p.key);
+    std::lock_guard lock(predict_mu);
+    if (auto it = predicted.find(key); it != predicted.end()) return it->second;
+    TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
+    analytics::ProfileSet set = analytics::ProfileSetOf(base->snapshot);
+    TESSERA_RETURN_IF_ERROR(analytics::PredictProfiles(*s, p.options, &set));
+    auto made = std::make_shared<LoadedSnapshot>();
+    made->snapshot = base->snapshot;
+    made->position_of = base->position_of;
+    made->last_modified = base->last_modified;
+    auto& snap = made->snapshot;
+    snap.info.prediction_models = set.prediction_models;
+    snap.info.prediction_horizon_months = set.prediction_horizon_months;
+    for (size_t i = 0; i < snap.profiles.size(); ++i) {
+      snap.profiles[i].p_alive = set.profiles[i].p_alive;
+      snap.profiles[i].expected_purchases = set.profiles[i].expected_purchases;
+      snap.profiles[i].predicted_clv = set.profiles[i].predicted_clv;
+    }
+    analytics::SegmentReport averages;
+    averages.segments.resize(snap.segments.size());
+    analytics::SetPredictionAverages(set, &averages);
+    for (size_t i = 0; i < snap.segments.size(); ++i) {
+      snap.segments[i].avg_p_alive = averages.segments[i].avg_p_alive;
+      snap.segments[i].avg_predicted_clv = averages.segments[i].avg_predicted_clv;
+    }
+    if (predicted.size() >= kMaxPredictedSnapshots) predicted.erase(predicted.begin());
+    predicted.emplace(key, made);
+    return std::shared_ptr<const LoadedSnapshot>(std::move(made));
+  }
+
+  // Replaces `snap` by its predicted version when the request asks for predictions.
+  std::optional<HttpError> ApplyPredictions(const PredictRequest& p,
+                                            std::shared_ptr<const LoadedSnapshot>* snap) {
+    if (!p.wanted) return std::nullopt;
+    auto made = Predicted(*snap, p);
+    if (!made.ok()) {
+      HttpError e = FromStatus(made.status());
+      e.parameter = "predict";
+      return e;
+    }
+    *snap = *made;
+    return std::nullopt;
+  }
+
   // Parses ?snapshot=latest|<id>.
   std::optional<HttpError> SnapshotParam(const httplib::Request& req,
                                          std::shared_ptr<const LoadedSnapshot>* out) {
@@ -569,6 +676,8 @@ struct Server::Impl {
     analytics::Lang lang;
     std::string format;
     if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     std::shared_ptr<const LoadedSnapshot> snap;
     if (forced_id != 0) {
       auto s = Snapshot(forced_id);
@@ -577,6 +686,7 @@ struct Server::Impl {
     } else if (auto e = SnapshotParam(req, &snap)) {
       return SendError(res, *e);
     }
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
     if (Cached(req, res, *snap)) return;
     const auto body = snap->Render(
         fmt::format("segments/{}/{}", lang == analytics::Lang::kDe ? "de" : "en", format), [&] {
@@ -708,8 +818,9 @@ struct Server::Impl {
     j["last_order"] = FormatIsoDate(p.last_day);
     j["currency"] = s.info.currency;
     if (!s.info.prediction_models.empty()) {
+      // Rounded as `tessera profiles` rounds them, so both give the same numbers.
       auto v = [](double x, int d) {
-        return std::isfinite(x) ? Json(std::round(x * std::pow(10, d)) / std::pow(10, d)) : Json();
+        return std::isfinite(x) ? Json(std::stod(fmt::format("{:.{}f}", x, d))) : Json();
       };
       j["p_alive"] = v(p.p_alive, 4);
       j["expected_purchases"] = v(p.expected_purchases, 4);
@@ -760,6 +871,8 @@ struct Server::Impl {
     for (size_t i = 0; i < 6; ++i) {
       if (auto e = IntParam(req, kRangeNames[i], 1, 5, &range[i])) return SendError(res, *e);
     }
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     // The cursor pins the snapshot and the position: "<snapshot>.<next profile position>".
     int64_t cursor_snapshot = 0;
     size_t start = 0;
@@ -781,6 +894,7 @@ struct Server::Impl {
     } else if (auto e = SnapshotParam(req, &snap)) {
       return SendError(res, *e);
     }
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
     const auto& s = snap->snapshot;
     int segment = -1;
     if (req.has_param("segment")) {
@@ -857,10 +971,13 @@ struct Server::Impl {
     if (auto e = LangFormat(req, &lang, &format, false)) return SendError(res, *e);
     auto uuid = privacy::Uuid::Parse(req.matches[1].str());
     if (!uuid.ok()) return SendError(res, BadParameter("uuid", "not a UUID"));
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     std::shared_ptr<const LoadedSnapshot> snap;
     if (auto e = SnapshotParam(req, &snap)) return SendError(res, *e);
-    auto it = snap->position_of.find(*uuid);
-    if (it == snap->position_of.end()) {
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
+    auto it = snap->position_of->find(*uuid);
+    if (it == snap->position_of->end()) {
       return SendError(res, {404, "not_found",
                              fmt::format("no profile of {} in snapshot {} (no purchase in its "
                                          "window, or an unknown pseudonym)",
