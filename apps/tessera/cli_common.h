@@ -85,5 +85,9 @@ void AddClvCommands(CLI::App& app, int* rc);
 void AddSnapshotCommands(CLI::App& app, int* rc);
 // `tessera serve` and `tessera keys api ...` under `keys` (serve_commands.cc).
 void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc);
+// `tessera audience ...` (audience_commands.cc).
+void AddAudienceCommands(CLI::App& app, int* rc);
+// `tessera match` (audience_commands.cc).
+void AddMatchCommand(CLI::App& app, int* rc);
 
 }  // namespace tessera

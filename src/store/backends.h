@@ -15,7 +15,7 @@
 namespace tessera::store::internal {
 
 // The schema version both stores write (each has its own migrations, kept in step).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
 // connection strings ("host=... dbname=...").
@@ -32,6 +32,14 @@ StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& location, 
 // customer and segment, profiles are in strictly increasing customer order. kInvalidArgument.
 Status ValidateSnapshot(const std::vector<SnapshotSegment>& segments,
                         const std::vector<SnapshotProfile>& profiles, uint32_t customers);
+
+// Why SaveAudience changed no row: the name is taken (replace == false, kAlreadyExists) or
+// unknown (replace == true, kNotFound). The same message from both stores.
+inline Status AudienceNameConflict(const std::string& name, bool replace) {
+  if (replace) return NotFoundError("no audience named '{}'", name);
+  return AlreadyExistsError(
+      "an audience named '{}' exists (change it with `tessera audience update`)", name);
+}
 
 // "database D on HOST:PORT": a description of a PostgreSQL location that is safe to print
 // (it never contains the password, whatever form the location has).

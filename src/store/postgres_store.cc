@@ -241,6 +241,38 @@ CREATE TABLE IF NOT EXISTS api_keys (
   revoked_at      timestamptz
 );
 )sql",
+    // 4: named audiences and their history, the data owner's settings (reference tables under
+    // Citus), attributes attached to customers from other sources (by pseudonym, distributable
+    // like customers).
+    R"sql(
+CREATE TABLE IF NOT EXISTS audiences (
+  name       text        PRIMARY KEY,
+  expression text        NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audience_history (
+  name        text        NOT NULL,
+  seq         integer     NOT NULL,
+  at          timestamptz NOT NULL,
+  event       text        NOT NULL,
+  expression  text        NOT NULL,
+  size        bigint      NOT NULL,
+  snapshot_id bigint      NOT NULL,
+  PRIMARY KEY (name, seq)
+);
+CREATE TABLE IF NOT EXISTS settings (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customer_attributes (
+  customer_uuid uuid    NOT NULL,
+  customer_idx  integer NOT NULL,
+  name          text    NOT NULL,
+  value         text    NOT NULL,
+  PRIMARY KEY (customer_uuid, name)
+);
+)sql",
 };
 constexpr int kSchemaVersion = internal::kSchemaVersion;
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
@@ -609,10 +641,21 @@ class CopyFields {
 };
 
 // The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
-constexpr const char* kScanOrdersSql =
-    "COPY (SELECT order_no, order_token, customer_idx, ordered_at, amount_minor, kind, "
-    "currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
-    "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
+// The scan of the orders table; the column groups a scan does not ask for are replaced by
+// constants of their type, so the server sends (and this process parses) only what is needed
+// while every row keeps the same fields.
+std::string ScanOrdersSql(uint32_t fields) {
+  const auto pick = [&](uint32_t group, const char* columns, const char* constants) {
+    return (fields & group) ? columns : constants;
+  };
+  return fmt::format(
+      "COPY (SELECT order_no, {}, customer_idx, ordered_at, amount_minor, kind, currency_id, {}, "
+      "{} FROM orders) TO STDOUT (FORMAT binary)",
+      pick(kOrderTokens, "order_token", "''::bytea"),
+      pick(kOrderAttributes, "store_id, region_id, channel_id", "0, 0, 0"),
+      pick(kOrderItems, "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro",
+           "'{}'::integer[], '{}'::integer[], '{}'::bigint[], '{}'::bigint[]"));
+}
 constexpr int16_t kScanOrdersFields = 14;
 
 // Puts the order rows of one table scan back into the chunks they were appended as, and
@@ -633,9 +676,10 @@ class OrderChunks {
   };
   // `ledger`: the committed batches with orders, by first_order_no. `where` names the store
   // in messages.
-  OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
+  // `fields`: the column groups the scan reads (ScanOrdersSql).
+  OrderChunks(std::vector<LedgerBatch> ledger, std::string where, uint32_t fields,
               const std::function<Status(const OrderColumns&)>& fn)
-      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {}
+      : ledger_(std::move(ledger)), where_(std::move(where)), fields_(fields), fn_(fn) {}
 
   // One CopyData message: the file header (first message only), then one row or the
   // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
@@ -747,7 +791,7 @@ class OrderChunks {
   }
 
   Status Emit(const LedgerBatch& b, Pending& p) {
-    if (p.columns.item_count() != static_cast<size_t>(b.items)) {
+    if ((fields_ & kOrderItems) && p.columns.item_count() != static_cast<size_t>(b.items)) {
       return DataLossError(
           "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}",
           where_, b.load_id, b.batch_no, p.columns.size(), p.columns.item_count(), b.orders,
@@ -791,6 +835,7 @@ class OrderChunks {
 
   const std::vector<LedgerBatch> ledger_;
   const std::string where_;
+  const uint32_t fields_;
   const std::function<Status(const OrderColumns&)>& fn_;
   size_t last_index_ = 0;              // ledger index of the batch of the last row
   std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
@@ -942,9 +987,11 @@ class PostgresStore final : public Store {
   // One chunk per committed batch, orders in the order they were appended: the same chunks
   // the SQLite store returns, so everything downstream sees identical input. The ledger and
   // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
-  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
+  // The groups not asked for come as constants (zeros, empty tokens and item lists).
+  Status ScanOrderFields(uint32_t fields,
+                         const std::function<Status(const OrderColumns&)>& fn) override {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
-    Status s = ScanOrdersInTransaction(fn);
+    Status s = ScanOrdersInTransaction(fields | kOrderCore, fn);
     if (s.ok()) return Command("COMMIT", {});
     if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
     return s;
@@ -1273,6 +1320,130 @@ class PostgresStore final : public Store {
     return std::string_view(PQcmdTuples(r.get())) == "1";
   }
 
+  Status SaveAudience(const AudienceRecord& a, bool replace, uint64_t size,
+                      int64_t snapshot_id) override {
+    return InTransaction([&]() -> Status {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto r, Query(replace ? "UPDATE audiences SET expression = $1, updated_at = now() "
+                                  "WHERE name = $2"
+                                : "INSERT INTO audiences(expression, name, created_at, "
+                                  "updated_at) VALUES ($1, $2, now(), now()) ON CONFLICT DO "
+                                  "NOTHING",
+                        {a.expression, a.name}, false));
+      if (std::string_view(PQcmdTuples(r.get())) != "1") {
+        return internal::AudienceNameConflict(a.name, replace);
+      }
+      return AppendAudienceEvent(a.name, replace ? "updated" : "saved", a.expression, size,
+                                 snapshot_id);
+    });
+  }
+
+  StatusOr<std::vector<AudienceRecord>> Audiences() override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT name, expression, " + IsoUtc("created_at") + ", " +
+                          IsoUtc("updated_at") + " FROM audiences ORDER BY name COLLATE \"C\"",
+                      {}, false));
+    std::vector<AudienceRecord> out;
+    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
+      out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1),
+                     PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3)});
+    }
+    return out;
+  }
+
+  StatusOr<bool> DeleteAudience(const std::string& name) override {
+    bool deleted = false;
+    TESSERA_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      TESSERA_ASSIGN_OR_RETURN(
+          auto r,
+          Query("DELETE FROM audiences WHERE name = $1 RETURNING expression", {name}, false));
+      if (PQntuples(r.get()) == 0) return OkStatus();
+      deleted = true;
+      return AppendAudienceEvent(name, "deleted", PQgetvalue(r.get(), 0, 0), 0, 0);
+    }));
+    return deleted;
+  }
+
+  Status RecordAudienceEvent(const std::string& name, const std::string& event, uint64_t size,
+                             int64_t snapshot_id) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT expression FROM audiences WHERE name = $1", {name}, false));
+    if (PQntuples(r.get()) == 0) return NotFoundError("no audience named '{}'", name);
+    return AppendAudienceEvent(name, event, PQgetvalue(r.get(), 0, 0), size, snapshot_id);
+  }
+
+  StatusOr<std::vector<AudienceEvent>> AudienceHistory(const std::string& name) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT seq, " + IsoUtc("at") +
+                          ", event, expression, size, snapshot_id FROM audience_history WHERE "
+                          "name = $1 ORDER BY seq",
+                      {name}, false));
+    std::vector<AudienceEvent> out;
+    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
+      AudienceEvent e;
+      e.name = name;
+      e.seq = std::atoll(PQgetvalue(r.get(), i, 0));
+      e.at = PQgetvalue(r.get(), i, 1);
+      e.event = PQgetvalue(r.get(), i, 2);
+      e.expression = PQgetvalue(r.get(), i, 3);
+      e.size = std::strtoull(PQgetvalue(r.get(), i, 4), nullptr, 10);
+      e.snapshot_id = std::atoll(PQgetvalue(r.get(), i, 5));
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  Status SetSetting(const std::string& key, const std::string& value) override {
+    return Command(
+        "INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
+        "value = EXCLUDED.value",
+        {key, value});
+  }
+
+  StatusOr<std::optional<std::string>> Setting(const std::string& key) override {
+    TESSERA_ASSIGN_OR_RETURN(auto r,
+                             Query("SELECT value FROM settings WHERE key = $1", {key}, false));
+    if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+    return std::optional<std::string>(PQgetvalue(r.get(), 0, 0));
+  }
+
+  Status PutCustomerAttributes(const std::vector<CustomerAttribute>& attributes) override {
+    if (!customers_loaded_) {
+      TESSERA_RETURN_IF_ERROR(ScanCustomers([](uint32_t, const privacy::Uuid&) {}));
+    }
+    return InTransaction([&]() -> Status {
+      for (const auto& a : attributes) {
+        if (a.customer >= customers_.size()) {
+          return InvalidArgumentError("attribute for unknown customer index {}", a.customer);
+        }
+        TESSERA_RETURN_IF_ERROR(Command(
+            "INSERT INTO customer_attributes(customer_uuid, customer_idx, name, value) VALUES "
+            "($1, $2, $3, $4) ON CONFLICT (customer_uuid, name) DO UPDATE SET value = "
+            "EXCLUDED.value",
+            {customers_[a.customer].ToString(), std::to_string(a.customer), a.name, a.value}));
+      }
+      return Command(
+          "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON CONFLICT "
+          "(key) DO UPDATE SET value = (settings.value::bigint + 1)::text",
+          {});
+    });
+  }
+
+  Status ScanCustomerAttributes(const std::function<void(const CustomerAttribute&)>& fn) override {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto r, Query("SELECT customer_idx, name, value FROM customer_attributes ORDER BY name "
+                      "COLLATE \"C\", value COLLATE \"C\", customer_idx",
+                      {}, false));
+    CustomerAttribute a;
+    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
+      a.customer = static_cast<uint32_t>(std::strtoul(PQgetvalue(r.get(), i, 0), nullptr, 10));
+      a.name = PQgetvalue(r.get(), i, 1);
+      a.value = PQgetvalue(r.get(), i, 2);
+      fn(a);
+    }
+    return OkStatus();
+  }
+
   Status CreateReadOnlyRole(const std::string& role, const std::string& password) override {
     if (role.empty() || role.size() > 63) {
       return InvalidArgumentError("a role name has 1 to 63 characters");
@@ -1405,10 +1576,11 @@ class PostgresStore final : public Store {
                rows.Float64(p.predicted_clv);
              }));
     return id;
-}
+  }
 
   // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
-  Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
+  Status ScanOrdersInTransaction(uint32_t fields,
+                                 const std::function<Status(const OrderColumns&)>& fn) {
     TESSERA_ASSIGN_OR_RETURN(
         auto batches,
         Query("SELECT load_id, batch_no, first_order_no, order_count, item_count FROM batches "
@@ -1428,8 +1600,8 @@ class PostgresStore final : public Store {
     }
     batches.reset();
     if (ledger.empty()) return OkStatus();
-    OrderChunks chunks(std::move(ledger), safe_.Describe(), fn);
-    Result start(PQexec(conn(), kScanOrdersSql));
+    OrderChunks chunks(std::move(ledger), safe_.Describe(), fields, fn);
+    Result start(PQexec(conn(), ScanOrdersSql(fields).c_str()));
     if (PQresultStatus(start.get()) != PGRES_COPY_OUT) return Error(start.get(), "read orders");
     Status s;
     for (;;) {
@@ -1598,6 +1770,30 @@ class PostgresStore final : public Store {
       }
     }
     return OkStatus();
+  }
+
+  // Runs `body` in a transaction: committed when it succeeds, rolled back otherwise.
+  Status InTransaction(const std::function<Status()>& body) {
+    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
+    Status s = body();
+    if (!s.ok()) {
+      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
+      return s;
+    }
+    return Command("COMMIT", {});
+  }
+
+  static std::string IsoUtc(const std::string& column) {
+    return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+  }
+
+  Status AppendAudienceEvent(const std::string& name, const std::string& event,
+                             const std::string& expression, uint64_t size, int64_t snapshot_id) {
+    return Command(
+        "INSERT INTO audience_history(name, seq, at, event, expression, size, snapshot_id) "
+        "VALUES ($1, (SELECT COALESCE(max(seq), 0) + 1 FROM audience_history WHERE name = $1), "
+        "now(), $2, $3, $4, $5)",
+        {name, event, expression, std::to_string(size), std::to_string(snapshot_id)});
   }
 
   StatusOr<Result> Query(const std::string& sql, const std::vector<std::string>& params,

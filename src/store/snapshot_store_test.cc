@@ -22,17 +22,7 @@ class SnapshotStoreTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
     // Five customers with distinct pseudonyms.
-    auto load = store_->BeginLoad();
-    ASSERT_TRUE(load.ok());
-    Batch batch;
-    for (uint8_t i = 0; i < 5; ++i) {
-      privacy::Uuid u;
-      u.bytes[0] = static_cast<uint8_t>(0xa0 + i);
-      u.bytes[15] = i;
-      batch.new_customers.push_back(u);
-    }
-    ASSERT_TRUE(store_->AppendBatch(*load, batch).ok());
-    ASSERT_TRUE(store_->FinishLoad(*load, "{}").ok());
+    AddTestCustomers(*store_, 5, 0xa0);
   }
 
   // One value of a query on the store's database, as text ("" for NULL or no row).
@@ -266,13 +256,15 @@ TEST_P(SnapshotStoreTest, BiViewsShowTheNewestSnapshotWithPseudonymsAndMajorUnit
 TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
   // Take the store back to schema version 1, as the first release wrote it.
   if (GetParam() == Backend::kPostgres) {
-    ASSERT_TRUE(internal::PostgresExecute(
-                    location_,
-                    "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
-                    "snapshot_profiles, api_keys, load_rejects; UPDATE tessera_meta SET value = "
-                    "'1' WHERE key = "
-                    "'schema_version'")
-                    .ok());
+    ASSERT_TRUE(
+        internal::PostgresExecute(
+            location_,
+            "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
+            "snapshot_profiles, api_keys, load_rejects, audiences, audience_history, settings, "
+            "customer_attributes; UPDATE tessera_meta SET value = "
+            "'1' WHERE key = "
+            "'schema_version'")
+            .ok());
   } else {
     store_.reset();
     sqlite3* db = nullptr;
@@ -282,7 +274,9 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
                            "bi_segments; DROP VIEW bi_profiles_latest; DROP VIEW bi_profiles; "
                            "DROP VIEW bi_segment_migration_latest; DROP TABLE snapshots; DROP "
                            "TABLE snapshot_segments; DROP TABLE snapshot_profiles; DROP TABLE "
-                           "api_keys; DROP TABLE load_rejects; UPDATE meta "
+                           "api_keys; DROP TABLE load_rejects; DROP TABLE audiences; DROP TABLE "
+                           "audience_history; DROP TABLE settings; DROP TABLE "
+                           "customer_attributes; UPDATE meta "
                            "SET value = '1' WHERE key = 'schema_version'",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)

@@ -44,6 +44,21 @@ inline const char* TestPostgresUrl() {
     }                                                                                        \
   } while (0)
 
+// Commits one load of `n` new customers with distinct pseudonyms (first byte `tag` + i).
+inline void AddTestCustomers(Store& store, uint8_t n, uint8_t tag) {
+  auto load = store.BeginLoad();
+  ASSERT_TRUE(load.ok()) << load.status().ToString();
+  Batch batch;
+  for (uint8_t i = 0; i < n; ++i) {
+    privacy::Uuid u;
+    u.bytes[0] = static_cast<uint8_t>(tag + i);
+    u.bytes[15] = i;
+    batch.new_customers.push_back(u);
+  }
+  ASSERT_TRUE(store.AppendBatch(*load, batch).ok());
+  ASSERT_TRUE(store.FinishLoad(*load, "{}").ok());
+}
+
 class TestStores {
  public:
   TestStores() = default;

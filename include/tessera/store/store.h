@@ -97,6 +97,31 @@ struct ApiKeyRecord {
   std::string created_at, revoked_at;  // ISO 8601 UTC; revoked_at empty while valid
 };
 
+// A named audience (audience/): its expression over the audience index.
+struct AudienceRecord {
+  std::string name;
+  std::string expression;
+  std::string created_at, updated_at;  // ISO 8601 UTC
+};
+
+// One entry of an audience's history: what happened, with the expression and the size then.
+struct AudienceEvent {
+  std::string name;
+  int64_t seq = 0;    // per name, increasing
+  std::string at;     // ISO 8601 UTC
+  std::string event;  // "saved", "updated", "exported", "deleted"
+  std::string expression;
+  uint64_t size = 0;
+  int64_t snapshot_id = 0;  // the snapshot the audience index was built from
+};
+
+// An attribute attached to a customer from another source (`tessera audience attributes
+// import`): a name and a value, e.g. ("loyalty_tier", "gold"). One value per customer and name.
+struct CustomerAttribute {
+  uint32_t customer = 0;
+  std::string name, value;
+};
+
 // Not thread-safe: one Store per thread. Resource type: not copyable.
 class Store {
  public:
@@ -131,7 +156,14 @@ class Store {
   virtual Status ScanDictionaries(
       const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
   // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error.
-  virtual Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) = 0;
+  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) {
+    return ScanOrderFields(kOrderAll, fn);
+  }
+  // The same, but only the column groups in `fields` (OrderFields; the core always) are sure
+  // to be filled in; a store may leave the others empty, so a scan reads only what it asks
+  // for. The chunk passed to `fn` is valid during the call only.
+  virtual Status ScanOrderFields(uint32_t fields,
+                                 const std::function<Status(const OrderColumns&)>& fn) = 0;
 
   // Starts a load record; returns its id.
   virtual StatusOr<int64_t> BeginLoad() = 0;
@@ -166,6 +198,31 @@ class Store {
   virtual Status AddApiKey(const ApiKeyRecord& key) = 0;
   virtual StatusOr<std::vector<ApiKeyRecord>> ApiKeys() = 0;
   virtual StatusOr<bool> RevokeApiKey(const std::string& id) = 0;
+
+  // Named audiences. SaveAudience creates (replace = false; kAlreadyExists when the name is
+  // taken) or updates (replace = true; kNotFound when there is none) an audience and records
+  // the event with `size` in its history, atomically. DeleteAudience returns false for an
+  // unknown name and records "deleted". RecordAudienceEvent appends to the history of an
+  // existing audience (kNotFound otherwise). History outlives deletion.
+  virtual Status SaveAudience(const AudienceRecord& audience, bool replace, uint64_t size,
+                              int64_t snapshot_id) = 0;
+  virtual StatusOr<std::vector<AudienceRecord>> Audiences() = 0;  // by name
+  virtual StatusOr<bool> DeleteAudience(const std::string& name) = 0;
+  virtual Status RecordAudienceEvent(const std::string& name, const std::string& event,
+                                     uint64_t size, int64_t snapshot_id) = 0;
+  // Oldest first; empty for a name never saved.
+  virtual StatusOr<std::vector<AudienceEvent>> AudienceHistory(const std::string& name) = 0;
+
+  // Settings of the data owner (e.g. "audience.min_export_size"); nullopt when unset.
+  virtual Status SetSetting(const std::string& key, const std::string& value) = 0;
+  virtual StatusOr<std::optional<std::string>> Setting(const std::string& key) = 0;
+
+  // Attributes from other sources: set (replacing a customer's earlier value of the same
+  // name) atomically; the setting "attributes.generation" counts the imports. Errors:
+  // kInvalidArgument for an unknown customer index.
+  virtual Status PutCustomerAttributes(const std::vector<CustomerAttribute>& attributes) = 0;
+  virtual Status ScanCustomerAttributes(
+      const std::function<void(const CustomerAttribute&)>& fn) = 0;
 
   // PostgreSQL only: creates `role` (or updates it when it exists) with SELECT on the
   // documented read-only BI views (schema tessera_bi, docs/bi.md) and no other rights; it can

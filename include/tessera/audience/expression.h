@@ -1,0 +1,79 @@
+#pragma once
+
+// The audience expression language (docs/audiences.md):
+//
+//   expr       := term ("or" term)*
+//   term       := factor ("and" factor)*
+//   factor     := "not" factor | "(" expr ")" | predicate
+//   predicate  := field op value | field ["not"] "in" "[" value ("," value)* "]"
+//               | "bought" "(" "category" ("," name "=" value)* ")"
+//   op         := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
+//
+// Fields: segment (by key or name, English or German), the numbers of the index (clv, orders,
+// recency_days, aov, r_score, f_score, m_score; predicted_clv and p_alive with predictions),
+// and attributes (store, region, channel, and attached ones) compared with = != in. Keywords
+// and field names are case-insensitive; text in "double" or 'single' quotes. bought() takes
+// within= (90d, 12w, 6m; default the whole window), min_count= (days with a purchase in the
+// category, default 1) and min_spend= (in the currency, default 0).
+//
+// Names are resolved against an index when parsed: an unknown field, segment, category or
+// attribute value is an error with a suggestion, never an empty result. Every error message
+// starts with "column N:" (1-based, in characters) and says what was expected.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/audience/bitmap.h"
+#include "tessera/audience/index.h"
+#include "tessera/common/status.h"
+
+namespace tessera::audience {
+
+// A parsed expression bound to the index it was parsed against: it must not outlive it.
+// Immutable; thread-safe for concurrent Evaluate calls.
+class Expression {
+ public:
+  // Errors: kInvalidArgument ("column N: ..."), for syntax and for names the index lacks.
+  static StatusOr<Expression> Parse(std::string_view text, const AudienceIndex& index);
+
+  // The customers the expression selects.
+  Bitmap Evaluate() const;
+  // Predicates (comparisons, memberships, bought calls) in the expression.
+  size_t predicate_count() const;
+
+  struct Node;
+
+ private:
+  const AudienceIndex* index_ = nullptr;
+  std::vector<Node> nodes_;  // nodes_.back() is the root
+  size_t predicates_ = 0;
+  std::vector<std::unique_ptr<Bitmap>> owned_;  // computed when parsed (memberships)
+  Bitmap Eval(size_t i) const;
+};
+
+struct Expression::Node {
+  enum class Kind { kAnd, kOr, kNot, kSet, kNumber, kBought, kEmpty };
+  Kind kind = Kind::kEmpty;
+  size_t left = 0, right = 0;  // children (kNot: left)
+  // kSet: the union of these bitmaps; with `negate`, `within` minus that union.
+  std::vector<const Bitmap*> sets;
+  const Bitmap* within = nullptr;
+  bool negate = false;
+  // kNumber: values `op` constant, or the union over `constants` (in [...]).
+  const BitSlicedIndex* number = nullptr;
+  CompareOp op = CompareOp::kEq;
+  std::vector<int64_t> constants;
+  // kBought
+  uint32_t category = 0;
+  int64_t from_day = 0;
+  uint32_t min_count = 1;
+  int64_t min_spend_minor = 0;
+};
+
+// Levenshtein distance of the ASCII-lower-cased texts; for suggestions.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+}  // namespace tessera::audience
