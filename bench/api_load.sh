@@ -4,6 +4,9 @@
 #
 #   bench/api_load.sh [path/to/tessera] [customers] [seconds]
 #
+# With API_LOAD_PERF=1 (and perf installed), also counts the server's context switches and CPU
+# time per request during each run (perf stat on the server process).
+#
 # The machine's cores are shared by wrk and the server; results go to BENCHMARKS.md.
 set -euo pipefail
 tessera=${1:-build/apps/tessera/tessera}
@@ -36,17 +39,31 @@ for _ in $(seq 100); do [ -s "$work/serve.out" ] && break; sleep 0.05; done
 url=$(awk '{print $3; exit}' "$work/serve.out")
 curl -sf -H "Authorization: Bearer $key" "$url/api/v1/segments" >/dev/null  # loads the snapshot
 
+perf_stat=
+[ -n "${API_LOAD_PERF:-}" ] && command -v perf >/dev/null && perf_stat=1
 run() {
   local name=$1 path=$2
   shift 2
+  local perf_pid=
+  if [ -n "$perf_stat" ]; then
+    perf stat -x, -e context-switches,task-clock -p "$pid" -o "$work/perf.out" -- sleep "$seconds" 2>/dev/null &
+    perf_pid=$!
+  fi
   taskset -c "$client_cpus" wrk -t2 -c64 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "$@" "$url$path" >"$work/wrk.out"
-  local rps p50 p99 non2xx errors
+  local rps p50 p99 non2xx errors per_request=
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   p50=$(awk '$1=="50%" {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
   errors=$(awk '/Socket errors/ {print}' "$work/wrk.out")
-  printf '%-36s %10s req/s   p50 %8s   p99 %8s   non-2xx %s   %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${errors:-socket errors 0}"
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    local requests
+    requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+    per_request=$(awk -F, -v n="$requests" '$3=="context-switches" {cs=$1} $3=="task-clock" {ms=$1}
+      END {if (n > 0) printf "   server per request: %.2f context switches, %.1f us CPU", cs/n, ms*1000/n}' "$work/perf.out")
+  fi
+  printf '%-36s %10s req/s   p50 %8s   p99 %8s   non-2xx %s   %s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${errors:-socket errors 0}" "$per_request"
 }
 echo "tessera serve (CPUs $server_cpus), $customers customers; wrk -t2 -c64 (CPU $client_cpus), ${seconds}s per endpoint"
 run "GET /api/v1/segments (JSON)" "/api/v1/segments"

@@ -138,7 +138,7 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
                     "Allow browser pages from this origin (repeatable; * for any)");
   serve
       ->add_option("--threads", serve_args.threads,
-                   "Worker threads: the number of connections served at once")
+                   "Worker threads: requests that read the store (uploads, exports) served at once")
       ->check(CLI::Range(4, 4096))
       ->capture_default_str();
   serve->add_option("--max-upload-mb", serve_args.max_upload_mb, "Largest order upload")

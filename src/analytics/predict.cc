@@ -85,8 +85,10 @@ Status PredictProfiles(store::Store& store, const ProfilePredictionOptions& opti
   TESSERA_RETURN_IF_ERROR(clv::ScoreAll(*counts, &*spend, summaries, score_options, scores));
 
   std::vector<int64_t> slot(set->uuids.size(), -1);  // customer index -> summary
-  for (size_t i = 0; i < summaries.size(); ++i)
-    slot[summaries[i].customer] = static_cast<int64_t>(i);
+  // The store may hold customers the set does not know yet (loaded after it was made).
+  for (size_t i = 0; i < summaries.size(); ++i) {
+    if (summaries[i].customer < slot.size()) slot[summaries[i].customer] = static_cast<int64_t>(i);
+  }
   for (Profile& p : set->profiles) {
     const int64_t i = p.customer < slot.size() ? slot[p.customer] : -1;
     if (i < 0) continue;

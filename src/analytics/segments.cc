@@ -180,6 +180,31 @@ void AssignSegments(const SegmentRules& rules, ProfileSet* set) {
   for (Profile& p : set->profiles) p.segment = rules.Assign(p.r_score, p.f_score, p.m_score);
 }
 
+void SetPredictionAverages(const ProfileSet& set, SegmentReport* report) {
+  report->has_predictions = set.has_predictions;
+  report->prediction_models = set.prediction_models;
+  report->prediction_horizon_months = set.prediction_horizon_months;
+  struct PredictionSums {
+    double n = 0, p_alive = 0, clv = 0;
+  };
+  std::vector<PredictionSums> predicted(report->segments.size());
+  for (const Profile& p : set.profiles) {
+    if (set.has_predictions && p.segment < predicted.size() && std::isfinite(p.p_alive) &&
+        std::isfinite(p.predicted_clv)) {
+      predicted[p.segment].n += 1;
+      predicted[p.segment].p_alive += p.p_alive;
+      predicted[p.segment].clv += p.predicted_clv;
+    }
+  }
+  for (size_t i = 0; i < predicted.size(); ++i) {
+    SegmentStats& s = report->segments[i];
+    s.avg_p_alive = s.avg_predicted_clv = 0;
+    if (predicted[i].n == 0) continue;
+    s.avg_p_alive = std::round(predicted[i].p_alive / predicted[i].n * 1e4) / 1e4;
+    s.avg_predicted_clv = Round2(predicted[i].clv / predicted[i].n);
+  }
+}
+
 SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang lang) {
   SegmentReport report;
   report.as_of = FormatIsoDate(set.as_of_day);
@@ -192,13 +217,6 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
   report.segments.resize(k);
   std::vector<std::vector<int64_t>> clv(k);
   std::vector<uint64_t> recency_sum(k, 0);
-  struct PredictionSums {
-    double n = 0, p_alive = 0, clv = 0;
-  };
-  std::vector<PredictionSums> predicted(k);
-  report.has_predictions = set.has_predictions;
-  report.prediction_models = set.prediction_models;
-  report.prediction_horizon_months = set.prediction_horizon_months;
   for (const Profile& p : set.profiles) {
     SegmentStats& s = report.segments[p.segment];
     ++s.uuid_count;
@@ -206,17 +224,8 @@ SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang
     s.sum_clv_minor += p.revenue_minor;
     recency_sum[p.segment] += static_cast<uint64_t>(p.recency_days);
     clv[p.segment].push_back(p.revenue_minor);
-    if (set.has_predictions && std::isfinite(p.p_alive) && std::isfinite(p.predicted_clv)) {
-      predicted[p.segment].n += 1;
-      predicted[p.segment].p_alive += p.p_alive;
-      predicted[p.segment].clv += p.predicted_clv;
-    }
   }
-  for (size_t i = 0; i < k; ++i) {
-    if (predicted[i].n == 0) continue;
-    report.segments[i].avg_p_alive = std::round(predicted[i].p_alive / predicted[i].n * 1e4) / 1e4;
-    report.segments[i].avg_predicted_clv = Round2(predicted[i].clv / predicted[i].n);
-  }
+  SetPredictionAverages(set, &report);
   const double minor_per_unit = std::pow(10.0, set.currency_exponent);
   // Largest remainder: shares in hundredths of a percent that sum to exactly 100.00.
   const uint64_t n = report.customer_count;

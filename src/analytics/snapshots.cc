@@ -101,6 +101,40 @@ StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profi
   return s;
 }
 
+ProfileSet ProfileSetOf(const Snapshot& snapshot) {
+  const store::SnapshotInfo& i = snapshot.info;
+  ProfileSet set;
+  set.as_of_day = i.as_of_day;
+  set.start_day = i.start_day;
+  if (auto w = Window::Parse(i.window); w.ok()) set.window = *w;
+  set.currency = i.currency;
+  set.currency_exponent = i.currency_exponent;
+  set.customers_in_store = snapshot.uuids.size();
+  set.uuids = snapshot.uuids;
+  set.has_predictions = !i.prediction_models.empty();
+  set.prediction_models = i.prediction_models;
+  set.prediction_horizon_months = i.prediction_horizon_months;
+  set.profiles.reserve(snapshot.profiles.size());
+  for (const auto& q : snapshot.profiles) {
+    Profile p;
+    p.customer = q.customer;
+    p.order_count = q.order_count;
+    p.revenue_minor = q.revenue_minor;
+    p.recency_days = q.recency_days;
+    p.first_day = q.first_day;
+    p.last_day = q.last_day;
+    p.r_score = q.r_score;
+    p.f_score = q.f_score;
+    p.m_score = q.m_score;
+    p.segment = q.segment;
+    p.p_alive = q.p_alive;
+    p.expected_purchases = q.expected_purchases;
+    p.predicted_clv = q.predicted_clv;
+    set.profiles.push_back(p);
+  }
+  return set;
+}
+
 SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang) {
   const store::SnapshotInfo& i = snapshot.info;
   SegmentReport r;

@@ -340,6 +340,14 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
            {"/api/v1/migration?from=x&to=2", "from"},
            {"/api/v1/profiles/not-a-uuid", "uuid"},
            {"/api/v1/profiles/00000000-0000-8000-8000-000000000000?format=csv", "format"},
+           {"/api/v1/profiles?predict=gg", "predict"},
+           {"/api/v1/profiles?predict=bgnbd&horizon_months=soon", "horizon_months"},
+           {"/api/v1/profiles?predict=bgnbd&horizon_months=1201", "horizon_months"},
+           {"/api/v1/profiles?predict=pnbd&horizon_months=nan", "horizon_months"},
+           {"/api/v1/segments?predict=bgnbd&discount=-0.1", "discount"},
+           {"/api/v1/segments?predict=bgnbd&discount=5%25", "discount"},
+           {"/api/v1/segments?horizon_months=6", "horizon_months"},
+           {"/api/v1/profiles/00000000-0000-8000-8000-000000000000?discount=0.1", "discount"},
            {"/api/v1/segments?snapshot=999", "", 404},
            {"/api/v1/snapshots/999/segments", "", 404},
            {"/api/v1/migration?from=1&to=999", "", 404},
@@ -349,6 +357,73 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
     SCOPED_TRACE(k.path);
     ExpectError(Get(k.path, env_->admin_), k.status, k.parameter);
   }
+}
+
+// ?predict= gives the numbers `tessera profiles|segments --predict` gives for the snapshot's
+// as-of date and window: per profile (every page, and one by one) and averaged per segment.
+TEST_P(ApiTest, PredictionsAreWhatTheCliComputes) {
+  const std::vector<std::string> options = {
+      "--as-of", "2025-06-30",       "--window", "12m",        "--predict", "--predict-model",
+      "pnbd",    "--horizon-months", "6",        "--discount", "0.05"};
+  const std::string query = "predict=pnbd&horizon_months=6&discount=0.05";
+  std::vector<std::string> args = {"profiles", "--format", "jsonl"};
+  args.insert(args.end(), options.begin(), options.end());
+  std::map<std::string, Json> cli;
+  std::istringstream lines(Tessera(args, env_->store_));
+  for (std::string line; std::getline(lines, line);) {
+    Json j = Json::parse(line);
+    cli[j["uuid"].get<std::string>()] = j;
+  }
+  ASSERT_GT(cli.size(), 100u);
+  size_t seen = 0, with_predictions = 0;
+  std::string path = "/api/v1/profiles?limit=1000&" + query;
+  while (!path.empty()) {
+    auto r = Get(path, env_->analyst_);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const Json page = Body(r);
+    for (const auto& item : page["items"]) {
+      const std::string uuid = item["uuid"];
+      ASSERT_TRUE(cli.contains(uuid)) << uuid;
+      const Json& want = cli[uuid];
+      EXPECT_EQ(item["p_alive"], want["p_alive"]) << uuid;
+      EXPECT_EQ(item["expected_purchases"], want["expected_purchases"]) << uuid;
+      EXPECT_EQ(item["predicted_clv"], want["predicted_clv"]) << uuid;
+      if (item["p_alive"].is_number()) ++with_predictions;
+      ++seen;
+    }
+    path = page["next"].is_null() ? "" : page["next"].get<std::string>();
+  }
+  EXPECT_EQ(seen, cli.size());
+  EXPECT_GT(with_predictions, cli.size() / 2);
+
+  const std::string uuid = cli.begin()->first;
+  const Json one = Body(Get("/api/v1/profiles/" + uuid + "?" + query, env_->analyst_));
+  EXPECT_EQ(one["predicted_clv"], cli[uuid]["predicted_clv"]);
+  EXPECT_EQ(one["p_alive"], cli[uuid]["p_alive"]);
+  EXPECT_FALSE(Body(Get("/api/v1/profiles/" + uuid, env_->analyst_)).contains("p_alive"));
+
+  args = {"segments", "--format", "json"};
+  args.insert(args.end(), options.begin(), options.end());
+  const Json cli_segments = Json::parse(Tessera(args, env_->store_));
+  const Json segments = Body(Get("/api/v1/segments?" + query, env_->viewer_));
+  EXPECT_EQ(segments["predictions"], cli_segments["predictions"]);
+  ASSERT_EQ(segments["segments"].size(), cli_segments["segments"].size());
+  for (size_t i = 0; i < segments["segments"].size(); ++i) {
+    EXPECT_EQ(segments["segments"][i]["avg_p_alive"], cli_segments["segments"][i]["avg_p_alive"]);
+    EXPECT_EQ(segments["segments"][i]["avg_predicted_clv"],
+              cli_segments["segments"][i]["avg_predicted_clv"]);
+  }
+  EXPECT_FALSE(Body(Get("/api/v1/segments", env_->viewer_))["segments"][0].contains("avg_p_alive"));
+
+  const auto csv = Get("/api/v1/profiles?format=csv&predict=bgnbd", env_->analyst_);
+  EXPECT_EQ(csv->body.substr(0, csv->body.find('\r')),
+            "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
+            "recency_days,first_order,last_order,currency,p_alive,expected_purchases,"
+            "predicted_clv");
+  const auto seg_csv = Get("/api/v1/segments?format=csv&predict=bgnbd", env_->viewer_);
+  EXPECT_NE(
+      seg_csv->body.substr(0, seg_csv->body.find('\r')).find(",avg_p_alive,avg_predicted_clv"),
+      std::string::npos);
 }
 
 TEST_P(ApiTest, PagingReachesEveryProfileOnce) {
@@ -464,6 +539,61 @@ TEST_P(ApiTest, CachingHeadersAndGzip) {
   ASSERT_GE(gz->body.size(), 2u);
   EXPECT_EQ(static_cast<unsigned char>(gz->body[0]), 0x1f);  // gzip magic
   EXPECT_LT(gz->body.size(), first->body.size());
+  // The compressed answer is kept beside the plain one: both say the same, every time.
+  for (int i = 0; i < 2; ++i) {
+    auto unzipped = c.Get("/api/v1/segments", {{"Authorization", "Bearer " + env_->viewer_},
+                                               {"Accept-Encoding", "gzip"}});
+    ASSERT_TRUE(unzipped);
+    EXPECT_EQ(unzipped->get_header_value("Content-Encoding"), "gzip");
+    EXPECT_EQ(unzipped->body, first->body);
+  }
+}
+
+// Requests sent back to back on one connection, some answered from memory and some (store
+// queries) by a worker thread, come back complete and in order, and the connection stays open.
+TEST_P(ApiTest, OneConnectionAnswersPipelinedRequestsInOrder) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::vector<std::string> paths = {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/health",
+                                          "/api/v1/loads", "/api/v1/segments?format=csv"};
+  auto request = [&](const std::string& path) {
+    return "GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env_->admin_ +
+           "\r\n\r\n";
+  };
+  for (int round = 0; round < 2; ++round) {
+    std::string all;
+    for (const auto& p : paths) all += request(p);
+    ASSERT_EQ(::send(fd, all.data(), all.size(), MSG_NOSIGNAL), static_cast<ssize_t>(all.size()));
+    std::string in;
+    std::vector<std::string> bodies;
+    char buf[65536];
+    while (bodies.size() < paths.size()) {
+      const size_t head_end = in.find("\r\n\r\n");
+      const size_t length_at = in.find("Content-Length: ");
+      if (head_end != std::string::npos && length_at < head_end) {
+        const size_t length = std::stoul(in.substr(length_at + 16));
+        if (in.size() >= head_end + 4 + length) {
+          EXPECT_EQ(in.substr(0, 15), "HTTP/1.1 200 OK") << in.substr(0, 200);
+          bodies.push_back(in.substr(head_end + 4, length));
+          in.erase(0, head_end + 4 + length);
+          continue;
+        }
+      }
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0) << "the server closed the connection after " << bodies.size() << " answers";
+      in.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(in.empty());
+    for (size_t i = 0; i < paths.size(); ++i) {
+      EXPECT_EQ(bodies[i], Get(paths[i], env_->admin_)->body) << paths[i];
+    }
+  }
+  ::close(fd);
 }
 
 TEST_P(ApiTest, MetricsCountRequests) {

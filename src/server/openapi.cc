@@ -62,6 +62,20 @@ std::string OpenApiDocument() {
   const Json snapshot = Param("snapshot", "query", "string", "latest (default) or a snapshot id");
   const Json lang = Enum("lang", {"en", "de"}, "language of segment names (default en)");
   const Json format = Enum("format", {"json", "csv"}, "json (default) or csv (RFC 4180)");
+  // Predictive CLV on request, as `tessera profiles --predict`.
+  Json horizon = Param("horizon_months", "query", "number",
+                       "with predict: prediction horizon in months (0 to 1200, default 12)");
+  horizon["schema"]["minimum"] = 0;
+  horizon["schema"]["maximum"] = 1200;
+  Json discount =
+      Param("discount", "query", "number",
+            "with predict: annual discount rate of predicted CLV (0 to 10, default 0.1)");
+  discount["schema"]["minimum"] = 0;
+  discount["schema"]["maximum"] = 10;
+  const Json predict = Enum("predict", {"bgnbd", "pnbd"},
+                            "add P(alive), expected purchases and predicted CLV: BG/NBD or "
+                            "Pareto/NBD with Gamma-Gamma, fitted on the purchases up to the "
+                            "snapshot's as-of date");
   Json doc;
   doc["openapi"] = "3.0.3";
   doc["info"] = {{"title", "Tessera API"},
@@ -86,9 +100,11 @@ std::string OpenApiDocument() {
                                       {"security", Json::array()},
                                       {"responses", {{"200", {{"description", "OpenAPI 3"}}}}}};
   p["/api/v1/segments"]["get"] =
-      Get("Segment statistics of a snapshot", "viewer", {snapshot, lang, format},
+      Get("Segment statistics of a snapshot", "viewer",
+          {snapshot, lang, format, predict, horizon, discount},
           Responses("group, uuid_count, avg_order_count, avg_clv, avg_recency_days, "
-                    "share_percent, sum_clv, median_clv per segment",
+                    "share_percent, sum_clv, median_clv per segment; with predict also "
+                    "avg_p_alive and avg_predicted_clv",
                     true));
   p["/api/v1/snapshots"]["get"] =
       Get("Every kept snapshot, oldest first", "viewer", none, Responses("snapshots", false));
@@ -113,7 +129,8 @@ std::string OpenApiDocument() {
         {"403", {{"$ref", "#/components/responses/Error"}}}}}};
   p["/api/v1/snapshots/{id}/segments"]["get"] =
       Get("Segment statistics of snapshot {id}", "viewer",
-          {Param("id", "path", "integer", "snapshot id", true), lang, format},
+          {Param("id", "path", "integer", "snapshot id", true), lang, format, predict, horizon,
+           discount},
           Responses("as /api/v1/segments", true));
   p["/api/v1/migration"]["get"] =
       Get("Customers moving between the segments of two snapshots", "viewer",
@@ -131,11 +148,15 @@ std::string OpenApiDocument() {
            Range("f_min", 1, 5, "lowest F score"), Range("f_max", 1, 5, "highest F score"),
            Range("m_min", 1, 5, "lowest M score"), Range("m_max", 1, 5, "highest M score"),
            Range("limit", 1, 1000, "items per page (default 100)"),
-           Param("cursor", "query", "string", "next_cursor of the previous page")},
-          Responses("total, items, next_cursor, next (JSON); every matching row (CSV)", true));
+           Param("cursor", "query", "string", "next_cursor of the previous page"), predict, horizon,
+           discount},
+          Responses("total, items, next_cursor, next (JSON); every matching row (CSV); with "
+                    "predict each also has p_alive, expected_purchases, predicted_clv",
+                    true));
   p["/api/v1/profiles/{uuid}"]["get"] =
       Get("One customer's profile", "analyst",
-          {Param("uuid", "path", "string", "the customer's pseudonym", true), snapshot, lang},
+          {Param("uuid", "path", "string", "the customer's pseudonym", true), snapshot, lang,
+           predict, horizon, discount},
           Responses("the profile", false));
   p["/api/v1/ingest"]["post"] = {
       {"summary", "Upload an order file and load it"},

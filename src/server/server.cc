@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <httplib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,9 +15,12 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 #include <unordered_map>
 
+#include "server/event_server.h"
 #include "tessera/analytics/pipeline.h"
+#include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
@@ -72,23 +75,58 @@ void SendError(httplib::Response& res, const HttpError& e) {
   res.set_content(j.dump() + "\n", "application/json");
 }
 
+// An answer made once, as it is and gzip-compressed.
+struct RenderedBody {
+  std::string plain, gzip;
+};
+
+std::string Gzip(const std::string& in) {
+  std::string out;
+  httplib::detail::gzip_compressor z;
+  const bool ok = z.compress(in.data(), in.size(), true, [&](const char* data, size_t n) {
+    out.append(data, n);
+    return true;
+  });
+  return ok ? out : std::string();
+}
+
+// Sets `body` as the answer, compressed when the client accepts gzip (and cpp-httplib would
+// choose gzip for it), without compressing it again for every request.
+void SendBody(const httplib::Request& req, httplib::Response& res, const RenderedBody& body,
+              const std::string& content_type) {
+  res.set_content(body.plain, content_type);
+  if (body.gzip.empty() ||
+      httplib::detail::encoding_type(req, res) != httplib::detail::EncodingType::Gzip) {
+    return;
+  }
+  res.body = body.gzip;
+  res.set_header("Content-Encoding", "gzip");
+  // cpp-httplib compresses the answer to any request that accepts gzip; this one already is.
+  // The request object is the server's own (non-const) one, passed to handlers as const.
+  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+}
+
 // A snapshot held in memory with what requests need precomputed.
 struct LoadedSnapshot {
   analytics::Snapshot snapshot;
-  std::unordered_map<privacy::Uuid, uint32_t, privacy::UuidHash> position_of;  // uuid -> profile
-  std::string last_modified;  // HTTP date of its creation
+  using Positions = std::unordered_map<privacy::Uuid, uint32_t, privacy::UuidHash>;
+  std::shared_ptr<const Positions> position_of;  // uuid -> profile
+  std::string last_modified;                     // HTTP date of its creation
   // Answers that depend on the snapshot and the query only (segments, distributions), made
   // once: a snapshot never changes.
   mutable std::mutex rendered_mu;
-  mutable std::unordered_map<std::string, std::shared_ptr<const std::string>> rendered;
+  mutable std::unordered_map<std::string, std::shared_ptr<const RenderedBody>> rendered;
 
   template <typename Fn>
-  std::shared_ptr<const std::string> Render(const std::string& key, Fn make) const {
+  std::shared_ptr<const RenderedBody> Render(const std::string& key, Fn make) const {
     {
       std::lock_guard lock(rendered_mu);
       if (auto it = rendered.find(key); it != rendered.end()) return it->second;
     }
-    auto body = std::make_shared<const std::string>(make());
+    RenderedBody made;
+    made.plain = make();
+    made.gzip = Gzip(made.plain);
+    auto body = std::make_shared<const RenderedBody>(std::move(made));
     std::lock_guard lock(rendered_mu);
     if (rendered.size() < 256) rendered.emplace(key, body);
     return body;
@@ -178,19 +216,33 @@ std::optional<std::string> UnB64(std::string_view in) {
   return out;
 }
 
-// A strictly parsed integer query parameter within [lo, hi].
-std::optional<HttpError> IntParam(const httplib::Request& req, const char* name, int64_t lo,
-                                  int64_t hi, int64_t* out) {
+// A strictly parsed number query parameter within [lo, hi]: a whole number for integer `T`.
+template <typename T>
+std::optional<HttpError> RangeParam(const httplib::Request& req, const char* name, T lo, T hi,
+                                    T* out) {
   if (!req.has_param(name)) return std::nullopt;
   const std::string v = req.get_param_value(name);
-  char* end = nullptr;
-  errno = 0;
-  const long long n = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || end != v.c_str() + v.size() || errno != 0 || n < lo || n > hi) {
-    return BadParameter(name, fmt::format("{} must be a whole number from {} to {}", name, lo, hi));
+  T n{};
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  bool ok = !v.empty() && ec == std::errc() && end == v.data() + v.size() && n >= lo && n <= hi;
+  if constexpr (std::is_floating_point_v<T>) ok = ok && std::isfinite(n);
+  if (!ok) {
+    return BadParameter(name,
+                        fmt::format("{} must be a {} from {} to {}", name,
+                                    std::is_integral_v<T> ? "whole number" : "number", lo, hi));
   }
   *out = n;
   return std::nullopt;
+}
+
+std::optional<HttpError> IntParam(const httplib::Request& req, const char* name, int64_t lo,
+                                  int64_t hi, int64_t* out) {
+  return RangeParam(req, name, lo, hi, out);
+}
+
+std::optional<HttpError> NumberParam(const httplib::Request& req, const char* name, double lo,
+                                     double hi, double* out) {
+  return RangeParam(req, name, lo, hi, out);
 }
 
 std::optional<HttpError> ChoiceParam(const httplib::Request& req, const char* name,
@@ -218,19 +270,11 @@ std::string Fnv(std::string_view s) {
   return fmt::format("{:016x}", h);
 }
 
-// httplib::Server with a deeper accept queue: the library listens with a backlog of 5, so a
-// burst of new connections (a BI tool's refresh, a load test's 64 connections) loses SYNs
-// and waits a second per retry. Linux lets listen() on a listening socket change it.
-class HttpServer : public httplib::Server {
- public:
-  void DeepenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
-};
-
 }  // namespace
 
 struct Server::Impl {
   ServerOptions options;
-  HttpServer http;
+  internal::EventServer http;
   int port = 0;
 
   // API keys, refreshed from the store every kKeyRefresh (so revocations take effect) by one
@@ -249,6 +293,12 @@ struct Server::Impl {
 
   // One ingest or recomputation at a time.
   std::mutex write_mu;
+
+  // Snapshots with predictions fitted on request (?predict=), by snapshot id and options; one
+  // fit at a time.
+  static constexpr size_t kMaxPredictedSnapshots = 4;
+  std::mutex predict_mu;
+  std::map<std::string, std::shared_ptr<const LoadedSnapshot>> predicted;  // GUARDED_BY(predict_mu)
 
   // Metrics.
   std::mutex metrics_mu;
@@ -392,10 +442,12 @@ struct Server::Impl {
     auto loaded = std::make_shared<LoadedSnapshot>();
     TESSERA_ASSIGN_OR_RETURN(loaded->snapshot, analytics::LoadSnapshot(*s, id, true));
     const auto& snap = loaded->snapshot;
-    loaded->position_of.reserve(snap.profiles.size());
+    auto positions = std::make_shared<LoadedSnapshot::Positions>();
+    positions->reserve(snap.profiles.size());
     for (uint32_t i = 0; i < snap.profiles.size(); ++i) {
-      loaded->position_of.emplace(snap.uuids[snap.profiles[i].customer], i);
+      positions->emplace(snap.uuids[snap.profiles[i].customer], i);
     }
+    loaded->position_of = std::move(positions);
     loaded->last_modified = HttpDate(snap.info.created_at);
     std::lock_guard lock(snap_mu);
     auto [it, inserted] = snapshots.emplace(id, std::move(loaded));
@@ -405,6 +457,151 @@ struct Server::Impl {
       snapshots.erase(oldest);
     }
     return it->second;
+  }
+
+  // Whether snapshot `id` (0: the newest) is in memory, and the newest one known recently
+  // enough that no request will ask the store for it.
+  bool SnapshotInMemory(int64_t id) {
+    if (id == 0) {
+      if (NowNs() - latest_checked_ns.load() >
+          std::chrono::duration_cast<std::chrono::nanoseconds>(kSnapshotRefresh).count()) {
+        return false;
+      }
+      id = latest_id.load();
+      if (id == 0) return false;
+    }
+    std::lock_guard lock(snap_mu);
+    return snapshots.contains(id);
+  }
+
+  // Whether a request may be answered on an event loop (event_server.h): its answer comes
+  // from memory. Requests that may read the store at length, load a snapshot or compress a
+  // large file go to a worker thread. Errs towards the worker, which answers any request.
+  bool AnswersFromMemory(std::string_view method, std::string_view target) {
+    if (method == "OPTIONS") return true;
+    if (method != "GET" && method != "HEAD") return false;
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    if (path.find('%') != std::string_view::npos) return false;  // decoded by cpp-httplib
+    if (path == "/api/v1/health" || path == "/api/v1/openapi.json" || path == "/metrics") {
+      return true;
+    }
+    auto whole_number = [](std::string_view v, int64_t* out) {
+      if (v.empty() || v.size() > 18) return false;
+      int64_t n = 0;
+      for (char c : v) {
+        if (c < '0' || c > '9') return false;
+        n = n * 10 + (c - '0');
+      }
+      *out = n;
+      return n > 0;
+    };
+    int64_t id = 0;
+    constexpr std::string_view kSnapshots = "/api/v1/snapshots/", kSegments = "/segments";
+    if (path.starts_with(kSnapshots) && path.ends_with(kSegments) &&
+        path.size() > kSnapshots.size() + kSegments.size()) {
+      if (!whole_number(
+              path.substr(kSnapshots.size(), path.size() - kSnapshots.size() - kSegments.size()),
+              &id)) {
+        return false;
+      }
+    } else if (path != "/api/v1/segments" && path != "/api/v1/distributions" &&
+               !path.starts_with("/api/v1/profiles/")) {
+      return false;
+    }
+    for (size_t at = 0; at < query.size();) {
+      const size_t end = std::min(query.find('&', at), query.size());
+      const std::string_view param = query.substr(at, end - at);
+      if (param.starts_with("snapshot=") && param != "snapshot=latest" &&
+          !whole_number(param.substr(9), &id)) {
+        return false;
+      }
+      if (param.starts_with("predict")) return false;  // fits models on the store's orders
+      at = end + 1;
+    }
+    return SnapshotInMemory(id);
+  }
+
+  // Predictions asked for with ?predict=bgnbd|pnbd[&horizon_months=12][&discount=0.1], the
+  // options of `tessera profiles --predict`.
+  struct PredictRequest {
+    bool wanted = false;
+    analytics::ProfilePredictionOptions options;
+    std::string key;  // the options, for the cache
+  };
+
+  static std::optional<HttpError> PredictParams(const httplib::Request& req, PredictRequest* out) {
+    std::string model;
+    if (auto e = ChoiceParam(req, "predict", {"bgnbd", "pnbd"}, &model)) return e;
+    double horizon = out->options.clv.horizon_months;
+    double discount = out->options.clv.annual_discount_rate;
+    if (auto e = NumberParam(req, "horizon_months", 0, 1200, &horizon)) return e;
+    if (auto e = NumberParam(req, "discount", 0, 10, &discount)) return e;
+    if (model.empty()) {
+      for (const char* name : {"horizon_months", "discount"}) {
+        if (req.has_param(name)) {
+          return BadParameter(name, fmt::format("{} needs predict=bgnbd or predict=pnbd", name));
+        }
+      }
+      return std::nullopt;
+    }
+    out->wanted = true;
+    out->options.count_model =
+        model == "pnbd" ? analytics::clv::Model::kParetoNbd : analytics::clv::Model::kBgNbd;
+    out->options.clv.horizon_months = horizon;
+    out->options.clv.annual_discount_rate = discount;
+    out->key = fmt::format("{}/{}/{}", model, horizon, discount);
+    return std::nullopt;
+  }
+
+  // `base` with the predictions of `p` in its profiles and segment statistics: fitted on the
+  // store's purchases up to the snapshot's as-of date, as `tessera profiles --predict` does for
+  // the same as-of date and window. Errors: the fits' (named as the predict parameter).
+  StatusOr<std::shared_ptr<const LoadedSnapshot>> Predicted(
+      const std::shared_ptr<const LoadedSnapshot>& base, const PredictRequest& p) {
+    const std::string key = fmt::format("{}/{}", base->snapshot.info.id, p.key);
+    std::lock_guard lock(predict_mu);
+    if (auto it = predicted.find(key); it != predicted.end()) return it->second;
+    TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
+    analytics::ProfileSet set = analytics::ProfileSetOf(base->snapshot);
+    TESSERA_RETURN_IF_ERROR(analytics::PredictProfiles(*s, p.options, &set));
+    auto made = std::make_shared<LoadedSnapshot>();
+    made->snapshot = base->snapshot;
+    made->position_of = base->position_of;
+    made->last_modified = base->last_modified;
+    auto& snap = made->snapshot;
+    snap.info.prediction_models = set.prediction_models;
+    snap.info.prediction_horizon_months = set.prediction_horizon_months;
+    for (size_t i = 0; i < snap.profiles.size(); ++i) {
+      snap.profiles[i].p_alive = set.profiles[i].p_alive;
+      snap.profiles[i].expected_purchases = set.profiles[i].expected_purchases;
+      snap.profiles[i].predicted_clv = set.profiles[i].predicted_clv;
+    }
+    analytics::SegmentReport averages;
+    averages.segments.resize(snap.segments.size());
+    analytics::SetPredictionAverages(set, &averages);
+    for (size_t i = 0; i < snap.segments.size(); ++i) {
+      snap.segments[i].avg_p_alive = averages.segments[i].avg_p_alive;
+      snap.segments[i].avg_predicted_clv = averages.segments[i].avg_predicted_clv;
+    }
+    if (predicted.size() >= kMaxPredictedSnapshots) predicted.erase(predicted.begin());
+    predicted.emplace(key, made);
+    return std::shared_ptr<const LoadedSnapshot>(std::move(made));
+  }
+
+  // Replaces `snap` by its predicted version when the request asks for predictions.
+  std::optional<HttpError> ApplyPredictions(const PredictRequest& p,
+                                            std::shared_ptr<const LoadedSnapshot>* snap) {
+    if (!p.wanted) return std::nullopt;
+    auto made = Predicted(*snap, p);
+    if (!made.ok()) {
+      HttpError e = FromStatus(made.status());
+      e.parameter = "predict";
+      return e;
+    }
+    *snap = *made;
+    return std::nullopt;
   }
 
   // Parses ?snapshot=latest|<id>.
@@ -453,6 +650,16 @@ struct Server::Impl {
     }
   }
 
+  void Send(const httplib::Request& req, httplib::Response& res, const RenderedBody& body,
+            const std::string& format, const std::string& filename) {
+    if (format == "csv") {
+      res.set_header("Content-Disposition", "inline; filename=\"" + filename + ".csv\"");
+      SendBody(req, res, body, "text/csv; charset=utf-8");
+    } else {
+      SendBody(req, res, body, "application/json");
+    }
+  }
+
   // Common read parameters: lang and format.
   std::optional<HttpError> LangFormat(const httplib::Request& req, analytics::Lang* lang,
                                       std::string* format, bool csv_allowed) {
@@ -469,6 +676,8 @@ struct Server::Impl {
     analytics::Lang lang;
     std::string format;
     if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     std::shared_ptr<const LoadedSnapshot> snap;
     if (forced_id != 0) {
       auto s = Snapshot(forced_id);
@@ -477,13 +686,14 @@ struct Server::Impl {
     } else if (auto e = SnapshotParam(req, &snap)) {
       return SendError(res, *e);
     }
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
     if (Cached(req, res, *snap)) return;
     const auto body = snap->Render(
         fmt::format("segments/{}/{}", lang == analytics::Lang::kDe ? "de" : "en", format), [&] {
           const auto report = analytics::SnapshotReport(snap->snapshot, lang);
           return format == "csv" ? report.ToCsv() : report.ToJson();
         });
-    Send(res, *body, format,
+    Send(req, res, *body, format,
          fmt::format("segments-{}", FormatIsoDate(snap->snapshot.info.as_of_day)));
   }
 
@@ -585,7 +795,7 @@ struct Server::Impl {
       }
       return j.dump() + "\n";
     });
-    res.set_content(*rendered, "application/json");
+    SendBody(req, res, *rendered, "application/json");
   }
 
   static Json ProfileJson(const analytics::Snapshot& s, const store::SnapshotProfile& p,
@@ -608,8 +818,9 @@ struct Server::Impl {
     j["last_order"] = FormatIsoDate(p.last_day);
     j["currency"] = s.info.currency;
     if (!s.info.prediction_models.empty()) {
+      // Rounded as `tessera profiles` rounds them, so both give the same numbers.
       auto v = [](double x, int d) {
-        return std::isfinite(x) ? Json(std::round(x * std::pow(10, d)) / std::pow(10, d)) : Json();
+        return std::isfinite(x) ? Json(std::stod(fmt::format("{:.{}f}", x, d))) : Json();
       };
       j["p_alive"] = v(p.p_alive, 4);
       j["expected_purchases"] = v(p.expected_purchases, 4);
@@ -660,6 +871,8 @@ struct Server::Impl {
     for (size_t i = 0; i < 6; ++i) {
       if (auto e = IntParam(req, kRangeNames[i], 1, 5, &range[i])) return SendError(res, *e);
     }
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     // The cursor pins the snapshot and the position: "<snapshot>.<next profile position>".
     int64_t cursor_snapshot = 0;
     size_t start = 0;
@@ -681,6 +894,7 @@ struct Server::Impl {
     } else if (auto e = SnapshotParam(req, &snap)) {
       return SendError(res, *e);
     }
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
     const auto& s = snap->snapshot;
     int segment = -1;
     if (req.has_param("segment")) {
@@ -757,10 +971,13 @@ struct Server::Impl {
     if (auto e = LangFormat(req, &lang, &format, false)) return SendError(res, *e);
     auto uuid = privacy::Uuid::Parse(req.matches[1].str());
     if (!uuid.ok()) return SendError(res, BadParameter("uuid", "not a UUID"));
+    PredictRequest predict;
+    if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
     std::shared_ptr<const LoadedSnapshot> snap;
     if (auto e = SnapshotParam(req, &snap)) return SendError(res, *e);
-    auto it = snap->position_of.find(*uuid);
-    if (it == snap->position_of.end()) {
+    if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
+    auto it = snap->position_of->find(*uuid);
+    if (it == snap->position_of->end()) {
       return SendError(res, {404, "not_found",
                              fmt::format("no profile of {} in snapshot {} (no purchase in its "
                                          "window, or an unknown pseudonym)",
@@ -1170,8 +1387,6 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->options = options;
   // Open the store once here, so that a wrong location fails at start, not at first request.
   TESSERA_RETURN_IF_ERROR(impl->ThreadStore().status());
-  const int threads = std::max(4, options.threads);
-  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
   // The upload handler enforces max_upload_bytes itself (413 with a JSON error).
@@ -1198,12 +1413,15 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
 int Server::port() const { return impl_->port; }
 
 Status Server::Run() {
-  if (!impl_->http.listen_after_bind()) return UnavailableError("the server stopped with an error");
-  return OkStatus();
+  Impl& impl = *impl_;
+  return impl.http.Serve(internal::UsableCpus(), std::max(4, impl.options.threads),
+                         [&impl](std::string_view method, std::string_view target) {
+                           return impl.AnswersFromMemory(method, target);
+                         });
 }
 
 void Server::Stop() {
-  if (impl_) impl_->http.stop();
+  if (impl_) impl_->http.Stop();
 }
 
 }  // namespace tessera::server

@@ -125,6 +125,15 @@ test("after login the overview draws the segment chart and table", async () => {
     assert.equal(rows[i].cells[0], s.group);
     assert.equal(rows[i].cells[1].replace(/,/g, ""), String(s.uuid_count));
   }
+  // The newest snapshot carries predictions: average P(alive) and predicted CLV per segment.
+  assert.ok(report.predictions, "the test store's newest snapshot has predictions");
+  const heads = await page.$$eval("#segments-table thead th", (ths) => ths.map((th) => th.textContent.trim()));
+  assert.ok(heads.includes("Avg. P(alive)"), `no P(alive) column in ${heads}`);
+  for (const [i, s] of report.segments.entries()) {
+    const shown = rows[i].cells[heads.indexOf("Avg. P(alive)")];
+    if (s.avg_p_alive == null) assert.equal(shown, "–", s.key);
+    else assert.ok(Math.abs(Number(shown) - s.avg_p_alive) <= 0.0051, `${s.key}: ${shown} vs ${s.avg_p_alive}`);
+  }
   const pixels = await colouredPixels(page, "#segments-chart");
   assert.ok(pixels > 2000, `the segment chart has only ${pixels} coloured pixels`);
   // Every measure draws.
@@ -196,6 +205,7 @@ test("an analyst who clicks a segment sees its profiles, pages on, and opens one
   await page.click(`#profiles-table tr[data-uuid="${uuids[0]}"] a`);
   await page.waitForSelector("#profile-detail");
   assert.match(await page.textContent("#profile-detail"), new RegExp(uuids[0]));
+  assert.match(await page.textContent("#profile-detail"), /P\(alive\).*Predicted CLV/s);
   await page.context().close();
 });
 

@@ -59,7 +59,8 @@ store=$TESSERA_STORE
 "$tessera" generate --customers 3000 --months 24 --seed 11 --end 2025-06-30 --output "$work/orders.csv" 2>/dev/null
 "$tessera" ingest "$work/orders.csv" --quiet
 "$tessera" snapshots create --as-of 2025-01-31 --window 12m --quiet >/dev/null
-"$tessera" snapshots create --as-of 2025-06-30 --window 12m --quiet >/dev/null
+# The newest with predictions, which the segment table and profile view then show.
+"$tessera" snapshots create --as-of 2025-06-30 --window 12m --predict --quiet >/dev/null
 viewer=$("$tessera" keys api create --role viewer --label "dashboard test" 2>/dev/null)
 analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/dev/null)
 [[ "$viewer" == tsk_* && "$analyst" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }

@@ -21,6 +21,9 @@ export interface Segment {
   share_percent: number;
   sum_clv: string | null;
   median_clv: string | null;
+  // Present when the snapshot carries predictions (`tessera snapshots create --predict`).
+  avg_p_alive?: number | null;
+  avg_predicted_clv?: number | null;
 }
 
 export interface SegmentReport {
@@ -30,6 +33,7 @@ export interface SegmentReport {
   currency: string;
   customer_count: number;
   segments: Segment[];
+  predictions?: { models: string; horizon_months: number };
 }
 
 export interface SnapshotInfo {
@@ -91,6 +95,10 @@ export interface Profile {
   recency_days: number;
   first_order: string;
   last_order: string;
+  // Present (possibly null) when the snapshot carries predictions; undefined otherwise.
+  p_alive?: number | null;
+  expected_purchases?: number | null;
+  predicted_clv?: number | null;
 }
 
 // The contract's field names; a server that writes the longer names (segment_key, r_score, ...)
@@ -111,6 +119,9 @@ export function normalizeProfile(raw: Record<string, unknown>): Profile {
     recency_days: raw.recency_days as number,
     first_order: raw.first_order as string,
     last_order: raw.last_order as string,
+    p_alive: raw.p_alive as number | null | undefined,
+    expected_purchases: raw.expected_purchases as number | null | undefined,
+    predicted_clv: raw.predicted_clv as number | null | undefined,
   };
 }
 

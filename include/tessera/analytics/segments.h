@@ -89,4 +89,9 @@ struct SegmentReport {
 
 SegmentReport BuildReport(const ProfileSet& set, const SegmentRules& rules, Lang lang);
 
+// Sets the report's prediction fields and each segment's avg_p_alive and avg_predicted_clv
+// from the predicted profiles of `set` (as BuildReport does); `report` has the segments of the
+// rules that segmented `set`, in rule order.
+void SetPredictionAverages(const ProfileSet& set, SegmentReport* report);
+
 }  // namespace tessera::analytics

@@ -31,6 +31,10 @@ struct Snapshot {
 // says how to make one), the store's.
 StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profiles);
 
+// A snapshot loaded with profiles as the profile set it was made from (scores, segments and
+// any kept predictions as they were), e.g. to predict it anew (predict.h).
+ProfileSet ProfileSetOf(const Snapshot& snapshot);
+
 // The segment report as BuildReport gave it when the snapshot was made, in `lang`.
 SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang);
 

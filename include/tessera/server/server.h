@@ -20,7 +20,7 @@ struct ServerOptions {
   std::vector<std::string> cors_origins;  // allowed origins; "*" for any; empty: no CORS
   uint64_t max_upload_bytes = uint64_t{4} << 30;
   size_t max_json_bytes = 1 << 20;
-  int threads = 128;  // one per concurrent keep-alive connection
+  int threads = 128;  // requests served at once off the event loops (store reads, uploads)
   int read_timeout_seconds = 30, write_timeout_seconds = 120;
 };
 

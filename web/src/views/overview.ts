@@ -179,6 +179,7 @@ function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTML
   const cur = report.currency;
   const num = (text: string) => h("td", { class: "num" }, text);
   const maxShare = Math.max(1, ...report.segments.map((s) => s.share_percent));
+  const predicted = report.predictions !== undefined;
   const rows = report.segments.map((s: Segment) =>
     h(
       "tr",
@@ -205,6 +206,8 @@ function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTML
       num(decimal(s.avg_order_count, 2)),
       h("td", { class: "num wide-only" }, money(s.median_clv, cur)),
       h("td", { class: "num wide-only" }, money(s.sum_clv, cur, 0)),
+      predicted ? num(s.avg_p_alive == null ? "–" : decimal(s.avg_p_alive, 2)) : null,
+      predicted ? num(money(s.avg_predicted_clv ?? null, cur)) : null,
     ),
   );
   const head = (text: string, numeric = true, extra = "") =>
@@ -226,6 +229,10 @@ function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTML
         head(t("avgOrders")),
         head(t("medianClv"), true, " wide-only"),
         head(t("sumClv"), true, " wide-only"),
+        predicted ? head(t("avgPAlive")) : null,
+        predicted
+          ? head(`${t("avgPredictedClv")} (${report.predictions?.horizon_months} ${t("monthsShort")})`)
+          : null,
       ),
     ),
     h("tbody", null, rows),

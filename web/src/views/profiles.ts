@@ -5,7 +5,7 @@
 
 import { getJson, normalizeProfile, type Profile, type ProfilePage, type SegmentReport } from "../api";
 import { clear, h } from "../dom";
-import { date, int, money } from "../format";
+import { date, decimal, int, money } from "../format";
 import { lang, t } from "../i18n";
 import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
 
@@ -215,6 +215,11 @@ async function renderProfile(main: HTMLElement, ctx: ViewContext, uuid: string):
         row(t("recency"), t("daysUnit", { n: int(p.recency_days) })),
         row(t("firstOrder"), date(p.first_order)),
         row(t("lastOrder"), date(p.last_order)),
+        p.p_alive !== undefined ? row(t("pAlive"), p.p_alive === null ? "–" : decimal(p.p_alive, 2)) : [],
+        p.expected_purchases !== undefined
+          ? row(t("expectedPurchases"), p.expected_purchases === null ? "–" : decimal(p.expected_purchases, 2))
+          : [],
+        p.predicted_clv !== undefined ? row(t("predictedClv"), money(p.predicted_clv, ctx.currency)) : [],
       ),
     ),
     lookupForm(ctx),
