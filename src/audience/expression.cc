@@ -392,12 +392,14 @@ class Parser {
         n.sets.push_back(&index_.segment(static_cast<size_t>(i)));
       }
     } else {
-      // Customers with any value of the attribute: the base of != and not in.
       const auto& map = attribute->second;
-      Bitmap any;
-      for (const auto& [value, b] : map) any.OrInPlace(b);
-      any_attribute_.push_back(std::make_unique<Bitmap>(std::move(any)));
-      n.within = any_attribute_.back().get();
+      if (n.negate) {
+        // Customers with any value of the attribute: the base of != and not in.
+        Bitmap any;
+        for (const auto& [value, b] : map) any.OrInPlace(b);
+        any_attribute_.push_back(std::make_unique<Bitmap>(std::move(any)));
+        n.within = any_attribute_.back().get();
+      }
       for (const Token& v : values) {
         const Bitmap* found = nullptr;
         for (const auto& [value, b] : map) {

@@ -76,13 +76,23 @@ const NumericField* AudienceIndex::FindNumber(std::string_view name) const {
 }
 
 std::vector<uint32_t> AudienceIndex::FindCategory(std::string_view text) const {
-  const std::string wanted = AsciiLower(JoinPath(SplitPath(text), SplitPath(text).size()));
-  std::vector<uint32_t> by_path, by_name;
-  for (uint32_t i = 0; i < nodes_.size(); ++i) {
-    if (AsciiLower(nodes_[i].path) == wanted) by_path.push_back(i);
-    if (AsciiLower(nodes_[i].name) == wanted) by_name.push_back(i);
+  const std::vector<std::string> parts = SplitPath(text);
+  const std::string wanted = AsciiLower(JoinPath(parts, parts.size()));
+  if (auto it = category_lookup_.find("p:" + wanted); it != category_lookup_.end()) {
+    return it->second;
   }
-  return by_path.empty() ? by_name : by_path;
+  if (auto it = category_lookup_.find("n:" + wanted); it != category_lookup_.end()) {
+    return it->second;
+  }
+  return {};
+}
+
+void AudienceIndex::IndexCategoryNames() {
+  category_lookup_.clear();
+  for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    category_lookup_["p:" + AsciiLower(nodes_[i].path)].push_back(i);
+    category_lookup_["n:" + AsciiLower(nodes_[i].name)].push_back(i);
+  }
 }
 
 Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count,
@@ -263,6 +273,7 @@ AudienceIndex IndexBuilder::Finish() {
   // are created parents first, so walking them backwards visits children before parents.
   const size_t n = nodes_.size();
   x.nodes_ = std::move(nodes_);
+  x.IndexCategoryNames();
   x.postings_.resize(n);
   x.node_windows_.resize(n);
   std::array<int64_t, kStandardWindowDays.size()> from{};
@@ -458,6 +469,7 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     }
   }
   if (!r.AtEnd()) return internal::Reader::Truncated();
+  x.IndexCategoryNames();
   return x;
 }
 

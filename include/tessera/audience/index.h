@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tessera/audience/bitmap.h"
@@ -127,6 +128,9 @@ class AudienceIndex {
   std::vector<CategoryPostings> postings_;
   std::vector<std::array<Bitmap, kStandardWindowDays.size()>> node_windows_;
   std::map<std::string, std::map<std::string, Bitmap>> attributes_;
+  // Lower-cased "p:" + path and "n:" + name -> nodes, for FindCategory.
+  std::unordered_map<std::string, std::vector<uint32_t>> category_lookup_;
+  void IndexCategoryNames();
 };
 
 // Collects features and builds an index. Used by BuildIndex and, with synthetic data, by the
