@@ -18,7 +18,8 @@
 namespace tessera::audience {
 namespace {
 
-constexpr std::string_view kMagic = "TESSERA-AUDIENCE-INDEX-1\n";
+constexpr std::string_view kMagic = "TESSERA-AUDIENCE-INDEX-2\n";
+constexpr size_t kPostingBytes = 4 + 2 + 4;  // customer, day offset, spend
 
 // "Food >Dairy>  Cheese" -> {"Food", "Dairy", "Cheese"}; empty parts dropped.
 std::vector<std::string> SplitPath(std::string_view path) {
@@ -115,10 +116,11 @@ Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count
     int64_t spend;
   };
   std::vector<Entry> entries;
+  const int64_t from_offset = from_day - info_.start_day;
   for (uint32_t n : subtree) {
     const CategoryPostings& p = postings_[n];
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p.day[i] >= from_day) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+      if (p.day[i] >= from_offset) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
     }
   }
   // One node's postings are already in (customer, day) order; several must be merged.
@@ -147,7 +149,7 @@ size_t AudienceIndex::SizeInBytes() const {
   size_t n = universe_.SizeInBytes() + profiled_.SizeInBytes();
   for (const auto& b : segment_bitmaps_) n += b.SizeInBytes();
   for (const auto& f : numbers_) n += f.values.SizeInBytes();
-  for (const auto& p : postings_) n += p.size() * (4 + 4 + 8);
+  for (const auto& p : postings_) n += p.size() * kPostingBytes;
   for (const auto& w : node_windows_) {
     for (const auto& b : w) n += b.SizeInBytes();
   }
@@ -292,8 +294,9 @@ AudienceIndex IndexBuilder::Finish() {
         spend += raw[j].spend;
       }
       p.customer.push_back(first.customer);
-      p.day.push_back(first.day);
-      p.spend_minor.push_back(spend);
+      p.day.push_back(static_cast<uint16_t>(first.day - info_.start_day));
+      p.spend_minor.push_back(
+          static_cast<int32_t>(std::clamp<int64_t>(spend, INT32_MIN, INT32_MAX)));
       for (size_t w = 0; w < from.size(); ++w) {
         auto& m = members[w];
         if (first.day >= from[w] && (m.empty() || m.back() != first.customer)) {
@@ -359,11 +362,11 @@ std::string AudienceIndex::Serialize() const {
     const CategoryPostings& p = postings_[i];
     PutU64(&out, p.size());
     const size_t at = out.size();
-    out.resize(at + p.size() * 16);
+    out.resize(at + p.size() * kPostingBytes);
     char* d = out.data() + at;
     std::memcpy(d, p.customer.data(), p.size() * 4);
-    std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 4);
-    std::memcpy(d + p.size() * 8, p.spend_minor.data(), p.size() * 8);
+    std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 2);
+    std::memcpy(d + p.size() * 6, p.spend_minor.data(), p.size() * 4);
     for (const auto& b : node_windows_[i]) b.AppendSerialized(&out);
   }
   PutU64(&out, attributes_.size());
@@ -441,16 +444,16 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     node.parent = static_cast<int32_t>(parent);
     if (parent >= 0) x.nodes_[parent].children.push_back(static_cast<uint32_t>(i));
     uint64_t size = 0;
-    TESSERA_RETURN_IF_ERROR(r.Count(&size, 16));
+    TESSERA_RETURN_IF_ERROR(r.Count(&size, kPostingBytes));
     CategoryPostings& p = x.postings_[i];
     const char* d = r.Rest().data();
     p.customer.resize(size);
     p.day.resize(size);
     p.spend_minor.resize(size);
     std::memcpy(p.customer.data(), d, size * 4);
-    std::memcpy(p.day.data(), d + size * 4, size * 4);
-    std::memcpy(p.spend_minor.data(), d + size * 8, size * 8);
-    r.Skip(size * 16);
+    std::memcpy(p.day.data(), d + size * 4, size * 2);
+    std::memcpy(p.spend_minor.data(), d + size * 6, size * 4);
+    r.Skip(size * kPostingBytes);
     for (auto& b : x.node_windows_[i]) TESSERA_RETURN_IF_ERROR(bitmap(&b));
   }
   TESSERA_RETURN_IF_ERROR(r.Count(&n, 16));

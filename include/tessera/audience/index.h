@@ -67,11 +67,12 @@ struct CategoryNode {
 };
 
 // One category node's own purchases (not its children's): one entry per (customer, day),
-// sorted by customer then day; spend in minor units.
+// sorted by customer then day; 10 bytes each. Spend in minor units, capped at INT32_MAX per
+// customer, day and category (21 million in a two-decimal currency).
 struct CategoryPostings {
   std::vector<uint32_t> customer;
-  std::vector<int32_t> day;
-  std::vector<int64_t> spend_minor;
+  std::vector<uint16_t> day;  // days since the window's start (a window has at most 36,500)
+  std::vector<int32_t> spend_minor;
   size_t size() const { return customer.size(); }
 };
 
