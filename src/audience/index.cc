@@ -1,5 +1,7 @@
 #include "tessera/audience/index.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -606,7 +608,8 @@ StatusOr<AudienceIndex> LoadOrBuildIndex(store::Store& store, const std::string&
   *rebuilt = true;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp";
+  // Per process, so that two commands rebuilding at once never write one file.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     const std::string bytes = index.Serialize();
