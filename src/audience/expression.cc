@@ -648,37 +648,82 @@ StatusOr<Expression> Expression::Parse(std::string_view text, const AudienceInde
 
 size_t Expression::predicate_count() const { return predicates_; }
 
-Bitmap Expression::Evaluate() const { return Eval(nodes_.size() - 1); }
+Bitmap Expression::Evaluate() const { return Eval(nodes_.size() - 1, nullptr); }
 
-Bitmap Expression::Eval(size_t i) const {
+void Expression::Conjuncts(size_t i, std::vector<size_t>* out) const {
+  if (nodes_[i].kind == Node::Kind::kAnd) {
+    Conjuncts(nodes_[i].left, out);
+    Conjuncts(nodes_[i].right, out);
+  } else {
+    out->push_back(i);
+  }
+}
+
+// Eval(i, within) is the node's set intersected with *within (the node's set itself when
+// within is null). An `and` passes what its cheap members leave to the expensive ones: number
+// comparisons then walk their bit slices over those candidates only, not over every customer.
+Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
   const Node& n = nodes_[i];
+  auto restrict = [within](Bitmap b) {
+    if (within != nullptr) b.AndInPlace(*within);
+    return b;
+  };
   switch (n.kind) {
     case Node::Kind::kAnd: {
-      Bitmap left = Eval(n.left);
-      const Node& r = nodes_[n.right];
-      if (r.kind == Node::Kind::kNot) {
-        left.AndNotInPlace(Eval(r.left));  // "a and not b" without the complement of b
-      } else {
-        left.AndInPlace(Eval(n.right));
+      std::vector<size_t> conjuncts;
+      Conjuncts(i, &conjuncts);
+      std::vector<Bitmap> sets;
+      std::vector<size_t> negations, numbers;
+      for (size_t c : conjuncts) {
+        const Node::Kind kind = nodes_[c].kind;
+        if (kind == Node::Kind::kNot) {
+          negations.push_back(nodes_[c].left);
+        } else if (kind == Node::Kind::kNumber) {
+          numbers.push_back(c);
+        } else {
+          sets.push_back(Eval(c, within));
+        }
       }
-      return left;
+      std::sort(sets.begin(), sets.end(),
+                [](const Bitmap& a, const Bitmap& b) { return a.Cardinality() < b.Cardinality(); });
+      Bitmap result;
+      if (!sets.empty()) {
+        result = std::move(sets[0]);
+        for (size_t k = 1; k < sets.size(); ++k) result.AndInPlace(sets[k]);
+      } else {
+        result = within != nullptr ? within->Copy() : index_->universe().Copy();
+      }
+      for (size_t c : negations) result.AndNotInPlace(Eval(c, &result));
+      for (size_t c : numbers) result = Eval(c, &result);
+      return result;
     }
     case Node::Kind::kOr: {
-      Bitmap left = Eval(n.left);
-      left.OrInPlace(Eval(n.right));
+      Bitmap left = Eval(n.left, within);
+      left.OrInPlace(Eval(n.right, within));
       return left;
     }
-    case Node::Kind::kNot:
-      return index_->universe().AndNot(Eval(n.left));
+    case Node::Kind::kNot: {
+      Bitmap base = within != nullptr ? within->Copy() : index_->universe().Copy();
+      base.AndNotInPlace(Eval(n.left, within));
+      return base;
+    }
     case Node::Kind::kSet: {
+      if (!n.negate && n.sets.size() == 1) {
+        return within != nullptr ? within->And(*n.sets[0]) : n.sets[0]->Copy();
+      }
       Bitmap u;
       for (const Bitmap* b : n.sets) u.OrInPlace(*b);
-      return n.negate ? n.within->AndNot(u) : std::move(u);
+      return restrict(n.negate ? n.within->AndNot(u) : std::move(u));
     }
     case Node::Kind::kNumber:
-      return n.constants.empty() ? Bitmap() : n.number->Compare(n.op, n.constants[0]);
-    case Node::Kind::kBought:
-      return index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor);
+      return n.constants.empty() ? Bitmap() : n.number->Compare(n.op, n.constants[0], within);
+    case Node::Kind::kBought: {
+      if (const Bitmap* b =
+              index_->StandardBought(n.category, n.from_day, n.min_count, n.min_spend_minor)) {
+        return within != nullptr ? within->And(*b) : b->Copy();
+      }
+      return restrict(index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor));
+    }
     case Node::Kind::kEmpty:
       return Bitmap();
   }

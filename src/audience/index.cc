@@ -98,16 +98,22 @@ void AudienceIndex::IndexCategoryNames() {
   }
 }
 
+const Bitmap* AudienceIndex::StandardBought(uint32_t node, int64_t from_day, uint32_t min_count,
+                                            int64_t min_spend_minor) const {
+  if (min_count > 1 || min_spend_minor > 0) return nullptr;
+  from_day = std::max(from_day, info_.start_day);
+  for (size_t w = 0; w < kStandardWindowDays.size(); ++w) {
+    if (StandardFromDay(info_, kStandardWindowDays[w]) == from_day) return &node_windows_[node][w];
+  }
+  return nullptr;
+}
+
 Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count,
                              int64_t min_spend_minor) const {
-  from_day = std::max(from_day, info_.start_day);
-  if (min_count <= 1 && min_spend_minor <= 0) {
-    for (size_t w = 0; w < kStandardWindowDays.size(); ++w) {
-      if (StandardFromDay(info_, kStandardWindowDays[w]) == from_day) {
-        return node_windows_[node][w].Copy();
-      }
-    }
+  if (const Bitmap* b = StandardBought(node, from_day, min_count, min_spend_minor)) {
+    return b->Copy();
   }
+  from_day = std::max(from_day, info_.start_day);
   std::vector<uint32_t> subtree{node};
   for (size_t i = 0; i < subtree.size(); ++i) {
     for (uint32_t c : nodes_[subtree[i]].children) subtree.push_back(c);

@@ -51,7 +51,8 @@ class Expression {
   std::vector<Node> nodes_;  // nodes_.back() is the root
   size_t predicates_ = 0;
   std::vector<std::unique_ptr<Bitmap>> owned_;  // computed when parsed (memberships)
-  Bitmap Eval(size_t i) const;
+  Bitmap Eval(size_t i, const Bitmap* within) const;
+  void Conjuncts(size_t i, std::vector<size_t>* out) const;
 };
 
 struct Expression::Node {

@@ -105,6 +105,10 @@ class AudienceIndex {
   // Customers who bought in the node or below it on `min_count` days or more since
   // `from_day` (inclusive; at least the window's start), spending at least `min_spend_minor`.
   Bitmap Bought(uint32_t node, int64_t from_day, uint32_t min_count, int64_t min_spend_minor) const;
+  // The precomputed bitmap that answers Bought(...) when there is one (a standard window, no
+  // thresholds), else null. Valid as long as the index.
+  const Bitmap* StandardBought(uint32_t node, int64_t from_day, uint32_t min_count,
+                               int64_t min_spend_minor) const;
 
   // Attribute names (lower case) and their values.
   const std::map<std::string, std::map<std::string, Bitmap>>& attributes() const {
