@@ -672,16 +672,23 @@ Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
     case Node::Kind::kAnd: {
       std::vector<size_t> conjuncts;
       Conjuncts(i, &conjuncts);
+      // Cheap members first (bitmaps the index holds), the smallest first; then negations,
+      // number comparisons and the rest (postings, nested or-groups) over what is left.
       std::vector<Bitmap> sets;
-      std::vector<size_t> negations, numbers;
+      std::vector<size_t> negations, numbers, others;
       for (size_t c : conjuncts) {
-        const Node::Kind kind = nodes_[c].kind;
-        if (kind == Node::Kind::kNot) {
-          negations.push_back(nodes_[c].left);
-        } else if (kind == Node::Kind::kNumber) {
+        const Node& m = nodes_[c];
+        if (m.kind == Node::Kind::kNot) {
+          negations.push_back(m.left);
+        } else if (m.kind == Node::Kind::kNumber) {
           numbers.push_back(c);
-        } else {
+        } else if (m.kind == Node::Kind::kSet ||
+                   (m.kind == Node::Kind::kBought &&
+                    index_->StandardBought(m.category, m.from_day, m.min_count,
+                                           m.min_spend_minor) != nullptr)) {
           sets.push_back(Eval(c, within));
+        } else {
+          others.push_back(c);
         }
       }
       std::sort(sets.begin(), sets.end(),
@@ -695,6 +702,7 @@ Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
       }
       for (size_t c : negations) result.AndNotInPlace(Eval(c, &result));
       for (size_t c : numbers) result = Eval(c, &result);
+      for (size_t c : others) result = Eval(c, &result);
       return result;
     }
     case Node::Kind::kOr: {
@@ -722,7 +730,7 @@ Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
               index_->StandardBought(n.category, n.from_day, n.min_count, n.min_spend_minor)) {
         return within != nullptr ? within->And(*b) : b->Copy();
       }
-      return restrict(index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor));
+      return index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor, within);
     }
     case Node::Kind::kEmpty:
       return Bitmap();

@@ -109,9 +109,9 @@ const Bitmap* AudienceIndex::StandardBought(uint32_t node, int64_t from_day, uin
 }
 
 Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count,
-                             int64_t min_spend_minor) const {
+                             int64_t min_spend_minor, const Bitmap* within) const {
   if (const Bitmap* b = StandardBought(node, from_day, min_count, min_spend_minor)) {
-    return b->Copy();
+    return within != nullptr ? within->And(*b) : b->Copy();
   }
   from_day = std::max(from_day, info_.start_day);
   std::vector<uint32_t> subtree{node};
@@ -128,7 +128,9 @@ Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count
   for (uint32_t n : subtree) {
     const CategoryPostings& p = postings_[n];
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p.day[i] >= from_offset) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+      if (p.day[i] >= from_offset && (within == nullptr || within->Contains(p.customer[i]))) {
+        entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+      }
     }
   }
   // One node's postings are already in (customer, day) order; several must be merged.

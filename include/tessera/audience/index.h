@@ -103,8 +103,10 @@ class AudienceIndex {
   std::vector<uint32_t> FindCategory(std::string_view text) const;
 
   // Customers who bought in the node or below it on `min_count` days or more since
-  // `from_day` (inclusive; at least the window's start), spending at least `min_spend_minor`.
-  Bitmap Bought(uint32_t node, int64_t from_day, uint32_t min_count, int64_t min_spend_minor) const;
+  // `from_day` (inclusive; at least the window's start), spending at least `min_spend_minor`;
+  // only those in *within when it is given (cheaper: other customers' postings are skipped).
+  Bitmap Bought(uint32_t node, int64_t from_day, uint32_t min_count, int64_t min_spend_minor,
+                const Bitmap* within = nullptr) const;
   // The precomputed bitmap that answers Bought(...) when there is one (a standard window, no
   // thresholds), else null. Valid as long as the index.
   const Bitmap* StandardBought(uint32_t node, int64_t from_day, uint32_t min_count,
