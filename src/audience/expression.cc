@@ -664,42 +664,53 @@ void Expression::Conjuncts(size_t i, std::vector<size_t>* out) const {
 // comparisons then walk their bit slices over those candidates only, not over every customer.
 Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
   const Node& n = nodes_[i];
-  auto restrict = [within](Bitmap b) {
-    if (within != nullptr) b.AndInPlace(*within);
-    return b;
-  };
   switch (n.kind) {
     case Node::Kind::kAnd: {
       std::vector<size_t> conjuncts;
       Conjuncts(i, &conjuncts);
-      // Cheap members first (bitmaps the index holds), the smallest first; then negations,
-      // number comparisons and the rest (postings, nested or-groups) over what is left.
-      std::vector<Bitmap> sets;
-      std::vector<size_t> negations, numbers, others;
+      // Bitmaps the index holds first, the smallest first and without copying them; then
+      // memberships of several values, negations, number comparisons and the rest (postings,
+      // nested or-groups), each over the candidates left.
+      std::vector<const Bitmap*> held;
+      std::vector<size_t> sets, negations, numbers, others;
       for (size_t c : conjuncts) {
         const Node& m = nodes_[c];
-        if (m.kind == Node::Kind::kNot) {
+        const Bitmap* standard =
+            m.kind == Node::Kind::kBought
+                ? index_->StandardBought(m.category, m.from_day, m.min_count, m.min_spend_minor)
+                : nullptr;
+        if (m.kind == Node::Kind::kSet && !m.negate && m.sets.size() == 1) {
+          held.push_back(m.sets[0]);
+        } else if (standard != nullptr) {
+          held.push_back(standard);
+        } else if (m.kind == Node::Kind::kSet) {
+          sets.push_back(c);
+        } else if (m.kind == Node::Kind::kNot) {
           negations.push_back(m.left);
         } else if (m.kind == Node::Kind::kNumber) {
           numbers.push_back(c);
-        } else if (m.kind == Node::Kind::kSet ||
-                   (m.kind == Node::Kind::kBought &&
-                    index_->StandardBought(m.category, m.from_day, m.min_count,
-                                           m.min_spend_minor) != nullptr)) {
-          sets.push_back(Eval(c, within));
         } else {
           others.push_back(c);
         }
       }
-      std::sort(sets.begin(), sets.end(),
-                [](const Bitmap& a, const Bitmap& b) { return a.Cardinality() < b.Cardinality(); });
+      std::sort(held.begin(), held.end(), [](const Bitmap* a, const Bitmap* b) {
+        return a->Cardinality() < b->Cardinality();
+      });
       Bitmap result;
-      if (!sets.empty()) {
-        result = std::move(sets[0]);
-        for (size_t k = 1; k < sets.size(); ++k) result.AndInPlace(sets[k]);
+      size_t next = 0;
+      if (within != nullptr) {
+        result = within->Copy();
+      } else if (held.size() >= 2) {
+        result = held[0]->And(*held[1]);
+        next = 2;
+      } else if (held.size() == 1) {
+        result = held[0]->Copy();
+        next = 1;
       } else {
-        result = within != nullptr ? within->Copy() : index_->universe().Copy();
+        result = index_->universe().Copy();
       }
+      for (; next < held.size(); ++next) result.AndInPlace(*held[next]);
+      for (size_t c : sets) result = Eval(c, &result);
       for (size_t c : negations) result.AndNotInPlace(Eval(c, &result));
       for (size_t c : numbers) result = Eval(c, &result);
       for (size_t c : others) result = Eval(c, &result);
@@ -716,12 +727,19 @@ Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
       return base;
     }
     case Node::Kind::kSet: {
-      if (!n.negate && n.sets.size() == 1) {
-        return within != nullptr ? within->And(*n.sets[0]) : n.sets[0]->Copy();
+      if (within != nullptr) {  // work on the candidates, never on whole value bitmaps
+        if (n.negate) {
+          Bitmap r = within->And(*n.within);
+          for (const Bitmap* b : n.sets) r.AndNotInPlace(*b);
+          return r;
+        }
+        Bitmap u;
+        for (const Bitmap* b : n.sets) u.OrInPlace(within->And(*b));
+        return u;
       }
       Bitmap u;
       for (const Bitmap* b : n.sets) u.OrInPlace(*b);
-      return restrict(n.negate ? n.within->AndNot(u) : std::move(u));
+      return n.negate ? n.within->AndNot(u) : std::move(u);
     }
     case Node::Kind::kNumber:
       return n.constants.empty() ? Bitmap() : n.number->Compare(n.op, n.constants[0], within);

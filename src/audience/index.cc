@@ -125,12 +125,28 @@ Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count
   };
   std::vector<Entry> entries;
   const int64_t from_offset = from_day - info_.start_day;
+  size_t postings = 0;
+  for (uint32_t n : subtree) postings += postings_[n].size();
+  // Few candidates: look each one up in every node's postings (sorted by customer) instead of
+  // reading them all.
+  const bool by_candidate =
+      within != nullptr && within->Cardinality() * subtree.size() * 16 < postings;
+  const std::vector<uint32_t> candidates =
+      by_candidate ? within->ToVector() : std::vector<uint32_t>();
   for (uint32_t n : subtree) {
     const CategoryPostings& p = postings_[n];
-    for (size_t i = 0; i < p.size(); ++i) {
-      if (p.day[i] >= from_offset && (within == nullptr || within->Contains(p.customer[i]))) {
-        entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+    auto take = [&](size_t i) {
+      if (p.day[i] >= from_offset) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+    };
+    if (by_candidate) {
+      for (uint32_t c : candidates) {
+        auto it = std::lower_bound(p.customer.begin(), p.customer.end(), c);
+        for (size_t i = it - p.customer.begin(); i < p.size() && p.customer[i] == c; ++i) take(i);
       }
+      continue;
+    }
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (within == nullptr || within->Contains(p.customer[i])) take(i);
     }
   }
   // One node's postings are already in (customer, day) order; several must be merged.
