@@ -393,13 +393,7 @@ class Parser {
       }
     } else {
       const auto& map = attribute->second;
-      if (n.negate) {
-        // Customers with any value of the attribute: the base of != and not in.
-        Bitmap any;
-        for (const auto& [value, b] : map) any.OrInPlace(b);
-        any_attribute_.push_back(std::make_unique<Bitmap>(std::move(any)));
-        n.within = any_attribute_.back().get();
-      }
+      n.within = index_.AttributeAny(name);  // the base of != and not in
       for (const Token& v : values) {
         const Bitmap* found = nullptr;
         for (const auto& [value, b] : map) {
@@ -477,19 +471,10 @@ class Parser {
       }
       n.constants.push_back(Clamp(op == CompareOp::kGt || op == CompareOp::kLe ? floor : ceil));
     }
-    if (list || op == CompareOp::kEq || op == CompareOp::kNe) {
-      // Membership: the union of equalities; != and not in: those with a value, minus it.
-      Expression::Node set;
-      set.kind = Expression::Node::Kind::kSet;
-      set.negate = op == CompareOp::kNe;
-      set.within = &field.values.exists();
-      for (int64_t c : n.constants) {
-        owned_.push_back(std::make_unique<Bitmap>(field.values.Compare(CompareOp::kEq, c)));
-        set.sets.push_back(owned_.back().get());
-      }
-      *out = Add(std::move(set));
-      return OkStatus();
-    }
+    // = and in: the union of equalities; != and not in: those with a value, minus it. Either
+    // way op is kEq or kNe over `constants`, evaluated over the candidates when the
+    // expression runs.
+    if (list) n.op = op == CompareOp::kNe ? CompareOp::kNe : CompareOp::kEq;
     *out = Add(std::move(n));
     return OkStatus();
   }
@@ -625,10 +610,6 @@ class Parser {
   size_t pos_ = 0;
   int depth_ = 0;
   size_t predicates_ = 0;
-
- public:
-  // Bitmaps computed at parse time (memberships), owned by the expression.
-  std::vector<std::unique_ptr<Bitmap>> owned_, any_attribute_;
 };
 
 }  // namespace
@@ -641,8 +622,6 @@ StatusOr<Expression> Expression::Parse(std::string_view text, const AudienceInde
   Parser p(text, index, &e.nodes_);
   TESSERA_RETURN_IF_ERROR(p.Run());
   e.predicates_ = p.predicates();
-  for (auto& b : p.owned_) e.owned_.push_back(std::move(b));
-  for (auto& b : p.any_attribute_) e.owned_.push_back(std::move(b));
   return e;
 }
 
@@ -741,8 +720,17 @@ Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
       for (const Bitmap* b : n.sets) u.OrInPlace(*b);
       return n.negate ? n.within->AndNot(u) : std::move(u);
     }
-    case Node::Kind::kNumber:
-      return n.constants.empty() ? Bitmap() : n.number->Compare(n.op, n.constants[0], within);
+    case Node::Kind::kNumber: {
+      if (n.op != CompareOp::kEq && n.op != CompareOp::kNe) {
+        return n.number->Compare(n.op, n.constants[0], within);
+      }
+      Bitmap equal;
+      for (int64_t c : n.constants) equal.OrInPlace(n.number->Compare(CompareOp::kEq, c, within));
+      if (n.op == CompareOp::kEq) return equal;
+      Bitmap base = within != nullptr ? n.number->exists().And(*within) : n.number->exists().Copy();
+      base.AndNotInPlace(equal);
+      return base;
+    }
     case Node::Kind::kBought: {
       if (const Bitmap* b =
               index_->StandardBought(n.category, n.from_day, n.min_count, n.min_spend_minor)) {

@@ -90,7 +90,14 @@ std::vector<uint32_t> AudienceIndex::FindCategory(std::string_view text) const {
   return {};
 }
 
-void AudienceIndex::IndexCategoryNames() {
+void AudienceIndex::IndexNames() {
+  attribute_any_.clear();
+  for (const auto& [name, values] : attributes_) {
+    Bitmap any;
+    for (const auto& [value, b] : values) any.OrInPlace(b);
+    any.Optimize();
+    attribute_any_.emplace(name, std::move(any));
+  }
   category_lookup_.clear();
   for (uint32_t i = 0; i < nodes_.size(); ++i) {
     category_lookup_["p:" + AsciiLower(nodes_[i].path)].push_back(i);
@@ -301,7 +308,6 @@ AudienceIndex IndexBuilder::Finish() {
   // are created parents first, so walking them backwards visits children before parents.
   const size_t n = nodes_.size();
   x.nodes_ = std::move(nodes_);
-  x.IndexCategoryNames();
   x.postings_.resize(n);
   x.node_windows_.resize(n);
   std::array<int64_t, kStandardWindowDays.size()> from{};
@@ -346,6 +352,7 @@ AudienceIndex IndexBuilder::Finish() {
       ids = {};
     }
   }
+  x.IndexNames();
   return x;
 }
 
@@ -498,7 +505,7 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     }
   }
   if (!r.AtEnd()) return internal::Reader::Truncated();
-  x.IndexCategoryNames();
+  x.IndexNames();
   return x;
 }
 

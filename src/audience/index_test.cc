@@ -466,8 +466,7 @@ TEST_F(IndexOnGeneratedData, BoughtOverCandidatesEqualsBoughtIntersectedWithThem
       for (uint32_t min_count : {1u, 2u}) {
         const int64_t from = index_->info().as_of_day - 200;
         const Bitmap all = index_->Bought(node, from, min_count, 500);
-        EXPECT_TRUE(index_->Bought(node, from, min_count, 500, &candidates) ==
-                    all.And(candidates))
+        EXPECT_TRUE(index_->Bought(node, from, min_count, 500, &candidates) == all.And(candidates))
             << index_->categories()[node].path;
       }
     }

@@ -117,6 +117,12 @@ class AudienceIndex {
     return attributes_;
   }
 
+  // Customers with any value of the attribute (null for an unknown name).
+  const Bitmap* AttributeAny(const std::string& name) const {
+    auto it = attribute_any_.find(name);
+    return it == attribute_any_.end() ? nullptr : &it->second;
+  }
+
   // Memory the bitmaps and postings take, in bytes (serialized size).
   size_t SizeInBytes() const;
 
@@ -137,7 +143,8 @@ class AudienceIndex {
   std::map<std::string, std::map<std::string, Bitmap>> attributes_;
   // Lower-cased "p:" + path and "n:" + name -> nodes, for FindCategory.
   std::unordered_map<std::string, std::vector<uint32_t>> category_lookup_;
-  void IndexCategoryNames();
+  std::map<std::string, Bitmap> attribute_any_;
+  void IndexNames();  // fills category_lookup_ and attribute_any_
 };
 
 // Collects features and builds an index. Used by BuildIndex and, with synthetic data, by the
