@@ -247,7 +247,7 @@ int RunOrdersList(const StoreArgs& sa, const std::string& customer) {
   }
   std::printf("order_token,customer_uuid,ordered_at,amount_minor,kind\n");
   static constexpr const char* kKinds[] = {"purchase", "credit", "void"};
-  s = (*store)->ScanOrders([&](const store::OrderColumns& c) {
+  s = (*store)->ScanOrderFields(store::kOrderTokens, [&](const store::OrderColumns& c) {
     for (size_t i = 0; i < c.size(); ++i) {
       const bool anonymous = c.customer[i] == store::kAnonymousCustomer;
       if (only && (anonymous || uuids[c.customer[i]] != *only)) continue;

@@ -23,15 +23,17 @@ StatusOr<PurchaseHistory> LoadPurchaseHistory(store::Store& store, const std::st
         currencies[id] = v;
       }));
   std::map<uint32_t, std::vector<clv::Purchase>> by_currency;
-  TESSERA_RETURN_IF_ERROR(store.ScanOrders([&](const store::OrderColumns& c) -> Status {
-    for (size_t i = 0; i < c.size(); ++i) {
-      if (c.customer[i] == store::kAnonymousCustomer) continue;
-      if (static_cast<io::OrderKind>(c.kind[i]) != io::OrderKind::kPurchase) continue;
-      by_currency[c.currency[i]].push_back(clv::Purchase{
-          c.customer[i], static_cast<int32_t>(DayOfTimestamp(c.ordered_at[i])), c.amount_minor[i]});
-    }
-    return OkStatus();
-  }));
+  TESSERA_RETURN_IF_ERROR(
+      store.ScanOrderFields(store::kOrderCore, [&](const store::OrderColumns& c) -> Status {
+        for (size_t i = 0; i < c.size(); ++i) {
+          if (c.customer[i] == store::kAnonymousCustomer) continue;
+          if (static_cast<io::OrderKind>(c.kind[i]) != io::OrderKind::kPurchase) continue;
+          by_currency[c.currency[i]].push_back(
+              clv::Purchase{c.customer[i], static_cast<int32_t>(DayOfTimestamp(c.ordered_at[i])),
+                            c.amount_minor[i]});
+        }
+        return OkStatus();
+      }));
   if (by_currency.empty()) return InvalidArgumentError("the store holds no purchases");
   uint32_t chosen = 0;
   if (!currency.empty()) {

@@ -72,40 +72,41 @@ StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& 
   std::map<uint32_t, uint64_t> other_currencies;  // id -> orders in the window
   const int64_t start = set.start_day, end = set.as_of_day;
 
-  TESSERA_RETURN_IF_ERROR(store.ScanOrders([&](const store::OrderColumns& c) -> Status {
-    for (size_t i = 0; i < c.size(); ++i) {
-      const uint32_t cust = c.customer[i];
-      if (cust == store::kAnonymousCustomer) continue;
-      const auto kind = static_cast<io::OrderKind>(c.kind[i]);
-      if (kind == io::OrderKind::kVoid) continue;
-      const int64_t day = DayOfTimestamp(c.ordered_at[i]);
-      if (kind == io::OrderKind::kPurchase) {
-        if (set.store_last_day < set.store_first_day) {
-          set.store_first_day = set.store_last_day = day;
-        } else {
-          set.store_first_day = std::min(set.store_first_day, day);
-          set.store_last_day = std::max(set.store_last_day, day);
+  TESSERA_RETURN_IF_ERROR(
+      store.ScanOrderFields(store::kOrderCore, [&](const store::OrderColumns& c) -> Status {
+        for (size_t i = 0; i < c.size(); ++i) {
+          const uint32_t cust = c.customer[i];
+          if (cust == store::kAnonymousCustomer) continue;
+          const auto kind = static_cast<io::OrderKind>(c.kind[i]);
+          if (kind == io::OrderKind::kVoid) continue;
+          const int64_t day = DayOfTimestamp(c.ordered_at[i]);
+          if (kind == io::OrderKind::kPurchase) {
+            if (set.store_last_day < set.store_first_day) {
+              set.store_first_day = set.store_last_day = day;
+            } else {
+              set.store_first_day = std::min(set.store_first_day, day);
+              set.store_last_day = std::max(set.store_last_day, day);
+            }
+          }
+          if (day < start || day > end) continue;
+          if (c.currency[i] != chosen) {
+            if (chosen == 0) {
+              chosen = c.currency[i];
+            } else {
+              ++other_currencies[c.currency[i]];
+              continue;
+            }
+          }
+          if (cust >= n) return DataLossError("an order refers to customer {} of {}", cust, n);
+          revenue[cust] += c.amount_minor[i];
+          if (kind == io::OrderKind::kPurchase) {
+            ++orders[cust];
+            first[cust] = std::min(first[cust], static_cast<int32_t>(day));
+            last[cust] = std::max(last[cust], static_cast<int32_t>(day));
+          }
         }
-      }
-      if (day < start || day > end) continue;
-      if (c.currency[i] != chosen) {
-        if (chosen == 0) {
-          chosen = c.currency[i];
-        } else {
-          ++other_currencies[c.currency[i]];
-          continue;
-        }
-      }
-      if (cust >= n) return DataLossError("an order refers to customer {} of {}", cust, n);
-      revenue[cust] += c.amount_minor[i];
-      if (kind == io::OrderKind::kPurchase) {
-        ++orders[cust];
-        first[cust] = std::min(first[cust], static_cast<int32_t>(day));
-        last[cust] = std::max(last[cust], static_cast<int32_t>(day));
-      }
-    }
-    return OkStatus();
-  }));
+        return OkStatus();
+      }));
   if (!other_currencies.empty() && options.currency.empty()) {
     std::string list = currencies[chosen];
     for (const auto& [id, count] : other_currencies) list += ", " + currencies[id];

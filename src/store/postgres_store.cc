@@ -641,10 +641,21 @@ class CopyFields {
 };
 
 // The columns COPY TO sends for each order row, in this order (OrderChunks::AddRow).
-constexpr const char* kScanOrdersSql =
-    "COPY (SELECT order_no, order_token, customer_idx, ordered_at, amount_minor, kind, "
-    "currency_id, store_id, region_id, channel_id, item_category_id, item_sku_id, "
-    "item_quantity_milli, item_amount_micro FROM orders) TO STDOUT (FORMAT binary)";
+// The scan of the orders table; the column groups a scan does not ask for are replaced by
+// constants of their type, so the server sends (and this process parses) only what is needed
+// while every row keeps the same fields.
+std::string ScanOrdersSql(uint32_t fields) {
+  const auto pick = [&](uint32_t group, const char* columns, const char* constants) {
+    return (fields & group) ? columns : constants;
+  };
+  return fmt::format(
+      "COPY (SELECT order_no, {}, customer_idx, ordered_at, amount_minor, kind, currency_id, {}, "
+      "{} FROM orders) TO STDOUT (FORMAT binary)",
+      pick(kOrderTokens, "order_token", "''::bytea"),
+      pick(kOrderAttributes, "store_id, region_id, channel_id", "0, 0, 0"),
+      pick(kOrderItems, "item_category_id, item_sku_id, item_quantity_milli, item_amount_micro",
+           "'{}'::integer[], '{}'::integer[], '{}'::bigint[], '{}'::bigint[]"));
+}
 constexpr int16_t kScanOrdersFields = 14;
 
 // Puts the order rows of one table scan back into the chunks they were appended as, and
@@ -665,9 +676,10 @@ class OrderChunks {
   };
   // `ledger`: the committed batches with orders, by first_order_no. `where` names the store
   // in messages.
-  OrderChunks(std::vector<LedgerBatch> ledger, std::string where,
+  // `fields`: the column groups the scan reads (ScanOrdersSql).
+  OrderChunks(std::vector<LedgerBatch> ledger, std::string where, uint32_t fields,
               const std::function<Status(const OrderColumns&)>& fn)
-      : ledger_(std::move(ledger)), where_(std::move(where)), fn_(fn) {}
+      : ledger_(std::move(ledger)), where_(std::move(where)), fields_(fields), fn_(fn) {}
 
   // One CopyData message: the file header (first message only), then one row or the
   // trailer. Errors: kDataLoss for rows that do not fit the ledger; fn's errors.
@@ -779,7 +791,7 @@ class OrderChunks {
   }
 
   Status Emit(const LedgerBatch& b, Pending& p) {
-    if (p.columns.item_count() != static_cast<size_t>(b.items)) {
+    if ((fields_ & kOrderItems) && p.columns.item_count() != static_cast<size_t>(b.items)) {
       return DataLossError(
           "PostgreSQL {}: load {} batch {} holds {} orders and {} items, expected {} and {}",
           where_, b.load_id, b.batch_no, p.columns.size(), p.columns.item_count(), b.orders,
@@ -823,6 +835,7 @@ class OrderChunks {
 
   const std::vector<LedgerBatch> ledger_;
   const std::string where_;
+  const uint32_t fields_;
   const std::function<Status(const OrderColumns&)>& fn_;
   size_t last_index_ = 0;              // ledger index of the batch of the last row
   std::map<size_t, Pending> pending_;  // ledger index -> chunk being put together
@@ -974,9 +987,11 @@ class PostgresStore final : public Store {
   // One chunk per committed batch, orders in the order they were appended: the same chunks
   // the SQLite store returns, so everything downstream sees identical input. The ledger and
   // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
-  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
+  // The groups not asked for come as constants (zeros, empty tokens and item lists).
+  Status ScanOrderFields(uint32_t fields,
+                         const std::function<Status(const OrderColumns&)>& fn) override {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
-    Status s = ScanOrdersInTransaction(fn);
+    Status s = ScanOrdersInTransaction(fields | kOrderCore, fn);
     if (s.ok()) return Command("COMMIT", {});
     if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
     return s;
@@ -1564,7 +1579,8 @@ class PostgresStore final : public Store {
   }
 
   // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
-  Status ScanOrdersInTransaction(const std::function<Status(const OrderColumns&)>& fn) {
+  Status ScanOrdersInTransaction(uint32_t fields,
+                                 const std::function<Status(const OrderColumns&)>& fn) {
     TESSERA_ASSIGN_OR_RETURN(
         auto batches,
         Query("SELECT load_id, batch_no, first_order_no, order_count, item_count FROM batches "
@@ -1584,8 +1600,8 @@ class PostgresStore final : public Store {
     }
     batches.reset();
     if (ledger.empty()) return OkStatus();
-    OrderChunks chunks(std::move(ledger), safe_.Describe(), fn);
-    Result start(PQexec(conn(), kScanOrdersSql));
+    OrderChunks chunks(std::move(ledger), safe_.Describe(), fields, fn);
+    Result start(PQexec(conn(), ScanOrdersSql(fields).c_str()));
     if (PQresultStatus(start.get()) != PGRES_COPY_OUT) return Error(start.get(), "read orders");
     Status s;
     for (;;) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 
 #include "store/backends.h"
 #include "tessera/common/civil_time.h"
@@ -406,19 +407,36 @@ class SqliteStore final : public Store {
     return rc == SQLITE_DONE ? OkStatus() : Error("read dictionary");
   }
 
-  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) override {
-    Stmt s(db_, "SELECT chunk_id, data FROM order_chunks ORDER BY chunk_id");
+  // Each chunk is read through SQLite's incremental blob I/O, so only the wanted column
+  // groups' bytes are copied out of the file (the recompute needs about a fifth of them).
+  Status ScanOrderFields(uint32_t fields,
+                         const std::function<Status(const OrderColumns&)>& fn) override {
+    Stmt s(db_, "SELECT chunk_id, length(data) FROM order_chunks ORDER BY chunk_id");
     if (!s.ok()) return Error("read orders");
+    std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(nullptr, sqlite3_blob_close);
+    OrderColumns chunk;
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      const auto* blob = static_cast<const char*>(sqlite3_column_blob(s.get(), 1));
-      const auto size = static_cast<size_t>(sqlite3_column_bytes(s.get(), 1));
-      auto chunk = OrderColumns::Decode(std::string_view(blob, size));
-      if (!chunk.ok()) {
-        return chunk.status().WithContext(
-            fmt::format("{} chunk {}", path_, sqlite3_column_int64(s.get(), 0)));
+      const sqlite3_int64 chunk_id = sqlite3_column_int64(s.get(), 0);
+      const auto size = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
+      int opened = SQLITE_OK;
+      if (blob == nullptr) {
+        sqlite3_blob* b = nullptr;
+        opened = sqlite3_blob_open(db_, "main", "order_chunks", "data", chunk_id, 0, &b);
+        blob.reset(b);
+      } else {
+        opened = sqlite3_blob_reopen(blob.get(), chunk_id);
       }
-      TESSERA_RETURN_IF_ERROR(fn(*chunk));
+      if (opened != SQLITE_OK) return Error("read orders");
+      const Status decoded = OrderColumns::DecodeFields(
+          size,
+          [&](uint64_t offset, uint64_t n, char* dst) {
+            return n == 0 || sqlite3_blob_read(blob.get(), dst, static_cast<int>(n),
+                                               static_cast<int>(offset)) == SQLITE_OK;
+          },
+          fields, &chunk);
+      if (!decoded.ok()) return decoded.WithContext(fmt::format("{} chunk {}", path_, chunk_id));
+      TESSERA_RETURN_IF_ERROR(fn(chunk));
     }
     return rc == SQLITE_DONE ? OkStatus() : Error("read orders");
   }

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -79,6 +80,99 @@ TEST(OrderColumns, DecodeRejectsTruncatedOrInconsistentBlobs) {
   EXPECT_EQ(OrderColumns::Decode(bad.Encode()).status().code(), StatusCode::kDataLoss);
 }
 
+// Decodes `fields` of `blob`, counting the bytes read.
+StatusOr<OrderColumns> DecodeCounting(std::string_view blob, uint32_t fields, uint64_t* read) {
+  OrderColumns c;
+  *read = 0;
+  const Status s = OrderColumns::DecodeFields(
+      blob.size(),
+      [&](uint64_t offset, uint64_t n, char* dst) {
+        if (offset + n > blob.size()) return false;
+        std::memcpy(dst, blob.data() + offset, n);
+        *read += n;
+        return true;
+      },
+      fields, &c);
+  if (!s.ok()) return s;
+  return c;
+}
+
+TEST(OrderColumns, AScanOfSomeGroupsReadsOnlyTheirBytes) {
+  const OrderColumns c = TwoOrders();
+  const std::string blob = c.Encode();
+  uint64_t read_core = 0, read_tokens = 0, read_all = 0;
+  auto core = DecodeCounting(blob, kOrderCore, &read_core);
+  ASSERT_TRUE(core.ok()) << core.status().ToString();
+  EXPECT_EQ(core->customer, c.customer);
+  EXPECT_EQ(core->ordered_at, c.ordered_at);
+  EXPECT_EQ(core->amount_minor, c.amount_minor);
+  EXPECT_EQ(core->kind, c.kind);
+  EXPECT_EQ(core->currency, c.currency);
+  EXPECT_TRUE(core->token_bytes.empty());
+  EXPECT_TRUE(core->item_category.empty());
+  EXPECT_TRUE(core->region.empty());
+  auto tokens = DecodeCounting(blob, kOrderTokens, &read_tokens);
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(tokens->size(), 2u);  // the core comes along: size() and customers need it
+  EXPECT_EQ(tokens->token(0), c.token(0));
+  EXPECT_EQ(tokens->token(1), c.token(1));
+  EXPECT_TRUE(tokens->item_offsets.empty());
+  auto all = DecodeCounting(blob, kOrderAll, &read_all);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(read_all, blob.size());
+  EXPECT_LT(read_core, read_tokens);
+  EXPECT_LT(read_tokens, read_all);
+  EXPECT_EQ(all->region, c.region);
+  EXPECT_EQ(all->item_sku, c.item_sku);
+}
+
+TEST(OrderColumns, ChunksOfTheFirstFormatStillDecode) {
+  // "TOC1": magic, then every column as (uint64 length, bytes), tokens first.
+  const OrderColumns c = TwoOrders();
+  std::string v1("TOC1", 4);
+  auto put = [&](const void* data, uint64_t n, size_t width) {
+    v1.append(reinterpret_cast<const char*>(&n), 8);
+    v1.append(static_cast<const char*>(data), n * width);
+  };
+  auto column = [&](const auto& v) { put(v.data(), v.size(), sizeof(v[0])); };
+  put(c.token_bytes.data(), c.token_bytes.size(), 1);
+  column(c.token_offsets);
+  column(c.customer);
+  column(c.ordered_at);
+  column(c.amount_minor);
+  column(c.kind);
+  column(c.currency);
+  column(c.store);
+  column(c.region);
+  column(c.channel);
+  column(c.item_offsets);
+  column(c.item_category);
+  column(c.item_sku);
+  column(c.item_quantity_milli);
+  column(c.item_amount_micro);
+  auto d = OrderColumns::Decode(v1);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->token(1), c.token(1));
+  EXPECT_EQ(d->amount_minor, c.amount_minor);
+  EXPECT_EQ(d->channel, c.channel);
+  EXPECT_EQ(d->item_amount_micro, c.item_amount_micro);
+  EXPECT_EQ(OrderColumns::Decode(std::string_view(v1).substr(0, v1.size() - 1)).status().code(),
+            StatusCode::kDataLoss);
+}
+
+TEST(OrderColumns, EveryTruncationIsDataLossNeverACrash) {
+  const std::string blob = TwoOrders().Encode();
+  for (size_t cut = 0; cut < blob.size(); ++cut) {
+    for (uint32_t fields : {uint32_t{kOrderCore}, uint32_t{kOrderAll}}) {
+      uint64_t read = 0;
+      EXPECT_EQ(
+          DecodeCounting(std::string_view(blob).substr(0, cut), fields, &read).status().code(),
+          StatusCode::kDataLoss)
+          << cut;
+    }
+  }
+}
+
 // The contract every implementation keeps: each test runs against SQLite and PostgreSQL.
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -147,6 +241,49 @@ TEST_P(StoreTest, BindsOneKeyAndRefusesAnother) {
   EXPECT_EQ(other.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(other.message().find("tk1:aaaa"), std::string::npos);
   EXPECT_EQ(**(*s)->KeyFingerprint(), "tk1:aaaa");
+}
+
+TEST_P(StoreTest, AScanOfTheCoreGivesTheSameCoreAsAFullScan) {
+  auto s = Store::Open(NewLocation("fields.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  for (int batch = 0; batch < 3; ++batch) {
+    Batch b;
+    b.first_new_customer = batch == 0 ? 0 : 8;
+    if (batch == 0) b.new_customers = NewCustomers(0, 8);
+    if (batch == 0) b.new_dict_entries.push_back({DictKind::kCurrency, 1, "EUR"});
+    b.orders = TwoOrders();
+    b.orders.amount_minor[0] += batch;
+    ASSERT_TRUE((*s)->AppendBatch(*load, b).ok());
+  }
+  std::vector<int64_t> full_amounts, core_amounts;
+  std::vector<std::string> full_tokens, token_scan;
+  ASSERT_TRUE((*s)->ScanOrders([&](const OrderColumns& c) {
+                    for (size_t i = 0; i < c.size(); ++i) {
+                      full_amounts.push_back(c.amount_minor[i]);
+                      full_tokens.emplace_back(c.token(i));
+                    }
+                    return OkStatus();
+                  })
+                  .ok());
+  ASSERT_TRUE((*s)->ScanOrderFields(kOrderCore,
+                                    [&](const OrderColumns& c) {
+                                      for (size_t i = 0; i < c.size(); ++i)
+                                        core_amounts.push_back(c.amount_minor[i]);
+                                      return OkStatus();
+                                    })
+                  .ok());
+  ASSERT_TRUE((*s)->ScanOrderFields(kOrderTokens,
+                                    [&](const OrderColumns& c) {
+                                      for (size_t i = 0; i < c.size(); ++i)
+                                        token_scan.emplace_back(c.token(i));
+                                      return OkStatus();
+                                    })
+                  .ok());
+  EXPECT_EQ(full_amounts, (std::vector<int64_t>{1250, -99, 1251, -99, 1252, -99}));
+  EXPECT_EQ(core_amounts, full_amounts);
+  EXPECT_EQ(token_scan, full_tokens);
 }
 
 TEST_P(StoreTest, AppendedBatchesReadBackInOrder) {

@@ -8,6 +8,7 @@
 // (mapped to pseudonym UUIDs by the store), times, amounts and dictionary ids.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,15 @@ inline constexpr uint32_t kAnonymousCustomer = 0xffffffffu;  // orders without a
 enum class DictKind : uint8_t { kCurrency = 0, kCategory, kSku, kStore, kRegion, kChannel };
 inline constexpr size_t kDictKindCount = 6;
 std::string_view DictKindName(DictKind kind);
+
+// Column groups of OrderColumns, as a bit set: what a scan asks the store for.
+enum OrderFields : uint32_t {
+  kOrderCore = 1,        // customer, ordered_at, amount_minor, kind, currency; always read
+  kOrderAttributes = 2,  // store, region, channel
+  kOrderItems = 4,       // item_offsets and the item_* columns
+  kOrderTokens = 8,      // token_offsets, token_bytes
+  kOrderAll = 15,
+};
 
 struct OrderColumns {
   // Order tokens (AES-SIV ciphertexts), concatenated; token i is
@@ -49,10 +59,20 @@ struct OrderColumns {
   }
   void Clear();
 
-  // A compact, versioned binary form (little-endian arrays), one blob per chunk.
+  // A compact, versioned binary form (little-endian arrays), one blob per chunk. The column
+  // groups (OrderFields) lie one after the other behind a fixed header that gives their
+  // sizes, core first, so a scan that needs only some groups reads only their bytes.
   std::string Encode() const;
   // Errors: kDataLoss if the blob is truncated or inconsistent.
   static StatusOr<OrderColumns> Decode(std::string_view blob);
+  // Decodes the groups in `fields` of a blob of `blob_size` bytes into `*out` (reusing its
+  // arrays), asking `read(offset, size, dst)` for exactly the bytes it needs: the header,
+  // then each wanted group (the core always). The other groups' columns are left empty. Chunks
+  // written before the groups existed are read whole. Errors: kDataLoss (truncated, inconsistent,
+  // or `read` returned false).
+  using ReadFn = std::function<bool(uint64_t offset, uint64_t size, char* dst)>;
+  static Status DecodeFields(uint64_t blob_size, const ReadFn& read, uint32_t fields,
+                             OrderColumns* out);
 };
 
 }  // namespace tessera::store

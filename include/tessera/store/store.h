@@ -156,7 +156,14 @@ class Store {
   virtual Status ScanDictionaries(
       const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
   // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error.
-  virtual Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) = 0;
+  Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) {
+    return ScanOrderFields(kOrderAll, fn);
+  }
+  // The same, but only the column groups in `fields` (OrderFields; the core always) are sure
+  // to be filled in; a store may leave the others empty, so a scan reads only what it asks
+  // for. The chunk passed to `fn` is valid during the call only.
+  virtual Status ScanOrderFields(uint32_t fields,
+                                 const std::function<Status(const OrderColumns&)>& fn) = 0;
 
   // Starts a load record; returns its id.
   virtual StatusOr<int64_t> BeginLoad() = 0;
