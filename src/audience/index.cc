@@ -571,7 +571,9 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
       {"region", store::DictKind::kRegion, &store::OrderColumns::region},
       {"channel", store::DictKind::kChannel, &store::OrderColumns::channel},
   };
-  TESSERA_RETURN_IF_ERROR(store.ScanOrders([&](const store::OrderColumns& c) {
+  // Order tokens are not needed: only the other column groups are read.
+  const uint32_t fields = store::kOrderCore | store::kOrderAttributes | store::kOrderItems;
+  TESSERA_RETURN_IF_ERROR(store.ScanOrderFields(fields, [&](const store::OrderColumns& c) {
     for (size_t i = 0; i < c.size(); ++i) {
       if (c.customer[i] == store::kAnonymousCustomer ||
           c.kind[i] != static_cast<uint8_t>(io::OrderKind::kPurchase) ||
