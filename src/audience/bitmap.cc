@@ -69,20 +69,20 @@ BitSlicedIndex BitSlicedIndex::Build(std::span<const uint32_t> ids,
   return bsi;
 }
 
-Bitmap BitSlicedIndex::Compare(CompareOp op, int64_t constant) const {
+Bitmap BitSlicedIndex::Compare(CompareOp op, int64_t constant, const Bitmap* within) const {
+  const Bitmap base = within != nullptr ? exists_.And(*within) : exists_.Copy();
   // Constants outside [min, max] need no slices.
-  if (exists_.Empty() || constant < min_ || constant > max_) {
-    const bool all = exists_.Empty() ? false
-                     : constant < min_
+  if (base.Empty() || constant < min_ || constant > max_) {
+    const bool all = constant < min_
                          ? (op == CompareOp::kGt || op == CompareOp::kGe || op == CompareOp::kNe)
                          : (op == CompareOp::kLt || op == CompareOp::kLe || op == CompareOp::kNe);
-    return all ? exists_.Copy() : Bitmap();
+    return all ? base.Copy() : Bitmap();
   }
   const uint64_t c = static_cast<uint64_t>(constant) - static_cast<uint64_t>(min_);
   // O'Neil's comparison: walk the bits from the top, keeping those still equal to the
   // constant's prefix (eq) and those already known to be greater (gt).
   Bitmap gt;
-  Bitmap eq = exists_.Copy();
+  Bitmap eq = base.Copy();
   for (size_t b = slices_.size(); b-- > 0;) {
     if ((c >> b) & 1) {
       eq.AndInPlace(slices_[b]);
@@ -95,17 +95,17 @@ Bitmap BitSlicedIndex::Compare(CompareOp op, int64_t constant) const {
     case CompareOp::kEq:
       return eq;
     case CompareOp::kNe:
-      return exists_.AndNot(eq);
+      return base.AndNot(eq);
     case CompareOp::kGt:
       return gt;
     case CompareOp::kGe:
       gt.OrInPlace(eq);
       return gt;
     case CompareOp::kLe:
-      return exists_.AndNot(gt);
+      return base.AndNot(gt);
     case CompareOp::kLt:
       gt.OrInPlace(eq);
-      return exists_.AndNot(gt);
+      return base.AndNot(gt);
   }
   return Bitmap();
 }

@@ -392,12 +392,8 @@ class Parser {
         n.sets.push_back(&index_.segment(static_cast<size_t>(i)));
       }
     } else {
-      // Customers with any value of the attribute: the base of != and not in.
       const auto& map = attribute->second;
-      Bitmap any;
-      for (const auto& [value, b] : map) any.OrInPlace(b);
-      any_attribute_.push_back(std::make_unique<Bitmap>(std::move(any)));
-      n.within = any_attribute_.back().get();
+      n.within = index_.AttributeAny(name);  // the base of != and not in
       for (const Token& v : values) {
         const Bitmap* found = nullptr;
         for (const auto& [value, b] : map) {
@@ -475,19 +471,10 @@ class Parser {
       }
       n.constants.push_back(Clamp(op == CompareOp::kGt || op == CompareOp::kLe ? floor : ceil));
     }
-    if (list || op == CompareOp::kEq || op == CompareOp::kNe) {
-      // Membership: the union of equalities; != and not in: those with a value, minus it.
-      Expression::Node set;
-      set.kind = Expression::Node::Kind::kSet;
-      set.negate = op == CompareOp::kNe;
-      set.within = &field.values.exists();
-      for (int64_t c : n.constants) {
-        owned_.push_back(std::make_unique<Bitmap>(field.values.Compare(CompareOp::kEq, c)));
-        set.sets.push_back(owned_.back().get());
-      }
-      *out = Add(std::move(set));
-      return OkStatus();
-    }
+    // = and in: the union of equalities; != and not in: those with a value, minus it. Either
+    // way op is kEq or kNe over `constants`, evaluated over the candidates when the
+    // expression runs.
+    if (list) n.op = op == CompareOp::kNe ? CompareOp::kNe : CompareOp::kEq;
     *out = Add(std::move(n));
     return OkStatus();
   }
@@ -623,10 +610,6 @@ class Parser {
   size_t pos_ = 0;
   int depth_ = 0;
   size_t predicates_ = 0;
-
- public:
-  // Bitmaps computed at parse time (memberships), owned by the expression.
-  std::vector<std::unique_ptr<Bitmap>> owned_, any_attribute_;
 };
 
 }  // namespace
@@ -639,44 +622,122 @@ StatusOr<Expression> Expression::Parse(std::string_view text, const AudienceInde
   Parser p(text, index, &e.nodes_);
   TESSERA_RETURN_IF_ERROR(p.Run());
   e.predicates_ = p.predicates();
-  for (auto& b : p.owned_) e.owned_.push_back(std::move(b));
-  for (auto& b : p.any_attribute_) e.owned_.push_back(std::move(b));
   return e;
 }
 
 size_t Expression::predicate_count() const { return predicates_; }
 
-Bitmap Expression::Evaluate() const { return Eval(nodes_.size() - 1); }
+Bitmap Expression::Evaluate() const { return Eval(nodes_.size() - 1, nullptr); }
 
-Bitmap Expression::Eval(size_t i) const {
+void Expression::Conjuncts(size_t i, std::vector<size_t>* out) const {
+  if (nodes_[i].kind == Node::Kind::kAnd) {
+    Conjuncts(nodes_[i].left, out);
+    Conjuncts(nodes_[i].right, out);
+  } else {
+    out->push_back(i);
+  }
+}
+
+// Eval(i, within) is the node's set intersected with *within (the node's set itself when
+// within is null). An `and` passes what its cheap members leave to the expensive ones: number
+// comparisons then walk their bit slices over those candidates only, not over every customer.
+Bitmap Expression::Eval(size_t i, const Bitmap* within) const {
   const Node& n = nodes_[i];
   switch (n.kind) {
     case Node::Kind::kAnd: {
-      Bitmap left = Eval(n.left);
-      const Node& r = nodes_[n.right];
-      if (r.kind == Node::Kind::kNot) {
-        left.AndNotInPlace(Eval(r.left));  // "a and not b" without the complement of b
-      } else {
-        left.AndInPlace(Eval(n.right));
+      std::vector<size_t> conjuncts;
+      Conjuncts(i, &conjuncts);
+      // Bitmaps the index holds first, the smallest first and without copying them; then
+      // memberships of several values, negations, number comparisons and the rest (postings,
+      // nested or-groups), each over the candidates left.
+      std::vector<const Bitmap*> held;
+      std::vector<size_t> sets, negations, numbers, others;
+      for (size_t c : conjuncts) {
+        const Node& m = nodes_[c];
+        const Bitmap* standard =
+            m.kind == Node::Kind::kBought
+                ? index_->StandardBought(m.category, m.from_day, m.min_count, m.min_spend_minor)
+                : nullptr;
+        if (m.kind == Node::Kind::kSet && !m.negate && m.sets.size() == 1) {
+          held.push_back(m.sets[0]);
+        } else if (standard != nullptr) {
+          held.push_back(standard);
+        } else if (m.kind == Node::Kind::kSet) {
+          sets.push_back(c);
+        } else if (m.kind == Node::Kind::kNot) {
+          negations.push_back(m.left);
+        } else if (m.kind == Node::Kind::kNumber) {
+          numbers.push_back(c);
+        } else {
+          others.push_back(c);
+        }
       }
-      return left;
+      std::sort(held.begin(), held.end(), [](const Bitmap* a, const Bitmap* b) {
+        return a->Cardinality() < b->Cardinality();
+      });
+      Bitmap result;
+      size_t next = 0;
+      if (within != nullptr) {
+        result = within->Copy();
+      } else if (held.size() >= 2) {
+        result = held[0]->And(*held[1]);
+        next = 2;
+      } else if (held.size() == 1) {
+        result = held[0]->Copy();
+        next = 1;
+      } else {
+        result = index_->universe().Copy();
+      }
+      for (; next < held.size(); ++next) result.AndInPlace(*held[next]);
+      for (size_t c : sets) result = Eval(c, &result);
+      for (size_t c : negations) result.AndNotInPlace(Eval(c, &result));
+      for (size_t c : numbers) result = Eval(c, &result);
+      for (size_t c : others) result = Eval(c, &result);
+      return result;
     }
     case Node::Kind::kOr: {
-      Bitmap left = Eval(n.left);
-      left.OrInPlace(Eval(n.right));
+      Bitmap left = Eval(n.left, within);
+      left.OrInPlace(Eval(n.right, within));
       return left;
     }
-    case Node::Kind::kNot:
-      return index_->universe().AndNot(Eval(n.left));
+    case Node::Kind::kNot: {
+      Bitmap base = within != nullptr ? within->Copy() : index_->universe().Copy();
+      base.AndNotInPlace(Eval(n.left, within));
+      return base;
+    }
     case Node::Kind::kSet: {
+      if (within != nullptr) {  // work on the candidates, never on whole value bitmaps
+        if (n.negate) {
+          Bitmap r = within->And(*n.within);
+          for (const Bitmap* b : n.sets) r.AndNotInPlace(*b);
+          return r;
+        }
+        Bitmap u;
+        for (const Bitmap* b : n.sets) u.OrInPlace(within->And(*b));
+        return u;
+      }
       Bitmap u;
       for (const Bitmap* b : n.sets) u.OrInPlace(*b);
       return n.negate ? n.within->AndNot(u) : std::move(u);
     }
-    case Node::Kind::kNumber:
-      return n.constants.empty() ? Bitmap() : n.number->Compare(n.op, n.constants[0]);
-    case Node::Kind::kBought:
-      return index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor);
+    case Node::Kind::kNumber: {
+      if (n.op != CompareOp::kEq && n.op != CompareOp::kNe) {
+        return n.number->Compare(n.op, n.constants[0], within);
+      }
+      Bitmap equal;
+      for (int64_t c : n.constants) equal.OrInPlace(n.number->Compare(CompareOp::kEq, c, within));
+      if (n.op == CompareOp::kEq) return equal;
+      Bitmap base = within != nullptr ? n.number->exists().And(*within) : n.number->exists().Copy();
+      base.AndNotInPlace(equal);
+      return base;
+    }
+    case Node::Kind::kBought: {
+      if (const Bitmap* b =
+              index_->StandardBought(n.category, n.from_day, n.min_count, n.min_spend_minor)) {
+        return within != nullptr ? within->And(*b) : b->Copy();
+      }
+      return index_->Bought(n.category, n.from_day, n.min_count, n.min_spend_minor, within);
+    }
     case Node::Kind::kEmpty:
       return Bitmap();
   }

@@ -1,5 +1,7 @@
 #include "tessera/audience/index.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,7 +20,8 @@
 namespace tessera::audience {
 namespace {
 
-constexpr std::string_view kMagic = "TESSERA-AUDIENCE-INDEX-1\n";
+constexpr std::string_view kMagic = "TESSERA-AUDIENCE-INDEX-2\n";
+constexpr size_t kPostingBytes = 4 + 2 + 4;  // customer, day offset, spend
 
 // "Food >Dairy>  Cheese" -> {"Food", "Dairy", "Cheese"}; empty parts dropped.
 std::vector<std::string> SplitPath(std::string_view path) {
@@ -76,25 +79,48 @@ const NumericField* AudienceIndex::FindNumber(std::string_view name) const {
 }
 
 std::vector<uint32_t> AudienceIndex::FindCategory(std::string_view text) const {
-  const std::string wanted = AsciiLower(JoinPath(SplitPath(text), SplitPath(text).size()));
-  std::vector<uint32_t> by_path, by_name;
-  for (uint32_t i = 0; i < nodes_.size(); ++i) {
-    if (AsciiLower(nodes_[i].path) == wanted) by_path.push_back(i);
-    if (AsciiLower(nodes_[i].name) == wanted) by_name.push_back(i);
+  const std::vector<std::string> parts = SplitPath(text);
+  const std::string wanted = AsciiLower(JoinPath(parts, parts.size()));
+  if (auto it = category_lookup_.find("p:" + wanted); it != category_lookup_.end()) {
+    return it->second;
   }
-  return by_path.empty() ? by_name : by_path;
+  if (auto it = category_lookup_.find("n:" + wanted); it != category_lookup_.end()) {
+    return it->second;
+  }
+  return {};
+}
+
+void AudienceIndex::IndexNames() {
+  attribute_any_.clear();
+  for (const auto& [name, values] : attributes_) {
+    Bitmap any;
+    for (const auto& [value, b] : values) any.OrInPlace(b);
+    any.Optimize();
+    attribute_any_.emplace(name, std::move(any));
+  }
+  category_lookup_.clear();
+  for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    category_lookup_["p:" + AsciiLower(nodes_[i].path)].push_back(i);
+    category_lookup_["n:" + AsciiLower(nodes_[i].name)].push_back(i);
+  }
+}
+
+const Bitmap* AudienceIndex::StandardBought(uint32_t node, int64_t from_day, uint32_t min_count,
+                                            int64_t min_spend_minor) const {
+  if (min_count > 1 || min_spend_minor > 0) return nullptr;
+  from_day = std::max(from_day, info_.start_day);
+  for (size_t w = 0; w < kStandardWindowDays.size(); ++w) {
+    if (StandardFromDay(info_, kStandardWindowDays[w]) == from_day) return &node_windows_[node][w];
+  }
+  return nullptr;
 }
 
 Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count,
-                             int64_t min_spend_minor) const {
-  from_day = std::max(from_day, info_.start_day);
-  if (min_count <= 1 && min_spend_minor <= 0) {
-    for (size_t w = 0; w < kStandardWindowDays.size(); ++w) {
-      if (StandardFromDay(info_, kStandardWindowDays[w]) == from_day) {
-        return node_windows_[node][w].Copy();
-      }
-    }
+                             int64_t min_spend_minor, const Bitmap* within) const {
+  if (const Bitmap* b = StandardBought(node, from_day, min_count, min_spend_minor)) {
+    return within != nullptr ? within->And(*b) : b->Copy();
   }
+  from_day = std::max(from_day, info_.start_day);
   std::vector<uint32_t> subtree{node};
   for (size_t i = 0; i < subtree.size(); ++i) {
     for (uint32_t c : nodes_[subtree[i]].children) subtree.push_back(c);
@@ -105,10 +131,29 @@ Bitmap AudienceIndex::Bought(uint32_t node, int64_t from_day, uint32_t min_count
     int64_t spend;
   };
   std::vector<Entry> entries;
+  const int64_t from_offset = from_day - info_.start_day;
+  size_t postings = 0;
+  for (uint32_t n : subtree) postings += postings_[n].size();
+  // Few candidates: look each one up in every node's postings (sorted by customer) instead of
+  // reading them all.
+  const bool by_candidate =
+      within != nullptr && within->Cardinality() * subtree.size() * 16 < postings;
+  const std::vector<uint32_t> candidates =
+      by_candidate ? within->ToVector() : std::vector<uint32_t>();
   for (uint32_t n : subtree) {
     const CategoryPostings& p = postings_[n];
+    auto take = [&](size_t i) {
+      if (p.day[i] >= from_offset) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+    };
+    if (by_candidate) {
+      for (uint32_t c : candidates) {
+        auto it = std::lower_bound(p.customer.begin(), p.customer.end(), c);
+        for (size_t i = it - p.customer.begin(); i < p.size() && p.customer[i] == c; ++i) take(i);
+      }
+      continue;
+    }
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p.day[i] >= from_day) entries.push_back({p.customer[i], p.day[i], p.spend_minor[i]});
+      if (within == nullptr || within->Contains(p.customer[i])) take(i);
     }
   }
   // One node's postings are already in (customer, day) order; several must be merged.
@@ -137,7 +182,7 @@ size_t AudienceIndex::SizeInBytes() const {
   size_t n = universe_.SizeInBytes() + profiled_.SizeInBytes();
   for (const auto& b : segment_bitmaps_) n += b.SizeInBytes();
   for (const auto& f : numbers_) n += f.values.SizeInBytes();
-  for (const auto& p : postings_) n += p.size() * (4 + 4 + 8);
+  for (const auto& p : postings_) n += p.size() * kPostingBytes;
   for (const auto& w : node_windows_) {
     for (const auto& b : w) n += b.SizeInBytes();
   }
@@ -281,8 +326,9 @@ AudienceIndex IndexBuilder::Finish() {
         spend += raw[j].spend;
       }
       p.customer.push_back(first.customer);
-      p.day.push_back(first.day);
-      p.spend_minor.push_back(spend);
+      p.day.push_back(static_cast<uint16_t>(first.day - info_.start_day));
+      p.spend_minor.push_back(
+          static_cast<int32_t>(std::clamp<int64_t>(spend, INT32_MIN, INT32_MAX)));
       for (size_t w = 0; w < from.size(); ++w) {
         auto& m = members[w];
         if (first.day >= from[w] && (m.empty() || m.back() != first.customer)) {
@@ -306,6 +352,7 @@ AudienceIndex IndexBuilder::Finish() {
       ids = {};
     }
   }
+  x.IndexNames();
   return x;
 }
 
@@ -348,11 +395,11 @@ std::string AudienceIndex::Serialize() const {
     const CategoryPostings& p = postings_[i];
     PutU64(&out, p.size());
     const size_t at = out.size();
-    out.resize(at + p.size() * 16);
+    out.resize(at + p.size() * kPostingBytes);
     char* d = out.data() + at;
     std::memcpy(d, p.customer.data(), p.size() * 4);
-    std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 4);
-    std::memcpy(d + p.size() * 8, p.spend_minor.data(), p.size() * 8);
+    std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 2);
+    std::memcpy(d + p.size() * 6, p.spend_minor.data(), p.size() * 4);
     for (const auto& b : node_windows_[i]) b.AppendSerialized(&out);
   }
   PutU64(&out, attributes_.size());
@@ -430,16 +477,16 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     node.parent = static_cast<int32_t>(parent);
     if (parent >= 0) x.nodes_[parent].children.push_back(static_cast<uint32_t>(i));
     uint64_t size = 0;
-    TESSERA_RETURN_IF_ERROR(r.Count(&size, 16));
+    TESSERA_RETURN_IF_ERROR(r.Count(&size, kPostingBytes));
     CategoryPostings& p = x.postings_[i];
     const char* d = r.Rest().data();
     p.customer.resize(size);
     p.day.resize(size);
     p.spend_minor.resize(size);
     std::memcpy(p.customer.data(), d, size * 4);
-    std::memcpy(p.day.data(), d + size * 4, size * 4);
-    std::memcpy(p.spend_minor.data(), d + size * 8, size * 8);
-    r.Skip(size * 16);
+    std::memcpy(p.day.data(), d + size * 4, size * 2);
+    std::memcpy(p.spend_minor.data(), d + size * 6, size * 4);
+    r.Skip(size * kPostingBytes);
     for (auto& b : x.node_windows_[i]) TESSERA_RETURN_IF_ERROR(bitmap(&b));
   }
   TESSERA_RETURN_IF_ERROR(r.Count(&n, 16));
@@ -458,6 +505,7 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     }
   }
   if (!r.AtEnd()) return internal::Reader::Truncated();
+  x.IndexNames();
   return x;
 }
 
@@ -523,7 +571,9 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
       {"region", store::DictKind::kRegion, &store::OrderColumns::region},
       {"channel", store::DictKind::kChannel, &store::OrderColumns::channel},
   };
-  TESSERA_RETURN_IF_ERROR(store.ScanOrders([&](const store::OrderColumns& c) {
+  // Order tokens are not needed: only the other column groups are read.
+  const uint32_t fields = store::kOrderCore | store::kOrderAttributes | store::kOrderItems;
+  TESSERA_RETURN_IF_ERROR(store.ScanOrderFields(fields, [&](const store::OrderColumns& c) {
     for (size_t i = 0; i < c.size(); ++i) {
       if (c.customer[i] == store::kAnonymousCustomer ||
           c.kind[i] != static_cast<uint8_t>(io::OrderKind::kPurchase) ||
@@ -591,7 +641,8 @@ StatusOr<AudienceIndex> LoadOrBuildIndex(store::Store& store, const std::string&
   *rebuilt = true;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp";
+  // Per process, so that two commands rebuilding at once never write one file.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     const std::string bytes = index.Serialize();

@@ -452,3 +452,26 @@ TEST(BuildIndex, WithoutASnapshotSaysHowToMakeOne) {
 
 }  // namespace
 }  // namespace tessera::audience
+
+namespace tessera::audience {
+namespace {
+
+TEST_F(IndexOnGeneratedData, BoughtOverCandidatesEqualsBoughtIntersectedWithThem) {
+  std::mt19937_64 rng(5);
+  for (uint32_t node = 0; node < index_->categories().size(); ++node) {
+    for (size_t size : {size_t{1}, size_t{7}, size_t{300}}) {
+      std::vector<uint32_t> ids;
+      for (size_t k = 0; k < size; ++k) ids.push_back(rng() % index_->info().customers);
+      const Bitmap candidates = Bitmap::Of(ids);
+      for (uint32_t min_count : {1u, 2u}) {
+        const int64_t from = index_->info().as_of_day - 200;
+        const Bitmap all = index_->Bought(node, from, min_count, 500);
+        EXPECT_TRUE(index_->Bought(node, from, min_count, 500, &candidates) == all.And(candidates))
+            << index_->categories()[node].path;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera::audience

@@ -83,8 +83,9 @@ class BitSlicedIndex {
   // `ids` strictly increasing; values[i] belongs to ids[i].
   static BitSlicedIndex Build(std::span<const uint32_t> ids, std::span<const int64_t> values);
 
-  // The customers with a value v such that `v op constant`.
-  Bitmap Compare(CompareOp op, int64_t constant) const;
+  // The customers with a value v such that `v op constant`; only those in *within when it is
+  // given (cheaper: every step works on the candidates only).
+  Bitmap Compare(CompareOp op, int64_t constant, const Bitmap* within = nullptr) const;
   const Bitmap& exists() const { return exists_; }
   int64_t min() const { return min_; }
   int64_t max() const { return max_; }

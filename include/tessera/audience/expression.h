@@ -50,8 +50,8 @@ class Expression {
   const AudienceIndex* index_ = nullptr;
   std::vector<Node> nodes_;  // nodes_.back() is the root
   size_t predicates_ = 0;
-  std::vector<std::unique_ptr<Bitmap>> owned_;  // computed when parsed (memberships)
-  Bitmap Eval(size_t i) const;
+  Bitmap Eval(size_t i, const Bitmap* within) const;
+  void Conjuncts(size_t i, std::vector<size_t>* out) const;
 };
 
 struct Expression::Node {
@@ -62,7 +62,8 @@ struct Expression::Node {
   std::vector<const Bitmap*> sets;
   const Bitmap* within = nullptr;
   bool negate = false;
-  // kNumber: values `op` constant, or the union over `constants` (in [...]).
+  // kNumber: values `op` constants[0]; for kEq (= and in) the union of equalities with the
+  // constants, for kNe (!= and not in) the customers with a value, minus that union.
   const BitSlicedIndex* number = nullptr;
   CompareOp op = CompareOp::kEq;
   std::vector<int64_t> constants;

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tessera/audience/bitmap.h"
@@ -66,11 +67,12 @@ struct CategoryNode {
 };
 
 // One category node's own purchases (not its children's): one entry per (customer, day),
-// sorted by customer then day; spend in minor units.
+// sorted by customer then day; 10 bytes each. Spend in minor units, capped at INT32_MAX per
+// customer, day and category (21 million in a two-decimal currency).
 struct CategoryPostings {
   std::vector<uint32_t> customer;
-  std::vector<int32_t> day;
-  std::vector<int64_t> spend_minor;
+  std::vector<uint16_t> day;  // days since the window's start (a window has at most 36,500)
+  std::vector<int32_t> spend_minor;
   size_t size() const { return customer.size(); }
 };
 
@@ -101,12 +103,24 @@ class AudienceIndex {
   std::vector<uint32_t> FindCategory(std::string_view text) const;
 
   // Customers who bought in the node or below it on `min_count` days or more since
-  // `from_day` (inclusive; at least the window's start), spending at least `min_spend_minor`.
-  Bitmap Bought(uint32_t node, int64_t from_day, uint32_t min_count, int64_t min_spend_minor) const;
+  // `from_day` (inclusive; at least the window's start), spending at least `min_spend_minor`;
+  // only those in *within when it is given (cheaper: other customers' postings are skipped).
+  Bitmap Bought(uint32_t node, int64_t from_day, uint32_t min_count, int64_t min_spend_minor,
+                const Bitmap* within = nullptr) const;
+  // The precomputed bitmap that answers Bought(...) when there is one (a standard window, no
+  // thresholds), else null. Valid as long as the index.
+  const Bitmap* StandardBought(uint32_t node, int64_t from_day, uint32_t min_count,
+                               int64_t min_spend_minor) const;
 
   // Attribute names (lower case) and their values.
   const std::map<std::string, std::map<std::string, Bitmap>>& attributes() const {
     return attributes_;
+  }
+
+  // Customers with any value of the attribute (null for an unknown name).
+  const Bitmap* AttributeAny(const std::string& name) const {
+    auto it = attribute_any_.find(name);
+    return it == attribute_any_.end() ? nullptr : &it->second;
   }
 
   // Memory the bitmaps and postings take, in bytes (serialized size).
@@ -127,6 +141,10 @@ class AudienceIndex {
   std::vector<CategoryPostings> postings_;
   std::vector<std::array<Bitmap, kStandardWindowDays.size()>> node_windows_;
   std::map<std::string, std::map<std::string, Bitmap>> attributes_;
+  // Lower-cased "p:" + path and "n:" + name -> nodes, for FindCategory.
+  std::unordered_map<std::string, std::vector<uint32_t>> category_lookup_;
+  std::map<std::string, Bitmap> attribute_any_;
+  void IndexNames();  // fills category_lookup_ and attribute_any_
 };
 
 // Collects features and builds an index. Used by BuildIndex and, with synthetic data, by the
