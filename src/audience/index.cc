@@ -397,9 +397,11 @@ std::string AudienceIndex::Serialize() const {
     const size_t at = out.size();
     out.resize(at + p.size() * kPostingBytes);
     char* d = out.data() + at;
-    std::memcpy(d, p.customer.data(), p.size() * 4);
-    std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 2);
-    std::memcpy(d + p.size() * 6, p.spend_minor.data(), p.size() * 4);
+    if (p.size() > 0) {  // an empty vector's data() may be null, which memcpy must not get
+      std::memcpy(d, p.customer.data(), p.size() * 4);
+      std::memcpy(d + p.size() * 4, p.day.data(), p.size() * 2);
+      std::memcpy(d + p.size() * 6, p.spend_minor.data(), p.size() * 4);
+    }
     for (const auto& b : node_windows_[i]) b.AppendSerialized(&out);
   }
   PutU64(&out, attributes_.size());
@@ -483,9 +485,11 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     p.customer.resize(size);
     p.day.resize(size);
     p.spend_minor.resize(size);
-    std::memcpy(p.customer.data(), d, size * 4);
-    std::memcpy(p.day.data(), d + size * 4, size * 2);
-    std::memcpy(p.spend_minor.data(), d + size * 6, size * 4);
+    if (size > 0) {
+      std::memcpy(p.customer.data(), d, size * 4);
+      std::memcpy(p.day.data(), d + size * 4, size * 2);
+      std::memcpy(p.spend_minor.data(), d + size * 6, size * 4);
+    }
     r.Skip(size * kPostingBytes);
     for (auto& b : x.node_windows_[i]) TESSERA_RETURN_IF_ERROR(bitmap(&b));
   }
