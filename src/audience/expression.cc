@@ -582,9 +582,9 @@ class Parser {
     std::string_view digits = s.substr(0, s.size() - 1);
     int64_t v = 0;
     bool ok = !digits.empty() && digits.size() <= 5 && (unit == 'd' || unit == 'w' || unit == 'm');
-    for (char c : digits) {
-      if (c < '0' || c > '9') ok = false;
-      v = v * 10 + (c - '0');
+    for (size_t i = 0; ok && i < digits.size(); ++i) {  // at most 5 digits: no overflow
+      if (digits[i] < '0' || digits[i] > '9') ok = false;
+      v = v * 10 + (digits[i] - '0');
     }
     if (!ok || v == 0) {
       return Error(t,

@@ -233,6 +233,10 @@ TEST_F(ExpressionTest, BoughtArgumentErrors) {
             "column 23: expected a duration such as 90d, 12w or 6m, found number 90");
   EXPECT_EQ(Error("bought('Wine', within=90y)"),
             "column 23: expected a duration such as 90d, 12w or 6m, found '90y'");
+  // Found by the fuzzer: twenty digits once overflowed while being read.
+  EXPECT_EQ(Error("bought('Wine', within=95299999999999999999d)"),
+            "column 23: expected a duration such as 90d, 12w or 6m, found "
+            "'95299999999999999999d'");
   EXPECT_EQ(Error("bought('Wine', within=400d)"),
             "column 23: within=400d reaches before the index's window (12m from " +
                 FormatIsoDate(kAsOf - 364) + "); the longest is 365d");
