@@ -145,9 +145,9 @@ store::Store* LoadedStore(benchmark::State& state, uint64_t customers, uint64_t*
     auto store = store::Store::Open(store_path, true);
     store::LoadOptions options;
     options.mapping = *io::LoadMapping("generic");
-    auto loaded = store.ok() ? store::LoadOrders(**store, BenchKey(), {ExportFile(customers)},
-                                                 options)
-                             : StatusOr<store::LoadSummary>(store.status());
+    auto loaded = store.ok()
+                      ? store::LoadOrders(**store, BenchKey(), {ExportFile(customers)}, options)
+                      : StatusOr<store::LoadSummary>(store.status());
     if (loaded.ok()) {
       l.store = std::move(*store);
       l.orders = loaded->orders_stored;
