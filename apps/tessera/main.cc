@@ -68,9 +68,18 @@ class ProgressLine {
   std::chrono::steady_clock::time_point last_{};
 };
 
-int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
-              const std::string& mapping_name, const std::string& rejects_path, int64_t max_rejects,
-              size_t batch, bool quiet, const std::string& summary_json) {
+struct IngestArgs {
+  std::vector<std::string> files;
+  std::string mapping = "generic", rejects, summary_json, temp_dir;
+  int64_t max_rejects = -1;
+  size_t batch = 250'000;
+  uint64_t memory_budget = 0;
+  bool quiet = false;
+};
+
+int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
+  const auto& [files, mapping_name, rejects_path, summary_json, temp_dir, max_rejects, batch,
+               memory_budget, quiet] = args;
   auto mapping = io::LoadMapping(mapping_name);
   if (!mapping.ok()) return Fail(mapping.status());
   auto key = privacy::OwnerKey::Load(sa.key);
@@ -91,6 +100,8 @@ int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
   store::LoadOptions options;
   options.mapping = std::move(*mapping);
   options.batch_orders = batch;
+  options.memory_budget = memory_budget;
+  options.temp_dir = temp_dir;
   if (max_rejects >= 0) options.max_rejects = static_cast<uint64_t>(max_rejects);
   options.on_progress = [&](const store::LoadProgress& p) { progress.Update(p); };
   options.on_reject = [&](const io::Reject& r) {
@@ -330,7 +341,9 @@ int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t
   if (int rc = RunGenerate(g, "", data); rc != 0) return rc;
   std::fprintf(stderr, "\n2. Loading them: identifiers pseudonymized, order ids encrypted...\n");
   StoreArgs sa{store_path, key};
-  if (int rc = RunIngest(sa, {data}, "generic", "", -1, 250'000, false, ""); rc != 0) return rc;
+  IngestArgs ingest;
+  ingest.files = {data};
+  if (int rc = RunIngest(sa, ingest); rc != 0) return rc;
   std::fprintf(stderr, "\n3. Segments over the last %d months:\n\n", std::min(months, 24));
   AnalysisArgs aa;
   aa.window = fmt::format("{}m", std::min(months, 24));
@@ -405,32 +418,36 @@ int main(int argc, char** argv) {
   });
 
   // ingest
-  std::vector<std::string> files;
-  std::string mapping = "generic", rejects, summary_json;
-  int64_t max_rejects = -1;
-  size_t batch = 250'000;
-  bool quiet = false;
+  IngestArgs ia;
   auto* ingest = app.add_subcommand(
       "ingest",
       "Load order exports (CSV, JSON Lines, gzip, or - for stdin). Customer numbers and e-mails "
       "become UUIDs and order ids are encrypted before anything is stored; loading the same "
       "orders again stores nothing twice.");
-  ingest->add_option("files", files, "Order files")->required();
+  ingest->add_option("files", ia.files, "Order files")->required();
   ingest
       ->add_option(
-          "--mapping", mapping,
+          "--mapping", ia.mapping,
           "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
       ->capture_default_str();
   AddStoreOptions(ingest, &ingest_args, true);
-  ingest->add_option("--rejects", rejects,
+  ingest->add_option("--rejects", ia.rejects,
                      "Write every rejected row's file, line, column and reason to this CSV");
-  ingest->add_option("--max-rejects", max_rejects,
+  ingest->add_option("--max-rejects", ia.max_rejects,
                      "Fail, storing nothing, when more rows than this are rejected");
-  ingest->add_option("--batch-size", batch, "Orders per committed batch")
+  ingest->add_option("--batch-size", ia.batch, "Orders per committed batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000'000));
-  ingest->add_flag("--quiet,-q", quiet, "No progress and no summary");
-  ingest->add_option("--summary-json", summary_json,
+  ingest
+      ->add_option("--memory-budget", ia.memory_budget,
+                   "Memory for the orders gathered before writing (e.g. 512M, 4G; default "
+                   "256M); larger loads go through temporary files, partitioned by order")
+      ->transform(CLI::AsSizeValue(false));
+  ingest->add_option("--temp-dir", ia.temp_dir,
+                     "Where a load over its memory budget keeps its temporary files (default "
+                     "$TMPDIR, else /tmp); they hold no identifier and vanish with the load");
+  ingest->add_flag("--quiet,-q", ia.quiet, "No progress and no summary");
+  ingest->add_option("--summary-json", ia.summary_json,
                      "Also write the load summary as JSON to this file");
   ingest->footer(
       "Examples:\n"
@@ -440,9 +457,7 @@ int main(int argc, char** argv) {
       "  zcat orders.jsonl.gz | tessera ingest -\n"
       "A mapping file names your columns; start from config/mappings/generic.toml "
       "(docs/ingest.md).");
-  ingest->callback([&] {
-    rc = RunIngest(ingest_args, files, mapping, rejects, max_rejects, batch, quiet, summary_json);
-  });
+  ingest->callback([&] { rc = RunIngest(ingest_args, ia); });
 
   // segments
   std::string format = "table", output;

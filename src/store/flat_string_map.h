@@ -21,15 +21,24 @@ class FlatStringMap {
   static constexpr uint32_t kMissing = 0xffffffffu;
 
   FlatStringMap() { slots_.resize(16); }
-  ~FlatStringMap() {
-    for (auto& block : blocks_) std::memset(block.data.get(), 0, block.used);
-  }
+  ~FlatStringMap() { Wipe(); }
   FlatStringMap(const FlatStringMap&) = delete;
   FlatStringMap& operator=(const FlatStringMap&) = delete;
   FlatStringMap(FlatStringMap&&) = default;
   FlatStringMap& operator=(FlatStringMap&&) = default;
 
   size_t size() const { return size_; }
+  // Bytes held: slots and key arena.
+  size_t MemoryBytes() const {
+    return slots_.capacity() * sizeof(Slot) + blocks_.size() * (size_t{1} << 20);
+  }
+  // Empties the map, wiping its keys, and gives back its memory.
+  void Clear() {
+    Wipe();
+    std::vector<Block>().swap(blocks_);
+    std::vector<Slot>(16).swap(slots_);
+    size_ = 0;
+  }
 
   // The value of `key`, or kMissing.
   uint32_t Find(std::string_view key) const {
@@ -106,6 +115,10 @@ class FlatStringMap {
   }
 
   size_t mask() const { return slots_.size() - 1; }
+
+  void Wipe() {
+    for (auto& block : blocks_) std::memset(block.data.get(), 0, block.used);
+  }
 
   void Grow() {
     std::vector<Slot> old = std::move(slots_);

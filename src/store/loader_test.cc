@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "store/test_stores.h"
+#include "tessera/privacy/pseudonymizer.h"
 
 namespace tessera::store {
 namespace {
@@ -286,6 +287,180 @@ TEST_P(LoaderTest, TheStoreHoldsNoRawIdentifier) {
     EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
   }
   EXPECT_NE(bytes.find("Food > Cheese"), std::string::npos);  // categories are not personal
+}
+
+// An export whose orders are spread out: an order's lines come apart (some in a second
+// file), lines repeat byte for byte, some customers have only an e-mail, some rows none.
+struct SpreadOutExport {
+  std::string a, b;
+};
+SpreadOutExport MakeSpreadOutExport(int orders) {
+  const std::string header =
+      "order_id,customer_id,email,ordered_at,sku,category,quantity,unit_price,currency,status\n";
+  SpreadOutExport out{header, header};
+  std::vector<std::string> later;  // lines held back to come after other orders
+  for (int i = 0; i < orders; ++i) {
+    const int customer = (i * 7) % (orders / 3 + 1);
+    const std::string who = customer % 5 == 0    ? fmt::format(",c{}@example.org", customer)
+                            : customer % 11 == 0 ? ","
+                                                 : fmt::format("K{},", customer);
+    const char* status = i % 13 == 0 ? "returned" : i % 17 == 0 ? "cancelled" : "completed";
+    auto line = [&](int item) {
+      return fmt::format(
+          "O-{},{},2024-{:02}-{:02}T10:00:00Z,S{},Cat{} > Sub{},{},{}.{:02},EUR,{}\n", i, who,
+          1 + i % 12, 1 + i % 28, item, item % 4, item % 9, 1 + item % 3, item % 50, i % 100,
+          status);
+    };
+    out.a += line(i % 40);
+    if (i % 3 == 0) out.a += line(i % 40);  // a byte-identical repeat
+    if (i % 4 == 0) later.push_back(line(i % 40 + 1));
+    if (i % 6 == 0) out.b += line(i % 40 + 2);
+    if (later.size() == 50) {
+      for (const auto& l : later) out.a += l;
+      later.clear();
+    }
+  }
+  for (const auto& l : later) out.a += l;
+  return out;
+}
+
+// Every order of a store by its customer's pseudonym (customer indexes depend on the order
+// in which a load writes), with its lines' categories, SKUs and amounts.
+std::multiset<std::string> OrdersByPseudonym(Store& store) {
+  std::map<uint32_t, std::string> uuid;
+  EXPECT_TRUE(
+      store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { uuid[i] = u.ToString(); })
+          .ok());
+  std::multiset<std::string> out;
+  EXPECT_TRUE(store
+                  .ScanOrders([&](const OrderColumns& c) {
+                    for (size_t i = 0; i < c.size(); ++i) {
+                      std::string row =
+                          fmt::format("{} {} {} {} {} {}|", uuid[c.customer[i]], c.token(i),
+                                      c.ordered_at[i], c.amount_minor[i], c.kind[i], c.currency[i]);
+                      std::multiset<std::string> items;
+                      for (uint32_t j = c.item_offsets[i]; j < c.item_offsets[i + 1]; ++j) {
+                        items.insert(fmt::format("{},{},{},{}", c.item_category[j], c.item_sku[j],
+                                                 c.item_quantity_milli[j], c.item_amount_micro[j]));
+                      }
+                      for (const auto& item : items) row += item + ";";
+                      out.insert(row);
+                    }
+                    return OkStatus();
+                  })
+                  .ok());
+  return out;
+}
+
+TEST_P(LoaderTest, ALoadOverItsMemoryBudgetGivesTheSameStoreAsOneInMemory) {
+  const SpreadOutExport data = MakeSpreadOutExport(6000);
+  const std::vector<std::string> files = {Write("a.csv", data.a), Write("b.csv", data.b)};
+  options_.batch_orders = 1000;
+  auto memory = OpenStore("memory.db");
+  auto in_memory = Load(*memory, files);
+  ASSERT_TRUE(in_memory.ok()) << in_memory.status().ToString();
+  EXPECT_EQ(in_memory->spilled_bytes, 0u);
+  const auto expected = OrdersByPseudonym(*memory);
+  // 1 byte: everything goes through the temporary files; 64 KiB: the first rows' orders are
+  // gathered in memory, then spilled when the budget is reached.
+  for (uint64_t budget : {uint64_t{1}, uint64_t{64} << 10}) {
+    SCOPED_TRACE(budget);
+    options_.memory_budget = budget;
+    options_.temp_dir = dir_.string();
+    auto spilled_store = OpenStore(fmt::format("spilled-{}.db", budget));
+    auto spilled = Load(*spilled_store, files);
+    ASSERT_TRUE(spilled.ok()) << spilled.status().ToString();
+    EXPECT_GT(spilled->spilled_bytes, 0u);
+    for (auto field :
+         {&LoadSummary::rows_read, &LoadSummary::rows_rejected, &LoadSummary::duplicate_rows,
+          &LoadSummary::conflicting_rows, &LoadSummary::rows_without_customer,
+          &LoadSummary::orders_in_input, &LoadSummary::orders_stored,
+          &LoadSummary::purchases_stored, &LoadSummary::credits_stored, &LoadSummary::voids_stored,
+          &LoadSummary::anonymous_orders_stored, &LoadSummary::customers_in_input,
+          &LoadSummary::customers_new}) {
+      EXPECT_EQ((*spilled).*field, (*in_memory).*field);
+    }
+    EXPECT_EQ(OrdersByPseudonym(*spilled_store), expected);
+    // Loading again stores nothing twice, spilled too.
+    auto again = Load(*spilled_store, files);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->orders_stored, 0u);
+    EXPECT_EQ(again->orders_already_stored, in_memory->orders_stored);
+    EXPECT_EQ(OrdersByPseudonym(*spilled_store), expected);
+    // The temporary files are gone.
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      EXPECT_EQ(entry.path().filename().string().find("tessera-spill"), std::string::npos);
+    }
+  }
+}
+
+TEST_P(LoaderTest, ASpilledLoadRejectsAnotherCurrencyInALaterRunOfAnOrder) {
+  const std::string header = "order_id,customer_id,ordered_at,sku,quantity,unit_price,currency\n";
+  const std::string file = Write("o.csv", header +
+                                              "1,C1,2024-01-01,S1,1,10.00,EUR\n"
+                                              "2,C2,2024-01-01,S1,1,10.00,EUR\n"
+                                              "1,C1,2024-01-01,S2,1,5.00,USD\n"
+                                              "1,C1,2024-01-01,S3,1,1.00,EUR\n");
+  options_.memory_budget = 1;
+  options_.temp_dir = dir_.string();
+  std::vector<io::Reject> rejects;
+  options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+  {
+    options_.max_rejects = 0;  // the limit holds although the line is found only while writing
+    auto store = OpenStore("limited.db");
+    auto s = Load(*store, {file});
+    EXPECT_EQ(s.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_EQ(store->Stats()->orders, 0u);
+  }
+  options_.max_rejects = UINT64_MAX;
+  rejects.clear();
+  auto store = OpenStore();
+  auto s = Load(*store, {file});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->orders_stored, 2u);
+  EXPECT_EQ(s->rows_rejected, 1u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].file, file);
+  EXPECT_EQ(rejects[0].line, 4u);
+  EXPECT_EQ(rejects[0].column, 7u);
+  EXPECT_EQ(rejects[0].reason_code, "mixed_currency");
+  std::set<int64_t> amounts;
+  for (const auto& o : Orders(*store)) amounts.insert(std::get<1>(o));
+  EXPECT_EQ(amounts, (std::set<int64_t>{1000, 1100}));  // order 1: 10.00 + 1.00
+}
+
+TEST_P(LoaderTest, TheTemporaryFilesOfASpilledLoadHoldNoRawIdentifier) {
+  const fs::path spill_dir = dir_ / "spill";
+  fs::create_directories(spill_dir);
+  options_.memory_budget = 1;
+  options_.temp_dir = spill_dir.string();
+  options_.batch_orders = 1;
+  // While the load writes, its temporary files are open (and unlinked): read them through
+  // /proc/self/fd.
+  std::string bytes;
+  size_t files = 0;
+  options_.on_progress = [&](const LoadProgress& p) {
+    if (!p.writing || files > 0) return;
+    for (const auto& fd : fs::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      const fs::path target = fs::read_symlink(fd.path(), ec);
+      if (ec || !target.string().starts_with(spill_dir.string())) continue;
+      std::ifstream in(fd.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      bytes += ss.str();
+      ++files;
+    }
+  };
+  auto store = OpenStore();
+  ASSERT_TRUE(Load(*store, {Write("lines.csv", kLines)}).ok());
+  EXPECT_GT(files, 1u);
+  EXPECT_GT(bytes.size(), 100u);  // the partitions not yet written
+  for (const char* raw : {"anna@example.de", "bernd@example.de", "carla@example.de", "anna", "A-1",
+                          "A-2", "A-6", "K1", "K2"}) {
+    EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
+  }
+  EXPECT_TRUE(fs::is_empty(spill_dir));
 }
 
 }  // namespace

@@ -44,6 +44,13 @@ struct LoadOptions {
   std::vector<std::string> file_labels;
   // The first this many rejected rows are kept in the store with the load (Store::LoadRejects).
   size_t stored_rejects = 10'000;
+  // Memory for the orders a load gathers before it writes them, in bytes; 0: 256 MiB. A
+  // larger input goes through temporary files in `temp_dir` (empty: $TMPDIR, else /tmp),
+  // about 85 bytes per line, partitioned by order token, so memory stays flat at any size (and
+  // the load is faster than with one large table of orders). The files hold order tokens,
+  // never an identifier, and are unlinked from the start.
+  uint64_t memory_budget = 0;
+  std::string temp_dir;
 };
 
 struct LoadSummary {
@@ -62,6 +69,7 @@ struct LoadSummary {
   uint64_t customers_in_input = 0;
   uint64_t customers_new = 0;
   uint64_t batches = 0;
+  uint64_t spilled_bytes = 0;  // written to temporary files (LoadOptions::memory_budget)
   int64_t load_id = 0;
   double seconds = 0;
   // Where the time went: reading the store's existing tokens and pseudonyms; reading,
