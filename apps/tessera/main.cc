@@ -131,6 +131,7 @@ int RunIngest(const StoreArgs& sa, const std::vector<std::string>& files,
     std::fputs((summary->ToJson() + "\n").c_str(), (*out)->file());
     if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
   }
+  UpdateAudienceIndex(**store, sa.store, quiet);
   return 0;
 }
 
