@@ -461,6 +461,7 @@ test("an analyst saves, lists, exports, is refused below the minimum, compares a
     assert.match(refusal, new RegExp(size.toLocaleString("en-GB")));
     assert.match(refusal, new RegExp((size + 1).toLocaleString("en-GB")));
     assert.match(refusal, /minimum/);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-saved.png"), fullPage: true });
   } finally {
     cli("policy", "--min-export-size", "100");
@@ -523,8 +524,10 @@ test("the audience builder in German, and on a phone", { skip: audienceSkip }, a
   const size = cliCount('segment = "champions"').size;
   await shownSize(page, size);
   assert.match(await page.textContent("#audience-share"), /aller/);
+  assert.equal((await page.textContent('#audience-segments tr[data-segment="champions"] th')).trim(), "VIPs");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-phone-de.png"), fullPage: true });
   await page.context().close();
 });

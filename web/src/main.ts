@@ -208,13 +208,21 @@ async function route(): Promise<void> {
     if (a.dataset.screen === screen) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  const picker = app.querySelector<HTMLSelectElement>("#snapshot-select");
+  if (picker) {
+    // Audiences are built on the newest snapshot only.
+    picker.disabled = screen === "audiences";
+    picker.title = picker.disabled ? t("snapshotNewestOnly") : "";
+  }
   const target = main;
   try {
     const fresh = await getJson<SnapshotInfo[]>("snapshots");
     if (gen !== generation) return;
     if (fresh.length !== snapshots.length || fresh.some((s, i) => s.id !== snapshots[i]?.id)) {
       snapshots = fresh;
-      app.querySelector(".snapshot-picker")?.replaceWith(snapshotPicker());
+      const newPicker = snapshotPicker();
+      newPicker.querySelector("select")!.disabled = screen === "audiences";
+      app.querySelector(".snapshot-picker")?.replaceWith(newPicker);
     }
   } catch (err) {
     if (gen !== generation || !storedKey()) return;

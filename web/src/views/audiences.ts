@@ -86,7 +86,8 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
   } catch (err) {
     if (!ctx.alive()) return;
     clear(main);
-    main.append(errorBox(err, () => ctx.navigate(location.hash), { 404: "noSnapshots" }));
+    // 409 is the API's no_snapshot.
+    main.append(errorBox(err, () => ctx.navigate(location.hash), { 404: "noSnapshots", 409: "noSnapshots" }));
     return;
   }
   if (!ctx.alive()) return;
@@ -122,7 +123,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     counter = controller;
     result.setState("counting");
     try {
-      const report = await sendJson<AudienceCount>("POST", "audiences/count", { expression: expr }, controller.signal);
+      const report = await sendJson<AudienceCount>("POST", `audiences/count?lang=${lang()}`, { expression: expr }, controller.signal);
       if (controller.signal.aborted || !main.isConnected || !report) return;
       lastGood = report;
       showError(null);
