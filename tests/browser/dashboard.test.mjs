@@ -419,6 +419,7 @@ test("a category picked through the search is added and counted", { skip: audien
   const active = await page.getAttribute("#category-search", "aria-activedescendant");
   const chosen = await page.getAttribute(`#${active}`, "data-path");
   assert.match(await page.textContent(`#${active}`), /buyers/);
+  await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-category.png") });
   await page.keyboard.press("Enter");
   const expression = `segment in ["champions", "loyal", "potential_loyalists"] and bought("${chosen}", within=90d)`;
   await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, expression);

@@ -553,7 +553,11 @@ function resultPanel(schema: AudienceSchema) {
       h(
         "tr",
         { "data-segment": key, class: n === 0 ? "empty-row" : null },
-        h("th", { scope: "row" }, h("span", { class: "swatch", style: `background:${color}`, "aria-hidden": "true" }), label),
+        h(
+          "th",
+          { scope: "row" },
+          h("span", { class: "seg-label" }, h("span", { class: "swatch", style: `background:${color}`, "aria-hidden": "true" }), label),
+        ),
         h("td", { class: "num" }, int(n)),
         h(
           "td",

@@ -95,7 +95,7 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
         ? await sendJson<{ size: number }>("PUT", audiencePath(n), { expression })
         : await sendJson<{ size: number }>("POST", "audiences", { name: n, expression });
       say(saveStatus, t(update ? "updatedAudience" : "savedAudience", { name: n, size: int(res?.size ?? 0) }));
-      await refresh(n);
+      await refresh();
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         // Saved meanwhile (another tab): offer to replace it.
@@ -124,7 +124,7 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
 
   const dialog = confirmDialog();
 
-  async function refresh(focusName?: string): Promise<void> {
+  async function refresh(): Promise<void> {
     try {
       audiences = await getJson<SavedAudience[]>("audiences");
     } catch (err) {
@@ -135,7 +135,7 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
     if (!ctx.alive()) return;
     drawList();
     labelSave();
-    if (focusName) listBox.querySelector<HTMLElement>(`tr[data-name="${CSS.escape(focusName)}"]`)?.classList.add("flash");
+
   }
 
   function drawList(): void {
