@@ -343,9 +343,14 @@ async function openAudiences(page, key) {
   await page.waitForSelector("#audience-expression");
 }
 
-// Waits until the builder shows a count for exactly `expression`, and returns the size shown.
-async function shownSize(page, size) {
-  await page.waitForSelector(`.aud-result[data-state="ok"][data-size="${size}"]`);
+// Waits until the builder shows the count of exactly the editor's text, and returns the size
+// shown.
+async function shownSize(page) {
+  await page.waitForFunction(() => {
+    const result = document.querySelector(".aud-result");
+    return result.dataset.state === "ok" &&
+      result.dataset.expression === document.querySelector("#audience-expression").value.trim();
+  });
   return Number((await page.textContent("#audience-size")).replace(/\D/g, ""));
 }
 
@@ -356,12 +361,12 @@ async function setExpression(page, expression) {
 test("typing an expression counts it live, as the CLI does, with the segment breakdown", { skip: audienceSkip }, async () => {
   const page = await newPage({ width: 1280, height: 900 });
   await openAudiences(page, viewerKey);
-  const expression = 'segment in ["champions", "loyal"] and orders >= 2';
+  const expression = 'segment in ["champions", "loyal"] and clv > 250';
   const want = cliCount(expression);
   assert.ok(want.size > 0, "the test expression matches customers");
   // Key by key: each keystroke within 150 ms cancels the previous count.
   await page.locator("#audience-expression").pressSequentially(expression, { delay: 15 });
-  assert.equal(await shownSize(page, want.size), want.size);
+  assert.equal(await shownSize(page), want.size);
   assert.match(await page.textContent("#audience-share"), new RegExp(`of all ${want.customers.toLocaleString("en-GB")} customers`));
   const rows = await page.$$eval("#audience-segments tbody tr[data-segment]:not([data-segment=''])", (trs) =>
     trs.map((tr) => [tr.dataset.segment, Number(tr.querySelector("td.num").textContent.replace(/\D/g, ""))]),
@@ -378,7 +383,7 @@ test("an invalid expression shows the error at its column and keeps the last cou
   const good = 'segment = "champions"';
   const size = cliCount(good).size;
   await setExpression(page, good);
-  await shownSize(page, size);
+  assert.equal(await shownSize(page), size);
   const bad = 'segment = "champions" and clvv > 100';
   await setExpression(page, bad);
   await page.waitForSelector("#expression-error:not([hidden])");
@@ -389,11 +394,12 @@ test("an invalid expression shows the error at its column and keeps the last cou
   // The last good count stays, marked as such.
   await page.waitForSelector('.aud-result[data-state="stale"]');
   assert.equal(await page.getAttribute(".aud-result", "data-size"), String(size));
+  assert.equal(await page.getAttribute(".aud-result", "data-expression"), good);
   await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-error.png"), fullPage: false });
   // The suggestion fixes it in one click.
   await page.click("#expression-fix");
   assert.equal(await page.inputValue("#audience-expression"), 'segment = "champions" and clv > 100');
-  await shownSize(page, cliCount('segment = "champions" and clv > 100').size);
+  assert.equal(await shownSize(page), cliCount('segment = "champions" and clv > 100').size);
   assert.equal(await page.isHidden("#expression-error"), true);
   await page.context().close();
 });
@@ -423,7 +429,48 @@ test("a category picked through the search is added and counted", { skip: audien
   await page.keyboard.press("Enter");
   const expression = `segment in ["champions", "loyal", "potential_loyalists"] and bought("${chosen}", within=90d)`;
   await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, expression);
-  assert.equal(await shownSize(page, cliCount(expression).size), cliCount(expression).size);
+  assert.equal(await shownSize(page), cliCount(expression).size);
+  await page.context().close();
+});
+
+test("the helpers write segment, place and number conditions", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, viewerKey);
+  await setExpression(page, "");
+  await page.click('[data-helper="segment"]');
+  await page.click('#helper-segment [data-value="loyal"]');
+  await page.click('#helper-segment [data-value="champions"]');
+  await page.click("#segment-add");
+  await page.click('[data-helper="place"]');
+  await page.selectOption("#attribute-name", "region");
+  await page.click('#helper-place [data-value="Süd"]');
+  await page.click("#attribute-add");
+  await page.click('[data-helper="number"]');
+  await page.selectOption("#number-field", "clv");
+  await page.selectOption("#number-op", ">=");
+  await page.fill("#number-value", "100");
+  await page.click("#number-add");
+  const expression = 'segment in ["champions", "loyal"] and region = "Süd" and clv >= 100';
+  assert.equal(await page.inputValue("#audience-expression"), expression);
+  assert.equal(await shownSize(page), cliCount(expression).size);
+  // "or" widens all that is typed ("and" binds tighter); an "and" after an "or" puts what was
+  // typed in brackets.
+  await page.click('[data-connector="or"]');
+  await page.click('[data-helper="segment"]');
+  await page.click('#helper-segment [data-value="new"]');
+  await page.click("#segment-add");
+  const widened = `${expression} or segment = "new"`;
+  assert.equal(await page.inputValue("#audience-expression"), widened);
+  assert.equal(await shownSize(page), cliCount(widened).size);
+  await page.click('[data-connector="and"]');
+  await page.click('[data-helper="number"]');
+  await page.selectOption("#number-field", "orders");
+  await page.selectOption("#number-op", ">=");
+  await page.fill("#number-value", "2");
+  await page.click("#number-add");
+  const narrowed = `(${widened}) and orders >= 2`;
+  assert.equal(await page.inputValue("#audience-expression"), narrowed);
+  assert.equal(await shownSize(page), cliCount(narrowed).size);
   await page.context().close();
 });
 
@@ -435,7 +482,7 @@ test("an analyst saves, lists, exports, is refused below the minimum, compares a
   const size = cliCount(expression).size;
   assert.ok(size >= 100, `the test audience has ${size} customers, fewer than the default minimum`);
   await setExpression(page, expression);
-  await shownSize(page, size);
+  assert.equal(await shownSize(page), size);
   await page.fill("#audience-name", name);
   await page.click("#save-audience");
   const row = `#saved-audiences tr[data-name="${name}"]`;
@@ -523,7 +570,7 @@ test("the audience builder in German, and on a phone", { skip: audienceSkip }, a
   await page.click('#helper-segment [data-value="champions"]');
   await page.click("#segment-add");
   const size = cliCount('segment = "champions"').size;
-  await shownSize(page, size);
+  assert.equal(await shownSize(page), size);
   assert.match(await page.textContent("#audience-share"), /aller/);
   assert.equal((await page.textContent('#audience-segments tr[data-segment="champions"] th')).trim(), "VIPs");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

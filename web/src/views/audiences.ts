@@ -140,7 +140,13 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
       if (counter === controller) counter = null;
     }
   };
+  // The editor grows with its text (up to a limit; then it scrolls).
+  const fit = () => {
+    editor.style.height = "auto";
+    editor.style.height = `${Math.min(editor.scrollHeight + 2, 320)}px`;
+  };
   const schedule = () => {
+    fit();
     sessionStorage.setItem(DRAFT_STORAGE, editor.value);
     window.clearTimeout(timer);
     if (editor.value.trim()) result.setState("typing");
@@ -229,6 +235,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     expression: () => editor.value.trim(),
     setExpression: (expr) => {
       editor.value = expr;
+      fit();
       sessionStorage.setItem(DRAFT_STORAGE, expr);
       count();
     },
@@ -285,6 +292,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     ),
     savedAudiences(ctx, builder, saved),
   );
+  fit();
   if (editor.value.trim()) count();
   else result.showEmpty();
 }
@@ -546,6 +554,7 @@ function resultPanel(schema: AudienceSchema) {
     share.textContent = t("shareOfAll", { share: percent(r.share_percent), customers: int(r.customers) });
     shareFill.style.width = `${Math.min(100, r.share_percent)}%`;
     element.dataset.size = String(r.size);
+    element.dataset.expression = r.expression;
     breakdown.hidden = false;
     clear(body);
     const max = Math.max(1, ...r.segments.map((s) => s.customers), r.without_purchases);
@@ -586,6 +595,7 @@ function resultPanel(schema: AudienceSchema) {
     share.textContent = t("shareOfAll", { share: "–", customers: int(schema.customers) });
     shareFill.style.width = "0";
     delete element.dataset.size;
+    delete element.dataset.expression;
     breakdown.hidden = true;
     clear(body);
     setState("empty");
