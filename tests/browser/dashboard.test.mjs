@@ -430,8 +430,35 @@ test("a category picked through the search is added and counted", { skip: audien
   const expression = `segment in ["champions", "loyal", "potential_loyalists"] and bought("${chosen}", within=90d)`;
   await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, expression);
   assert.equal(await shownSize(page), cliCount(expression).size);
+
+  // A category name that is not quite right: the error offers the search, and the pick
+  // replaces the wrong name.
+  const wrong = leafSearch.categories.at(-1).name.slice(0, -1);
+  await setExpression(page, `segment = "champions" and bought("${wrong}", within=30d)`);
+  await page.click("#expression-find-category");
+  await page.waitForFunction(
+    (q) => {
+      const options = [...document.querySelectorAll("#category-list [role=option]")];
+      return options.length > 0 && options.every((o) => o.dataset.path.toLowerCase().includes(q.toLowerCase()));
+    },
+    wrong,
+  );
+  assert.equal(await page.getAttribute("#category-search", "aria-activedescendant"), "category-option-0");
+  const first = await page.getAttribute("#category-list [role=option]", "data-path");
+  await page.keyboard.press("Enter");
+  const fixed = `segment = "champions" and bought("${first}", within=30d)`;
+  await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, fixed);
+  assert.equal(await shownSize(page), cliCount(fixed).size);
   await page.context().close();
 });
+
+async function addComparison(page, field, op, value) {
+  await page.click('[data-helper="number"]');
+  await page.selectOption("#number-field", field);
+  await page.selectOption("#number-op", op);
+  await page.fill("#number-value", value);
+  await page.click("#number-add");
+}
 
 test("the helpers write segment, place and number conditions", { skip: audienceSkip }, async () => {
   const page = await newPage({ width: 1280, height: 900 });
@@ -445,11 +472,7 @@ test("the helpers write segment, place and number conditions", { skip: audienceS
   await page.selectOption("#attribute-name", "region");
   await page.click('#helper-place [data-value="Süd"]');
   await page.click("#attribute-add");
-  await page.click('[data-helper="number"]');
-  await page.selectOption("#number-field", "clv");
-  await page.selectOption("#number-op", ">=");
-  await page.fill("#number-value", "100");
-  await page.click("#number-add");
+  await addComparison(page, "clv", ">=", "100");
   const expression = 'segment in ["champions", "loyal"] and region = "Süd" and clv >= 100';
   assert.equal(await page.inputValue("#audience-expression"), expression);
   assert.equal(await shownSize(page), cliCount(expression).size);
@@ -463,11 +486,7 @@ test("the helpers write segment, place and number conditions", { skip: audienceS
   assert.equal(await page.inputValue("#audience-expression"), widened);
   assert.equal(await shownSize(page), cliCount(widened).size);
   await page.click('[data-connector="and"]');
-  await page.click('[data-helper="number"]');
-  await page.selectOption("#number-field", "orders");
-  await page.selectOption("#number-op", ">=");
-  await page.fill("#number-value", "2");
-  await page.click("#number-add");
+  await addComparison(page, "orders", ">=", "2");
   const narrowed = `(${widened}) and orders >= 2`;
   assert.equal(await page.inputValue("#audience-expression"), narrowed);
   assert.equal(await shownSize(page), cliCount(narrowed).size);

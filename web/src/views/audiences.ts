@@ -18,7 +18,7 @@ import { SEGMENT_COLORS } from "../charts";
 import { clear, h } from "../dom";
 import { date, int, percent, rich } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
-import { categoryPicker } from "./category_picker";
+import { boughtClause, categoryPicker } from "./category_picker";
 import { errorBox, errorMessage, loading, type ViewContext } from "./common";
 import {
   addCondition,
@@ -112,6 +112,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
   const count = async () => {
     window.clearTimeout(timer);
     counter?.abort();
+    if (!ctx.alive()) return;  // another screen by now
     const expr = editor.value.trim();
     if (!expr) {
       counter = null;
@@ -124,12 +125,12 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     result.setState("counting");
     try {
       const report = await sendJson<AudienceCount>("POST", `audiences/count?lang=${lang()}`, { expression: expr }, controller.signal);
-      if (controller.signal.aborted || !main.isConnected || !report) return;
+      if (controller.signal.aborted || !ctx.alive() || !report) return;
       lastGood = report;
       showError(null);
       result.show(report);
     } catch (err) {
-      if (isAbort(err) || controller.signal.aborted || !main.isConnected) return;
+      if (isAbort(err) || controller.signal.aborted || !ctx.alive()) return;
       if (err instanceof ApiError && err.status === 400) {
         showError(err, expr);
         result.setState(lastGood ? "stale" : "invalid");
@@ -203,8 +204,10 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     ] as const) {
       const v = err.details[field];
       const s = Array.isArray(v) ? v.join(", ") : typeof v === "string" ? v : "";
-      // A suggestion that is one word is the button below.
-      if (s && !(field === "suggestion" && word !== null && s.includes(word))) {
+      // A suggestion that is one word is the button below; an expectation the message
+      // already says is not said twice.
+      const said = field === "suggestion" ? word !== null && s.includes(word) : err.message.includes(`expected ${s}`);
+      if (s && !said) {
         errorBoxEl.append(h("p", { class: `expr-error-${field}` }, h("span", { class: "muted" }, t(label) + ": "), s));
       }
     }
@@ -217,6 +220,23 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
         schedule();
       });
       errorBoxEl.append(fix);
+    }
+    // An unknown category: the search finds the right name.
+    const category = /unknown category "((?:[^"\\]|\\.)*)"/.exec(err.message);
+    if (category) {
+      const find = h("button", { type: "button", class: "secondary small-button", id: "expression-find-category" }, t("searchCategoriesFor", { q: category[1] }));
+      find.addEventListener("click", () => {
+        if (column !== null && editor.value.trim() === expr) {
+          categoryToReplace = { text: editor.value, offset: editor.value.indexOf(expr) + offsetOfColumn(expr, column) };
+        }
+        document.getElementById("helper-tab-category")?.click();
+        const search = document.getElementById("category-search") as HTMLInputElement | null;
+        if (!search) return;
+        search.value = category[1];
+        search.focus();
+        search.dispatchEvent(new Event("input"));
+      });
+      errorBoxEl.append(find);
     }
   }
 
@@ -241,6 +261,18 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     },
   };
   const insert = (clause: string) => builder.setExpression(addCondition(editor.value, clause, connector));
+  // After "Search the categories for ..." on an unknown category, the pick replaces the wrong
+  // name, as long as the text is still the one with the error.
+  let categoryToReplace: { text: string; offset: number } | null = null;
+  const pickCategory = (path: string, within: string) => {
+    const target = categoryToReplace;
+    categoryToReplace = null;
+    if (target && editor.value === target.text) {
+      builder.setExpression(replaceToken(editor.value, target.offset, path));
+    } else {
+      insert(boughtClause(path, within));
+    }
+  };
 
   const clearButton = h("button", { type: "button", class: "secondary small-button", id: "expression-clear" }, t("clearExpression"));
   clearButton.addEventListener("click", () => {
@@ -287,7 +319,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
         { class: "card aud-helpers", "aria-labelledby": "helpers-title" },
         h("h2", { id: "helpers-title" }, t("addCondition")),
         h("div", { class: "connector-row" }, h("span", { class: "muted small" }, t("combineWith")), connectorBar),
-        helpers(schema, insert),
+        helpers(schema, insert, pickCategory),
       ),
     ),
     savedAudiences(ctx, builder, saved),
@@ -298,9 +330,13 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
 }
 
 // Tabs: a category, segments, where they shop, a number.
-function helpers(schema: AudienceSchema, insert: (clause: string) => void): HTMLElement {
+function helpers(
+  schema: AudienceSchema,
+  insert: (clause: string) => void,
+  pickCategory: (path: string, within: string) => void,
+): HTMLElement {
   const panels: { id: string; label: MessageKey; body: HTMLElement }[] = [
-    { id: "category", label: "helperCategory", body: categoryPicker(schema, insert) },
+    { id: "category", label: "helperCategory", body: categoryPicker(schema, pickCategory) },
     { id: "segment", label: "helperSegment", body: segmentHelper(schema, insert) },
     { id: "place", label: "helperPlace", body: placeHelper(schema, insert) },
     { id: "number", label: "helperNumber", body: numberHelper(schema, insert) },
@@ -442,7 +478,14 @@ function numberHelper(schema: AudienceSchema, insert: (clause: string) => void):
     { id: "number-op", "aria-label": t("comparison") },
     OPS.map((o) => h("option", { value: o.op }, t(o.label))),
   );
-  const value = h("input", { id: "number-value", type: "number", inputmode: "decimal", required: true, "aria-describedby": "number-unit number-error" });
+  const value = h("input", {
+    id: "number-value",
+    type: "number",
+    inputmode: "decimal",
+    required: true,
+    "aria-label": t("numberValue"),
+    "aria-describedby": "number-unit number-error",
+  });
   const unit = h("span", { id: "number-unit", class: "muted small" });
   const error = h("p", { id: "number-error", class: "field-error", role: "alert" });
   const unitOf = () => schema.numbers.find((n) => n.name === field.value)?.unit ?? "count";

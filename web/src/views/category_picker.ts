@@ -1,7 +1,7 @@
 // A searchable category picker for thousands of categories: the server searches
 // (/audiences/categories?q=), the list is an ARIA combobox (arrow keys, Enter, Escape), each
 // match shows its name, path and buyers, and choosing one adds
-// `bought("<path>", within=<window>)`.
+// `bought("<path>", within=<window>)` (see boughtClause).
 
 import { getJson, isAbort, type AudienceSchema, type CategorySearch } from "../api";
 import { clear, h } from "../dom";
@@ -9,6 +9,10 @@ import { int } from "../format";
 import { t, type MessageKey } from "../i18n";
 import { errorMessage } from "./common";
 import { quote } from "./expression";
+
+export function boughtClause(path: string, within: string): string {
+  return `bought(${quote(path)}${within ? `, within=${within}` : ""})`;
+}
 
 const SEARCH_DELAY_MS = 150;
 const LIMIT = 50;
@@ -20,7 +24,8 @@ export function windowLabel(w: string): string {
   return t(key, { n: m[1] });
 }
 
-export function categoryPicker(schema: AudienceSchema, insert: (clause: string) => void): HTMLElement {
+// `pick` gets the chosen path and window ("" for the whole window).
+export function categoryPicker(schema: AudienceSchema, pick: (path: string, within: string) => void): HTMLElement {
   const input = h("input", {
     id: "category-search",
     type: "text",
@@ -66,8 +71,7 @@ export function categoryPicker(schema: AudienceSchema, insert: (clause: string) 
   const choose = (i: number) => {
     const c = matches[i];
     if (!c) return;
-    const w = windowSelect.value;
-    insert(`bought(${quote(c.path)}${w ? `, within=${w}` : ""})`);
+    pick(c.path, windowSelect.value);
     clear(status);
     status.append(t("categoryAdded", { path: c.path }));
     open(false);
@@ -138,7 +142,7 @@ export function categoryPicker(schema: AudienceSchema, insert: (clause: string) 
     timer = window.setTimeout(search, SEARCH_DELAY_MS);
   });
   input.addEventListener("focus", () => {
-    if (searched === null) search();
+    if (input.value.trim() !== searched) search();
     else open(true);
   });
   input.addEventListener("blur", () => open(false));
@@ -156,8 +160,12 @@ export function categoryPicker(schema: AudienceSchema, insert: (clause: string) 
         break;
       case "Enter":
         e.preventDefault();
-        if (!list.hidden && active >= 0) choose(active);
-        else search();
+        // Not a match of an older text (the search for this one is under way).
+        if (!list.hidden && active >= 0 && input.value.trim() === searched) choose(active);
+        else {
+          window.clearTimeout(timer);
+          search();
+        }
         break;
       case "Escape":
         if (!list.hidden) {
