@@ -166,10 +166,15 @@ StatusOr<std::string> AudienceApi::ChangeKey(store::Store& store) {
                      loads.empty() ? "" : loads.back().finished_at, attributes.value_or("0"));
 }
 
-void AudienceApi::Rebuild(store::Store& store) {
+void AudienceApi::Rebuild(store::Store& store, bool force) {
   std::lock_guard build(build_mu_);
   // Read before the build: a change while it runs shows at the next check.
   auto key = ChangeKey(store);
+  if (!force) {
+    std::lock_guard lock(mu_);
+    // Another thread (the keeper, or a write's StoreChanged) was first.
+    if (index_ && key.ok() && *key == built_key_) return;
+  }
   const auto start = std::chrono::steady_clock::now();
   bool rebuilt = false;
   auto made = audience::LoadOrBuildIndex(store, index_path_, &rebuilt);
@@ -205,7 +210,7 @@ void AudienceApi::Keep() {
     } else {
       store::Store& store = **s;
       const auto now = std::chrono::steady_clock::now();
-      bool need = false;
+      bool need = false, force = false;
       auto key = ChangeKey(store);
       {
         std::lock_guard l(mu_);
@@ -217,9 +222,9 @@ void AudienceApi::Keep() {
         last_full_check = now;
         auto stamp = audience::IndexStamp(store);
         std::lock_guard l(mu_);
-        need = stamp.ok() && index_ && *stamp != index_->info().stamp;
+        need = force = stamp.ok() && index_ && *stamp != index_->info().stamp;
       }
-      if (need) Rebuild(store);
+      if (need) Rebuild(store, force);
     }
     lock.lock();
     changed_.wait_for(lock, kCheckEvery, [this] { return stopping_; });
@@ -232,13 +237,7 @@ void AudienceApi::StoreChanged() {
     if (!started_) return;  // nobody asked for audiences yet: nothing to keep
   }
   auto s = hooks_.store();
-  if (!s.ok()) return;
-  auto key = ChangeKey(**s);
-  {
-    std::lock_guard lock(mu_);
-    if (key.ok() && *key == built_key_ && index_) return;
-  }
-  Rebuild(**s);
+  if (s.ok()) Rebuild(**s, false);
 }
 
 StatusOr<AudienceApi::IndexPtr> AudienceApi::Index() {

@@ -65,8 +65,9 @@ class AudienceApi {
   void Keep();  // the keeper thread
   // What changes in the store when the index must be rebuilt; cheap to read once a second.
   StatusOr<std::string> ChangeKey(store::Store& store);
-  // Loads or builds the index for `store`'s current state and swaps it in.
-  void Rebuild(store::Store& store);
+  // Loads or builds the index for `store`'s current state and swaps it in; unless `force`, not
+  // when the held index was made at the current ChangeKey.
+  void Rebuild(store::Store& store, bool force);
 
   // The handlers.
   void Schema(const httplib::Request& req, httplib::Response& res);
