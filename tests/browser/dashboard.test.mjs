@@ -553,6 +553,7 @@ test("an analyst saves, lists, exports, is refused below the minimum, compares a
   const overlap = JSON.parse(cli("overlap", "-q", "--format", "json", expression, "recency_days <= 60"));
   assert.match(await page.textContent("#overlap-all"), new RegExp(overlap.in_all.toLocaleString("en-GB")));
   assert.match(await page.textContent("#overlap-any"), new RegExp(overlap.in_any.toLocaleString("en-GB")));
+  await page.locator("section.saved").screenshot({ path: path.join(artifacts, "dashboard-audiences-overlap.png") });
 
   // Delete asks first; Cancel keeps it.
   for (const [n, confirm] of [[second, false], [second, true], [name, true]]) {

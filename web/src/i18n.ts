@@ -195,6 +195,7 @@ const en = {
   expressionMissing: "Type an expression first.",
   nameTaken: "An audience named “{name}” exists already. Press “Update audience” to replace its expression.",
   saveInvalid: "Not saved: {message}",
+  audienceGone: "“{name}” no longer exists (deleted meanwhile). Press “Save audience” to save it anew.",
   needsAnalystFor: "{action} needs an analyst key. Your key may only read and count.",
   actionSave: "Saving",
   actionExport: "Exporting",
@@ -432,6 +433,7 @@ const de: Record<MessageKey, string> = {
   nameTaken:
     "Eine Zielgruppe namens „{name}“ gibt es schon. Mit „Zielgruppe aktualisieren“ ersetzen Sie ihren Ausdruck.",
   saveInvalid: "Nicht gespeichert: {message}",
+  audienceGone: "„{name}“ gibt es nicht mehr (inzwischen gelöscht). Mit „Zielgruppe speichern“ legen Sie sie neu an.",
   needsAnalystFor: "{action} erfordert einen Analyst-Schlüssel. Ihr Schlüssel darf nur lesen und zählen.",
   actionSave: "Speichern",
   actionExport: "Exportieren",

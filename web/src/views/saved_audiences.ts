@@ -85,8 +85,15 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
     e.preventDefault();
     const n = name.value.trim();
     const expression = builder.expression();
-    if (!n) return say(saveStatus, t("nameMissing"), "error"), name.focus();
-    if (!expression) return say(saveStatus, t("expressionMissing"), "error");
+    if (!n) {
+      say(saveStatus, t("nameMissing"), "error");
+      name.focus();
+      return;
+    }
+    if (!expression) {
+      say(saveStatus, t("expressionMissing"), "error");
+      return;
+    }
     const update = existing() !== undefined;
     saveButton.disabled = true;
     say(saveStatus, t("saving"));
@@ -101,6 +108,10 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
         // Saved meanwhile (another tab): offer to replace it.
         await refresh();
         say(saveStatus, t("nameTaken", { name: n }), "error");
+      } else if (err instanceof ApiError && err.status === 404) {
+        // Deleted meanwhile: the button now saves it anew.
+        await refresh();
+        say(saveStatus, t("audienceGone", { name: n }), "error");
       } else if (err instanceof ApiError && err.status === 400) {
         say(saveStatus, t("saveInvalid", { message: err.message }), "error");
       } else {
