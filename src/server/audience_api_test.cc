@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/serve_test_support.h"
@@ -507,7 +509,13 @@ TEST_P(AudienceApiTest, OpenApiDocumentsEveryRouteAndMetricsFoldNames) {
   EXPECT_TRUE(doc["paths"]["/api/v1/audiences"].contains("post"));
   Get("/api/v1/audiences/" + UrlEncode("secret campaign"), env_->viewer_);
   Count("orders >= 1");
-  const std::string metrics = Get("/metrics", env_->viewer_)->body;
+  // A request is counted once its answer is sent: the count may show a moment later.
+  std::string metrics;
+  for (int i = 0; i < 50; ++i) {
+    metrics = Get("/metrics", env_->viewer_)->body;
+    if (metrics.find("route=\"/api/v1/audiences/count\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_NE(metrics.find("route=\"/api/v1/audiences/{name}\""), std::string::npos);
   EXPECT_NE(metrics.find("route=\"/api/v1/audiences/count\""), std::string::npos);
   EXPECT_EQ(metrics.find("secret"), std::string::npos);
