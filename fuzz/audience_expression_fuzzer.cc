@@ -1,4 +1,4 @@
-// Audience expressions are user input (CLI, later the API): any bytes parse into an expression
+// Audience expressions are user input (CLI, API): any bytes parse into an expression
 // that evaluates to a subset of the customers, or give an error that names a column; never a
 // crash.
 #include <cstddef>
@@ -53,6 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (members.Cardinality() > index.info().customers) std::abort();
   } else if (!e.status().message().starts_with("column ")) {
     std::abort();
+  } else {
+    // The API's error fields come from the message: its column is always found, in range.
+    const auto d = tessera::audience::DescribeExpressionError(e.status().message());
+    if (d.column < 1 || static_cast<size_t>(d.column) > size + 1) std::abort();
   }
   return 0;
 }

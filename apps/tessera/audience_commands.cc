@@ -69,13 +69,10 @@ StatusOr<OpenedIndex> OpenIndex(const AudienceArgs& a) {
 // The error, and for expression errors the expression with a caret under the column.
 int FailExpression(const Status& status, const std::string& expression) {
   const int rc = Fail(status);
-  const std::string& m = status.message();
-  const size_t at = m.find("column ");
-  if (status.code() == StatusCode::kInvalidArgument && at != std::string::npos) {
-    const long column = std::strtol(m.c_str() + at + 7, nullptr, 10);
-    if (column >= 1 && expression.find('\n') == std::string::npos) {
-      std::fprintf(stderr, "  %s\n  %*s^\n", expression.c_str(), static_cast<int>(column - 1), "");
-    }
+  const int column = audience::DescribeExpressionError(status.message()).column;
+  if (status.code() == StatusCode::kInvalidArgument && column >= 1 &&
+      expression.find('\n') == std::string::npos) {
+    std::fprintf(stderr, "  %s\n  %*s^\n", expression.c_str(), column - 1, "");
   }
   return rc;
 }
@@ -105,8 +102,7 @@ int RunOverlap(const AudienceArgs& a, const std::vector<std::string>& expression
   if (!opened.ok()) return Fail(opened.status());
   auto report = audience::OverlapAudiences(opened->index, expressions);
   if (!report.ok()) {
-    const std::string& m = report.status().message();
-    const long n = m.starts_with("expression ") ? std::strtol(m.c_str() + 11, nullptr, 10) : 0;
+    const int n = audience::DescribeExpressionError(report.status().message()).expression;
     if (n >= 1 && static_cast<size_t>(n) <= expressions.size()) {
       return FailExpression(report.status(), expressions[n - 1]);
     }
@@ -262,6 +258,28 @@ void AddCommonOptions(CLI::App* cmd, AudienceArgs* a, bool formats) {
 }
 
 }  // namespace
+
+void UpdateAudienceIndex(store::Store& store, const std::string& location, bool quiet) {
+  auto snapshots = store.Snapshots();
+  if (!snapshots.ok() || snapshots->empty()) return;  // nothing to index before a snapshot
+  const std::string path = audience::DefaultIndexPath(location, store.Describe());
+  const auto start = std::chrono::steady_clock::now();
+  bool rebuilt = false;
+  auto index = audience::LoadOrBuildIndex(store, path, &rebuilt);
+  if (!index.ok()) {
+    std::fprintf(stderr,
+                 "tessera: warning: the audience index was not updated (%s); the next `tessera "
+                 "audience` command builds it\n",
+                 index.status().message().c_str());
+    return;
+  }
+  if (rebuilt && !quiet) {
+    std::fprintf(stderr, "Updated the audience index (snapshot %lld) in %.1f s: %s\n",
+                 static_cast<long long>(index->info().snapshot_id),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                 path.c_str());
+  }
+}
 
 void AddAudienceCommands(CLI::App& app, int* rc) {
   static AudienceArgs args;

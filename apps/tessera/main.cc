@@ -142,6 +142,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
     std::fputs((summary->ToJson() + "\n").c_str(), (*out)->file());
     if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
   }
+  UpdateAudienceIndex(**store, sa.store, quiet);
   return 0;
 }
 
@@ -356,6 +357,7 @@ int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t
   auto id = analytics::SaveSnapshot(**store, analysis->set, analysis->rules);
   if (!id.ok()) return Fail(id.status());
   std::fflush(stdout);
+  UpdateAudienceIndex(**store, store_path, false);  // `tessera audience count` starts at once
   std::fprintf(stderr,
                "\nKept as snapshot %lld. To see it in the browser:\n"
                "  tessera keys api create --role analyst --store %s   # prints a key\n"

@@ -55,7 +55,9 @@ Status RunCreate(const SnapshotArgs& a) {
   if (!a.quiet)
     std::fprintf(stderr, "Kept snapshot %lld in %s\n", static_cast<long long>(id),
                  store->Describe().c_str());
-  return Write(a.output, Render(report, a.format));
+  TESSERA_RETURN_IF_ERROR(Write(a.output, Render(report, a.format)));
+  UpdateAudienceIndex(*store, a.store.store, a.quiet);
+  return OkStatus();
 }
 
 Status RunList(const SnapshotArgs& a) {

@@ -25,6 +25,40 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+ExpressionErrorDetails DescribeExpressionError(std::string_view m) {
+  ExpressionErrorDetails d;
+  auto number_after = [&m](std::string_view prefix, int* out) {
+    if (!m.starts_with(prefix)) return;
+    m.remove_prefix(prefix.size());
+    int n = 0;
+    size_t i = 0;
+    while (i < m.size() && i < 9 && m[i] >= '0' && m[i] <= '9') n = n * 10 + (m[i++] - '0');
+    if (i == 0 || i >= m.size() || m[i] != ':') return;
+    *out = n;
+    m.remove_prefix(std::min(m.size(), i + 2));  // ": "
+  };
+  number_after("expression ", &d.expression);
+  number_after("column ", &d.column);
+  constexpr std::string_view kMean = "(did you mean '", kMeanEnd = "'?)";
+  if (const size_t at = m.find(kMean); at != std::string_view::npos) {
+    const size_t end = m.find(kMeanEnd, at + kMean.size());
+    if (end != std::string_view::npos) {
+      d.suggestion = std::string(m.substr(at + kMean.size(), end - at - kMean.size()));
+    }
+  }
+  constexpr std::string_view kExpected = "expected ";
+  size_t at = m.starts_with(kExpected) ? 0 : m.find(": expected ");
+  if (at != std::string_view::npos) {
+    if (at != 0) at += 2;
+    std::string_view rest = m.substr(at + kExpected.size());
+    rest = rest.substr(0, rest.find(", found"));
+    d.expected = std::string(rest);
+  } else if (const size_t in = m.find("; expected "); in != std::string_view::npos) {
+    d.expected = std::string(m.substr(in + 2 + kExpected.size()));
+  }
+  return d;
+}
+
 namespace {
 
 enum class Tok {

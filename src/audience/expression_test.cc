@@ -270,5 +270,28 @@ TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
   EXPECT_EQ(EditDistance("", "abc"), 3u);
 }
 
+TEST(ExpressionErrors, DescribeTheColumnWhatWasExpectedAndTheSuggestion) {
+  auto d = DescribeExpressionError(
+      "column 22: unknown field 'clvv' (did you mean 'clv'?); fields: segment, bought");
+  EXPECT_EQ(d.expression, 0);
+  EXPECT_EQ(d.column, 22);
+  EXPECT_EQ(d.suggestion, "clv");
+  EXPECT_EQ(d.expected, "");
+  d = DescribeExpressionError("expression 2: column 5: expected ')' or 'and', 'or', found 'x'");
+  EXPECT_EQ(d.expression, 2);
+  EXPECT_EQ(d.column, 5);
+  EXPECT_EQ(d.expected, "')' or 'and', 'or'");
+  d = DescribeExpressionError("column 3: unterminated text: expected a closing '");
+  EXPECT_EQ(d.expected, "a closing '");
+  d = DescribeExpressionError(
+      "column 16: unknown argument 'whithin' of bought (did you mean 'within'?); expected "
+      "within, min_count or min_spend");
+  EXPECT_EQ(d.suggestion, "within");
+  EXPECT_EQ(d.expected, "within, min_count or min_spend");
+  d = DescribeExpressionError("the store is gone");
+  EXPECT_EQ(d.column, 0);
+  EXPECT_EQ(d.suggestion, "");
+}
+
 }  // namespace
 }  // namespace tessera::audience

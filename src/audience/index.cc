@@ -358,6 +358,46 @@ AudienceIndex IndexBuilder::Finish() {
 
 // ---- serialization
 
+namespace {
+
+// The header of the file form: what IndexInfo holds, in the order Serialize writes it.
+Status ReadInfo(internal::Reader& r, IndexInfo* info) {
+  int64_t exponent = 0;
+  uint64_t customers = 0, predictions = 0;
+  TESSERA_RETURN_IF_ERROR(r.I64(&info->snapshot_id));
+  TESSERA_RETURN_IF_ERROR(r.I64(&info->as_of_day));
+  TESSERA_RETURN_IF_ERROR(r.I64(&info->start_day));
+  TESSERA_RETURN_IF_ERROR(r.String(&info->window));
+  TESSERA_RETURN_IF_ERROR(r.String(&info->currency));
+  TESSERA_RETURN_IF_ERROR(r.I64(&exponent));
+  TESSERA_RETURN_IF_ERROR(r.U64(&customers));
+  TESSERA_RETURN_IF_ERROR(r.U64(&predictions));
+  TESSERA_RETURN_IF_ERROR(r.String(&info->stamp));
+  if (exponent < 0 || exponent > 6 || customers > UINT32_MAX) return internal::Reader::Truncated();
+  info->currency_exponent = static_cast<int>(exponent);
+  info->customers = static_cast<uint32_t>(customers);
+  info->has_predictions = predictions != 0;
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<IndexInfo> ReadIndexInfo(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("no audience index at {}", path);
+  // The header is a few numbers and three short texts.
+  std::string head(64 * 1024, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (std::string_view(head).substr(0, kMagic.size()) != kMagic) {
+    return DataLossError("not an audience index (or one of another version)");
+  }
+  internal::Reader r(std::string_view(head).substr(kMagic.size()));
+  IndexInfo info;
+  TESSERA_RETURN_IF_ERROR(ReadInfo(r, &info));
+  return info;
+}
+
 std::string AudienceIndex::Serialize() const {
   using internal::PutI64;
   using internal::PutString;
@@ -428,21 +468,8 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
     r.Skip(used);
     return OkStatus();
   };
-  int64_t exponent = 0;
-  uint64_t customers = 0, predictions = 0, n = 0;
-  TESSERA_RETURN_IF_ERROR(r.I64(&x.info_.snapshot_id));
-  TESSERA_RETURN_IF_ERROR(r.I64(&x.info_.as_of_day));
-  TESSERA_RETURN_IF_ERROR(r.I64(&x.info_.start_day));
-  TESSERA_RETURN_IF_ERROR(r.String(&x.info_.window));
-  TESSERA_RETURN_IF_ERROR(r.String(&x.info_.currency));
-  TESSERA_RETURN_IF_ERROR(r.I64(&exponent));
-  TESSERA_RETURN_IF_ERROR(r.U64(&customers));
-  TESSERA_RETURN_IF_ERROR(r.U64(&predictions));
-  TESSERA_RETURN_IF_ERROR(r.String(&x.info_.stamp));
-  if (exponent < 0 || exponent > 6 || customers > UINT32_MAX) return internal::Reader::Truncated();
-  x.info_.currency_exponent = static_cast<int>(exponent);
-  x.info_.customers = static_cast<uint32_t>(customers);
-  x.info_.has_predictions = predictions != 0;
+  uint64_t n = 0;
+  TESSERA_RETURN_IF_ERROR(ReadInfo(r, &x.info_));
   TESSERA_RETURN_IF_ERROR(bitmap(&x.universe_));
   TESSERA_RETURN_IF_ERROR(bitmap(&x.profiled_));
   TESSERA_RETURN_IF_ERROR(r.Count(&n, 32));
@@ -632,7 +659,8 @@ StatusOr<AudienceIndex> LoadOrBuildIndex(store::Store& store, const std::string&
                                          bool* rebuilt) {
   *rebuilt = false;
   TESSERA_ASSIGN_OR_RETURN(const std::string stamp, IndexStamp(store));
-  {
+  // Only the header is read of a stale file (the whole one may take gigabytes).
+  if (auto info = ReadIndexInfo(path); info.ok() && info->stamp == stamp) {
     std::ifstream in(path, std::ios::binary);
     if (in) {
       std::ostringstream buffer;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -439,6 +440,22 @@ TEST_F(IndexOnGeneratedData, IsRebuiltWhenTheStoreChanges) {
   EXPECT_TRUE(rebuilt);
   EXPECT_EQ(third->info().window, "6m");
   EXPECT_EQ(third->info().as_of_day, testing::kEndDay - 30);
+}
+
+TEST_F(IndexOnGeneratedData, ItsFileHeaderTellsWhatItWasBuiltFrom) {
+  const std::string path = (*dir_ / "header.audience").string();
+  EXPECT_EQ(ReadIndexInfo(path).status().code(), StatusCode::kNotFound);
+  bool rebuilt = false;
+  auto index = LoadOrBuildIndex(*store_, path, &rebuilt);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  auto info = ReadIndexInfo(path);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->stamp, index->info().stamp);
+  EXPECT_EQ(info->snapshot_id, index->info().snapshot_id);
+  EXPECT_EQ(info->window, index->info().window);
+  EXPECT_EQ(info->customers, index->info().customers);
+  std::ofstream(path, std::ios::trunc) << "not an index";
+  EXPECT_EQ(ReadIndexInfo(path).status().code(), StatusCode::kDataLoss);
 }
 
 TEST(BuildIndex, WithoutASnapshotSaysHowToMakeOne) {

@@ -4,14 +4,10 @@
 // and on PostgreSQL when a test server is set.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "server/serve_test_support.h"
 #include "store/test_stores.h"
 
 namespace tessera::server {
@@ -32,25 +29,8 @@ namespace {
 using Json = nlohmann::json;
 using store::Backend;
 
-// Runs the tessera binary with `args`; returns its stdout. Fails the test on a non-zero exit.
-std::string Tessera(const std::vector<std::string>& args, const std::string& store_location) {
-  std::string cmd = std::string("TESSERA_STORE='") + store_location + "' '" TESSERA_BINARY "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>/dev/null";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = ::pclose(p);
-  EXPECT_EQ(rc, 0) << cmd;
-  return out;
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
+using test_support::Tessera;
+using test_support::Trim;
 
 // A store with orders, three snapshots and four keys, served by a `tessera serve` process.
 class Environment {
@@ -98,50 +78,11 @@ class Environment {
     StartServer();
   }
 
-  ~Environment() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "serve did not stop cleanly";
-    }
-  }
-
   void StartServer() {
-    // A client writing to a connection the server closed (the 413 test) must not kill the
-    // test process.
-    ::signal(SIGPIPE, SIG_IGN);
-    int out[2];
-    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
-    const std::string binary = TESSERA_BINARY;
-    const std::string log = (dir_ / "serve.log").string();
-    std::vector<std::string> args = {
-        binary, "serve",           "--listen", "127.0.0.1:0",   "--store",
-        store_, "--key",           key_,       "--with-key",    "--threads",
-        "16",   "--max-upload-mb", "1",        "--cors-origin", "https://bi.example"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      // The server dies with the test process and holds none of the test runner's pipes.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      ::dup2(out[1], STDOUT_FILENO);
-      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (err >= 0) ::dup2(err, STDERR_FILENO);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    // "Listening on http://127.0.0.1:PORT"
-    const size_t colon = line.rfind(':');
-    ASSERT_NE(colon, std::string::npos) << "serve printed: " << line;
-    port_ = std::stoi(line.substr(colon + 1));
+    server_.Start({"--store", store_, "--key", key_, "--with-key", "--threads", "16",
+                   "--max-upload-mb", "1", "--cors-origin", "https://bi.example"},
+                  (dir_ / "serve.log").string());
+    port_ = server_.port();
   }
 
   httplib::Client Client() const {
@@ -156,7 +97,7 @@ class Environment {
   store::TestStores stores_;
   std::filesystem::path dir_;
   std::string store_, key_, viewer_, analyst_, admin_, revoked_;
-  pid_t pid_ = 0;
+  test_support::ServeProcess server_;
   int port_ = 0;
 };
 

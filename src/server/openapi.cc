@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tessera::server {
 namespace {
@@ -182,6 +184,139 @@ std::string OpenApiDocument() {
   p["/api/v1/loads/{id}/rejects"]["get"] = Get(
       "The rejected rows of an ingest run (file, line, column, reason; never values)", "admin",
       {Param("id", "path", "integer", "load id", true), format}, Responses("rejected rows", true));
+  // Audiences (docs/audiences.md, "API").
+  const Json name =
+      Param("name", "path", "string",
+            "the audience's name, URL-encoded (blanks, '/' and non-ASCII allowed)", true);
+  auto body = [](Json properties, std::vector<std::string> required) {
+    Json b = {{"required", true},
+              {"content",
+               {{"application/json",
+                 {{"schema", {{"type", "object"}, {"properties", std::move(properties)}}}}}}}};
+    b["content"]["application/json"]["schema"]["required"] = std::move(required);
+    return b;
+  };
+  const Json text = {{"type", "string"}};
+  auto op = [](const char* summary, const char* role, Json params, Json request, Json responses) {
+    Json o = Get(summary, role, std::move(params), std::move(responses));
+    if (!request.is_null()) o["requestBody"] = std::move(request);
+    return o;
+  };
+  auto responses = [](std::initializer_list<std::pair<const char*, const char*>> codes) {
+    Json r;
+    for (const auto& [code, what] : codes) {
+      r[code] = what[0] == '#' ? Json{{"$ref", what}} : Json{{"description", what}};
+    }
+    return r;
+  };
+  const char* kErr = "#/components/responses/Error";
+  const char* kNoSnapshot =
+      "no snapshot yet (code no_snapshot): create one with `tessera snapshots create` or POST "
+      "/api/v1/snapshots";
+  p["/api/v1/audiences/schema"]["get"] =
+      Get("What expressions can use: segments, numbers with units, attribute values, windows",
+          "viewer", {lang},
+          responses({{"200",
+                      "snapshot_id, as_of, window, currency, customers, has_predictions, "
+                      "segments [{key, name}], numbers [{name, unit: money|count|days|score|"
+                      "probability}], attributes {name: [values]}, windows"},
+                     {"400", kErr},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"409", kNoSnapshot}}));
+  p["/api/v1/audiences/categories"]["get"] =
+      Get("Product categories for bought(): case-insensitive substring match on the path", "viewer",
+          {Param("q", "query", "string", "text to find in the path; empty: the top level"),
+           Range("limit", 1, 500, "categories listed (default 50)")},
+          responses({{"200",
+                      "total (matches) and categories [{path, name, depth (1 = top level), "
+                      "customers (buyers in the whole window, node or below)}]: names starting "
+                      "with q first, then by customers"},
+                     {"400", kErr},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"409", kNoSnapshot}}));
+  const Json count_responses = responses(
+      {{"200",
+        "expression, snapshot_id, as_of, window, size, customers, share_percent, segments "
+        "[{key, name, customers}], without_purchases, millis (time the server took)"},
+       {"400",
+        "an invalid expression: the error has code invalid_expression, column (1-based), and "
+        "expected and suggestion where there are some"},
+       {"401", kErr},
+       {"403", kErr},
+       {"409", kNoSnapshot}});
+  p["/api/v1/audiences/count"]["post"] =
+      op("Size of an audience, its share of all customers and its segments", "viewer", {lang},
+         body({{"expression", text}}, {"expression"}), count_responses);
+  p["/api/v1/audiences/count"]["get"] =
+      Get("Size of an audience (the expression in the query)", "viewer",
+          {Param("expression", "query", "string", "the audience expression", true), lang},
+          count_responses);
+  p["/api/v1/audiences/overlap"]["post"] =
+      op("Customers in each pair of audiences, in all and in any", "viewer", none,
+         body({{"expressions",
+                {{"type", "array"}, {"items", text}, {"minItems", 2}, {"maxItems", 20}}}},
+              {"expressions"}),
+         responses({{"200", "expressions, sizes, pairwise [[...]], in_all, in_any, customers"},
+                    {"400",
+                     "an invalid expression: as count, with expression_index (1-based) "
+                     "naming which"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"409", kNoSnapshot}}));
+  p["/api/v1/audiences"]["get"] =
+      Get("Saved audiences with their size on the newest snapshot", "viewer", none,
+          responses({{"200",
+                      "[{name, expression, size (null when it no longer parses), error, "
+                      "created_at, updated_at}]"},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"409", kNoSnapshot}}));
+  p["/api/v1/audiences"]["post"] =
+      op("Save a named audience", "analyst", none,
+         body({{"name", text}, {"expression", text}}, {"name", "expression"}),
+         responses({{"201", "{name, expression, size, snapshot_id}; Location: its URL"},
+                    {"400", "an invalid name or expression (as count)"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"409", "the name exists (or no snapshot yet)"}}));
+  p["/api/v1/audiences/{name}"]["get"] =
+      Get("A saved audience with its size now and its history", "viewer", {name},
+          responses({{"200",
+                      "name, expression, created_at, updated_at, snapshot_id, size, history "
+                      "[{seq, at, event, expression, size, snapshot_id}]"},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"404", "no audience of that name"},
+                     {"409", kNoSnapshot}}));
+  p["/api/v1/audiences/{name}"]["put"] =
+      op("Change a saved audience's expression", "analyst", {name},
+         body({{"expression", text}}, {"expression"}),
+         responses({{"200", "{name, expression, size, snapshot_id}"},
+                    {"400", "an invalid expression (as count)"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", "no audience of that name"},
+                    {"409", kNoSnapshot}}));
+  p["/api/v1/audiences/{name}"]["delete"] = Get(
+      "Delete a saved audience (its history is kept)", "analyst", {name},
+      responses(
+          {{"204", "deleted"}, {"401", kErr}, {"403", kErr}, {"404", "no audience of that name"}}));
+  Json export_ok = {{"description",
+                     "text/csv: the header uuid, then one pseudonym per member (CRLF); "
+                     "Content-Disposition: attachment. Recorded in the audience's history."},
+                    {"content", {{"text/csv", {{"schema", text}}}}}};
+  Json export_responses = responses({{"401", kErr},
+                                     {"403", kErr},
+                                     {"404", "no audience of that name"},
+                                     {"409",
+                                      "below the owner's minimum export size (code "
+                                      "below_min_export_size, with size and min_export_size), "
+                                      "or no snapshot yet"}});
+  export_responses["200"] = std::move(export_ok);
+  p["/api/v1/audiences/{name}/export"]["get"] = Get("The members of a saved audience as pseudonyms",
+                                                    "analyst", {name}, std::move(export_responses));
   p["/metrics"]["get"] =
       Get("Prometheus metrics", "viewer", none, Responses("text exposition format", false));
   doc["components"]["securitySchemes"] = {
@@ -204,7 +339,13 @@ std::string OpenApiDocument() {
                  {{"status", {{"type", "integer"}}},
                   {"code", {{"type", "string"}}},
                   {"message", {{"type", "string"}}},
-                  {"parameter", {{"type", "string"}}}}}}}}}}}}}}}};
+                  {"parameter", {{"type", "string"}}},
+                  {"column", {{"type", "integer"}}},
+                  {"expected", {{"type", "string"}}},
+                  {"suggestion", {{"type", "string"}}},
+                  {"expression_index", {{"type", "integer"}}},
+                  {"size", {{"type", "integer"}}},
+                  {"min_export_size", {{"type", "integer"}}}}}}}}}}}}}}}};
   return doc.dump(2) + "\n";
 }
 

@@ -18,7 +18,9 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "server/audience_api.h"
 #include "server/event_server.h"
+#include "server/http_common.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
@@ -35,45 +37,19 @@
 namespace tessera::server {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using internal::BadParameter;
+using internal::ChoiceParam;
+using internal::FromStatus;
+using internal::HttpError;
+using internal::IntParam;
+using internal::Json;
+using internal::NumberParam;
+using internal::SendError;
 
 constexpr auto kKeyRefresh = std::chrono::seconds(2);
 constexpr auto kSnapshotRefresh = std::chrono::seconds(1);
 constexpr size_t kMaxCachedSnapshots = 4;
 constexpr size_t kMaxRejectsReported = 1000;
-
-// A request failure that becomes a JSON error response.
-struct HttpError {
-  int status;
-  std::string code, message, parameter;
-};
-
-HttpError BadParameter(std::string parameter, std::string message) {
-  return {400, "invalid_parameter", std::move(message), std::move(parameter)};
-}
-
-HttpError FromStatus(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kNotFound:
-      return {404, "not_found", s.message(), ""};
-    case StatusCode::kInvalidArgument:
-      return {400, "invalid_parameter", s.message(), ""};
-    case StatusCode::kUnavailable:
-      return {503, "unavailable", s.message(), ""};
-    case StatusCode::kFailedPrecondition:
-      return {409, "conflict", s.message(), ""};
-    default:
-      return {500, "internal", s.message(), ""};
-  }
-}
-
-void SendError(httplib::Response& res, const HttpError& e) {
-  Json j;
-  j["error"] = {{"status", e.status}, {"code", e.code}, {"message", e.message}};
-  if (!e.parameter.empty()) j["error"]["parameter"] = e.parameter;
-  res.status = e.status;
-  res.set_content(j.dump() + "\n", "application/json");
-}
 
 // An answer made once, as it is and gzip-compressed.
 struct RenderedBody {
@@ -164,6 +140,17 @@ std::string RouteOf(const std::string& path) {
   if (path.starts_with("/api/v1/profiles/")) return "/api/v1/profiles/{uuid}";
   if (path.starts_with("/api/v1/snapshots/")) return "/api/v1/snapshots/{id}/segments";
   if (path.starts_with("/api/v1/loads/")) return "/api/v1/loads/{id}/rejects";
+  // Audience names are the customer's words: folded, never a label.
+  if (path.starts_with("/api/v1/audiences/")) {
+    static const std::string kRoutes[] = {"/api/v1/audiences/schema",
+                                          "/api/v1/audiences/categories", "/api/v1/audiences/count",
+                                          "/api/v1/audiences/overlap"};
+    for (const auto& r : kRoutes) {
+      if (path == r) return r;
+    }
+    return path.ends_with("/export") ? "/api/v1/audiences/{name}/export"
+                                     : "/api/v1/audiences/{name}";
+  }
   if (path.starts_with("/api/") || path == "/metrics") return path;
   return "/ (dashboard)";
 }
@@ -216,50 +203,6 @@ std::optional<std::string> UnB64(std::string_view in) {
   return out;
 }
 
-// A strictly parsed number query parameter within [lo, hi]: a whole number for integer `T`.
-template <typename T>
-std::optional<HttpError> RangeParam(const httplib::Request& req, const char* name, T lo, T hi,
-                                    T* out) {
-  if (!req.has_param(name)) return std::nullopt;
-  const std::string v = req.get_param_value(name);
-  T n{};
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  bool ok = !v.empty() && ec == std::errc() && end == v.data() + v.size() && n >= lo && n <= hi;
-  if constexpr (std::is_floating_point_v<T>) ok = ok && std::isfinite(n);
-  if (!ok) {
-    return BadParameter(name,
-                        fmt::format("{} must be a {} from {} to {}", name,
-                                    std::is_integral_v<T> ? "whole number" : "number", lo, hi));
-  }
-  *out = n;
-  return std::nullopt;
-}
-
-std::optional<HttpError> IntParam(const httplib::Request& req, const char* name, int64_t lo,
-                                  int64_t hi, int64_t* out) {
-  return RangeParam(req, name, lo, hi, out);
-}
-
-std::optional<HttpError> NumberParam(const httplib::Request& req, const char* name, double lo,
-                                     double hi, double* out) {
-  return RangeParam(req, name, lo, hi, out);
-}
-
-std::optional<HttpError> ChoiceParam(const httplib::Request& req, const char* name,
-                                     std::initializer_list<const char*> allowed, std::string* out) {
-  if (!req.has_param(name)) return std::nullopt;
-  const std::string v = req.get_param_value(name);
-  std::string list;
-  for (const char* a : allowed) {
-    if (v == a) {
-      *out = v;
-      return std::nullopt;
-    }
-    list += (list.empty() ? "" : ", ") + std::string(a);
-  }
-  return BadParameter(name, fmt::format("{} must be one of: {}", name, list));
-}
-
 // Lowercase hex FNV-1a, for ETags.
 std::string Fnv(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -274,6 +217,8 @@ std::string Fnv(std::string_view s) {
 
 struct Server::Impl {
   ServerOptions options;
+  // Declared before `http`, so that it outlives the handlers that use it.
+  std::unique_ptr<internal::AudienceApi> audiences;
   internal::EventServer http;
   int port = 0;
 
@@ -1036,6 +981,7 @@ struct Server::Impl {
     ++snapshots_created;
     latest_id = *id;  // the next read sees the new snapshot
     latest_checked_ns = NowNs();
+    audiences->StoreChanged();  // and the next count
     auto report = analytics::BuildReport(*set, *rules, lang);
     report.snapshot_id = *id;
     res.status = 201;
@@ -1143,6 +1089,7 @@ struct Server::Impl {
       return SendError(res, e);
     }
     orders_ingested += summary->orders_stored;
+    audiences->StoreChanged();
     Json j;
     j["summary"] = Json::parse(summary->ToJson(), nullptr, false);
     j["rejects"] = std::move(rejects);
@@ -1275,7 +1222,7 @@ void Server::Impl::Routes() {
         res.set_header("Vary", "Origin");
         res.set_header("Access-Control-Expose-Headers", "ETag, X-Tessera-Snapshot");
         if (req.method == "OPTIONS") {
-          res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+          res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
           res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
           res.set_header("Access-Control-Max-Age", "600");
           res.status = 204;
@@ -1354,6 +1301,7 @@ void Server::Impl::Routes() {
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
   http.Get("/metrics",
            [this](const httplib::Request& req, httplib::Response& res) { Metrics(req, res); });
+  audiences->AddRoutes(http);
   // The dashboard: embedded files; unknown paths outside /api get the app (client routing).
   http.Get(R"(/(.*))", [](const httplib::Request& req, httplib::Response& res) {
     if (req.path.starts_with("/api/")) {
@@ -1386,7 +1334,13 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   // Open the store once here, so that a wrong location fails at start, not at first request.
-  TESSERA_RETURN_IF_ERROR(impl->ThreadStore().status());
+  TESSERA_ASSIGN_OR_RETURN(store::Store * store, impl->ThreadStore());
+  Impl* self = impl.get();
+  impl->audiences = std::make_unique<internal::AudienceApi>(
+      audience::DefaultIndexPath(options.store, store->Describe()), options.max_json_bytes,
+      internal::AudienceApi::Hooks{[self](const httplib::Request& req, httplib::Response& res,
+                                          Role role) { return self->Authorize(req, res, role); },
+                                   [self] { return self->ThreadStore(); }});
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
   // The upload handler enforces max_upload_bytes itself (413 with a JSON error).

@@ -4,7 +4,9 @@
 // Environment: TESSERA_URL (http://127.0.0.1:PORT/, a store with two snapshots),
 // TESSERA_VIEWER_KEY, TESSERA_ANALYST_KEY; TESSERA_FRESH_URL, TESSERA_FRESH_KEY (viewer),
 // TESSERA_FRESH_STORE (a served store without snapshots, which a test gives one with
-// TESSERA_BIN); TESSERA_ARTIFACT_DIR (screenshots go there), CHROMIUM (default /usr/bin/chromium).
+// TESSERA_BIN); TESSERA_STORE and TESSERA_KEY (the served store and its owner key, for
+// `tessera audience` to compare the audience builder with); TESSERA_ARTIFACT_DIR (screenshots
+// go there), CHROMIUM (default /usr/bin/chromium).
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -319,6 +321,282 @@ test("signing out forgets the key", async () => {
   assert.equal(await page.evaluate(() => sessionStorage.getItem("tessera.apiKey")), null);
   await page.reload();
   await page.waitForSelector("#api-key");
+  await page.context().close();
+});
+
+// --- Audiences (docs/audiences.md): the builder against the CLI on the same store. ---
+
+const tessera = process.env.TESSERA_BIN;
+const audienceSkip = tessera && process.env.TESSERA_STORE ? false : "TESSERA_BIN and TESSERA_STORE are not set";
+
+// What `tessera audience ...` says on the served store (TESSERA_STORE, TESSERA_KEY).
+function cli(...args) {
+  return execFileSync(tessera, ["audience", ...args], { env: process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+function cliCount(expression) {
+  return JSON.parse(cli("count", "-q", "--format", "json", expression));
+}
+
+async function openAudiences(page, key) {
+  await login(page, key);
+  await page.click('nav a[data-screen="audiences"]');
+  await page.waitForSelector("#audience-expression");
+}
+
+// Waits until the builder shows the count of exactly the editor's text, and returns the size
+// shown.
+async function shownSize(page) {
+  await page.waitForFunction(() => {
+    const result = document.querySelector(".aud-result");
+    return result.dataset.state === "ok" &&
+      result.dataset.expression === document.querySelector("#audience-expression").value.trim();
+  });
+  return Number((await page.textContent("#audience-size")).replace(/\D/g, ""));
+}
+
+async function setExpression(page, expression) {
+  await page.fill("#audience-expression", expression);
+}
+
+test("typing an expression counts it live, as the CLI does, with the segment breakdown", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, viewerKey);
+  const expression = 'segment in ["champions", "loyal"] and clv > 250';
+  const want = cliCount(expression);
+  assert.ok(want.size > 0, "the test expression matches customers");
+  // Key by key: each keystroke within 150 ms cancels the previous count.
+  await page.locator("#audience-expression").pressSequentially(expression, { delay: 15 });
+  assert.equal(await shownSize(page), want.size);
+  assert.match(await page.textContent("#audience-share"), new RegExp(`of all ${want.customers.toLocaleString("en-GB")} customers`));
+  const rows = await page.$$eval("#audience-segments tbody tr[data-segment]:not([data-segment=''])", (trs) =>
+    trs.map((tr) => [tr.dataset.segment, Number(tr.querySelector("td.num").textContent.replace(/\D/g, ""))]),
+  );
+  assert.deepEqual(rows, want.segments.map((s) => [s.key, s.customers]));
+  assert.equal(await page.getAttribute("#audience-count", "aria-live"), "polite");
+  await page.screenshot({ path: path.join(artifacts, "dashboard-audiences.png"), fullPage: true });
+  await page.context().close();
+});
+
+test("an invalid expression shows the error at its column and keeps the last count", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, viewerKey);
+  const good = 'segment = "champions"';
+  const size = cliCount(good).size;
+  await setExpression(page, good);
+  assert.equal(await shownSize(page), size);
+  const bad = 'segment = "champions" and clvv > 100';
+  await setExpression(page, bad);
+  await page.waitForSelector("#expression-error:not([hidden])");
+  assert.equal(await page.getAttribute("#expression-error", "data-column"), String(bad.indexOf("clvv") + 1));
+  assert.match(await page.textContent("#expression-error"), new RegExp(`Column ${bad.indexOf("clvv") + 1}:.*clvv`));
+  assert.equal(await page.textContent("#expression-error mark"), "clvv");
+  assert.equal(await page.getAttribute("#audience-expression", "aria-invalid"), "true");
+  // The last good count stays, marked as such.
+  await page.waitForSelector('.aud-result[data-state="stale"]');
+  assert.equal(await page.getAttribute(".aud-result", "data-size"), String(size));
+  assert.equal(await page.getAttribute(".aud-result", "data-expression"), good);
+  await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-error.png"), fullPage: false });
+  // The suggestion fixes it in one click.
+  await page.click("#expression-fix");
+  assert.equal(await page.inputValue("#audience-expression"), 'segment = "champions" and clv > 100');
+  assert.equal(await shownSize(page), cliCount('segment = "champions" and clv > 100').size);
+  assert.equal(await page.isHidden("#expression-error"), true);
+  await page.context().close();
+});
+
+test("a category picked through the search is added and counted", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, viewerKey);
+  await setExpression(page, 'segment in ["champions", "loyal", "potential_loyalists"]');
+  // A term that matches several categories below the top level.
+  const top = await (await api("api/v1/audiences/categories", viewerKey)).json();
+  assert.ok(top.categories.length > 0, "the demo data has categories");
+  const leafSearch = await (await api(`api/v1/audiences/categories?q=${encodeURIComponent(top.categories[0].name)}&limit=5`, viewerKey)).json();
+  const term = leafSearch.categories.at(-1).name.slice(0, 4).toLowerCase();
+  await page.click("#category-search");
+  await page.locator("#category-search").pressSequentially(term, { delay: 20 });
+  await page.waitForFunction(
+    (q) => [...document.querySelectorAll("#category-list [role=option]")].length > 1 &&
+      [...document.querySelectorAll("#category-list [role=option]")].every((o) => o.dataset.path.toLowerCase().includes(q)),
+    term,
+  );
+  assert.equal(await page.getAttribute("#category-search", "aria-expanded"), "true");
+  await page.keyboard.press("ArrowDown");
+  const active = await page.getAttribute("#category-search", "aria-activedescendant");
+  const chosen = await page.getAttribute(`#${active}`, "data-path");
+  assert.match(await page.textContent(`#${active}`), /buyers/);
+  await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-category.png") });
+  await page.keyboard.press("Enter");
+  const expression = `segment in ["champions", "loyal", "potential_loyalists"] and bought("${chosen}", within=90d)`;
+  await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, expression);
+  assert.equal(await shownSize(page), cliCount(expression).size);
+
+  // A category name that is not quite right: the error offers the search, and the pick
+  // replaces the wrong name.
+  const wrong = leafSearch.categories.at(-1).name.slice(0, -1);
+  await setExpression(page, `segment = "champions" and bought("${wrong}", within=30d)`);
+  await page.click("#expression-find-category");
+  await page.waitForFunction(
+    (q) => {
+      const options = [...document.querySelectorAll("#category-list [role=option]")];
+      return options.length > 0 && options.every((o) => o.dataset.path.toLowerCase().includes(q.toLowerCase()));
+    },
+    wrong,
+  );
+  assert.equal(await page.getAttribute("#category-search", "aria-activedescendant"), "category-option-0");
+  const first = await page.getAttribute("#category-list [role=option]", "data-path");
+  await page.keyboard.press("Enter");
+  const fixed = `segment = "champions" and bought("${first}", within=30d)`;
+  await page.waitForFunction((e) => document.querySelector("#audience-expression").value === e, fixed);
+  assert.equal(await shownSize(page), cliCount(fixed).size);
+  await page.context().close();
+});
+
+async function addComparison(page, field, op, value) {
+  await page.click('[data-helper="number"]');
+  await page.selectOption("#number-field", field);
+  await page.selectOption("#number-op", op);
+  await page.fill("#number-value", value);
+  await page.click("#number-add");
+}
+
+test("the helpers write segment, place and number conditions", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, viewerKey);
+  await setExpression(page, "");
+  await page.click('[data-helper="segment"]');
+  await page.click('#helper-segment [data-value="loyal"]');
+  await page.click('#helper-segment [data-value="champions"]');
+  await page.click("#segment-add");
+  await page.click('[data-helper="place"]');
+  await page.selectOption("#attribute-name", "region");
+  await page.click('#helper-place [data-value="Süd"]');
+  await page.click("#attribute-add");
+  await addComparison(page, "clv", ">=", "100");
+  const expression = 'segment in ["champions", "loyal"] and region = "Süd" and clv >= 100';
+  assert.equal(await page.inputValue("#audience-expression"), expression);
+  assert.equal(await shownSize(page), cliCount(expression).size);
+  // "or" widens all that is typed ("and" binds tighter); an "and" after an "or" puts what was
+  // typed in brackets.
+  await page.click('[data-connector="or"]');
+  await page.click('[data-helper="segment"]');
+  await page.click('#helper-segment [data-value="new"]');
+  await page.click("#segment-add");
+  const widened = `${expression} or segment = "new"`;
+  assert.equal(await page.inputValue("#audience-expression"), widened);
+  assert.equal(await shownSize(page), cliCount(widened).size);
+  await page.click('[data-connector="and"]');
+  await addComparison(page, "orders", ">=", "2");
+  const narrowed = `(${widened}) and orders >= 2`;
+  assert.equal(await page.inputValue("#audience-expression"), narrowed);
+  assert.equal(await shownSize(page), cliCount(narrowed).size);
+  await page.context().close();
+});
+
+test("an analyst saves, lists, exports, is refused below the minimum, compares and deletes", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await openAudiences(page, analystKey);
+  const name = "Stammkunden Süd & mehr";
+  const expression = 'segment in ["champions", "loyal"]';
+  const size = cliCount(expression).size;
+  assert.ok(size >= 100, `the test audience has ${size} customers, fewer than the default minimum`);
+  await setExpression(page, expression);
+  assert.equal(await shownSize(page), size);
+  await page.fill("#audience-name", name);
+  await page.click("#save-audience");
+  const row = `#saved-audiences tr[data-name="${name}"]`;
+  await page.waitForFunction(() => /^Saved/.test(document.querySelector("#save-status").textContent));
+  await page.waitForSelector(row);
+  assert.match(await page.textContent("#save-status"), new RegExp(`${size.toLocaleString("en-GB")} customers`));
+  assert.equal(Number((await page.textContent(`${row} .saved-size`)).replace(/\D/g, "")), size);
+  const listed = JSON.parse(cli("list", "-q", "--format", "json")).find((a) => a.name === name);
+  assert.equal(listed?.size, size);
+
+  // Export: a file with the uuid header and one row per member.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(`${row} [data-action="export"]`)]);
+  const lines = (await readFile(await download.path(), "utf8")).trim().split(/\r?\n/);
+  assert.equal(lines[0], "uuid");
+  assert.equal(lines.length, size + 1);
+  assert.ok(lines.slice(1).every((l) => /^[0-9a-f-]{36}$/.test(l)));
+
+  // Below the owner's minimum the export is refused, with both numbers said.
+  cli("policy", "--min-export-size", String(size + 1));
+  try {
+    await page.click(`${row} [data-action="export"]`);
+    await page.waitForSelector('.row-note[data-refused="size"]');
+    const refusal = await page.textContent('.row-note[data-refused="size"]');
+    assert.match(refusal, new RegExp(size.toLocaleString("en-GB")));
+    assert.match(refusal, new RegExp((size + 1).toLocaleString("en-GB")));
+    assert.match(refusal, /minimum/);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-saved.png"), fullPage: true });
+  } finally {
+    cli("policy", "--min-export-size", "100");
+  }
+
+  // The history has the save and the export.
+  await page.click(`${row} [data-action="history"]`);
+  await page.waitForSelector(".history-table");
+  const events = await page.$$eval(".history-table tbody tr td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(events.slice(0, 2), ["exported", "saved"], "newest first");
+
+  // A second one, then the overlap of both.
+  const second = "recent buyers";
+  await setExpression(page, "recency_days <= 60");
+  await page.fill("#audience-name", second);
+  await page.click("#save-audience");
+  await page.waitForSelector(`#saved-audiences tr[data-name="${second}"]`);
+  await page.check(`#saved-audiences tr[data-name="${name}"] input[type=checkbox]`);
+  await page.check(`#saved-audiences tr[data-name="${second}"] input[type=checkbox]`);
+  await page.click("#overlap-button");
+  await page.waitForSelector("#overlap-table");
+  const overlap = JSON.parse(cli("overlap", "-q", "--format", "json", expression, "recency_days <= 60"));
+  assert.match(await page.textContent("#overlap-all"), new RegExp(overlap.in_all.toLocaleString("en-GB")));
+  assert.match(await page.textContent("#overlap-any"), new RegExp(overlap.in_any.toLocaleString("en-GB")));
+  await page.locator("section.saved").screenshot({ path: path.join(artifacts, "dashboard-audiences-overlap.png") });
+
+  // Delete asks first; Cancel keeps it.
+  for (const [n, confirm] of [[second, false], [second, true], [name, true]]) {
+    await page.click(`#saved-audiences tr[data-name="${n}"] [data-action="delete"]`);
+    await page.waitForSelector("#confirm-dialog[open]");
+    await page.click(confirm ? "#confirm-ok" : "#confirm-cancel");
+    if (confirm) await page.waitForSelector(`#saved-audiences tr[data-name="${n}"]`, { state: "detached" });
+    else assert.ok(await page.$(`#saved-audiences tr[data-name="${n}"]`));
+  }
+  assert.equal(JSON.parse(cli("list", "-q", "--format", "json")).length, 0);
+  await page.context().close();
+});
+
+test("a viewer is told that saving needs an analyst key", { skip: audienceSkip }, async () => {
+  const page = await newPage();
+  await openAudiences(page, viewerKey);
+  await setExpression(page, 'segment = "champions"');
+  await page.fill("#audience-name", "not allowed");
+  await page.click("#save-audience");
+  await page.waitForSelector('#save-status[data-kind="error"]');
+  assert.match(await page.textContent("#save-status"), /analyst key/);
+  await page.context().close();
+});
+
+test("the audience builder in German, and on a phone", { skip: audienceSkip }, async () => {
+  const page = await newPage({ width: 390, height: 844 });
+  await openAudiences(page, viewerKey);
+  await page.click('[data-lang="de"]');
+  await page.waitForFunction(() => document.querySelector("main#main h1")?.textContent === "Zielgruppen");
+  assert.match(await page.textContent("nav.tabs"), /Zielgruppen/);
+  assert.match(await page.textContent("label[for=audience-expression]"), /Zielgruppen-Ausdruck/);
+  await page.click('[data-helper="segment"]');
+  assert.match(await page.textContent("#helper-segment"), /VIPs/);
+  await page.click('#helper-segment [data-value="champions"]');
+  await page.click("#segment-add");
+  const size = cliCount('segment = "champions"').size;
+  assert.equal(await shownSize(page), size);
+  assert.match(await page.textContent("#audience-share"), /aller/);
+  assert.equal((await page.textContent('#audience-segments tr[data-segment="champions"] th')).trim(), "VIPs");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(artifacts, "dashboard-audiences-phone-de.png"), fullPage: true });
   await page.context().close();
 });
 

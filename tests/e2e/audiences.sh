@@ -10,8 +10,22 @@ export TESSERA_KEY="$work/owner.key" TESSERA_STORE="$work/store.db"
 "$tessera" keys init >/dev/null
 "$tessera" generate --customers 2000 --months 14 --seed 3 --end 2025-06-30 --categories 100 \
   --output "$work/orders.csv" 2>/dev/null
-"$tessera" ingest -q "$work/orders.csv"
-"$tessera" snapshots create -q --as-of 2025-06-30 --window 12m >/dev/null
+"$tessera" ingest "$work/orders.csv" 2>"$work/err"
+# Before the first snapshot there is nothing to index: ingest says nothing of it.
+if grep -q "audience index" "$work/err"; then cat "$work/err"; exit 1; fi
+"$tessera" snapshots create --as-of 2025-06-30 --window 12m >/dev/null 2>"$work/err"
+grep -q "Updated the audience index (snapshot 1)" "$work/err" || { cat "$work/err"; exit 1; }
+# The CLI kept the index up to date: the next audience command does not rebuild it.
+"$tessera" audience count 'orders >= 1' >/dev/null 2>"$work/err"
+if grep -q "built the audience index" "$work/err"; then echo "rebuilt after snapshots create"; exit 1; fi
+# Nor after a load (which changes the store, not the snapshot).
+printf 'order_id,customer_id,ordered_at,amount,currency\nE2E-1,e2e-new-customer,2025-06-01,5.00,EUR\n' >"$work/more.csv"
+"$tessera" ingest "$work/more.csv" 2>"$work/err"
+grep -q "Updated the audience index" "$work/err" || { cat "$work/err"; exit 1; }
+"$tessera" ingest -q "$work/more.csv" 2>"$work/err"   # -q: silent
+[ ! -s "$work/err" ] || { cat "$work/err"; exit 1; }
+"$tessera" audience count 'orders >= 1' >/dev/null 2>"$work/err"
+if grep -q "built the audience index" "$work/err"; then echo "rebuilt after ingest"; exit 1; fi
 
 "$tessera" audience count -q --format json 'segment in ["VIPs", "loyal"] and bought("Food")' >"$work/count.json"
 set +e

@@ -2,7 +2,8 @@
 # The dashboard in a real browser: a store with two snapshots, a viewer and an analyst key,
 # `tessera serve` on a free loopback port, and tests/browser/dashboard.test.mjs driving Debian's
 # chromium headless through playwright-core (log in, charts draw, a segment's profiles, CSV
-# downloads, German, a phone-width layout). Screenshots of the overview are kept: in
+# downloads, German, a phone-width layout, the audience builder against `tessera audience`).
+# Screenshots of the overview and the audience builder are kept: in
 # $TESSERA_ARTIFACT_DIR, else build/tests/artifacts under ctest, else a printed directory.
 # Skips (77) without node/npm or chromium, or when the binary was built without the dashboard.
 set -euo pipefail
@@ -61,6 +62,9 @@ store=$TESSERA_STORE
 "$tessera" snapshots create --as-of 2025-01-31 --window 12m --quiet >/dev/null
 # The newest with predictions, which the segment table and profile view then show.
 "$tessera" snapshots create --as-of 2025-06-30 --window 12m --predict --quiet >/dev/null
+# Audiences are built on the newest snapshot; their index is built ahead, so the server and the
+# CLI the tests compare it with never build it at the same time.
+"$tessera" audience index -q >/dev/null
 viewer=$("$tessera" keys api create --role viewer --label "dashboard test" 2>/dev/null)
 analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/dev/null)
 [[ "$viewer" == tsk_* && "$analyst" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }

@@ -134,15 +134,93 @@ export interface ProfilePage {
   items: Profile[];
 }
 
+// Audiences (docs/audiences.md); they are always built on the newest snapshot.
+export interface AudienceSchema {
+  snapshot_id: number;
+  as_of: string;
+  window: string;
+  currency: string;
+  customers: number;
+  has_predictions: boolean;
+  segments: { key: string; name: string }[];
+  numbers: { name: string; unit: "money" | "count" | "days" | "score" | "probability" }[];
+  attributes: Record<string, string[]>;
+  windows: string[];
+}
+
+export interface CategoryMatch {
+  path: string;
+  name: string;
+  depth: number;
+  customers: number;
+}
+
+export interface CategorySearch {
+  total: number;
+  categories: CategoryMatch[];
+}
+
+export interface AudienceCount {
+  expression: string;
+  snapshot_id: number;
+  as_of: string;
+  window: string;
+  size: number;
+  customers: number;
+  share_percent: number;
+  // The library writes the segment's name as "segment"; the contract says "name".
+  segments: { key: string; segment?: string; name?: string; customers: number; share_percent?: number }[];
+  without_purchases: number;
+  millis?: number;
+}
+
+export interface OverlapReport {
+  customers: number;
+  audiences: { expression: string; size: number }[];
+  pairs: { a: number; b: number; customers: number }[];
+  in_all: number;
+  in_any: number;
+}
+
+export interface SavedAudience {
+  name: string;
+  expression: string;
+  size: number | null;
+  error?: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AudienceEvent {
+  seq: number;
+  at: string;
+  event: string;
+  expression: string;
+  size: number;
+  snapshot_id: number;
+}
+
+export interface AudienceDetail extends SavedAudience {
+  history: AudienceEvent[];
+}
+
 // A failed request: `status` 0 means the server could not be reached.
+// `details` holds the error object's other fields (an expression's "column", "expected" and
+// "suggestion"; an export's "size" and "minimum").
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
+}
+
+// A request the caller gave up on (a newer keystroke, another screen): not an error to show.
+export function isAbort(err: unknown): boolean {
+  return err instanceof DOMException && err.name === "AbortError";
 }
 
 export function storedKey(): string | null {
@@ -171,34 +249,68 @@ export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function request(path: string, params: Params, key: string | null): Promise<Response> {
+interface RequestOptions {
+  method?: "GET" | "POST" | "PUT" | "DELETE";
+  body?: unknown;  // sent as JSON
+  signal?: AbortSignal;
+}
+
+async function request(path: string, params: Params, key: string | null, options: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = {};
   if (key) headers["Authorization"] = "Bearer " + key;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
   let res: Response;
   try {
-    res = await fetch(apiUrl(path, params), { headers, cache: "no-cache" });
-  } catch {
+    res = await fetch(apiUrl(path, params), {
+      method: options.method ?? "GET",
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      signal: options.signal,
+      cache: "no-cache",
+    });
+  } catch (err) {
+    if (isAbort(err)) throw err;
     throw new ApiError(0, "network", "The server cannot be reached.");
   }
   if (res.ok) return res;
   let code = "http_" + res.status;
   let message = res.statusText;
+  let details: Record<string, unknown> = {};
   try {
     const body = await res.json();
     if (body && body.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
+      details = body.error;
     }
-  } catch {
+  } catch (err) {
+    if (isAbort(err)) throw err;
     // Not JSON (a proxy's error page, say): keep the status line.
   }
   if (res.status === 401 && key === storedKey()) onUnauthorized();
-  throw new ApiError(res.status, code, message);
+  throw new ApiError(res.status, code, message, details);
 }
 
-export async function getJson<T>(path: string, params: Params = {}, key = storedKey()): Promise<T> {
-  const res = await request(path, params, key);
+export async function getJson<T>(
+  path: string,
+  params: Params = {},
+  key = storedKey(),
+  signal?: AbortSignal,
+): Promise<T> {
+  const res = await request(path, params, key, { signal });
   return (await res.json()) as T;
+}
+
+// POST, PUT or DELETE with a JSON body; the answer's JSON, or null for an empty one (204).
+export async function sendJson<T>(
+  method: "POST" | "PUT" | "DELETE",
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<T | null> {
+  const res = await request(path, {}, storedKey(), { method, body, signal });
+  const text = await res.text();
+  return text ? (JSON.parse(text) as T) : null;
 }
 
 export interface Download {

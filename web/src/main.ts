@@ -1,5 +1,6 @@
-// The dashboard of `tessera serve`: a login screen, then four screens under hash routes
-// (#/segments, #/distributions, #/migration, #/profiles[/uuid]) that read docs/api.md's API.
+// The dashboard of `tessera serve`: a login screen, then five screens under hash routes
+// (#/segments, #/distributions, #/migration, #/profiles[/uuid], #/audiences) that read
+// docs/api.md's API.
 
 import "./styles.css";
 
@@ -8,6 +9,7 @@ import { disposeCharts } from "./charts";
 import { clear, h } from "./dom";
 import { date, rich } from "./format";
 import { lang, setLang, t, type Lang, type MessageKey } from "./i18n";
+import { renderAudiences } from "./views/audiences";
 import { errorBox, type ViewContext } from "./views/common";
 import { renderDistributions } from "./views/distributions";
 import { renderMigration } from "./views/migration";
@@ -22,6 +24,7 @@ const SCREENS: { path: string; label: MessageKey }[] = [
   { path: "distributions", label: "navDistributions" },
   { path: "migration", label: "navMigration" },
   { path: "profiles", label: "navProfiles" },
+  { path: "audiences", label: "navAudiences" },
 ];
 
 let snapshots: SnapshotInfo[] = [];
@@ -205,13 +208,21 @@ async function route(): Promise<void> {
     if (a.dataset.screen === screen) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  const picker = app.querySelector<HTMLSelectElement>("#snapshot-select");
+  if (picker) {
+    // Audiences are built on the newest snapshot only.
+    picker.disabled = screen === "audiences";
+    picker.title = picker.disabled ? t("snapshotNewestOnly") : "";
+  }
   const target = main;
   try {
     const fresh = await getJson<SnapshotInfo[]>("snapshots");
     if (gen !== generation) return;
     if (fresh.length !== snapshots.length || fresh.some((s, i) => s.id !== snapshots[i]?.id)) {
       snapshots = fresh;
-      app.querySelector(".snapshot-picker")?.replaceWith(snapshotPicker());
+      const newPicker = snapshotPicker();
+      newPicker.querySelector("select")!.disabled = screen === "audiences";
+      app.querySelector(".snapshot-picker")?.replaceWith(newPicker);
     }
   } catch (err) {
     if (gen !== generation || !storedKey()) return;
@@ -244,6 +255,8 @@ async function route(): Promise<void> {
       return renderMigration(target, ctx);
     case "profiles":
       return renderProfiles(target, ctx, rest.length ? decodeURIComponent(rest.join("/")) : null);
+    case "audiences":
+      return renderAudiences(target, ctx);
     case "segments":
     case "":
       return renderOverview(target, ctx);

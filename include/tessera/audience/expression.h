@@ -77,4 +77,14 @@ struct Expression::Node {
 // Levenshtein distance of the ASCII-lower-cased texts; for suggestions.
 size_t EditDistance(std::string_view a, std::string_view b);
 
+// The parts of an error message of Expression::Parse (or of OverlapAudiences, "expression N:
+// column M: ..."), for callers that point at them (the CLI's caret, the API's error fields).
+struct ExpressionErrorDetails {
+  int expression = 0;      // 1-based, from "expression N: "; 0 when the message names none
+  int column = 0;          // 1-based, in characters; 0 when the message names none
+  std::string expected;    // what "expected ..." says, up to ", found"; empty when none
+  std::string suggestion;  // the candidate of "(did you mean '...'?)"; empty when none
+};
+ExpressionErrorDetails DescribeExpressionError(std::string_view message);
+
 }  // namespace tessera::audience

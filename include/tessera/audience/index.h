@@ -194,6 +194,10 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store);
 // ("store.db.audience"), under $XDG_CACHE_HOME/tessera (else ~/.cache/tessera) for PostgreSQL.
 std::string DefaultIndexPath(const std::string& location, const std::string& description);
 
+// The header of the index file at `path` (what it was built from, its stamp), without reading
+// the rest. Errors: kNotFound (no file), kDataLoss (not an index of this version).
+StatusOr<IndexInfo> ReadIndexInfo(const std::string& path);
+
 // Reads the index at `path` when its stamp matches the store; otherwise builds it, writes it
 // to `path` (atomically) and sets *rebuilt. Errors: those of BuildIndex; kUnavailable when the
 // file cannot be written.

@@ -1,7 +1,8 @@
 #pragma once
 
-// `tessera serve`: the HTTP API (docs/api.md) and the dashboard, over one store. A thin layer:
-// every answer comes from the analytics library, mostly from a kept snapshot held in memory.
+// `tessera serve`: the HTTP API (docs/api.md, docs/audiences.md) and the dashboard, over one
+// store. A thin layer: every answer comes from the analytics and audience libraries, mostly
+// from a kept snapshot or the audience index held in memory.
 
 #include <cstdint>
 #include <memory>
