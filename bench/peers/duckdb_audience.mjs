@@ -13,6 +13,7 @@
 // The tables (duckdb_audience_load.sql beside this file has the statements):
 //  - customers: one row per customer of the universe (the index's), NULL features for those
 //    without a purchase in the window, as the index has no segment or numbers for them;
+//    segment, region and channel as ENUMs;
 //  - purchases: one row per customer, leaf category and day with the day's spend, and the
 //    leaf's aisle and department as columns (the hierarchy denormalized, as a DuckDB user
 //    models a fixed-depth tree), sorted by department, aisle, leaf and day so that the zone

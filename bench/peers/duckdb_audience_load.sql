@@ -6,13 +6,20 @@ CREATE TABLE categories (leaf USMALLINT NOT NULL, aisle UTINYINT NOT NULL,
 INSERT INTO categories SELECT * FROM read_csv('{{DIR}}/categories.csv', header = true,
   columns = {'leaf': 'USMALLINT', 'aisle': 'UTINYINT', 'dept': 'UTINYINT', 'path': 'VARCHAR'});
 
-CREATE TABLE customers (customer UINTEGER NOT NULL, segment VARCHAR, clv_minor BIGINT,
-  orders INTEGER, recency_days SMALLINT, r_score UTINYINT, f_score UTINYINT, m_score UTINYINT,
-  region VARCHAR, channel VARCHAR);
-INSERT INTO customers SELECT * FROM read_csv('{{DIR}}/customers.csv', header = true,
+-- Segment, region and channel as ENUMs (one byte, compared as integers): half the time of
+-- VARCHAR columns in the scans of the customers table that dominate the counts.
+CREATE TEMP TABLE customers_csv AS SELECT * FROM read_csv('{{DIR}}/customers.csv', header = true,
   columns = {'customer': 'UINTEGER', 'segment': 'VARCHAR', 'clv_minor': 'BIGINT',
     'orders': 'INTEGER', 'recency_days': 'SMALLINT', 'r_score': 'UTINYINT', 'f_score': 'UTINYINT',
     'm_score': 'UTINYINT', 'region': 'VARCHAR', 'channel': 'VARCHAR'});
+CREATE TYPE segment_key AS ENUM (SELECT DISTINCT segment FROM customers_csv WHERE segment IS NOT NULL ORDER BY 1);
+CREATE TYPE region_name AS ENUM (SELECT DISTINCT region FROM customers_csv WHERE region IS NOT NULL ORDER BY 1);
+CREATE TYPE channel_name AS ENUM (SELECT DISTINCT channel FROM customers_csv WHERE channel IS NOT NULL ORDER BY 1);
+CREATE TABLE customers (customer UINTEGER NOT NULL, segment segment_key, clv_minor BIGINT,
+  orders INTEGER, recency_days SMALLINT, r_score UTINYINT, f_score UTINYINT, m_score UTINYINT,
+  region region_name, channel channel_name);
+INSERT INTO customers SELECT * FROM customers_csv;
+DROP TABLE customers_csv;
 
 CREATE TABLE purchases (customer UINTEGER NOT NULL, dept UTINYINT NOT NULL,
   aisle UTINYINT NOT NULL, leaf USMALLINT NOT NULL, day INTEGER NOT NULL,
