@@ -27,6 +27,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "tessera/analytics/segments.h"
@@ -231,8 +232,9 @@ int Serve(const AudienceIndex& index, const std::vector<Query>& queries) {
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
-    const size_t i = std::strtoull(line.c_str(), nullptr, 10);
-    if (i >= queries.size()) {
+    size_t i = 0;
+    const auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), i);
+    if (error != std::errc() || end != line.data() + line.size() || i >= queries.size()) {
       std::fprintf(stderr, "no query %s\n", line.c_str());
       return 1;
     }
