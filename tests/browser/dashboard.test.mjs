@@ -416,7 +416,8 @@ test("a category picked through the search is added and counted", { skip: audien
   await page.click("#category-search");
   await page.locator("#category-search").pressSequentially(term, { delay: 20 });
   await page.waitForFunction(
-    (q) => [...document.querySelectorAll("#category-list [role=option]")].length > 1 &&
+    (q) => document.querySelector("#category-list").dataset.query === q &&
+      [...document.querySelectorAll("#category-list [role=option]")].length > 1 &&
       [...document.querySelectorAll("#category-list [role=option]")].every((o) => o.dataset.path.toLowerCase().includes(q)),
     term,
   );
@@ -436,10 +437,13 @@ test("a category picked through the search is added and counted", { skip: audien
   const wrong = leafSearch.categories.at(-1).name.slice(0, -1);
   await setExpression(page, `segment = "champions" and bought("${wrong}", within=30d)`);
   await page.click("#expression-find-category");
+  // The results of this search (the list says which query it shows), not the earlier ones.
   await page.waitForFunction(
     (q) => {
-      const options = [...document.querySelectorAll("#category-list [role=option]")];
-      return options.length > 0 && options.every((o) => o.dataset.path.toLowerCase().includes(q.toLowerCase()));
+      const list = document.querySelector("#category-list");
+      const options = [...list.querySelectorAll("[role=option]")];
+      return list.dataset.query === q && options.length > 0 &&
+        options.every((o) => o.dataset.path.toLowerCase().includes(q.toLowerCase()));
     },
     wrong,
   );

@@ -93,6 +93,9 @@ export function categoryPicker(schema: AudienceSchema, pick: (path: string, with
     controller?.abort();
     const mine = new AbortController();
     controller = mine;
+    // The shown results are of another query now: nothing is active until the new ones come.
+    setActive(-1);
+    list.setAttribute("aria-busy", "true");
     clear(status);
     status.append(t("searching"));
     try {
@@ -101,6 +104,8 @@ export function categoryPicker(schema: AudienceSchema, pick: (path: string, with
       searched = q;
       matches = res.categories;
       clear(list);
+      list.dataset.query = q;
+      list.removeAttribute("aria-busy");
       matches.forEach((c, i) => {
         const item = h(
           "li",
