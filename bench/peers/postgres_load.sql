@@ -11,7 +11,7 @@ CREATE UNLOGGED TABLE order_lines (
   order_id text, customer_id text, email text, ordered_at timestamptz, sku text, category text,
   quantity bigint, unit_price numeric(18, 2), currency text, store text, region text,
   channel text, status text);
-\copy order_lines FROM '{{CSV}}' WITH (FORMAT csv, HEADER true)
+\copy order_lines FROM {{SOURCE}} WITH (FORMAT csv, HEADER true)
 CREATE TABLE orders (
   order_hash bytea PRIMARY KEY,
   customer_hash bytea,

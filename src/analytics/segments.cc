@@ -293,6 +293,7 @@ std::string SegmentReport::ToJson() const {
         empty ? nlohmann::ordered_json() : nlohmann::ordered_json(s.avg_recency_days);
     e["share_percent"] = s.share_percent;
     e["sum_clv"] = FormatMinor(s.sum_clv_minor, currency_exponent);
+    e["sum_order_count"] = s.sum_order_count;
     e["median_clv"] =
         empty ? nlohmann::ordered_json()
               : nlohmann::ordered_json(FormatMinor(s.median_clv_minor, currency_exponent));

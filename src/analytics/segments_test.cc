@@ -420,6 +420,7 @@ TEST(SegmentReport, JsonListsEmptySegmentsWithNullAverages) {
   EXPECT_DOUBLE_EQ(big["avg_order_count"].get<double>(), 3.0);
   EXPECT_DOUBLE_EQ(big["share_percent"].get<double>(), 33.33);
   EXPECT_EQ(big["sum_clv"], "123.45");
+  EXPECT_EQ(big["sum_order_count"], 3);
   EXPECT_EQ(big["median_clv"], "123.45");
   const auto& mid = j["segments"][1];
   EXPECT_EQ(mid["uuid_count"], 2);
@@ -427,6 +428,7 @@ TEST(SegmentReport, JsonListsEmptySegmentsWithNullAverages) {
   EXPECT_DOUBLE_EQ(mid["avg_recency_days"].get<double>(), 4.0);
   EXPECT_DOUBLE_EQ(mid["share_percent"].get<double>(), 66.67);
   EXPECT_EQ(mid["median_clv"], "10.00");
+  EXPECT_EQ(mid["sum_order_count"], 3);
   for (int i : {2, 3}) {
     const auto& empty = j["segments"][i];
     EXPECT_EQ(empty["uuid_count"], 0);
@@ -436,6 +438,7 @@ TEST(SegmentReport, JsonListsEmptySegmentsWithNullAverages) {
     EXPECT_TRUE(empty["median_clv"].is_null());
     EXPECT_DOUBLE_EQ(empty["share_percent"].get<double>(), 0.0);
     EXPECT_EQ(empty["sum_clv"], "0.00");
+    EXPECT_EQ(empty["sum_order_count"], 0);
   }
 }
 

@@ -382,6 +382,19 @@ TEST(CsvSource, RejectsInvalidUtf8OnlyInSelectedFields) {
                                                      ErrorResult(3, 2, "name", "invalid UTF-8")));
 }
 
+TEST(CsvSource, ChecksUtf8PastLongAsciiRuns) {
+  // The row is checked 32 and 8 bytes at a time while it is ASCII: what follows such runs
+  // is still checked byte by byte.
+  const std::string ascii(40, 'a');
+  const std::string path =
+      WriteTempFile("id,name\n1," + ascii + "\xC3\xA9" + ascii + "\n2," + ascii +
+                    "\xED\xA0\x80\n3," + ascii + ascii + "\xF4\x90\x80\x80\n");
+  EXPECT_THAT(ReadAll(path, {}, nullptr),
+              ElementsAre(RowResult(2, {"1", ascii + "\xC3\xA9" + ascii}),
+                          ErrorResult(3, 2, "name", "invalid UTF-8"),
+                          ErrorResult(4, 2, "name", "invalid UTF-8")));
+}
+
 TEST(CsvSource, SelectListsColumnsFoundWhenAColumnIsMissing) {
   auto source = RowSource::Open(WriteTempFile("id,email,total\n1,a,2\n"), {});
   ASSERT_TRUE(source.ok());

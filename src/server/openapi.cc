@@ -104,10 +104,11 @@ std::string OpenApiDocument() {
   p["/api/v1/segments"]["get"] =
       Get("Segment statistics of a snapshot", "viewer",
           {snapshot, lang, format, predict, horizon, discount},
-          Responses("group, uuid_count, avg_order_count, avg_clv, avg_recency_days, "
-                    "share_percent, sum_clv, median_clv per segment; with predict also "
-                    "avg_p_alive and avg_predicted_clv",
-                    true));
+          Responses(
+              "group, uuid_count, avg_order_count, avg_clv, avg_recency_days, "
+              "share_percent, sum_clv, sum_order_count, median_clv per segment; with predict also "
+              "avg_p_alive and avg_predicted_clv",
+              true));
   p["/api/v1/snapshots"]["get"] =
       Get("Every kept snapshot, oldest first", "viewer", none, Responses("snapshots", false));
   p["/api/v1/snapshots"]["post"] = {

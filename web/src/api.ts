@@ -20,6 +20,7 @@ export interface Segment {
   avg_recency_days: number | null;
   share_percent: number;
   sum_clv: string | null;
+  sum_order_count: number;
   median_clv: string | null;
   // Present when the snapshot carries predictions (`tessera snapshots create --predict`).
   avg_p_alive?: number | null;
