@@ -429,6 +429,46 @@ TEST_P(LoaderTest, ASpilledLoadRejectsAnotherCurrencyInALaterRunOfAnOrder) {
   EXPECT_EQ(amounts, (std::set<int64_t>{1000, 1100}));  // order 1: 10.00 + 1.00
 }
 
+TEST_P(LoaderTest, AWideColumnTheMappingDoesNotUseChangesNothing) {
+  // Rows with a 3,000-byte column the mapping does not use load as narrow ones do, and a
+  // lower-case currency (upper-cased apart from the row) is the order's currency either way.
+  const std::string header =
+      "order_id,customer_id,ordered_at,sku,category,quantity,unit_price,currency,note\n";
+  std::string narrow = header, wide = header;
+  for (int i = 0; i < 40; ++i) {
+    const std::string row =
+        fmt::format("W-{},K{},2024-03-{:02}T10:00:00Z,S{},Cat > {},1,{}.50,{},", i / 2, i % 7,
+                    1 + i / 2, i % 5, i % 3, i, i % 2 ? "eur" : "EUR");
+    narrow += row + "short\n";
+    wide += row + std::string(i % 3 == 0 ? 3000 : 10, 'x') + "\n";
+  }
+  auto dictionaries = [](Store& store) {
+    std::set<std::pair<int, std::string>> out;
+    EXPECT_TRUE(store
+                    .ScanDictionaries([&](DictKind kind, uint32_t, const std::string& v) {
+                      out.emplace(static_cast<int>(kind), v);
+                    })
+                    .ok());
+    return out;
+  };
+  auto a = OpenStore("narrow.db");
+  auto b = OpenStore("wide.db");
+  auto narrow_load = Load(*a, {Write("narrow.csv", narrow)});
+  auto wide_load = Load(*b, {Write("wide.csv", wide)});
+  ASSERT_TRUE(narrow_load.ok()) << narrow_load.status().ToString();
+  ASSERT_TRUE(wide_load.ok()) << wide_load.status().ToString();
+  EXPECT_EQ(wide_load->rows_rejected, 0u);
+  EXPECT_EQ(wide_load->orders_stored, 20u);
+  EXPECT_EQ(wide_load->customers_new, 7u);
+  EXPECT_EQ(OrdersByPseudonym(*b), OrdersByPseudonym(*a));
+  const auto values = dictionaries(*b);
+  EXPECT_EQ(values, dictionaries(*a));
+  std::set<std::pair<int, std::string>> expected = {{0, "EUR"}};
+  for (int c = 0; c < 3; ++c) expected.emplace(1, fmt::format("Cat > {}", c));
+  for (int s = 0; s < 5; ++s) expected.emplace(2, fmt::format("S{}", s));
+  EXPECT_EQ(values, expected);
+}
+
 TEST_P(LoaderTest, TheTemporaryFilesOfASpilledLoadHoldNoRawIdentifier) {
   const fs::path spill_dir = dir_ / "spill";
   fs::create_directories(spill_dir);
