@@ -497,10 +497,6 @@ bool CsvSource::EmitRow(const ScanResult& scan, Row* row, RowError* error, bool*
   row->line = row_line;
   row->fields.resize(n);
   row->present.assign(n, true);
-  // One pass over the whole row: when it is valid UTF-8 so is every field (separators and
-  // quotes are ASCII, never inside a multi-byte sequence), and only a row that is not needs
-  // its fields checked one by one to name the column.
-  const bool row_valid = IsValidUtf8(std::string_view(base, scan.bytes));
   for (size_t i = 0; i < n; ++i) {
     FieldSpan& f = fields_[selected_[i]];
     if (f.raw_quoted) {
@@ -510,7 +506,7 @@ bool CsvSource::EmitRow(const ScanResult& scan, Row* row, RowError* error, bool*
       f.raw_quoted = false;
     }
     const std::string_view value(base + f.begin, f.size);
-    if (!row_valid && !IsValidUtf8(value)) {
+    if (!IsValidUtf8(value)) {
       *error = RowError{row_line, selected_[i] + 1, columns_[selected_[i]], "invalid UTF-8"};
       error->code = "invalid_utf8";
       return true;
