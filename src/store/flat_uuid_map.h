@@ -7,7 +7,6 @@
 // Not thread-safe. Internal to the store module.
 
 #include <cstdint>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -20,16 +19,6 @@ class FlatUuidMap {
   static constexpr uint32_t kMissing = 0xffffffffu;  // also marks an empty entry
 
   FlatUuidMap() { entries_.resize(16); }
-
-  size_t size() const { return size_; }
-  size_t MemoryBytes() const { return entries_.capacity() * sizeof(Entry); }
-
-  // Room for `n` entries without growing.
-  void Reserve(size_t n) {
-    size_t capacity = entries_.size();
-    while (n * 4 > capacity * 3) capacity *= 2;
-    if (capacity != entries_.size()) Rehash(capacity);
-  }
 
   // The value of `uuid`, or kMissing.
   uint32_t Find(const privacy::Uuid& uuid) const {
