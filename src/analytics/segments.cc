@@ -330,10 +330,10 @@ std::string SegmentReport::ToCsv() const {
 }
 
 std::string SegmentReport::ToTable() const {
-  std::string out =
-      fmt::format("Segments as of {}, window {} ({} .. {}), {} customers, amounts in {}{}\n\n",
-                  as_of, window, window_start, as_of, customer_count, currency,
-                  snapshot_id != 0 ? fmt::format(" (snapshot {})", snapshot_id) : "");
+  std::string out = fmt::format("Segments as of {}, window {} ({} .. {}), {} customers{}{}\n\n",
+                                as_of, window, window_start, as_of, customer_count,
+                                currency.empty() ? "" : ", amounts in " + currency,
+                                snapshot_id != 0 ? fmt::format(" (snapshot {})", snapshot_id) : "");
   size_t width = 7;
   for (const auto& s : segments) {
     // Display width: count UTF-8 lead bytes, not bytes ("Winterschläfer").

@@ -17,6 +17,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -66,7 +67,8 @@ std::string ReadFile(const std::filesystem::path& p) {
 // keys, served by a `tessera serve` process.
 class Environment {
  public:
-  Environment(Backend backend, const std::string& name, bool with_snapshot) {
+  Environment(Backend backend, const std::string& name, bool with_snapshot,
+              const char* customers = nullptr) {
     dir_ = std::filesystem::path(::testing::TempDir()) /
            ("tessera_audapi_" + std::to_string(::getpid()) + "_" + name +
             (backend == Backend::kSqlite ? "_s" : "_p"));
@@ -79,9 +81,14 @@ class Environment {
     std::filesystem::remove(key_);
     Tessera({"keys", "init", "--key", key_}, store_);
     const std::string orders = (dir_ / "orders.csv").string();
-    Tessera({"generate", "--customers", with_snapshot ? "1500" : "200", "--months", "14", "--seed",
-             "5", "--end", "2025-06-30", "--categories", "60", "--output", orders},
-            store_);
+    if (customers == nullptr) customers = with_snapshot ? "1500" : "200";
+    if (std::string_view(customers) == "0") {
+      std::ofstream(orders) << "order_id,customer_id,ordered_at,amount,currency\n";
+    } else {
+      Tessera({"generate", "--customers", customers, "--months", "14", "--seed", "5", "--end",
+               "2025-06-30", "--categories", "60", "--output", orders},
+              store_);
+    }
     Tessera({"ingest", orders, "--quiet"}, store_);
     if (with_snapshot) {
       Tessera({"snapshots", "create", "--as-of", "2025-06-30", "--window", "12m", "-q"}, store_);
@@ -572,6 +579,27 @@ TEST_P(AudienceApiTest, WithoutASnapshotTheAnswerSaysToMakeOne) {
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_GT(Body(r)["size"], 0);
   EXPECT_EQ(Body(r)["snapshot_id"], Body(s)["snapshot_id"]);
+}
+
+TEST_P(AudienceApiTest, AStoreWithoutCustomersAnswersZeroAndKeepsServing) {
+  Environment empty(GetParam(), "empty", true, "0");
+  auto c = empty.server_.Client();
+  auto schema = c.Get("/api/v1/audiences/schema", Auth(empty.viewer_));
+  ASSERT_TRUE(schema) << "the server went away";
+  ASSERT_EQ(schema->status, 200) << schema->body;
+  EXPECT_EQ(Body(schema)["customers"], 0) << schema->body;
+  auto r = c.Post("/api/v1/audiences/count", Auth(empty.viewer_),
+                  R"({"expression": "orders >= 1 or not orders >= 1"})", "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Body(r)["size"], 0);
+  auto o = c.Post("/api/v1/audiences/overlap", Auth(empty.viewer_),
+                  R"({"expressions": ["orders >= 1", "clv > 5"]})", "application/json");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->status, 200) << o->body;
+  auto health = c.Get("/api/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 }  // namespace

@@ -34,8 +34,10 @@ class Bitmap {
   Bitmap(const Bitmap&) = delete;
   Bitmap& operator=(const Bitmap&) = delete;
 
-  // [0, n).
-  static Bitmap Range(uint32_t n) { return Bitmap(roaring_bitmap_from_range(0, n, 1)); }
+  // [0, n); empty for n = 0 (CRoaring's from_range returns no bitmap for an empty range).
+  static Bitmap Range(uint32_t n) {
+    return n == 0 ? Bitmap() : Bitmap(roaring_bitmap_from_range(0, n, 1));
+  }
   // From indexes in any order (duplicates allowed).
   static Bitmap Of(std::span<const uint32_t> ids);
   Bitmap Copy() const { return Bitmap(roaring_bitmap_copy(r_)); }
