@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "tessera/common/text.h"
+#include "tessera/io/columns.h"
 #include "tessera/io/row_source.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
@@ -84,7 +85,7 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
   if (id_col < 0 && email_col < 0) {
     return InvalidArgumentError(
         "{}: no customer id or e-mail column (mapping {}); columns found: {}", crm_path,
-        mapping.name, fmt::join(columns, ", "));
+        mapping.name, io::DescribeColumns(columns).text);
   }
   if (format != MatchFormat::kRows && email_col < 0) {
     return InvalidArgumentError("{}: the {} format needs an e-mail column (mapping {})", crm_path,

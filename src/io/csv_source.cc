@@ -8,6 +8,7 @@
 
 #include "io/text.h"
 #include "io/utf8.h"
+#include "tessera/io/columns.h"
 
 // Parsing model. The InputBuffer's window always starts at the first byte of the row being
 // read. Scan() walks that row and records where each field lies; when the row runs past the
@@ -405,9 +406,11 @@ Status CsvSource::Select(const std::vector<std::string>& names) {
     }
   }
   if (!missing.empty()) {
-    return InvalidArgumentError("{}: column{} {} not found; columns found: {}", input_->name(),
-                                missing.size() > 1 ? "s" : "", QuotedList(missing),
-                                QuotedList(columns_));
+    return InvalidArgumentError(
+        "{}: column{} {} not found; columns found: {}", input_->name(),
+        missing.size() > 1 ? "s" : "", QuotedList(missing),
+        // Without a header the columns are positions, not cells.
+        has_header_ ? DescribeColumns(columns_, /*quoted=*/true).text : QuotedList(columns_));
   }
   selected_ = std::move(selected);
   return OkStatus();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tessera/common/text.h"
+#include "tessera/io/columns.h"
 
 namespace tessera::io {
 namespace internal {
@@ -250,30 +251,16 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   if (!has(Field::kOrderedAt)) missing.push_back("ordered_at");
   if (!has(Field::kAmount) && !has(Field::kUnitPrice)) missing.push_back("amount or unit_price");
   if (!missing.empty()) {
-    std::string found, need;
-    // Privacy: a file without a header row shows its first data row here; names that look
-    // like data (an '@', two digits or more, over 64 bytes) are not repeated.
-    size_t position = 0;
-    bool data_like = false;
-    for (const auto& c : columns) {
-      ++position;
-      const auto digits =
-          std::count_if(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-      const std::string shown =
-          c.find('@') != std::string::npos || digits >= 2 || c.size() > 64
-              ? fmt::format("<column {}: looks like data, not a header>", position)
-              : c;
-      data_like |= shown != c;
-      found += (found.empty() ? "" : ", ") + shown;
-    }
+    std::string need;
     for (const auto& m : missing) need += (need.empty() ? "" : "; ") + m;
+    const ColumnsDescription found = DescribeColumns(columns);
     return InvalidArgumentError(
         "cannot map the columns with mapping '{}': no column for {}. Columns found: {}.{} Pass "
         "--mapping with a preset or a mapping file that names them",
-        mapping.name, need, found.empty() ? "(none)" : found,
-        data_like ? " Does the file start with a header row? If not, set header = false in a "
-                    "mapping file."
-                  : "");
+        mapping.name, need, found.text,
+        found.looks_like_data ? " Does the file start with a header row? If not, set header = "
+                                "false in a mapping file."
+                              : "");
   }
   if (mapping.level) {
     r.level = *mapping.level;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tessera/io/columns.h"
+
 namespace tessera::io {
 namespace {
 
@@ -15,6 +17,7 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
+using ::testing::Not;
 
 constexpr size_t Idx(Field f) { return static_cast<size_t>(f); }
 
@@ -293,6 +296,37 @@ TEST(ResolveMapping, MissingFieldsAreNamedWithTheColumnsFound) {
   EXPECT_THAT(msg, HasSubstr("amount or unit_price"));
   EXPECT_THAT(msg, HasSubstr("Columns found: Kunde, Datum, Betrag"));
   EXPECT_THAT(msg, HasSubstr("'generic'"));
+}
+
+TEST(ResolveMapping, AFirstRowOfDataIsNotEchoedAsColumns) {
+  // A file without a header row: its first data row arrives as the "columns". Names without
+  // digits ("Jane Doe") sit beside cells that give the row away as data.
+  const std::vector<std::string> row{"K100", "Jane Doe", "jane@example.de", "2024-01-01", "12.50"};
+  auto r = ResolveMapping(Generic(), row, ',');
+  ASSERT_FALSE(r.ok());
+  const std::string& msg = r.status().message();
+  for (const std::string& cell : row) EXPECT_THAT(msg, Not(HasSubstr(cell))) << msg;
+  EXPECT_THAT(msg, Not(HasSubstr("Jane")));
+  EXPECT_THAT(msg, HasSubstr("5 columns in a first row that looks like data"));
+  EXPECT_THAT(msg, HasSubstr("column 1: digits; column 3: an '@'; column 4: digits"));
+  EXPECT_THAT(msg, HasSubstr("Does the file start with a header row?"));
+}
+
+TEST(DescribeColumns, ShowsHeaderNamesAndHidesEveryCellOfADataRow) {
+  EXPECT_EQ(DescribeColumns({"Kunde", "Datum", "Betrag"}).text, "Kunde, Datum, Betrag");
+  EXPECT_FALSE(DescribeColumns({"Kunde", "Datum", "Betrag"}).looks_like_data);
+  EXPECT_EQ(DescribeColumns({"id", "total"}, /*quoted=*/true).text, "\"id\", \"total\"");
+  EXPECT_EQ(DescribeColumns({}).text, "(none)");
+  const auto one = DescribeColumns({std::string(65, 'x')});
+  EXPECT_TRUE(one.looks_like_data);
+  EXPECT_EQ(one.text,
+            "1 column in a first row that looks like data, not a header (column 1: over 64 "
+            "bytes); its values are not shown");
+  std::vector<std::string> wide(9, "Jane Doe");
+  for (size_t i = 1; i < wide.size(); ++i) wide[i] = "0" + std::to_string(i) + "5";
+  const auto d = DescribeColumns(wide);
+  EXPECT_THAT(d.text, Not(HasSubstr("Jane")));
+  EXPECT_THAT(d.text, HasSubstr("column 6: digits; 3 more)"));
 }
 
 TEST(ResolveMapping, NamesOnlyTheFieldsThatAreMissing) {
