@@ -35,7 +35,11 @@ struct ServeArgs {
   std::vector<std::string> cors;
   int threads = 128;
   uint64_t max_upload_mb = 4096;
+  int max_connections_per_address = 256;
+  int max_busy_per_client = 32;
+  int request_timeout = 30;
   bool with_key = false;
+  bool reuse_port = false;
 };
 
 Status RunServe(const ServeArgs& a) {
@@ -46,6 +50,10 @@ Status RunServe(const ServeArgs& a) {
   o.cors_origins = a.cors;
   o.threads = a.threads;
   o.max_upload_bytes = a.max_upload_mb << 20;
+  o.max_connections_per_address = a.max_connections_per_address;
+  o.max_busy_per_client = a.max_busy_per_client;
+  o.read_timeout_seconds = a.request_timeout;
+  o.reuse_port = a.reuse_port;
   // SIGINT and SIGTERM stop the server cleanly: blocked here (and so in every thread
   // started later) and awaited by one thread.
   sigset_t signals;
@@ -143,6 +151,27 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
       ->capture_default_str();
   serve->add_option("--max-upload-mb", serve_args.max_upload_mb, "Largest order upload")
       ->capture_default_str();
+  serve
+      ->add_option("--request-timeout", serve_args.request_timeout,
+                   "Seconds a request (head and body; uploads: between reads) may take to arrive; "
+                   "then 408")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections-per-address", serve_args.max_connections_per_address,
+                   "Connections open at once from one client address (0: no limit, e.g. behind "
+                   "a reverse proxy)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-busy-per-client", serve_args.max_busy_per_client,
+                   "Requests on worker threads at once per client address and per API key; more "
+                   "wait their turn (0: no limit)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  serve->add_flag("--reuse-port", serve_args.reuse_port,
+                  "Share the port with another server (SO_REUSEPORT); without it a port in use "
+                  "is refused");
   serve->footer(
       "Examples:\n"
       "  tessera keys api create --role viewer --allow-query-key   # prints a key once\n"

@@ -621,6 +621,16 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   ExpectError(
       c.Post("/api/v1/ingest", env_->Auth(env_->admin_), "just,some\ncolumns,here\n", "text/csv"),
       400);
+  // A file without a header row: its first row (a name, an e-mail) is not echoed as columns.
+  auto headerless = c.Post("/api/v1/ingest", env_->Auth(env_->admin_),
+                           "K7,Jane Doe,jane@example.de,2024-01-01,12.50\n", "text/csv");
+  ExpectError(headerless, 400);
+  EXPECT_NE(headerless->body.find("5 columns in a first row that looks like data"),
+            std::string::npos)
+      << headerless->body;
+  for (const char* cell : {"K7", "Jane", "jane@example.de", "2024-01-01", "12.50"}) {
+    EXPECT_EQ(headerless->body.find(cell), std::string::npos) << cell << ": " << headerless->body;
+  }
   // Over --max-upload-mb 1: refused from the headers, before any of the body is read. (Sent
   // by hand: a client still writing the body may see the connection close before it reads
   // the answer.)
@@ -643,6 +653,90 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   ::close(fd);
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
   EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
+}
+
+// More slow request bodies than there are worker threads (16), sent with a viewer key: the
+// bodies are read on the event loops, so every route keeps answering, a 401 too.
+TEST_P(ApiTest, SlowRequestBodiesDoNotFreezeTheApi) {
+  std::vector<int> slow;
+  for (int i = 0; i < 40; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string head =
+        "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: Bearer " +
+        env_->viewer_ +
+        "\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n"
+        "{\"expression\": ";
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
+    slow.push_back(fd);
+  }
+  auto c = env_->Client();
+  c.set_read_timeout(5, 0);
+  auto seg = c.Get("/api/v1/segments", env_->Auth(env_->viewer_));
+  ASSERT_TRUE(seg) << "no answer while slow bodies are pending";
+  EXPECT_EQ(seg->status, 200);
+  auto loads = c.Get("/api/v1/loads", env_->Auth(env_->admin_));
+  ASSERT_TRUE(loads);
+  EXPECT_EQ(loads->status, 200);
+  ExpectError(c.Get("/api/v1/snapshots", env_->Auth("tsk_0000000000000000_nonsense")), 401);
+  // Authentication schemes are case-insensitive.
+  auto lower = c.Get("/api/v1/snapshots", {{"Authorization", "bearer " + env_->viewer_}});
+  ASSERT_TRUE(lower);
+  EXPECT_EQ(lower->status, 200) << lower->body;
+  // A JSON body declared over the limit (1 MiB) is refused from its head, before it is sent.
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string head =
+        "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: Bearer " +
+        env_->viewer_ + "\r\nContent-Length: 2097152\r\n\r\n";
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
+    std::string answer;
+    char buf[4096];
+    ssize_t n;
+    while (answer.find("}\n") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0) {
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
+    EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
+  }
+  for (int fd : slow) ::close(fd);
+  auto metrics = c.Get("/metrics", env_->Auth(env_->viewer_));
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tessera_http_refused_total{reason=\"too_large\"} 1"),
+            std::string::npos)
+      << metrics->body;
+}
+
+// A second server on a port in use is refused (cpp-httplib's SO_REUSEPORT would let it share
+// the port, and the kernel split requests between two stores).
+TEST_P(ApiTest, AServerOnAPortInUseIsRefused) {
+  const std::string cmd = std::string("'" TESSERA_BINARY "' serve --store '") + env_->store_ +
+                          "' --listen 127.0.0.1:" + std::to_string(env_->port_) + " 2>&1";
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << out;
+  EXPECT_NE(out.find("address in use"), std::string::npos) << out;
+  auto health = env_->Client().Get("/api/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 TEST_P(ApiTest, RecomputationKeepsANewSnapshotThatReadsSeeAtOnce) {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -21,6 +22,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+
+#include "server/http_common.h"
 
 namespace tessera::server::internal {
 namespace {
@@ -68,26 +71,153 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-// Whether a request head announces a body (or asks for 100-continue): such requests are read
-// by a worker, which may wait for the body.
-bool HasBody(std::string_view head) {
+std::string_view TrimWhitespace(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// How a request's body is delimited, read from its head (RFC 9112 section 6), and what the
+// loop needs to know before a worker sees the request.
+struct Framing {
+  enum Kind { kNone, kLength, kChunked } kind = kNone;
+  uint64_t length = 0;
+  bool expect_continue = false;
+  const char* bad = nullptr;  // why the head is refused, when it is
+  std::string_view token;     // the API key of an "Authorization: Bearer" header
+};
+
+Framing ParseFraming(std::string_view head) {
+  Framing f;
+  bool has_length = false, has_chunked = false;
   size_t at = head.find("\r\n");
   while (at != std::string_view::npos && at + 2 < head.size()) {
     const size_t next = head.find("\r\n", at + 2);
     std::string_view line = head.substr(at + 2, next - at - 2);
-    if (StartsWithIgnoreCase(line, "transfer-encoding:") || StartsWithIgnoreCase(line, "expect:")) {
-      return true;
-    }
-    if (StartsWithIgnoreCase(line, "content-length:")) {
-      line.remove_prefix(15);
-      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-      while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-      if (line != "0") return true;
-    }
     at = next;
+    if (line.empty()) break;
+    if (line.front() == ' ' || line.front() == '\t') {
+      f.bad = "folded header lines are not accepted";
+      return f;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;  // cpp-httplib answers it
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = TrimWhitespace(line.substr(colon + 1));
+    auto is = [&](std::string_view n) {
+      return name.size() == n.size() && StartsWithIgnoreCase(name, n);
+    };
+    if (is("content-length")) {
+      uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (value.empty() || ec != std::errc() || end != value.data() + value.size() ||
+          value.front() == '+' || value.front() == '-') {
+        f.bad = "Content-Length is not a whole number";
+        return f;
+      }
+      // Two different lengths: a proxy in front may have used the other one (smuggling).
+      if (has_length && n != f.length) {
+        f.bad = "two different Content-Length headers";
+        return f;
+      }
+      has_length = true;
+      f.length = n;
+    } else if (is("transfer-encoding")) {
+      if (value.size() != 7 || !StartsWithIgnoreCase(value, "chunked") || has_chunked) {
+        f.bad = "only Transfer-Encoding: chunked is accepted";
+        return f;
+      }
+      has_chunked = true;
+    } else if (is("expect")) {
+      f.expect_continue = value.size() == 12 && StartsWithIgnoreCase(value, "100-continue");
+    } else if (is("authorization") && StartsWithIgnoreCase(value, "bearer ")) {
+      f.token = TrimWhitespace(value.substr(7));
+    }
   }
-  return false;
+  if (has_length && has_chunked) {
+    f.bad = "both Content-Length and Transfer-Encoding";
+    return f;
+  }
+  if (has_chunked) f.kind = Framing::kChunked;
+  if (has_length && f.length > 0) f.kind = Framing::kLength;
+  return f;
 }
+
+enum class ChunkScan { kComplete, kIncomplete, kBad, kTooLarge };
+
+// Where a chunked body at the start of `data` ends (*end: one past its last trailer line).
+ChunkScan ScanChunked(std::string_view data, size_t max_body, size_t* end) {
+  size_t pos = 0;
+  uint64_t total = 0;
+  for (;;) {
+    const size_t eol = data.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      return data.size() - pos > 1024 ? ChunkScan::kBad : ChunkScan::kIncomplete;
+    }
+    std::string_view size_text = data.substr(pos, eol - pos);
+    size_text = TrimWhitespace(size_text.substr(0, size_text.find(';')));
+    uint64_t size = 0;
+    const auto [p, ec] =
+        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+    if (size_text.empty() || size_text.size() > 15 || ec != std::errc() ||
+        p != size_text.data() + size_text.size()) {
+      return ChunkScan::kBad;
+    }
+    pos = eol + 2;
+    if (size == 0) {
+      for (;;) {  // trailer lines up to an empty one
+        const size_t e = data.find("\r\n", pos);
+        if (e == std::string_view::npos) {
+          return data.size() - pos > kMaxHeadBytes ? ChunkScan::kBad : ChunkScan::kIncomplete;
+        }
+        if (e == pos) {
+          *end = pos + 2;
+          return ChunkScan::kComplete;
+        }
+        pos = e + 2;
+      }
+    }
+    total += size;
+    if (total > max_body) return ChunkScan::kTooLarge;
+    if (data.size() - pos < size + 2) return ChunkScan::kIncomplete;
+    if (data.substr(pos + size, 2) != "\r\n") return ChunkScan::kBad;
+    pos += size + 2;
+  }
+}
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "Service Unavailable";
+  }
+}
+
+// A complete answer of the loop's own, closing the connection: the JSON error envelope of
+// every other error (http_common.h).
+std::string Refusal(int status, std::string_view code, std::string_view message) {
+  Json j;
+  j["error"] = {{"status", status}, {"code", code}, {"message", message}};
+  const std::string body = j.dump() + "\n";
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\nX-Content-Type-Options: nosniff\r\n{}\r\n{}",
+      status, ReasonPhrase(status), body.size(),
+      status == 429 || status == 503 ? "Retry-After: 1\r\n" : "", body);
+}
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
 
@@ -105,39 +235,48 @@ struct EventServer::Connection {
   std::string out;  // answers not sent yet, from out_pos
   size_t out_pos = 0;
   int64_t last_active_ns = 0;
+  int64_t request_start_ns = 0;  // when the first byte of the pending request arrived
+  int64_t parked_since_ns = 0;
   size_t served = 0;
   uint32_t events = 0;  // the epoll interest registered
   bool busy = false;    // a worker has it; its loop does not touch it
+  bool parked = false;  // its next request waits for a worker slot
   bool peer_closed = false;
   bool close_after_flush = false;
+  bool continue_sent = false;  // the loop sent "100 Continue" for the pending request
   std::string remote_ip, local_ip;
   int remote_port = 0, local_port = 0;
+  std::vector<std::string> slots;  // the clients whose worker slot this request holds
 
   size_t InPending() const { return in.size() - in_pos; }
   size_t OutPending() const { return out.size() - out_pos; }
 };
 
-// The connection as cpp-httplib sees it. On a loop it reads the request head from the
-// received bytes (no further: the request has no body) and appends the answer to the output;
-// on a worker it reads and writes the socket, waiting up to the server's timeouts.
+// The connection as cpp-httplib sees it. It reads the request from the received bytes (no
+// further than readable_end) unless `read_socket` (a streamed upload, read on a worker, which
+// may wait for the socket); it appends the answer to the output, or with `write_socket` sends
+// it, waiting up to the server's write timeout.
 class EventServer::ConnectionStream final : public httplib::Stream {
  public:
   ConnectionStream(Connection& c, size_t readable_end, int64_t read_timeout_ns,
-                   int64_t write_timeout_ns, bool blocking)
+                   int64_t write_timeout_ns, bool read_socket, bool write_socket,
+                   bool swallow_continue)
       : c_(c),
         readable_end_(readable_end),
         read_timeout_ms_(static_cast<int>(read_timeout_ns / 1000000)),
         write_timeout_ms_(static_cast<int>(write_timeout_ns / 1000000)),
-        blocking_(blocking) {}
+        read_socket_(read_socket),
+        write_socket_(write_socket),
+        swallow_continue_(swallow_continue) {}
 
   bool is_readable() const override {
-    return Available() > 0 || (blocking_ && Wait(POLLIN, read_timeout_ms_));
+    return Available() > 0 || (read_socket_ && Wait(POLLIN, read_timeout_ms_));
   }
-  bool is_writable() const override { return !blocking_ || Wait(POLLOUT, write_timeout_ms_); }
+  bool is_writable() const override { return !write_socket_ || Wait(POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (Available() == 0) {
-      if (!blocking_) return 0;
+      if (!read_socket_) return 0;
       const ssize_t r = Fill();
       if (r <= 0) return r;
     }
@@ -148,7 +287,13 @@ class EventServer::ConnectionStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
-    if (!blocking_) {
+    // The loop already told the client to send the body; cpp-httplib, seeing the Expect
+    // header of a request whose body it has, would say it a second time.
+    if (swallow_continue_) {
+      swallow_continue_ = false;
+      if (std::string_view(ptr, size) == kContinue) return static_cast<ssize_t>(size);
+    }
+    if (!write_socket_) {
       c_.out.append(ptr, size);
       return static_cast<ssize_t>(size);
     }
@@ -213,12 +358,17 @@ class EventServer::ConnectionStream final : public httplib::Stream {
   Connection& c_;
   const size_t readable_end_;
   const int read_timeout_ms_, write_timeout_ms_;
-  const bool blocking_;
+  const bool read_socket_, write_socket_;
+  bool swallow_continue_;
 };
 
 class EventServer::Loop {
  public:
-  Loop(EventServer& server, int listen_fd) : server_(server), listen_fd_(listen_fd) {}
+  Loop(EventServer& server, int listen_fd)
+      : server_(server),
+        listen_fd_(listen_fd),
+        max_buffered_in_(
+            std::max<size_t>(kMaxBufferedIn, server.limits_.max_body_bytes + 2 * kMaxHeadBytes)) {}
 
   ~Loop() {
     for (auto& [fd, c] : connections_) ::close(fd);
@@ -282,12 +432,14 @@ class EventServer::Loop {
           Accept();
         } else if (tag == &wake_tag_) {
           TakeBack();
+          RetryParked();
         } else {
           OnEvent(static_cast<Connection*>(tag), events[static_cast<size_t>(i)].events);
         }
       }
       if (now_ - last_sweep >= 1000000000) {
         Sweep();
+        RetryParked();
         last_sweep = now_;
       }
     }
@@ -307,12 +459,21 @@ class EventServer::Loop {
         }
         return;
       }
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       auto c = std::make_unique<Connection>();
       c->fd = fd;
       c->last_active_ns = now_;
       AddressOf(addr, &c->remote_ip, &c->remote_port);
+      if (!server_.AdmitConnection(c->remote_ip)) {
+        // Best effort: the answer fits the socket's send buffer of a new connection.
+        const std::string answer =
+            Refusal(503, "too_many_connections", "too many connections from this address");
+        [[maybe_unused]] const ssize_t w = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ::close(fd);
+        ++server_.refused_connections_;
+        continue;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       sockaddr_storage local{};
       socklen_t local_len = sizeof local;
       if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
@@ -322,6 +483,7 @@ class EventServer::Loop {
       e.events = EPOLLIN;
       e.data.ptr = c.get();
       if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) {
+        server_.ReleaseConnection(c->remote_ip);
         ::close(fd);
         continue;
       }
@@ -341,6 +503,7 @@ class EventServer::Loop {
     for (Connection* c : back) {
       c->busy = false;
       c->last_active_ns = now_;
+      c->request_start_ns = now_;
       if (c->close_after_flush) {
         Close(c);
         continue;
@@ -354,6 +517,15 @@ class EventServer::Loop {
       }
       c->events = EPOLLIN;
       Process(c);
+    }
+  }
+
+  // A worker slot may have come free: the waiting connections try again, oldest first.
+  void RetryParked() {
+    if (parked_.empty()) return;
+    const std::vector<Connection*> waiting = parked_;
+    for (Connection* c : waiting) {
+      if (c->parked && connections_.contains(c->fd)) Process(c);
     }
   }
 
@@ -371,8 +543,9 @@ class EventServer::Loop {
       c->in.clear();
       c->in_pos = 0;
     }
+    const bool new_request = c->InPending() == 0;
     size_t received = 0;
-    while (received < kMaxBufferedIn && c->InPending() < kMaxBufferedIn) {
+    while (received < kMaxBufferedIn && c->InPending() < max_buffered_in_) {
       const ssize_t r = ::recv(c->fd, buffer_.data(), buffer_.size(), 0);
       if (r > 0) {
         c->in.append(buffer_.data(), static_cast<size_t>(r));
@@ -389,37 +562,122 @@ class EventServer::Loop {
       Close(c);
       return false;
     }
-    if (received > 0) c->last_active_ns = now_;
+    if (received > 0) {
+      c->last_active_ns = now_;
+      if (new_request) c->request_start_ns = now_;
+    }
     return true;
   }
 
+  // Answers what the loop answers itself and closes the connection after it.
+  void Refuse(Connection* c, int status, std::string_view code, std::string_view message) {
+    c->out += Refusal(status, code, message);
+    c->close_after_flush = true;
+    c->in_pos = c->in.size();
+    if (c->parked) Unpark(c);
+  }
+
   // Answers the complete requests received, as long as they may be answered here, and sends
-  // the answers; hands the connection to a worker at the first request that may not.
+  // the answers; hands the connection to a worker at the first request that may not, once
+  // its body is here.
   void Process(Connection* c) {
     for (;;) {
       bool answered = false;
-      while (!c->close_after_flush && c->OutPending() < kMaxBufferedOut) {
+      while (!c->close_after_flush && c->OutPending() < kMaxBufferedOut && c->InPending() > 0) {
+        // Empty lines before a request line are ignored (RFC 9112 section 2.2): some clients
+        // send one after a body.
+        while (c->InPending() >= 2 && c->in[c->in_pos] == '\r' && c->in[c->in_pos + 1] == '\n') {
+          c->in_pos += 2;
+        }
+        if (c->InPending() == 0) break;
         const std::string_view pending(c->in.data() + c->in_pos, c->InPending());
         const size_t end = pending.find("\r\n\r\n");
         if (end == std::string_view::npos) {
-          if (pending.size() > kMaxHeadBytes) return HandOff(c);
+          if (pending.size() > kMaxHeadBytes) {
+            const size_t line_end = pending.find("\r\n");
+            if (line_end == std::string_view::npos || line_end > kMaxHeadBytes) {
+              Refuse(c, 414, "uri_too_long", "the request line is too long");
+            } else {
+              Refuse(c, 431, "headers_too_large", "the request's headers are too large");
+            }
+          }
           break;
         }
         const std::string_view head = pending.substr(0, end + 4);
         const size_t method_end = head.find(' ');
         const size_t target_end =
             method_end == std::string_view::npos ? method_end : head.find(' ', method_end + 1);
-        if (target_end == std::string_view::npos || HasBody(head) ||
-            !server_.answers_inline_(head.substr(0, method_end),
-                                     head.substr(method_end + 1, target_end - method_end - 1))) {
-          return HandOff(c);
+        if (target_end == std::string_view::npos || target_end > head.find("\r\n")) {
+          Refuse(c, 400, "invalid_parameter", "malformed request line");
+          ++server_.refused_bad_framing_;
+          break;
         }
-        const size_t next = c->in_pos + head.size();
-        if (!server_.Answer(*c, next, false)) c->close_after_flush = true;
-        c->in_pos = next;
-        answered = true;
+        const std::string_view method = head.substr(0, method_end);
+        const std::string_view target = head.substr(method_end + 1, target_end - method_end - 1);
+        const Framing f = ParseFraming(head);
+        if (f.bad != nullptr) {
+          Refuse(c, 400, "invalid_parameter", std::string("malformed request: ") + f.bad);
+          ++server_.refused_bad_framing_;
+          break;
+        }
+        size_t request_end = c->in_pos + head.size();
+        bool read_socket = false;
+        const std::string_view body = pending.substr(head.size());
+        if (f.kind != Framing::kNone) {
+          const bool streams = server_.streams_body_(method, target);
+          const size_t limit = server_.limits_.max_body_bytes;
+          bool complete = true;
+          if (f.kind == Framing::kLength) {
+            if (f.length > limit && !streams) {
+              Refuse(c, 413, "payload_too_large",
+                     fmt::format("the request body is too large (at most {} bytes)", limit));
+              ++server_.refused_too_large_;
+              break;
+            }
+            read_socket = f.length > limit;
+            complete = read_socket || body.size() >= f.length;
+            if (!read_socket) request_end += f.length;
+          } else if (streams) {
+            read_socket = true;
+          } else {
+            size_t body_end = 0;
+            const ChunkScan scan = ScanChunked(body, limit, &body_end);
+            if (scan == ChunkScan::kBad) {
+              Refuse(c, 400, "invalid_parameter", "malformed request: bad chunked encoding");
+              ++server_.refused_bad_framing_;
+              break;
+            }
+            if (scan == ChunkScan::kTooLarge) {
+              Refuse(c, 413, "payload_too_large",
+                     fmt::format("the request body is too large (at most {} bytes)", limit));
+              ++server_.refused_too_large_;
+              break;
+            }
+            complete = scan == ChunkScan::kComplete;
+            request_end += body_end;
+          }
+          if (!complete) {
+            // The body is on its way: ask for it if the client waits to be asked.
+            if (f.expect_continue && !c->continue_sent) {
+              c->out += kContinue;
+              c->continue_sent = true;
+            }
+            break;
+          }
+        } else if (server_.answers_inline_(method, target)) {
+          if (!server_.Answer(*c, request_end, false, false, false)) c->close_after_flush = true;
+          c->in_pos = request_end;
+          c->request_start_ns = now_;
+          answered = true;
+          continue;
+        }
+        if (!server_.TakeWorkerSlot(*c, f.token)) {
+          Park(c);
+          break;
+        }
+        return HandOff(c, request_end, read_socket);
       }
-      if (c->peer_closed) c->close_after_flush = true;
+      if (c->peer_closed && !c->parked) c->close_after_flush = true;
       if (!Flush(c)) return;
       if (!answered || c->OutPending() > 0) break;
     }
@@ -458,7 +716,7 @@ class EventServer::Loop {
 
   void UpdateInterest(Connection* c) {
     uint32_t want = 0;
-    if (!c->peer_closed && c->InPending() < kMaxBufferedIn) want |= EPOLLIN;
+    if (!c->peer_closed && c->InPending() < max_buffered_in_) want |= EPOLLIN;
     if (c->OutPending() > 0) want |= EPOLLOUT;
     if (want == c->events) return;
     epoll_event e{};
@@ -468,51 +726,98 @@ class EventServer::Loop {
     c->events = want;
   }
 
-  void HandOff(Connection* c) {
+  void Park(Connection* c) {
+    if (c->parked) return;
+    c->parked = true;
+    c->parked_since_ns = now_;
+    parked_.push_back(c);
+    ++server_.parked_;
+  }
+
+  void Unpark(Connection* c) {
+    c->parked = false;
+    parked_.erase(std::find(parked_.begin(), parked_.end(), c));
+    --server_.parked_;
+  }
+
+  void HandOff(Connection* c, size_t request_end, bool read_socket) {
+    if (c->parked) Unpark(c);
     c->busy = true;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
     c->events = 0;
-    server_.workers_->enqueue([this, c] {
+    const bool swallow_continue = c->continue_sent;
+    c->continue_sent = false;
+    server_.workers_->enqueue([this, c, request_end, read_socket, swallow_continue] {
       // Earlier answers first, then this request, on the worker's thread.
-      ConnectionStream s(*c, 0, server_.read_timeout_ns(), server_.write_timeout_ns(), true);
+      ConnectionStream s(*c, 0, server_.read_timeout_ns(), server_.write_timeout_ns(), false, true,
+                         false);
       bool keep = c->OutPending() == 0 || s.write(c->out.data() + c->out_pos, c->OutPending()) ==
                                               static_cast<ssize_t>(c->OutPending());
       c->out.clear();
       c->out_pos = 0;
-      keep = keep && server_.Answer(*c, std::numeric_limits<size_t>::max(), true);
+      keep =
+          keep && server_.Answer(*c, read_socket ? std::numeric_limits<size_t>::max() : request_end,
+                                 read_socket, true, swallow_continue);
+      // What a handler left unread of a body the loop read is skipped, not parsed as the
+      // next request.
+      if (!read_socket) c->in_pos = std::max(c->in_pos, request_end);
       c->close_after_flush = !keep;
+      server_.ReleaseWorkerSlot(*c);
       GiveBack(c);
+      if (server_.parked_.load() > 0) server_.WakeLoops();
     });
   }
 
   void Close(Connection* c) {
     const int fd = c->fd;
+    if (c->parked) Unpark(c);
+    server_.ReleaseConnection(c->remote_ip);
     ::close(fd);  // also leaves the epoll set
     connections_.erase(fd);
   }
 
-  // Closes connections that waited too long: for the rest of a request (read timeout), for
+  // Ends connections that waited too long: for the rest of a request (the read timeout from
+  // its first byte, however slowly it trickles in), for a worker slot (the read timeout), for
   // the client to take an answer (write timeout), or idle (keep-alive timeout).
   void Sweep() {
-    std::vector<Connection*> expired;
+    std::vector<Connection*> expired, timed_out, waited;
+    const int64_t read_timeout = server_.read_timeout_ns();
     for (auto& [fd, c] : connections_) {
       if (c->busy) continue;
-      const int64_t limit = c->OutPending() > 0  ? server_.write_timeout_ns()
-                            : c->InPending() > 0 ? server_.read_timeout_ns()
-                                                 : server_.keep_alive_timeout_ns();
-      if (now_ - c->last_active_ns > limit) expired.push_back(c.get());
+      if (c->parked) {
+        if (now_ - c->parked_since_ns > read_timeout) waited.push_back(c.get());
+      } else if (c->OutPending() > 0) {
+        if (now_ - c->last_active_ns > server_.write_timeout_ns()) expired.push_back(c.get());
+      } else if (c->InPending() > 0) {
+        if (now_ - c->request_start_ns > read_timeout) timed_out.push_back(c.get());
+      } else if (now_ - c->last_active_ns > server_.keep_alive_timeout_ns()) {
+        expired.push_back(c.get());
+      }
     }
     for (Connection* c : expired) Close(c);
+    for (Connection* c : timed_out) {
+      Refuse(c, 408, "request_timeout", "the request did not arrive in time");
+      ++server_.refused_timeout_;
+      Flush(c);
+    }
+    for (Connection* c : waited) {
+      Refuse(c, 429, "too_many_requests",
+             "too many requests at once from this address or API key; try again");
+      ++server_.refused_busy_;
+      Flush(c);
+    }
   }
 
   EventServer& server_;
   const int listen_fd_;
+  const size_t max_buffered_in_;
   int epoll_fd_ = -1, wake_fd_ = -1;
   char listen_tag_ = 0, wake_tag_ = 0;
   std::thread thread_;
   int64_t now_ = 0;
   std::array<char, kReadChunk> buffer_;
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // by descriptor
+  std::vector<Connection*> parked_;                                   // oldest first
   std::mutex returned_mu_;
   std::vector<Connection*> returned_;  // GUARDED_BY(returned_mu_)
 };
@@ -537,18 +842,76 @@ int64_t EventServer::keep_alive_timeout_ns() const {
   return SecondsToNs(keep_alive_timeout_sec_, 0);
 }
 
-bool EventServer::Answer(Connection& c, size_t readable_end, bool blocking) {
-  ConnectionStream s(c, readable_end, read_timeout_ns(), write_timeout_ns(), blocking);
+bool EventServer::Answer(Connection& c, size_t readable_end, bool read_socket, bool write_socket,
+                         bool swallow_continue) {
+  ConnectionStream s(c, readable_end, read_timeout_ns(), write_timeout_ns(), read_socket,
+                     write_socket, swallow_continue);
   const bool last = ++c.served >= keep_alive_max_count_;
   bool closed = false;
   const bool ok = process_request(s, last, closed, nullptr);
   return ok && !closed && !last;
 }
 
-Status EventServer::Serve(int loops, int workers, AnswersInline answers_inline) {
+bool EventServer::AdmitConnection(const std::string& address) {
+  std::lock_guard lock(clients_mu_);
+  int& n = connections_by_address_[address];
+  if (limits_.max_connections_per_address > 0 && n >= limits_.max_connections_per_address) {
+    if (n == 0) connections_by_address_.erase(address);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void EventServer::ReleaseConnection(const std::string& address) {
+  std::lock_guard lock(clients_mu_);
+  auto it = connections_by_address_.find(address);
+  if (it != connections_by_address_.end() && --it->second <= 0) connections_by_address_.erase(it);
+}
+
+bool EventServer::TakeWorkerSlot(Connection& c, std::string_view token) {
+  std::vector<std::string> clients{"a" + c.remote_ip};
+  // Privacy: API keys are secrets; only a hash of one is kept, in memory, while it is busy.
+  if (!token.empty()) clients.push_back("k" + std::to_string(std::hash<std::string_view>{}(token)));
+  std::lock_guard lock(clients_mu_);
+  const int limit = limits_.max_busy_per_client;
+  if (limit > 0) {
+    for (const std::string& k : clients) {
+      auto it = busy_by_client_.find(k);
+      if (it != busy_by_client_.end() && it->second >= limit) return false;
+    }
+  }
+  for (const std::string& k : clients) ++busy_by_client_[k];
+  c.slots = std::move(clients);
+  return true;
+}
+
+void EventServer::ReleaseWorkerSlot(Connection& c) {
+  std::lock_guard lock(clients_mu_);
+  for (const std::string& k : c.slots) {
+    auto it = busy_by_client_.find(k);
+    if (it != busy_by_client_.end() && --it->second <= 0) busy_by_client_.erase(it);
+  }
+  c.slots.clear();
+}
+
+void EventServer::WakeLoops() {
+  std::lock_guard lock(loops_mu_);
+  for (auto& l : loops_) l->Wake();
+}
+
+EventServer::Refusals EventServer::refusals() const {
+  return {refused_too_large_.load(), refused_bad_framing_.load(), refused_timeout_.load(),
+          refused_busy_.load(), refused_connections_.load()};
+}
+
+Status EventServer::Serve(int loops, int workers, AnswersInline answers_inline,
+                          StreamsBody streams_body, Limits limits) {
   const socket_t listen_fd = svr_sock_;
   if (listen_fd == INVALID_SOCKET) return UnavailableError("the server has no bound socket");
   answers_inline_ = std::move(answers_inline);
+  streams_body_ = std::move(streams_body);
+  limits_ = limits;
   ::fcntl(listen_fd, F_SETFL, ::fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
   workers_ = std::make_unique<httplib::ThreadPool>(static_cast<size_t>(std::max(1, workers)));
   Status status = OkStatus();

@@ -11,6 +11,12 @@
 // which answers it on the same connection and then gives the connection back to its loop.
 // Requests on one connection are answered in order either way.
 //
+// No client can hold the workers: a request's body is read on the loop, in full, before a
+// worker sees the request (only the routes the caller names stream larger bodies, and their
+// handlers decide before reading them); a whole request must arrive within the read timeout;
+// each client address and each API key has at most so many requests on workers at once (the
+// rest wait on the loop, their order kept) and so many connections open.
+//
 // Internal to the server module.
 
 #include <httplib.h>
@@ -19,7 +25,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tessera/common/status.h"
@@ -35,6 +43,30 @@ class EventServer : public httplib::Server {
   // long, no snapshot to load). Called on the loops' threads, concurrently.
   using AnswersInline = std::function<bool(std::string_view method, std::string_view target)>;
 
+  // Whether a request may send a body larger than Limits::max_body_bytes, read by its handler
+  // on a worker as it arrives (uploads). Called on the loops' threads, concurrently.
+  using StreamsBody = std::function<bool(std::string_view method, std::string_view target)>;
+
+  struct Limits {
+    // Bodies up to this size are read on the loop; larger ones are refused (413) from the
+    // head alone unless the route streams its body.
+    size_t max_body_bytes = 1 << 20;
+    // Connections open at once from one address; more are answered 503 and closed. 0: none.
+    int max_connections_per_address = 256;
+    // Requests on workers at once from one address, and with one API key (Authorization);
+    // more wait on their loop until one finishes, up to the read timeout (then 429). 0: none.
+    int max_busy_per_client = 32;
+  };
+
+  // Requests the loops answered themselves without a handler, by reason; for /metrics.
+  struct Refusals {
+    uint64_t too_large = 0;    // 413: a declared body over max_body_bytes
+    uint64_t bad_framing = 0;  // 400: conflicting or malformed Content-Length, bad chunks
+    uint64_t timeout = 0;      // 408: a request not complete within the read timeout
+    uint64_t busy = 0;         // 429: waited the read timeout for a worker slot
+    uint64_t connections = 0;  // 503: over max_connections_per_address
+  };
+
   EventServer();
   ~EventServer() override;
   EventServer(const EventServer&) = delete;
@@ -46,8 +78,10 @@ class EventServer : public httplib::Server {
 
   // Serves the bound socket with `loops` event loops and `workers` worker threads until
   // Stop(). Errors: kUnavailable when there is no bound socket or epoll cannot be set up.
-  Status Serve(int loops, int workers, AnswersInline answers_inline);
+  Status Serve(int loops, int workers, AnswersInline answers_inline, StreamsBody streams_body,
+               Limits limits);
   void Stop();
+  Refusals refusals() const;
 
  private:
   struct Connection;
@@ -55,14 +89,32 @@ class EventServer : public httplib::Server {
   class Loop;
 
   // Answers the request at the start of `c`'s input on the calling thread, reading no further
-  // than `readable_end` of the input unless `blocking` (a worker, which may wait for the
-  // socket); false when the connection is to be closed once the answer is sent.
-  bool Answer(Connection& c, size_t readable_end, bool blocking);
+  // than `readable_end` of the input unless `read_socket` (a worker streaming a body, which
+  // may wait for the socket), and sending the answer with `write_socket` (a worker) or queuing
+  // it; false when the connection is to be closed once the answer is sent.
+  bool Answer(Connection& c, size_t readable_end, bool read_socket, bool write_socket,
+              bool swallow_continue);
+  void WakeLoops();
   int64_t read_timeout_ns() const;
   int64_t write_timeout_ns() const;
   int64_t keep_alive_timeout_ns() const;
 
+  // Counts of a client's connections and busy requests: "a" + address, "k" + a hash of its
+  // API key. Shared by the loops.
+  bool AdmitConnection(const std::string& address);
+  void ReleaseConnection(const std::string& address);
+  bool TakeWorkerSlot(Connection& c, std::string_view token);
+  void ReleaseWorkerSlot(Connection& c);
+
   AnswersInline answers_inline_;
+  StreamsBody streams_body_;
+  Limits limits_;
+  std::mutex clients_mu_;
+  std::unordered_map<std::string, int> connections_by_address_;  // GUARDED_BY(clients_mu_)
+  std::unordered_map<std::string, int> busy_by_client_;          // GUARDED_BY(clients_mu_)
+  std::atomic<int> parked_{0};  // connections waiting for a worker slot, on all loops
+  std::atomic<uint64_t> refused_too_large_{0}, refused_bad_framing_{0}, refused_timeout_{0},
+      refused_busy_{0}, refused_connections_{0};
   std::atomic<bool> stopping_{false};
   std::mutex loops_mu_;
   std::vector<std::unique_ptr<Loop>> loops_;  // GUARDED_BY(loops_mu_) while they start and stop

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -302,8 +304,9 @@ struct Server::Impl {
     std::string presented;
     bool from_query = false;
     const std::string auth = req.get_header_value("Authorization");
-    if (auth.starts_with("Bearer ")) {
-      presented = auth.substr(7);
+    // Authentication schemes are case-insensitive (RFC 9110 section 11.1).
+    if (auth.size() > 7 && EqualsIgnoreCase(std::string_view(auth).substr(0, 7), "Bearer ")) {
+      presented = std::string(TrimBlanks(std::string_view(auth).substr(7)));
     } else if (req.has_param("key")) {
       presented = req.get_param_value("key");
       from_query = true;
@@ -1178,6 +1181,16 @@ struct Server::Impl {
         fmt::format("tessera_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
     out += fmt::format("tessera_http_request_duration_seconds_sum {}\n", sum);
     out += fmt::format("tessera_http_request_duration_seconds_count {}\n", cumulative);
+    const internal::EventServer::Refusals refused = http.refusals();
+    out += "# HELP tessera_http_refused_total Requests answered before any handler, by reason.\n";
+    out += "# TYPE tessera_http_refused_total counter\n";
+    for (const auto& [reason, n] : {std::pair{"too_large", refused.too_large},
+                                    {"bad_framing", refused.bad_framing},
+                                    {"timeout", refused.timeout},
+                                    {"busy", refused.busy},
+                                    {"connections", refused.connections}}) {
+      out += fmt::format("tessera_http_refused_total{{reason=\"{}\"}} {}\n", reason, n);
+    }
     const int64_t latest = latest_id.load();
     out += "# HELP tessera_latest_snapshot_id The newest snapshot the server has seen.\n";
     out += "# TYPE tessera_latest_snapshot_id gauge\n";
@@ -1349,14 +1362,26 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->http.set_keep_alive_max_count(100000);
   impl->http.set_keep_alive_timeout(30);
   impl->http.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
+  // cpp-httplib's default also sets SO_REUSEPORT, with which a second server binds the same
+  // port and the kernel splits requests between two servers of different stores.
+  const bool reuse_port = options.reuse_port;
+  impl->http.set_socket_options([reuse_port](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (reuse_port) ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
+  });
   impl->Routes();
   if (options.port == 0) {
     impl->port = impl->http.bind_to_any_port(options.host);
     if (impl->port <= 0) return UnavailableError("cannot listen on {}", options.host);
   } else {
     if (!impl->http.bind_to_port(options.host, options.port)) {
-      return UnavailableError("cannot listen on {}:{} (in use, or not an address of this machine)",
-                              options.host, options.port);
+      const int bind_errno = errno;
+      return UnavailableError("cannot listen on {}:{}: {}", options.host, options.port,
+                              bind_errno == EADDRINUSE
+                                  ? "address in use (another server listens there; pass "
+                                    "--reuse-port to share the port on purpose)"
+                                  : "not an address of this machine, or not permitted");
     }
     impl->port = options.port;
   }
@@ -1368,10 +1393,20 @@ int Server::port() const { return impl_->port; }
 
 Status Server::Run() {
   Impl& impl = *impl_;
-  return impl.http.Serve(internal::UsableCpus(), std::max(4, impl.options.threads),
-                         [&impl](std::string_view method, std::string_view target) {
-                           return impl.AnswersFromMemory(method, target);
-                         });
+  internal::EventServer::Limits limits;
+  limits.max_body_bytes = impl.options.max_json_bytes;
+  limits.max_connections_per_address = impl.options.max_connections_per_address;
+  limits.max_busy_per_client = impl.options.max_busy_per_client;
+  return impl.http.Serve(
+      internal::UsableCpus(), std::max(4, impl.options.threads),
+      [&impl](std::string_view method, std::string_view target) {
+        return impl.AnswersFromMemory(method, target);
+      },
+      // Uploads stream: their handler refuses a wrong key or an oversized file from the head.
+      [](std::string_view method, std::string_view target) {
+        return method == "POST" && target.substr(0, target.find('?')) == "/api/v1/ingest";
+      },
+      limits);
 }
 
 void Server::Stop() {

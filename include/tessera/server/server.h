@@ -22,7 +22,13 @@ struct ServerOptions {
   uint64_t max_upload_bytes = uint64_t{4} << 30;
   size_t max_json_bytes = 1 << 20;
   int threads = 128;  // requests served at once off the event loops (store reads, uploads)
+  // A whole request (head and body; uploads excepted) must arrive within the read timeout.
   int read_timeout_seconds = 30, write_timeout_seconds = 120;
+  // Per client address: connections open at once, and requests on worker threads at once (also
+  // per API key); 0 for no limit (behind a proxy, every client has the proxy's address).
+  int max_connections_per_address = 256;
+  int max_busy_per_client = 32;
+  bool reuse_port = false;  // share the port with another server (SO_REUSEPORT), on purpose
 };
 
 class Server {
