@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.h"
+
 namespace tessera::analytics::clv {
 namespace {
 
@@ -83,9 +85,7 @@ TEST(ClvSummarize, DaysAsTheUnitKeepWholeDays) {
 class ClvCdnow : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* root = std::getenv("TESSERA_SOURCE_DIR");
-    const std::string path =
-        std::string(root ? root : TESSERA_SOURCE_DIR) + "/../shared/data/cdnow/CDNOW_sample.txt";
+    const std::string path = ::tessera::test::SharedDataPath("cdnow/CDNOW_sample.txt").string();
     std::ifstream in(path);
     if (!in) return;
     std::vector<Purchase> purchases;
@@ -109,7 +109,8 @@ class ClvCdnow : public ::testing::Test {
   }
   void SetUp() override {
     if (summaries_ == nullptr) {
-      GTEST_SKIP() << "CDNOW_sample.txt not found under ../shared/data/cdnow; skipping";
+      TESSERA_SKIP_OR_FAIL(::tessera::test::SharedDataPath("cdnow/CDNOW_sample.txt").string() +
+                           " is absent (the shared test data lives beside the project)");
     }
   }
   static const std::vector<CustomerSummary>& Data() { return *summaries_; }

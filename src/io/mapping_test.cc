@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.h"
 #include "tessera/io/columns.h"
 
 namespace tessera::io {
@@ -81,7 +82,7 @@ TEST(Presets, GenericRecognizesTheUsualHeaderNames) {
 
 TEST(Presets, OnlineRetailIsLineLevelWithCancellationPrefix) {
   if (!std::filesystem::is_regular_file("/usr/share/zoneinfo/Europe/London")) {
-    GTEST_SKIP() << "the online-retail preset uses Europe/London, which needs tzdata";
+    TESSERA_SKIP_OR_FAIL("the online-retail preset uses Europe/London, which needs tzdata");
   }
   auto m = LoadMapping("online-retail");
   ASSERT_TRUE(m.ok()) << m.status().ToString();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/test_support.h"
 #include "tessera/common/civil_time.h"
 
 namespace tessera::io {
@@ -243,7 +244,7 @@ TEST(TimeZone, RejectsUnknownNamesAndMalformedOffsets) {
 }
 
 TEST(TimeZone, EuropeBerlinFollowsDaylightSavingTime) {
-  if (!HaveZoneInfo("Europe/Berlin")) GTEST_SKIP() << "needs the tzdata package";
+  if (!HaveZoneInfo("Europe/Berlin")) TESSERA_SKIP_OR_FAIL("needs the tzdata package");
   auto zone = TimeZone::Create("Europe/Berlin");
   ASSERT_TRUE(zone.ok()) << zone.status().ToString();
   // CET (+1) in winter, CEST (+2) in summer; 2024 switches on Mar 31 and Oct 27.
@@ -259,7 +260,7 @@ TEST(TimeZone, EuropeBerlinFollowsDaylightSavingTime) {
 }
 
 TEST(TimeZone, LeavesTheProcessTimeZoneAsItWas) {
-  if (!HaveZoneInfo("Europe/Berlin")) GTEST_SKIP() << "needs the tzdata package";
+  if (!HaveZoneInfo("Europe/Berlin")) TESSERA_SKIP_OR_FAIL("needs the tzdata package");
   ::setenv("TZ", "America/New_York", 1);
   auto zone = TimeZone::Create("Europe/Berlin");
   ASSERT_TRUE(zone.ok());
@@ -329,7 +330,7 @@ TEST(TimestampParser, IsoZuluAndOffsetsAreApplied) {
 
 TEST(TimestampParser, IsoWithoutOffsetIsInTheConfiguredZone) {
   EXPECT_EQ(Ts("", "2024-03-01 14:05", "+01:00"), Utc(2024, 3, 1, 13, 5));
-  if (!HaveZoneInfo("Europe/Berlin")) GTEST_SKIP() << "needs the tzdata package";
+  if (!HaveZoneInfo("Europe/Berlin")) TESSERA_SKIP_OR_FAIL("needs the tzdata package");
   EXPECT_EQ(Ts("", "2024-03-01 14:05", "Europe/Berlin"), Utc(2024, 3, 1, 13, 5));
   EXPECT_EQ(Ts("", "2024-08-01 14:05", "Europe/Berlin"), Utc(2024, 8, 1, 12, 5));
   EXPECT_EQ(Ts("", "2024-08-01", "Europe/Berlin"), Utc(2024, 7, 31, 22, 0));
@@ -403,7 +404,7 @@ TEST(TimestampParser, PatternWithSecondsFractionAndOffset) {
 
 TEST(TimestampParser, PatternWithoutOffsetIsInTheConfiguredZone) {
   EXPECT_EQ(Ts("%d.%m.%Y %H:%M", "1.3.2024 9:05", "-01:00"), Utc(2024, 3, 1, 10, 5));
-  if (!HaveZoneInfo("Europe/Berlin")) GTEST_SKIP() << "needs the tzdata package";
+  if (!HaveZoneInfo("Europe/Berlin")) TESSERA_SKIP_OR_FAIL("needs the tzdata package");
   EXPECT_EQ(Ts("%d.%m.%Y %H:%M", "1.7.2024 9:05", "Europe/Berlin"), Utc(2024, 7, 1, 7, 5));
 }
 

@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "common/test_support.h"
+
 namespace tessera::server {
 namespace {
 
@@ -13,7 +15,7 @@ const WebAsset* IndexOrSkip() { return FindWebAsset("/"); }
 
 TEST(WebAssets, RootIsTheIndexPage) {
   const WebAsset* index = IndexOrSkip();
-  if (index == nullptr) GTEST_SKIP() << "built without the dashboard (TESSERA_BUILD_WEB=OFF)";
+  if (index == nullptr) TESSERA_SKIP_OR_FAIL("built without the dashboard (TESSERA_BUILD_WEB=OFF)");
   EXPECT_EQ(index, FindWebAsset("/index.html"));
   EXPECT_EQ(index->path, "/index.html");
   EXPECT_EQ(index->content_type, "text/html; charset=utf-8");
@@ -22,7 +24,7 @@ TEST(WebAssets, RootIsTheIndexPage) {
 
 TEST(WebAssets, EveryFileTheIndexNamesIsEmbeddedWithItsType) {
   const WebAsset* index = IndexOrSkip();
-  if (index == nullptr) GTEST_SKIP() << "built without the dashboard (TESSERA_BUILD_WEB=OFF)";
+  if (index == nullptr) TESSERA_SKIP_OR_FAIL("built without the dashboard (TESSERA_BUILD_WEB=OFF)");
   const std::string html(index->body);
   const std::regex ref(R"re((?:src|href)="([^"]+)")re");
   int scripts = 0, styles = 0;
@@ -46,7 +48,7 @@ TEST(WebAssets, EveryFileTheIndexNamesIsEmbeddedWithItsType) {
 
 TEST(WebAssets, EtagsAreQuotedAndDifferPerFile) {
   const WebAsset* index = IndexOrSkip();
-  if (index == nullptr) GTEST_SKIP() << "built without the dashboard (TESSERA_BUILD_WEB=OFF)";
+  if (index == nullptr) TESSERA_SKIP_OR_FAIL("built without the dashboard (TESSERA_BUILD_WEB=OFF)");
   std::set<std::string_view> seen;
   for (const char* path : {"/index.html", "/favicon.svg"}) {
     const WebAsset* asset = FindWebAsset(path);

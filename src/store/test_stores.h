@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.h"
 #include "store/backends.h"
 
 namespace tessera::store {
@@ -35,13 +36,14 @@ inline const char* TestPostgresUrl() {
   return url != nullptr && *url != '\0' ? url : nullptr;
 }
 
-#define TESSERA_SKIP_WITHOUT_POSTGRES(backend)                                               \
-  do {                                                                                       \
-    if ((backend) == ::tessera::store::Backend::kPostgres &&                                 \
-        ::tessera::store::TestPostgresUrl() == nullptr) {                                    \
-      GTEST_SKIP() << "TESSERA_TEST_POSTGRES_URL is not set; start a server with "           \
-                      "`eval \"$(scripts/pg-test-cluster start)\"` to run PostgreSQL tests"; \
-    }                                                                                        \
+#define TESSERA_SKIP_WITHOUT_POSTGRES(backend)                                    \
+  do {                                                                            \
+    if ((backend) == ::tessera::store::Backend::kPostgres &&                      \
+        ::tessera::store::TestPostgresUrl() == nullptr) {                         \
+      TESSERA_SKIP_OR_FAIL(                                                       \
+          "TESSERA_TEST_POSTGRES_URL is not set; start a server with "            \
+          "`eval \"$(scripts/pg-test-cluster start)\"` to run PostgreSQL tests"); \
+    }                                                                             \
   } while (0)
 
 // Commits one load of `n` new customers with distinct pseudonyms (first byte `tag` + i).

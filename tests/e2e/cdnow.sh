@@ -2,11 +2,11 @@
 # The CDNOW files with their presets (whitespace-separated, no order id): every purchase
 # stored once, even when loaded twice, and revenue adds up to the file's dollar total.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 tessera=$1
 dir="$2/../shared/data/cdnow"
 if [ ! -f "$dir/CDNOW_master.txt" ]; then
-  echo "SKIP: $dir is absent (the shared test data lives beside the project)"
-  exit 77
+  skip_or_fail "$dir is absent (the shared test data lives beside the project)"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -7,17 +7,18 @@
 # $TESSERA_ARTIFACT_DIR, else build/tests/artifacts under ctest, else a printed directory.
 # Skips (77) without node/npm or chromium, or when the binary was built without the dashboard.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 tessera=$(realpath "$1")
 root=$(realpath "$2")
 chromium=${CHROMIUM:-/usr/bin/chromium}
 
 for tool in node npm; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "skipped: $tool is missing (scripts/install-deps installs it)"; exit 77; }
+  command -v "$tool" >/dev/null 2>&1 || skip_or_fail "$tool is missing (scripts/install-deps installs it)"
 done
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
-  echo "skipped: Node.js $(node --version) is older than 18"; exit 77
+  skip_or_fail "Node.js $(node --version) is older than 18"
 fi
-[ -x "$chromium" ] || { echo "skipped: no chromium at $chromium (scripts/install-deps installs Debian's)"; exit 77; }
+[ -x "$chromium" ] || skip_or_fail "no chromium at $chromium (scripts/install-deps installs Debian's)"
 
 if [ -n "${TESSERA_ARTIFACT_DIR:-}" ]; then
   artifacts=$TESSERA_ARTIFACT_DIR
@@ -91,7 +92,7 @@ echo "tessera serve at $url"
 
 status=$(node -e 'fetch(process.argv[1]).then((r) => console.log(r.status), () => console.log(0))' "$url")
 if [ "$status" = 404 ]; then
-  echo "skipped: this binary has no dashboard (configured with -DTESSERA_BUILD_WEB=OFF)"; exit 77
+  skip_or_fail "this binary has no dashboard (configured with -DTESSERA_BUILD_WEB=OFF)"
 fi
 [ "$status" = 200 ] || { echo "GET / answered $status"; exit 1; }
 

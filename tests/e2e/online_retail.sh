@@ -2,11 +2,11 @@
 # The UCI Online Retail data set end to end with its preset: 541,909 lines, 25,900 invoices,
 # 4,372 customer ids, 3,836 cancellation invoices; segment counts add up to the customers.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 tessera=$1
 data="$2/../shared/data/online-retail/online_retail.csv.gz"
 if [ ! -f "$data" ]; then
-  echo "SKIP: $data is absent (the shared test data lives beside the project)"
-  exit 77
+  skip_or_fail "$data is absent (the shared test data lives beside the project)"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

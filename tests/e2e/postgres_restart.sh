@@ -4,14 +4,23 @@
 # command started while the server is down waits for it. Runs its own throwaway cluster
 # (scripts/pg-test-cluster), so restarting it disturbs no other test.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 tessera=$1
 root=$2
 if [ -z "${TESSERA_TEST_POSTGRES_URL:-}" ]; then
-  echo "SKIP: TESSERA_TEST_POSTGRES_URL is not set (the test command starts PostgreSQL)"
-  exit 77
+  skip_or_fail "TESSERA_TEST_POSTGRES_URL is not set (the test command starts PostgreSQL)"
 fi
 work=$(mktemp -d)
-eval "$("$root/scripts/pg-test-cluster" start)"
+# Its own cluster, never the shared one of the other tests: a failed start must not leave the
+# inherited PG_TEST_CLUSTER_DIR in place for this script to pause and delete.
+shared_cluster=${PG_TEST_CLUSTER_DIR:-}
+unset PG_TEST_CLUSTER_DIR TESSERA_TEST_POSTGRES_URL
+started=$("$root/scripts/pg-test-cluster" start) || { echo "cannot start a throwaway PostgreSQL cluster"; exit 1; }
+eval "$started"
+if [ -z "${PG_TEST_CLUSTER_DIR:-}" ] || [ "$PG_TEST_CLUSTER_DIR" = "$shared_cluster" ] ||
+  [ -z "${TESSERA_TEST_POSTGRES_URL:-}" ]; then
+  echo "pg-test-cluster start gave no cluster of this test's own"; exit 1
+fi
 cluster=$PG_TEST_CLUSTER_DIR
 pg=$TESSERA_TEST_POSTGRES_URL
 cleanup() {

@@ -3,6 +3,7 @@
 # identical reports and migrations; the kept report equals the freshly computed one; and on
 # PostgreSQL a BI role reads the documented views and nothing else.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 tessera=$1
 work=$(mktemp -d)
 databases=()
@@ -29,7 +30,9 @@ if [ -n "$admin" ]; then
   pg=$(echo "$admin" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#")
   stores+=("$pg")
 else
-  echo "PostgreSQL part skipped: TESSERA_TEST_POSTGRES_URL is not set"
+  # Under CI=true this fails here; elsewhere the SQLite part runs and the script reports a skip.
+  [ "${CI:-}" = true ] && skip_or_fail "TESSERA_TEST_POSTGRES_URL is not set (the PostgreSQL part)"
+  skipped_part="the PostgreSQL part: TESSERA_TEST_POSTGRES_URL is not set"
 fi
 
 n=0
@@ -85,3 +88,4 @@ if [ -n "$admin" ]; then
   echo "BI role $role reads the tessera_bi views ($profiles profiles) and no table"
   if "$tessera" bi-role x --store "$work/store.db" 2>/dev/null; then echo "bi-role on SQLite succeeded"; exit 1; fi
 fi
+if [ -n "${skipped_part:-}" ]; then skip_or_fail "$skipped_part (the rest passed)"; fi
