@@ -21,6 +21,19 @@ rc=$?
 filter() { sed -E -e '/^ +seconds +[0-9.]+$/d' -e 's/"seconds":[0-9.e+-]+/"seconds":0/' -e 's/"seconds_by_phase":\{[^}]*\}/"seconds_by_phase":{}/' "$1"; }
 status=0
 if [ "${UPDATE:-0}" = 1 ]; then
+  # A golden must hold what the case computes, never what differs from run to run: refuse
+  # output with a temporary path (the scratch copy, $TMPDIR, /tmp) or a timestamp from the
+  # clock (today's or yesterday's date, UTC or local: a created_at, an --as-of left out).
+  dates=()
+  for d in "$(date -u +%F)" "$(date +%F)" "$(date -u -d yesterday +%F)" "$(date -d yesterday +%F)"; do
+    dates+=(-e "$d")
+  done
+  for f in actual.out actual.err; do
+    if grep -nF -e "$work" -e "${TMPDIR:-/tmp}/" -e '/tmp/' "${dates[@]}" "$f" | head -3 | grep .; then
+      echo "refusing to update $case_dir: $f has a temporary path or a timestamp (above)"
+      exit 1
+    fi
+  done
   filter actual.out >"$case_dir/expected.out"
   if [ -s actual.err ] || [ -f "$case_dir/expected.err" ]; then filter actual.err >"$case_dir/expected.err"; fi
   if [ "$rc" != 0 ]; then echo "$rc" >"$case_dir/expected.rc"; else rm -f "$case_dir/expected.rc"; fi
