@@ -16,12 +16,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "privacy/mac.h"
 #include "tessera/privacy/order_token.h"
 
 namespace tessera::privacy {
 namespace {
 
 constexpr std::string_view kKeyFileTag = "tessera-owner-key-v1";
+
+}  // namespace
+
+namespace internal {
 
 StatusOr<std::string> HmacSha256(std::span<const uint8_t> key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -34,7 +39,29 @@ StatusOr<std::string> HmacSha256(std::span<const uint8_t> key, std::string_view 
   return std::string(reinterpret_cast<const char*>(out), out_len);
 }
 
-}  // namespace
+Status HkdfSha256(std::span<const uint8_t> ikm, std::string_view salt, std::string_view info,
+                  std::span<uint8_t> out) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) return InternalError("HKDF is not available from OpenSSL");
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (ctx == nullptr) return InternalError("cannot create an HKDF context");
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                        info.size()),
+      OSSL_PARAM_construct_end()};
+  const int ok = EVP_KDF_derive(ctx, out.data(), out.size(), params);
+  EVP_KDF_CTX_free(ctx);
+  if (ok != 1) return InternalError("HKDF derivation failed");
+  return OkStatus();
+}
+
+}  // namespace internal
 
 OwnerKey::~OwnerKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
 
@@ -125,31 +152,14 @@ Status OwnerKey::Save(const std::string& path) const {
 }
 
 std::string OwnerKey::Fingerprint() const {
-  auto mac = HmacSha256(bytes_, "tessera key fingerprint v1");
+  auto mac = internal::HmacSha256(bytes_, "tessera key fingerprint v1");
   if (!mac.ok()) return "tk1:unavailable";
   return "tk1:" + HexEncode(std::string_view(*mac).substr(0, 16));
 }
 
 Status OwnerKey::Derive(std::string_view label, std::span<uint8_t> out) const {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) return InternalError("HKDF is not available from OpenSSL");
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (ctx == nullptr) return InternalError("cannot create an HKDF context");
-  static const char kSalt[] = "tessera hkdf salt v1";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(bytes_.data()),
-                                        bytes_.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt),
-                                        sizeof(kSalt) - 1),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(label.data()),
-                                        label.size()),
-      OSSL_PARAM_construct_end()};
-  const int ok = EVP_KDF_derive(ctx, out.data(), out.size(), params);
-  EVP_KDF_CTX_free(ctx);
-  if (ok != 1) return InternalError("HKDF derivation failed");
-  return OkStatus();
+  static constexpr std::string_view kSalt = "tessera hkdf salt v1";
+  return internal::HkdfSha256(bytes_, kSalt, label, out);
 }
 
 std::string DefaultKeyPath() {
