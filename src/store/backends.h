@@ -5,6 +5,7 @@
 // Internal to the store module.
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,12 @@ namespace tessera::store::internal {
 
 // The schema version both stores write (each has its own migrations, kept in step).
 inline constexpr int kSchemaVersion = 4;
+
+// The released migrations of each store, in order: migration i brings schema version i to
+// i + 1. Append only; a released one is never edited (store/migrations_test.cc pins each by
+// its SHA-256).
+std::span<const char* const> SqliteMigrations();
+std::span<const char* const> PostgresMigrations();
 
 // True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
 // connection strings ("host=... dbname=...").

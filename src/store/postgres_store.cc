@@ -277,6 +277,47 @@ CREATE TABLE IF NOT EXISTS customer_attributes (
 constexpr int kSchemaVersion = internal::kSchemaVersion;
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
+// The first release's schema version 1 (commit 77befa2, before migration 1 changed: a
+// released migration edited) kept orders keyed by (load_id, batch_no, seq) and line items in
+// a table of their own. A store it made is brought to the layout of migration 1 as released
+// since, in the transaction of migration 2 and before it: the old tables are set aside,
+// migration 1 creates what it has since (its IF NOT EXISTS skips what exists), and the orders
+// are copied across, numbered in load order as the store numbers them. tests/e2e/old_store.sh
+// upgrades such a store (tests/fixtures/store_v1).
+constexpr const char* kFirstReleaseLayoutSetAside = R"sql(
+ALTER TABLE batches ADD COLUMN first_order_no bigint;
+UPDATE batches b SET first_order_no = n.start
+FROM (SELECT load_id, batch_no,
+             COALESCE(SUM(order_count) OVER (ORDER BY load_id, batch_no
+                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                      0) AS start
+      FROM batches) n
+WHERE b.load_id = n.load_id AND b.batch_no = n.batch_no;
+ALTER TABLE batches ALTER COLUMN first_order_no SET NOT NULL;
+ALTER TABLE orders RENAME TO first_release_orders;
+ALTER TABLE order_items RENAME TO first_release_order_items;
+)sql";
+constexpr const char* kFirstReleaseLayoutCopy = R"sql(
+INSERT INTO orders (customer_uuid, order_no, ordered_at, amount_minor, customer_idx, currency_id,
+                    store_id, region_id, channel_id, kind, order_token, item_category_id,
+                    item_sku_id, item_quantity_milli, item_amount_micro)
+SELECT o.customer_uuid, b.first_order_no + o.seq, o.ordered_at, o.amount_minor, o.customer_idx,
+       o.currency_id, o.store_id, o.region_id, o.channel_id, o.kind, o.order_token,
+       COALESCE(i.category_ids, '{}'), COALESCE(i.sku_ids, '{}'), COALESCE(i.quantities, '{}'),
+       COALESCE(i.amounts, '{}')
+FROM first_release_orders o
+JOIN batches b ON b.load_id = o.load_id AND b.batch_no = o.batch_no
+LEFT JOIN (SELECT load_id, batch_no, seq,
+                  array_agg(category_id ORDER BY line_no) AS category_ids,
+                  array_agg(sku_id ORDER BY line_no) AS sku_ids,
+                  array_agg(quantity_milli ORDER BY line_no) AS quantities,
+                  array_agg(amount_micro ORDER BY line_no) AS amounts
+           FROM first_release_order_items GROUP BY load_id, batch_no, seq) i
+  ON i.load_id = o.load_id AND i.batch_no = o.batch_no AND i.seq = o.seq;
+DROP TABLE first_release_order_items;
+DROP TABLE first_release_orders;
+)sql";
+
 // Type OIDs of array elements in binary COPY (pg_type.dat; fixed since PostgreSQL 7).
 constexpr uint32_t kInt4Oid = 23;
 constexpr uint32_t kInt8Oid = 20;
@@ -1876,6 +1917,25 @@ class PostgresStore final : public Store {
     return OkStatus();
   }
 
+  // A store at version 1 whose batches lack first_order_no was made by the first release:
+  // its orders move to today's layout (kFirstReleaseLayoutSetAside). In the caller's
+  // transaction.
+  Status UpgradeFirstReleaseLayout() {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto has_column,
+        Value("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+              "current_schema() AND table_name = 'batches' AND column_name = 'first_order_no'"));
+    if (has_column != "0") return OkStatus();
+    for (const char* sql : {kFirstReleaseLayoutSetAside, kMigrations[0], kFirstReleaseLayoutCopy}) {
+      Result r(PQexec(conn(), sql));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        return Error(r.get(), "upgrade the first release's orders")
+            .WithContext("migration to schema version 2");
+      }
+    }
+    return OkStatus();
+  }
+
   Status MigrateTo(int version) {
     TESSERA_RETURN_IF_ERROR(
         Command("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
@@ -1887,6 +1947,7 @@ class PostgresStore final : public Store {
     TESSERA_ASSIGN_OR_RETURN(auto current, GetMeta("schema_version"));
     const int have = current ? std::atoi(current->c_str()) : 0;
     if (have >= version) return OkStatus();
+    if (version == 2) TESSERA_RETURN_IF_ERROR(UpgradeFirstReleaseLayout());
     {
       Result r(PQexec(conn(), kMigrations[version - 1]));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
@@ -1915,6 +1976,8 @@ class PostgresStore final : public Store {
 };
 
 }  // namespace
+
+std::span<const char* const> PostgresMigrations() { return kMigrations; }
 
 bool IsPostgresLocation(std::string_view location) {
   if (location.starts_with("postgres://") || location.starts_with("postgresql://")) return true;

@@ -1128,6 +1128,8 @@ class SqliteStore final : public Store {
 
 namespace internal {
 
+std::span<const char* const> SqliteMigrations() { return kMigrations; }
+
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bool create) {
   std::string path = location;
   if (path.starts_with("sqlite:")) path = path.substr(7);
