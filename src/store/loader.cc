@@ -1,5 +1,6 @@
 #include "tessera/store/loader.h"
 
+#include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -1086,6 +1087,17 @@ class Loader {
   // On the writer's thread: touches only the store and the two counters below, which the
   // gathering thread reads only after BatchWriter::Finish (written_ atomically for progress).
   Status Commit(const Batch& batch) {
+    // Test-only fault injection, for the interrupted-load tests (tests/e2e/interrupted_load.sh,
+    // postgres.sh): TESSERA_TEST_KILL_AFTER_BATCHES=N kills the process with SIGKILL, as a
+    // crash would, once N batches are committed (0: before the first), so that each kill
+    // lands at a known point instead of wherever a timer happens to.
+    static const int64_t kill_after = [] {
+      const char* v = std::getenv("TESSERA_TEST_KILL_AFTER_BATCHES");
+      return v != nullptr && *v != '\0' ? std::atoll(v) : int64_t{-1};
+    }();
+    if (kill_after >= 0 && static_cast<int64_t>(summary_.batches) == kill_after) {
+      ::raise(SIGKILL);
+    }
     TESSERA_RETURN_IF_ERROR(store_.AppendBatch(summary_.load_id, batch));
     ++summary_.batches;
     written_ += batch.orders.size();
