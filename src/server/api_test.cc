@@ -559,6 +559,53 @@ TEST_P(ApiTest, MetricsCountRequests) {
   EXPECT_NE(m->body.find("tessera_latest_snapshot_id 3"), std::string::npos);
 }
 
+// Any bytes in a path (%ff decodes to an invalid UTF-8 byte) get a 404, never a 500, and
+// unknown paths are one series in /metrics, which stays ASCII.
+TEST_P(ApiTest, UnknownPathsAreOneMetricSeriesAndNeverA500) {
+  auto raw = [&](const std::string& target) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return answer;
+  };
+  for (const std::string& target : {std::string("/api/v1/%ff"), std::string("/api/v1/%ff%fe/x"),
+                                    std::string("/api/v1/%C0%AF"), std::string("/api/%00")}) {
+    const std::string answer = raw(target);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 404")) << target << ": " << answer.substr(0, 300);
+  }
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_TRUE(raw("/api/v1/nope" + std::to_string(i)).starts_with("HTTP/1.1 404"));
+  }
+  // One series for them all, counting at least these 34 (other tests may add to it).
+  const std::string unknown = "route=\"/api/ (unknown)\",status=\"404\"} ";
+  auto count = [&](const std::string& body) -> long {
+    const size_t at = body.find(unknown);
+    return at == std::string::npos ? 0 : std::stol(body.substr(at + unknown.size()));
+  };
+  auto m = Get("/metrics", env_->viewer_);
+  for (int i = 0; i < 100 && m && count(m->body) < 34; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    m = Get("/metrics", env_->viewer_);
+  }
+  ASSERT_TRUE(m);
+  EXPECT_GE(count(m->body), 34) << m->body;
+  EXPECT_EQ(m->body.find(unknown), m->body.rfind(unknown));
+  EXPECT_EQ(m->body.find("nope"), std::string::npos);
+  for (unsigned char ch : m->body) ASSERT_LT(ch, 0x80) << "metrics are not ASCII";
+}
+
 TEST_P(ApiTest, CorsOnlyForTheConfiguredOrigin) {
   auto c = env_->Client();
   auto pre = c.Options("/api/v1/segments", {{"Origin", "https://bi.example"},

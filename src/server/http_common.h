@@ -56,7 +56,9 @@ inline void SendError(httplib::Response& res, const HttpError& e) {
   if (!e.parameter.empty()) j["error"]["parameter"] = e.parameter;
   for (const auto& [k, v] : e.extra.items()) j["error"][k] = v;
   res.status = e.status;
-  res.set_content(j.dump() + "\n", "application/json");
+  // A message may carry bytes of the request (a path decoded from %ff): replaced, not thrown.
+  res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 // A strictly parsed number query parameter within [lo, hi]: a whole number for integer `T`.

@@ -153,7 +153,16 @@ std::string RouteOf(const std::string& path) {
     return path.ends_with("/export") ? "/api/v1/audiences/{name}/export"
                                      : "/api/v1/audiences/{name}";
   }
-  if (path.starts_with("/api/") || path == "/metrics") return path;
+  // Only routes that exist become labels: an unknown path (any bytes a client sends) is one
+  // series, not one each.
+  static const std::string kFixed[] = {
+      "/api/v1/health",    "/api/v1/ready",     "/api/v1/openapi.json",  "/api/v1/segments",
+      "/api/v1/snapshots", "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles",
+      "/api/v1/ingest",    "/api/v1/loads",     "/api/v1/audiences",     "/metrics"};
+  for (const auto& r : kFixed) {
+    if (path == r) return r;
+  }
+  if (path.starts_with("/api/")) return "/api/ (unknown)";
   return "/ (dashboard)";
 }
 
