@@ -92,7 +92,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
     auto out = Output::Open(rejects_path);
     if (!out.ok()) return Fail(out.status());
     rejects = std::move(*out);
-    std::fputs("file,line,column,column_name,reason_code,reason\n", rejects->file());
+    std::fprintf(rejects->file(), "%s\n", std::string(io::kRejectsCsvHeader).c_str());
   }
   uint64_t shown = 0, total_rejects = 0;
   constexpr uint64_t kShow = 10;
@@ -107,10 +107,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   options.on_reject = [&](const io::Reject& r) {
     ++total_rejects;
     if (rejects) {
-      std::fprintf(rejects->file(), "%s,%llu,%u,%s,%s,%s\n", CsvEscape(r.file).c_str(),
-                   static_cast<unsigned long long>(r.line), r.column,
-                   CsvEscape(r.column_name).c_str(), r.reason_code.c_str(),
-                   CsvEscape(r.reason).c_str());
+      std::fprintf(rejects->file(), "%s\n", io::RejectCsvRow(r).c_str());
     }
     if (shown < kShow) {
       progress.Clear();

@@ -48,8 +48,8 @@ Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang
     const int64_t aov = p.revenue_minor / static_cast<int64_t>(p.order_count);
     if (format == ProfileFormat::kCsv) {
       fmt::format_to(std::back_inserter(buffer), "{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-                     set.uuids[p.customer].ToString(), rule.key, CsvTextCell(rule.Name(lang)),
-                     p.r_score, p.f_score, p.m_score, p.order_count,
+                     set.uuids[p.customer].ToString(), CsvTextCell(rule.key),
+                     CsvTextCell(rule.Name(lang)), p.r_score, p.f_score, p.m_score, p.order_count,
                      FormatMinor(p.revenue_minor, exp), FormatMinor(aov, exp), p.recency_days,
                      FormatIsoDate(p.first_day), FormatIsoDate(p.last_day), set.currency);
       if (set.has_predictions) {

@@ -77,7 +77,7 @@ std::string CountReport::ToJson() const {
 std::string CountReport::ToCsv() const {
   std::string out = "segment_key,segment,customers,share_percent\r\n";
   for (const auto& s : segments) {
-    out += fmt::format("{},{},{},{:.2f}\r\n", s.key, CsvTextCell(s.name), s.customers,
+    out += fmt::format("{},{},{},{:.2f}\r\n", CsvTextCell(s.key), CsvTextCell(s.name), s.customers,
                        Share(s.customers, size));
   }
   out += fmt::format(",(no purchase in the window),{},{:.2f}\r\n", without_purchases,

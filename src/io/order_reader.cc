@@ -1,5 +1,7 @@
 #include "tessera/io/order_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -244,6 +246,11 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   }
   o.content_hash = HashFields(row_.fields);
   return Result::kLine;
+}
+
+std::string RejectCsvRow(const Reject& r) {
+  return fmt::format("{},{},{},{},{},{}", CsvTextCell(r.file), r.line, r.column,
+                     CsvTextCell(r.column_name), CsvTextCell(r.reason_code), CsvTextCell(r.reason));
 }
 
 }  // namespace tessera::io

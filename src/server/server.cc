@@ -1141,12 +1141,8 @@ struct Server::Impl {
     auto rejects = (*s)->LoadRejects(id);
     if (!rejects.ok()) return SendError(res, FromStatus(rejects.status()));
     if (format == "csv") {
-      std::string out = "file,line,column,column_name,reason_code,reason\r\n";
-      for (const auto& r : *rejects) {
-        out += fmt::format("{},{},{},{},{},{}\r\n", CsvTextCell(r.file), r.line, r.column,
-                           CsvTextCell(r.column_name), CsvTextCell(r.reason_code),
-                           CsvTextCell(r.reason));
-      }
+      std::string out = std::string(io::kRejectsCsvHeader) + "\r\n";
+      for (const auto& r : *rejects) out += io::RejectCsvRow(r) + "\r\n";
       return Send(res, out, "csv", fmt::format("load-{}-rejects", id));
     }
     Json j = Json::array();

@@ -50,6 +50,13 @@ struct Reject {
   std::string reason;       // human-readable, never containing the value
 };
 
+// The rejects report as CSV, the same from every writer (the CLI's --rejects file, the API's
+// /loads/{id}/rejects?format=csv): this header, then one row per reject without its line end,
+// every text cell formula-safe (CsvTextCell: a file named "=cmd|..." never runs in Excel).
+inline constexpr std::string_view kRejectsCsvHeader =
+    "file,line,column,column_name,reason_code,reason";
+std::string RejectCsvRow(const Reject& r);
+
 class OrderReader {
  public:
   // Opens `path` and resolves `mapping` against its columns.
