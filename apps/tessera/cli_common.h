@@ -2,8 +2,15 @@
 
 // Pieces every tessera subcommand shares: error exit, store/key options, atomic output files.
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -40,10 +47,13 @@ inline void AddStoreOptions(CLI::App* cmd, StoreArgs* args, bool with_key) {
   }
 }
 
-// Opens the output: a file (written to a temporary name and renamed, so readers never see
-// half a file) or stdout.
+// Opens the output: a file, written to a temporary name beside it and renamed once complete
+// (readers never see half a file, a full disk leaves none); a device or a pipe, written in
+// place (there is nothing to rename: /dev/stdout, a FIFO); or stdout. Every write error
+// surfaces in Commit (the stream's error flag, the flush, fsync and close).
 class Output {
  public:
+  // Errors: kInvalidArgument for a directory; kPermissionDenied when it cannot be created.
   static StatusOr<std::unique_ptr<Output>> Open(const std::string& path) {
     auto out = std::unique_ptr<Output>(new Output());
     if (path.empty() || path == "-") {
@@ -51,32 +61,69 @@ class Output {
       return out;
     }
     out->path_ = path;
-    out->tmp_ = path + ".tmp";
-    out->file_ = std::fopen(out->tmp_.c_str(), "wb");
-    if (out->file_ == nullptr) return PermissionDeniedError("cannot write {}", path);
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      if (S_ISDIR(st.st_mode)) {
+        return InvalidArgumentError("{} is a directory; name a file to write", path);
+      }
+      out->file_ = std::fopen(path.c_str(), "wb");
+      if (out->file_ == nullptr) {
+        return PermissionDeniedError("cannot write {}: {}", path, std::strerror(errno));
+      }
+      out->in_place_ = true;
+      return out;
+    }
+    // A name of its own (two writers of the same file do not share one), created here.
+    out->tmp_ = fmt::format("{}.tmp-{}", path, ::getpid());
+    const int fd = ::open(out->tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) return PermissionDeniedError("cannot write {}: {}", path, std::strerror(errno));
+    out->file_ = ::fdopen(fd, "wb");
+    if (out->file_ == nullptr) {
+      ::close(fd);
+      ::unlink(out->tmp_.c_str());
+      return InternalError("cannot write {}", path);
+    }
     return out;
   }
   std::FILE* file() { return file_; }
+
+  // Errors: kResourceExhausted for a full disk, kInternal for any other write error; the
+  // file is then left as it was (a new one is not created).
   Status Commit() {
-    if (path_.empty())
-      return std::fflush(file_) == 0 ? OkStatus() : InternalError("cannot write output");
-    const bool ok = std::fclose(file_) == 0;
+    const char* name = path_.empty() ? "standard output" : path_.c_str();
+    int err = 0;
+    errno = 0;
+    if (std::fflush(file_) != 0 || std::ferror(file_)) err = errno != 0 ? errno : EIO;
+    if (path_.empty()) return WriteError(name, err);
+    if (!in_place_ && err == 0 && ::fsync(::fileno(file_)) != 0) err = errno;
+    if (std::fclose(file_) != 0 && err == 0) err = errno != 0 ? errno : EIO;
     file_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return InternalError("cannot write {}", path_);
-    return OkStatus();
+    if (in_place_) return WriteError(name, err);
+    if (err == 0 && std::rename(tmp_.c_str(), path_.c_str()) != 0) err = errno;
+    if (err != 0) ::unlink(tmp_.c_str());
+    return WriteError(name, err);
   }
   ~Output() {
     if (file_ != nullptr && !path_.empty()) {
       std::fclose(file_);
-      std::remove(tmp_.c_str());
+      if (!in_place_) std::remove(tmp_.c_str());
     }
   }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
 
  private:
   Output() = default;
+  static Status WriteError(const char* name, int err) {
+    if (err == 0) return OkStatus();
+    if (err == ENOSPC || err == EDQUOT) {
+      return ResourceExhaustedError("cannot write {}: {}", name, std::strerror(err));
+    }
+    return InternalError("cannot write {}: {}", name, std::strerror(err));
+  }
   std::FILE* file_ = nullptr;
   std::string path_, tmp_;
+  bool in_place_ = false;
 };
 
 // `tessera clv fit|evaluate|score` (clv_commands.cc); sets *rc when one runs.

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -590,6 +592,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tessera: internal error: %s\n", e.what());
+    return kExitError;
+  }
+  // What a command printed to stdout (orders list, status, a table) must have arrived: a full
+  // disk or a closed pipe behind `>` is an error, not a success.
+  errno = 0;
+  if ((std::fflush(stdout) != 0 || std::ferror(stdout)) && rc == 0) {
+    std::fprintf(stderr, "tessera: error: cannot write standard output: %s\n",
+                 std::strerror(errno != 0 ? errno : EIO));
     return kExitError;
   }
   return rc;
