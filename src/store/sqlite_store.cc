@@ -1146,6 +1146,13 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bo
   if (!exists) {
     const auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    // Created here with mode 0600, as the key is: pseudonymous data is personal data still.
+    // SQLite gives its -wal and -shm files the database file's mode. (An empty file is a
+    // store whose creation has not begun, which Init finishes.)
+    if (create) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    }
   }
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstring>
@@ -487,6 +488,22 @@ TEST(SqliteStore, AnEmptyDatabaseFromAnInterruptedCreationBecomesAStore) {
   auto s = Store::Open(path, true);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(*(*s)->CustomerCount(), 0u);
+}
+
+TEST(SqliteStore, ANewStoreAndItsLogAreReadableByTheOwnerOnly) {
+  const std::string path = TempStorePath("private.db");
+  const mode_t old_umask = ::umask(022);  // what a user's shell usually has
+  {
+    auto s = Store::Open(path, true);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    AddTestCustomers(**s, 3, 1);
+    for (const std::string& f : {path, path + "-wal"}) {
+      struct stat st;
+      ASSERT_EQ(::stat(f.c_str(), &st), 0) << f;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+    }
+  }
+  ::umask(old_umask);
 }
 
 }  // namespace
