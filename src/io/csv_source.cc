@@ -338,6 +338,20 @@ Status CsvSource::ReadHeader() {
       input_->Fill();
     }
   }
+  // Excel's "CSV (Macintosh)" ends lines with CR alone: read as RFC 4180, the whole file
+  // would be one header row and no data, so such a file is refused, saying how to convert it.
+  {
+    const char* b = input_->begin();
+    const size_t n = input_->size();
+    const auto* cr = static_cast<const char*>(std::memchr(b, '\r', n));
+    if (cr != nullptr && std::memchr(b, '\n', static_cast<size_t>(cr - b)) == nullptr &&
+        cr + 1 < b + n && cr[1] != '\n') {
+      return InvalidArgumentError(
+          "{}: line 1: lines end with CR alone (as Excel's \"CSV (Macintosh)\" writes them); "
+          "save the file as \"CSV UTF-8\" or convert it, e.g. tr '\\r' '\\n' < FILE > NEW.csv",
+          input_->name());
+    }
+  }
   ScanResult scan;
   for (;;) {
     scan = Scan();
