@@ -27,6 +27,20 @@
 namespace tessera::server {
 namespace {
 
+// A connection to the server on loopback (for requests written by hand); -1 on failure.
+int ConnectTo(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 using Json = nlohmann::json;
 using store::Backend;
 
@@ -498,13 +512,8 @@ TEST_P(ApiTest, CachingHeadersAndGzip) {
 // Requests sent back to back on one connection, some answered from memory and some (store
 // queries) by a worker thread, come back complete and in order, and the connection stays open.
 TEST_P(ApiTest, OneConnectionAnswersPipelinedRequestsInOrder) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectTo(env_->port_);
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::vector<std::string> paths = {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/health",
                                           "/api/v1/loads", "/api/v1/segments?format=csv"};
   auto request = [&](const std::string& path) {
@@ -563,12 +572,8 @@ TEST_P(ApiTest, MetricsCountRequests) {
 // unknown paths are one series in /metrics, which stays ASCII.
 TEST_P(ApiTest, UnknownPathsAreOneMetricSeriesAndNeverA500) {
   auto raw = [&](const std::string& target) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = ConnectTo(env_->port_);
+    EXPECT_GE(fd, 0);
     const std::string request =
         "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
@@ -686,12 +691,8 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   // Over --max-upload-mb 1: refused from the headers, before any of the body is read. (Sent
   // by hand: a client still writing the body may see the connection close before it reads
   // the answer.)
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = ConnectTo(env_->port_);
+  ASSERT_GE(fd, 0);
   const std::string head = "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                            env_->admin_ +
                            "\r\nContent-Type: text/csv\r\nContent-Length: 1200000\r\n\r\n";
@@ -738,12 +739,8 @@ TEST_P(ApiTest, TheStoreHoldsNoApiKeySecret) {
 TEST_P(ApiTest, SlowRequestBodiesDoNotFreezeTheApi) {
   std::vector<int> slow;
   for (int i = 0; i < 40; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = ConnectTo(env_->port_);
+    ASSERT_GE(fd, 0);
     const std::string head =
         "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
         "Authorization: Bearer " +
@@ -769,12 +766,8 @@ TEST_P(ApiTest, SlowRequestBodiesDoNotFreezeTheApi) {
   EXPECT_EQ(lower->status, 200) << lower->body;
   // A JSON body declared over the limit (1 MiB) is refused from its head, before it is sent.
   {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(env_->port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = ConnectTo(env_->port_);
+    ASSERT_GE(fd, 0);
     const std::string head =
         "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
         "Authorization: Bearer " +
