@@ -41,6 +41,24 @@ int ConnectTo(int port) {
   return fd;
 }
 
+// Sends a request head alone (its body never follows) and reads the JSON error that answers
+// it: the server must refuse from the head. (A client still writing a body may see the
+// connection close before it reads the answer, so these are sent by hand.)
+std::string AnswerToHead(int port, const std::string& head) {
+  const int fd = ConnectTo(port);
+  if (fd < 0) return "no connection";
+  std::string answer;
+  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
+    char buf[4096];
+    ssize_t n;
+    while (answer.find("}\n") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0) {
+      answer.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return answer;
+}
+
 using Json = nlohmann::json;
 using store::Backend;
 
@@ -691,19 +709,10 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   // Over --max-upload-mb 1: refused from the headers, before any of the body is read. (Sent
   // by hand: a client still writing the body may see the connection close before it reads
   // the answer.)
-  const int fd = ConnectTo(env_->port_);
-  ASSERT_GE(fd, 0);
-  const std::string head = "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                           env_->admin_ +
-                           "\r\nContent-Type: text/csv\r\nContent-Length: 1200000\r\n\r\n";
-  ASSERT_EQ(::write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
-  std::string answer;
-  char buf[4096];
-  ssize_t n;
-  while (answer.find("}\n") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0) {
-    answer.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  const std::string answer = AnswerToHead(
+      env_->port_, "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                       env_->admin_ +
+                       "\r\nContent-Type: text/csv\r\nContent-Length: 1200000\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
   EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
 }
@@ -766,21 +775,11 @@ TEST_P(ApiTest, SlowRequestBodiesDoNotFreezeTheApi) {
   EXPECT_EQ(lower->status, 200) << lower->body;
   // A JSON body declared over the limit (1 MiB) is refused from its head, before it is sent.
   {
-    const int fd = ConnectTo(env_->port_);
-    ASSERT_GE(fd, 0);
-    const std::string head =
-        "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
-        "Authorization: Bearer " +
-        env_->viewer_ + "\r\nContent-Length: 2097152\r\n\r\n";
-    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(head.size()));
-    std::string answer;
-    char buf[4096];
-    ssize_t n;
-    while (answer.find("}\n") == std::string::npos && (n = ::read(fd, buf, sizeof buf)) > 0) {
-      answer.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
+    const std::string answer =
+        AnswerToHead(env_->port_,
+                     "POST /api/v1/audiences/count HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer " +
+                         env_->viewer_ + "\r\nContent-Length: 2097152\r\n\r\n");
     EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
     EXPECT_NE(answer.find("payload_too_large"), std::string::npos) << answer;
   }

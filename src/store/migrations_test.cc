@@ -2,6 +2,7 @@
 #include <openssl/sha.h>
 
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,18 @@ std::vector<std::string> Hashes(std::span<const char* const> migrations) {
   return out;
 }
 
+// Each released migration of `backend` still has its pinned hash; none was removed.
+void ExpectReleasedUnchanged(const char* backend, std::span<const char* const> migrations,
+                             const std::vector<std::string>& released) {
+  const std::vector<std::string> now = Hashes(migrations);
+  ASSERT_GE(now.size(), released.size()) << "a released migration was removed";
+  for (size_t i = 0; i < released.size(); ++i) {
+    EXPECT_EQ(now[i], released[i]) << backend << " migration to schema version " << i + 1
+                                   << " was edited; add a new migration instead";
+  }
+  EXPECT_EQ(static_cast<int>(now.size()), kSchemaVersion);
+}
+
 // Every released migration, pinned by its SHA-256: stores in the field were made by exactly
 // these texts, so editing one (rather than appending a new one) fails here. A new migration
 // appends its hash once it is released. (PostgreSQL's migration 1 was edited once, after the
@@ -40,13 +53,7 @@ TEST(Migrations, ReleasedSqliteMigrationsAreNeverEdited) {
       "f3125b89ee8be0dafdcc2840aabf3a22d12889b65876c8fd3a0255ac1005a14f",
       "addc165193d42ef9b68eb1e3b5d2073af3913f20bed06c42c6de2a6a14f71131",
   };
-  const std::vector<std::string> now = Hashes(SqliteMigrations());
-  ASSERT_GE(now.size(), released.size()) << "a released migration was removed";
-  for (size_t i = 0; i < released.size(); ++i) {
-    EXPECT_EQ(now[i], released[i]) << "SQLite migration to schema version " << i + 1
-                                   << " was edited; add a new migration instead";
-  }
-  EXPECT_EQ(static_cast<int>(now.size()), kSchemaVersion);
+  ExpectReleasedUnchanged("SQLite", SqliteMigrations(), released);
 }
 
 TEST(Migrations, ReleasedPostgresMigrationsAreNeverEdited) {
@@ -56,13 +63,7 @@ TEST(Migrations, ReleasedPostgresMigrationsAreNeverEdited) {
       "c7d6415a7f9040846643fb81bc563ab300b56fc9549185e886b230f0529fbee5",
       "2716a3bd0f3102cdc14e75926a347c0fcc651c2ffa59d853f628b9cfbe7ee15a",
   };
-  const std::vector<std::string> now = Hashes(PostgresMigrations());
-  ASSERT_GE(now.size(), released.size()) << "a released migration was removed";
-  for (size_t i = 0; i < released.size(); ++i) {
-    EXPECT_EQ(now[i], released[i]) << "PostgreSQL migration to schema version " << i + 1
-                                   << " was edited; add a new migration instead";
-  }
-  EXPECT_EQ(static_cast<int>(now.size()), kSchemaVersion);
+  ExpectReleasedUnchanged("PostgreSQL", PostgresMigrations(), released);
 }
 
 }  // namespace
