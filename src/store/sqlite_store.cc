@@ -1,6 +1,5 @@
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <memory>
 
 #include "store/backends.h"
+#include "store/sqlite_database.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/store/store.h"
 
@@ -226,30 +226,14 @@ std::string NowIso() {
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
 }
 
-// A prepared statement, finalized on destruction.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return rc_ == SQLITE_OK; }
-  sqlite3_stmt* get() { return stmt_; }
-  int Step() { return sqlite3_step(stmt_); }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
+using Stmt = internal::SqliteStatement;
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  explicit SqliteStore(std::unique_ptr<internal::SqliteDatabase> database)
+      : database_(std::move(database)), db_(database_->handle()), path_(database_->path()) {}
+
+  Database& db() override { return *database_; }
 
   Status Init(bool create) {
     TESSERA_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
@@ -350,21 +334,7 @@ class SqliteStore final : public Store {
     return GetMeta("key_fingerprint");
   }
 
-  StatusOr<std::shared_ptr<void>> LockForWriting() override {
-    const std::string lock_path = path_ + ".lock";
-    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return UnavailableError("cannot open lock file {}: {}", lock_path, std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return UnavailableError("another tessera process is writing to {}; wait for it to finish",
-                              path_);
-    }
-    return std::shared_ptr<void>(nullptr, [fd](void*) {
-      ::flock(fd, LOCK_UN);
-      ::close(fd);
-    });
-  }
+  StatusOr<WriterLock> LockForWriting() override { return database_->LockForWriting(); }
 
   Status ScanCustomers(const std::function<void(uint32_t, const privacy::Uuid&)>& fn) override {
     Stmt s(db_, "SELECT first_index, count, uuids FROM customer_chunks ORDER BY first_index");
@@ -1120,7 +1090,8 @@ class SqliteStore final : public Store {
     return std::optional<std::string>();
   }
 
-  sqlite3* db_;
+  std::unique_ptr<internal::SqliteDatabase> database_;
+  sqlite3* db_;  // database_'s connection
   std::string path_;
 };
 
@@ -1161,7 +1132,7 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bo
     sqlite3_close_v2(db);
     return UnavailableError("cannot open store {}: {}", path, msg);
   }
-  auto store = std::make_unique<SqliteStore>(db, path);
+  auto store = std::make_unique<SqliteStore>(std::make_unique<internal::SqliteDatabase>(db, path));
   TESSERA_RETURN_IF_ERROR(store->Init(create));
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -456,7 +456,7 @@ TEST_P(StoreTest, OnlyOneWriterAtATime) {
   auto again = Store::Open(path, false);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->LockForWriting().status().code(), StatusCode::kUnavailable);
-  first->reset();
+  *first = WriterLock();  // released
   EXPECT_TRUE((*again)->LockForWriting().ok());
 }
 

@@ -18,6 +18,7 @@
 #include "tessera/common/status.h"
 #include "tessera/io/order_reader.h"
 #include "tessera/privacy/pseudonymizer.h"
+#include "tessera/store/database.h"
 #include "tessera/store/order_columns.h"
 
 namespace tessera::store {
@@ -145,9 +146,12 @@ class Store {
   // The recorded fingerprint, or nullopt for a store not yet bound.
   virtual StatusOr<std::optional<std::string>> KeyFingerprint() = 0;
 
-  // Takes the store's writer lock for the life of the returned handle (one load at a time).
-  // Errors: kUnavailable when another process holds it.
-  virtual StatusOr<std::shared_ptr<void>> LockForWriting() = 0;
+  // The store core's connection, for the tables that other modules own (database.h).
+  virtual Database& db() = 0;
+
+  // Takes the store's writer lock for the life of the returned handle (one load at a time),
+  // which must not outlive the store. Errors: kUnavailable when another process holds it.
+  virtual StatusOr<WriterLock> LockForWriting() = 0;
 
   // Calls `fn(index, uuid)` for every customer, in index order.
   virtual Status ScanCustomers(const std::function<void(uint32_t, const privacy::Uuid&)>& fn) = 0;
