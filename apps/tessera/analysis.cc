@@ -45,7 +45,7 @@ StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
   auto rules = aa.rules.empty() ? analytics::SegmentRules::Default()
                                 : analytics::SegmentRules::LoadFile(aa.rules);
   if (!rules.ok()) return rules.status();
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(sa.store, /*create=*/false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(sa.store, /*create=*/false));
   analytics::ProfileOptions options;
   options.as_of_day = as_of;
   options.window = window;

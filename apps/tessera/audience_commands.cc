@@ -37,7 +37,7 @@ struct OpenedIndex {
 
 // Opens the store and its audience index, building the index when the store changed since.
 StatusOr<OpenedIndex> OpenIndex(const AudienceArgs& a) {
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   const std::string path =
       a.index.empty() ? audience::DefaultIndexPath(a.store.store, store->Describe()) : a.index;
   const auto start = std::chrono::steady_clock::now();
@@ -53,7 +53,7 @@ StatusOr<OpenedIndex> OpenIndex(const AudienceArgs& a) {
   }
   if (!a.quiet) {
     TESSERA_ASSIGN_OR_RETURN(auto loads, store->Loads());
-    TESSERA_ASSIGN_OR_RETURN(auto snapshots, store->Snapshots());
+    TESSERA_ASSIGN_OR_RETURN(auto snapshots, analytics::SnapshotStore(*store).List());
     if (!loads.empty() && !snapshots.empty() &&
         snapshots.back().last_load_id < loads.back().load_id) {
       std::fprintf(stderr,
@@ -128,9 +128,9 @@ int RunSave(const AudienceArgs& a, const std::string& name, const std::string& e
 }
 
 int RunDelete(const AudienceArgs& a, const std::string& name) {
-  auto store = store::Store::Open(a.store.store, false);
+  auto store = server::OpenStore(a.store.store, false);
   if (!store.ok()) return Fail(store.status());
-  auto deleted = (*store)->DeleteAudience(name);
+  auto deleted = audience::AudienceStore(**store).Delete(name);
   if (!deleted.ok()) return Fail(deleted.status());
   if (!*deleted) return Fail(NotFoundError("no audience named '{}'", name));
   std::printf("Deleted audience '%s' (its history is kept)\n", name.c_str());
@@ -139,9 +139,9 @@ int RunDelete(const AudienceArgs& a, const std::string& name) {
 
 int RunList(const AudienceArgs& a, const std::string& history_of) {
   if (!history_of.empty()) {
-    auto store = store::Store::Open(a.store.store, false);
+    auto store = server::OpenStore(a.store.store, false);
     if (!store.ok()) return Fail(store.status());
-    auto history = (*store)->AudienceHistory(history_of);
+    auto history = audience::AudienceStore(**store).History(history_of);
     if (!history.ok()) return Fail(history.status());
     if (history->empty()) return Fail(NotFoundError("no audience named '{}' ever", history_of));
     Status s = Write(a.output, a.format == "json" ? audience::HistoryToJson(*history)
@@ -175,7 +175,7 @@ int RunExport(const AudienceArgs& a, const std::string& name_or_expression) {
 }
 
 int RunPolicy(const AudienceArgs& a, int64_t min_size) {
-  auto store = store::Store::Open(a.store.store, false);
+  auto store = server::OpenStore(a.store.store, false);
   if (!store.ok()) return Fail(store.status());
   if (min_size > 0) {
     auto key = privacy::OwnerKey::Load(a.store.key);
@@ -193,7 +193,7 @@ int RunPolicy(const AudienceArgs& a, int64_t min_size) {
 }
 
 int RunAttributesImport(const AudienceArgs& a, const std::string& file) {
-  auto store = store::Store::Open(a.store.store, false);
+  auto store = server::OpenStore(a.store.store, false);
   if (!store.ok()) return Fail(store.status());
   auto lock = (*store)->LockForWriting();
   if (!lock.ok()) return Fail(lock.status());
@@ -260,7 +260,7 @@ void AddCommonOptions(CLI::App* cmd, AudienceArgs* a, bool formats) {
 }  // namespace
 
 void UpdateAudienceIndex(store::Store& store, const std::string& location, bool quiet) {
-  auto snapshots = store.Snapshots();
+  auto snapshots = analytics::SnapshotStore(store).List();
   if (!snapshots.ok() || snapshots->empty()) return;  // nothing to index before a snapshot
   const std::string path = audience::DefaultIndexPath(location, store.Describe());
   const auto start = std::chrono::steady_clock::now();

@@ -16,6 +16,7 @@
 
 #include "tessera/common/status.h"
 #include "tessera/privacy/owner_key.h"
+#include "tessera/server/store_tables.h"
 #include "tessera/store/store.h"
 
 namespace tessera {

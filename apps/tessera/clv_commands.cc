@@ -38,7 +38,7 @@ struct ClvArgs {
 // The purchase history of the store, or of --input loaded into a temporary store.
 StatusOr<analytics::PurchaseHistory> History(const ClvArgs& a) {
   if (a.input.empty()) {
-    TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+    TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
     return analytics::LoadPurchaseHistory(*store, a.currency);
   }
   // Privacy: the temporary store holds pseudonyms under a key that exists only in memory and
@@ -52,7 +52,7 @@ StatusOr<analytics::PurchaseHistory> History(const ClvArgs& a) {
   });
   TESSERA_ASSIGN_OR_RETURN(auto mapping, io::LoadMapping(a.mapping));
   TESSERA_ASSIGN_OR_RETURN(auto key, privacy::OwnerKey::Generate());
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open((dir / "store.db").string(), true));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore((dir / "store.db").string(), true));
   store::LoadOptions options;
   options.mapping = std::move(mapping);
   TESSERA_ASSIGN_OR_RETURN(auto summary, store::LoadOrders(*store, key, {a.input}, options));

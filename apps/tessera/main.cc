@@ -86,7 +86,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   if (!mapping.ok()) return Fail(mapping.status());
   auto key = privacy::OwnerKey::Load(sa.key);
   if (!key.ok()) return Fail(key.status());
-  auto store = store::Store::Open(sa.store, /*create=*/true);
+  auto store = server::OpenStore(sa.store, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
 
   std::unique_ptr<Output> rejects;
@@ -242,7 +242,7 @@ int RunPseudonymize(const std::string& key_path, const std::string& kind_name) {
 }
 
 int RunOrdersList(const StoreArgs& sa, const std::string& customer) {
-  auto store = store::Store::Open(sa.store, false);
+  auto store = server::OpenStore(sa.store, false);
   if (!store.ok()) return Fail(store.status());
   std::vector<privacy::Uuid> uuids;
   Status s = (*store)->ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
@@ -296,7 +296,7 @@ int RunOrdersDecrypt(const std::string& key_path, std::vector<std::string> token
 }
 
 int RunStatus(const StoreArgs& sa) {
-  auto store = store::Store::Open(sa.store, false);
+  auto store = server::OpenStore(sa.store, false);
   if (!store.ok()) return Fail(store.status());
   auto stats = (*store)->Stats();
   if (!stats.ok()) return Fail(stats.status());
@@ -351,7 +351,7 @@ int RunDemo(const std::string& dir, uint64_t customers, int32_t months, uint64_t
   // Keep them as a snapshot, so that `tessera serve` shows them at once.
   auto analysis = RunAnalysis(sa, aa);
   if (!analysis.ok()) return Fail(analysis.status());
-  auto store = store::Store::Open(store_path, false);
+  auto store = server::OpenStore(store_path, false);
   if (!store.ok()) return Fail(store.status());
   auto id = analytics::SaveSnapshot(**store, analysis->set, analysis->rules);
   if (!id.ok()) return Fail(id.status());

@@ -88,9 +88,9 @@ struct KeyArgs {
 
 Status RunKeyCreate(const KeyArgs& a) {
   TESSERA_ASSIGN_OR_RETURN(auto role, server::ParseRole(a.role));
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   TESSERA_ASSIGN_OR_RETURN(auto key, server::MakeApiKey(role, a.allow_query, a.label));
-  TESSERA_RETURN_IF_ERROR(store->AddApiKey(key.record));
+  TESSERA_RETURN_IF_ERROR(server::ApiKeyStore(store->db()).Add(key.record));
   std::printf("%s\n", key.key.c_str());
   std::fflush(stdout);
   std::fprintf(stderr,
@@ -103,8 +103,8 @@ Status RunKeyCreate(const KeyArgs& a) {
 }
 
 Status RunKeyList(const KeyArgs& a) {
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
-  TESSERA_ASSIGN_OR_RETURN(auto keys, store->ApiKeys());
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto keys, server::ApiKeyStore(store->db()).List());
   if (keys.empty()) {
     std::printf("No API keys yet; create one with `tessera keys api create --role viewer`.\n");
     return OkStatus();
@@ -120,8 +120,8 @@ Status RunKeyList(const KeyArgs& a) {
 }
 
 Status RunKeyRevoke(const KeyArgs& a) {
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
-  TESSERA_ASSIGN_OR_RETURN(const bool revoked, store->RevokeApiKey(a.id));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(const bool revoked, server::ApiKeyStore(store->db()).Revoke(a.id));
   if (!revoked) return NotFoundError("no valid API key {} (`tessera keys api list`)", a.id);
   std::printf("Revoked API key %s; servers refuse it within 2 seconds.\n", a.id.c_str());
   return OkStatus();

@@ -47,7 +47,7 @@ std::string Render(const analytics::SegmentReport& report, const std::string& fo
 
 Status RunCreate(const SnapshotArgs& a) {
   TESSERA_ASSIGN_OR_RETURN(Analysis analysis, RunAnalysis(a.store, a.analysis));
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   TESSERA_ASSIGN_OR_RETURN(const int64_t id,
                            analytics::SaveSnapshot(*store, analysis.set, analysis.rules));
   auto report = analytics::BuildReport(analysis.set, analysis.rules, analysis.lang);
@@ -61,8 +61,8 @@ Status RunCreate(const SnapshotArgs& a) {
 }
 
 Status RunList(const SnapshotArgs& a) {
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
-  TESSERA_ASSIGN_OR_RETURN(auto all, store->Snapshots());
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto all, analytics::SnapshotStore(*store).List());
   return Write(a.output, a.format == "json" ? analytics::SnapshotsToJson(all)
                                             : analytics::SnapshotsToTable(all));
 }
@@ -70,7 +70,7 @@ Status RunList(const SnapshotArgs& a) {
 Status RunShow(const SnapshotArgs& a) {
   TESSERA_ASSIGN_OR_RETURN(const int64_t id, ParseSnapshotId(a.id, "snapshot"));
   TESSERA_ASSIGN_OR_RETURN(auto lang, analytics::ParseLang(a.analysis.lang));
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   TESSERA_ASSIGN_OR_RETURN(auto snapshot, analytics::LoadSnapshot(*store, id, false));
   return Write(a.output, Render(analytics::SnapshotReport(snapshot, lang), a.format));
 }
@@ -82,7 +82,7 @@ Status RunMigration(const SnapshotArgs& a) {
     return InvalidArgumentError("give both --from and --to, or neither (the two newest)");
   }
   TESSERA_ASSIGN_OR_RETURN(auto lang, analytics::ParseLang(a.analysis.lang));
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   TESSERA_ASSIGN_OR_RETURN(auto m, analytics::ComputeMigration(*store, from, to));
   return Write(a.output, a.format == "json"  ? m.ToJson(lang)
                          : a.format == "csv" ? m.ToCsv(lang)
@@ -90,8 +90,8 @@ Status RunMigration(const SnapshotArgs& a) {
 }
 
 Status RunPrune(const SnapshotArgs& a) {
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(a.store.store, false));
-  TESSERA_ASSIGN_OR_RETURN(const uint64_t n, store->PruneSnapshots(a.keep));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(const uint64_t n, analytics::SnapshotStore(*store).Prune(a.keep));
   std::fprintf(stderr, "Deleted %llu snapshot(s); kept the newest %llu\n",
                static_cast<unsigned long long>(n), static_cast<unsigned long long>(a.keep));
   return OkStatus();
@@ -107,8 +107,8 @@ Status RunBiRole(const StoreArgs& sa, const std::string& role, const std::string
     }
     password = v;
   }
-  TESSERA_ASSIGN_OR_RETURN(auto store, store::Store::Open(sa.store, false));
-  TESSERA_RETURN_IF_ERROR(store->CreateReadOnlyRole(role, password));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(sa.store, false));
+  TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(*store).CreateReadOnlyRole(role, password));
   std::printf(
       "Role %s may now read the views in schema tessera_bi of %s, and nothing else%s.\n"
       "Views: snapshots, segments, segments_latest, profiles, profiles_latest, "

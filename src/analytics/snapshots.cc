@@ -13,7 +13,7 @@ namespace tessera::analytics {
 StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
                                const SegmentRules& rules) {
   const SegmentReport report = BuildReport(set, rules, Lang::kEn);
-  store::SnapshotInfo info;
+  analytics::SnapshotInfo info;
   info.as_of_day = set.as_of_day;
   info.start_day = set.start_day;
   info.window = set.window.ToString();
@@ -28,10 +28,10 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
   TESSERA_ASSIGN_OR_RETURN(auto loads, store.Loads());
   if (!loads.empty()) info.last_load_id = loads.back().load_id;
 
-  std::vector<store::SnapshotSegment> segments(report.segments.size());
+  std::vector<analytics::SnapshotSegment> segments(report.segments.size());
   for (size_t i = 0; i < segments.size(); ++i) {
     const SegmentStats& s = report.segments[i];
-    store::SnapshotSegment& g = segments[i];
+    analytics::SnapshotSegment& g = segments[i];
     g.key = s.key;
     g.name_en = rules.rules()[i].name_en;
     g.name_de = rules.rules()[i].name_de;
@@ -46,10 +46,10 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
     g.avg_p_alive = s.avg_p_alive;
     g.avg_predicted_clv = s.avg_predicted_clv;
   }
-  std::vector<store::SnapshotProfile> profiles(set.profiles.size());
+  std::vector<analytics::SnapshotProfile> profiles(set.profiles.size());
   for (size_t i = 0; i < profiles.size(); ++i) {
     const Profile& p = set.profiles[i];
-    store::SnapshotProfile& q = profiles[i];
+    analytics::SnapshotProfile& q = profiles[i];
     q.customer = p.customer;
     q.segment = p.segment;
     q.r_score = p.r_score;
@@ -64,13 +64,13 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
     q.expected_purchases = p.expected_purchases;
     q.predicted_clv = p.predicted_clv;
   }
-  return store.SaveSnapshot(info, segments, profiles);
+  return analytics::SnapshotStore(store).Save(info, segments, profiles);
 }
 
 namespace {
 
-StatusOr<store::SnapshotInfo> FindSnapshot(store::Store& store, int64_t id) {
-  TESSERA_ASSIGN_OR_RETURN(auto all, store.Snapshots());
+StatusOr<analytics::SnapshotInfo> FindSnapshot(store::Store& store, int64_t id) {
+  TESSERA_ASSIGN_OR_RETURN(auto all, analytics::SnapshotStore(store).List());
   if (all.empty()) {
     return NotFoundError("{} holds no snapshot yet; make one with `tessera snapshots create`",
                          store.Describe());
@@ -88,11 +88,11 @@ StatusOr<store::SnapshotInfo> FindSnapshot(store::Store& store, int64_t id) {
 StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profiles) {
   Snapshot s;
   TESSERA_ASSIGN_OR_RETURN(s.info, FindSnapshot(store, id));
-  TESSERA_ASSIGN_OR_RETURN(s.segments, store.SnapshotSegments(s.info.id));
+  TESSERA_ASSIGN_OR_RETURN(s.segments, analytics::SnapshotStore(store).Segments(s.info.id));
   if (with_profiles) {
     s.profiles.reserve(s.info.profile_count);
-    TESSERA_RETURN_IF_ERROR(store.ScanSnapshotProfiles(
-        s.info.id, [&](const store::SnapshotProfile& p) { s.profiles.push_back(p); }));
+    TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
+        s.info.id, [&](const analytics::SnapshotProfile& p) { s.profiles.push_back(p); }));
     TESSERA_RETURN_IF_ERROR(store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
       if (s.uuids.size() <= i) s.uuids.resize(i + 1);
       s.uuids[i] = u;
@@ -102,7 +102,7 @@ StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profi
 }
 
 ProfileSet ProfileSetOf(const Snapshot& snapshot) {
-  const store::SnapshotInfo& i = snapshot.info;
+  const analytics::SnapshotInfo& i = snapshot.info;
   ProfileSet set;
   set.as_of_day = i.as_of_day;
   set.start_day = i.start_day;
@@ -136,7 +136,7 @@ ProfileSet ProfileSetOf(const Snapshot& snapshot) {
 }
 
 SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang) {
-  const store::SnapshotInfo& i = snapshot.info;
+  const analytics::SnapshotInfo& i = snapshot.info;
   SegmentReport r;
   r.snapshot_id = i.id;
   r.as_of = FormatIsoDate(i.as_of_day);
@@ -168,7 +168,7 @@ SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang) {
 }
 
 StatusOr<SegmentMigration> ComputeMigration(store::Store& store, int64_t from, int64_t to) {
-  TESSERA_ASSIGN_OR_RETURN(auto all, store.Snapshots());
+  TESSERA_ASSIGN_OR_RETURN(auto all, analytics::SnapshotStore(store).List());
   if (from == 0 && to == 0) {
     if (all.size() < 2) {
       return NotFoundError(
@@ -182,36 +182,37 @@ StatusOr<SegmentMigration> ComputeMigration(store::Store& store, int64_t from, i
   SegmentMigration m;
   TESSERA_ASSIGN_OR_RETURN(m.from, FindSnapshot(store, from));
   TESSERA_ASSIGN_OR_RETURN(m.to, FindSnapshot(store, to));
-  TESSERA_ASSIGN_OR_RETURN(m.from_segments, store.SnapshotSegments(m.from.id));
-  TESSERA_ASSIGN_OR_RETURN(m.to_segments, store.SnapshotSegments(m.to.id));
+  TESSERA_ASSIGN_OR_RETURN(m.from_segments, analytics::SnapshotStore(store).Segments(m.from.id));
+  TESSERA_ASSIGN_OR_RETURN(m.to_segments, analytics::SnapshotStore(store).Segments(m.to.id));
   const size_t nf = m.from_segments.size(), nt = m.to_segments.size();
   m.counts.assign(nf + 1, std::vector<uint64_t>(nt + 1, 0));
   // Both scans come in customer order: a merge join on the customer index.
   std::vector<std::pair<uint32_t, uint16_t>> older;
   older.reserve(m.from.profile_count);
-  TESSERA_RETURN_IF_ERROR(store.ScanSnapshotProfiles(
+  TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
       m.from.id,
-      [&](const store::SnapshotProfile& p) { older.emplace_back(p.customer, p.segment); }));
+      [&](const analytics::SnapshotProfile& p) { older.emplace_back(p.customer, p.segment); }));
   size_t i = 0;
-  TESSERA_RETURN_IF_ERROR(store.ScanSnapshotProfiles(m.to.id, [&](const store::SnapshotProfile& p) {
-    while (i < older.size() && older[i].first < p.customer) ++m.counts[older[i++].second][nt];
-    if (i < older.size() && older[i].first == p.customer) {
-      ++m.counts[older[i++].second][p.segment];
-    } else {
-      ++m.counts[nf][p.segment];
-    }
-  }));
+  TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
+      m.to.id, [&](const analytics::SnapshotProfile& p) {
+        while (i < older.size() && older[i].first < p.customer) ++m.counts[older[i++].second][nt];
+        if (i < older.size() && older[i].first == p.customer) {
+          ++m.counts[older[i++].second][p.segment];
+        } else {
+          ++m.counts[nf][p.segment];
+        }
+      }));
   for (; i < older.size(); ++i) ++m.counts[older[i].second][nt];
   return m;
 }
 
 namespace {
 
-const std::string& Name(const store::SnapshotSegment& g, Lang lang) {
+const std::string& Name(const analytics::SnapshotSegment& g, Lang lang) {
   return lang == Lang::kDe ? g.name_de : g.name_en;
 }
 
-nlohmann::ordered_json InfoJson(const store::SnapshotInfo& s) {
+nlohmann::ordered_json InfoJson(const analytics::SnapshotInfo& s) {
   nlohmann::ordered_json j;
   j["id"] = s.id;
   j["created_at"] = s.created_at;
@@ -308,13 +309,13 @@ std::string SegmentMigration::ToTable(Lang lang) const {
   return out;
 }
 
-std::string SnapshotsToJson(const std::vector<store::SnapshotInfo>& snapshots) {
+std::string SnapshotsToJson(const std::vector<analytics::SnapshotInfo>& snapshots) {
   auto j = nlohmann::ordered_json::array();
   for (const auto& s : snapshots) j.push_back(InfoJson(s));
   return j.dump(2) + "\n";
 }
 
-std::string SnapshotsToTable(const std::vector<store::SnapshotInfo>& snapshots) {
+std::string SnapshotsToTable(const std::vector<analytics::SnapshotInfo>& snapshots) {
   if (snapshots.empty()) return "No snapshots yet; make one with `tessera snapshots create`.\n";
   std::string out =
       fmt::format("{:>6}  {:<20}  {:<10}  {:<7}  {:>10}  {:>8}  {}\n", "id", "created", "as of",

@@ -33,14 +33,14 @@ StatusOr<uint64_t> SaveAudience(store::Store& store, const AudienceIndex& index,
   TESSERA_RETURN_IF_ERROR(ValidateAudienceName(name));
   TESSERA_ASSIGN_OR_RETURN(Expression e, Expression::Parse(expression, index));
   const uint64_t size = e.Evaluate().Cardinality();
-  TESSERA_RETURN_IF_ERROR(
-      store.SaveAudience({name, expression, "", ""}, replace, size, index.info().snapshot_id));
+  TESSERA_RETURN_IF_ERROR(audience::AudienceStore(store).Save({name, expression, "", ""}, replace,
+                                                              size, index.info().snapshot_id));
   return size;
 }
 
 StatusOr<std::vector<AudienceListing>> ListAudiences(store::Store& store,
                                                      const AudienceIndex& index) {
-  TESSERA_ASSIGN_OR_RETURN(auto records, store.Audiences());
+  TESSERA_ASSIGN_OR_RETURN(auto records, audience::AudienceStore(store).List());
   std::vector<AudienceListing> out;
   for (auto& r : records) {
     AudienceListing l;
@@ -86,7 +86,7 @@ std::string ListingsToTable(const std::vector<AudienceListing>& listings) {
   return out;
 }
 
-std::string HistoryToTable(const std::vector<store::AudienceEvent>& history) {
+std::string HistoryToTable(const std::vector<audience::AudienceEvent>& history) {
   std::string out = fmt::format("{:>4}  {:<20}  {:<8}  {:>12}  {:>8}  {}\n", "seq", "at", "event",
                                 "customers", "snapshot", "expression");
   for (const auto& e : history) {
@@ -97,7 +97,7 @@ std::string HistoryToTable(const std::vector<store::AudienceEvent>& history) {
   return out;
 }
 
-std::string HistoryToJson(const std::vector<store::AudienceEvent>& history) {
+std::string HistoryToJson(const std::vector<audience::AudienceEvent>& history) {
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (const auto& e : history) {
     j.push_back({{"seq", e.seq},
@@ -111,7 +111,7 @@ std::string HistoryToJson(const std::vector<store::AudienceEvent>& history) {
 }
 
 StatusOr<uint64_t> MinExportSize(store::Store& store) {
-  TESSERA_ASSIGN_OR_RETURN(auto v, store.Setting(kMinExportSizeSetting));
+  TESSERA_ASSIGN_OR_RETURN(auto v, audience::AudienceStore(store).Setting(kMinExportSizeSetting));
   if (!v) return kDefaultMinExportSize;
   char* end = nullptr;
   const unsigned long long n = std::strtoull(v->c_str(), &end, 10);
@@ -138,11 +138,11 @@ Status SetMinExportSize(store::Store& store, const privacy::OwnerKey& key, uint6
         "store's (fingerprint {})",
         key.Fingerprint(), *bound);
   }
-  return store.SetSetting(kMinExportSizeSetting, std::to_string(size));
+  return audience::AudienceStore(store).SetSetting(kMinExportSizeSetting, std::to_string(size));
 }
 
 StatusOr<ResolvedAudience> ResolveAudience(store::Store& store, const std::string& name_or_expr) {
-  TESSERA_ASSIGN_OR_RETURN(auto all, store.Audiences());
+  TESSERA_ASSIGN_OR_RETURN(auto all, audience::AudienceStore(store).List());
   for (const auto& a : all) {
     if (a.name == name_or_expr) return ResolvedAudience{a.name, a.expression};
   }
@@ -174,8 +174,8 @@ StatusOr<uint64_t> ExportAudience(store::Store& store, const AudienceIndex& inde
     return InternalError("cannot write the export");
   }
   if (!audience.name.empty()) {
-    TESSERA_RETURN_IF_ERROR(
-        store.RecordAudienceEvent(audience.name, "exported", size, index.info().snapshot_id));
+    TESSERA_RETURN_IF_ERROR(audience::AudienceStore(store).RecordEvent(
+        audience.name, "exported", size, index.info().snapshot_id));
   }
   return size;
 }
@@ -206,7 +206,7 @@ StatusOr<AttributeImport> ImportAttributes(store::Store& store, const std::strin
   TESSERA_RETURN_IF_ERROR(
       store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { index_of.emplace(u, i); }));
   AttributeImport result;
-  std::vector<store::CustomerAttribute> batch;
+  std::vector<audience::CustomerAttribute> batch;
   io::Row row;
   io::RowError error;
   bool ok = true;
@@ -244,7 +244,7 @@ StatusOr<AttributeImport> ImportAttributes(store::Store& store, const std::strin
     }
     batch.push_back({it->second, name, std::string(value)});
   }
-  TESSERA_RETURN_IF_ERROR(store.PutCustomerAttributes(batch));
+  TESSERA_RETURN_IF_ERROR(audience::AudienceStore(store).PutAttributes(batch));
   result.attached = batch.size();
   return result;
 }

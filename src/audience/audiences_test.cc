@@ -104,7 +104,7 @@ TEST_P(AudiencesTest, SavesListsUpdatesAndKeepsTheSizeHistory) {
   EXPECT_EQ(
       SaveAudience(*store_, index_, "bad", "clvv > 1", false).status().message().substr(0, 35),
       "column 1: unknown field 'clvv' (did");
-  EXPECT_EQ(store_->AudienceHistory("bad")->size(), 0u);  // nothing saved
+  EXPECT_EQ(audience::AudienceStore(*store_).History("bad")->size(), 0u);  // nothing saved
   EXPECT_EQ(SaveAudience(*store_, index_, " padded", "clv > 1", false).status().code(),
             StatusCode::kInvalidArgument);
   ASSERT_TRUE(SaveAudience(*store_, index_, "vips", vips + " and clv > 100", true).ok());
@@ -112,7 +112,7 @@ TEST_P(AudiencesTest, SavesListsUpdatesAndKeepsTheSizeHistory) {
   ASSERT_TRUE(listings.ok());
   ASSERT_EQ(listings->size(), 1u);
   EXPECT_EQ((*listings)[0].size, Members(vips + " and clv > 100").size());
-  auto history = store_->AudienceHistory("vips");
+  auto history = audience::AudienceStore(*store_).History("vips");
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[0].size, Members(vips).size());
@@ -146,7 +146,7 @@ TEST_P(AudiencesTest, ExportsPseudonymsOnlyFromTheMinimumSizeTheOwnerSets) {
   ASSERT_EQ(lines->size(), n + 1);
   EXPECT_EQ((*lines)[0], "uuid");
   EXPECT_EQ(std::set<std::string>(lines->begin() + 1, lines->end()), Members(small));
-  auto history = store_->AudienceHistory("small");
+  auto history = audience::AudienceStore(*store_).History("small");
   ASSERT_TRUE(history.ok());
   EXPECT_EQ(history->back().event, "exported");
   EXPECT_EQ(history->back().size, n);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "audience/serial.h"
+#include "tessera/audience/audience_store.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
@@ -197,7 +198,7 @@ size_t AudienceIndex::SizeInBytes() const {
 IndexBuilder::IndexBuilder(IndexInfo info, std::vector<SegmentInfo> segments)
     : info_(std::move(info)), segments_(std::move(segments)) {}
 
-void IndexBuilder::AddProfile(const store::SnapshotProfile& p) { profiles_.push_back(p); }
+void IndexBuilder::AddProfile(const analytics::SnapshotProfile& p) { profiles_.push_back(p); }
 
 uint32_t IndexBuilder::NodeFor(std::string_view path) {
   const std::vector<std::string> parts = SplitPath(path);
@@ -271,7 +272,7 @@ AudienceIndex IndexBuilder::Finish() {
     if (optional && ids.empty()) return;
     x.numbers_.push_back(NumericField{std::move(name), scale, BitSlicedIndex::Build(ids, values)});
   };
-  using P = store::SnapshotProfile;
+  using P = analytics::SnapshotProfile;
   add_number(
       "clv", money, [](const P& p) -> std::optional<int64_t> { return p.revenue_minor; }, false);
   add_number(
@@ -543,10 +544,11 @@ StatusOr<AudienceIndex> AudienceIndex::Deserialize(std::string_view bytes) {
 // ---- from the store
 
 StatusOr<std::string> IndexStamp(store::Store& store) {
-  TESSERA_ASSIGN_OR_RETURN(auto snapshots, store.Snapshots());
+  TESSERA_ASSIGN_OR_RETURN(auto snapshots, analytics::SnapshotStore(store).List());
   TESSERA_ASSIGN_OR_RETURN(auto loads, store.Loads());
   TESSERA_ASSIGN_OR_RETURN(const store::StoreStats stats, store.Stats());
-  TESSERA_ASSIGN_OR_RETURN(auto attributes, store.Setting("attributes.generation"));
+  TESSERA_ASSIGN_OR_RETURN(auto attributes,
+                           audience::AudienceStore(store).Setting("attributes.generation"));
   return fmt::format("snapshot={};load={};customers={};orders={};attributes={}",
                      snapshots.empty() ? 0 : snapshots.back().id,
                      loads.empty() ? 0 : loads.back().load_id, stats.customers, stats.orders,
@@ -555,14 +557,14 @@ StatusOr<std::string> IndexStamp(store::Store& store) {
 
 StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
   TESSERA_ASSIGN_OR_RETURN(std::string stamp, IndexStamp(store));
-  TESSERA_ASSIGN_OR_RETURN(auto snapshots, store.Snapshots());
+  TESSERA_ASSIGN_OR_RETURN(auto snapshots, analytics::SnapshotStore(store).List());
   if (snapshots.empty()) {
     return NotFoundError(
         "{} holds no snapshot yet; audiences are built on the newest one: make it with "
         "`tessera snapshots create --window 24m`",
         store.Describe());
   }
-  const store::SnapshotInfo& s = snapshots.back();
+  const analytics::SnapshotInfo& s = snapshots.back();
   IndexInfo info;
   info.snapshot_id = s.id;
   info.as_of_day = s.as_of_day;
@@ -573,13 +575,13 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
   info.has_predictions = !s.prediction_models.empty();
   info.stamp = std::move(stamp);
   TESSERA_ASSIGN_OR_RETURN(info.customers, store.CustomerCount());
-  TESSERA_ASSIGN_OR_RETURN(auto segments, store.SnapshotSegments(s.id));
+  TESSERA_ASSIGN_OR_RETURN(auto segments, analytics::SnapshotStore(store).Segments(s.id));
   std::vector<SegmentInfo> segment_infos;
   for (const auto& g : segments) segment_infos.push_back({g.key, g.name_en, g.name_de});
   const int exponent = s.currency_exponent;
   IndexBuilder builder(std::move(info), std::move(segment_infos));
-  TESSERA_RETURN_IF_ERROR(store.ScanSnapshotProfiles(
-      s.id, [&](const store::SnapshotProfile& p) { builder.AddProfile(p); }));
+  TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
+      s.id, [&](const analytics::SnapshotProfile& p) { builder.AddProfile(p); }));
 
   std::array<std::vector<std::string>, store::kDictKindCount> dict;
   TESSERA_RETURN_IF_ERROR(
@@ -628,9 +630,10 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
   }));
   // Attributes attached from other sources; a name clashing with a built-in one is refused
   // on import.
-  TESSERA_RETURN_IF_ERROR(store.ScanCustomerAttributes([&](const store::CustomerAttribute& a) {
-    builder.AddAttribute(a.name, a.value, a.customer);
-  }));
+  TESSERA_RETURN_IF_ERROR(
+      audience::AudienceStore(store).ScanAttributes([&](const audience::CustomerAttribute& a) {
+        builder.AddAttribute(a.name, a.value, a.customer);
+      }));
   return builder.Finish();
 }
 

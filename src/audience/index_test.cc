@@ -70,7 +70,7 @@ struct Reference {
   int exponent = 2;
   uint32_t customers = 0;
   std::vector<std::string> segment_keys;
-  std::vector<std::optional<store::SnapshotProfile>> profile;
+  std::vector<std::optional<analytics::SnapshotProfile>> profile;
   std::vector<std::map<std::string, std::set<std::string>>> attributes;
   struct Item {
     std::string path;
@@ -83,23 +83,23 @@ struct Reference {
 
 Reference Scan(store::Store& store) {
   Reference ref;
-  auto snapshots = store.Snapshots();
+  auto snapshots = analytics::SnapshotStore(store).List();
   EXPECT_TRUE(snapshots.ok() && !snapshots->empty());
-  const store::SnapshotInfo info = snapshots->back();
+  const analytics::SnapshotInfo info = snapshots->back();
   ref.as_of = info.as_of_day;
   ref.start = info.start_day;
   ref.exponent = info.currency_exponent;
   ref.customers = *store.CustomerCount();
-  auto segments = store.SnapshotSegments(info.id);
+  auto segments = analytics::SnapshotStore(store).Segments(info.id);
   EXPECT_TRUE(segments.ok());
   for (const auto& s : *segments) ref.segment_keys.push_back(s.key);
   ref.profile.resize(ref.customers);
   ref.attributes.resize(ref.customers);
   ref.items.resize(ref.customers);
   EXPECT_TRUE(
-      store
-          .ScanSnapshotProfiles(
-              info.id, [&](const store::SnapshotProfile& p) { ref.profile[p.customer] = p; })
+      analytics::SnapshotStore(store)
+          .ScanProfiles(info.id,
+                        [&](const analytics::SnapshotProfile& p) { ref.profile[p.customer] = p; })
           .ok());
   std::map<std::pair<int, uint32_t>, std::string> dict;
   EXPECT_TRUE(store
@@ -181,7 +181,7 @@ class RandomExpressions {
   }
 
  private:
-  const store::SnapshotProfile* P(uint32_t c) const {
+  const analytics::SnapshotProfile* P(uint32_t c) const {
     return ref_.profile[c] ? &*ref_.profile[c] : nullptr;
   }
 
@@ -204,7 +204,7 @@ class RandomExpressions {
     static const char* kOps[] = {"<", "<=", ">", ">=", "=", "!="};
     const int f = static_cast<int>(rng_() % 7);
     const int op = static_cast<int>(rng_() % 6);
-    auto value_of = [f](const store::SnapshotProfile& p) -> int64_t {
+    auto value_of = [f](const analytics::SnapshotProfile& p) -> int64_t {
       switch (f) {
         case 0:
           return p.revenue_minor;

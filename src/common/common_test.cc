@@ -50,7 +50,7 @@ TEST(Money, ExponentsFollowIso4217) {
 }
 
 TEST(Money, MicroUnitsRoundHalfAwayFromZero) {
-  EXPECT_EQ(MicroToMinor(495000, 2), 50);    // 0.495 -> 0.50
+  EXPECT_EQ(MicroToMinor(495000, 2), 50);  // 0.495 -> 0.50
   EXPECT_EQ(MicroToMinor(494999, 2), 49);
   EXPECT_EQ(MicroToMinor(-495000, 2), -50);  // symmetric for credits
   EXPECT_EQ(MicroToMinor(-494999, 2), -49);

@@ -68,8 +68,8 @@ StatusOr<NewApiKey> MakeApiKey(Role role, bool allow_query_key, std::string labe
   return k;
 }
 
-std::optional<store::ApiKeyRecord> MatchApiKey(const std::vector<store::ApiKeyRecord>& keys,
-                                               std::string_view presented) {
+std::optional<server::ApiKeyRecord> MatchApiKey(const std::vector<server::ApiKeyRecord>& keys,
+                                                std::string_view presented) {
   if (!InitSodium().ok() || !presented.starts_with(kPrefix)) return std::nullopt;
   presented.remove_prefix(kPrefix.size());
   const size_t sep = presented.find('_');

@@ -28,7 +28,7 @@ TEST(ApiKeys, ANewKeyIsShownOnceAndKeptOnlyAsASaltedHash) {
   auto made = MakeApiKey(Role::kAnalyst, true, "BI sheet");
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   const std::string& key = made->key;
-  const store::ApiKeyRecord& r = made->record;
+  const server::ApiKeyRecord& r = made->record;
   // "tsk_<id>_<secret>": the id names the record, the secret appears nowhere in it.
   ASSERT_TRUE(key.starts_with("tsk_" + r.id + "_")) << key;
   const std::string secret = key.substr(4 + r.id.size() + 1);
@@ -66,7 +66,7 @@ TEST(ApiKeys, OnlyTheWholeKeyOfAValidRecordMatches) {
   auto a = MakeApiKey(Role::kViewer, false, "a");
   auto b = MakeApiKey(Role::kAdmin, false, "b");
   ASSERT_TRUE(a.ok() && b.ok());
-  std::vector<store::ApiKeyRecord> all = {a->record, b->record};
+  std::vector<server::ApiKeyRecord> all = {a->record, b->record};
   auto m = MatchApiKey(all, a->key);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->id, a->record.id);

@@ -157,9 +157,10 @@ AudienceApi::~AudienceApi() {
 }
 
 StatusOr<std::string> AudienceApi::ChangeKey(store::Store& store) {
-  TESSERA_ASSIGN_OR_RETURN(auto snapshots, store.Snapshots());
+  TESSERA_ASSIGN_OR_RETURN(auto snapshots, analytics::SnapshotStore(store).List());
   TESSERA_ASSIGN_OR_RETURN(auto loads, store.Loads());
-  TESSERA_ASSIGN_OR_RETURN(auto attributes, store.Setting("attributes.generation"));
+  TESSERA_ASSIGN_OR_RETURN(auto attributes,
+                           audience::AudienceStore(store).Setting("attributes.generation"));
   return fmt::format("snapshot={};load={};finished={};attributes={}",
                      snapshots.empty() ? 0 : snapshots.back().id,
                      loads.empty() ? 0 : loads.back().load_id,
@@ -471,7 +472,7 @@ bool AudienceApi::OpenSaved(httplib::Response& res, const std::string& name, Sav
     return false;
   }
   out->store = *s;
-  auto all = out->store->Audiences();
+  auto all = audience::AudienceStore(*out->store).List();
   if (!all.ok()) {
     SendError(res, FromStatus(all.status()));
     return false;
@@ -492,8 +493,8 @@ void AudienceApi::Show(const httplib::Request& req, httplib::Response& res,
   Saved saved;
   if (!OpenSaved(res, name, &saved)) return;
   const IndexPtr& index = saved.index;
-  const store::AudienceRecord* record = &saved.record;
-  auto history = saved.store->AudienceHistory(name);
+  const audience::AudienceRecord* record = &saved.record;
+  auto history = audience::AudienceStore(*saved.store).History(name);
   if (!history.ok()) return SendError(res, FromStatus(history.status()));
   Json j;
   j["name"] = record->name;
@@ -539,7 +540,7 @@ void AudienceApi::Delete(const httplib::Request& req, httplib::Response& res,
   if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
   auto s = hooks_.store();
   if (!s.ok()) return SendError(res, FromStatus(s.status()));
-  auto deleted = (*s)->DeleteAudience(name);
+  auto deleted = audience::AudienceStore(**s).Delete(name);
   if (!deleted.ok()) return SendError(res, FromStatus(deleted.status()));
   if (!*deleted) {
     return SendError(res, FromStatus(NotFoundError(kUnknownAudience)));
@@ -554,7 +555,7 @@ void AudienceApi::Export(const httplib::Request& req, httplib::Response& res,
   if (!OpenSaved(res, name, &saved)) return;
   const IndexPtr& index = saved.index;
   store::Store& store = *saved.store;
-  const store::AudienceRecord* record = &saved.record;
+  const audience::AudienceRecord* record = &saved.record;
   // The library writes to a FILE*; here it is memory (the CLI's file, byte for byte).
   char* data = nullptr;
   size_t size = 0;

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 
+#include "tessera/audience/audience_store.h"
 #include "tessera/audience/index.h"
 #include "tessera/common/status.h"
 #include "tessera/server/api_keys.h"
@@ -87,7 +88,7 @@ class AudienceApi {
   struct Saved {
     IndexPtr index;
     store::Store* store = nullptr;
-    store::AudienceRecord record;
+    audience::AudienceRecord record;
   };
   bool OpenSaved(httplib::Response& res, const std::string& name, Saved* out);
 

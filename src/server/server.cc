@@ -32,6 +32,7 @@
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/owner_key.h"
 #include "tessera/server/api_keys.h"
+#include "tessera/server/store_tables.h"
 #include "tessera/server/web_assets.h"
 #include "tessera/store/loader.h"
 #include "tessera/store/store.h"
@@ -235,7 +236,7 @@ struct Server::Impl {
 
   // API keys, refreshed from the store every kKeyRefresh (so revocations take effect) by one
   // request at a time while the others use the previous list.
-  using KeyList = std::vector<store::ApiKeyRecord>;
+  using KeyList = std::vector<server::ApiKeyRecord>;
   std::mutex keys_mu, keys_refresh_mu;
   std::shared_ptr<const KeyList> keys;
   std::atomic<int64_t> keys_loaded_ns{0};
@@ -271,7 +272,7 @@ struct Server::Impl {
     thread_local std::map<const Impl*, std::unique_ptr<store::Store>> stores;
     auto& s = stores[this];
     if (!s) {
-      TESSERA_ASSIGN_OR_RETURN(s, store::Store::Open(options.store, false));
+      TESSERA_ASSIGN_OR_RETURN(s, OpenStore(options.store, false));
     }
     return s.get();
   }
@@ -300,7 +301,7 @@ struct Server::Impl {
       if (keys && keys != current) return keys;  // refreshed meanwhile
     }
     TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
-    TESSERA_ASSIGN_OR_RETURN(auto fresh, s->ApiKeys());
+    TESSERA_ASSIGN_OR_RETURN(auto fresh, ApiKeyStore(s->db()).List());
     auto list = std::make_shared<const KeyList>(std::move(fresh));
     std::lock_guard lock(keys_mu);
     keys = list;
@@ -374,7 +375,7 @@ struct Server::Impl {
       return OkStatus();
     }
     TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
-    TESSERA_ASSIGN_OR_RETURN(auto all, s->Snapshots());
+    TESSERA_ASSIGN_OR_RETURN(auto all, analytics::SnapshotStore(*s).List());
     latest_id = all.empty() ? 0 : all.back().id;
     latest_checked_ns = NowNs();
     return OkStatus();
@@ -658,7 +659,7 @@ struct Server::Impl {
     if (!Authorize(req, res, Role::kViewer)) return;
     auto s = ThreadStore();
     if (!s.ok()) return SendError(res, FromStatus(s.status()));
-    auto all = (*s)->Snapshots();
+    auto all = analytics::SnapshotStore(**s).List();
     if (!all.ok()) return SendError(res, FromStatus(all.status()));
     res.set_content(analytics::SnapshotsToJson(*all), "application/json");
   }
@@ -755,7 +756,7 @@ struct Server::Impl {
     SendBody(req, res, *rendered, "application/json");
   }
 
-  static Json ProfileJson(const analytics::Snapshot& s, const store::SnapshotProfile& p,
+  static Json ProfileJson(const analytics::Snapshot& s, const analytics::SnapshotProfile& p,
                           analytics::Lang lang) {
     const int exp = s.info.currency_exponent;
     const auto& g = s.segments[p.segment];
@@ -793,7 +794,7 @@ struct Server::Impl {
            (predictions ? ",p_alive,expected_purchases,predicted_clv\r\n" : "\r\n");
   }
 
-  static void ProfileCsv(const analytics::Snapshot& s, const store::SnapshotProfile& p,
+  static void ProfileCsv(const analytics::Snapshot& s, const analytics::SnapshotProfile& p,
                          analytics::Lang lang, std::string* out) {
     const int exp = s.info.currency_exponent;
     const auto& g = s.segments[p.segment];
@@ -874,7 +875,7 @@ struct Server::Impl {
       return SendError(res, BadParameter("cursor", "cursor is not one this API gave out"));
     }
     if (Cached(req, res, *snap)) return;
-    auto matches = [&](const store::SnapshotProfile& p) {
+    auto matches = [&](const analytics::SnapshotProfile& p) {
       return (segment < 0 || p.segment == segment) && p.r_score >= range[0] &&
              p.r_score <= range[1] && p.f_score >= range[2] && p.f_score <= range[3] &&
              p.m_score >= range[4] && p.m_score <= range[5];
@@ -1276,7 +1277,7 @@ void Server::Impl::Routes() {
   http.Get("/api/v1/ready", [this](const httplib::Request&, httplib::Response& res) {
     auto s = ThreadStore();
     if (!s.ok()) return SendError(res, {503, "unavailable", s.status().message(), ""});
-    auto all = (*s)->Snapshots();
+    auto all = analytics::SnapshotStore(**s).List();
     if (!all.ok()) return SendError(res, {503, "unavailable", all.status().message(), ""});
     Json j;
     j["status"] = "ready";

@@ -4,25 +4,45 @@
 // few PostgreSQL helpers that tests, benchmarks and tools need beside the Store interface.
 // Internal to the store module.
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tessera/common/status.h"
+#include "tessera/store/database.h"
 #include "tessera/store/store.h"
 
 namespace tessera::store::internal {
 
-// The schema version both stores write (each has its own migrations, kept in step).
-inline constexpr int kSchemaVersion = 4;
+// The store's layout version, meta "schema_version" (the same on both backends). Versions 1
+// to 4 were store-wide versions of every table; since 5 each module's tables have versions of
+// their own, in the table schema_versions (Database::Migrate). A store of a newer layout is
+// refused ("upgrade tessera"), as older builds refuse this one.
+inline constexpr int kSchemaVersion = 5;
 
-// The released migrations of each store, in order: migration i brings schema version i to
-// i + 1. Append only; a released one is never edited (store/migrations_test.cc pins each by
-// its SHA-256).
-std::span<const char* const> SqliteMigrations();
-std::span<const char* const> PostgresMigrations();
+// Which version of each module's tables a store holds.
+inline constexpr const char* kCreateSchemaVersionsSql =
+    "CREATE TABLE IF NOT EXISTS schema_versions (module text PRIMARY KEY, version integer NOT "
+    "NULL)";
+
+// The order system of record's own tables (module "store"; store_schema.cc).
+const Schema& OrderSchema();
+
+// Brings a store's layout up to date: the metadata table (format, creation time, layout
+// version), each module's versions of a store made by an earlier release, and the order
+// system's tables. Errors: kDataLoss (metadata of something else), kFailedPrecondition (a
+// newer layout: upgrade tessera), a failing migration's error. `upgrade_earlier(version)`, when
+// given, runs in the same transaction for a store of store-wide version 1 to 4.
+Status OpenStoreSchema(Database& db, const std::function<Status(int)>& upgrade_earlier = nullptr);
+
+// The metadata table ("meta" on SQLite, "tessera_meta" on PostgreSQL) and its values.
+std::string_view MetaTable(const Database& db);
+StatusOr<std::optional<std::string>> GetMeta(Database& db, std::string_view key);
+Status PutMeta(Database& db, std::string_view key, std::string_view value);
 
 // True for "postgres://..." and "postgresql://..." URLs and for libpq keyword/value
 // connection strings ("host=... dbname=...").
@@ -34,19 +54,6 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& location, bo
 // names host, port and database, never the password), kNotFound when the database does not
 // exist or (without `create`) holds no store.
 StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& location, bool create);
-
-// Checks what SaveSnapshot is given, the same for both stores: every profile names an existing
-// customer and segment, profiles are in strictly increasing customer order. kInvalidArgument.
-Status ValidateSnapshot(const std::vector<SnapshotSegment>& segments,
-                        const std::vector<SnapshotProfile>& profiles, uint32_t customers);
-
-// Why SaveAudience changed no row: the name is taken (replace == false, kAlreadyExists) or
-// unknown (replace == true, kNotFound). The same message from both stores.
-inline Status AudienceNameConflict(const std::string& name, bool replace) {
-  if (replace) return NotFoundError("no audience named '{}'", name);
-  return AlreadyExistsError(
-      "an audience named '{}' exists (change it with `tessera audience update`)", name);
-}
 
 // "database D on HOST:PORT": a description of a PostgreSQL location that is safe to print
 // (it never contains the password, whatever form the location has).

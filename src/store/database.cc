@@ -2,17 +2,18 @@
 
 #include <string>
 
+#include "store/backends.h"
+
 namespace tessera::store {
-namespace {
 
-// Which version of each module's tables a store holds. Created by the first migration of any
-// module; stores made before modules kept their own versions get their rows from the
-// store-wide schema version (store/store_schema.cc).
-constexpr const char* kCreateSchemaVersions =
-    "CREATE TABLE IF NOT EXISTS schema_versions (module text PRIMARY KEY, version integer NOT "
-    "NULL)";
+std::string Database::NowSql() const {
+  return dialect() == Dialect::kSqlite ? "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')" : "now()";
+}
 
-}  // namespace
+std::string Database::IsoTimestampSql(std::string_view column) const {
+  if (dialect() == Dialect::kSqlite) return std::string(column);
+  return fmt::format("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", column);
+}
 
 StatusOr<std::optional<int64_t>> Database::QueryInt(std::string_view sql,
                                                     std::initializer_list<SqlValue> params) {
@@ -88,7 +89,7 @@ Status Database::MigrateOnce(const Schema& schema, int version) {
   const std::string module(schema.module);
   return Transaction([&]() -> Status {
     TESSERA_RETURN_IF_ERROR(LockMigrations());
-    TESSERA_RETURN_IF_ERROR(ExecuteScript(kCreateSchemaVersions));
+    TESSERA_RETURN_IF_ERROR(ExecuteScript(internal::kCreateSchemaVersionsSql));
     TESSERA_ASSIGN_OR_RETURN(const int have, SchemaVersion(module));
     if (have >= version) return OkStatus();
     const Migration& m = schema.migrations[static_cast<size_t>(version - 1)];

@@ -14,14 +14,11 @@ namespace tessera::store {
 namespace {
 
 // The store core's contract, the same on both backends.
-class DatabaseTest : public ::testing::TestWithParam<Backend> {
+class DatabaseTest : public StoreFixture {
  protected:
   void SetUp() override {
-    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    location_ = stores_.NewLocation(GetParam(), "core.db");
-    auto s = Store::Open(location_, true);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
+    OpenNewStore("core.db");
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(db().ExecuteScript(std::string("CREATE TABLE t (k ") +
                                    (GetParam() == Backend::kSqlite ? "INTEGER" : "bigint") +
                                    " PRIMARY KEY, r " + Real() + ", s text, b " + Blob() + ")")
@@ -46,10 +43,6 @@ class DatabaseTest : public ::testing::TestWithParam<Backend> {
     EXPECT_TRUE(st.ok()) << st.ToString();
     return out;
   }
-
-  TestStores stores_;
-  std::string location_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(DatabaseTest, ParametersOfEveryKindReadBackAsWritten) {

@@ -374,6 +374,7 @@ class PostgresDatabase final : public Database {
                 const std::function<void(size_t, SqlRowWriter&)>& fill) override;
   // pg_try_advisory_lock, held by this session (and taken again by Reconnect).
   StatusOr<WriterLock> LockForWriting() override;
+  Status LockMigrations() override;
 
   PGconn* conn() { return conn_.get(); }
   const SafeLocation& safe() const { return safe_; }
@@ -420,7 +421,6 @@ class PostgresDatabase final : public Database {
   Status Begin() override;
   Status Commit() override;
   void Rollback() override;
-  Status LockMigrations() override;
 
  private:
   StatusOr<Result> Run(std::string_view sql, std::span<const SqlValue> params);

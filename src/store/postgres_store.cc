@@ -31,247 +31,13 @@ namespace tessera::store {
 namespace internal {
 namespace {
 
-// Versioned migrations: migration i brings the schema from version i to i + 1. Each runs in
-// its own transaction under an advisory lock, so two processes opening a new database at once
-// apply it once. Append only; never edit a released migration.
-//
-// Citus: orders carry the customer pseudonym (the nil UUID for anonymous orders) as their
-// distribution column; every unique constraint on them would have to include it, so they
-// have none: the loader deduplicates order tokens itself. The small tables (meta,
-// dictionary, loads, batches) become reference tables; customers is distributed by pseudonym
-// as well. See docs/deployment.md.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE TABLE IF NOT EXISTS customers (
-  customer_uuid uuid    PRIMARY KEY,
-  customer_idx  integer NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dictionary (
-  kind  smallint NOT NULL,
-  id    integer  NOT NULL,
-  value text     NOT NULL,
-  PRIMARY KEY (kind, id)
-);
-CREATE TABLE IF NOT EXISTS loads (
-  load_id     bigserial   PRIMARY KEY,
-  started_at  timestamptz NOT NULL,
-  finished_at timestamptz,
-  summary     json
-);
--- One row per committed batch, written in the batch's own transaction: after a lost
--- connection it tells whether the batch's COMMIT landed. The batch's orders are numbered
--- first_order_no, first_order_no + 1, ... (orders.order_no): batches number on where the
--- previous one stopped, in commit order.
-CREATE TABLE IF NOT EXISTS batches (
-  load_id        bigint  NOT NULL,
-  batch_no       integer NOT NULL,
-  first_order_no bigint  NOT NULL,
-  order_count    integer NOT NULL,
-  item_count     integer NOT NULL,
-  new_customers  integer NOT NULL,
-  PRIMARY KEY (load_id, batch_no)
-);
-CREATE INDEX IF NOT EXISTS batches_by_order_no ON batches (first_order_no, order_count);
--- One row per order, its line items as parallel arrays (item k of the order is element k of
--- each item_* array): one heap tuple per order instead of one per order and one per line
--- item, which is what bulk loads pay for. The view order_items unnests them. order_no is the
--- order's place in load order over the whole store (see batches); no index: the store reads
--- the table whole, and an index on load order cost loads more than it saved anywhere.
-CREATE TABLE IF NOT EXISTS orders (
-  customer_uuid       uuid        NOT NULL,
-  order_no            bigint      NOT NULL,
-  ordered_at          timestamptz NOT NULL,
-  amount_minor        bigint      NOT NULL,
-  customer_idx        integer     NOT NULL,
-  currency_id         integer     NOT NULL,
-  store_id            integer     NOT NULL,
-  region_id           integer     NOT NULL,
-  channel_id          integer     NOT NULL,
-  kind                smallint    NOT NULL,
-  order_token         bytea       NOT NULL,
-  item_category_id    integer[]   NOT NULL,
-  item_sku_id         integer[]   NOT NULL,
-  item_quantity_milli bigint[]    NOT NULL,
-  item_amount_micro   bigint[]    NOT NULL
-);
--- Line items one per row, for BI tools and ad-hoc SQL; line_no counts from 0 within an order.
-CREATE OR REPLACE VIEW order_items AS
-SELECT o.customer_uuid, o.order_no, i.line_no - 1 AS line_no,
-       i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
-FROM orders o
-CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
-                          o.item_amount_micro)
-  WITH ORDINALITY AS i(category_id, sku_id, quantity_milli, amount_micro, line_no);
-)sql",
-    // 2: snapshots (kept recomputations) and the read-only views for BI tools in the schema
-    // tessera_bi (docs/bi.md). snapshot_profiles is distributed by customer_uuid under Citus,
-    // so the migration view's join runs on the workers.
-    R"sql(
-CREATE TABLE IF NOT EXISTS snapshots (
-  snapshot_id               bigserial   PRIMARY KEY,
-  created_at                timestamptz NOT NULL,
-  as_of                     date        NOT NULL,
-  window_start              date        NOT NULL,
-  window_length             text        NOT NULL,
-  currency                  text        NOT NULL,
-  currency_exponent         smallint    NOT NULL,
-  last_load_id              bigint      NOT NULL,
-  customers_in_store        bigint      NOT NULL,
-  profile_count             bigint      NOT NULL,
-  prediction_models         text        NOT NULL,
-  prediction_horizon_months float8      NOT NULL
-);
-CREATE TABLE IF NOT EXISTS snapshot_segments (
-  snapshot_id       bigint   NOT NULL,
-  position          smallint NOT NULL,
-  segment_key       text     NOT NULL,
-  name_en           text     NOT NULL,
-  name_de           text     NOT NULL,
-  uuid_count        bigint   NOT NULL,
-  sum_order_count   bigint   NOT NULL,
-  sum_clv_minor     bigint   NOT NULL,
-  median_clv_minor  bigint   NOT NULL,
-  avg_order_count   float8   NOT NULL,
-  avg_clv           float8   NOT NULL,
-  avg_recency_days  float8   NOT NULL,
-  share_percent     float8   NOT NULL,
-  avg_p_alive       float8   NOT NULL,
-  avg_predicted_clv float8   NOT NULL,
-  PRIMARY KEY (snapshot_id, position)
-);
-CREATE TABLE IF NOT EXISTS snapshot_profiles (
-  customer_uuid      uuid     NOT NULL,
-  snapshot_id        bigint   NOT NULL,
-  customer_idx       integer  NOT NULL,
-  position           smallint NOT NULL,
-  r_score            smallint NOT NULL,
-  f_score            smallint NOT NULL,
-  m_score            smallint NOT NULL,
-  order_count        integer  NOT NULL,
-  revenue_minor      bigint   NOT NULL,
-  recency_days       integer  NOT NULL,
-  first_order        date     NOT NULL,
-  last_order         date     NOT NULL,
-  p_alive            float8,
-  expected_purchases float8,
-  predicted_clv      float8
-);
-CREATE INDEX IF NOT EXISTS snapshot_profiles_by_snapshot
-  ON snapshot_profiles (snapshot_id, customer_idx);
-
-CREATE SCHEMA IF NOT EXISTS tessera_bi;
-CREATE OR REPLACE VIEW tessera_bi.snapshots AS
-SELECT snapshot_id, created_at, as_of, window_start, window_length, currency,
-       customers_in_store, profile_count, NULLIF(prediction_models, '') AS prediction_models
-FROM snapshots;
-CREATE OR REPLACE VIEW tessera_bi.segments AS
-SELECT g.snapshot_id, s.as_of, s.window_length, g.position, g.segment_key,
-       g.name_en AS group_en, g.name_de AS group_de, g.uuid_count, g.avg_order_count,
-       g.avg_clv, g.avg_recency_days, g.share_percent,
-       g.sum_clv_minor / power(10::numeric, s.currency_exponent) AS sum_clv,
-       g.median_clv_minor / power(10::numeric, s.currency_exponent) AS median_clv,
-       s.currency
-FROM snapshot_segments g JOIN snapshots s USING (snapshot_id);
-CREATE OR REPLACE VIEW tessera_bi.segments_latest AS
-SELECT * FROM tessera_bi.segments WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
-CREATE OR REPLACE VIEW tessera_bi.profiles AS
-SELECT p.snapshot_id, p.customer_uuid, g.segment_key, g.name_en AS group_en,
-       g.name_de AS group_de, p.r_score, p.f_score, p.m_score, p.order_count,
-       p.revenue_minor / power(10::numeric, s.currency_exponent) AS clv, p.recency_days,
-       p.first_order, p.last_order, p.p_alive, p.expected_purchases, p.predicted_clv, s.currency
-FROM snapshot_profiles p
-JOIN snapshots s ON s.snapshot_id = p.snapshot_id
-JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position;
-CREATE OR REPLACE VIEW tessera_bi.profiles_latest AS
-SELECT * FROM tessera_bi.profiles WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots);
--- Customers moving between the segments of the two newest snapshots; a NULL from_segment is a
--- customer not in the older snapshot (new in the window), a NULL to_segment one no longer in it.
-CREATE OR REPLACE VIEW tessera_bi.segment_migration_latest AS
-WITH ids AS (
-  SELECT max(snapshot_id) AS newer,
-         (SELECT max(snapshot_id) FROM snapshots
-          WHERE snapshot_id < (SELECT max(snapshot_id) FROM snapshots)) AS older
-  FROM snapshots),
-a AS (SELECT p.customer_uuid, g.segment_key FROM snapshot_profiles p
-      JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
-      WHERE p.snapshot_id = (SELECT older FROM ids)),
-b AS (SELECT p.customer_uuid, g.segment_key FROM snapshot_profiles p
-      JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position
-      WHERE p.snapshot_id = (SELECT newer FROM ids))
-SELECT (SELECT older FROM ids) AS from_snapshot, (SELECT newer FROM ids) AS to_snapshot,
-       a.segment_key AS from_segment, b.segment_key AS to_segment, count(*) AS customers
-FROM a FULL OUTER JOIN b ON a.customer_uuid = b.customer_uuid
-WHERE (SELECT older FROM ids) IS NOT NULL
-GROUP BY a.segment_key, b.segment_key;
-)sql",
-    // 3: API keys of `tessera serve` (salted hashes only); the rejected rows of each load.
-    // Both reference tables under Citus.
-    R"sql(
-CREATE TABLE IF NOT EXISTS load_rejects (
-  load_id     bigint  NOT NULL,
-  seq         integer NOT NULL,
-  file        text    NOT NULL,
-  line        bigint  NOT NULL,
-  col         integer NOT NULL,
-  column_name text    NOT NULL,
-  reason_code text    NOT NULL,
-  reason      text    NOT NULL,
-  PRIMARY KEY (load_id, seq)
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-  key_id          text        PRIMARY KEY,
-  role            text        NOT NULL,
-  label           text        NOT NULL,
-  salt            bytea       NOT NULL,
-  hash            bytea       NOT NULL,
-  allow_query_key boolean     NOT NULL,
-  created_at      timestamptz NOT NULL,
-  revoked_at      timestamptz
-);
-)sql",
-    // 4: named audiences and their history, the data owner's settings (reference tables under
-    // Citus), attributes attached to customers from other sources (by pseudonym, distributable
-    // like customers).
-    R"sql(
-CREATE TABLE IF NOT EXISTS audiences (
-  name       text        PRIMARY KEY,
-  expression text        NOT NULL,
-  created_at timestamptz NOT NULL,
-  updated_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audience_history (
-  name        text        NOT NULL,
-  seq         integer     NOT NULL,
-  at          timestamptz NOT NULL,
-  event       text        NOT NULL,
-  expression  text        NOT NULL,
-  size        bigint      NOT NULL,
-  snapshot_id bigint      NOT NULL,
-  PRIMARY KEY (name, seq)
-);
-CREATE TABLE IF NOT EXISTS settings (
-  key   text PRIMARY KEY,
-  value text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS customer_attributes (
-  customer_uuid uuid    NOT NULL,
-  customer_idx  integer NOT NULL,
-  name          text    NOT NULL,
-  value         text    NOT NULL,
-  PRIMARY KEY (customer_uuid, name)
-);
-)sql",
-};
-constexpr int kSchemaVersion = internal::kSchemaVersion;
-static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
-
 // The first release's schema version 1 (commit 77befa2, before migration 1 changed: a
 // released migration edited) kept orders keyed by (load_id, batch_no, seq) and line items in
 // a table of their own. A store it made is brought to the layout of migration 1 as released
-// since, in the transaction of migration 2 and before it: the old tables are set aside,
-// migration 1 creates what it has since (its IF NOT EXISTS skips what exists), and the orders
-// are copied across, numbered in load order as the store numbers them. tests/e2e/old_store.sh
-// upgrades such a store (tests/fixtures/store_v1).
+// since, in the transaction that opens such a store (OpenStoreSchema): the old tables are set
+// aside, migration 1 creates what it has since (its IF NOT EXISTS skips what exists), and the
+// orders are copied across, numbered in load order as the store numbers them.
+// tests/e2e/old_store.sh upgrades such a store (tests/fixtures/store_v1).
 constexpr const char* kFirstReleaseLayoutSetAside = R"sql(
 ALTER TABLE batches ADD COLUMN first_order_no bigint;
 UPDATE batches b SET first_order_no = n.start
@@ -594,10 +360,10 @@ class PostgresStore final : public Store {
             "--store URL`",
             safe_.Describe());
       }
-    } else {
-      TESSERA_RETURN_IF_ERROR(CheckVersion());
     }
-    return Migrate();
+    return internal::OpenStoreSchema(*database_, [&](int version) {
+      return version == 1 ? UpgradeFirstReleaseLayout() : OkStatus();
+    });
   }
 
   Status BindKey(const std::string& fingerprint) override {
@@ -621,7 +387,7 @@ class PostgresStore final : public Store {
   }
 
   StatusOr<std::optional<std::string>> KeyFingerprint() override {
-    return GetMeta("key_fingerprint");
+    return internal::GetMeta(*database_, "key_fingerprint");
   }
 
   StatusOr<WriterLock> LockForWriting() override {
@@ -818,372 +584,17 @@ class PostgresStore final : public Store {
     return out;
   }
 
-  StatusOr<int64_t> SaveSnapshot(const SnapshotInfo& info,
-                                 const std::vector<SnapshotSegment>& segments,
-                                 const std::vector<SnapshotProfile>& profiles) override {
-    if (!customers_loaded_) {
-      TESSERA_RETURN_IF_ERROR(ScanCustomers([](uint32_t, const privacy::Uuid&) {}));
-    }
-    TESSERA_RETURN_IF_ERROR(
-        internal::ValidateSnapshot(segments, profiles, static_cast<uint32_t>(customers_.size())));
-    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
-    auto id = SaveSnapshotInTransaction(info, segments, profiles);
-    if (!id.ok()) {
-      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
-      return id.status();
-    }
-    TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
-    return id;
-  }
-
-  StatusOr<std::vector<SnapshotInfo>> Snapshots() override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r,
-        Query("SELECT snapshot_id, to_char(created_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), as_of - DATE '1970-01-01', "
-              "window_start - DATE '1970-01-01', window_length, currency, currency_exponent, "
-              "last_load_id, customers_in_store, profile_count, prediction_models, "
-              "prediction_horizon_months FROM snapshots ORDER BY snapshot_id",
-              {}, false));
-    std::vector<SnapshotInfo> out;
-    const PGresult* q = r.get();
-    for (int i = 0, n = PQntuples(q); i < n; ++i) {
-      SnapshotInfo s;
-      s.id = std::stoll(PQgetvalue(q, i, 0));
-      s.created_at = PQgetvalue(q, i, 1);
-      s.as_of_day = std::stoll(PQgetvalue(q, i, 2));
-      s.start_day = std::stoll(PQgetvalue(q, i, 3));
-      s.window = PQgetvalue(q, i, 4);
-      s.currency = PQgetvalue(q, i, 5);
-      s.currency_exponent = std::stoi(PQgetvalue(q, i, 6));
-      s.last_load_id = std::stoll(PQgetvalue(q, i, 7));
-      s.customers_in_store = std::stoull(PQgetvalue(q, i, 8));
-      s.profile_count = std::stoull(PQgetvalue(q, i, 9));
-      s.prediction_models = PQgetvalue(q, i, 10);
-      s.prediction_horizon_months = std::strtod(PQgetvalue(q, i, 11), nullptr);
-      out.push_back(std::move(s));
-    }
-    return out;
-  }
-
-  StatusOr<std::vector<SnapshotSegment>> SnapshotSegments(int64_t id) override {
-    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT segment_key, name_en, name_de, uuid_count, sum_order_count, "
-                      "sum_clv_minor, median_clv_minor, avg_order_count, avg_clv, "
-                      "avg_recency_days, share_percent, avg_p_alive, avg_predicted_clv FROM "
-                      "snapshot_segments WHERE snapshot_id = $1 ORDER BY position",
-                      {std::to_string(id)}, true));
-    std::vector<SnapshotSegment> out;
-    const PGresult* q = r.get();
-    for (int i = 0, n = PQntuples(q); i < n; ++i) {
-      SnapshotSegment g;
-      g.key.assign(PQgetvalue(q, i, 0), PQgetlength(q, i, 0));
-      g.name_en.assign(PQgetvalue(q, i, 1), PQgetlength(q, i, 1));
-      g.name_de.assign(PQgetvalue(q, i, 2), PQgetlength(q, i, 2));
-      g.uuid_count = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 3)));
-      g.sum_order_count = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 4)));
-      g.sum_clv_minor = GetInt64(PQgetvalue(q, i, 5));
-      g.median_clv_minor = GetInt64(PQgetvalue(q, i, 6));
-      g.avg_order_count = GetFloat64(PQgetvalue(q, i, 7));
-      g.avg_clv = GetFloat64(PQgetvalue(q, i, 8));
-      g.avg_recency_days = GetFloat64(PQgetvalue(q, i, 9));
-      g.share_percent = GetFloat64(PQgetvalue(q, i, 10));
-      g.avg_p_alive = GetFloat64(PQgetvalue(q, i, 11));
-      g.avg_predicted_clv = GetFloat64(PQgetvalue(q, i, 12));
-      out.push_back(std::move(g));
-    }
-    return out;
-  }
-
-  Status ScanSnapshotProfiles(int64_t id,
-                              const std::function<void(const SnapshotProfile&)>& fn) override {
-    TESSERA_RETURN_IF_ERROR(CheckSnapshot(id));
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r,
-        Query("SELECT customer_idx, position, r_score, f_score, m_score, order_count, "
-              "revenue_minor, recency_days, first_order - DATE '1970-01-01', "
-              "last_order - DATE '1970-01-01', p_alive, expected_purchases, predicted_clv FROM "
-              "snapshot_profiles WHERE snapshot_id = $1 ORDER BY customer_idx",
-              {std::to_string(id)}, true));
-    const PGresult* q = r.get();
-    const auto real = [&](int i, int col) {
-      return PQgetisnull(q, i, col) ? std::numeric_limits<double>::quiet_NaN()
-                                    : GetFloat64(PQgetvalue(q, i, col));
-    };
-    SnapshotProfile p;
-    for (int i = 0, n = PQntuples(q); i < n; ++i) {
-      p.customer = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 0)));
-      p.segment = static_cast<uint16_t>(GetInt16(PQgetvalue(q, i, 1)));
-      p.r_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 2)));
-      p.f_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 3)));
-      p.m_score = static_cast<uint8_t>(GetInt16(PQgetvalue(q, i, 4)));
-      p.order_count = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 5)));
-      p.revenue_minor = GetInt64(PQgetvalue(q, i, 6));
-      p.recency_days = GetInt32(PQgetvalue(q, i, 7));
-      p.first_day = GetInt32(PQgetvalue(q, i, 8));
-      p.last_day = GetInt32(PQgetvalue(q, i, 9));
-      p.p_alive = real(i, 10);
-      p.expected_purchases = real(i, 11);
-      p.predicted_clv = real(i, 12);
-      fn(p);
-    }
-    return OkStatus();
-  }
-
-  StatusOr<uint64_t> PruneSnapshots(uint64_t keep) override {
-    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
-    auto pruned = [&]() -> StatusOr<uint64_t> {
-      TESSERA_ASSIGN_OR_RETURN(
-          auto cut, Value(fmt::format("SELECT snapshot_id FROM snapshots ORDER BY snapshot_id "
-                                      "DESC LIMIT 1 OFFSET {}",
-                                      keep)));
-      if (cut.empty()) return uint64_t{0};
-      TESSERA_RETURN_IF_ERROR(
-          Command("DELETE FROM snapshot_profiles WHERE snapshot_id <= $1", {cut}));
-      TESSERA_RETURN_IF_ERROR(
-          Command("DELETE FROM snapshot_segments WHERE snapshot_id <= $1", {cut}));
-      TESSERA_ASSIGN_OR_RETURN(
-          auto r, Query("DELETE FROM snapshots WHERE snapshot_id <= $1", {cut}, false));
-      return std::stoull(PQcmdTuples(r.get()));
-    }();
-    if (!pruned.ok()) {
-      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
-      return pruned;
-    }
-    TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
-    return pruned;
-  }
-
-  Status AddApiKey(const ApiKeyRecord& key) override {
-    const char* values[] = {key.id.c_str(),  key.role.c_str(), key.label.c_str(),
-                            key.salt.data(), key.hash.data(),  key.allow_query_key ? "t" : "f"};
-    const int lengths[] = {
-        0, 0, 0, static_cast<int>(key.salt.size()), static_cast<int>(key.hash.size()), 0};
-    const int formats[] = {0, 0, 0, 1, 1, 0};
-    Result r(PQexecParams(conn(),
-                          "INSERT INTO api_keys(key_id, role, label, salt, hash, allow_query_key, "
-                          "created_at) VALUES ($1, $2, $3, $4, $5, $6, now())",
-                          6, nullptr, values, lengths, formats, 0));
-    if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return OkStatus();
-    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    if (state != nullptr && std::string_view(state) == "23505") {
-      return AlreadyExistsError("an API key {} exists", key.id);
-    }
-    return Error(r.get(), "store an API key");
-  }
-
-  StatusOr<std::vector<ApiKeyRecord>> ApiKeys() override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT key_id, role, label, salt, hash, allow_query_key::int::text, "
-                      "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                      "COALESCE(to_char(revoked_at AT TIME ZONE 'UTC', "
-                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM api_keys ORDER BY "
-                      "created_at, key_id",
-                      {}, true));
-    std::vector<ApiKeyRecord> out;
-    const PGresult* q = r.get();
-    auto text = [&](int i, int col) {
-      return std::string(PQgetvalue(q, i, col), PQgetlength(q, i, col));
-    };
-    for (int i = 0, n = PQntuples(q); i < n; ++i) {
-      ApiKeyRecord k;
-      k.id = text(i, 0);
-      k.role = text(i, 1);
-      k.label = text(i, 2);
-      k.salt = text(i, 3);
-      k.hash = text(i, 4);
-      k.allow_query_key = text(i, 5) == "1";
-      k.created_at = text(i, 6);
-      k.revoked_at = text(i, 7);
-      out.push_back(std::move(k));
-    }
-    return out;
-  }
-
-  StatusOr<bool> RevokeApiKey(const std::string& id) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at "
-                      "IS NULL",
-                      {id}, false));
-    return std::string_view(PQcmdTuples(r.get())) == "1";
-  }
-
-  Status SaveAudience(const AudienceRecord& a, bool replace, uint64_t size,
-                      int64_t snapshot_id) override {
-    return InTransaction([&]() -> Status {
-      TESSERA_ASSIGN_OR_RETURN(
-          auto r, Query(replace ? "UPDATE audiences SET expression = $1, updated_at = now() "
-                                  "WHERE name = $2"
-                                : "INSERT INTO audiences(expression, name, created_at, "
-                                  "updated_at) VALUES ($1, $2, now(), now()) ON CONFLICT DO "
-                                  "NOTHING",
-                        {a.expression, a.name}, false));
-      if (std::string_view(PQcmdTuples(r.get())) != "1") {
-        return internal::AudienceNameConflict(a.name, replace);
-      }
-      return AppendAudienceEvent(a.name, replace ? "updated" : "saved", a.expression, size,
-                                 snapshot_id);
-    });
-  }
-
-  StatusOr<std::vector<AudienceRecord>> Audiences() override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT name, expression, " + IsoUtc("created_at") + ", " +
-                          IsoUtc("updated_at") + " FROM audiences ORDER BY name COLLATE \"C\"",
-                      {}, false));
-    std::vector<AudienceRecord> out;
-    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
-      out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1),
-                     PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3)});
-    }
-    return out;
-  }
-
-  StatusOr<bool> DeleteAudience(const std::string& name) override {
-    bool deleted = false;
-    TESSERA_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-      TESSERA_ASSIGN_OR_RETURN(
-          auto r,
-          Query("DELETE FROM audiences WHERE name = $1 RETURNING expression", {name}, false));
-      if (PQntuples(r.get()) == 0) return OkStatus();
-      deleted = true;
-      return AppendAudienceEvent(name, "deleted", PQgetvalue(r.get(), 0, 0), 0, 0);
-    }));
-    return deleted;
-  }
-
-  Status RecordAudienceEvent(const std::string& name, const std::string& event, uint64_t size,
-                             int64_t snapshot_id) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT expression FROM audiences WHERE name = $1", {name}, false));
-    if (PQntuples(r.get()) == 0) return NotFoundError("no audience named '{}'", name);
-    return AppendAudienceEvent(name, event, PQgetvalue(r.get(), 0, 0), size, snapshot_id);
-  }
-
-  StatusOr<std::vector<AudienceEvent>> AudienceHistory(const std::string& name) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT seq, " + IsoUtc("at") +
-                          ", event, expression, size, snapshot_id FROM audience_history WHERE "
-                          "name = $1 ORDER BY seq",
-                      {name}, false));
-    std::vector<AudienceEvent> out;
-    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
-      AudienceEvent e;
-      e.name = name;
-      e.seq = std::atoll(PQgetvalue(r.get(), i, 0));
-      e.at = PQgetvalue(r.get(), i, 1);
-      e.event = PQgetvalue(r.get(), i, 2);
-      e.expression = PQgetvalue(r.get(), i, 3);
-      e.size = std::strtoull(PQgetvalue(r.get(), i, 4), nullptr, 10);
-      e.snapshot_id = std::atoll(PQgetvalue(r.get(), i, 5));
-      out.push_back(std::move(e));
-    }
-    return out;
-  }
-
-  Status SetSetting(const std::string& key, const std::string& value) override {
-    return Command(
-        "INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
-        "value = EXCLUDED.value",
-        {key, value});
-  }
-
-  StatusOr<std::optional<std::string>> Setting(const std::string& key) override {
-    TESSERA_ASSIGN_OR_RETURN(auto r,
-                             Query("SELECT value FROM settings WHERE key = $1", {key}, false));
-    if (PQntuples(r.get()) == 0) return std::optional<std::string>();
-    return std::optional<std::string>(PQgetvalue(r.get(), 0, 0));
-  }
-
-  Status PutCustomerAttributes(const std::vector<CustomerAttribute>& attributes) override {
-    if (!customers_loaded_) {
-      TESSERA_RETURN_IF_ERROR(ScanCustomers([](uint32_t, const privacy::Uuid&) {}));
-    }
-    return InTransaction([&]() -> Status {
-      for (const auto& a : attributes) {
-        if (a.customer >= customers_.size()) {
-          return InvalidArgumentError("attribute for unknown customer index {}", a.customer);
-        }
-        TESSERA_RETURN_IF_ERROR(Command(
-            "INSERT INTO customer_attributes(customer_uuid, customer_idx, name, value) VALUES "
-            "($1, $2, $3, $4) ON CONFLICT (customer_uuid, name) DO UPDATE SET value = "
-            "EXCLUDED.value",
-            {customers_[a.customer].ToString(), std::to_string(a.customer), a.name, a.value}));
-      }
-      return Command(
-          "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON CONFLICT "
-          "(key) DO UPDATE SET value = (settings.value::bigint + 1)::text",
-          {});
-    });
-  }
-
-  Status ScanCustomerAttributes(const std::function<void(const CustomerAttribute&)>& fn) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r, Query("SELECT customer_idx, name, value FROM customer_attributes ORDER BY name "
-                      "COLLATE \"C\", value COLLATE \"C\", customer_idx",
-                      {}, false));
-    CustomerAttribute a;
-    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
-      a.customer = static_cast<uint32_t>(std::strtoul(PQgetvalue(r.get(), i, 0), nullptr, 10));
-      a.name = PQgetvalue(r.get(), i, 1);
-      a.value = PQgetvalue(r.get(), i, 2);
-      fn(a);
-    }
-    return OkStatus();
-  }
-
-  Status CreateReadOnlyRole(const std::string& role, const std::string& password) override {
-    if (role.empty() || role.size() > 63) {
-      return InvalidArgumentError("a role name has 1 to 63 characters");
-    }
-    auto quote = [&](const std::string& v, bool identifier) -> StatusOr<std::string> {
-      char* q = identifier ? PQescapeIdentifier(conn(), v.data(), v.size())
-                           : PQescapeLiteral(conn(), v.data(), v.size());
-      if (q == nullptr) return Error(nullptr, "quote a name");
-      std::string out(q);
-      PQfreemem(q);
-      return out;
-    };
-    TESSERA_ASSIGN_OR_RETURN(const std::string name, quote(role, true));
-    std::string login = "NOLOGIN";
-    if (!password.empty()) {
-      TESSERA_ASSIGN_OR_RETURN(const std::string pw, quote(password, false));
-      login = "LOGIN PASSWORD " + pw;
-    }
-    TESSERA_ASSIGN_OR_RETURN(auto exists,
-                             Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {role}, false));
-    const std::string create_or_alter = PQntuples(exists.get()) > 0 ? "ALTER" : "CREATE";
-    // Views run with their owner's rights: the role needs SELECT on the views only, never on
-    // the tables behind them. Default privileges cover views added by later migrations.
-    const std::string sql = fmt::format(
-        "BEGIN; {0} ROLE {1} {2} NOSUPERUSER NOCREATEDB NOCREATEROLE; "
-        "GRANT USAGE ON SCHEMA tessera_bi TO {1}; "
-        "GRANT SELECT ON ALL TABLES IN SCHEMA tessera_bi TO {1}; "
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA tessera_bi GRANT SELECT ON TABLES TO {1}; COMMIT;",
-        create_or_alter, name, login);
-    Result r(PQexec(conn(), sql.c_str()));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-      Status st = Error(r.get(), "create the read-only role");
-      if (PQstatus(conn()) == CONNECTION_OK) Result rb(PQexec(conn(), "ROLLBACK"));
-      return st;
-    }
-    return OkStatus();
-  }
-
   StatusOr<StoreStats> Stats() override {
     TESSERA_ASSIGN_OR_RETURN(auto r, Query("SELECT (SELECT count(*) FROM customers), "
                                            "(SELECT COALESCE(sum(order_count), 0) FROM batches), "
                                            "(SELECT count(*) FROM batches WHERE order_count > 0), "
-                                           "(SELECT count(*) FROM loads), "
-                                           "(SELECT count(*) FROM snapshots)",
+                                           "(SELECT count(*) FROM loads)",
                                            {}, false));
     StoreStats st;
     st.customers = std::stoull(PQgetvalue(r.get(), 0, 0));
     st.orders = std::stoull(PQgetvalue(r.get(), 0, 1));
     st.chunks = std::stoull(PQgetvalue(r.get(), 0, 2));
     st.loads = std::stoull(PQgetvalue(r.get(), 0, 3));
-    st.snapshots = std::stoull(PQgetvalue(r.get(), 0, 4));
     return st;
   }
 
@@ -1191,81 +602,6 @@ class PostgresStore final : public Store {
 
  private:
   PGconn* conn() { return database_->conn(); }
-
-  Status CheckSnapshot(int64_t id) {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto found,
-        Value("SELECT count(*) FROM snapshots WHERE snapshot_id = " + std::to_string(id)));
-    if (found == "1") return OkStatus();
-    return NotFoundError("PostgreSQL {} holds no snapshot {}", safe_.Describe(), id);
-  }
-
-  StatusOr<int64_t> SaveSnapshotInTransaction(const SnapshotInfo& info,
-                                              const std::vector<SnapshotSegment>& segments,
-                                              const std::vector<SnapshotProfile>& profiles) {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r,
-        Query("INSERT INTO snapshots(created_at, as_of, window_start, window_length, currency, "
-              "currency_exponent, last_load_id, customers_in_store, profile_count, "
-              "prediction_models, prediction_horizon_months) VALUES ($1::timestamptz, DATE "
-              "'1970-01-01' + $2::integer, DATE '1970-01-01' + $3::integer, $4, $5, $6, $7, $8, "
-              "$9, $10, $11) RETURNING snapshot_id",
-              {NowIso(), std::to_string(info.as_of_day), std::to_string(info.start_day),
-               info.window, info.currency, std::to_string(info.currency_exponent),
-               std::to_string(info.last_load_id), std::to_string(info.customers_in_store),
-               std::to_string(profiles.size()), info.prediction_models,
-               fmt::format("{}", info.prediction_horizon_months)},
-              false));
-    const int64_t id = std::stoll(PQgetvalue(r.get(), 0, 0));
-    TESSERA_RETURN_IF_ERROR(
-        Copy("COPY snapshot_segments (snapshot_id, position, segment_key, name_en, name_de, "
-             "uuid_count, sum_order_count, sum_clv_minor, median_clv_minor, avg_order_count, "
-             "avg_clv, avg_recency_days, share_percent, avg_p_alive, avg_predicted_clv) FROM "
-             "STDIN (FORMAT binary)",
-             segments.size(), [&](CopyRows& rows, size_t i) {
-               const auto& g = segments[i];
-               rows.Row(15);
-               rows.Int64(id);
-               rows.Int16(static_cast<int16_t>(i));
-               rows.Bytes(g.key);
-               rows.Bytes(g.name_en);
-               rows.Bytes(g.name_de);
-               rows.Int64(static_cast<int64_t>(g.uuid_count));
-               rows.Int64(static_cast<int64_t>(g.sum_order_count));
-               rows.Int64(g.sum_clv_minor);
-               rows.Int64(g.median_clv_minor);
-               rows.Float64(g.avg_order_count);
-               rows.Float64(g.avg_clv);
-               rows.Float64(g.avg_recency_days);
-               rows.Float64(g.share_percent);
-               rows.Float64(g.avg_p_alive);
-               rows.Float64(g.avg_predicted_clv);
-             }));
-    TESSERA_RETURN_IF_ERROR(
-        Copy("COPY snapshot_profiles (customer_uuid, snapshot_id, customer_idx, position, "
-             "r_score, f_score, m_score, order_count, revenue_minor, recency_days, first_order, "
-             "last_order, p_alive, expected_purchases, predicted_clv) FROM STDIN (FORMAT binary)",
-             profiles.size(), [&](CopyRows& rows, size_t i) {
-               const auto& p = profiles[i];
-               rows.Row(15);
-               rows.Uuid(customers_[p.customer]);
-               rows.Int64(id);
-               rows.Int32(static_cast<int32_t>(p.customer));
-               rows.Int16(static_cast<int16_t>(p.segment));
-               rows.Int16(p.r_score);
-               rows.Int16(p.f_score);
-               rows.Int16(p.m_score);
-               rows.Int32(static_cast<int32_t>(p.order_count));
-               rows.Int64(p.revenue_minor);
-               rows.Int32(p.recency_days);
-               rows.Date(p.first_day);
-               rows.Date(p.last_day);
-               rows.Float64(p.p_alive);
-               rows.Float64(p.expected_purchases);
-               rows.Float64(p.predicted_clv);
-             }));
-    return id;
-  }
 
   // One stream for all orders (COPY TO, binary), put back into chunks by OrderChunks.
   Status ScanOrdersInTransaction(uint32_t fields,
@@ -1430,19 +766,6 @@ class PostgresStore final : public Store {
     return Command("COMMIT", {});
   }
 
-  static std::string IsoUtc(const std::string& column) {
-    return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
-  }
-
-  Status AppendAudienceEvent(const std::string& name, const std::string& event,
-                             const std::string& expression, uint64_t size, int64_t snapshot_id) {
-    return Command(
-        "INSERT INTO audience_history(name, seq, at, event, expression, size, snapshot_id) "
-        "VALUES ($1, (SELECT COALESCE(max(seq), 0) + 1 FROM audience_history WHERE name = $1), "
-        "now(), $2, $3, $4, $5)",
-        {name, event, expression, std::to_string(size), std::to_string(snapshot_id)});
-  }
-
   StatusOr<Result> Query(const std::string& sql, const std::vector<std::string>& params,
                          bool binary_results) {
     std::vector<const char*> values;
@@ -1472,90 +795,23 @@ class PostgresStore final : public Store {
     return s;
   }
 
-  StatusOr<std::optional<std::string>> GetMeta(const std::string& key) {
-    TESSERA_ASSIGN_OR_RETURN(auto r,
-                             Query("SELECT value FROM tessera_meta WHERE key = $1", {key}, false));
-    if (PQntuples(r.get()) == 0) return std::optional<std::string>();
-    return std::optional<std::string>(PQgetvalue(r.get(), 0, 0));
-  }
-
-  Status CheckVersion() {
-    TESSERA_ASSIGN_OR_RETURN(auto format, GetMeta("format"));
-    TESSERA_ASSIGN_OR_RETURN(auto version, GetMeta("schema_version"));
-    if (format && *format != "tessera") {
-      return DataLossError("PostgreSQL {} holds a table tessera_meta but not a Tessera store",
-                           safe_.Describe());
-    }
-    if (version && std::atoi(version->c_str()) > kSchemaVersion) {
-      return FailedPreconditionError(
-          "store PostgreSQL {} has schema version {}, newer than this tessera supports ({}); "
-          "upgrade tessera",
-          safe_.Describe(), *version, kSchemaVersion);
-    }
-    return OkStatus();
-  }
-
-  // Applies the missing migrations, each in its own transaction under an advisory lock.
-  // Safe to run twice and from two processes at once.
-  Status Migrate() {
-    for (int v = 1; v <= kSchemaVersion; ++v) {
-      TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
-      Status s = MigrateTo(v);
-      if (!s.ok()) {
-        if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
-        return s;
-      }
-      TESSERA_RETURN_IF_ERROR(Command("COMMIT", {}));
-    }
-    return OkStatus();
-  }
-
   // A store at version 1 whose batches lack first_order_no was made by the first release:
   // its orders move to today's layout (kFirstReleaseLayoutSetAside). In the caller's
-  // transaction.
+  // transaction, under the migration lock.
   Status UpgradeFirstReleaseLayout() {
     TESSERA_ASSIGN_OR_RETURN(
         auto has_column,
         Value("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
               "current_schema() AND table_name = 'batches' AND column_name = 'first_order_no'"));
     if (has_column != "0") return OkStatus();
-    for (const char* sql : {kFirstReleaseLayoutSetAside, kMigrations[0], kFirstReleaseLayoutCopy}) {
+    for (const char* sql : {kFirstReleaseLayoutSetAside, OrderSchema().migrations[0].postgres,
+                            kFirstReleaseLayoutCopy}) {
       Result r(PQexec(conn(), sql));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        return Error(r.get(), "upgrade the first release's orders")
-            .WithContext("migration to schema version 2");
+        return Error(r.get(), "upgrade the first release's orders");
       }
     }
     return OkStatus();
-  }
-
-  Status MigrateTo(int version) {
-    TESSERA_RETURN_IF_ERROR(
-        Command("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")", {}));
-    TESSERA_RETURN_IF_ERROR(
-        Command("CREATE TABLE IF NOT EXISTS tessera_meta (key text PRIMARY KEY, value text NOT "
-                "NULL)",
-                {}));
-    TESSERA_RETURN_IF_ERROR(CheckVersion());
-    TESSERA_ASSIGN_OR_RETURN(auto current, GetMeta("schema_version"));
-    const int have = current ? std::atoi(current->c_str()) : 0;
-    if (have >= version) return OkStatus();
-    if (version == 2) TESSERA_RETURN_IF_ERROR(UpgradeFirstReleaseLayout());
-    {
-      Result r(PQexec(conn(), kMigrations[version - 1]));
-      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        return Error(r.get(), "create the schema")
-            .WithContext(fmt::format("migration to schema version {}", version));
-      }
-    }
-    const char* upsert =
-        "INSERT INTO tessera_meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET "
-        "value = EXCLUDED.value";
-    if (version == 1) {
-      TESSERA_RETURN_IF_ERROR(Command(upsert, {"format", "tessera"}));
-      TESSERA_RETURN_IF_ERROR(Command(upsert, {"created_at", NowIso()}));
-    }
-    return Command(upsert, {"schema_version", std::to_string(version)});
   }
 
   std::string location_;
@@ -1569,8 +825,6 @@ class PostgresStore final : public Store {
 };
 
 }  // namespace
-
-std::span<const char* const> PostgresMigrations() { return kMigrations; }
 
 bool IsPostgresLocation(std::string_view location) {
   if (location.starts_with("postgres://") || location.starts_with("postgresql://")) return true;

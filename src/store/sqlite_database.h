@@ -47,6 +47,7 @@ class SqliteDatabase final : public Database {
   Status Insert(std::string_view table, std::span<const SqlColumn> columns, size_t rows,
                 const std::function<void(size_t, SqlRowWriter&)>& fill) override;
   StatusOr<WriterLock> LockForWriting() override;
+  Status LockMigrations() override { return OkStatus(); }  // BEGIN IMMEDIATE serializes
 
   sqlite3* handle() { return db_; }
   const std::string& path() const { return path_; }
@@ -59,7 +60,6 @@ class SqliteDatabase final : public Database {
   Status Begin() override;
   Status Commit() override;
   void Rollback() override;
-  Status LockMigrations() override { return OkStatus(); }  // BEGIN IMMEDIATE serializes
 
  private:
   // Prepares `sql` (with $N placeholders) and binds `params`.

@@ -13,6 +13,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& location, bool c
   return internal::OpenSqliteStore(location, create);
 }
 
+StatusOr<std::vector<privacy::Uuid>> Store::CustomerPseudonyms() {
+  std::vector<privacy::Uuid> out;
+  TESSERA_RETURN_IF_ERROR(ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
+    if (i >= out.size()) out.resize(i + 1);
+    out[i] = u;
+  }));
+  return out;
+}
+
+const Schema& Store::OrderSchema() { return internal::OrderSchema(); }
+
 std::string DefaultStoreLocation() {
   if (const char* env = std::getenv("TESSERA_STORE"); env != nullptr && *env != '\0') return env;
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
@@ -21,31 +32,5 @@ std::string DefaultStoreLocation() {
   const char* home = std::getenv("HOME");
   return std::string(home != nullptr ? home : ".") + "/.local/share/tessera/store.db";
 }
-
-namespace internal {
-
-Status ValidateSnapshot(const std::vector<SnapshotSegment>& segments,
-                        const std::vector<SnapshotProfile>& profiles, uint32_t customers) {
-  if (segments.empty()) return InvalidArgumentError("a snapshot needs at least one segment");
-  int64_t previous = -1;
-  for (const auto& p : profiles) {
-    if (p.customer >= customers) {
-      return InvalidArgumentError("a snapshot profile names customer {} of {}", p.customer,
-                                  customers);
-    }
-    if (static_cast<int64_t>(p.customer) <= previous) {
-      return InvalidArgumentError("snapshot profiles are not in increasing customer order at {}",
-                                  p.customer);
-    }
-    if (p.segment >= segments.size()) {
-      return InvalidArgumentError("a snapshot profile names segment {} of {}", p.segment,
-                                  segments.size());
-    }
-    previous = p.customer;
-  }
-  return OkStatus();
-}
-
-}  // namespace internal
 
 }  // namespace tessera::store

@@ -100,4 +100,26 @@ class TestStores {
   std::vector<std::string> databases_;
 };
 
+// A test run against each backend (TEST_P) with a new store in store_, at location_.
+class StoreFixture : public ::testing::TestWithParam<Backend> {
+ protected:
+  // Skips without a PostgreSQL server; creates the store `name` and migrates `schema`'s
+  // tables (a module's test binary links no other module's tables).
+  void OpenNewStore(const std::string& name, const Schema* schema = nullptr) {
+    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
+    location_ = stores_.NewLocation(GetParam(), name);
+    auto s = Store::Open(location_, true);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+    if (schema != nullptr) {
+      const Status migrated = store_->db().Migrate(*schema);
+      ASSERT_TRUE(migrated.ok()) << migrated.ToString();
+    }
+  }
+
+  TestStores stores_;
+  std::string location_;
+  std::unique_ptr<Store> store_;
+};
+
 }  // namespace tessera::store

@@ -4,8 +4,8 @@
 # the first release did: the same segments and profiles, the first release's own output being
 # the oracle. After the upgrade it keeps working as a store made today (a further load gives
 # what the same loads give in a new store). Two processes upgrading it at once both succeed;
-# a migration that fails half-way leaves the store at the version before it, with nothing of
-# the failed migration, and the next open finishes the upgrade.
+# a module's migration that fails half-way leaves that module's tables at the version before
+# it, with nothing of the failed migration, and the next open finishes the upgrade.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tessera=$1
@@ -54,6 +54,11 @@ version_of() {
   else
     psql "$2" -qAtc "SELECT value FROM tessera_meta WHERE key = 'schema_version'"
   fi
+}
+# The version of module $3's tables in store $2 (backend $1), "" when it has none.
+module_version() {
+  local q="SELECT version FROM schema_versions WHERE module = '$3'"
+  if [ "$1" = sqlite ]; then sqlite3 "$2" "$q"; else psql "$2" -qAtc "$q"; fi
 }
 has_table() {
   if [ "$1" = sqlite ]; then
@@ -104,28 +109,31 @@ check_backend() {
   [ "$(version_of "$b" "$store")" = "$current" ] || fail "$b: two upgrades at once left version $(version_of "$b" "$store")"
   answers_as_the_first_release "$store" "$b (upgraded twice at once)"
 
-  # 4. A migration that fails half-way: migration 3 creates load_rejects, then api_keys; an
-  # object in the way of the second makes it fail after the first statement ran.
+  # 4. A migration that fails half-way: the audience module's migration 1 creates audiences,
+  # then audience_history; an object in the way of the second makes it fail after the first
+  # statement ran. The modules before it (each migrates in its own transactions) are done.
   store=$(copy_old "$b" halfway)
   local planted
   if [ "$b" = sqlite ]; then
-    planted=api_keys
-    sqlite3 "$store" "CREATE TABLE api_keys (planted INTEGER)"
+    planted=audience_history
+    sqlite3 "$store" "CREATE TABLE audience_history (planted INTEGER)"
   else
     # Not a relation (CREATE TABLE IF NOT EXISTS would skip it), but the name of the table's
     # row type.
-    planted="type api_keys"
-    psql "$store" -qAtc "CREATE TYPE api_keys AS ENUM ('planted')"
+    planted="type audience_history"
+    psql "$store" -qAtc "CREATE TYPE audience_history AS ENUM ('planted')"
   fi
   if "$tessera" status --store "$store" >"$work/out.txt" 2>"$work/err.txt"; then
     fail "$b: the upgrade succeeded with $planted in the way"
   fi
-  grep -q 'migration to schema version 3' "$work/err.txt" || fail "$b: the error does not name the migration: $(cat "$work/err.txt")"
-  [ "$(version_of "$b" "$store")" = 2 ] || fail "$b: a failed migration 3 left version $(version_of "$b" "$store"), not 2"
-  ! has_table "$b" "$store" load_rejects || fail "$b: the failed migration 3 left load_rejects behind"
-  if [ "$b" = sqlite ]; then sqlite3 "$store" "DROP TABLE api_keys"; else psql "$store" -qAtc "DROP TYPE api_keys"; fi
+  grep -q 'migration 1 of the audience tables' "$work/err.txt" || fail "$b: the error does not name the migration: $(cat "$work/err.txt")"
+  [ "$(module_version "$b" "$store" audience)" = "" ] || fail "$b: a failed migration left the audience tables at version $(module_version "$b" "$store" audience)"
+  [ "$(module_version "$b" "$store" store)" = 2 ] || fail "$b: the order tables are at version $(module_version "$b" "$store" store), not 2"
+  ! has_table "$b" "$store" audiences || fail "$b: the failed migration left audiences behind"
+  if [ "$b" = sqlite ]; then sqlite3 "$store" "DROP TABLE audience_history"; else psql "$store" -qAtc "DROP TYPE audience_history"; fi
   "$tessera" status --store "$store" >/dev/null || fail "$b: the upgrade did not finish after the failure"
   [ "$(version_of "$b" "$store")" = "$current" ] || fail "$b: not at version $current after the retry"
+  [ "$(module_version "$b" "$store" audience)" = 1 ] || fail "$b: the audience tables are not at version 1 after the retry"
   answers_as_the_first_release "$store" "$b (after a failed migration)"
   echo "$b: the first release's store upgrades from version 1 to $current and answers as it did"
 }

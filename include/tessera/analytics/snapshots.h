@@ -10,6 +10,7 @@
 
 #include "tessera/analytics/profiles.h"
 #include "tessera/analytics/segments.h"
+#include "tessera/analytics/snapshot_store.h"
 #include "tessera/common/status.h"
 #include "tessera/store/store.h"
 
@@ -21,10 +22,10 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
                                const SegmentRules& rules);
 
 struct Snapshot {
-  store::SnapshotInfo info;
-  std::vector<store::SnapshotSegment> segments;  // in rule order
-  std::vector<store::SnapshotProfile> profiles;  // empty unless loaded with profiles
-  std::vector<privacy::Uuid> uuids;              // every customer's pseudonym, with profiles
+  analytics::SnapshotInfo info;
+  std::vector<analytics::SnapshotSegment> segments;  // in rule order
+  std::vector<analytics::SnapshotProfile> profiles;  // empty unless loaded with profiles
+  std::vector<privacy::Uuid> uuids;                  // every customer's pseudonym, with profiles
 };
 
 // `id` 0 means the newest. Errors: kNotFound (no such snapshot, or none at all: the message
@@ -40,8 +41,8 @@ SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang);
 
 // How many customers moved from each segment of one snapshot to each segment of another.
 struct SegmentMigration {
-  store::SnapshotInfo from, to;
-  std::vector<store::SnapshotSegment> from_segments, to_segments;
+  analytics::SnapshotInfo from, to;
+  std::vector<analytics::SnapshotSegment> from_segments, to_segments;
   // counts[i][j]: customers in from_segments[i] and in to_segments[j]. The extra last row
   // (i == from_segments.size()) counts customers absent from `from` (new in the window); the
   // extra last column those absent from `to` (no purchase in its window any more).
@@ -57,7 +58,7 @@ struct SegmentMigration {
 StatusOr<SegmentMigration> ComputeMigration(store::Store& store, int64_t from, int64_t to);
 
 // Every snapshot as JSON (an array) or a table, oldest first.
-std::string SnapshotsToJson(const std::vector<store::SnapshotInfo>& snapshots);
-std::string SnapshotsToTable(const std::vector<store::SnapshotInfo>& snapshots);
+std::string SnapshotsToJson(const std::vector<analytics::SnapshotInfo>& snapshots);
+std::string SnapshotsToTable(const std::vector<analytics::SnapshotInfo>& snapshots);
 
 }  // namespace tessera::analytics

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tessera/audience/audience_store.h"
 #include "tessera/audience/index.h"
 #include "tessera/common/status.h"
 #include "tessera/privacy/owner_key.h"
@@ -37,7 +38,7 @@ StatusOr<uint64_t> SaveAudience(store::Store& store, const AudienceIndex& index,
 // A saved audience with its size on the current index (or why it no longer parses, e.g. a
 // segment that the newest snapshot's rules lack).
 struct AudienceListing {
-  store::AudienceRecord record;
+  audience::AudienceRecord record;
   std::optional<uint64_t> size;
   std::string error;
 };
@@ -45,8 +46,8 @@ StatusOr<std::vector<AudienceListing>> ListAudiences(store::Store& store,
                                                      const AudienceIndex& index);
 std::string ListingsToJson(const std::vector<AudienceListing>& listings);
 std::string ListingsToTable(const std::vector<AudienceListing>& listings);
-std::string HistoryToTable(const std::vector<store::AudienceEvent>& history);
-std::string HistoryToJson(const std::vector<store::AudienceEvent>& history);
+std::string HistoryToTable(const std::vector<audience::AudienceEvent>& history);
+std::string HistoryToJson(const std::vector<audience::AudienceEvent>& history);
 
 // The minimum export size: the store's setting, else kDefaultMinExportSize.
 StatusOr<uint64_t> MinExportSize(store::Store& store);

@@ -159,6 +159,12 @@ class Database {
   // Runs a script of statements without parameters (a migration).
   virtual Status ExecuteScript(std::string_view sql) = 0;
 
+  // SQL for the current time, to be stored in a timestamp column (ISO 8601 text on SQLite,
+  // timestamptz on PostgreSQL), and for reading such a column back as ISO 8601 UTC text
+  // ("2026-12-06T23:00:00Z") on both.
+  std::string NowSql() const;
+  std::string IsoTimestampSql(std::string_view column) const;
+
   // The first column of the first row as an integer or text; nullopt without a row (or for
   // NULL).
   StatusOr<std::optional<int64_t>> QueryInt(std::string_view sql,
@@ -191,6 +197,9 @@ class Database {
   Status Migrate(const Schema& schema);
   // The version of `module`'s tables in the store (0 when it has none).
   StatusOr<int> SchemaVersion(std::string_view module);
+  // Inside a transaction: waits for the store's migration lock, held until the transaction
+  // ends (on SQLite, BEGIN IMMEDIATE serializes already).
+  virtual Status LockMigrations() = 0;
 
  protected:
   Database() = default;
@@ -198,10 +207,6 @@ class Database {
   virtual Status Begin() = 0;  // BEGIN IMMEDIATE / BEGIN
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;  // best effort: a lost connection has rolled back already
-  // Inside a transaction: waits for the store's migration lock until the transaction ends
-  // (SQLite's BEGIN IMMEDIATE serializes already).
-  virtual Status LockMigrations() = 0;
-
  private:
   Status MigrateOnce(const Schema& schema, int version);
 

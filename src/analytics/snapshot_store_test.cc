@@ -1,6 +1,8 @@
 // Snapshots in both stores: kept whole, read back exactly, validated, pruned, migrated into an
 // older store, and readable through the documented BI views.
 
+#include "tessera/analytics/snapshot_store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -10,20 +12,26 @@
 #include "store/test_stores.h"
 #include "tessera/store/store.h"
 
-namespace tessera::store {
+namespace tessera::analytics {
 namespace {
 
-class SnapshotStoreTest : public ::testing::TestWithParam<Backend> {
+using store::AddTestCustomers;
+using store::Backend;
+using store::BackendName;
+using store::Store;
+using store::TestStores;
+namespace internal = store::internal;
+
+class SnapshotStoreTest : public store::StoreFixture {
  protected:
   void SetUp() override {
-    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    location_ = stores_.NewLocation(GetParam(), "snapshots.db");
-    auto s = Store::Open(location_, true);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
+    OpenNewStore("snapshots.db", &SnapshotStore::Schema());
+    if (IsSkipped() || HasFatalFailure()) return;
     // Five customers with distinct pseudonyms.
     AddTestCustomers(*store_, 5, 0xa0);
   }
+
+  SnapshotStore Snapshots() { return SnapshotStore(*store_); }
 
   // One value of a query on the store's database, as text ("" for NULL or no row).
   std::string Sql(const std::string& sql) {
@@ -109,10 +117,6 @@ class SnapshotStoreTest : public ::testing::TestWithParam<Backend> {
     }
     return out;
   }
-
-  TestStores stores_;
-  std::string location_;
-  std::unique_ptr<Store> store_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, SnapshotStoreTest,
@@ -120,10 +124,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, SnapshotStoreTest,
 
 TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
   const auto profiles = Profiles({0, 2, 3});
-  auto id = store_->SaveSnapshot(Info(20'000), TwoSegments(), profiles);
+  auto id = Snapshots().Save(Info(20'000), TwoSegments(), profiles);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
 
-  auto all = store_->Snapshots();
+  auto all = Snapshots().List();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
   const SnapshotInfo& info = (*all)[0];
@@ -136,7 +140,7 @@ TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
   EXPECT_EQ(info.customers_in_store, 5u);
   EXPECT_EQ(info.created_at.size(), 20u);  // 2026-11-23T12:00:00Z
 
-  auto segments = store_->SnapshotSegments(*id);
+  auto segments = Snapshots().Segments(*id);
   ASSERT_TRUE(segments.ok());
   ASSERT_EQ(segments->size(), 2u);
   const auto expected = TwoSegments();
@@ -150,7 +154,7 @@ TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
 
   std::vector<SnapshotProfile> back;
   ASSERT_TRUE(
-      store_->ScanSnapshotProfiles(*id, [&](const SnapshotProfile& p) { back.push_back(p); }).ok());
+      Snapshots().ScanProfiles(*id, [&](const SnapshotProfile& p) { back.push_back(p); }).ok());
   ASSERT_EQ(back.size(), profiles.size());
   for (size_t i = 0; i < back.size(); ++i) {
     EXPECT_EQ(back[i].customer, profiles[i].customer);
@@ -168,56 +172,56 @@ TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
     }
     EXPECT_EQ(back[i].expected_purchases, profiles[i].expected_purchases);
   }
-  EXPECT_EQ(store_->Stats()->snapshots, 1u);
+  EXPECT_EQ(Snapshots().List()->size(), 1u);
 }
 
 TEST_P(SnapshotStoreTest, SnapshotIdsIncreaseAndUnknownIdsAreNotFound) {
-  auto a = store_->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({0}));
-  auto b = store_->SaveSnapshot(Info(19'000), TwoSegments(), Profiles({1}));
+  auto a = Snapshots().Save(Info(20'000), TwoSegments(), Profiles({0}));
+  auto b = Snapshots().Save(Info(19'000), TwoSegments(), Profiles({1}));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_GT(*b, *a);
-  auto all = store_->Snapshots();
+  auto all = Snapshots().List();
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, *a);  // oldest first, by id, whatever the as-of dates
-  EXPECT_EQ(store_->SnapshotSegments(*b + 1).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->ScanSnapshotProfiles(*b + 1, [](const SnapshotProfile&) {}).code(),
+  EXPECT_EQ(Snapshots().Segments(*b + 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Snapshots().ScanProfiles(*b + 1, [](const SnapshotProfile&) {}).code(),
             StatusCode::kNotFound);
 }
 
 TEST_P(SnapshotStoreTest, ABadSnapshotIsRefusedAndNothingIsWritten) {
-  EXPECT_EQ(store_->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({0, 9})).status().code(),
+  EXPECT_EQ(Snapshots().Save(Info(20'000), TwoSegments(), Profiles({0, 9})).status().code(),
             StatusCode::kInvalidArgument);  // customer 9 of 5
-  EXPECT_EQ(store_->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({3, 1})).status().code(),
+  EXPECT_EQ(Snapshots().Save(Info(20'000), TwoSegments(), Profiles({3, 1})).status().code(),
             StatusCode::kInvalidArgument);  // not in customer order
   auto bad_segment = Profiles({0});
   bad_segment[0].segment = 2;
-  EXPECT_EQ(store_->SaveSnapshot(Info(20'000), TwoSegments(), bad_segment).status().code(),
+  EXPECT_EQ(Snapshots().Save(Info(20'000), TwoSegments(), bad_segment).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->Snapshots()->size(), 0u);
+  EXPECT_EQ(Snapshots().List()->size(), 0u);
   EXPECT_EQ(Sql("SELECT count(*) FROM snapshot_profiles"), "0");
 }
 
 TEST_P(SnapshotStoreTest, PruneKeepsTheNewest) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 4; ++i) {
-    ids.push_back(*store_->SaveSnapshot(Info(20'000 + i), TwoSegments(), Profiles({0, 1})));
+    ids.push_back(*Snapshots().Save(Info(20'000 + i), TwoSegments(), Profiles({0, 1})));
   }
-  auto pruned = store_->PruneSnapshots(3);
+  auto pruned = Snapshots().Prune(3);
   ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
   EXPECT_EQ(*pruned, 1u);
-  EXPECT_EQ(*store_->PruneSnapshots(3), 0u);
-  auto all = store_->Snapshots();
+  EXPECT_EQ(*Snapshots().Prune(3), 0u);
+  auto all = Snapshots().List();
   ASSERT_EQ(all->size(), 3u);
   EXPECT_EQ((*all)[0].id, ids[1]);
   EXPECT_EQ(Sql("SELECT count(*) FROM snapshot_profiles"), "6");
   EXPECT_EQ(Sql("SELECT count(*) FROM snapshot_segments"), "6");
-  EXPECT_EQ(*store_->PruneSnapshots(0), 3u);
+  EXPECT_EQ(*Snapshots().Prune(0), 3u);
   EXPECT_EQ(Sql("SELECT count(*) FROM snapshot_profiles"), "0");
 }
 
 TEST_P(SnapshotStoreTest, BiViewsShowTheNewestSnapshotWithPseudonymsAndMajorUnits) {
-  ASSERT_TRUE(store_->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({0, 1, 3})).ok());
-  ASSERT_TRUE(store_->SaveSnapshot(Info(20'030), TwoSegments(), Profiles({1, 2, 3, 4})).ok());
+  ASSERT_TRUE(Snapshots().Save(Info(20'000), TwoSegments(), Profiles({0, 1, 3})).ok());
+  ASSERT_TRUE(Snapshots().Save(Info(20'030), TwoSegments(), Profiles({1, 2, 3, 4})).ok());
   std::vector<privacy::Uuid> uuids;
   ASSERT_TRUE(
       store_->ScanCustomers([&](uint32_t, const privacy::Uuid& u) { uuids.push_back(u); }).ok());
@@ -256,15 +260,13 @@ TEST_P(SnapshotStoreTest, BiViewsShowTheNewestSnapshotWithPseudonymsAndMajorUnit
 TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
   // Take the store back to schema version 1, as the first release wrote it.
   if (GetParam() == Backend::kPostgres) {
-    ASSERT_TRUE(
-        internal::PostgresExecute(
-            location_,
-            "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
-            "snapshot_profiles, api_keys, load_rejects, audiences, audience_history, settings, "
-            "customer_attributes; UPDATE tessera_meta SET value = "
-            "'1' WHERE key = "
-            "'schema_version'")
-            .ok());
+    ASSERT_TRUE(internal::PostgresExecute(
+                    location_,
+                    "DROP SCHEMA tessera_bi CASCADE; DROP TABLE snapshots, snapshot_segments, "
+                    "snapshot_profiles, load_rejects; UPDATE tessera_meta SET value = "
+                    "'1' WHERE key = "
+                    "'schema_version'")
+                    .ok());
   } else {
     store_.reset();
     sqlite3* db = nullptr;
@@ -274,10 +276,8 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
                            "bi_segments; DROP VIEW bi_profiles_latest; DROP VIEW bi_profiles; "
                            "DROP VIEW bi_segment_migration_latest; DROP TABLE snapshots; DROP "
                            "TABLE snapshot_segments; DROP TABLE snapshot_profiles; DROP TABLE "
-                           "api_keys; DROP TABLE load_rejects; DROP TABLE audiences; DROP TABLE "
-                           "audience_history; DROP TABLE settings; DROP TABLE "
-                           "customer_attributes; UPDATE meta "
-                           "SET value = '1' WHERE key = 'schema_version'",
+                           "load_rejects; UPDATE meta SET value = '1' WHERE key = "
+                           "'schema_version'",
                            nullptr, nullptr, nullptr),
               SQLITE_OK)
         << sqlite3_errmsg(db);
@@ -291,7 +291,8 @@ TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
                     : "SELECT value FROM meta WHERE key = 'schema_version'"),
             std::to_string(internal::kSchemaVersion));
   EXPECT_EQ(*(*reopened)->CustomerCount(), 5u);  // the data survived
-  EXPECT_TRUE((*reopened)->SaveSnapshot(Info(20'000), TwoSegments(), Profiles({0})).ok());
+  EXPECT_TRUE(
+      analytics::SnapshotStore(**reopened).Save(Info(20'000), TwoSegments(), Profiles({0})).ok());
   EXPECT_EQ(Sql("SELECT count(*) FROM " + View("profiles_latest")), "1");
 }
 
@@ -325,4 +326,4 @@ TEST_P(SnapshotStoreTest, RejectedRowsAreKeptWithTheirLoad) {
 }
 
 }  // namespace
-}  // namespace tessera::store
+}  // namespace tessera::analytics

@@ -1,6 +1,8 @@
 // Named audiences, their history, settings and attached attributes in both stores, and the
 // migration that adds them to a store of schema version 3.
 
+#include "tessera/audience/audience_store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -11,23 +13,25 @@
 #include "store/test_stores.h"
 #include "tessera/store/store.h"
 
-namespace tessera::store {
+namespace tessera::audience {
 namespace {
 
-class AudienceStoreTest : public ::testing::TestWithParam<Backend> {
+using store::AddTestCustomers;
+using store::Backend;
+using store::BackendName;
+using store::Store;
+using store::TestStores;
+namespace internal = store::internal;
+
+class AudienceStoreTest : public store::StoreFixture {
  protected:
   void SetUp() override {
-    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    location_ = stores_.NewLocation(GetParam(), "audiences.db");
-    auto s = Store::Open(location_, true);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
+    OpenNewStore("audiences.db", &AudienceStore::Schema());
+    if (IsSkipped() || HasFatalFailure()) return;
     AddTestCustomers(*store_, 4, 0xb0);
   }
 
-  TestStores stores_;
-  std::string location_;
-  std::unique_ptr<Store> store_;
+  AudienceStore Audiences() { return AudienceStore(*store_); }
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, AudienceStoreTest,
@@ -35,19 +39,19 @@ INSTANTIATE_TEST_SUITE_P(Backends, AudienceStoreTest,
 
 TEST_P(AudienceStoreTest, SavesUpdatesAndDeletesWithHistory) {
   ASSERT_TRUE(
-      store_->SaveAudience({"cheese lovers", "bought(\"Cheese\")", "", ""}, false, 120, 3).ok());
-  EXPECT_EQ(store_->SaveAudience({"cheese lovers", "clv > 1", "", ""}, false, 1, 3).code(),
+      Audiences().Save({"cheese lovers", "bought(\"Cheese\")", "", ""}, false, 120, 3).ok());
+  EXPECT_EQ(Audiences().Save({"cheese lovers", "clv > 1", "", ""}, false, 1, 3).code(),
             StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->SaveAudience({"nobody", "clv > 1", "", ""}, true, 1, 3).code(),
+  EXPECT_EQ(Audiences().Save({"nobody", "clv > 1", "", ""}, true, 1, 3).code(),
             StatusCode::kNotFound);
-  ASSERT_TRUE(store_->SaveAudience({"vips", "segment = \"VIPs\"", "", ""}, false, 40, 3).ok());
-  ASSERT_TRUE(
-      store_->SaveAudience({"cheese lovers", "bought(\"Cheese\", within=90d)", "", ""}, true, 80, 4)
-          .ok());
-  ASSERT_TRUE(store_->RecordAudienceEvent("cheese lovers", "exported", 80, 4).ok());
-  EXPECT_EQ(store_->RecordAudienceEvent("nobody", "exported", 1, 4).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(Audiences().Save({"vips", "segment = \"VIPs\"", "", ""}, false, 40, 3).ok());
+  ASSERT_TRUE(Audiences()
+                  .Save({"cheese lovers", "bought(\"Cheese\", within=90d)", "", ""}, true, 80, 4)
+                  .ok());
+  ASSERT_TRUE(Audiences().RecordEvent("cheese lovers", "exported", 80, 4).ok());
+  EXPECT_EQ(Audiences().RecordEvent("nobody", "exported", 1, 4).code(), StatusCode::kNotFound);
 
-  auto all = store_->Audiences();
+  auto all = Audiences().List();
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].name, "cheese lovers");
@@ -55,11 +59,11 @@ TEST_P(AudienceStoreTest, SavesUpdatesAndDeletesWithHistory) {
   EXPECT_EQ((*all)[0].created_at.size(), 20u);  // 2024-06-30T12:00:00Z
   EXPECT_EQ((*all)[1].name, "vips");
 
-  EXPECT_TRUE(*store_->DeleteAudience("vips"));
-  EXPECT_FALSE(*store_->DeleteAudience("vips"));
-  EXPECT_EQ(store_->Audiences()->size(), 1u);
+  EXPECT_TRUE(*Audiences().Delete("vips"));
+  EXPECT_FALSE(*Audiences().Delete("vips"));
+  EXPECT_EQ(Audiences().List()->size(), 1u);
 
-  auto history = store_->AudienceHistory("cheese lovers");
+  auto history = Audiences().History("cheese lovers");
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 3u);
   EXPECT_EQ((*history)[0].event, "saved");
@@ -71,38 +75,36 @@ TEST_P(AudienceStoreTest, SavesUpdatesAndDeletesWithHistory) {
   EXPECT_EQ((*history)[2].event, "exported");
   EXPECT_EQ((*history)[2].expression, "bought(\"Cheese\", within=90d)");
   EXPECT_EQ((*history)[2].seq, 3);
-  auto gone = store_->AudienceHistory("vips");
+  auto gone = Audiences().History("vips");
   ASSERT_TRUE(gone.ok());
   ASSERT_EQ(gone->size(), 2u);
   EXPECT_EQ((*gone)[1].event, "deleted");
-  EXPECT_TRUE(store_->AudienceHistory("never")->empty());
+  EXPECT_TRUE(Audiences().History("never")->empty());
 }
 
 TEST_P(AudienceStoreTest, KeepsSettings) {
-  EXPECT_FALSE(store_->Setting("audience.min_export_size")->has_value());
-  ASSERT_TRUE(store_->SetSetting("audience.min_export_size", "250").ok());
-  ASSERT_TRUE(store_->SetSetting("audience.min_export_size", "500").ok());
-  EXPECT_EQ(store_->Setting("audience.min_export_size")->value_or(""), "500");
+  EXPECT_FALSE(Audiences().Setting("audience.min_export_size")->has_value());
+  ASSERT_TRUE(Audiences().SetSetting("audience.min_export_size", "250").ok());
+  ASSERT_TRUE(Audiences().SetSetting("audience.min_export_size", "500").ok());
+  EXPECT_EQ(Audiences().Setting("audience.min_export_size")->value_or(""), "500");
 }
 
 TEST_P(AudienceStoreTest, AttachesAttributesToCustomersReplacingEarlierValues) {
-  ASSERT_TRUE(
-      store_
-          ->PutCustomerAttributes({{0, "tier", "gold"}, {1, "tier", "silver"}, {1, "city", "Köln"}})
-          .ok());
-  ASSERT_TRUE(store_->PutCustomerAttributes({{0, "tier", "platinum"}}).ok());
-  EXPECT_EQ(store_->PutCustomerAttributes({{4, "tier", "gold"}}).code(),
-            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Audiences()
+                  .PutAttributes({{0, "tier", "gold"}, {1, "tier", "silver"}, {1, "city", "Köln"}})
+                  .ok());
+  ASSERT_TRUE(Audiences().PutAttributes({{0, "tier", "platinum"}}).ok());
+  EXPECT_EQ(Audiences().PutAttributes({{4, "tier", "gold"}}).code(), StatusCode::kInvalidArgument);
   std::vector<std::tuple<uint32_t, std::string, std::string>> seen;
-  ASSERT_TRUE(store_
-                  ->ScanCustomerAttributes([&](const CustomerAttribute& a) {
+  ASSERT_TRUE(Audiences()
+                  .ScanAttributes([&](const CustomerAttribute& a) {
                     seen.emplace_back(a.customer, a.name, a.value);
                   })
                   .ok());
   const std::vector<std::tuple<uint32_t, std::string, std::string>> expected{
       {1, "city", "Köln"}, {0, "tier", "platinum"}, {1, "tier", "silver"}};
   EXPECT_EQ(seen, expected);
-  EXPECT_EQ(store_->Setting("attributes.generation")->value_or(""), "2");
+  EXPECT_EQ(Audiences().Setting("attributes.generation")->value_or(""), "2");
 }
 
 TEST_P(AudienceStoreTest, AStoreOfSchemaVersion3GetsTheAudienceTables) {
@@ -131,9 +133,9 @@ TEST_P(AudienceStoreTest, AStoreOfSchemaVersion3GetsTheAudienceTables) {
   auto reopened = Store::Open(location_, false);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(*(*reopened)->CustomerCount(), 4u);
-  ASSERT_TRUE((*reopened)->SaveAudience({"a", "clv > 1", "", ""}, false, 1, 1).ok());
-  EXPECT_EQ((*reopened)->Audiences()->size(), 1u);
+  ASSERT_TRUE(audience::AudienceStore(**reopened).Save({"a", "clv > 1", "", ""}, false, 1, 1).ok());
+  EXPECT_EQ(audience::AudienceStore(**reopened).List()->size(), 1u);
 }
 
 }  // namespace
-}  // namespace tessera::store
+}  // namespace tessera::audience

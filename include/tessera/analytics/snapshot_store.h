@@ -1,0 +1,92 @@
+#pragma once
+
+// Kept recomputations: the analytics module's own tables (snapshots, their segments and
+// profiles) and the read-only views that BI tools read them through (docs/bi.md). Written
+// once against the store core (store/database.h), on both backends.
+//
+// Privacy: profiles name customers by dense index (and on PostgreSQL by pseudonym); no
+// identifier reaches these tables.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessera/common/status.h"
+#include "tessera/store/store.h"
+
+namespace tessera::analytics {
+
+// A kept result of one recomputation: profiles scored and segmented over a window ending at
+// an as-of date, and the per-segment statistics. Snapshots are immutable once saved.
+struct SnapshotInfo {
+  int64_t id = 0;                        // assigned by SnapshotStore::Save, increasing
+  std::string created_at;                // ISO 8601 UTC, set by SnapshotStore::Save
+  int64_t as_of_day = 0, start_day = 0;  // day numbers (civil_time.h)
+  std::string window;                    // "24m", "90d"
+  std::string currency;
+  int currency_exponent = 2;
+  int64_t last_load_id = 0;         // the newest load the snapshot includes
+  uint64_t customers_in_store = 0;  // all customers, with or without purchases in the window
+  uint64_t profile_count = 0;       // customers with purchases in the window
+  std::string prediction_models;    // empty without predictions, else e.g. "bgnbd+gg"
+  double prediction_horizon_months = 0;
+};
+
+// One segment's statistics, in rule order; names in both languages.
+struct SnapshotSegment {
+  std::string key, name_en, name_de;
+  uint64_t uuid_count = 0, sum_order_count = 0;
+  int64_t sum_clv_minor = 0, median_clv_minor = 0;
+  double avg_order_count = 0, avg_clv = 0, avg_recency_days = 0, share_percent = 0;
+  double avg_p_alive = 0, avg_predicted_clv = 0;
+};
+
+// One customer's profile in a snapshot; `segment` indexes the snapshot's segments.
+struct SnapshotProfile {
+  uint32_t customer = 0;
+  uint16_t segment = 0;
+  uint8_t r_score = 0, f_score = 0, m_score = 0;
+  uint32_t order_count = 0;
+  int64_t revenue_minor = 0;
+  int32_t recency_days = 0, first_day = 0, last_day = 0;
+  double p_alive = 0, expected_purchases = 0, predicted_clv = 0;  // NaN without predictions
+};
+
+// The snapshot tables of one store, brought up to date on first use. Borrows the store; not
+// thread-safe (one per thread, as stores are).
+class SnapshotStore {
+ public:
+  explicit SnapshotStore(store::Store& store) : store_(store), db_(store.db()) {}
+
+  // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` in customer
+  // order. Errors: kInvalidArgument (no segment; a profile names no segment or no customer,
+  // or is out of order), the store's.
+  StatusOr<int64_t> Save(const SnapshotInfo& info, const std::vector<SnapshotSegment>& segments,
+                         const std::vector<SnapshotProfile>& profiles);
+  // Every snapshot, oldest first.
+  StatusOr<std::vector<SnapshotInfo>> List();
+  // Errors: kNotFound for an unknown id.
+  StatusOr<std::vector<SnapshotSegment>> Segments(int64_t id);
+  // Calls `fn` for every profile of the snapshot, in customer order. kNotFound: unknown id.
+  Status ScanProfiles(int64_t id, const std::function<void(const SnapshotProfile&)>& fn);
+  // Deletes all but the newest `keep` snapshots; returns how many were deleted.
+  StatusOr<uint64_t> Prune(uint64_t keep);
+
+  // PostgreSQL only: creates `role` (or updates it when it exists) with SELECT on the
+  // documented read-only BI views (schema tessera_bi, docs/bi.md) and no other rights; it can
+  // log in when `password` is not empty. Errors: kFailedPrecondition on SQLite,
+  // kInvalidArgument for a bad name, kInternal when the connecting user may not create roles.
+  Status CreateReadOnlyRole(const std::string& role, const std::string& password);
+
+  // The tables (and views) this class owns, with their migrations.
+  static const store::Schema& Schema();
+
+ private:
+  Status CheckExists(int64_t id);
+
+  store::Store& store_;
+  store::Database& db_;
+};
+
+}  // namespace tessera::analytics
