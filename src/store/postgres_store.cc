@@ -72,12 +72,6 @@ DROP TABLE first_release_order_items;
 DROP TABLE first_release_orders;
 )sql";
 
-std::string NowIso() {
-  const auto now = std::chrono::system_clock::now();
-  return FormatIsoTimestamp(
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
-}
-
 // The fields of one row of a binary COPY TO, in order.
 class CopyFields {
  public:
@@ -366,30 +360,6 @@ class PostgresStore final : public Store {
     });
   }
 
-  Status BindKey(const std::string& fingerprint) override {
-    TESSERA_ASSIGN_OR_RETURN(auto current, KeyFingerprint());
-    if (current) {
-      if (*current == fingerprint) return OkStatus();
-      return FailedPreconditionError(
-          "this store was written with another key (store's key fingerprint {}, this key's {}); "
-          "use the data owner's key that created the store (--key or TESSERA_KEY)",
-          *current, fingerprint);
-    }
-    // ON CONFLICT DO NOTHING and a re-read: two first loads racing bind one key, and the
-    // loser is told so.
-    TESSERA_RETURN_IF_ERROR(
-        Command("INSERT INTO tessera_meta(key, value) VALUES ('key_fingerprint', $1) "
-                "ON CONFLICT (key) DO NOTHING",
-                {fingerprint}));
-    TESSERA_ASSIGN_OR_RETURN(auto bound, KeyFingerprint());
-    if (bound && *bound != fingerprint) return BindKey(fingerprint);
-    return OkStatus();
-  }
-
-  StatusOr<std::optional<std::string>> KeyFingerprint() override {
-    return internal::GetMeta(*database_, "key_fingerprint");
-  }
-
   StatusOr<WriterLock> LockForWriting() override {
     TESSERA_ASSIGN_OR_RETURN(auto lock, database_->LockForWriting());
     // Another writer may have added customers since this store cached them.
@@ -452,13 +422,6 @@ class PostgresStore final : public Store {
     return s;
   }
 
-  StatusOr<int64_t> BeginLoad() override {
-    TESSERA_ASSIGN_OR_RETURN(auto r, Query("INSERT INTO loads(started_at) VALUES ($1::timestamptz) "
-                                           "RETURNING load_id",
-                                           {NowIso()}, false));
-    return static_cast<int64_t>(std::stoll(PQgetvalue(r.get(), 0, 0)));
-  }
-
   // One transaction per batch. A transient failure (the connection dropped, the server
   // restarted, too many connections) is retried with backoff after reconnecting; the batch's
   // row in `batches` commits with it, so a batch whose COMMIT reached the server before the
@@ -500,88 +463,6 @@ class PostgresStore final : public Store {
     next->second = batch_no + 1;
     customers_.insert(customers_.end(), batch.new_customers.begin(), batch.new_customers.end());
     return OkStatus();
-  }
-
-  Status FinishLoad(int64_t load_id, const std::string& summary_json) override {
-    return Command(
-        "UPDATE loads SET finished_at = $1::timestamptz, summary = $2::json WHERE load_id = $3",
-        {NowIso(), summary_json, std::to_string(load_id)});
-  }
-
-  StatusOr<std::vector<LoadRecord>> Loads() override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto r,
-        Query("SELECT load_id, to_char(started_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), COALESCE(to_char(finished_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), COALESCE(summary::text, '') FROM loads "
-              "ORDER BY load_id",
-              {}, false));
-    std::vector<LoadRecord> out;
-    for (int i = 0, n = PQntuples(r.get()); i < n; ++i) {
-      LoadRecord rec;
-      rec.load_id = std::stoll(PQgetvalue(r.get(), i, 0));
-      rec.started_at = PQgetvalue(r.get(), i, 1);
-      rec.finished_at = PQgetvalue(r.get(), i, 2);
-      rec.summary_json = PQgetvalue(r.get(), i, 3);
-      out.push_back(std::move(rec));
-    }
-    return out;
-  }
-
-  Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) override {
-    if (rejects.empty()) return OkStatus();
-    TESSERA_RETURN_IF_ERROR(Command("BEGIN", {}));
-    Status st = [&]() -> Status {
-      TESSERA_ASSIGN_OR_RETURN(
-          auto next,
-          Value(fmt::format("SELECT COALESCE(max(seq) + 1, 0) FROM load_rejects WHERE load_id = {}",
-                            load_id)));
-      const int32_t first = std::stoi(next);
-      return Copy(
-          "COPY load_rejects (load_id, seq, file, line, col, column_name, reason_code, "
-          "reason) FROM STDIN (FORMAT binary)",
-          rejects.size(), [&](CopyRows& rows, size_t i) {
-            const auto& r = rejects[i];
-            rows.Row(8);
-            rows.Int64(load_id);
-            rows.Int32(first + static_cast<int32_t>(i));
-            rows.Bytes(r.file);
-            rows.Int64(static_cast<int64_t>(r.line));
-            rows.Int32(static_cast<int32_t>(r.column));
-            rows.Bytes(r.column_name);
-            rows.Bytes(r.reason_code);
-            rows.Bytes(r.reason);
-          });
-    }();
-    if (!st.ok()) {
-      if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
-      return st;
-    }
-    return Command("COMMIT", {});
-  }
-
-  StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) override {
-    TESSERA_ASSIGN_OR_RETURN(
-        auto found, Value("SELECT count(*) FROM loads WHERE load_id = " + std::to_string(load_id)));
-    if (found != "1")
-      return NotFoundError("PostgreSQL {} holds no load {}", safe_.Describe(), load_id);
-    TESSERA_ASSIGN_OR_RETURN(auto r,
-                             Query("SELECT file, line, col, column_name, reason_code, reason FROM "
-                                   "load_rejects WHERE load_id = $1 ORDER BY seq",
-                                   {std::to_string(load_id)}, true));
-    const PGresult* q = r.get();
-    std::vector<io::Reject> out;
-    for (int i = 0, n = PQntuples(q); i < n; ++i) {
-      io::Reject x;
-      x.file.assign(PQgetvalue(q, i, 0), PQgetlength(q, i, 0));
-      x.line = static_cast<uint64_t>(GetInt64(PQgetvalue(q, i, 1)));
-      x.column = static_cast<uint32_t>(GetInt32(PQgetvalue(q, i, 2)));
-      x.column_name.assign(PQgetvalue(q, i, 3), PQgetlength(q, i, 3));
-      x.reason_code.assign(PQgetvalue(q, i, 4), PQgetlength(q, i, 4));
-      x.reason.assign(PQgetvalue(q, i, 5), PQgetlength(q, i, 5));
-      out.push_back(std::move(x));
-    }
-    return out;
   }
 
   StatusOr<StoreStats> Stats() override {

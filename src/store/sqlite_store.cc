@@ -19,12 +19,6 @@
 namespace tessera::store {
 namespace {
 
-std::string NowIso() {
-  const auto now = std::chrono::system_clock::now();
-  return FormatIsoTimestamp(
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
-}
-
 using Stmt = internal::SqliteStatement;
 
 class SqliteStore final : public Store {
@@ -59,22 +53,6 @@ class SqliteStore final : public Store {
       }
     }
     return internal::OpenStoreSchema(*database_);
-  }
-
-  Status BindKey(const std::string& fingerprint) override {
-    TESSERA_ASSIGN_OR_RETURN(auto current, internal::GetMeta(*database_, "key_fingerprint"));
-    if (current) {
-      if (*current == fingerprint) return OkStatus();
-      return FailedPreconditionError(
-          "this store was written with another key (store's key fingerprint {}, this key's {}); "
-          "use the data owner's key that created the store (--key or TESSERA_KEY)",
-          *current, fingerprint);
-    }
-    return internal::PutMeta(*database_, "key_fingerprint", fingerprint);
-  }
-
-  StatusOr<std::optional<std::string>> KeyFingerprint() override {
-    return internal::GetMeta(*database_, "key_fingerprint");
   }
 
   StatusOr<WriterLock> LockForWriting() override { return database_->LockForWriting(); }
@@ -154,14 +132,6 @@ class SqliteStore final : public Store {
     return rc == SQLITE_DONE ? OkStatus() : Error("read orders");
   }
 
-  StatusOr<int64_t> BeginLoad() override {
-    Stmt s(db_, "INSERT INTO loads(started_at) VALUES (?)");
-    const std::string now = NowIso();
-    sqlite3_bind_text(s.get(), 1, now.c_str(), -1, SQLITE_TRANSIENT);
-    if (!s.ok() || s.Step() != SQLITE_DONE) return Error("start load");
-    return sqlite3_last_insert_rowid(db_);
-  }
-
   Status AppendBatch(int64_t load_id, const Batch& batch) override {
     TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     Status s = AppendBatchInTransaction(load_id, batch);
@@ -170,95 +140,6 @@ class SqliteStore final : public Store {
       return s;
     }
     return Exec("COMMIT");
-  }
-
-  Status FinishLoad(int64_t load_id, const std::string& summary_json) override {
-    Stmt s(db_, "UPDATE loads SET finished_at = ?, summary = ? WHERE load_id = ?");
-    const std::string now = NowIso();
-    sqlite3_bind_text(s.get(), 1, now.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.get(), 2, summary_json.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s.get(), 3, load_id);
-    if (!s.ok() || s.Step() != SQLITE_DONE) return Error("finish load");
-    return OkStatus();
-  }
-
-  StatusOr<std::vector<LoadRecord>> Loads() override {
-    Stmt s(db_,
-           "SELECT load_id, started_at, COALESCE(finished_at, ''), COALESCE(summary, '') FROM "
-           "loads ORDER BY load_id");
-    if (!s.ok()) return Error("read loads");
-    std::vector<LoadRecord> out;
-    while (s.Step() == SQLITE_ROW) {
-      LoadRecord r;
-      r.load_id = sqlite3_column_int64(s.get(), 0);
-      r.started_at = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 1));
-      r.finished_at = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 2));
-      r.summary_json = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 3));
-      out.push_back(std::move(r));
-    }
-    return out;
-  }
-
-  Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) override {
-    if (rejects.empty()) return OkStatus();
-    TESSERA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Status st = [&]() -> Status {
-      int64_t seq = 0;
-      {
-        Stmt m(db_, "SELECT COALESCE(max(seq) + 1, 0) FROM load_rejects WHERE load_id = ?");
-        sqlite3_bind_int64(m.get(), 1, load_id);
-        if (!m.ok() || m.Step() != SQLITE_ROW) return Error("store rejected rows");
-        seq = sqlite3_column_int64(m.get(), 0);
-      }
-      Stmt s(db_,
-             "INSERT INTO load_rejects(load_id, seq, file, line, col, column_name, reason_code, "
-             "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-      for (const auto& r : rejects) {
-        s.Reset();
-        sqlite3_bind_int64(s.get(), 1, load_id);
-        sqlite3_bind_int64(s.get(), 2, seq++);
-        sqlite3_bind_text(s.get(), 3, r.file.c_str(), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s.get(), 4, static_cast<int64_t>(r.line));
-        sqlite3_bind_int64(s.get(), 5, r.column);
-        sqlite3_bind_text(s.get(), 6, r.column_name.c_str(), -1, SQLITE_STATIC);
-        sqlite3_bind_text(s.get(), 7, r.reason_code.c_str(), -1, SQLITE_STATIC);
-        sqlite3_bind_text(s.get(), 8, r.reason.c_str(), -1, SQLITE_STATIC);
-        if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store rejected rows");
-      }
-      return OkStatus();
-    }();
-    if (!st.ok()) {
-      (void)Exec("ROLLBACK");
-      return st;
-    }
-    return Exec("COMMIT");
-  }
-
-  StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) override {
-    {
-      Stmt l(db_, "SELECT 1 FROM loads WHERE load_id = ?");
-      sqlite3_bind_int64(l.get(), 1, load_id);
-      if (l.Step() != SQLITE_ROW) return NotFoundError("{} holds no load {}", path_, load_id);
-    }
-    Stmt s(db_,
-           "SELECT file, line, col, column_name, reason_code, reason FROM load_rejects WHERE "
-           "load_id = ? ORDER BY seq");
-    if (!s.ok()) return Error("read rejected rows");
-    sqlite3_bind_int64(s.get(), 1, load_id);
-    std::vector<io::Reject> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      io::Reject r;
-      r.file = Text(s.get(), 0);
-      r.line = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
-      r.column = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 2));
-      r.column_name = Text(s.get(), 3);
-      r.reason_code = Text(s.get(), 4);
-      r.reason = Text(s.get(), 5);
-      out.push_back(std::move(r));
-    }
-    if (rc != SQLITE_DONE) return Error("read rejected rows");
-    return out;
   }
 
   StatusOr<StoreStats> Stats() override {

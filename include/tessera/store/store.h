@@ -70,9 +70,9 @@ class Store {
 
   // Ties the store to a key: the first call records `fingerprint`; later calls with another
   // fingerprint fail with kFailedPrecondition and a message naming both fingerprints.
-  virtual Status BindKey(const std::string& fingerprint) = 0;
+  Status BindKey(const std::string& fingerprint);
   // The recorded fingerprint, or nullopt for a store not yet bound.
-  virtual StatusOr<std::optional<std::string>> KeyFingerprint() = 0;
+  StatusOr<std::optional<std::string>> KeyFingerprint();
 
   // The store core's connection, for the tables that other modules own (database.h).
   virtual Database& db() = 0;
@@ -102,17 +102,17 @@ class Store {
                                  const std::function<Status(const OrderColumns&)>& fn) = 0;
 
   // Starts a load record; returns its id.
-  virtual StatusOr<int64_t> BeginLoad() = 0;
+  StatusOr<int64_t> BeginLoad();
   // Commits one batch atomically (all or nothing, even if the process is killed). The
   // PostgreSQL store retries transient failures (lost connection, server restart) itself and
   // never writes a batch twice; kUnavailable when they persist.
   virtual Status AppendBatch(int64_t load_id, const Batch& batch) = 0;
-  virtual Status FinishLoad(int64_t load_id, const std::string& summary_json) = 0;
-  virtual StatusOr<std::vector<LoadRecord>> Loads() = 0;
+  Status FinishLoad(int64_t load_id, const std::string& summary_json);
+  StatusOr<std::vector<LoadRecord>> Loads();
   // The rejected rows of a load (file, line, column and reason; never a value), kept with
   // the load for later review. LoadRejects: in the order added; kNotFound for an unknown load.
-  virtual Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects) = 0;
-  virtual StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id) = 0;
+  Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects);
+  StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id);
 
   virtual StatusOr<StoreStats> Stats() = 0;
   virtual std::string Describe() const = 0;  // e.g. "SQLite store /path/store.db"
