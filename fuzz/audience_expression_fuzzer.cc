@@ -54,8 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (!e.status().message().starts_with("column ")) {
     std::abort();
   } else {
-    // The API's error fields come from the message: its column is always found, in range.
-    const auto d = tessera::audience::DescribeExpressionError(e.status().message());
+    // The API's error fields come from the error's details: its column is always there, in
+    // range.
+    const auto d = tessera::audience::DescribeExpressionError(e.status());
     if (d.column < 1 || static_cast<size_t>(d.column) > size + 1) std::abort();
   }
   return 0;

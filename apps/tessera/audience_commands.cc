@@ -69,7 +69,7 @@ StatusOr<OpenedIndex> OpenIndex(const AudienceArgs& a) {
 // The error, and for expression errors the expression with a caret under the column.
 int FailExpression(const Status& status, const std::string& expression) {
   const int rc = Fail(status);
-  const int column = audience::DescribeExpressionError(status.message()).column;
+  const int column = audience::DescribeExpressionError(status).column;
   if (status.code() == StatusCode::kInvalidArgument && column >= 1 &&
       expression.find('\n') == std::string::npos) {
     std::fprintf(stderr, "  %s\n  %*s^\n", expression.c_str(), column - 1, "");
@@ -102,7 +102,7 @@ int RunOverlap(const AudienceArgs& a, const std::vector<std::string>& expression
   if (!opened.ok()) return Fail(opened.status());
   auto report = audience::OverlapAudiences(opened->index, expressions);
   if (!report.ok()) {
-    const int n = audience::DescribeExpressionError(report.status().message()).expression;
+    const int n = audience::DescribeExpressionError(report.status()).expression;
     if (n >= 1 && static_cast<size_t>(n) <= expressions.size()) {
       return FailExpression(report.status(), expressions[n - 1]);
     }

@@ -25,37 +25,12 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-ExpressionErrorDetails DescribeExpressionError(std::string_view m) {
+ExpressionErrorDetails DescribeExpressionError(const Status& status) {
   ExpressionErrorDetails d;
-  auto number_after = [&m](std::string_view prefix, int* out) {
-    if (!m.starts_with(prefix)) return;
-    m.remove_prefix(prefix.size());
-    int n = 0;
-    size_t i = 0;
-    while (i < m.size() && i < 9 && m[i] >= '0' && m[i] <= '9') n = n * 10 + (m[i++] - '0');
-    if (i == 0 || i >= m.size() || m[i] != ':') return;
-    *out = n;
-    m.remove_prefix(std::min(m.size(), i + 2));  // ": "
-  };
-  number_after("expression ", &d.expression);
-  number_after("column ", &d.column);
-  constexpr std::string_view kMean = "(did you mean '", kMeanEnd = "'?)";
-  if (const size_t at = m.find(kMean); at != std::string_view::npos) {
-    const size_t end = m.find(kMeanEnd, at + kMean.size());
-    if (end != std::string_view::npos) {
-      d.suggestion = std::string(m.substr(at + kMean.size(), end - at - kMean.size()));
-    }
-  }
-  constexpr std::string_view kExpected = "expected ";
-  size_t at = m.starts_with(kExpected) ? 0 : m.find(": expected ");
-  if (at != std::string_view::npos) {
-    if (at != 0) at += 2;
-    std::string_view rest = m.substr(at + kExpected.size());
-    rest = rest.substr(0, rest.find(", found"));
-    d.expected = std::string(rest);
-  } else if (const size_t in = m.find("; expected "); in != std::string_view::npos) {
-    d.expected = std::string(m.substr(in + 2 + kExpected.size()));
-  }
+  d.expression = static_cast<int>(status.IntDetail(kErrorExpression).value_or(0));
+  d.column = static_cast<int>(status.IntDetail(kErrorColumn).value_or(0));
+  d.expected = status.TextDetail(kErrorExpected).value_or("");
+  d.suggestion = status.TextDetail(kErrorSuggestion).value_or("");
   return d;
 }
 
@@ -89,8 +64,8 @@ struct Decimal {
   int decimals = 0;
 };
 
-// " (did you mean 'x'?)" for the closest candidate, or "".
-std::string Suggest(std::string_view wrong, const std::vector<std::string>& candidates) {
+// The candidate closest to `wrong`, or "" when none is close.
+std::string Closest(std::string_view wrong, const std::vector<std::string>& candidates) {
   const std::string* best = nullptr;
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {
@@ -101,7 +76,7 @@ std::string Suggest(std::string_view wrong, const std::vector<std::string>& cand
     }
   }
   if (best == nullptr || best_d > std::max<size_t>(2, wrong.size() / 3)) return "";
-  return fmt::format(" (did you mean '{}'?)", *best);
+  return *best;
 }
 
 std::string Describe(const Token& t) {
@@ -124,13 +99,11 @@ class Parser {
 
   Status Run() {
     TESSERA_RETURN_IF_ERROR(Next());
-    if (tok_.kind == Tok::kEnd)
-      return Error(tok_, "expected an expression, found end of expression");
+    if (tok_.kind == Tok::kEnd) return Expected(tok_, "an expression", "end of expression");
     size_t root = 0;
     TESSERA_RETURN_IF_ERROR(ParseOr(&root));
     if (tok_.kind != Tok::kEnd) {
-      return Error(
-          tok_, fmt::format("expected 'and', 'or' or end of expression, found {}", Describe(tok_)));
+      return Expected(tok_, "'and', 'or' or end of expression", Describe(tok_));
     }
     // The root last, so that Evaluate starts from nodes_.back().
     nodes_->push_back(Expression::Node((*nodes_)[root]));
@@ -147,9 +120,27 @@ class Parser {
     }
     return col;
   }
-  Status Error(const Token& at, std::string_view what) const { return ErrorAt(at.pos, what); }
-  Status ErrorAt(size_t pos, std::string_view what) const {
-    return InvalidArgumentError("column {}: {}", Column(pos), what);
+  // The error at a token or byte position: "column N: what", with the column, `expected`
+  // (when given) and the suggestion of the last Suggest as details of the Status.
+  Status Error(const Token& at, std::string_view what, std::string_view expected = {}) const {
+    return ErrorAt(at.pos, what, expected);
+  }
+  Status ErrorAt(size_t pos, std::string_view what, std::string_view expected = {}) const {
+    Status s = InvalidArgumentError("column {}: {}", Column(pos), what);
+    s.SetDetail(kErrorColumn, static_cast<int64_t>(Column(pos)));
+    if (!expected.empty()) s.SetDetail(kErrorExpected, std::string(expected));
+    if (!suggestion_.empty()) s.SetDetail(kErrorSuggestion, std::exchange(suggestion_, {}));
+    return s;
+  }
+  // "expected E, found F", with E as the detail kErrorExpected.
+  Status Expected(const Token& at, std::string_view expected, std::string_view found) const {
+    return Error(at, fmt::format("expected {}, found {}", expected, found), expected);
+  }
+  // " (did you mean 'x'?)" for the closest candidate, or ""; the candidate becomes the next
+  // error's kErrorSuggestion.
+  std::string Suggest(std::string_view wrong, const std::vector<std::string>& candidates) const {
+    suggestion_ = Closest(wrong, candidates);
+    return suggestion_.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion_);
   }
 
   bool IsKeyword(std::string_view word) const {
@@ -186,7 +177,7 @@ class Parser {
       const bool eq_next = p + 1 < text_.size() && text_[p + 1] == '=';
       tok_.kind = Tok::kOp;
       if (c == '!' && !eq_next)
-        return ErrorAt(start, "expected '!=' ('!' alone is no operator; use not)");
+        return ErrorAt(start, "expected '!=' ('!' alone is no operator; use not)", "'!='");
       p += eq_next ? 2 : 1;
       tok_.text = text_.substr(start, p - start);
       tok_.op = c == '='   ? CompareOp::kEq
@@ -200,12 +191,14 @@ class Parser {
       std::string value;
       while (true) {
         if (p >= text_.size())
-          return ErrorAt(start, fmt::format("unterminated text: expected a closing {}", c));
+          return ErrorAt(start, fmt::format("unterminated text: expected a closing {}", c),
+                         fmt::format("a closing {}", c));
         const char d = text_[p++];
         if (d == c) break;
         if (d == '\\') {
           if (p >= text_.size())
-            return ErrorAt(start, fmt::format("unterminated text: expected a closing {}", c));
+            return ErrorAt(start, fmt::format("unterminated text: expected a closing {}", c),
+                           fmt::format("a closing {}", c));
           const char e = text_[p++];
           if (e != '\\' && e != '"' && e != '\'') {
             return ErrorAt(p - 2, "unknown escape: only \\\\, \\\" and \\' are allowed in text");
@@ -241,7 +234,8 @@ class Parser {
       tok_.text = text_.substr(start, p - start);
       return OkStatus();
     }
-    return ErrorAt(p, "unexpected character: expected a field, a value, an operator, '(' or ')'");
+    return ErrorAt(p, "unexpected character: expected a field, a value, an operator, '(' or ')'",
+                   "a field, a value, an operator, '(' or ')'");
   }
 
   size_t Add(Expression::Node n) {
@@ -293,13 +287,12 @@ class Parser {
       TESSERA_RETURN_IF_ERROR(Next());
       TESSERA_RETURN_IF_ERROR(ParseOr(out));
       if (tok_.kind != Tok::kRParen) {
-        return Error(tok_, fmt::format("expected ')' or 'and', 'or', found {}", Describe(tok_)));
+        return Expected(tok_, "')' or 'and', 'or'", Describe(tok_));
       }
       return Next();
     }
     if (tok_.kind != Tok::kIdent || IsKeyword("and") || IsKeyword("or") || IsKeyword("in")) {
-      return Error(tok_, fmt::format("expected a field, bought(...), 'not' or '(', found {}",
-                                     Describe(tok_)));
+      return Expected(tok_, "a field, bought(...), 'not' or '('", Describe(tok_));
     }
     ++predicates_;
     if (IsKeyword("bought")) return ParseBought(out);
@@ -327,28 +320,26 @@ class Parser {
     }
     if (IsKeyword("not")) {
       TESSERA_RETURN_IF_ERROR(Next());
-      if (!IsKeyword("in"))
-        return Error(tok_, fmt::format("expected 'in' after 'not', found {}", Describe(tok_)));
+      if (!IsKeyword("in")) return Expected(tok_, "'in' after 'not'", Describe(tok_));
       *op = CompareOp::kNe;
       *list = true;
       return Next();
     }
-    return Error(tok_, fmt::format("expected an operator (=, !=, <, <=, >, >=, in), found {}",
-                                   Describe(tok_)));
+    return Expected(tok_, "an operator (=, !=, <, <=, >, >=, in)", Describe(tok_));
   }
 
   // One value, or a bracketed list of them; each value is a token of kind `want`.
   Status ParseValues(bool list, Tok want, const char* what, std::vector<Token>* values) {
     auto one = [&]() -> Status {
       if (tok_.kind != want) {
-        return Error(tok_, fmt::format("expected {}, found {}", what, Describe(tok_)));
+        return Expected(tok_, what, Describe(tok_));
       }
       values->push_back(tok_);
       return Next();
     };
     if (!list) return one();
     if (tok_.kind != Tok::kLBracket) {
-      return Error(tok_, fmt::format("expected '[' to start a list, found {}", Describe(tok_)));
+      return Expected(tok_, "'[' to start a list", Describe(tok_));
     }
     TESSERA_RETURN_IF_ERROR(Next());
     TESSERA_RETURN_IF_ERROR(one());
@@ -357,7 +348,7 @@ class Parser {
       TESSERA_RETURN_IF_ERROR(one());
     }
     if (tok_.kind != Tok::kRBracket) {
-      return Error(tok_, fmt::format("expected ',' or ']', found {}", Describe(tok_)));
+      return Expected(tok_, "',' or ']'", Describe(tok_));
     }
     return Next();
   }
@@ -517,11 +508,11 @@ class Parser {
     const Token call = tok_;
     TESSERA_RETURN_IF_ERROR(Next());
     if (tok_.kind != Tok::kLParen) {
-      return Error(tok_, fmt::format("expected '(' after bought, found {}", Describe(tok_)));
+      return Expected(tok_, "'(' after bought", Describe(tok_));
     }
     TESSERA_RETURN_IF_ERROR(Next());
     if (tok_.kind != Tok::kString) {
-      return Error(tok_, fmt::format("expected a category in quotes, found {}", Describe(tok_)));
+      return Expected(tok_, "a category in quotes", Describe(tok_));
     }
     const Token category = tok_;
     const std::vector<uint32_t> nodes = index_.FindCategory(category.value);
@@ -552,8 +543,7 @@ class Parser {
     while (tok_.kind == Tok::kComma) {
       TESSERA_RETURN_IF_ERROR(Next());
       if (tok_.kind != Tok::kIdent) {
-        return Error(tok_, fmt::format("expected within=, min_count= or min_spend=, found {}",
-                                       Describe(tok_)));
+        return Expected(tok_, "within=, min_count= or min_spend=", Describe(tok_));
       }
       const Token arg = tok_;
       int which = -1;
@@ -561,29 +551,28 @@ class Parser {
         if (EqualsIgnoreCase(arg.text, kArgs[i])) which = i;
       }
       if (which < 0) {
-        return Error(
-            arg, fmt::format("unknown argument '{}' of bought{}; expected within, "
-                             "min_count or min_spend",
-                             arg.text, Suggest(arg.text, {"within", "min_count", "min_spend"})));
+        return Error(arg,
+                     fmt::format("unknown argument '{}' of bought{}; expected within, "
+                                 "min_count or min_spend",
+                                 arg.text, Suggest(arg.text, {"within", "min_count", "min_spend"})),
+                     "within, min_count or min_spend");
       }
       if (seen[which]) return Error(arg, fmt::format("{} is given twice", kArgs[which]));
       seen[which] = true;
       TESSERA_RETURN_IF_ERROR(Next());
       if (tok_.kind != Tok::kOp || tok_.op != CompareOp::kEq || tok_.text != "=") {
-        return Error(tok_,
-                     fmt::format("expected '=' after {}, found {}", kArgs[which], Describe(tok_)));
+        return Expected(tok_, fmt::format("'=' after {}", kArgs[which]), Describe(tok_));
       }
       TESSERA_RETURN_IF_ERROR(Next());
       const Token value = tok_;
       if (which == 0) {
         if (value.kind != Tok::kDuration) {
-          return Error(value, fmt::format("expected a duration such as 90d, 12w or 6m, found {}",
-                                          Describe(value)));
+          return Expected(value, "a duration such as 90d, 12w or 6m", Describe(value));
         }
         TESSERA_ASSIGN_OR_RETURN(n.from_day, FromDay(value));
       } else {
         if (value.kind != Tok::kNumber) {
-          return Error(value, fmt::format("expected a number, found {}", Describe(value)));
+          return Expected(value, "a number", Describe(value));
         }
         Decimal d;
         TESSERA_RETURN_IF_ERROR(ParseDecimal(value, &d));
@@ -602,7 +591,7 @@ class Parser {
       TESSERA_RETURN_IF_ERROR(Next());
     }
     if (tok_.kind != Tok::kRParen) {
-      return Error(tok_, fmt::format("expected ',' or ')', found {}", Describe(tok_)));
+      return Expected(tok_, "',' or ')'", Describe(tok_));
     }
     (void)call;
     TESSERA_RETURN_IF_ERROR(Next());
@@ -621,8 +610,7 @@ class Parser {
       v = v * 10 + (digits[i] - '0');
     }
     if (!ok || v == 0) {
-      return Error(t,
-                   fmt::format("expected a duration such as 90d, 12w or 6m, found '{}'", t.text));
+      return Expected(t, "a duration such as 90d, 12w or 6m", fmt::format("'{}'", t.text));
     }
     const IndexInfo& info = index_.info();
     const int64_t from =
@@ -643,6 +631,7 @@ class Parser {
   Token tok_;
   size_t pos_ = 0;
   int depth_ = 0;
+  mutable std::string suggestion_;  // of the last Suggest, for the next error
   size_t predicates_ = 0;
 };
 

@@ -270,25 +270,32 @@ TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
   EXPECT_EQ(EditDistance("", "abc"), 3u);
 }
 
-TEST(ExpressionErrors, DescribeTheColumnWhatWasExpectedAndTheSuggestion) {
-  auto d = DescribeExpressionError(
-      "column 22: unknown field 'clvv' (did you mean 'clv'?); fields: segment, bought");
+// The details travel in the Status itself: nothing is read back out of the message.
+TEST_F(ExpressionTest, ErrorsCarryTheColumnWhatWasExpectedAndTheSuggestionAsDetails) {
+  auto d =
+      DescribeExpressionError(Expression::Parse("segment = 'lost' and clvv > 1", index_).status());
   EXPECT_EQ(d.expression, 0);
   EXPECT_EQ(d.column, 22);
   EXPECT_EQ(d.suggestion, "clv");
   EXPECT_EQ(d.expected, "");
-  d = DescribeExpressionError("expression 2: column 5: expected ')' or 'and', 'or', found 'x'");
-  EXPECT_EQ(d.expression, 2);
-  EXPECT_EQ(d.column, 5);
+  d = DescribeExpressionError(Expression::Parse("(clv > 1 x", index_).status());
+  EXPECT_EQ(d.column, 10);
   EXPECT_EQ(d.expected, "')' or 'and', 'or'");
-  d = DescribeExpressionError("column 3: unterminated text: expected a closing '");
+  EXPECT_EQ(d.suggestion, "");
+  d = DescribeExpressionError(Expression::Parse("segment = 'lost", index_).status());
+  EXPECT_EQ(d.column, 11);
   EXPECT_EQ(d.expected, "a closing '");
-  d = DescribeExpressionError(
-      "column 16: unknown argument 'whithin' of bought (did you mean 'within'?); expected "
-      "within, min_count or min_spend");
+  d = DescribeExpressionError(Expression::Parse("bought('Milk', whithin=90d)", index_).status());
   EXPECT_EQ(d.suggestion, "within");
   EXPECT_EQ(d.expected, "within, min_count or min_spend");
-  d = DescribeExpressionError("the store is gone");
+  // One error's suggestion does not leak into the next.
+  d = DescribeExpressionError(Expression::Parse("clv >", index_).status());
+  EXPECT_EQ(d.suggestion, "");
+  EXPECT_EQ(d.expected, "a number");
+  // The message says the same in words; a status of another kind has no details.
+  const Status s = Expression::Parse("clvv > 1", index_).status();
+  EXPECT_NE(s.message().find("did you mean 'clv'"), std::string::npos) << s.message();
+  d = DescribeExpressionError(NotFoundError("the store is gone"));
   EXPECT_EQ(d.column, 0);
   EXPECT_EQ(d.suggestion, "");
 }

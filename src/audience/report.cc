@@ -115,7 +115,11 @@ StatusOr<OverlapReport> OverlapAudiences(const AudienceIndex& index,
   std::vector<Bitmap> sets;
   for (size_t i = 0; i < expressions.size(); ++i) {
     auto e = Expression::Parse(expressions[i], index);
-    if (!e.ok()) return e.status().WithContext(fmt::format("expression {}", i + 1));
+    if (!e.ok()) {
+      Status s = e.status().WithContext(fmt::format("expression {}", i + 1));
+      s.SetDetail(kErrorExpression, static_cast<int64_t>(i + 1));
+      return s;
+    }
     sets.push_back(e->Evaluate());
     r.expressions.push_back(expressions[i]);
     r.sizes.push_back(sets.back().Cardinality());

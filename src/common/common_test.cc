@@ -102,4 +102,20 @@ TEST(Text, ThousandsSeparators) {
 }
 
 }  // namespace
+TEST(StatusDetails, SurviveContextAndCopiesAndAreIgnoredOnOk) {
+  Status s = InvalidArgumentError("column 3: bad");
+  s.SetDetail("column", int64_t{3}).SetDetail("expected", std::string("x"));
+  const Status copy = s;
+  s.SetDetail("column", int64_t{4});  // copy on write: the copy keeps 3
+  EXPECT_EQ(copy.IntDetail("column"), 3);
+  EXPECT_EQ(s.IntDetail("column"), 4);
+  const Status wrapped = copy.WithContext("expression 2");
+  EXPECT_EQ(wrapped.message(), "expression 2: column 3: bad");
+  EXPECT_EQ(wrapped.TextDetail("expected"), "x");
+  EXPECT_FALSE(wrapped.TextDetail("column").has_value());  // an integer, not a text
+  Status ok = OkStatus();
+  ok.SetDetail("column", int64_t{1});
+  EXPECT_TRUE(ok.details().empty());
+}
+
 }  // namespace tessera

@@ -44,7 +44,7 @@ HttpError NoSnapshot() {
 HttpError ExpressionError(const Status& s, std::string parameter) {
   if (s.code() != StatusCode::kInvalidArgument) return FromStatus(s);
   HttpError e{400, "invalid_expression", s.message(), std::move(parameter)};
-  const audience::ExpressionErrorDetails d = audience::DescribeExpressionError(s.message());
+  const audience::ExpressionErrorDetails d = audience::DescribeExpressionError(s);
   if (d.expression > 0) e.extra["expression_index"] = d.expression;
   if (d.column > 0) e.extra["column"] = d.column;
   if (!d.expected.empty()) e.extra["expected"] = d.expected;

@@ -77,14 +77,19 @@ struct Expression::Node {
 // Levenshtein distance of the ASCII-lower-cased texts; for suggestions.
 size_t EditDistance(std::string_view a, std::string_view b);
 
-// The parts of an error message of Expression::Parse (or of OverlapAudiences, "expression N:
-// column M: ..."), for callers that point at them (the CLI's caret, the API's error fields).
+// The details that an error of Expression::Parse (or of OverlapAudiences and CountAudience)
+// carries in its Status, for callers that point at them (the CLI's caret, the API's error
+// fields). Its message says the same in words.
+inline constexpr std::string_view kErrorExpression = "expression";  // 1-based, of several
+inline constexpr std::string_view kErrorColumn = "column";          // 1-based, in characters
+inline constexpr std::string_view kErrorExpected = "expected";      // what was expected
+inline constexpr std::string_view kErrorSuggestion = "suggestion";  // "did you mean" candidate
 struct ExpressionErrorDetails {
-  int expression = 0;      // 1-based, from "expression N: "; 0 when the message names none
-  int column = 0;          // 1-based, in characters; 0 when the message names none
-  std::string expected;    // what "expected ..." says, up to ", found"; empty when none
-  std::string suggestion;  // the candidate of "(did you mean '...'?)"; empty when none
+  int expression = 0;      // 0 when the error names none
+  int column = 0;          // 0 when the error names none
+  std::string expected;    // empty when none
+  std::string suggestion;  // empty when none
 };
-ExpressionErrorDetails DescribeExpressionError(std::string_view message);
+ExpressionErrorDetails DescribeExpressionError(const Status& status);
 
 }  // namespace tessera::audience

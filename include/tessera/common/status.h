@@ -7,6 +7,10 @@
 #include <fmt/format.h>
 
 #include <cassert>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,12 +45,24 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   std::string ToString() const;
 
-  // Returns a copy whose message is "context: message"; OK stays OK.
+  // Returns a copy whose message is "context: message" (details kept); OK stays OK.
   Status WithContext(std::string_view context) const;
+
+  // Structured detail for callers that act on it (abseil's payloads, typed): a column to point
+  // at, what was expected, a suggestion, a threshold or a budget left, by name. Never parsed
+  // back out of the message. Setting one on an OK status does nothing.
+  using Detail = std::variant<int64_t, std::string>;
+  using Details = std::map<std::string, Detail, std::less<>>;
+  Status& SetDetail(std::string_view name, Detail value);
+  std::optional<int64_t> IntDetail(std::string_view name) const;
+  std::optional<std::string> TextDetail(std::string_view name) const;
+  // Every detail, by name (empty for none).
+  const Details& details() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::shared_ptr<const Details> details_;  // shared between copies, copied on write
 };
 
 inline Status OkStatus() { return Status(); }
