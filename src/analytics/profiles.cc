@@ -10,33 +10,9 @@
 namespace tessera::analytics {
 
 StatusOr<Window> Window::Parse(std::string_view text) {
-  auto bad = [&] {
-    return InvalidArgumentError("window must look like 12m, 24m, 36m (months) or 90d (days)");
-  };
-  if (text.size() < 2) return bad();
-  int32_t n = 0;
-  const char unit = text.back();
-  const auto digits = text.substr(0, text.size() - 1);
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || ptr != digits.data() + digits.size() || n <= 0) return bad();
-  Window w;
-  if (unit == 'm' && n <= 1200) {
-    w.months = n;
-  } else if (unit == 'd' && n <= 36500) {
-    w.months = 0;
-    w.days = n;
-  } else {
-    return bad();
-  }
-  return w;
-}
-
-std::string Window::ToString() const {
-  return months > 0 ? fmt::format("{}m", months) : fmt::format("{}d", days);
-}
-
-int64_t Window::StartDay(int64_t as_of) const {
-  return months > 0 ? AddMonths(as_of, -months) + 1 : as_of - days + 1;
+  auto d = Duration::Parse(text);
+  if (!d.ok()) return d.status().WithContext("window");
+  return Window(*d);
 }
 
 StatusOr<ProfileSet> ComputeProfiles(store::Store& store, const ProfileOptions& options) {

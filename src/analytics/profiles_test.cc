@@ -26,8 +26,8 @@ TEST(Window, ParsesMonthsAndDays) {
                                            {"36500d", 0, 36500}}) {
     auto w = Window::Parse(text);
     ASSERT_TRUE(w.ok()) << text;
-    EXPECT_EQ(w->months, months) << text;
-    EXPECT_EQ(w->days, days) << text;
+    EXPECT_EQ(w->months(), months) << text;
+    EXPECT_EQ(w->days(), days) << text;
     EXPECT_EQ(w->ToString(), text);
   }
 }

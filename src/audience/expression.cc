@@ -5,6 +5,7 @@
 
 #include "tessera/analytics/profiles.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/common/duration.h"
 #include "tessera/common/text.h"
 
 namespace tessera::audience {
@@ -600,22 +601,13 @@ class Parser {
   }
 
   StatusOr<int64_t> FromDay(const Token& t) const {
-    std::string_view s = t.text;
-    const char unit = AsciiLower(s.back());
-    std::string_view digits = s.substr(0, s.size() - 1);
-    int64_t v = 0;
-    bool ok = !digits.empty() && digits.size() <= 5 && (unit == 'd' || unit == 'w' || unit == 'm');
-    for (size_t i = 0; ok && i < digits.size(); ++i) {  // at most 5 digits: no overflow
-      if (digits[i] < '0' || digits[i] > '9') ok = false;
-      v = v * 10 + (digits[i] - '0');
-    }
-    if (!ok || v == 0) {
+    // The duration grammar of the whole product; the unit in any case, as keywords are here.
+    const auto d = Duration::Parse(AsciiLower(t.text));
+    if (!d.ok()) {
       return Expected(t, "a duration such as 90d, 12w or 6m", fmt::format("'{}'", t.text));
     }
     const IndexInfo& info = index_.info();
-    const int64_t from =
-        unit == 'm' ? analytics::Window{static_cast<int32_t>(v), 0}.StartDay(info.as_of_day)
-                    : info.as_of_day - v * (unit == 'w' ? 7 : 1) + 1;
+    const int64_t from = d->StartDay(info.as_of_day);
     if (from < info.start_day) {
       return Error(t, fmt::format("within={} reaches before the index's window ({} from {}); the "
                                   "longest is {}d",

@@ -308,7 +308,7 @@ class RandomExpressions {
       text += std::string(", within=") + kWithin[w];
       const std::string d = kWithin[w];
       const int n = std::stoi(d);
-      from = d.back() == 'm' ? analytics::Window{n, 0}.StartDay(ref_.as_of) : ref_.as_of - n + 1;
+      from = d.back() == 'm' ? Duration::Months(n).StartDay(ref_.as_of) : ref_.as_of - n + 1;
       from = std::max(from, ref_.start);
     }
     if (min_count > 0) text += ", min_count=" + std::to_string(min_count);
@@ -430,7 +430,7 @@ TEST_F(IndexOnGeneratedData, IsRebuiltWhenTheStoreChanges) {
   // A new snapshot makes the kept index stale.
   analytics::ProfileOptions po;
   po.as_of_day = testing::kEndDay - 30;
-  po.window = analytics::Window{6, 0};
+  po.window = Duration::Months(6);
   auto rules = analytics::SegmentRules::Default();
   auto set = analytics::ComputeSegmentedProfiles(*store_, po, *rules);
   ASSERT_TRUE(set.ok());

@@ -77,7 +77,7 @@ inline std::unique_ptr<store::Store> LoadAndSnapshot(const std::string& location
   EXPECT_TRUE(summary.ok()) << summary.status().ToString();
   analytics::ProfileOptions po;
   po.as_of_day = kEndDay;
-  po.window = analytics::Window{12, 0};
+  po.window = Duration::Months(12);
   auto rules = analytics::SegmentRules::Default();
   EXPECT_TRUE(rules.ok());
   auto set = analytics::ComputeSegmentedProfiles(**store, po, *rules);

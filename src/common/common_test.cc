@@ -101,7 +101,6 @@ TEST(Text, ThousandsSeparators) {
   EXPECT_EQ(WithThousands(1234567), "1,234,567");
 }
 
-}  // namespace
 TEST(StatusDetails, SurviveContextAndCopiesAndAreIgnoredOnOk) {
   Status s = InvalidArgumentError("column 3: bad");
   s.SetDetail("column", int64_t{3}).SetDetail("expected", std::string("x"));
@@ -118,4 +117,5 @@ TEST(StatusDetails, SurviveContextAndCopiesAndAreIgnoredOnOk) {
   EXPECT_TRUE(ok.details().empty());
 }
 
+}  // namespace
 }  // namespace tessera

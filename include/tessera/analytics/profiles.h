@@ -8,22 +8,20 @@
 #include <string>
 #include <vector>
 
+#include "tessera/common/duration.h"
 #include "tessera/common/status.h"
 #include "tessera/privacy/pseudonymizer.h"
 #include "tessera/store/store.h"
 
 namespace tessera::analytics {
 
-// A rolling window: the last `months` calendar months or the last `days` days, ending at and
-// including the as-of date. "12m" ending 2024-06-30 covers 2023-07-01 .. 2024-06-30.
-struct Window {
-  int32_t months = 24;
-  int32_t days = 0;  // used when months == 0
-
-  // Errors: kInvalidArgument unless text is "<N>m" (1..1200) or "<N>d" (1..36500).
+// A rolling window: a duration (common/duration.h) that ends at and includes the as-of date,
+// 24 months unless said otherwise. "12m" ending 2024-06-30 covers 2023-07-01 .. 2024-06-30.
+struct Window : Duration {
+  Window() : Duration(Duration::Months(24)) {}
+  Window(Duration d) : Duration(d) {}  // NOLINT: every duration is a window
+  // Errors: kInvalidArgument unless `text` is a duration ("24m", "12w", "90d").
   static StatusOr<Window> Parse(std::string_view text);
-  std::string ToString() const;           // "24m", "90d"
-  int64_t StartDay(int64_t as_of) const;  // first day inside the window
 };
 
 struct ProfileOptions {
