@@ -12,49 +12,17 @@
 #include <random>
 #include <vector>
 
+#include "analytics/clv_simulation.h"
 #include "tessera/analytics/clv.h"
 
 namespace tessera::analytics::clv {
 namespace {
 
-class Sampler {
- public:
-  explicit Sampler(uint64_t seed) : bits_(seed) {}
-  double Uniform() { return (static_cast<double>(bits_() >> 11) + 0.5) * 0x1.0p-53; }
-  double Exponential(double rate) { return -std::log(Uniform()) / rate; }
-  double Normal() { return std::sqrt(-2 * std::log(Uniform())) * std::cos(2 * M_PI * Uniform()); }
-  double Gamma(double shape, double rate) {
-    if (shape < 1) return Gamma(shape + 1, rate) * std::pow(Uniform(), 1 / shape);
-    const double d = shape - 1.0 / 3, c = 1 / std::sqrt(9 * d);
-    while (true) {
-      const double z = Normal(), v = std::pow(1 + c * z, 3);
-      if (v <= 0) continue;
-      if (std::log(Uniform()) < 0.5 * z * z + d - d * v + d * std::log(v)) return d * v / rate;
-    }
-  }
-  double Beta(double a, double b) {
-    const double g = Gamma(a, 1);
-    return g / (g + Gamma(b, 1));
-  }
-
- private:
-  std::mt19937_64 bits_;
-};
-
-double OnDayGrid(double weeks) { return std::round(weeks * 7) / 7; }
-
 // BG/NBD customers with the published CDNOW estimates, and a Gamma-Gamma mean value.
 std::vector<CustomerSummary> Simulate(size_t n, uint64_t seed) {
-  Sampler rng(seed);
-  std::vector<CustomerSummary> out(n);
+  std::vector<CustomerSummary> out = SimulateBgNbd(n, 0.243, 4.414, 0.793, 2.426, seed);
+  Sampler rng(seed + 1);
   for (CustomerSummary& c : out) {
-    const double lambda = rng.Gamma(0.243, 4.414), p = rng.Beta(0.793, 2.426);
-    c.age = OnDayGrid(26 + 13 * rng.Uniform());
-    for (double t = rng.Exponential(lambda); t <= c.age; t += rng.Exponential(lambda)) {
-      c.frequency += 1;
-      c.recency = std::min(OnDayGrid(t), c.age);
-      if (rng.Uniform() < p) break;
-    }
     if (c.frequency > 0) {
       const double nu = rng.Gamma(3.74, 15.44);
       c.monetary = rng.Gamma(6.25 * c.frequency, nu) / c.frequency;

@@ -36,23 +36,12 @@ double BgNbdLogLikelihood(const CountData& d, const double* params, int threads)
     for (size_t j = begin; j < end; ++j) log_t[j] = std::log(alpha + d.t_values[j]);
   });
 
-  return ParallelSum(d.rows(), threads, [&](size_t begin, size_t end) {
-    // Summing in blocks keeps the rounding error of a million-term sum near that of a
-    // thousand-term one, which the finite-difference Hessian needs.
-    double total = 0;
-    for (size_t blk = begin; blk < end; blk += 1024) {
-      double sum = 0;
-      const size_t stop = std::min(end, blk + 1024);
-      for (size_t i = blk; i < stop; ++i) {
-        const uint32_t k = d.ix[i];
-        const double e = exponent[k];
-        const double t1 = -e * log_t[d.iage[i]];
-        const double t2 = second[k] - e * log_t[d.itx[i]];
-        sum += d.weight[i] * (base[k] + LogAddExp(t1, t2));
-      }
-      total += sum;
-    }
-    return total;
+  return ParallelBlockedSum(d.rows(), threads, [&](size_t i) {
+    const uint32_t k = d.ix[i];
+    const double e = exponent[k];
+    const double t1 = -e * log_t[d.iage[i]];
+    const double t2 = second[k] - e * log_t[d.itx[i]];
+    return d.weight[i] * (base[k] + LogAddExp(t1, t2));
   });
 }
 

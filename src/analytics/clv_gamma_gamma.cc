@@ -68,20 +68,11 @@ double SpendLogLikelihood(const SpendData& d, const double* params, int threads)
     const double x = d.x_values[k];
     base[k] = common + gsl_sf_lngamma(p * x + q) - gsl_sf_lngamma(p * x) + p * x * std::log(x);
   }
-  return ParallelSum(d.m.size(), threads, [&](size_t begin, size_t end) {
-    double total = 0;
-    for (size_t blk = begin; blk < end; blk += 1024) {
-      double sum = 0;
-      const size_t stop = std::min(end, blk + 1024);
-      for (size_t i = blk; i < stop; ++i) {
-        const uint32_t k = d.ix[i];
-        const double px = p * d.x_values[k];
-        sum += d.weight[i] * (base[k] + (px - 1) * d.log_m[i] -
-                              (px + q) * std::log(gamma + d.m[i] * d.x_values[k]));
-      }
-      total += sum;
-    }
-    return total;
+  return ParallelBlockedSum(d.m.size(), threads, [&](size_t i) {
+    const uint32_t k = d.ix[i];
+    const double px = p * d.x_values[k];
+    return d.weight[i] *
+           (base[k] + (px - 1) * d.log_m[i] - (px + q) * std::log(gamma + d.m[i] * d.x_values[k]));
   });
 }
 

@@ -100,22 +100,13 @@ double ParetoNbdLogLikelihood(const CountData& d, const double* params, int thre
     }
   });
   const double log_s = std::log(s);
-  return ParallelSum(d.rows(), threads, [&](size_t begin, size_t end) {
-    double total = 0;
-    for (size_t blk = begin; blk < end; blk += 1024) {
-      double sum = 0;
-      const size_t stop = std::min(end, blk + 1024);
-      for (size_t i = blk; i < stop; ++i) {
-        const uint32_t k = d.ix[i];
-        const double x = d.x_values[k];
-        const double alive_term = -(r + x) * log_a[d.iage[i]] - s * log_b[d.iage[i]];
-        const double dead_term =
-            log_s + LogSubExp(log_tail[d.pair_of_recency[i]], log_tail[d.pair_of_age[i]]);
-        sum += d.weight[i] * (base[k] + LogAddExp(alive_term, dead_term));
-      }
-      total += sum;
-    }
-    return total;
+  return ParallelBlockedSum(d.rows(), threads, [&](size_t i) {
+    const uint32_t k = d.ix[i];
+    const double x = d.x_values[k];
+    const double alive_term = -(r + x) * log_a[d.iage[i]] - s * log_b[d.iage[i]];
+    const double dead_term =
+        log_s + LogSubExp(log_tail[d.pair_of_recency[i]], log_tail[d.pair_of_age[i]]);
+    return d.weight[i] * (base[k] + LogAddExp(alive_term, dead_term));
   });
 }
 
