@@ -17,7 +17,7 @@
 #include "tessera/io/row_source.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 namespace tessera {
 namespace {
@@ -107,7 +107,7 @@ BENCHMARK(BM_OrderToken);
 void BM_Load(benchmark::State& state) {
   const std::string& path = ExportFile(static_cast<uint64_t>(state.range(0)));
   const std::string store_path = (fs::temp_directory_path() / "tessera_bench_load.db").string();
-  store::LoadOptions options;
+  ingest::LoadOptions options;
   options.mapping = *io::LoadMapping("generic");
   uint64_t orders = 0;
   for (auto _ : state) {
@@ -115,7 +115,7 @@ void BM_Load(benchmark::State& state) {
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(store_path + suffix);
     auto store = store::Store::Open(store_path, true);
     state.ResumeTiming();
-    auto summary = store::LoadOrders(**store, BenchKey(), {path}, options);
+    auto summary = ingest::LoadOrders(**store, BenchKey(), {path}, options);
     if (!summary.ok()) {
       state.SkipWithError(summary.status().message().c_str());
       return;
@@ -143,11 +143,11 @@ store::Store* LoadedStore(benchmark::State& state, uint64_t customers, uint64_t*
             .string();
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(store_path + suffix);
     auto store = store::Store::Open(store_path, true);
-    store::LoadOptions options;
+    ingest::LoadOptions options;
     options.mapping = *io::LoadMapping("generic");
     auto loaded = store.ok()
-                      ? store::LoadOrders(**store, BenchKey(), {ExportFile(customers)}, options)
-                      : StatusOr<store::LoadSummary>(store.status());
+                      ? ingest::LoadOrders(**store, BenchKey(), {ExportFile(customers)}, options)
+                      : StatusOr<ingest::LoadSummary>(store.status());
     if (loaded.ok()) {
       l.store = std::move(*store);
       l.orders = loaded->orders_stored;

@@ -11,7 +11,7 @@
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
 #include "tessera/io/mapping.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 namespace tessera {
 namespace {
@@ -53,9 +53,9 @@ StatusOr<analytics::PurchaseHistory> History(const ClvArgs& a) {
   TESSERA_ASSIGN_OR_RETURN(auto mapping, io::LoadMapping(a.mapping));
   TESSERA_ASSIGN_OR_RETURN(auto key, privacy::OwnerKey::Generate());
   TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore((dir / "store.db").string(), true));
-  store::LoadOptions options;
+  ingest::LoadOptions options;
   options.mapping = std::move(mapping);
-  TESSERA_ASSIGN_OR_RETURN(auto summary, store::LoadOrders(*store, key, {a.input}, options));
+  TESSERA_ASSIGN_OR_RETURN(auto summary, ingest::LoadOrders(*store, key, {a.input}, options));
   if (summary.rows_rejected > 0) {
     std::fprintf(stderr, "tessera: %llu rows of %s rejected (see `tessera ingest --rejects`)\n",
                  static_cast<unsigned long long>(summary.rows_rejected), a.input.c_str());

@@ -26,7 +26,7 @@
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/owner_key.h"
 #include "tessera/privacy/pseudonymizer.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/store/store.h"
 
 namespace tessera {
@@ -36,7 +36,7 @@ namespace {
 class ProgressLine {
  public:
   explicit ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO) != 0) {}
-  void Update(const store::LoadProgress& p) {
+  void Update(const ingest::LoadProgress& p) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(200)) return;
@@ -99,13 +99,13 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   uint64_t shown = 0, total_rejects = 0;
   constexpr uint64_t kShow = 10;
   ProgressLine progress(!quiet);
-  store::LoadOptions options;
+  ingest::LoadOptions options;
   options.mapping = std::move(*mapping);
   options.batch_orders = batch;
   options.memory_budget = memory_budget;
   options.temp_dir = temp_dir;
   if (max_rejects >= 0) options.max_rejects = static_cast<uint64_t>(max_rejects);
-  options.on_progress = [&](const store::LoadProgress& p) { progress.Update(p); };
+  options.on_progress = [&](const ingest::LoadProgress& p) { progress.Update(p); };
   options.on_reject = [&](const io::Reject& r) {
     ++total_rejects;
     if (rejects) {
@@ -120,7 +120,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
       ++shown;
     }
   };
-  auto summary = store::LoadOrders(**store, *key, files, options);
+  auto summary = ingest::LoadOrders(**store, *key, files, options);
   progress.Clear();
   if (rejects) {
     if (Status s = rejects->Commit(); !s.ok()) return Fail(s);

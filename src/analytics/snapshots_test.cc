@@ -14,7 +14,7 @@
 #include "tessera/common/civil_time.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 namespace tessera::analytics {
 namespace {
@@ -43,9 +43,9 @@ class SnapshotTest : public ::testing::TestWithParam<Backend> {
     store_ = std::move(*s);
     auto key = privacy::OwnerKey::Generate();
     ASSERT_TRUE(key.ok());
-    store::LoadOptions options;
+    ingest::LoadOptions options;
     options.mapping = *io::LoadMapping("generic");
-    auto loaded = store::LoadOrders(*store_, *key, {csv}, options);
+    auto loaded = ingest::LoadOrders(*store_, *key, {csv}, options);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     rules_ = *SegmentRules::Default();
   }

@@ -18,7 +18,7 @@
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/owner_key.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 namespace tessera::audience::testing {
 
@@ -69,11 +69,11 @@ inline std::unique_ptr<store::Store> LoadAndSnapshot(const std::string& location
   auto store = store::Store::Open(location, true);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   if (!store.ok()) return nullptr;
-  store::LoadOptions options;
+  ingest::LoadOptions options;
   auto mapping = io::LoadMapping("generic");
   EXPECT_TRUE(mapping.ok());
   options.mapping = *mapping;
-  auto summary = store::LoadOrders(**store, TestKey(), {csv}, options);
+  auto summary = ingest::LoadOrders(**store, TestKey(), {csv}, options);
   EXPECT_TRUE(summary.ok()) << summary.status().ToString();
   analytics::ProfileOptions po;
   po.as_of_day = kEndDay;

@@ -34,7 +34,7 @@
 #include "tessera/server/api_keys.h"
 #include "tessera/server/store_tables.h"
 #include "tessera/server/web_assets.h"
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/store/store.h"
 
 namespace tessera::server {
@@ -1074,7 +1074,7 @@ struct Server::Impl {
     std::lock_guard lock(write_mu);
     auto s = ThreadStore();
     if (!s.ok()) return SendError(res, FromStatus(s.status()));
-    store::LoadOptions lo;
+    ingest::LoadOptions lo;
     lo.mapping = std::move(*mapping);
     Json rejects = Json::array();
     uint64_t reject_count = 0;
@@ -1090,7 +1090,7 @@ struct Server::Impl {
                          {"reason_code", r.reason_code},
                          {"reason", r.reason}});
     };
-    auto summary = store::LoadOrders(**s, *key, {tmp}, lo);
+    auto summary = ingest::LoadOrders(**s, *key, {tmp}, lo);
     if (!summary.ok()) {
       // The reader names the file; the client knows it by its own name, not our temp path.
       std::string msg = summary.status().message();

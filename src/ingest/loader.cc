@@ -1,4 +1,4 @@
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 #include <signal.h>
 #include <sodium.h>
@@ -17,15 +17,24 @@
 #include <thread>
 #include <unordered_map>
 
-#include "store/flat_string_map.h"
-#include "store/flat_uuid_map.h"
-#include "store/spill.h"
+#include "ingest/flat_string_map.h"
+#include "ingest/flat_uuid_map.h"
+#include "ingest/spill.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
 
-namespace tessera::store {
+namespace tessera::ingest {
+
+using store::Batch;
+using store::DictKind;
+using store::kAnonymousCustomer;
+using store::kDictKindCount;
+using store::kOrderTokens;
+using store::OrderColumns;
+using store::Store;
+
 namespace {
 
 using io::OrderKind;
@@ -1243,4 +1252,4 @@ StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
   return loader->summary();
 }
 
-}  // namespace tessera::store
+}  // namespace tessera::ingest

@@ -16,7 +16,7 @@
 
 #include "tessera/common/status.h"
 
-namespace tessera::store::internal {
+namespace tessera::ingest::internal {
 
 class SpillPartitions {
  public:
@@ -65,4 +65,4 @@ class SpillPartitions {
   uint64_t bytes_written_ = 0;
 };
 
-}  // namespace tessera::store::internal
+}  // namespace tessera::ingest::internal

@@ -1,4 +1,4 @@
-#include "store/spill.h"
+#include "ingest/spill.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace tessera::store::internal {
+namespace tessera::ingest::internal {
 namespace {
 
 // An unnamed file in `dir`: O_TMPFILE where the file system has it, else a named one that is
@@ -110,4 +110,4 @@ Status SpillPartitions::Clear(size_t p) {
   return OkStatus();
 }
 
-}  // namespace tessera::store::internal
+}  // namespace tessera::ingest::internal

@@ -19,7 +19,7 @@
 #include "tessera/privacy/owner_key.h"
 #include "tessera/store/store.h"
 
-namespace tessera::store {
+namespace tessera::ingest {
 
 struct LoadProgress {
   std::string file;
@@ -86,7 +86,7 @@ struct LoadSummary {
 // Errors: kFailedPrecondition (the store belongs to another key), kUnavailable (another load
 // is running), kInvalidArgument (a file cannot be mapped), kNotFound (missing file),
 // kResourceExhausted (more than max_rejects rejected rows), store errors.
-StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
+StatusOr<LoadSummary> LoadOrders(store::Store& store, const privacy::OwnerKey& key,
                                  const std::vector<std::string>& files, const LoadOptions& options);
 
-}  // namespace tessera::store
+}  // namespace tessera::ingest

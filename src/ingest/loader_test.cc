@@ -1,4 +1,4 @@
-#include "tessera/store/loader.h"
+#include "tessera/ingest/loader.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,17 @@
 #include "store/test_stores.h"
 #include "tessera/privacy/pseudonymizer.h"
 
-namespace tessera::store {
+namespace tessera::ingest {
 namespace {
+
+using store::Backend;
+using store::BackendName;
+using store::Batch;
+using store::DictKind;
+using store::OrderColumns;
+using store::Store;
+using store::TestStores;
+namespace internal = store::internal;
 
 namespace fs = std::filesystem;
 
@@ -517,4 +526,4 @@ TEST_P(LoaderTest, TheTemporaryFilesOfASpilledLoadHoldNoRawIdentifier) {
 }
 
 }  // namespace
-}  // namespace tessera::store
+}  // namespace tessera::ingest

@@ -12,7 +12,7 @@
 
 #include "tessera/privacy/pseudonymizer.h"
 
-namespace tessera::store::internal {
+namespace tessera::ingest::internal {
 
 class FlatUuidMap {
  public:
@@ -66,4 +66,4 @@ class FlatUuidMap {
   size_t size_ = 0;
 };
 
-}  // namespace tessera::store::internal
+}  // namespace tessera::ingest::internal

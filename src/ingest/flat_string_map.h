@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tessera::store::internal {
+namespace tessera::ingest::internal {
 
 class FlatStringMap {
  public:
@@ -148,4 +148,4 @@ class FlatStringMap {
   size_t size_ = 0;
 };
 
-}  // namespace tessera::store::internal
+}  // namespace tessera::ingest::internal
