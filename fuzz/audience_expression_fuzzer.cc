@@ -21,7 +21,7 @@ const tessera::audience::AudienceIndex& Index() {
     info.customers = 64;
     IndexBuilder b(info, {{"champions", "Champions", "VIPs"}, {"lost", "Lost", "Verlorene"}});
     for (uint32_t c = 0; c < 48; ++c) {
-      tessera::analytics::SnapshotProfile p;
+      tessera::analytics::Profile p;
       p.customer = c;
       p.segment = c % 2;
       p.r_score = p.f_score = p.m_score = static_cast<uint8_t>(1 + c % 5);

@@ -362,7 +362,7 @@ int main(int argc, char** argv) {
   for (uint32_t c = 0; c < customers; ++c) {
     // 90% bought in the window; the rest are in the universe only.
     if (unit(rng) < 0.9) {
-      tessera::analytics::SnapshotProfile p;
+      tessera::analytics::Profile p;
       p.customer = c;
       p.order_count = 1 + static_cast<uint32_t>(-std::log(1 - unit(rng)) * 3);
       p.revenue_minor = static_cast<int64_t>(p.order_count * 2000 * std::exp(unit(rng) * 2));

@@ -217,7 +217,7 @@ constexpr store::Schema kSchema{"analytics", kMigrations};
 
 // What Save is given, checked the same on both backends.
 Status Validate(const std::vector<SnapshotSegment>& segments,
-                const std::vector<SnapshotProfile>& profiles, uint32_t customers) {
+                const std::vector<Profile>& profiles, uint32_t customers) {
   if (segments.empty()) return InvalidArgumentError("a snapshot needs at least one segment");
   int64_t previous = -1;
   for (const auto& p : profiles) {
@@ -251,7 +251,7 @@ Status SnapshotStore::CheckExists(int64_t id) {
 
 StatusOr<int64_t> SnapshotStore::Save(const SnapshotInfo& info,
                                       const std::vector<SnapshotSegment>& segments,
-                                      const std::vector<SnapshotProfile>& profiles) {
+                                      const std::vector<Profile>& profiles) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;
   // PostgreSQL keeps each profile's pseudonym beside its index (the distribution column).
@@ -410,11 +410,11 @@ StatusOr<std::vector<SnapshotSegment>> SnapshotStore::Segments(int64_t id) {
 }
 
 Status SnapshotStore::ScanProfiles(int64_t id,
-                                   const std::function<void(const SnapshotProfile&)>& fn) {
+                                   const std::function<void(const Profile&)>& fn) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   TESSERA_RETURN_IF_ERROR(CheckExists(id));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;
-  SnapshotProfile p;
+  Profile p;
   return db_.Query(
       std::string("SELECT customer_idx, position, r_score, f_score, m_score, order_count, "
                   "revenue_minor, recency_days, ") +

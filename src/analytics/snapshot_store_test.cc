@@ -96,10 +96,10 @@ class SnapshotStoreTest : public store::StoreFixture {
     return g;
   }
   // Profiles of `customers`, segment i % 2.
-  static std::vector<SnapshotProfile> Profiles(std::vector<uint32_t> customers) {
-    std::vector<SnapshotProfile> out;
+  static std::vector<Profile> Profiles(std::vector<uint32_t> customers) {
+    std::vector<Profile> out;
     for (uint32_t c : customers) {
-      SnapshotProfile p;
+      Profile p;
       p.customer = c;
       p.segment = static_cast<uint16_t>(c % 2);
       p.r_score = static_cast<uint8_t>(1 + c);
@@ -152,9 +152,9 @@ TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
     EXPECT_EQ((*segments)[i].share_percent, expected[i].share_percent);
   }
 
-  std::vector<SnapshotProfile> back;
+  std::vector<Profile> back;
   ASSERT_TRUE(
-      Snapshots().ScanProfiles(*id, [&](const SnapshotProfile& p) { back.push_back(p); }).ok());
+      Snapshots().ScanProfiles(*id, [&](const Profile& p) { back.push_back(p); }).ok());
   ASSERT_EQ(back.size(), profiles.size());
   for (size_t i = 0; i < back.size(); ++i) {
     EXPECT_EQ(back[i].customer, profiles[i].customer);
@@ -184,7 +184,7 @@ TEST_P(SnapshotStoreTest, SnapshotIdsIncreaseAndUnknownIdsAreNotFound) {
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, *a);  // oldest first, by id, whatever the as-of dates
   EXPECT_EQ(Snapshots().Segments(*b + 1).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(Snapshots().ScanProfiles(*b + 1, [](const SnapshotProfile&) {}).code(),
+  EXPECT_EQ(Snapshots().ScanProfiles(*b + 1, [](const Profile&) {}).code(),
             StatusCode::kNotFound);
 }
 

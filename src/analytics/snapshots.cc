@@ -46,25 +46,7 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
     g.avg_p_alive = s.avg_p_alive;
     g.avg_predicted_clv = s.avg_predicted_clv;
   }
-  std::vector<analytics::SnapshotProfile> profiles(set.profiles.size());
-  for (size_t i = 0; i < profiles.size(); ++i) {
-    const Profile& p = set.profiles[i];
-    analytics::SnapshotProfile& q = profiles[i];
-    q.customer = p.customer;
-    q.segment = p.segment;
-    q.r_score = p.r_score;
-    q.f_score = p.f_score;
-    q.m_score = p.m_score;
-    q.order_count = p.order_count;
-    q.revenue_minor = p.revenue_minor;
-    q.recency_days = p.recency_days;
-    q.first_day = p.first_day;
-    q.last_day = p.last_day;
-    q.p_alive = p.p_alive;
-    q.expected_purchases = p.expected_purchases;
-    q.predicted_clv = p.predicted_clv;
-  }
-  return analytics::SnapshotStore(store).Save(info, segments, profiles);
+  return SnapshotStore(store).Save(info, segments, set.profiles);
 }
 
 namespace {
@@ -92,7 +74,7 @@ StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profi
   if (with_profiles) {
     s.profiles.reserve(s.info.profile_count);
     TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
-        s.info.id, [&](const analytics::SnapshotProfile& p) { s.profiles.push_back(p); }));
+        s.info.id, [&](const analytics::Profile& p) { s.profiles.push_back(p); }));
     TESSERA_RETURN_IF_ERROR(store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) {
       if (s.uuids.size() <= i) s.uuids.resize(i + 1);
       s.uuids[i] = u;
@@ -114,24 +96,7 @@ ProfileSet ProfileSetOf(const Snapshot& snapshot) {
   set.has_predictions = !i.prediction_models.empty();
   set.prediction_models = i.prediction_models;
   set.prediction_horizon_months = i.prediction_horizon_months;
-  set.profiles.reserve(snapshot.profiles.size());
-  for (const auto& q : snapshot.profiles) {
-    Profile p;
-    p.customer = q.customer;
-    p.order_count = q.order_count;
-    p.revenue_minor = q.revenue_minor;
-    p.recency_days = q.recency_days;
-    p.first_day = q.first_day;
-    p.last_day = q.last_day;
-    p.r_score = q.r_score;
-    p.f_score = q.f_score;
-    p.m_score = q.m_score;
-    p.segment = q.segment;
-    p.p_alive = q.p_alive;
-    p.expected_purchases = q.expected_purchases;
-    p.predicted_clv = q.predicted_clv;
-    set.profiles.push_back(p);
-  }
+  set.profiles = snapshot.profiles;
   return set;
 }
 
@@ -190,11 +155,10 @@ StatusOr<SegmentMigration> ComputeMigration(store::Store& store, int64_t from, i
   std::vector<std::pair<uint32_t, uint16_t>> older;
   older.reserve(m.from.profile_count);
   TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
-      m.from.id,
-      [&](const analytics::SnapshotProfile& p) { older.emplace_back(p.customer, p.segment); }));
+      m.from.id, [&](const analytics::Profile& p) { older.emplace_back(p.customer, p.segment); }));
   size_t i = 0;
-  TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
-      m.to.id, [&](const analytics::SnapshotProfile& p) {
+  TESSERA_RETURN_IF_ERROR(
+      analytics::SnapshotStore(store).ScanProfiles(m.to.id, [&](const analytics::Profile& p) {
         while (i < older.size() && older[i].first < p.customer) ++m.counts[older[i++].second][nt];
         if (i < older.size() && older[i].first == p.customer) {
           ++m.counts[older[i++].second][p.segment];

@@ -31,7 +31,7 @@ class ExpressionTest : public ::testing::Test {
                            {4, 2, 1, 1, 1, 1, 1999, 300}, {5, 2, 1, 1, 2, 1, 5000, 200},
                            {6, 1, 4, 3, 3, 2, -500, 20},  {7, 2, 2, 1, 1, 1, 0, 150}};
     for (const auto& r : rows) {
-      analytics::SnapshotProfile p;
+      analytics::Profile p;
       p.customer = r[0];
       p.segment = r[1];
       p.r_score = r[2];

@@ -198,7 +198,7 @@ size_t AudienceIndex::SizeInBytes() const {
 IndexBuilder::IndexBuilder(IndexInfo info, std::vector<SegmentInfo> segments)
     : info_(std::move(info)), segments_(std::move(segments)) {}
 
-void IndexBuilder::AddProfile(const analytics::SnapshotProfile& p) { profiles_.push_back(p); }
+void IndexBuilder::AddProfile(const analytics::Profile& p) { profiles_.push_back(p); }
 
 uint32_t IndexBuilder::NodeFor(std::string_view path) {
   const std::vector<std::string> parts = SplitPath(path);
@@ -272,7 +272,7 @@ AudienceIndex IndexBuilder::Finish() {
     if (optional && ids.empty()) return;
     x.numbers_.push_back(NumericField{std::move(name), scale, BitSlicedIndex::Build(ids, values)});
   };
-  using P = analytics::SnapshotProfile;
+  using P = analytics::Profile;
   add_number(
       "clv", money, [](const P& p) -> std::optional<int64_t> { return p.revenue_minor; }, false);
   add_number(
@@ -581,7 +581,7 @@ StatusOr<AudienceIndex> BuildIndex(store::Store& store) {
   const int exponent = s.currency_exponent;
   IndexBuilder builder(std::move(info), std::move(segment_infos));
   TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(store).ScanProfiles(
-      s.id, [&](const analytics::SnapshotProfile& p) { builder.AddProfile(p); }));
+      s.id, [&](const analytics::Profile& p) { builder.AddProfile(p); }));
 
   std::array<std::vector<std::string>, store::kDictKindCount> dict;
   TESSERA_RETURN_IF_ERROR(

@@ -70,7 +70,7 @@ struct Reference {
   int exponent = 2;
   uint32_t customers = 0;
   std::vector<std::string> segment_keys;
-  std::vector<std::optional<analytics::SnapshotProfile>> profile;
+  std::vector<std::optional<analytics::Profile>> profile;
   std::vector<std::map<std::string, std::set<std::string>>> attributes;
   struct Item {
     std::string path;
@@ -99,7 +99,7 @@ Reference Scan(store::Store& store) {
   EXPECT_TRUE(
       analytics::SnapshotStore(store)
           .ScanProfiles(info.id,
-                        [&](const analytics::SnapshotProfile& p) { ref.profile[p.customer] = p; })
+                        [&](const analytics::Profile& p) { ref.profile[p.customer] = p; })
           .ok());
   std::map<std::pair<int, uint32_t>, std::string> dict;
   EXPECT_TRUE(store
@@ -181,7 +181,7 @@ class RandomExpressions {
   }
 
  private:
-  const analytics::SnapshotProfile* P(uint32_t c) const {
+  const analytics::Profile* P(uint32_t c) const {
     return ref_.profile[c] ? &*ref_.profile[c] : nullptr;
   }
 
@@ -204,7 +204,7 @@ class RandomExpressions {
     static const char* kOps[] = {"<", "<=", ">", ">=", "=", "!="};
     const int f = static_cast<int>(rng_() % 7);
     const int op = static_cast<int>(rng_() % 6);
-    auto value_of = [f](const analytics::SnapshotProfile& p) -> int64_t {
+    auto value_of = [f](const analytics::Profile& p) -> int64_t {
       switch (f) {
         case 0:
           return p.revenue_minor;

@@ -756,7 +756,7 @@ struct Server::Impl {
     SendBody(req, res, *rendered, "application/json");
   }
 
-  static Json ProfileJson(const analytics::Snapshot& s, const analytics::SnapshotProfile& p,
+  static Json ProfileJson(const analytics::Snapshot& s, const analytics::Profile& p,
                           analytics::Lang lang) {
     const int exp = s.info.currency_exponent;
     const auto& g = s.segments[p.segment];
@@ -794,7 +794,7 @@ struct Server::Impl {
            (predictions ? ",p_alive,expected_purchases,predicted_clv\r\n" : "\r\n");
   }
 
-  static void ProfileCsv(const analytics::Snapshot& s, const analytics::SnapshotProfile& p,
+  static void ProfileCsv(const analytics::Snapshot& s, const analytics::Profile& p,
                          analytics::Lang lang, std::string* out) {
     const int exp = s.info.currency_exponent;
     const auto& g = s.segments[p.segment];
@@ -875,7 +875,7 @@ struct Server::Impl {
       return SendError(res, BadParameter("cursor", "cursor is not one this API gave out"));
     }
     if (Cached(req, res, *snap)) return;
-    auto matches = [&](const analytics::SnapshotProfile& p) {
+    auto matches = [&](const analytics::Profile& p) {
       return (segment < 0 || p.segment == segment) && p.r_score >= range[0] &&
              p.r_score <= range[1] && p.f_score >= range[2] && p.f_score <= range[3] &&
              p.m_score >= range[4] && p.m_score <= range[5];

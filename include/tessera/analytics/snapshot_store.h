@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/analytics/profiles.h"
 #include "tessera/common/status.h"
 #include "tessera/store/store.h"
 
@@ -42,34 +43,23 @@ struct SnapshotSegment {
   double avg_p_alive = 0, avg_predicted_clv = 0;
 };
 
-// One customer's profile in a snapshot; `segment` indexes the snapshot's segments.
-struct SnapshotProfile {
-  uint32_t customer = 0;
-  uint16_t segment = 0;
-  uint8_t r_score = 0, f_score = 0, m_score = 0;
-  uint32_t order_count = 0;
-  int64_t revenue_minor = 0;
-  int32_t recency_days = 0, first_day = 0, last_day = 0;
-  double p_alive = 0, expected_purchases = 0, predicted_clv = 0;  // NaN without predictions
-};
-
 // The snapshot tables of one store, brought up to date on first use. Borrows the store; not
 // thread-safe (one per thread, as stores are).
 class SnapshotStore {
  public:
   explicit SnapshotStore(store::Store& store) : store_(store), db_(store.db()) {}
 
-  // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` in customer
-  // order. Errors: kInvalidArgument (no segment; a profile names no segment or no customer,
-  // or is out of order), the store's.
+  // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` (scored and
+  // segmented; `segment` indexes `segments`) in customer order. Errors: kInvalidArgument (no
+  // segment; a profile names no segment or no customer, or is out of order), the store's.
   StatusOr<int64_t> Save(const SnapshotInfo& info, const std::vector<SnapshotSegment>& segments,
-                         const std::vector<SnapshotProfile>& profiles);
+                         const std::vector<Profile>& profiles);
   // Every snapshot, oldest first.
   StatusOr<std::vector<SnapshotInfo>> List();
   // Errors: kNotFound for an unknown id.
   StatusOr<std::vector<SnapshotSegment>> Segments(int64_t id);
   // Calls `fn` for every profile of the snapshot, in customer order. kNotFound: unknown id.
-  Status ScanProfiles(int64_t id, const std::function<void(const SnapshotProfile&)>& fn);
+  Status ScanProfiles(int64_t id, const std::function<void(const Profile&)>& fn);
   // Deletes all but the newest `keep` snapshots; returns how many were deleted.
   StatusOr<uint64_t> Prune(uint64_t keep);
 

@@ -154,7 +154,7 @@ class IndexBuilder {
  public:
   IndexBuilder(IndexInfo info, std::vector<SegmentInfo> segments);
   // Profiles in increasing customer order.
-  void AddProfile(const analytics::SnapshotProfile& p);
+  void AddProfile(const analytics::Profile& p);
   // Declares a category (a dictionary entry, `path` split at '>') under an id of the caller's.
   void AddCategory(uint32_t id, std::string_view path);
   // One purchased line (or several lines of a day) in a declared category. Purchases outside
@@ -173,7 +173,7 @@ class IndexBuilder {
   };
   IndexInfo info_;
   std::vector<SegmentInfo> segments_;
-  std::vector<analytics::SnapshotProfile> profiles_;
+  std::vector<analytics::Profile> profiles_;
   std::vector<CategoryNode> nodes_;
   std::map<std::string, uint32_t> node_by_path_;  // lower-cased canonical path
   std::vector<int32_t> node_of_category_;         // caller's id -> node
