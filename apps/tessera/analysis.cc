@@ -46,19 +46,19 @@ StatusOr<Analysis> RunAnalysis(const StoreArgs& sa, const AnalysisArgs& aa) {
                                 : analytics::SegmentRules::LoadFile(aa.rules);
   if (!rules.ok()) return rules.status();
   TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(sa.store, /*create=*/false));
-  analytics::ProfileOptions options;
-  options.as_of_day = as_of;
-  options.window = window;
-  options.currency = aa.currency;
-  TESSERA_ASSIGN_OR_RETURN(auto set, analytics::ComputeSegmentedProfiles(*store, options, *rules));
-  if (aa.predict && !set.profiles.empty()) {
+  analytics::AnalysisOptions options;
+  options.profiles.as_of_day = as_of;
+  options.profiles.window = window;
+  options.profiles.currency = aa.currency;
+  if (aa.predict) {
     analytics::ProfilePredictionOptions po;
     po.count_model = aa.predict_model == "pnbd" ? analytics::clv::Model::kParetoNbd
                                                 : analytics::clv::Model::kBgNbd;
     po.clv.horizon_months = aa.horizon_months;
     po.clv.annual_discount_rate = aa.discount;
-    TESSERA_RETURN_IF_ERROR(analytics::PredictProfiles(*store, po, &set));
+    options.predict = po;
   }
+  TESSERA_ASSIGN_OR_RETURN(auto set, analytics::Analyze(*store, options, *rules));
   if (set.profiles.empty()) {
     if (set.store_last_day < set.store_first_day) {
       std::fprintf(stderr, "tessera: note: the store holds no purchases yet\n");

@@ -18,6 +18,15 @@ StatusOr<ProfileSet> ComputeSegmentedProfiles(store::Store& store, const Profile
   return set;
 }
 
+StatusOr<ProfileSet> Analyze(store::Store& store, const AnalysisOptions& options,
+                             const SegmentRules& rules) {
+  TESSERA_ASSIGN_OR_RETURN(auto set, ComputeSegmentedProfiles(store, options.profiles, rules));
+  if (options.predict && !set.profiles.empty()) {
+    TESSERA_RETURN_IF_ERROR(PredictProfiles(store, *options.predict, &set));
+  }
+  return set;
+}
+
 Status WriteProfiles(const ProfileSet& set, const SegmentRules& rules, Lang lang,
                      std::optional<int> segment, ProfileFormat format, std::FILE* out) {
   std::string buffer;

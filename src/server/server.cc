@@ -29,12 +29,12 @@
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/owner_key.h"
 #include "tessera/server/api_keys.h"
 #include "tessera/server/store_tables.h"
 #include "tessera/server/web_assets.h"
-#include "tessera/ingest/loader.h"
 #include "tessera/store/store.h"
 
 namespace tessera::server {
@@ -987,7 +987,9 @@ struct Server::Impl {
     if (!s.ok()) return SendError(res, FromStatus(s.status()));
     auto rules = analytics::SegmentRules::Default();
     if (!rules.ok()) return SendError(res, FromStatus(rules.status()));
-    auto set = analytics::ComputeSegmentedProfiles(**s, o, *rules);
+    analytics::AnalysisOptions analysis;
+    analysis.profiles = o;
+    auto set = analytics::Analyze(**s, analysis, *rules);
     if (!set.ok()) return SendError(res, FromStatus(set.status()));
     auto id = analytics::SaveSnapshot(**s, *set, *rules);
     if (!id.ok()) return SendError(res, FromStatus(id.status()));
