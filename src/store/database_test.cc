@@ -79,6 +79,31 @@ TEST_P(DatabaseTest, ExecuteCountsTheRowsItChanged) {
   EXPECT_FALSE(db().QueryInt("SELECT k FROM t WHERE k = 99")->has_value());
 }
 
+// Statements are kept prepared between calls (SQLite): the same text run inside its own rows,
+// and again after a failure, still gives the right answers.
+TEST_P(DatabaseTest, AStatementRunInsideItsOwnRowsAndAfterAFailureAnswersRight) {
+  for (int k = 0; k < 3; ++k) ASSERT_TRUE(db().Execute("INSERT INTO t (k) VALUES ($1)", {k}).ok());
+  const std::string sql = "SELECT k FROM t WHERE k >= $1 ORDER BY k";
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  ASSERT_TRUE(db().Query(sql, {1},
+                         [&](const SqlRow& outer) {
+                           const int64_t o = outer.Int(0);
+                           return db().Query(sql, {o}, [&](const SqlRow& inner) {
+                             pairs.emplace_back(o, inner.Int(0));
+                             return OkStatus();
+                           });
+                         })
+                  .ok());
+  EXPECT_EQ(pairs, (std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 2}, {2, 2}}));
+  // A callback's error stops the query; the statement is given back and runs again.
+  EXPECT_EQ(db().Query(sql, {0}, [](const SqlRow&) { return InvalidArgumentError("stop"); }).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(db().Execute("INSERT INTO t (k) VALUES ($1)", {0}).status().code(),
+            StatusCode::kAlreadyExists);
+  ASSERT_TRUE(db().Execute("INSERT INTO t (k) VALUES ($1)", {9}).ok());
+  EXPECT_EQ(db().QueryInt("SELECT count(*) FROM t WHERE k >= $1", {0})->value_or(-1), 4);
+}
+
 TEST_P(DatabaseTest, ADuplicateKeyIsAlreadyExists) {
   ASSERT_TRUE(db().Execute("INSERT INTO t (k) VALUES (1)").ok());
   EXPECT_EQ(db().Execute("INSERT INTO t (k) VALUES (1)").status().code(),

@@ -84,8 +84,6 @@ class RowBinder final : public SqlRowWriter {
   int col_ = 1;
 };
 
-using StatementPtr = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
-
 }  // namespace
 
 Status SqliteDatabase::Error(std::string_view what) {
@@ -103,13 +101,42 @@ Status SqliteDatabase::Error(std::string_view what) {
   return InternalError("{}: cannot {}: {}", path_, what, sqlite3_errmsg(db_));
 }
 
-Status SqliteDatabase::Prepare(std::string_view sql, std::span<const SqlValue> params,
-                               sqlite3_stmt** stmt) {
-  const std::string text = NumberedPlaceholders(sql);
-  if (sqlite3_prepare_v2(db_, text.c_str(), static_cast<int>(text.size()), stmt, nullptr) !=
-      SQLITE_OK) {
-    return Error("prepare a statement");
+SqliteDatabase::~SqliteDatabase() {
+  for (auto& [sql, cached] : cache_) sqlite3_finalize(cached.stmt);
+  sqlite3_close_v2(db_);
+}
+
+SqliteDatabase::Lease::~Lease() {
+  if (in_use_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  } else {
+    sqlite3_finalize(stmt_);
   }
+}
+
+Status SqliteDatabase::Prepare(std::string_view sql, std::span<const SqlValue> params, Lease* out) {
+  auto it = cache_.find(std::string(sql));
+  if (it != cache_.end() && !it->second.in_use) {
+    out->stmt_ = it->second.stmt;
+  } else {
+    const std::string text = NumberedPlaceholders(sql);
+    if (sqlite3_prepare_v2(db_, text.c_str(), static_cast<int>(text.size()), &out->stmt_,
+                           nullptr) != SQLITE_OK) {
+      return Error("prepare a statement");
+    }
+    if (it == cache_.end() && cache_.size() < kMaxCached) {
+      it = cache_.emplace(std::string(sql), Cached{out->stmt_, false}).first;
+    } else {
+      it = cache_.end();  // in use, or the cache is full: a statement of its own
+    }
+  }
+  if (it != cache_.end()) {
+    it->second.in_use = true;
+    out->in_use_ = &it->second.in_use;  // unordered_map nodes do not move
+  }
+  sqlite3_stmt** stmt = &out->stmt_;
   for (size_t i = 0; i < params.size(); ++i) {
     const SqlValue& p = params[i];
     const int at = static_cast<int>(i + 1);
@@ -140,10 +167,8 @@ Status SqliteDatabase::Prepare(std::string_view sql, std::span<const SqlValue> p
 
 Status SqliteDatabase::Query(std::string_view sql, std::span<const SqlValue> params,
                              const RowFn& fn) {
-  sqlite3_stmt* raw = nullptr;
-  const Status prepared = Prepare(sql, params, &raw);
-  StatementPtr stmt(raw, sqlite3_finalize);
-  TESSERA_RETURN_IF_ERROR(prepared);
+  Lease stmt;
+  TESSERA_RETURN_IF_ERROR(Prepare(sql, params, &stmt));
   const Row row(stmt.get());
   int rc;
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) TESSERA_RETURN_IF_ERROR(fn(row));
@@ -151,10 +176,8 @@ Status SqliteDatabase::Query(std::string_view sql, std::span<const SqlValue> par
 }
 
 StatusOr<uint64_t> SqliteDatabase::Execute(std::string_view sql, std::span<const SqlValue> params) {
-  sqlite3_stmt* raw = nullptr;
-  const Status prepared = Prepare(sql, params, &raw);
-  StatementPtr stmt(raw, sqlite3_finalize);
-  TESSERA_RETURN_IF_ERROR(prepared);
+  Lease stmt;
+  TESSERA_RETURN_IF_ERROR(Prepare(sql, params, &stmt));
   int rc;
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
   }

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <unordered_map>
 
 #include "tessera/store/database.h"
 
@@ -37,7 +38,7 @@ class SqliteDatabase final : public Database {
  public:
   // Takes ownership of `db`, an open connection to the store file at `path`.
   SqliteDatabase(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteDatabase() override { sqlite3_close_v2(db_); }
+  ~SqliteDatabase() override;
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   std::string Describe() const override { return "SQLite store " + path_; }
@@ -62,11 +63,35 @@ class SqliteDatabase final : public Database {
   void Rollback() override;
 
  private:
-  // Prepares `sql` (with $N placeholders) and binds `params`.
-  Status Prepare(std::string_view sql, std::span<const SqlValue> params, sqlite3_stmt** stmt);
+  // A prepared statement lent out by Prepare: from the cache (reset and unbound when given
+  // back), or of its own when the cached one is in use (a query run inside another's rows).
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+    sqlite3_stmt* get() const { return stmt_; }
+
+   private:
+    friend class SqliteDatabase;
+    sqlite3_stmt* stmt_ = nullptr;
+    bool* in_use_ = nullptr;  // the cache entry's flag; null for a statement of its own
+  };
+  struct Cached {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+
+  // Prepares `sql` (with $N placeholders), or takes it from the cache, and binds `params`.
+  Status Prepare(std::string_view sql, std::span<const SqlValue> params, Lease* out);
 
   sqlite3* db_;
   std::string path_;
+  // Statements by their text, so that a statement run once per row (an attribute import) is
+  // prepared once. Bounded: statements beyond kMaxCached are prepared each time.
+  static constexpr size_t kMaxCached = 64;
+  std::unordered_map<std::string, Cached> cache_;
 };
 
 }  // namespace tessera::store::internal
