@@ -216,8 +216,8 @@ GROUP BY a.segment_key, b.segment_key;
 constexpr store::Schema kSchema{"analytics", kMigrations};
 
 // What Save is given, checked the same on both backends.
-Status Validate(const std::vector<SnapshotSegment>& segments,
-                const std::vector<Profile>& profiles, uint32_t customers) {
+Status Validate(const std::vector<SnapshotSegment>& segments, const std::vector<Profile>& profiles,
+                uint32_t customers) {
   if (segments.empty()) return InvalidArgumentError("a snapshot needs at least one segment");
   int64_t previous = -1;
   for (const auto& p : profiles) {
@@ -254,13 +254,9 @@ StatusOr<int64_t> SnapshotStore::Save(const SnapshotInfo& info,
                                       const std::vector<Profile>& profiles) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;
-  // PostgreSQL keeps each profile's pseudonym beside its index (the distribution column).
-  std::vector<privacy::Uuid> uuids;
-  TESSERA_ASSIGN_OR_RETURN(uint32_t customers, store_.CustomerCount());
-  if (pg) {
-    TESSERA_ASSIGN_OR_RETURN(uuids, store_.CustomerPseudonyms());
-    customers = static_cast<uint32_t>(uuids.size());
-  }
+  TESSERA_ASSIGN_OR_RETURN(const store::Store::CustomerRefs refs, store_.CustomersForRows());
+  const uint32_t customers = refs.count;
+  const std::vector<privacy::Uuid>& uuids = refs.pseudonyms;
   TESSERA_RETURN_IF_ERROR(Validate(segments, profiles, customers));
   int64_t id = 0;
   TESSERA_RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
@@ -409,8 +405,7 @@ StatusOr<std::vector<SnapshotSegment>> SnapshotStore::Segments(int64_t id) {
   return out;
 }
 
-Status SnapshotStore::ScanProfiles(int64_t id,
-                                   const std::function<void(const Profile&)>& fn) {
+Status SnapshotStore::ScanProfiles(int64_t id, const std::function<void(const Profile&)>& fn) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   TESSERA_RETURN_IF_ERROR(CheckExists(id));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;

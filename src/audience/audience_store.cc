@@ -180,13 +180,9 @@ StatusOr<std::optional<std::string>> AudienceStore::Setting(const std::string& k
 Status AudienceStore::PutAttributes(const std::vector<CustomerAttribute>& attributes) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;
-  // PostgreSQL keeps the pseudonym beside the index (the distribution column under Citus).
-  std::vector<privacy::Uuid> uuids;
-  TESSERA_ASSIGN_OR_RETURN(uint32_t customers, store_.CustomerCount());
-  if (pg) {
-    TESSERA_ASSIGN_OR_RETURN(uuids, store_.CustomerPseudonyms());
-    customers = static_cast<uint32_t>(uuids.size());
-  }
+  TESSERA_ASSIGN_OR_RETURN(const store::Store::CustomerRefs refs, store_.CustomersForRows());
+  const uint32_t customers = refs.count;
+  const std::vector<privacy::Uuid>& uuids = refs.pseudonyms;
   for (const auto& a : attributes) {
     if (a.customer >= customers) {
       return InvalidArgumentError("attribute for unknown customer index {}", a.customer);

@@ -195,30 +195,14 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
-  Status Exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      const int code = sqlite3_errcode(db_);
-      std::string msg = err != nullptr ? err : "unknown error";
-      sqlite3_free(err);
-      if (code == SQLITE_NOTADB)
-        return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
-      if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-        return UnavailableError("{} is busy: {}", path_, msg);
-      return InternalError("{}: {}", path_, msg);
-    }
-    return OkStatus();
-  }
+  Status Exec(const char* sql) { return database_->ExecuteScript(sql); }
 
+  // The core's error for the connection's last failure; a broken constraint here is a bug, not
+  // a duplicate the caller could name.
   Status Error(const char* what) {
-    const int code = sqlite3_errcode(db_);
-    if (code == SQLITE_NOTADB)
-      return DataLossError("{} is not a Tessera store (not an SQLite database)", path_);
-    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-      return UnavailableError("{} is busy ({})", path_, what);
-    if (code == SQLITE_FULL)
-      return ResourceExhaustedError("disk full while writing {} ({})", path_, what);
-    return InternalError("{}: cannot {}: {}", path_, what, sqlite3_errmsg(db_));
+    Status s = database_->Error(what);
+    if (s.code() == StatusCode::kAlreadyExists) return Status(StatusCode::kInternal, s.message());
+    return s;
   }
 
   std::unique_ptr<internal::SqliteDatabase> database_;

@@ -24,6 +24,17 @@ StatusOr<std::vector<privacy::Uuid>> Store::CustomerPseudonyms() {
   return out;
 }
 
+StatusOr<Store::CustomerRefs> Store::CustomersForRows() {
+  CustomerRefs refs;
+  if (db().dialect() == Dialect::kPostgres) {
+    TESSERA_ASSIGN_OR_RETURN(refs.pseudonyms, CustomerPseudonyms());
+    refs.count = static_cast<uint32_t>(refs.pseudonyms.size());
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(refs.count, CustomerCount());
+  }
+  return refs;
+}
+
 Status Store::BindKey(const std::string& fingerprint) {
   TESSERA_ASSIGN_OR_RETURN(auto current, KeyFingerprint());
   if (current) {

@@ -88,6 +88,14 @@ class Store {
   virtual StatusOr<uint32_t> CustomerCount() = 0;
   // Every customer's pseudonym, by index (ScanCustomers into a vector).
   StatusOr<std::vector<privacy::Uuid>> CustomerPseudonyms();
+  // What another module needs to write rows that name customers: how many there are, and on
+  // PostgreSQL, which keeps each such row's pseudonym beside the index (the distribution
+  // column under Citus), the pseudonyms by index (empty on SQLite).
+  struct CustomerRefs {
+    uint32_t count = 0;
+    std::vector<privacy::Uuid> pseudonyms;
+  };
+  StatusOr<CustomerRefs> CustomersForRows();
   // Calls `fn(kind, id, value)` for every dictionary entry.
   virtual Status ScanDictionaries(
       const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
