@@ -17,8 +17,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "ingest/batch_writer.h"
 #include "ingest/flat_string_map.h"
 #include "ingest/flat_uuid_map.h"
+#include "ingest/load_tables.h"
+#include "ingest/row_pipeline.h"
 #include "ingest/spill.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
@@ -52,85 +55,13 @@ constexpr size_t kSpillBufferBytes = 128 << 10;
 // loads stay in memory.
 constexpr uint64_t kDefaultMemoryBudget = uint64_t{256} << 20;
 
-// An open-addressing set of 128-bit keys (the SIVs of stored order tokens). SIVs are
-// uniformly random, so their first word is the hash.
-class KeySet {
- public:
-  void Reserve(size_t n) {
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    std::vector<Key> old = std::move(slots_);
-    slots_.assign(cap, Key{});
-    size_ = 0;
-    for (const Key& k : old) {
-      if (k.a != 0 || k.b != 0) Insert(k);
-    }
-  }
-  // Returns false if the key was present.
-  bool Insert(std::string_view siv) {
-    Key k;
-    std::memcpy(&k.a, siv.data(), 8);
-    std::memcpy(&k.b, siv.data() + 8, 8);
-    if (k.a == 0 && k.b == 0) k.b = 1;  // the empty marker; a zero SIV has probability 2^-128
-    return Insert(k);
-  }
-  // Fetches the first slot of `siv` ahead of an Insert (see FlatStringMap::Prefetch).
-  void Prefetch(std::string_view siv) const {
-    if (slots_.empty()) return;
-    uint64_t a;
-    std::memcpy(&a, siv.data(), 8);
-    __builtin_prefetch(&slots_[a & (slots_.size() - 1)]);
-  }
-  bool Contains(std::string_view siv) const {
-    if (slots_.empty()) return false;
-    Key k;
-    std::memcpy(&k.a, siv.data(), 8);
-    std::memcpy(&k.b, siv.data() + 8, 8);
-    if (k.a == 0 && k.b == 0) k.b = 1;
-    for (size_t i = k.a & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i].a == k.a && slots_[i].b == k.b) return true;
-      if (slots_[i].a == 0 && slots_[i].b == 0) return false;
-    }
-  }
-
- private:
-  struct Key {
-    uint64_t a = 0, b = 0;
-  };
-  bool Insert(const Key& k) {
-    if ((size_ + 1) * 2 > slots_.size()) Reserve(size_ + 1);
-    for (size_t i = k.a & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i].a == k.a && slots_[i].b == k.b) return false;
-      if (slots_[i].a == 0 && slots_[i].b == 0) {
-        slots_[i] = k;
-        ++size_;
-        return true;
-      }
-    }
-  }
-  std::vector<Key> slots_;
-  size_t size_ = 0;
-};
-
+using internal::BatchWriter;
+using internal::Dictionary;
 using internal::FlatStringMap;
-
-// Strings -> dense ids for one dictionary kind, continuing the store's ids.
-struct Dictionary {
-  FlatStringMap ids;
-  std::vector<bool> written;  // by id: already in the store
-  uint32_t next = 1;          // 0 means "none"
-  std::string last_value;     // consecutive rows mostly repeat a value
-  uint32_t last_id = 0;
-
-  uint32_t Intern(std::string_view value) {
-    if (value.empty()) return 0;
-    if (last_id != 0 && value == last_value) return last_id;
-    const uint32_t id = ids.Insert(value, next).first;
-    if (id == next) ++next;
-    last_value.assign(value);
-    return last_id = id;
-  }
-};
+using internal::KeySet;
+using internal::ParsedRow;
+using internal::RowBatch;
+using internal::RowPipeline;
 
 struct PendingItem {
   uint32_t category = 0, sku = 0;
@@ -175,195 +106,6 @@ struct SpillItem {
 struct LoadCustomer {
   Uuid uuid;
   uint32_t global = kNone;
-};
-
-// Rows read ahead by a parsing thread, in batches that own their bytes.
-struct ParsedRow {
-  io::OrderReader::Result result = io::OrderReader::Result::kEnd;
-  io::OrderLine line;
-  io::Reject reject;
-  // The line's text fields, as offsets into the batch's arena (the reader's buffer moves on).
-  std::array<uint32_t, 9> offset{}, length{};
-};
-
-struct RowBatch {
-  std::vector<ParsedRow> rows;
-  std::string arena;
-  uint64_t bytes_read = 0;
-
-  static std::array<std::string_view*, 9> Fields(io::OrderLine* l) {
-    return {&l->order_id, &l->customer_id, &l->email,  &l->currency, &l->category,
-            &l->sku,      &l->store,       &l->region, &l->channel};
-  }
-  // Copies the text fields of a kLine row into the arena.
-  void Keep(ParsedRow* row) {
-    const auto fields = Fields(&row->line);
-    for (size_t i = 0; i < fields.size(); ++i) {
-      row->offset[i] = static_cast<uint32_t>(arena.size());
-      row->length[i] = static_cast<uint32_t>(fields[i]->size());
-      arena.append(*fields[i]);
-    }
-  }
-  // Points a kLine row's views at the arena (valid while the batch lives).
-  void Bind(ParsedRow* row) const {
-    const auto fields = Fields(&row->line);
-    for (size_t i = 0; i < fields.size(); ++i) {
-      *fields[i] = std::string_view(arena.data() + row->offset[i], row->length[i]);
-    }
-  }
-};
-
-// Runs OrderReader::Next on its own thread and hands over batches of rows through a small
-// bounded queue. Next() returns batches in file order and nullptr at the end; the previous
-// batch stays valid until the following call.
-class RowPipeline {
- public:
-  static constexpr size_t kBatchRows = 4096;
-  static constexpr size_t kQueueBatches = 8;
-
-  explicit RowPipeline(io::OrderReader& reader) : reader_(reader) {
-    thread_ = std::thread([this] { Produce(); });
-  }
-  ~RowPipeline() {
-    Stop();
-    thread_.join();
-  }
-  RowPipeline(const RowPipeline&) = delete;
-  RowPipeline& operator=(const RowPipeline&) = delete;
-
-  RowBatch* Next() {
-    std::unique_lock lock(mutex_);
-    if (current_) free_.push_back(std::move(current_));
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return !ready_.empty() || done_; });
-    if (ready_.empty()) return nullptr;
-    current_ = std::move(ready_.front());
-    ready_.erase(ready_.begin());
-    changed_.notify_all();
-    return current_.get();
-  }
-
-  void Stop() {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-    changed_.notify_all();
-  }
-
- private:
-  void Produce() {
-    for (;;) {
-      std::unique_ptr<RowBatch> batch;
-      {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return stop_ || ready_.size() < kQueueBatches; });
-        if (stop_) break;
-        if (!free_.empty()) {
-          batch = std::move(free_.back());
-          free_.pop_back();
-        }
-      }
-      if (!batch) batch = std::make_unique<RowBatch>();
-      batch->rows.resize(kBatchRows);
-      batch->arena.clear();
-      size_t n = 0;
-      bool end = false;
-      while (n < kBatchRows) {
-        ParsedRow& row = batch->rows[n];
-        row.result = reader_.Next(&row.line, &row.reject);
-        if (row.result == io::OrderReader::Result::kEnd) {
-          end = true;
-          break;
-        }
-        if (row.result == io::OrderReader::Result::kLine) batch->Keep(&row);
-        ++n;
-      }
-      batch->rows.resize(n);
-      batch->bytes_read = reader_.bytes_read();
-      std::lock_guard lock(mutex_);
-      if (n > 0) ready_.push_back(std::move(batch));
-      if (end) break;
-      changed_.notify_all();
-    }
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    changed_.notify_all();
-  }
-
-  io::OrderReader& reader_;
-  std::thread thread_;
-  std::mutex mutex_;  // guards everything below
-  std::condition_variable changed_;
-  std::vector<std::unique_ptr<RowBatch>> ready_, free_;
-  std::unique_ptr<RowBatch> current_;
-  bool stop_ = false, done_ = false;
-};
-
-// Commits batches on its own thread, in the order given, while the caller builds the next
-// one: the store's work (encoding, SQLite pages or COPY) overlaps with gathering orders. At
-// most one batch waits. After a failed commit no later batch is written, and Submit and
-// Finish return the failure.
-class BatchWriter {
- public:
-  explicit BatchWriter(std::function<Status(const Batch&)> commit) : commit_(std::move(commit)) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~BatchWriter() { (void)Finish(); }
-  BatchWriter(const BatchWriter&) = delete;
-  BatchWriter& operator=(const BatchWriter&) = delete;
-
-  // Hands over `batch` (waits while a batch is already waiting).
-  Status Submit(Batch batch) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !waiting_ || !status_.ok(); });
-    if (!status_.ok()) return status_;
-    next_ = std::move(batch);
-    waiting_ = true;
-    changed_.notify_all();
-    return OkStatus();
-  }
-
-  // Waits until every handed-over batch is committed; the first failure, if any.
-  Status Finish() {
-    {
-      std::lock_guard lock(mutex_);
-      if (done_) return status_;
-      done_ = true;
-      changed_.notify_all();
-    }
-    thread_.join();
-    std::lock_guard lock(mutex_);
-    return status_;
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      Batch batch;
-      {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return waiting_ || done_; });
-        if (!waiting_) return;
-        batch = std::move(next_);
-        waiting_ = false;
-        changed_.notify_all();
-        if (!status_.ok()) continue;  // after a failure, batches are dropped unwritten
-      }
-      Status s = commit_(batch);
-      if (!s.ok()) {
-        std::lock_guard lock(mutex_);
-        status_ = std::move(s);
-        changed_.notify_all();
-      }
-    }
-  }
-
-  std::function<Status(const Batch&)> commit_;
-  std::thread thread_;
-  std::mutex mutex_;  // guards everything below
-  std::condition_variable changed_;
-  Batch next_;
-  bool waiting_ = false, done_ = false;
-  Status status_;
 };
 
 class Loader {
@@ -1160,68 +902,6 @@ class Loader {
 };
 
 }  // namespace
-
-std::string LoadSummary::ToJson() const {
-  nlohmann::ordered_json j;
-  j["files"] = files;
-  j["rows_read"] = rows_read;
-  j["rows_rejected"] = rows_rejected;
-  j["rejected_by_reason"] = rejected_by_reason;
-  j["rows_ignored"] = rows_ignored;
-  j["rows_without_customer"] = rows_without_customer;
-  j["duplicate_rows"] = duplicate_rows;
-  j["conflicting_rows"] = conflicting_rows;
-  j["orders_in_input"] = orders_in_input;
-  j["orders_already_stored"] = orders_already_stored;
-  j["orders_stored"] = orders_stored;
-  j["purchases_stored"] = purchases_stored;
-  j["credits_stored"] = credits_stored;
-  j["voids_stored"] = voids_stored;
-  j["anonymous_orders_stored"] = anonymous_orders_stored;
-  j["customers_in_input"] = customers_in_input;
-  j["customers_new"] = customers_new;
-  j["batches"] = batches;
-  j["spilled_bytes"] = spilled_bytes;
-  j["load_id"] = load_id;
-  j["seconds"] = seconds;
-  j["seconds_by_phase"] = {{"store_state", seconds_store_state},
-                           {"read", seconds_read},
-                           {"encrypt", seconds_encrypt},
-                           {"write", seconds_write}};
-  return j.dump();
-}
-
-std::string LoadSummary::ToText() const {
-  std::string out;
-  auto line = [&](std::string_view label, uint64_t value, std::string_view note = "") {
-    out += fmt::format("  {:<28}{:>14}{}{}\n", label, WithThousands(value),
-                       note.empty() ? "" : "  ", note);
-  };
-  line("files", files);
-  line("rows read", rows_read);
-  line("rows rejected", rows_rejected);
-  for (const auto& [reason, n] : rejected_by_reason) line(fmt::format("  {}", reason), n);
-  if (rows_ignored > 0) line("rows ignored (status)", rows_ignored);
-  line("rows without customer id", rows_without_customer,
-       "(stored as anonymous orders, no profile)");
-  line("duplicate rows skipped", duplicate_rows);
-  if (conflicting_rows > 0)
-    line("conflicting repeats skipped", conflicting_rows,
-         "(same order id, other values; first kept)");
-  line("orders in input", orders_in_input);
-  line("orders already stored", orders_already_stored, "(skipped)");
-  line("orders stored", orders_stored,
-       fmt::format("({} purchases, {} cancellations/returns, {} voided)", purchases_stored,
-                   credits_stored, voids_stored));
-  line("customers in input", customers_in_input);
-  line("new customers", customers_new);
-  if (spilled_bytes > 0) {
-    out += fmt::format("  {:<28}{:>14}  (over the memory budget: sorted out on disk)\n",
-                       "temporary space (MB)", WithThousands(spilled_bytes >> 20));
-  }
-  out += fmt::format("  {:<28}{:>14.1f}\n", "seconds", seconds);
-  return out;
-}
 
 StatusOr<LoadSummary> LoadOrders(Store& store, const privacy::OwnerKey& key,
                                  const std::vector<std::string>& files,
