@@ -203,6 +203,15 @@ class Loader {
         continue;
       }
       if (result == io::OrderReader::Result::kReject) {
+        if (reject.reason_code == "read_error") {
+          // The input broke off (a truncated gzip, a failing disk): the rows read so far are
+          // only part of it, so nothing is written (loads write after reading everything).
+          pipeline.Stop();
+          return InvalidArgumentError(
+              "{}: the input is damaged ({}); nothing was loaded: export or fetch the file "
+              "again",
+              AddLabel(reject).file, reject.reason);
+        }
         const Status limit = AddReject(reject);
         if (!limit.ok()) {
           pipeline.Stop();

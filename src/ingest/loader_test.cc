@@ -1,6 +1,7 @@
 #include "tessera/ingest/loader.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -208,6 +209,41 @@ TEST_P(LoaderTest, BadRowsAreRejectedAndGoodRowsStillLand) {
   EXPECT_EQ(rejects[2].reason_code, "bad_number");
   EXPECT_EQ(rejects[2].column, 5u);
   EXPECT_EQ(s->rejected_by_reason.at("bad_timestamp"), 1u);
+}
+
+// A damaged input (here a gzip file cut in half) ends the reading early: the rows before the
+// cut are only part of the file, so the load fails and writes nothing, in memory or spilled.
+TEST_P(LoaderTest, ATruncatedGzipFailsTheLoadWithNothingWritten) {
+  std::string csv = "order_id,customer_id,ordered_at,amount\n";
+  for (int i = 0; i < 20000; ++i)
+    csv += fmt::format("A{},K{},2024-01-05,{}.00\n", i, i % 700, i % 90);
+  const std::string whole = (dir_ / "whole.csv.gz").string();
+  gzFile gz = gzopen(whole.c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, csv.data(), static_cast<unsigned>(csv.size())),
+            static_cast<int>(csv.size()));
+  ASSERT_EQ(gzclose(gz), Z_OK);
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string cut = Write("cut.csv.gz", bytes.substr(0, bytes.size() / 2));
+  for (const uint64_t budget : {uint64_t{0}, uint64_t{1}}) {  // 0: the default (in memory)
+    auto store = OpenStore(budget == 0 ? "memory.db" : "spilled.db");
+    if (budget != 0) options_.memory_budget = budget;
+    auto s = Load(*store, {cut});
+    ASSERT_FALSE(s.ok()) << "budget " << budget;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find("damaged"), std::string::npos) << s.status().message();
+    EXPECT_NE(s.status().message().find("cut.csv.gz"), std::string::npos) << s.status().message();
+    EXPECT_EQ(store->Stats()->orders, 0u);
+    EXPECT_EQ(store->Stats()->customers, 0u);
+    EXPECT_TRUE(store->Loads()->empty());
+  }
+  // The whole file loads.
+  auto store = OpenStore("whole.db");
+  options_.memory_budget = 0;
+  auto s = Load(*store, {whole});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->orders_stored, 20000u);
 }
 
 TEST_P(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {
