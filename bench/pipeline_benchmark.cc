@@ -13,11 +13,11 @@
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/scores.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/row_source.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
-#include "tessera/ingest/loader.h"
 
 namespace tessera {
 namespace {

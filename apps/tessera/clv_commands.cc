@@ -10,8 +10,8 @@
 #include "tessera/analytics/predict.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
-#include "tessera/io/mapping.h"
 #include "tessera/ingest/loader.h"
+#include "tessera/io/mapping.h"
 
 namespace tessera {
 namespace {

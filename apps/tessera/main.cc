@@ -21,12 +21,12 @@
 #include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/owner_key.h"
 #include "tessera/privacy/pseudonymizer.h"
-#include "tessera/ingest/loader.h"
 #include "tessera/store/store.h"
 
 namespace tessera {

@@ -153,8 +153,7 @@ TEST_P(SnapshotStoreTest, ASavedSnapshotReadsBackExactly) {
   }
 
   std::vector<Profile> back;
-  ASSERT_TRUE(
-      Snapshots().ScanProfiles(*id, [&](const Profile& p) { back.push_back(p); }).ok());
+  ASSERT_TRUE(Snapshots().ScanProfiles(*id, [&](const Profile& p) { back.push_back(p); }).ok());
   ASSERT_EQ(back.size(), profiles.size());
   for (size_t i = 0; i < back.size(); ++i) {
     EXPECT_EQ(back[i].customer, profiles[i].customer);
@@ -184,8 +183,7 @@ TEST_P(SnapshotStoreTest, SnapshotIdsIncreaseAndUnknownIdsAreNotFound) {
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, *a);  // oldest first, by id, whatever the as-of dates
   EXPECT_EQ(Snapshots().Segments(*b + 1).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(Snapshots().ScanProfiles(*b + 1, [](const Profile&) {}).code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(Snapshots().ScanProfiles(*b + 1, [](const Profile&) {}).code(), StatusCode::kNotFound);
 }
 
 TEST_P(SnapshotStoreTest, ABadSnapshotIsRefusedAndNothingIsWritten) {

@@ -12,9 +12,9 @@
 #include "store/test_stores.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
-#include "tessera/ingest/loader.h"
 
 namespace tessera::analytics {
 namespace {

@@ -98,8 +98,7 @@ Reference Scan(store::Store& store) {
   ref.items.resize(ref.customers);
   EXPECT_TRUE(
       analytics::SnapshotStore(store)
-          .ScanProfiles(info.id,
-                        [&](const analytics::Profile& p) { ref.profile[p.customer] = p; })
+          .ScanProfiles(info.id, [&](const analytics::Profile& p) { ref.profile[p.customer] = p; })
           .ok());
   std::map<std::pair<int, uint32_t>, std::string> dict;
   EXPECT_TRUE(store

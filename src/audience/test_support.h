@@ -15,10 +15,10 @@
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/snapshots.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/ingest/loader.h"
 #include "tessera/io/generator.h"
 #include "tessera/io/mapping.h"
 #include "tessera/privacy/owner_key.h"
-#include "tessera/ingest/loader.h"
 
 namespace tessera::audience::testing {
 

@@ -24,7 +24,7 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
 struct Snapshot {
   analytics::SnapshotInfo info;
   std::vector<analytics::SnapshotSegment> segments;  // in rule order
-  std::vector<analytics::Profile> profiles;  // empty unless loaded with profiles
+  std::vector<analytics::Profile> profiles;          // empty unless loaded with profiles
   std::vector<privacy::Uuid> uuids;                  // every customer's pseudonym, with profiles
 };
 
