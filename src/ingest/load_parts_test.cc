@@ -3,12 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "ingest/batch_writer.h"
 #include "ingest/load_tables.h"
+#include "ingest/memory_orders.h"
+#include "ingest/reject_log.h"
+#include "ingest/spilled_orders.h"
 
 namespace tessera::ingest::internal {
 namespace {
@@ -81,6 +85,105 @@ TEST(BatchWriter, WritesNothingAfterAFailureAndReportsIt) {
   EXPECT_EQ(finished.code(), StatusCode::kUnavailable);
   EXPECT_EQ(committed, (std::vector<uint32_t>{0, 1, 2}));
   EXPECT_EQ(writer.Finish().code(), StatusCode::kUnavailable);  // again: the same failure
+}
+
+TEST(RejectLog, CountsKeepsTheFirstLabelsFilesAndStopsPastTheLimit) {
+  LoadOptions options;
+  options.stored_rejects = 2;
+  options.max_rejects = 3;
+  options.file_labels = {"orders.csv"};
+  std::vector<std::string> seen;
+  options.on_reject = [&](const io::Reject& r) { seen.push_back(r.file); };
+  LoadSummary summary;
+  RejectLog log(options, summary);
+  log.SetFiles({"/tmp/upload-123"});
+  const io::Reject bad{"/tmp/upload-123", 7, 2, "amount", "bad_number", "not a number"};
+  ASSERT_TRUE(log.Add(bad).ok());
+  ASSERT_TRUE(log.Add(bad).ok());
+  ASSERT_TRUE(log.Add(io::Reject{"other.csv", 9, 0, "", "bad_email", "no @"}).ok());
+  EXPECT_EQ(summary.rows_rejected, 3u);
+  EXPECT_EQ(summary.rejected_by_reason["bad_number"], 2u);
+  ASSERT_EQ(log.kept().size(), 2u);  // stored_rejects
+  EXPECT_EQ(log.kept()[0].file, "orders.csv");
+  EXPECT_EQ(seen, (std::vector<std::string>{"orders.csv", "orders.csv", "other.csv"}));
+  EXPECT_EQ(log.Add(bad).code(), StatusCode::kResourceExhausted);  // the fourth
+  EXPECT_TRUE(log.CheckLimit(3).ok());
+  EXPECT_FALSE(log.CheckLimit(4).ok());
+}
+
+io::OrderLine Line(std::string_view order, std::string_view currency, int64_t amount,
+                   uint64_t hash) {
+  io::OrderLine l;
+  l.order_id = order;
+  l.currency = currency;
+  l.amount_micro = amount;
+  l.quantity_milli = 1000;
+  l.category = "Cheese";
+  l.content_hash = hash;
+  return l;
+}
+
+TEST(MemoryOrders, GroupsLinesIntoOrdersAndSaysWhatBecameOfEachRow) {
+  Dictionaries dicts;
+  MemoryOrders memory;
+  using Added = MemoryOrders::Added;
+  EXPECT_EQ(memory.Add(Line("A", "EUR", 10, 1), "A", 0, true, dicts), Added::kOrder);
+  EXPECT_EQ(memory.Add(Line("B", "EUR", 5, 2), "B", 1, true, dicts), Added::kOrder);
+  EXPECT_EQ(memory.Add(Line("A", "EUR", 20, 3), "A", 0, true, dicts), Added::kLine);  // not next
+  EXPECT_EQ(memory.Add(Line("A", "EUR", 20, 3), "A", 0, true, dicts), Added::kDuplicate);
+  EXPECT_EQ(memory.Add(Line("A", "USD", 30, 4), "A", 0, true, dicts), Added::kMixedCurrency);
+  const PendingOrders& p = memory.pending();
+  ASSERT_EQ(p.orders.size(), 2u);
+  EXPECT_EQ(p.orders[0].amount_micro, 30);  // 10 + 20, not the duplicate nor the USD line
+  EXPECT_EQ(p.orders[1].customer_slot, 1u);
+  EXPECT_EQ(p.items.size(), 3u);
+
+  MemoryOrders orders;  // order level: a repeat is a duplicate or a conflict
+  EXPECT_EQ(orders.Add(Line("C", "EUR", 10, 5), "C", 0, false, dicts), Added::kOrder);
+  EXPECT_EQ(orders.Add(Line("C", "EUR", 10, 5), "C", 0, false, dicts), Added::kDuplicate);
+  EXPECT_EQ(orders.Add(Line("C", "EUR", 11, 6), "C", 0, false, dicts), Added::kConflicting);
+  EXPECT_EQ(orders.pending().orders[0].amount_micro, 10);
+  EXPECT_GT(orders.MemoryBytes(), 0u);
+}
+
+// What the spilled path makes of rows is what the in-memory path makes of them: the same
+// orders, amounts and outcomes, put together from runs spread over the temporary files.
+TEST(SpilledOrders, PutsRunsTogetherIntoTheOrdersAMemoryLoadWouldHave) {
+  auto key = privacy::OwnerKey::Generate();
+  ASSERT_TRUE(key.ok());
+  Dictionaries dicts;
+  MemoryOrders memory;
+  ASSERT_EQ(memory.Add(Line("A", "EUR", 10, 1), "A", 0, true, dicts), MemoryOrders::Added::kOrder);
+  auto spilled = SpilledOrders::Start(::testing::TempDir(), *key, memory);
+  ASSERT_TRUE(spilled.ok()) << spilled.status().message();
+  EXPECT_TRUE(memory.pending().orders.empty());  // moved to the files
+  SpilledOrders& s = **spilled;
+  // Order A's lines in three runs (interrupted by B), one a duplicate, one in USD.
+  ASSERT_TRUE(s.Add(Line("B", "EUR", 5, 2), "B", 1, true, 0, dicts).ok());
+  ASSERT_TRUE(s.Add(Line("A", "EUR", 20, 3), "A", 0, true, 0, dicts).ok());
+  ASSERT_TRUE(s.Add(Line("A", "EUR", 20, 3), "A", 0, true, 0, dicts).ok());
+  ASSERT_TRUE(s.Add(Line("A", "USD", 30, 4), "A", 0, true, 0, dicts).ok());
+  ASSERT_TRUE(s.EndRun().ok());
+  ASSERT_TRUE(s.Flush().ok());
+  auto mixed = s.CountMixedCurrency(100);
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ(*mixed, 1u);
+  const std::vector<io::Reject> currency_rejects{
+      io::Reject{"orders.csv", 0, 4, "currency", "mixed_currency", "differs"}};
+  std::map<int64_t, int> amounts;  // amount -> orders
+  uint64_t duplicates = 0;
+  std::vector<io::Reject> rejects;
+  ASSERT_TRUE(s.ForEachGroup(currency_rejects, [&](SpilledOrders::Group& g) {
+                 for (const PendingOrder& o : g.pending.orders) ++amounts[o.amount_micro];
+                 duplicates += g.duplicate_rows;
+                 rejects.insert(rejects.end(), g.rejects.begin(), g.rejects.end());
+                 return OkStatus();
+               }).ok());
+  EXPECT_EQ(amounts, (std::map<int64_t, int>{{5, 1}, {30, 1}}));
+  EXPECT_EQ(duplicates, 1u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].reason_code, "mixed_currency");
+  EXPECT_EQ(rejects[0].line, 0u);  // Line() numbers no line
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // region, channel and currency texts their dense ids. Internal to the ingest module; not
 // thread-safe.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -12,8 +13,12 @@
 #include <vector>
 
 #include "ingest/flat_string_map.h"
+#include "tessera/store/store.h"
 
 namespace tessera::ingest::internal {
+
+// "No such slot, order or line" in the loader's 32-bit indexes.
+inline constexpr uint32_t kNone = 0xffffffffu;
 
 // An open-addressing set of 128-bit keys (the SIVs of stored order tokens). SIVs are
 // uniformly random, so their first word is the hash.
@@ -91,6 +96,53 @@ struct Dictionary {
     last_value.assign(value);
     return last_id = id;
   }
+};
+
+// The six dictionaries of a load: continued from the store's (Restore), added to while
+// reading (Intern), each new entry written with the first batch whose orders use it (Use).
+class Dictionaries {
+ public:
+  // An entry the store has.
+  void Restore(store::DictKind kind, uint32_t id, const std::string& value) {
+    Dictionary& d = at(kind);
+    d.ids.Insert(value, id);
+    d.next = std::max(d.next, id + 1);
+    if (d.written.size() <= id) d.written.resize(id + 1, false);
+    d.written[id] = true;
+  }
+  // The id of `value` (0 for none), a new one on first sight.
+  uint32_t Intern(store::DictKind kind, std::string_view value) { return at(kind).Intern(value); }
+  // How many ids are taken, counting 0 ("none").
+  uint32_t next(store::DictKind kind) const { return dicts_[Index(kind)].next; }
+
+  const std::string& Value(store::DictKind kind, uint32_t id) {
+    Dictionary& d = at(kind);
+    std::vector<std::string>& values = values_[Index(kind)];
+    if (values.size() < d.next) {
+      values.assign(d.next, std::string());
+      d.ids.ForEach([&](std::string_view v, uint32_t i) { values[i] = std::string(v); });
+    }
+    return values[id];
+  }
+
+  // `id`, making sure the entry is written with `batch` unless the store has it already.
+  uint32_t Use(store::DictKind kind, uint32_t id, store::Batch* batch) {
+    if (id == 0) return 0;
+    Dictionary& d = at(kind);
+    if (d.written.size() <= id) d.written.resize(d.next, false);
+    if (!d.written[id]) {
+      d.written[id] = true;
+      batch->new_dict_entries.push_back(store::Batch::DictEntry{kind, id, Value(kind, id)});
+    }
+    return id;
+  }
+
+ private:
+  static size_t Index(store::DictKind kind) { return static_cast<size_t>(kind); }
+  Dictionary& at(store::DictKind kind) { return dicts_[Index(kind)]; }
+
+  Dictionary dicts_[store::kDictKindCount];
+  std::vector<std::string> values_[store::kDictKindCount];  // by id, filled on first Value()
 };
 
 }  // namespace tessera::ingest::internal

@@ -444,7 +444,7 @@ bool CsvSource::Next(Row* row, RowError* error, bool* ok) {
         if (!input_->status().ok()) {
           // The input broke off (e.g. a truncated gzip file): say so once, then end.
           *error = RowError{line_, 0, {}, input_->status().message()};
-          error->code = "read_error";
+          error->code = kReadError;
           *ok = false;
           return true;
         }

@@ -283,7 +283,7 @@ bool JsonLinesSource::Next(Row* row, RowError* error, bool* ok) {
       done_ = true;
       if (!input_->status().ok()) {
         *error = RowError{line_, 0, {}, input_->status().message()};
-        error->code = "read_error";
+        error->code = kReadError;
         *ok = false;
         return true;
       }

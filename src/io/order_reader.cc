@@ -114,7 +114,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     reject->column_name = error.column_name;
     reject->reason_code = error.code;
     reject->reason = error.reason;
-    return Result::kReject;
+    return error.code == kReadError ? Result::kReadError : Result::kReject;
   }
   const uint64_t line = row_.line;
   OrderLine& o = *out;

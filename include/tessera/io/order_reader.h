@@ -64,9 +64,10 @@ class OrderReader {
   static StatusOr<std::unique_ptr<OrderReader>> Open(const std::string& path,
                                                      const Mapping& mapping);
 
-  enum class Result { kLine, kReject, kSkip, kEnd };
+  enum class Result { kLine, kReject, kSkip, kReadError, kEnd };
   // Reads the next row: kLine fills *line, kReject fills *reject, kSkip means a row the
-  // mapping says to ignore (an ignored status), kEnd ends the file.
+  // mapping says to ignore (an ignored status), kEnd ends the file. kReadError (with *reject
+  // saying why) means the file broke off before its end: what was read is only part of it.
   Result Next(OrderLine* line, Reject* reject);
 
   // A reject for `field` of the row at `line` (for checks made after reading, such as

@@ -47,9 +47,13 @@ struct RowError {
   std::string reason;       // e.g. "unterminated quoted field", never the field's value
   // A short stable key for summaries: "unterminated_quote", "wrong_field_count",
   // "field_too_long", "row_too_long", "invalid_utf8", "invalid_json", "nested_value",
-  // "not_an_object", "read_error".
+  // "not_an_object", kReadError.
   std::string code = "malformed_row";
 };
+
+// The code of a RowError that ends the input early: it could not be read to its end (a
+// truncated gzip file, a failing disk), so the rows read are only part of it.
+inline constexpr std::string_view kReadError = "read_error";
 
 struct Row {
   uint64_t line = 0;  // 1-based physical line where the row starts

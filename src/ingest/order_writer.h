@@ -1,0 +1,200 @@
+#pragma once
+
+// The writing end of a load: orders (from memory or from spilled partitions) into batches,
+// less those the store has; each customer's store index given on its first written order;
+// each dictionary entry written with the first batch that uses it; batches committed on the
+// BatchWriter's thread. Internal to the ingest module; not thread-safe.
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
+#include "ingest/batch_writer.h"
+#include "ingest/customer_slots.h"
+#include "ingest/flat_uuid_map.h"
+#include "ingest/load_tables.h"
+#include "ingest/memory_orders.h"
+#include "tessera/common/money.h"
+#include "tessera/ingest/loader.h"
+#include "tessera/store/store.h"
+
+namespace tessera::ingest::internal {
+
+class OrderWriter {
+ public:
+  // How many rows ahead the writer prefetches table slots.
+  static constexpr size_t kPrefetchRows = 16;
+
+  OrderWriter(store::Store& store, const LoadOptions& options, LoadSummary& summary,
+              Dictionaries& dicts, CustomerSlots& customers)
+      : store_(store), options_(options), summary_(summary), dicts_(dicts), customers_(customers) {}
+
+  // Reads what the store has: customers, dictionaries and the SIVs of its orders.
+  // Errors: those of the store's scans.
+  Status ReadStoreState() {
+    TESSERA_RETURN_IF_ERROR(store_.ScanCustomers([&](uint32_t idx, const privacy::Uuid& u) {
+      stored_customers_.Insert(u, idx);
+      next_customer_ = idx + 1;
+    }));
+    TESSERA_RETURN_IF_ERROR(
+        store_.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
+          dicts_.Restore(kind, id, v);
+        }));
+    return store_.ScanOrderFields(store::kOrderTokens, [&](const store::OrderColumns& chunk) {
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        stored_orders_.Insert(chunk.token(i).substr(0, privacy::OrderTokenizer::kSivSize));
+      }
+      return OkStatus();
+    });
+  }
+
+  // Starts the load in the store and the writing thread. Errors: those of Store::BeginLoad.
+  Status Begin() {
+    TESSERA_ASSIGN_OR_RETURN(summary_.load_id, store_.BeginLoad());
+    writer_.emplace([this](const store::Batch& b) { return Commit(b); });
+    batch_ = store::Batch();
+    batch_.first_new_customer = next_customer_;
+    return OkStatus();
+  }
+
+  // Appends `pending`'s orders to batches, less those the store has, writing each full batch.
+  // `unique`: each token is in `pending` once (spilled partitions); otherwise each token is
+  // remembered, and a repeat in this load counts as stored already.
+  // Errors: those of the store's AppendBatch (from an earlier batch, too).
+  Status Write(PendingOrders& pending, bool unique) {
+    std::vector<PendingOrder>& orders = pending.orders;
+    for (size_t i = 0; i < orders.size(); ++i) {
+      if (i + kPrefetchRows < orders.size()) {
+        const PendingOrder& ahead = orders[i + kPrefetchRows];
+        stored_orders_.Prefetch(ahead.token);
+        // The order's customer, at a random place in the slots (52 MB at 2.6M customers).
+        customers_.PrefetchCustomer(ahead.customer_slot);
+      }
+      const PendingOrder& o = orders[i];
+      if (unique ? stored_orders_.Contains(o.token) : !stored_orders_.Insert(o.token)) {
+        ++summary_.orders_already_stored;
+        continue;
+      }
+      Append(o, pending);
+      if (batch_.orders.size() >= options_.batch_orders) TESSERA_RETURN_IF_ERROR(Flush());
+    }
+    return OkStatus();
+  }
+
+  // Writes the last batch and waits for every batch to be committed. After a failure
+  // (`status`), waits for the writing thread and returns `status`.
+  Status End(Status status) {
+    if (status.ok()) status = Flush();
+    const Status committed = writer_->Finish();
+    TESSERA_RETURN_IF_ERROR(status);
+    return committed;
+  }
+
+ private:
+  void Append(const PendingOrder& o, const PendingOrders& pending) {
+    using store::DictKind;
+    store::OrderColumns& c = batch_.orders;
+    c.token_bytes.append(o.token);
+    c.token_offsets.push_back(static_cast<uint32_t>(c.token_bytes.size()));
+    uint32_t customer = store::kAnonymousCustomer;
+    if (o.customer_slot != kNone) {
+      LoadCustomer& lc = customers_[o.customer_slot];
+      if (lc.global == kNone) {
+        if (const uint32_t stored = stored_customers_.Find(lc.uuid);
+            stored != FlatUuidMap::kMissing) {
+          lc.global = stored;
+        } else {
+          lc.global = next_customer_++;
+          batch_.new_customers.push_back(lc.uuid);
+          ++summary_.customers_new;
+        }
+      }
+      customer = lc.global;
+    }
+    c.customer.push_back(customer);
+    c.ordered_at.push_back(o.ordered_at);
+    if (exponents_.size() <= o.currency) exponents_.resize(o.currency + 1, -1);
+    int& exponent = exponents_[o.currency];
+    if (exponent < 0) exponent = CurrencyExponent(dicts_.Value(DictKind::kCurrency, o.currency));
+    int64_t minor = MicroToMinor(o.amount_micro, exponent);
+    if (o.kind == static_cast<uint8_t>(io::OrderKind::kCredit) && minor > 0) minor = -minor;
+    c.amount_minor.push_back(minor);
+    c.kind.push_back(o.kind);
+    c.currency.push_back(dicts_.Use(DictKind::kCurrency, o.currency, &batch_));
+    c.store.push_back(dicts_.Use(DictKind::kStore, o.store, &batch_));
+    c.region.push_back(dicts_.Use(DictKind::kRegion, o.region, &batch_));
+    c.channel.push_back(dicts_.Use(DictKind::kChannel, o.channel, &batch_));
+    for (uint32_t i = o.first_item; i != kNone; i = pending.items[i].next) {
+      const PendingItem& item = pending.items[i];
+      c.item_category.push_back(dicts_.Use(DictKind::kCategory, item.category, &batch_));
+      c.item_sku.push_back(dicts_.Use(DictKind::kSku, item.sku, &batch_));
+      c.item_quantity_milli.push_back(item.quantity_milli);
+      c.item_amount_micro.push_back(item.amount_micro);
+    }
+    c.item_offsets.push_back(static_cast<uint32_t>(c.item_category.size()));
+    ++summary_.orders_stored;
+    if (customer == store::kAnonymousCustomer) ++summary_.anonymous_orders_stored;
+    switch (static_cast<io::OrderKind>(o.kind)) {
+      case io::OrderKind::kPurchase:
+        ++summary_.purchases_stored;
+        break;
+      case io::OrderKind::kCredit:
+        ++summary_.credits_stored;
+        break;
+      case io::OrderKind::kVoid:
+        ++summary_.voids_stored;
+        break;
+    }
+  }
+
+  // Hands the batch to the writing thread (which commits it while this one gathers the next)
+  // and starts the next batch.
+  Status Flush() {
+    if (batch_.orders.size() == 0 && batch_.new_customers.empty()) return OkStatus();
+    TESSERA_RETURN_IF_ERROR(writer_->Submit(std::move(batch_)));
+    if (options_.on_progress) {
+      options_.on_progress(LoadProgress{"", 0, 0, summary_.rows_read, written_.load(), true});
+    }
+    batch_ = store::Batch();
+    batch_.first_new_customer = next_customer_;
+    return OkStatus();
+  }
+
+  // On the writing thread: touches only the store, summary_.batches and written_, which the
+  // gathering thread reads only after BatchWriter::Finish (written_ atomically, for progress).
+  Status Commit(const store::Batch& batch) {
+    // Test-only fault injection, for the interrupted-load tests (tests/e2e/interrupted_load.sh,
+    // postgres.sh): TESSERA_TEST_KILL_AFTER_BATCHES=N kills the process with SIGKILL, as a
+    // crash would, once N batches are committed (0: before the first), so that each kill
+    // lands at a known point instead of wherever a timer happens to.
+    static const int64_t kill_after = [] {
+      const char* v = std::getenv("TESSERA_TEST_KILL_AFTER_BATCHES");
+      return v != nullptr && *v != '\0' ? std::atoll(v) : int64_t{-1};
+    }();
+    if (kill_after >= 0 && static_cast<int64_t>(summary_.batches) == kill_after) {
+      ::raise(SIGKILL);
+    }
+    TESSERA_RETURN_IF_ERROR(store_.AppendBatch(summary_.load_id, batch));
+    ++summary_.batches;
+    written_ += batch.orders.size();
+    return OkStatus();
+  }
+
+  store::Store& store_;
+  const LoadOptions& options_;
+  LoadSummary& summary_;
+  Dictionaries& dicts_;
+  CustomerSlots& customers_;
+  FlatUuidMap stored_customers_;
+  uint32_t next_customer_ = 0;
+  KeySet stored_orders_;
+  std::vector<int> exponents_;  // by currency id: decimals of the minor unit, -1 = not yet known
+  std::optional<BatchWriter> writer_;  // from Begin
+  store::Batch batch_;
+  std::atomic<uint64_t> written_ = 0;
+};
+
+}  // namespace tessera::ingest::internal

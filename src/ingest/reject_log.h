@@ -1,0 +1,71 @@
+#pragma once
+
+// The rejects of a load: counted by reason, the first LoadOptions::stored_rejects kept for the
+// store, each handed to LoadOptions::on_reject, and the load stopped once there are more than
+// LoadOptions::max_rejects. Rejects name a position and a reason, never a value. Internal to
+// the ingest module; not thread-safe.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tessera/ingest/loader.h"
+
+namespace tessera::ingest::internal {
+
+class RejectLog {
+ public:
+  RejectLog(const LoadOptions& options, LoadSummary& summary)
+      : options_(options), summary_(summary) {}
+
+  // The input files as given, in order: what LoadOptions::file_labels rename.
+  void SetFiles(std::vector<std::string> files) { files_ = std::move(files); }
+
+  // The reject as LoadOptions::file_labels name its file.
+  io::Reject Label(io::Reject reject) const {
+    for (size_t i = 0; i < files_.size() && i < options_.file_labels.size(); ++i) {
+      if (files_[i] == reject.file) {
+        reject.file = options_.file_labels[i];
+        break;
+      }
+    }
+    return reject;
+  }
+
+  // Records a reject as the reader made it.
+  // Errors: kResourceExhausted past LoadOptions::max_rejects.
+  Status Add(const io::Reject& reject) {
+    if (options_.file_labels.empty()) return AddLabelled(reject);
+    return AddLabelled(Label(reject));
+  }
+
+  // Records a reject whose file is labelled already. Errors: those of Add.
+  Status AddLabelled(const io::Reject& reject) {
+    ++summary_.rows_rejected;
+    ++summary_.rejected_by_reason[reject.reason_code];
+    if (kept_.size() < options_.stored_rejects) kept_.push_back(reject);
+    if (options_.on_reject) options_.on_reject(reject);
+    return CheckLimit(summary_.rows_rejected);
+  }
+
+  // Errors: kResourceExhausted when `rejects` rows are more than the load may reject.
+  Status CheckLimit(uint64_t rejects) const {
+    if (rejects > options_.max_rejects) {
+      return ResourceExhaustedError(
+          "more than {} rows rejected (the --max-rejects limit); nothing was stored",
+          options_.max_rejects);
+    }
+    return OkStatus();
+  }
+
+  // The first LoadOptions::stored_rejects rejects, for the store.
+  const std::vector<io::Reject>& kept() const { return kept_; }
+
+ private:
+  const LoadOptions& options_;
+  LoadSummary& summary_;
+  std::vector<std::string> files_;
+  std::vector<io::Reject> kept_;
+};
+
+}  // namespace tessera::ingest::internal
