@@ -100,6 +100,28 @@ ProfileSet ProfileSetOf(const Snapshot& snapshot) {
   return set;
 }
 
+StatusOr<Snapshot> PredictSnapshot(store::Store& store, const Snapshot& base,
+                                   const ProfilePredictionOptions& options) {
+  ProfileSet set = ProfileSetOf(base);
+  TESSERA_RETURN_IF_ERROR(PredictProfiles(store, options, &set));
+  Snapshot snap = base;
+  snap.info.prediction_models = set.prediction_models;
+  snap.info.prediction_horizon_months = set.prediction_horizon_months;
+  for (size_t i = 0; i < snap.profiles.size(); ++i) {
+    snap.profiles[i].p_alive = set.profiles[i].p_alive;
+    snap.profiles[i].expected_purchases = set.profiles[i].expected_purchases;
+    snap.profiles[i].predicted_clv = set.profiles[i].predicted_clv;
+  }
+  SegmentReport averages;
+  averages.segments.resize(snap.segments.size());
+  SetPredictionAverages(set, &averages);
+  for (size_t i = 0; i < snap.segments.size(); ++i) {
+    snap.segments[i].avg_p_alive = averages.segments[i].avg_p_alive;
+    snap.segments[i].avg_predicted_clv = averages.segments[i].avg_predicted_clv;
+  }
+  return snap;
+}
+
 SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang) {
   const analytics::SnapshotInfo& i = snapshot.info;
   SegmentReport r;

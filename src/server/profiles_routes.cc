@@ -1,67 +1,9 @@
 // Routes: Profiles of a snapshot (paged, filtered, JSON or CSV) and one profile by pseudonym.
 
 #include "server/server_impl.h"
+#include "tessera/analytics/profile_rows.h"
 
 namespace tessera::server {
-
-Json Server::Impl::ProfileJson(const analytics::Snapshot& s, const analytics::Profile& p,
-                               analytics::Lang lang) {
-  const int exp = s.info.currency_exponent;
-  const auto& g = s.segments[p.segment];
-  Json j;
-  j["uuid"] = s.uuids[p.customer].ToString();
-  j["segment_key"] = g.key;
-  j["segment"] = lang == analytics::Lang::kDe ? g.name_de : g.name_en;
-  j["r_score"] = p.r_score;
-  j["f_score"] = p.f_score;
-  j["m_score"] = p.m_score;
-  j["order_count"] = p.order_count;
-  j["clv"] = FormatMinor(p.revenue_minor, exp);
-  j["avg_order_value"] = FormatMinor(
-      p.order_count > 0 ? p.revenue_minor / static_cast<int64_t>(p.order_count) : 0, exp);
-  j["recency_days"] = p.recency_days;
-  j["first_order"] = FormatIsoDate(p.first_day);
-  j["last_order"] = FormatIsoDate(p.last_day);
-  j["currency"] = s.info.currency;
-  if (!s.info.prediction_models.empty()) {
-    // Rounded as `tessera profiles` rounds them, so both give the same numbers.
-    auto v = [](double x, int d) {
-      return std::isfinite(x) ? Json(std::stod(fmt::format("{:.{}f}", x, d))) : Json();
-    };
-    j["p_alive"] = v(p.p_alive, 4);
-    j["expected_purchases"] = v(p.expected_purchases, 4);
-    j["predicted_clv"] = v(p.predicted_clv, exp);
-  }
-  return j;
-}
-
-std::string Server::Impl::ProfileCsvHeader(bool predictions) {
-  return std::string(
-             "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
-             "recency_days,first_order,last_order,currency") +
-         (predictions ? ",p_alive,expected_purchases,predicted_clv\r\n" : "\r\n");
-}
-
-void Server::Impl::ProfileCsv(const analytics::Snapshot& s, const analytics::Profile& p,
-                              analytics::Lang lang, std::string* out) {
-  const int exp = s.info.currency_exponent;
-  const auto& g = s.segments[p.segment];
-  const int64_t aov = p.order_count > 0 ? p.revenue_minor / static_cast<int64_t>(p.order_count) : 0;
-  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                 s.uuids[p.customer].ToString(), CsvTextCell(g.key),
-                 CsvTextCell(lang == analytics::Lang::kDe ? g.name_de : g.name_en), p.r_score,
-                 p.f_score, p.m_score, p.order_count, FormatMinor(p.revenue_minor, exp),
-                 FormatMinor(aov, exp), p.recency_days, FormatIsoDate(p.first_day),
-                 FormatIsoDate(p.last_day), s.info.currency);
-  if (!s.info.prediction_models.empty()) {
-    auto v = [](double x, int d) {
-      return std::isfinite(x) ? fmt::format("{:.{}f}", x, d) : std::string();
-    };
-    fmt::format_to(std::back_inserter(*out), ",{},{},{}", v(p.p_alive, 4),
-                   v(p.expected_purchases, 4), v(p.predicted_clv, exp));
-  }
-  *out += "\r\n";
-}
 
 void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res) {
   if (!Authorize(req, res, Role::kAnalyst)) return;
@@ -70,11 +12,15 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
   int64_t limit = 100;
   if (auto e = IntParam(req, "limit", 1, 1000, &limit)) return SendError(res, *e);
-  std::array<int64_t, 6> range = {1, 5, 1, 5, 1, 5};
+  analytics::ProfileFilter filter;
   static constexpr const char* kRangeNames[] = {"r_min", "r_max", "f_min",
                                                 "f_max", "m_min", "m_max"};
+  std::array<int*, 6> bounds = {&filter.r[0], &filter.r[1], &filter.f[0],
+                                &filter.f[1], &filter.m[0], &filter.m[1]};
   for (size_t i = 0; i < 6; ++i) {
-    if (auto e = IntParam(req, kRangeNames[i], 1, 5, &range[i])) return SendError(res, *e);
+    int64_t v = *bounds[i];
+    if (auto e = IntParam(req, kRangeNames[i], 1, 5, &v)) return SendError(res, *e);
+    *bounds[i] = static_cast<int>(v);
   }
   PredictRequest predict;
   if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
@@ -101,58 +47,33 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   }
   if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
   const auto& s = snap->snapshot;
-  int segment = -1;
   if (req.has_param("segment")) {
-    const std::string want = req.get_param_value("segment");
-    for (size_t i = 0; i < s.segments.size(); ++i) {
-      const auto& g = s.segments[i];
-      if (EqualsIgnoreCase(want, g.key) || EqualsIgnoreCase(want, g.name_en) ||
-          EqualsIgnoreCase(want, g.name_de)) {
-        segment = static_cast<int>(i);
-      }
-    }
-    if (segment < 0) {
-      std::string known;
-      for (const auto& g : s.segments) known += (known.empty() ? "" : ", ") + g.key;
-      return SendError(res,
-                       BadParameter("segment", fmt::format("unknown segment (known: {})", known)));
-    }
+    auto segment = analytics::FindSegment(s, req.get_param_value("segment"));
+    if (!segment.ok()) return SendError(res, BadParameter("segment", segment.status().message()));
+    filter.segment = *segment;
   }
   if (start > s.profiles.size()) {
     return SendError(res, BadParameter("cursor", "cursor is not one this API gave out"));
   }
   if (Cached(req, res, *snap)) return;
-  auto matches = [&](const analytics::Profile& p) {
-    return (segment < 0 || p.segment == segment) && p.r_score >= range[0] &&
-           p.r_score <= range[1] && p.f_score >= range[2] && p.f_score <= range[3] &&
-           p.m_score >= range[4] && p.m_score <= range[5];
-  };
+  const analytics::ProfileRows rows(s, lang);
   if (format == "csv") {
-    std::string out = ProfileCsvHeader(!s.info.prediction_models.empty());
+    std::string out = rows.CsvHeader();
     for (const auto& p : s.profiles) {
-      if (matches(p)) ProfileCsv(s, p, lang, &out);
+      if (filter.Matches(p)) rows.AppendCsv(p, &out);
     }
     return Send(res, out, "csv", fmt::format("profiles-{}", FormatIsoDate(s.info.as_of_day)));
   }
-  uint64_t total = 0;
+  const analytics::ProfilePage page =
+      analytics::PageProfiles(s.profiles, filter, start, static_cast<size_t>(limit));
   Json items = Json::array();
-  size_t next = s.profiles.size();
-  for (size_t i = 0; i < s.profiles.size(); ++i) {
-    if (!matches(s.profiles[i])) continue;
-    ++total;
-    if (i < start) continue;
-    if (items.size() < static_cast<size_t>(limit)) {
-      items.push_back(ProfileJson(s, s.profiles[i], lang));
-    } else if (next == s.profiles.size()) {
-      next = i;
-    }
-  }
+  for (size_t i : page.positions) items.push_back(rows.Json(s.profiles[i]));
   Json j;
   j["snapshot_id"] = s.info.id;
-  j["total"] = total;
+  j["total"] = page.total;
   j["limit"] = limit;
-  if (next < s.profiles.size()) {
-    const std::string cursor = B64(fmt::format("{}.{}", s.info.id, next));
+  if (page.next) {
+    const std::string cursor = B64(fmt::format("{}.{}", s.info.id, *page.next));
     j["next_cursor"] = cursor;
     std::string link = "/api/v1/profiles?";
     for (const auto& [k, v] : req.params) {
@@ -190,7 +111,7 @@ void Server::Impl::Profile(const httplib::Request& req, httplib::Response& res) 
                            ""});
   }
   if (Cached(req, res, *snap)) return;
-  Json j = ProfileJson(snap->snapshot, snap->snapshot.profiles[it->second], lang);
+  Json j = analytics::ProfileRows(snap->snapshot, lang).Json(snap->snapshot.profiles[it->second]);
   j["snapshot_id"] = snap->snapshot.info.id;
   res.set_content(j.dump() + "\n", "application/json");
 }

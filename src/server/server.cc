@@ -240,27 +240,11 @@ StatusOr<std::shared_ptr<const LoadedSnapshot>> Server::Impl::Predicted(
   std::lock_guard lock(predict_mu);
   if (auto it = predicted.find(key); it != predicted.end()) return it->second;
   TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
-  analytics::ProfileSet set = analytics::ProfileSetOf(base->snapshot);
-  TESSERA_RETURN_IF_ERROR(analytics::PredictProfiles(*s, p.options, &set));
   auto made = std::make_shared<LoadedSnapshot>();
-  made->snapshot = base->snapshot;
+  TESSERA_ASSIGN_OR_RETURN(made->snapshot,
+                           analytics::PredictSnapshot(*s, base->snapshot, p.options));
   made->position_of = base->position_of;
   made->last_modified = base->last_modified;
-  auto& snap = made->snapshot;
-  snap.info.prediction_models = set.prediction_models;
-  snap.info.prediction_horizon_months = set.prediction_horizon_months;
-  for (size_t i = 0; i < snap.profiles.size(); ++i) {
-    snap.profiles[i].p_alive = set.profiles[i].p_alive;
-    snap.profiles[i].expected_purchases = set.profiles[i].expected_purchases;
-    snap.profiles[i].predicted_clv = set.profiles[i].predicted_clv;
-  }
-  analytics::SegmentReport averages;
-  averages.segments.resize(snap.segments.size());
-  analytics::SetPredictionAverages(set, &averages);
-  for (size_t i = 0; i < snap.segments.size(); ++i) {
-    snap.segments[i].avg_p_alive = averages.segments[i].avg_p_alive;
-    snap.segments[i].avg_predicted_clv = averages.segments[i].avg_predicted_clv;
-  }
   if (predicted.size() >= kMaxPredictedSnapshots) predicted.erase(predicted.begin());
   predicted.emplace(key, made);
   return std::shared_ptr<const LoadedSnapshot>(std::move(made));

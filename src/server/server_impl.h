@@ -343,13 +343,6 @@ struct Server::Impl {
 
   void Distributions(const httplib::Request& req, httplib::Response& res);
 
-  static Json ProfileJson(const analytics::Snapshot& s, const analytics::Profile& p,
-                          analytics::Lang lang);
-
-  static std::string ProfileCsvHeader(bool predictions);
-
-  static void ProfileCsv(const analytics::Snapshot& s, const analytics::Profile& p,
-                         analytics::Lang lang, std::string* out);
 
   void Profiles(const httplib::Request& req, httplib::Response& res);
 

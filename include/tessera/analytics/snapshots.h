@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/analytics/predict.h"
 #include "tessera/analytics/profiles.h"
 #include "tessera/analytics/segments.h"
 #include "tessera/analytics/snapshot_store.h"
@@ -35,6 +36,12 @@ StatusOr<Snapshot> LoadSnapshot(store::Store& store, int64_t id, bool with_profi
 // A snapshot loaded with profiles as the profile set it was made from (scores, segments and
 // any kept predictions as they were), e.g. to predict it anew (predict.h).
 ProfileSet ProfileSetOf(const Snapshot& snapshot);
+
+// `snapshot` (loaded with profiles) with predictions made now over its profiles, as if it had
+// been made with them: each profile's p_alive, expected purchases and predicted CLV, and each
+// segment's averages of them. Errors: those of PredictProfiles.
+StatusOr<Snapshot> PredictSnapshot(store::Store& store, const Snapshot& snapshot,
+                                   const ProfilePredictionOptions& options);
 
 // The segment report as BuildReport gave it when the snapshot was made, in `lang`.
 SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang);

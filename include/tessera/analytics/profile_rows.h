@@ -1,0 +1,74 @@
+#pragma once
+
+// Profiles on their way out, the same for the CLI (`tessera profiles`) and the API
+// (/api/v1/profiles): one writer per format, one filter, one way of paging.
+//
+// Privacy: rows name customers by pseudonym only.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/analytics/profiles.h"
+#include "tessera/analytics/segments.h"
+#include "tessera/analytics/snapshots.h"
+
+namespace tessera::analytics {
+
+// Writes profiles of one profile set or snapshot as CSV rows or JSON objects: uuid, segment
+// key and name (in the chosen language), scores, order_count, clv, avg_order_value,
+// recency_days, first_order, last_order, currency, and with predictions p_alive,
+// expected_purchases and predicted_clv (rounded: 4 decimals, the currency's minor unit for
+// CLV; empty or null for a customer without). Borrows the set or snapshot.
+class ProfileRows {
+ public:
+  ProfileRows(const ProfileSet& set, const SegmentRules& rules, Lang lang);
+  ProfileRows(const Snapshot& snapshot, Lang lang);
+
+  // The CSV header line, with its CRLF.
+  std::string CsvHeader() const;
+  // Appends `p`'s CSV row (text cells formula-safe), with its CRLF.
+  void AppendCsv(const Profile& p, std::string* out) const;
+  nlohmann::ordered_json Json(const Profile& p) const;
+
+ private:
+  struct SegmentName {
+    std::string key, name;
+  };
+  const std::vector<privacy::Uuid>& uuids_;
+  std::string currency_;
+  int exponent_ = 2;
+  bool predictions_ = false;
+  std::vector<SegmentName> segments_;  // by segment index
+};
+
+// Which profiles a listing shows: one segment or all, and a range of each score.
+struct ProfileFilter {
+  std::optional<int> segment;                    // index in rule order; none: every segment
+  std::array<int, 2> r{1, 5}, f{1, 5}, m{1, 5};  // inclusive score ranges
+
+  bool Matches(const Profile& p) const {
+    return (!segment || p.segment == *segment) && p.r_score >= r[0] && p.r_score <= r[1] &&
+           p.f_score >= f[0] && p.f_score <= f[1] && p.m_score >= m[0] && p.m_score <= m[1];
+  }
+};
+
+// The index of a snapshot's segment named by its key or its name in either language
+// (case-insensitive). Errors: kInvalidArgument naming the known keys.
+StatusOr<int> FindSegment(const Snapshot& snapshot, std::string_view key_or_name);
+
+// One page of the profiles that match `filter`, from position `start` in `profiles`.
+struct ProfilePage {
+  uint64_t total = 0;             // matching profiles in all
+  std::vector<size_t> positions;  // at most `limit`, in order
+  std::optional<size_t> next;     // where the next page starts; none after the last
+};
+ProfilePage PageProfiles(const std::vector<Profile>& profiles, const ProfileFilter& filter,
+                         size_t start, size_t limit);
+
+}  // namespace tessera::analytics

@@ -1,0 +1,120 @@
+#include "tessera/analytics/profile_rows.h"
+
+#include <cmath>
+#include <iterator>
+
+#include "tessera/common/civil_time.h"
+#include "tessera/common/money.h"
+#include "tessera/common/text.h"
+
+namespace tessera::analytics {
+
+namespace {
+
+// Predictions are model outputs, not money already earned: rounded for output.
+std::string Rounded(double v, int decimals) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string();
+}
+nlohmann::ordered_json RoundedJson(double v, int decimals) {
+  return std::isfinite(v) ? nlohmann::ordered_json(std::stod(Rounded(v, decimals)))
+                          : nlohmann::ordered_json();
+}
+int64_t AverageOrderValue(const Profile& p) {
+  return p.order_count > 0 ? p.revenue_minor / static_cast<int64_t>(p.order_count) : 0;
+}
+
+}  // namespace
+
+ProfileRows::ProfileRows(const ProfileSet& set, const SegmentRules& rules, Lang lang)
+    : uuids_(set.uuids),
+      currency_(set.currency),
+      exponent_(set.currency_exponent),
+      predictions_(set.has_predictions) {
+  for (const SegmentRule& r : rules.rules()) segments_.push_back({r.key, r.Name(lang)});
+}
+
+ProfileRows::ProfileRows(const Snapshot& snapshot, Lang lang)
+    : uuids_(snapshot.uuids),
+      currency_(snapshot.info.currency),
+      exponent_(snapshot.info.currency_exponent),
+      predictions_(!snapshot.info.prediction_models.empty()) {
+  for (const SnapshotSegment& g : snapshot.segments) {
+    segments_.push_back({g.key, lang == Lang::kDe ? g.name_de : g.name_en});
+  }
+}
+
+std::string ProfileRows::CsvHeader() const {
+  return std::string(
+             "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
+             "recency_days,first_order,last_order,currency") +
+         (predictions_ ? ",p_alive,expected_purchases,predicted_clv\r\n" : "\r\n");
+}
+
+void ProfileRows::AppendCsv(const Profile& p, std::string* out) const {
+  const SegmentName& g = segments_[p.segment];
+  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                 uuids_[p.customer].ToString(), CsvTextCell(g.key), CsvTextCell(g.name), p.r_score,
+                 p.f_score, p.m_score, p.order_count, FormatMinor(p.revenue_minor, exponent_),
+                 FormatMinor(AverageOrderValue(p), exponent_), p.recency_days,
+                 FormatIsoDate(p.first_day), FormatIsoDate(p.last_day), currency_);
+  if (predictions_) {
+    fmt::format_to(std::back_inserter(*out), ",{},{},{}", Rounded(p.p_alive, 4),
+                   Rounded(p.expected_purchases, 4), Rounded(p.predicted_clv, exponent_));
+  }
+  *out += "\r\n";
+}
+
+nlohmann::ordered_json ProfileRows::Json(const Profile& p) const {
+  const SegmentName& g = segments_[p.segment];
+  nlohmann::ordered_json j;
+  j["uuid"] = uuids_[p.customer].ToString();
+  j["segment_key"] = g.key;
+  j["segment"] = g.name;
+  j["r_score"] = p.r_score;
+  j["f_score"] = p.f_score;
+  j["m_score"] = p.m_score;
+  j["order_count"] = p.order_count;
+  j["clv"] = FormatMinor(p.revenue_minor, exponent_);
+  j["avg_order_value"] = FormatMinor(AverageOrderValue(p), exponent_);
+  j["recency_days"] = p.recency_days;
+  j["first_order"] = FormatIsoDate(p.first_day);
+  j["last_order"] = FormatIsoDate(p.last_day);
+  j["currency"] = currency_;
+  if (predictions_) {
+    j["p_alive"] = RoundedJson(p.p_alive, 4);
+    j["expected_purchases"] = RoundedJson(p.expected_purchases, 4);
+    j["predicted_clv"] = RoundedJson(p.predicted_clv, exponent_);
+  }
+  return j;
+}
+
+StatusOr<int> FindSegment(const Snapshot& snapshot, std::string_view want) {
+  for (size_t i = 0; i < snapshot.segments.size(); ++i) {
+    const SnapshotSegment& g = snapshot.segments[i];
+    if (EqualsIgnoreCase(want, g.key) || EqualsIgnoreCase(want, g.name_en) ||
+        EqualsIgnoreCase(want, g.name_de)) {
+      return static_cast<int>(i);
+    }
+  }
+  std::string known;
+  for (const SnapshotSegment& g : snapshot.segments) known += (known.empty() ? "" : ", ") + g.key;
+  return InvalidArgumentError("unknown segment (known: {})", known);
+}
+
+ProfilePage PageProfiles(const std::vector<Profile>& profiles, const ProfileFilter& filter,
+                         size_t start, size_t limit) {
+  ProfilePage page;
+  for (size_t i = 0; i < profiles.size(); ++i) {
+    if (!filter.Matches(profiles[i])) continue;
+    ++page.total;
+    if (i < start) continue;
+    if (page.positions.size() < limit) {
+      page.positions.push_back(i);
+    } else if (!page.next) {
+      page.next = i;
+    }
+  }
+  return page;
+}
+
+}  // namespace tessera::analytics
