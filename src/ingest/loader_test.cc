@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "store/test_stores.h"
+#include "tessera/ingest/staged_file.h"
 #include "tessera/privacy/pseudonymizer.h"
 
 namespace tessera::ingest {
@@ -559,6 +560,71 @@ TEST_P(LoaderTest, TheTemporaryFilesOfASpilledLoadHoldNoRawIdentifier) {
     EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
   }
   EXPECT_TRUE(fs::is_empty(spill_dir));
+}
+
+}  // namespace
+}  // namespace tessera::ingest
+
+namespace tessera::ingest {
+namespace {
+
+// An upload staged on its way into a load (staged_file.h).
+TEST_P(LoaderTest, AStagedInputIsPrivateCappedRemovedAndNamedByItsClientsName) {
+  std::string path;
+  {
+    auto staged = StagedFile::Create(dir_.string(), 64);
+    ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+    path = staged->path();
+    EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+    ASSERT_TRUE(staged->Append("order_id,customer_id,ordered_at,amount\n").ok());
+    ASSERT_TRUE(staged->Append("o1,c1,2026-01-02,10\n").ok());
+    EXPECT_EQ(staged->Append("o2,c1,2026-01-03,10 and more than the cap allows\n").code(),
+              StatusCode::kResourceExhausted);
+  }
+  EXPECT_FALSE(fs::exists(path)) << "removed with the StagedFile";
+
+  auto empty = StagedFile::Create(dir_.string(), 64);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->Finish().code(), StatusCode::kInvalidArgument);
+
+  auto store = OpenStore();
+  auto good = StagedFile::Create(dir_.string(), 1 << 20);
+  ASSERT_TRUE(good.ok());
+  ASSERT_TRUE(good->Append("order_id,customer_id,ordered_at,amount\n"
+                           "o1,c1,2026-01-02,10\n"
+                           "o2,c1,not a date,10\n")
+                  .ok());
+  ASSERT_TRUE(good->Finish().ok());
+  std::vector<io::Reject> rejects;
+  options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+  auto summary = good->Load(*store, *key_, "orders.csv", options_);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->orders_stored, 1u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].file, "orders.csv");
+
+  // A damaged upload (a gzip cut in half) is refused by the name the client gave it.
+  std::string csv = "order_id,customer_id,ordered_at,amount\n";
+  for (int i = 0; i < 20000; ++i) csv += fmt::format("x{},c{},2026-01-02,{}\n", i, i % 97, i);
+  const std::string whole = (dir_ / "whole.csv.gz").string();
+  gzFile gz = gzopen(whole.c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, csv.data(), static_cast<unsigned>(csv.size())),
+            static_cast<int>(csv.size()));
+  ASSERT_EQ(gzclose(gz), Z_OK);
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto cut = StagedFile::Create(dir_.string(), 1 << 20);
+  ASSERT_TRUE(cut.ok());
+  ASSERT_TRUE(cut->Append(bytes.substr(0, bytes.size() / 2)).ok());
+  ASSERT_TRUE(cut->Finish().ok());
+  auto refused = cut->Load(*store, *key_, "orders.csv.gz", options_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("orders.csv.gz"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(refused.status().message().find(cut->path()), std::string::npos)
+      << refused.status().message();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Routes: Recomputation, uploads of orders, the history of loads and their rejected rows.
 
 #include "server/server_impl.h"
+#include "tessera/ingest/staged_file.h"
 
 namespace tessera::server {
 
@@ -92,40 +93,21 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
           options.max_upload_bytes) {
     return too_large_error();
   }
-  // Stream the body to a private temporary file (mode 0600), never whole into memory.
-  std::string tmp = (std::filesystem::temp_directory_path() / "tessera-upload-XXXXXX").string();
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return SendError(res, {500, "internal", "cannot create a temporary file", ""});
-  struct Remove {
-    std::string path;
-    ~Remove() { std::remove(path.c_str()); }
-  } remove{tmp};
-  uint64_t size = 0;
-  bool too_large = false, write_failed = false;
+  // The body streams to a private temporary file, never whole into memory.
+  auto staged = ingest::StagedFile::Create("", options.max_upload_bytes);
+  if (!staged.ok()) return SendError(res, {500, "internal", "cannot create a temporary file", ""});
+  Status appended;
   const bool complete = reader([&](const char* data, size_t n) {
-    size += n;
-    if (size > options.max_upload_bytes) {
-      too_large = true;
-      return false;
-    }
-    while (n > 0) {
-      const ssize_t w = ::write(fd, data, n);
-      if (w <= 0) {
-        write_failed = true;
-        return false;
-      }
-      data += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
+    appended = staged->Append(std::string_view(data, n));
+    return appended.ok();
   });
-  ::close(fd);
-  if (too_large) return too_large_error();
-  if (!complete && !write_failed) {
-    return SendError(res, BadParameter("body", "the upload ended early"));
+  if (appended.code() == StatusCode::kResourceExhausted) return too_large_error();
+  if (!appended.ok()) return SendError(res, {507, "internal", "cannot store the upload", ""});
+  if (!complete) return SendError(res, BadParameter("body", "the upload ended early"));
+  if (Status finished = staged->Finish(); !finished.ok()) {
+    if (staged->size() == 0) return SendError(res, BadParameter("body", "the body is empty"));
+    return SendError(res, {507, "internal", "cannot store the upload", ""});
   }
-  if (write_failed) return SendError(res, {507, "internal", "cannot store the upload", ""});
-  if (size == 0) return SendError(res, BadParameter("body", "the body is empty"));
   auto key = privacy::OwnerKey::Load(options.key_path);
   if (!key.ok()) return SendError(res, FromStatus(key.status()));
   std::lock_guard lock(write_mu);
@@ -136,7 +118,6 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
   Json rejects = Json::array();
   uint64_t reject_count = 0;
   const std::string name = req.has_param("name") ? req.get_param_value("name") : "upload";
-  lo.file_labels = {name};
   lo.on_reject = [&](const io::Reject& r) {
     ++reject_count;
     if (rejects.size() >= kMaxRejectsReported) return;
@@ -147,13 +128,9 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
                        {"reason_code", r.reason_code},
                        {"reason", r.reason}});
   };
-  auto summary = ingest::LoadOrders(**s, *key, {tmp}, lo);
+  auto summary = staged->Load(**s, *key, name, std::move(lo));
   if (!summary.ok()) {
-    // The reader names the file; the client knows it by its own name, not our temp path.
-    std::string msg = summary.status().message();
-    for (size_t at; (at = msg.find(tmp)) != std::string::npos;) msg.replace(at, tmp.size(), name);
     HttpError e = FromStatus(summary.status());
-    e.message = msg;
     if (e.status == 500 && summary.status().code() == StatusCode::kInvalidArgument) e.status = 400;
     return SendError(res, e);
   }
@@ -165,9 +142,7 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
   j["rejects_reported"] = j["rejects"].size();
   j["rejects_total"] = reject_count;
   res.status = 201;
-  std::string body = j.dump(2);
-  for (size_t at; (at = body.find(tmp)) != std::string::npos;) body.replace(at, tmp.size(), name);
-  res.set_content(body + "\n", "application/json");
+  res.set_content(j.dump(2) + "\n", "application/json");
 }
 
 void Server::Impl::Loads(const httplib::Request& req, httplib::Response& res) {
