@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "tessera/common/civil_time.h"
 
 namespace tessera::analytics {
@@ -14,8 +16,14 @@ Snapshot TwoSegments() {
   Snapshot s;
   s.info.currency = "EUR";
   s.info.currency_exponent = 2;
-  s.segments.push_back(SnapshotSegment{"champions", "Champions", "VIPs"});
-  s.segments.push_back(SnapshotSegment{"new", "New customers", "Neukunden"});
+  for (const auto& [key, en, de] : {std::tuple{"champions", "Champions", "VIPs"},
+                                    std::tuple{"new", "New customers", "Neukunden"}}) {
+    SnapshotSegment g;
+    g.key = key;
+    g.name_en = en;
+    g.name_de = de;
+    s.segments.push_back(g);
+  }
   for (uint32_t i = 0; i < 5; ++i) {
     s.uuids.push_back(
         *privacy::Uuid::Parse(fmt::format("00000000-0000-4000-8000-00000000000{}", i)));

@@ -251,12 +251,21 @@ Status SnapshotStore::CheckExists(int64_t id) {
 
 StatusOr<int64_t> SnapshotStore::Save(const SnapshotInfo& info,
                                       const std::vector<SnapshotSegment>& segments,
-                                      const std::vector<Profile>& profiles) {
+                                      const std::vector<Profile>& profiles,
+                                      std::span<const privacy::Uuid> given) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   const bool pg = db_.dialect() == store::Dialect::kPostgres;
-  TESSERA_ASSIGN_OR_RETURN(const store::Store::CustomerRefs refs, store_.CustomersForRows());
+  // The pseudonyms the profiles' rows name on PostgreSQL, unless given. Customers are only
+  // ever added, so the given ones are a prefix of the store's.
+  store::Store::CustomerRefs refs;
+  if (given.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(refs, store_.CustomersForRows());
+    given = refs.pseudonyms;
+  } else {
+    refs.count = static_cast<uint32_t>(given.size());
+  }
+  const std::span<const privacy::Uuid> uuids = given;
   const uint32_t customers = refs.count;
-  const std::vector<privacy::Uuid>& uuids = refs.pseudonyms;
   TESSERA_RETURN_IF_ERROR(Validate(segments, profiles, customers));
   int64_t id = 0;
   TESSERA_RETURN_IF_ERROR(db_.Transaction([&]() -> Status {

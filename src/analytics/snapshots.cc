@@ -32,21 +32,12 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
   for (size_t i = 0; i < segments.size(); ++i) {
     const SegmentStats& s = report.segments[i];
     analytics::SnapshotSegment& g = segments[i];
+    static_cast<SegmentFigures&>(g) = s;
     g.key = s.key;
     g.name_en = rules.rules()[i].name_en;
     g.name_de = rules.rules()[i].name_de;
-    g.uuid_count = s.uuid_count;
-    g.sum_order_count = s.sum_order_count;
-    g.sum_clv_minor = s.sum_clv_minor;
-    g.median_clv_minor = s.median_clv_minor;
-    g.avg_order_count = s.avg_order_count;
-    g.avg_clv = s.avg_clv;
-    g.avg_recency_days = s.avg_recency_days;
-    g.share_percent = s.share_percent;
-    g.avg_p_alive = s.avg_p_alive;
-    g.avg_predicted_clv = s.avg_predicted_clv;
   }
-  return SnapshotStore(store).Save(info, segments, set.profiles);
+  return SnapshotStore(store).Save(info, segments, set.profiles, set.uuids);
 }
 
 namespace {
@@ -137,18 +128,9 @@ SegmentReport SnapshotReport(const Snapshot& snapshot, Lang lang) {
   r.prediction_horizon_months = i.prediction_horizon_months;
   for (const auto& g : snapshot.segments) {
     SegmentStats s;
+    static_cast<SegmentFigures&>(s) = g;
     s.key = g.key;
     s.group = lang == Lang::kDe ? g.name_de : g.name_en;
-    s.uuid_count = g.uuid_count;
-    s.sum_order_count = g.sum_order_count;
-    s.sum_clv_minor = g.sum_clv_minor;
-    s.median_clv_minor = g.median_clv_minor;
-    s.avg_order_count = g.avg_order_count;
-    s.avg_clv = g.avg_clv;
-    s.avg_recency_days = g.avg_recency_days;
-    s.share_percent = g.share_percent;
-    s.avg_p_alive = g.avg_p_alive;
-    s.avg_predicted_clv = g.avg_predicted_clv;
     r.segments.push_back(std::move(s));
   }
   return r;

@@ -14,6 +14,7 @@
 #include "audience/serial.h"
 #include "tessera/audience/audience_store.h"
 #include "tessera/common/civil_time.h"
+#include "tessera/common/duration.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
 #include "tessera/io/order_reader.h"
@@ -50,7 +51,7 @@ std::string JoinPath(const std::vector<std::string>& parts, size_t n) {
 // The first day of a standard window (clipped to the index's window).
 int64_t StandardFromDay(const IndexInfo& info, int32_t days) {
   if (days == 0) return info.start_day;
-  return std::max(info.start_day, info.as_of_day - days + 1);
+  return std::max(info.start_day, Duration::Days(days).StartDay(info.as_of_day));
 }
 
 int64_t Pow10(int n) {

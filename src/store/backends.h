@@ -37,6 +37,13 @@ const Schema& OrderSchema();
 // system's tables. Errors: kDataLoss (metadata of something else), kFailedPrecondition (a
 // newer layout: upgrade tessera), a failing migration's error. `upgrade_earlier(version)`, when
 // given, runs in the same transaction for a store of store-wide version 1 to 4.
+// A backend's error for a statement of the order store, where a broken constraint is a bug
+// rather than a duplicate the caller could name: kAlreadyExists becomes kInternal.
+inline Status UnexpectedDuplicate(Status s) {
+  if (s.code() == StatusCode::kAlreadyExists) return Status(StatusCode::kInternal, s.message());
+  return s;
+}
+
 Status OpenStoreSchema(Database& db, const std::function<Status(int)>& upgrade_earlier = nullptr);
 
 // The metadata table ("meta" on SQLite, "tessera_meta" on PostgreSQL) and its values.

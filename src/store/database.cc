@@ -69,10 +69,13 @@ Status Database::Migrate(const Schema& schema) {
   // The common case, current tables, without taking any lock (every thread of `tessera serve`
   // opens the store).
   TESSERA_ASSIGN_OR_RETURN(int have, SchemaVersion(module));
-  for (int version = have + 1; version <= known; ++version) {
-    TESSERA_RETURN_IF_ERROR(MigrateOnce(schema, version));
+  if (have < known) {
+    for (int version = have + 1; version <= known; ++version) {
+      TESSERA_RETURN_IF_ERROR(MigrateOnce(schema, version));
+    }
+    // Another process may have gone further meanwhile.
+    TESSERA_ASSIGN_OR_RETURN(have, SchemaVersion(module));
   }
-  TESSERA_ASSIGN_OR_RETURN(have, SchemaVersion(module));
   if (have > known) {
     return FailedPreconditionError(
         "{} holds version {} of the {} tables, newer than this tessera supports ({}); upgrade "

@@ -321,7 +321,6 @@ class PostgresStore final : public Store {
  public:
   PostgresStore(std::string location, SafeLocation safe, Conn conn)
       : location_(std::move(location)),
-        safe_(safe),
         database_(std::make_unique<PostgresDatabase>(std::move(safe), std::move(conn))) {}
 
   Database& db() override { return *database_; }
@@ -346,13 +345,13 @@ class PostgresStore final : public Store {
         return DataLossError(
             "PostgreSQL {} holds a table '{}' but no Tessera store; use an empty "
             "database for Tessera",
-            safe_.Describe(), foreign);
+            database_->safe().Describe(), foreign);
       }
       if (!create) {
         return NotFoundError(
             "PostgreSQL {} holds no Tessera store yet; load orders with `tessera ingest FILE "
             "--store URL`",
-            safe_.Describe());
+            database_->safe().Describe());
       }
     }
     return internal::OpenStoreSchema(*database_, [&](int version) {
@@ -379,7 +378,7 @@ class PostgresStore final : public Store {
       const auto idx = static_cast<uint32_t>(GetInt32(PQgetvalue(r.get(), i, 0)));
       if (idx >= static_cast<uint32_t>(n) || seen[idx] || PQgetlength(r.get(), i, 1) != 16) {
         return DataLossError("PostgreSQL {}: customer indexes are not dense (index {} of {})",
-                             safe_.Describe(), idx, n);
+                             database_->safe().Describe(), idx, n);
       }
       seen[idx] = true;
       std::memcpy(all[idx].bytes.data(), PQgetvalue(r.get(), i, 1), 16);
@@ -434,7 +433,7 @@ class PostgresStore final : public Store {
       return FailedPreconditionError(
           "PostgreSQL {}: a batch's new customers start at index {} but the store holds {} "
           "(another process wrote to the store during this load?)",
-          safe_.Describe(), batch.first_new_customer, customers_.size());
+          database_->safe().Describe(), batch.first_new_customer, customers_.size());
     }
     auto next = next_batch_.find(load_id);
     if (next == next_batch_.end()) {
@@ -479,7 +478,9 @@ class PostgresStore final : public Store {
     return st;
   }
 
-  std::string Describe() const override { return "PostgreSQL store " + safe_.Describe(); }
+  std::string Describe() const override {
+    return "PostgreSQL store " + database_->safe().Describe();
+  }
 
  private:
   PGconn* conn() { return database_->conn(); }
@@ -500,13 +501,13 @@ class PostgresStore final : public Store {
       if (b > 0 && ledger[b - 1].first_order_no + ledger[b - 1].orders > ledger[b].first_order_no) {
         return DataLossError(
             "PostgreSQL {}: load {} batch {} and load {} batch {} share order numbers",
-            safe_.Describe(), ledger[b - 1].load_id, ledger[b - 1].batch_no, ledger[b].load_id,
-            ledger[b].batch_no);
+            database_->safe().Describe(), ledger[b - 1].load_id, ledger[b - 1].batch_no,
+            ledger[b].load_id, ledger[b].batch_no);
       }
     }
     batches.reset();
     if (ledger.empty()) return OkStatus();
-    OrderChunks chunks(std::move(ledger), safe_.Describe(), fields, fn);
+    OrderChunks chunks(std::move(ledger), database_->safe().Describe(), fields, fn);
     Result start(PQexec(conn(), ScanOrdersSql(fields).c_str()));
     if (PQresultStatus(start.get()) != PGRES_COPY_OUT) return Error(start.get(), "read orders");
     Status s;
@@ -670,10 +671,7 @@ class PostgresStore final : public Store {
   }
 
   Status Error(const PGresult* r, const char* what) {
-    Status s = database_->Error(r, what);
-    // Callers here tell a duplicate themselves; their message names the object.
-    if (s.code() == StatusCode::kAlreadyExists) return Status(StatusCode::kInternal, s.message());
-    return s;
+    return internal::UnexpectedDuplicate(database_->Error(r, what));
   }
 
   // A store at version 1 whose batches lack first_order_no was made by the first release:
@@ -696,7 +694,6 @@ class PostgresStore final : public Store {
   }
 
   std::string location_;
-  SafeLocation safe_;
   std::unique_ptr<PostgresDatabase> database_;
   // Customer pseudonyms by dense index: orders carry their customer's pseudonym (the
   // distribution column), but batches name existing customers by index only.

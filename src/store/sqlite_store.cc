@@ -199,11 +199,7 @@ class SqliteStore final : public Store {
 
   // The core's error for the connection's last failure; a broken constraint here is a bug, not
   // a duplicate the caller could name.
-  Status Error(const char* what) {
-    Status s = database_->Error(what);
-    if (s.code() == StatusCode::kAlreadyExists) return Status(StatusCode::kInternal, s.message());
-    return s;
-  }
+  Status Error(const char* what) { return internal::UnexpectedDuplicate(database_->Error(what)); }
 
   std::unique_ptr<internal::SqliteDatabase> database_;
   sqlite3* db_;  // database_'s connection

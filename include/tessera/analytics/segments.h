@@ -60,8 +60,9 @@ class SegmentRules {
 // Assigns every profile its segment (scores must be set).
 void AssignSegments(const SegmentRules& rules, ProfileSet* set);
 
-struct SegmentStats {
-  std::string key, group;
+// One segment's figures, as computed (SegmentStats) and as kept in a snapshot
+// (SnapshotSegment): one record, so that a new figure is added once.
+struct SegmentFigures {
   uint64_t uuid_count = 0;
   double avg_order_count = 0, avg_clv = 0, avg_recency_days = 0;  // 0 when uuid_count == 0
   double share_percent = 0;  // largest-remainder rounded to 0.01, summing to exactly 100
@@ -70,6 +71,10 @@ struct SegmentStats {
   uint64_t sum_order_count = 0;
   // With predictions (predict.h): averages over the segment's customers that have them.
   double avg_p_alive = 0, avg_predicted_clv = 0;
+};
+
+struct SegmentStats : SegmentFigures {
+  std::string key, group;  // group: the name in the report's language
 };
 
 struct SegmentReport {

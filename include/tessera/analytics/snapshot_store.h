@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "tessera/analytics/profiles.h"
+#include "tessera/analytics/segments.h"
 #include "tessera/common/status.h"
 #include "tessera/store/store.h"
 
@@ -35,12 +37,8 @@ struct SnapshotInfo {
 };
 
 // One segment's statistics, in rule order; names in both languages.
-struct SnapshotSegment {
+struct SnapshotSegment : SegmentFigures {
   std::string key, name_en, name_de;
-  uint64_t uuid_count = 0, sum_order_count = 0;
-  int64_t sum_clv_minor = 0, median_clv_minor = 0;
-  double avg_order_count = 0, avg_clv = 0, avg_recency_days = 0, share_percent = 0;
-  double avg_p_alive = 0, avg_predicted_clv = 0;
 };
 
 // The snapshot tables of one store, brought up to date on first use. Borrows the store; not
@@ -52,8 +50,11 @@ class SnapshotStore {
   // Keeps a snapshot atomically (all or nothing); returns its id. `profiles` (scored and
   // segmented; `segment` indexes `segments`) in customer order. Errors: kInvalidArgument (no
   // segment; a profile names no segment or no customer, or is out of order), the store's.
+  // `uuids`: every customer's pseudonym by index, as the profiles were computed with
+  // (ProfileSet::uuids), so that it is not read again; empty: read from the store.
   StatusOr<int64_t> Save(const SnapshotInfo& info, const std::vector<SnapshotSegment>& segments,
-                         const std::vector<Profile>& profiles);
+                         const std::vector<Profile>& profiles,
+                         std::span<const privacy::Uuid> uuids = {});
   // Every snapshot, oldest first.
   StatusOr<std::vector<SnapshotInfo>> List();
   // Errors: kNotFound for an unknown id.
