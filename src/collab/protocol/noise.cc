@@ -6,7 +6,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "collab/hash_internal.h"
+#include "collab/protocol/hash_internal.h"
 
 namespace tessera::collab {
 namespace {

@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "collab/test_bytes.h"
+#include "collab/protocol/test_bytes.h"
 #include "tessera/collab/hash_to_group.h"
 #include "tessera/collab/match_token.h"
 

@@ -8,7 +8,7 @@
 #include <array>
 #include <memory>
 
-#include "collab/hash_internal.h"
+#include "collab/protocol/hash_internal.h"
 
 namespace tessera::collab {
 namespace internal {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "collab/hash_internal.h"
-#include "collab/test_bytes.h"
+#include "collab/protocol/hash_internal.h"
+#include "collab/protocol/test_bytes.h"
 
 namespace tessera::collab {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "collab/test_bytes.h"
+#include "collab/protocol/test_bytes.h"
 
 namespace tessera::collab {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "collab/hash_internal.h"
+#include "collab/protocol/hash_internal.h"
 #include "tessera/collab/hash_to_group.h"
 
 namespace tessera::collab::oprf {

@@ -5,7 +5,7 @@
 #include <cassert>
 #include <cstring>
 
-#include "collab/hash_internal.h"
+#include "collab/protocol/hash_internal.h"
 #include "tessera/privacy/order_token.h"
 
 namespace tessera::collab {

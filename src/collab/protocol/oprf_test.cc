@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "collab/test_bytes.h"
+#include "collab/protocol/test_bytes.h"
 #include "tessera/collab/hash_to_group.h"
 
 namespace tessera::collab::oprf {

@@ -4,7 +4,7 @@
 
 #include <array>
 
-#include "collab/hash_internal.h"
+#include "collab/protocol/hash_internal.h"
 
 namespace tessera::collab {
 
