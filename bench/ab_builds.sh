@@ -8,6 +8,7 @@
 #
 # Build the old one in a worktree: git worktree add /tmp/old REV && (cd /tmp/old &&
 # TARGET=tessera scripts/build build). Prints one line per run and build, seconds.
+# AB_INGEST_ARGS adds arguments to both loads, e.g. "--memory-budget 8M" for the spilled path.
 set -euo pipefail
 old=$1 new=$2 customers=${3:-200000} runs=${4:-3}
 work=$(mktemp -d)
@@ -33,13 +34,13 @@ for run in $(seq 1 "$runs"); do
   for which in old new; do
     bin=${!which}
     rm -f "$work"/store.db*
-    load=$(seconds "$bin" ingest "$work/orders.csv" --store "$work/store.db" -q)
+    load=$(seconds "$bin" ingest "$work/orders.csv" --store "$work/store.db" -q ${AB_INGEST_ARGS:-})
     snap=$(seconds "$bin" snapshots create --store "$work/store.db" "${analysis[@]}")
     seg=$(seconds "$bin" segments --store "$work/store.db" "${analysis[@]}")
     db=tessera_ab_${which}_$$_$run
     psql "$admin" -qAtc "CREATE DATABASE $db" >/dev/null
     url=$(echo "$admin" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#")
-    pload=$(seconds "$bin" ingest "$work/orders.csv" --store "$url" -q)
+    pload=$(seconds "$bin" ingest "$work/orders.csv" --store "$url" -q ${AB_INGEST_ARGS:-})
     psnap=$(seconds "$bin" snapshots create --store "$url" "${analysis[@]}")
     pseg=$(seconds "$bin" segments --store "$url" "${analysis[@]}")
     psql "$admin" -qAtc "DROP DATABASE $db WITH (FORCE)" >/dev/null
