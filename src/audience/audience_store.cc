@@ -189,15 +189,34 @@ Status AudienceStore::PutAttributes(const std::vector<CustomerAttribute>& attrib
     }
   }
   return db_.Transaction([&]() -> Status {
-    for (const auto& a : attributes) {
-      if (pg) {
-        TESSERA_RETURN_IF_ERROR(
-            db_.Execute("INSERT INTO customer_attributes(customer_uuid, customer_idx, name, "
-                        "value) VALUES ($1, $2, $3, $4) ON CONFLICT (customer_uuid, name) DO "
-                        "UPDATE SET value = excluded.value",
-                        {uuids[a.customer].ToString(), a.customer, a.name, a.value})
-                .status());
-      } else {
+    if (pg) {
+      // One COPY into a scratch table and one upsert, not a statement per row; where a
+      // customer's attribute comes twice, the later one wins, as row by row.
+      TESSERA_RETURN_IF_ERROR(db_.ExecuteScript(
+          "CREATE TEMPORARY TABLE attributes_in (seq bigint, customer_uuid uuid, customer_idx "
+          "integer, name text, value text) ON COMMIT DROP"));
+      using store::SqlType;
+      const store::SqlColumn columns[] = {{"seq", SqlType::kInt64},
+                                          {"customer_uuid", SqlType::kUuid},
+                                          {"customer_idx", SqlType::kInt32},
+                                          {"name", SqlType::kText},
+                                          {"value", SqlType::kText}};
+      TESSERA_RETURN_IF_ERROR(db_.Insert("attributes_in", columns, attributes.size(),
+                                         [&](size_t i, store::SqlRowWriter& w) {
+                                           const CustomerAttribute& a = attributes[i];
+                                           w.Int(static_cast<int64_t>(i));
+                                           w.Uuid(uuids[a.customer]);
+                                           w.Int(a.customer);
+                                           w.Text(a.name);
+                                           w.Text(a.value);
+                                         }));
+      TESSERA_RETURN_IF_ERROR(db_.ExecuteScript(
+          "INSERT INTO customer_attributes(customer_uuid, customer_idx, name, value) SELECT "
+          "DISTINCT ON (customer_uuid, name) customer_uuid, customer_idx, name, value FROM "
+          "attributes_in ORDER BY customer_uuid, name, seq DESC ON CONFLICT (customer_uuid, name) "
+          "DO UPDATE SET value = excluded.value"));
+    } else {
+      for (const auto& a : attributes) {
         TESSERA_RETURN_IF_ERROR(
             db_.Execute("INSERT INTO customer_attributes(customer_idx, name, value) VALUES ($1, "
                         "$2, $3) ON CONFLICT (customer_idx, name) DO UPDATE SET value = "

@@ -93,7 +93,8 @@ TEST_P(AudienceStoreTest, AttachesAttributesToCustomersReplacingEarlierValues) {
   ASSERT_TRUE(Audiences()
                   .PutAttributes({{0, "tier", "gold"}, {1, "tier", "silver"}, {1, "city", "Köln"}})
                   .ok());
-  ASSERT_TRUE(Audiences().PutAttributes({{0, "tier", "platinum"}}).ok());
+  // Twice in one import: the later one wins.
+  ASSERT_TRUE(Audiences().PutAttributes({{0, "tier", "bronze"}, {0, "tier", "platinum"}}).ok());
   EXPECT_EQ(Audiences().PutAttributes({{4, "tier", "gold"}}).code(), StatusCode::kInvalidArgument);
   std::vector<std::tuple<uint32_t, std::string, std::string>> seen;
   ASSERT_TRUE(Audiences()
