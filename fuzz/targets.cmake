@@ -7,4 +7,5 @@ set(TESSERA_FUZZ_TARGETS
   mapping:io
   value_parse:io
   segment_rules:analytics
-  audience_expression:audience)
+  audience_expression:audience
+  psi_message:collab_protocol)

@@ -1,0 +1,25 @@
+// PSI messages come from other parties and reach the join worker: any bytes must give a
+// message or an error, never a crash; what is accepted re-encodes to the same bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <span>
+
+#include "tessera/collab/psi_message.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const tessera::collab::PsiMessageLimits limits{64};
+  auto message = tessera::collab::ParsePsiMessage(std::span(data, size), limits);
+  if (!message.ok()) return 0;
+  auto again = tessera::collab::EncodePsiMessage(*message, limits);
+  if (!again.ok() || again->size() != size || std::memcmp(again->data(), data, size) != 0) {
+    std::abort();  // an accepted message has one encoding
+  }
+  // A fresh guard takes chunk 0 of a stream only, and each chunk once.
+  tessera::collab::ReplayGuard guard;
+  const bool first = message->sequence == 0;
+  if (guard.Accept("fuzz", *message).ok() != first) std::abort();
+  if (guard.Accept("fuzz", *message).ok()) std::abort();
+  return 0;
+}

@@ -1,0 +1,137 @@
+#include "tessera/collab/psi_message.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tessera::collab {
+
+namespace {
+
+constexpr uint8_t kMagic[4] = {'T', 'P', 'S', 'I'};
+constexpr uint8_t kVersion = 1;
+constexpr uint8_t kFlagLast = 1;
+
+void PutBigEndian(uint32_t v, std::string* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+uint32_t GetBigEndian(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+bool Less(const Point& a, const Point& b) { return a.bytes() < b.bytes(); }
+
+}  // namespace
+
+StatusOr<PsiSessionId> NewPsiSessionId() {
+  if (sodium_init() < 0) return InternalError("libsodium cannot initialize");
+  PsiSessionId id;
+  randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+StatusOr<std::string> EncodePsiMessage(PsiMessage message, const PsiMessageLimits& limits) {
+  if (message.points.size() > limits.max_points) {
+    return InvalidArgumentError("a PSI message holds at most {} points, not {}: send chunks",
+                                limits.max_points, message.points.size());
+  }
+  std::sort(message.points.begin(), message.points.end(), Less);
+  if (std::adjacent_find(message.points.begin(), message.points.end()) != message.points.end()) {
+    return InvalidArgumentError("a PSI message cannot hold a value twice: deduplicate first");
+  }
+  std::string out;
+  out.reserve(kPsiHeaderSize + message.points.size() * Point::kSize);
+  out.append(reinterpret_cast<const char*>(kMagic), sizeof kMagic);
+  out.push_back(static_cast<char>(kVersion));
+  out.push_back(static_cast<char>(message.type));
+  out.push_back(static_cast<char>(message.last ? kFlagLast : 0));
+  out.push_back('\0');
+  out.append(reinterpret_cast<const char*>(message.session.data()), message.session.size());
+  PutBigEndian(message.sequence, &out);
+  PutBigEndian(static_cast<uint32_t>(message.points.size()), &out);
+  for (const Point& p : message.points) {
+    out.append(reinterpret_cast<const char*>(p.bytes().data()), Point::kSize);
+  }
+  return out;
+}
+
+StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
+                                     const PsiMessageLimits& limits) {
+  if (bytes.size() < kPsiHeaderSize) {
+    return InvalidArgumentError("PSI message: {} bytes, shorter than its {}-byte header",
+                                bytes.size(), kPsiHeaderSize);
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    return InvalidArgumentError("PSI message: byte 0: not a PSI message (wrong magic)");
+  }
+  if (bytes[4] != kVersion) {
+    return InvalidArgumentError("PSI message: byte 4: version {} is unknown (this tessera: {})",
+                                bytes[4], kVersion);
+  }
+  PsiMessage m;
+  if (bytes[5] != static_cast<uint8_t>(PsiMessageType::kBlindedTokens) &&
+      bytes[5] != static_cast<uint8_t>(PsiMessageType::kDoubleBlinded)) {
+    return InvalidArgumentError("PSI message: byte 5: unknown message type {}", bytes[5]);
+  }
+  m.type = static_cast<PsiMessageType>(bytes[5]);
+  if ((bytes[6] & ~kFlagLast) != 0) {
+    return InvalidArgumentError("PSI message: byte 6: unknown flags {:#04x}", bytes[6]);
+  }
+  m.last = (bytes[6] & kFlagLast) != 0;
+  if (bytes[7] != 0) return InvalidArgumentError("PSI message: byte 7: reserved, must be 0");
+  std::memcpy(m.session.data(), bytes.data() + 8, m.session.size());
+  m.sequence = GetBigEndian(bytes.data() + 24);
+  const uint32_t count = GetBigEndian(bytes.data() + 28);
+  if (count > limits.max_points) {
+    return InvalidArgumentError("PSI message: byte 28: {} points, more than the {} allowed", count,
+                                limits.max_points);
+  }
+  const size_t body = bytes.size() - kPsiHeaderSize;
+  if (body != size_t{count} * Point::kSize) {
+    return InvalidArgumentError(
+        "PSI message: byte 28: {} points need {} bytes after the header, the message has {}", count,
+        size_t{count} * Point::kSize, body);
+  }
+  m.points.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t offset = kPsiHeaderSize + size_t{i} * Point::kSize;
+    auto point = Point::FromBytes(bytes.subspan(offset, Point::kSize));
+    if (!point.ok()) {
+      return InvalidArgumentError("PSI message: byte {}: point {}: {}", offset, i,
+                                  point.status().message());
+    }
+    if (!m.points.empty() && !Less(m.points.back(), *point)) {
+      return InvalidArgumentError("PSI message: byte {}: point {} is {} the one before it", offset,
+                                  i, m.points.back() == *point ? "the same as" : "smaller than");
+    }
+    m.points.push_back(*point);
+  }
+  return m;
+}
+
+Status ReplayGuard::Accept(const std::string& sender, const PsiMessage& message) {
+  Stream& s = streams_[Key{sender, message.session, message.type}];
+  if (s.done) {
+    return InvalidArgumentError("PSI message: chunk {} after the sender's last chunk (replayed?)",
+                                message.sequence);
+  }
+  if (message.sequence < s.next) {
+    return InvalidArgumentError("PSI message: chunk {} was received already (replayed)",
+                                message.sequence);
+  }
+  if (message.sequence > s.next) {
+    return InvalidArgumentError("PSI message: chunk {} arrived before chunk {} (out of sequence)",
+                                message.sequence, s.next);
+  }
+  ++s.next;
+  s.done = message.last;
+  return OkStatus();
+}
+
+bool ReplayGuard::Complete(const std::string& sender, const PsiSessionId& session,
+                           PsiMessageType type) const {
+  auto it = streams_.find(Key{sender, session, type});
+  return it != streams_.end() && it->second.done;
+}
+
+}  // namespace tessera::collab
