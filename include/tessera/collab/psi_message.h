@@ -14,9 +14,13 @@
 //   8       16    session id (random per session, chosen by the session's initiator)
 //   24      4     sequence: the chunk's number in the sender's stream, from 0 (big-endian)
 //   28      4     count of points (big-endian)
-//   32      32·n  the points: canonical ristretto255 encodings, none the identity, in strictly
-//                 increasing byte order (so no duplicates, and no order that could follow the
-//                 sender's customer order)
+//   32      32·n  the points: canonical ristretto255 encodings, none the identity, none twice
+//
+// A point's position is its index in the session: the owner of the customers behind round-1
+// values shuffles them (ShuffleForSession) before it blinds them, so that positions follow no
+// order of its customers, and keeps the permutation to itself; whoever double-blinds the values
+// keeps their positions, so that the join worker can line up what each owner contributes for a
+// position (its audience bits) with the values that match.
 //
 // Who signs a message and proves it is fresh across connections is the transport's business
 // (requests between nodes are signed with party keys); ReplayGuard refuses a chunk it has seen.
@@ -49,7 +53,7 @@ struct PsiMessage {
   PsiSessionId session{};
   uint32_t sequence = 0;
   bool last = false;
-  std::vector<Point> points;  // strictly increasing bytes (EncodePsiMessage sorts them)
+  std::vector<Point> points;  // in session order, none twice
 };
 
 struct PsiMessageLimits {
@@ -62,14 +66,19 @@ inline constexpr size_t kPsiHeaderSize = 32;
 // A fresh random session id. Errors: kInternal if libsodium cannot initialize.
 StatusOr<PsiSessionId> NewPsiSessionId();
 
-// The message's bytes, its points sorted (the message is taken by value for that).
-// Errors: kInvalidArgument for more points than `limits` allow, or a point given twice.
-StatusOr<std::string> EncodePsiMessage(PsiMessage message, const PsiMessageLimits& limits = {});
+// The message's bytes. Errors: kInvalidArgument for more points than `limits` allow, or a point
+// given twice.
+StatusOr<std::string> EncodePsiMessage(const PsiMessage& message,
+                                       const PsiMessageLimits& limits = {});
+
+// A uniformly random permutation of `n` positions (libsodium's CSPRNG): position i of the
+// session holds item permutation[i]. Errors: kInternal if libsodium cannot initialize.
+StatusOr<std::vector<uint32_t>> ShuffleForSession(uint32_t n);
 
 // Errors: kInvalidArgument naming the offset and what is wrong: too short, wrong magic, an
 // unknown version, type or flag, a non-zero reserved byte, a count over the limit or not
 // matching the length, a point that is not a canonical encoding of an element or is the
-// identity, points out of order or repeated.
+// identity, a point repeated.
 StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
                                      const PsiMessageLimits& limits = {});
 

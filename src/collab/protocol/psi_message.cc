@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_set>
 
 namespace tessera::collab {
 
@@ -19,7 +20,15 @@ void PutBigEndian(uint32_t v, std::string* out) {
 uint32_t GetBigEndian(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-bool Less(const Point& a, const Point& b) { return a.bytes() < b.bytes(); }
+// Points are uniformly distributed: their first eight bytes are a good hash.
+struct FirstWord {
+  size_t operator()(const std::array<uint8_t, Point::kSize>& b) const {
+    uint64_t h;
+    std::memcpy(&h, b.data(), sizeof h);
+    return static_cast<size_t>(h);
+  }
+};
+using PointSet = std::unordered_set<std::array<uint8_t, Point::kSize>, FirstWord>;
 
 }  // namespace
 
@@ -30,14 +39,24 @@ StatusOr<PsiSessionId> NewPsiSessionId() {
   return id;
 }
 
-StatusOr<std::string> EncodePsiMessage(PsiMessage message, const PsiMessageLimits& limits) {
+StatusOr<std::vector<uint32_t>> ShuffleForSession(uint32_t n) {
+  if (sodium_init() < 0) return InternalError("libsodium cannot initialize");
+  std::vector<uint32_t> p(n);
+  for (uint32_t i = 0; i < n; ++i) p[i] = i;
+  for (uint32_t i = n; i > 1; --i) std::swap(p[i - 1], p[randombytes_uniform(i)]);  // Fisher-Yates
+  return p;
+}
+
+StatusOr<std::string> EncodePsiMessage(const PsiMessage& message, const PsiMessageLimits& limits) {
   if (message.points.size() > limits.max_points) {
     return InvalidArgumentError("a PSI message holds at most {} points, not {}: send chunks",
                                 limits.max_points, message.points.size());
   }
-  std::sort(message.points.begin(), message.points.end(), Less);
-  if (std::adjacent_find(message.points.begin(), message.points.end()) != message.points.end()) {
-    return InvalidArgumentError("a PSI message cannot hold a value twice: deduplicate first");
+  PointSet seen(message.points.size());
+  for (const Point& p : message.points) {
+    if (!seen.insert(p.bytes()).second) {
+      return InvalidArgumentError("a PSI message cannot hold a value twice: deduplicate first");
+    }
   }
   std::string out;
   out.reserve(kPsiHeaderSize + message.points.size() * Point::kSize);
@@ -93,6 +112,7 @@ StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
         size_t{count} * Point::kSize, body);
   }
   m.points.reserve(count);
+  PointSet seen(count);
   for (uint32_t i = 0; i < count; ++i) {
     const size_t offset = kPsiHeaderSize + size_t{i} * Point::kSize;
     auto point = Point::FromBytes(bytes.subspan(offset, Point::kSize));
@@ -100,9 +120,9 @@ StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
       return InvalidArgumentError("PSI message: byte {}: point {}: {}", offset, i,
                                   point.status().message());
     }
-    if (!m.points.empty() && !Less(m.points.back(), *point)) {
-      return InvalidArgumentError("PSI message: byte {}: point {} is {} the one before it", offset,
-                                  i, m.points.back() == *point ? "the same as" : "smaller than");
+    if (!seen.insert(point->bytes()).second) {
+      return InvalidArgumentError("PSI message: byte {}: point {} repeats an earlier one", offset,
+                                  i);
     }
     m.points.push_back(*point);
   }

@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "tessera/collab/join.h"
 #include "tessera/collab/match_token.h"
 #include "tessera/collab/psi.h"
 
@@ -36,7 +37,7 @@ PsiMessage Message(size_t n) {
   return m;
 }
 
-TEST(PsiMessage, RoundTripsWithItsPointsSorted) {
+TEST(PsiMessage, RoundTripsKeepingEachPointsPosition) {
   const PsiMessage m = Message(100);
   auto bytes = EncodePsiMessage(m);
   ASSERT_TRUE(bytes.ok()) << bytes.status().message();
@@ -47,10 +48,7 @@ TEST(PsiMessage, RoundTripsWithItsPointsSorted) {
   EXPECT_EQ(parsed->session, m.session);
   EXPECT_EQ(parsed->sequence, 7u);
   EXPECT_TRUE(parsed->last);
-  std::vector<Point> sorted = m.points;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Point& a, const Point& b) { return a.bytes() < b.bytes(); });
-  EXPECT_EQ(parsed->points, sorted);  // the sender's order is not on the wire
+  EXPECT_EQ(parsed->points, m.points);
   auto empty = EncodePsiMessage(Message(0));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(ParsePsiMessage(Bytes(*empty))->points.empty());
@@ -115,13 +113,13 @@ TEST(PsiMessage, RefusesEveryMalformedMessageNamingWhere) {
   const auto flipped = ParsePsiMessage(Bytes(b));
   EXPECT_FALSE(flipped.ok() && flipped->points.size() == 3 &&
                flipped->points == ParsePsiMessage(Bytes(good))->points);
-  // Repeated and out of order.
+  // Repeated, next to each other or not.
   b = good;
   std::copy(b.begin() + 32, b.begin() + 64, b.begin() + 64);
-  EXPECT_TRUE(refused(b, "point 1 is the same as the one before it", limits));
+  EXPECT_TRUE(refused(b, "byte 64: point 1 repeats an earlier one", limits));
   b = good;
-  std::swap_ranges(b.begin() + 32, b.begin() + 64, b.begin() + 64);
-  EXPECT_TRUE(refused(b, "point 1 is smaller than the one before it", limits));
+  std::copy(b.begin() + 32, b.begin() + 64, b.begin() + 96);
+  EXPECT_TRUE(refused(b, "byte 96: point 2 repeats an earlier one", limits));
 }
 
 TEST(PsiMessage, AnyBytesGiveAMessageOrAnErrorNeverACrash) {
@@ -136,12 +134,29 @@ TEST(PsiMessage, AnyBytesGiveAMessageOrAnErrorNeverACrash) {
     const auto r = ParsePsiMessage(Bytes(b));
     if (r.ok()) {
       ++accepted;
-      for (size_t k = 1; k < r->points.size(); ++k) {
-        ASSERT_LT(r->points[k - 1].bytes(), r->points[k].bytes());
-      }
+      EXPECT_EQ(*EncodePsiMessage(*r), b);  // one encoding per message
     }
   }
   EXPECT_LT(accepted, 20000);  // most edits break a point, the order or the header
+}
+
+TEST(PsiMessage, ShufflesPositionsUniformly) {
+  auto p = ShuffleForSession(5);
+  ASSERT_TRUE(p.ok());
+  std::vector<uint32_t> sorted = *p;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<uint32_t>{0, 1, 2, 3, 4}));
+  // Each item lands in each position about equally often (3000 shuffles of 3: 1000 expected per
+  // cell; 6 sigma is ~155).
+  int count[3][3] = {};
+  for (int i = 0; i < 3000; ++i) {
+    auto q = *ShuffleForSession(3);
+    for (int pos = 0; pos < 3; ++pos) ++count[pos][q[pos]];
+  }
+  for (auto& row : count) {
+    for (int c : row) EXPECT_NEAR(c, 1000, 155);
+  }
+  EXPECT_TRUE(ShuffleForSession(0)->empty());
 }
 
 TEST(ReplayGuard, AcceptsEachChunkOnceInSequenceUntilTheLast) {
@@ -190,22 +205,41 @@ TEST(PsiMessage, CarriesATwoPartyIntersectionThroughTheWire) {
     m.points = std::move(points);
     return *ParsePsiMessage(Bytes(*EncodePsiMessage(std::move(m))));
   };
-  // Round 1: each sends its blinded tokens to the other.
-  const PsiMessage from_a = wire(*BlindBatch(tokens(key_a, {"x@a.de", "y@a.de", "both@x.de"}), r_a),
-                                 PsiMessageType::kBlindedTokens);
-  const PsiMessage from_b = wire(*BlindBatch(tokens(key_b, {"both@x.de", "z@b.de"}), r_b),
-                                 PsiMessageType::kBlindedTokens);
-  // Round 2: each applies its own r·k and sends the result to the worker.
-  const PsiMessage a_to_worker =
+  // Round 1: each sends its blinded tokens, in a shuffled order, to the other.
+  const std::vector<std::string> ids_a = {"x@a.de", "y@a.de", "both@x.de", "also@x.de"};
+  const std::vector<std::string> ids_b = {"also@x.de", "both@x.de", "z@b.de"};
+  auto shuffled = [](std::vector<std::string> ids) {
+    const auto p = *ShuffleForSession(static_cast<uint32_t>(ids.size()));
+    std::vector<std::string> out;
+    for (uint32_t i : p) out.push_back(ids[i]);
+    return out;
+  };
+  const std::vector<std::string> session_a = shuffled(ids_a), session_b = shuffled(ids_b);
+  const PsiMessage from_a =
+      wire(*BlindBatch(tokens(key_a, session_a), r_a), PsiMessageType::kBlindedTokens);
+  const PsiMessage from_b =
+      wire(*BlindBatch(tokens(key_b, session_b), r_b), PsiMessageType::kBlindedTokens);
+  // Round 2: each applies its own r·k to the other's values, keeping their positions, and sends
+  // them to the worker.
+  const PsiMessage of_b =
       wire(*BlindBatch(from_b.points, r_a.WithMatchKey(key_a)), PsiMessageType::kDoubleBlinded);
-  const PsiMessage b_to_worker =
+  const PsiMessage of_a =
       wire(*BlindBatch(from_a.points, r_b.WithMatchKey(key_b)), PsiMessageType::kDoubleBlinded);
-  std::vector<Point> common;
-  std::set_intersection(a_to_worker.points.begin(), a_to_worker.points.end(),
-                        b_to_worker.points.begin(), b_to_worker.points.end(),
-                        std::back_inserter(common),
-                        [](const Point& x, const Point& y) { return x.bytes() < y.bytes(); });
-  EXPECT_EQ(common.size(), 1u);
+  // The worker lines up positions; each owner alone knows whose they are.
+  const std::vector<MatchedPair> pairs = MatchPositions(of_a.points, of_b.points);
+  ASSERT_EQ(pairs.size(), 2u);
+  for (const MatchedPair& p : pairs) EXPECT_EQ(session_a[p.a], session_b[p.b]);
+  EXPECT_TRUE(MatchPositions(of_a.points, {}).empty());
+}
+
+TEST(MatchPositions, PairsEqualValuesWhicheverSideIsSmaller) {
+  const std::vector<Point> v = Points(6, 99);
+  const std::vector<Point> a = {v[0], v[1], v[2], v[3]};
+  const std::vector<Point> b = {v[4], v[3], v[1]};
+  const std::vector<MatchedPair> expected = {{1, 2}, {3, 1}};
+  EXPECT_EQ(MatchPositions(a, b), expected);
+  const std::vector<MatchedPair> swapped = {{1, 3}, {2, 1}};
+  EXPECT_EQ(MatchPositions(b, a), swapped);
 }
 
 }  // namespace
