@@ -1,14 +1,23 @@
-// PSI messages come from other parties and reach the join worker: any bytes must give a
-// message or an error, never a crash; what is accepted re-encodes to the same bytes.
+// PSI messages and contributions come from other parties and reach the join worker: any bytes must
+// give a message or an error, never a crash; what is accepted re-encodes to the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <span>
 
+#include "tessera/collab/joint_counts.h"
 #include "tessera/collab/psi_message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The same header starts a contribution (joint_counts.h): any bytes give one or an error, and
+  // an accepted one has one encoding.
+  if (auto c = tessera::collab::ParseContribution(std::span(data, size)); c.ok()) {
+    auto again = tessera::collab::EncodeContribution(*c);
+    if (!again.ok() || again->size() != size || std::memcmp(again->data(), data, size) != 0) {
+      std::abort();
+    }
+  }
   const tessera::collab::PsiMessageLimits limits{64};
   auto message = tessera::collab::ParsePsiMessage(std::span(data, size), limits);
   if (!message.ok()) return 0;
