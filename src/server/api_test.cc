@@ -333,6 +333,31 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
   }
 }
 
+// A missing snapshot is a 404 that says so without showing where the store is; the dashboard
+// comes with headers that keep it out of other sites' frames and its scripts its own.
+TEST_P(ApiTest, ErrorsDoNotShowTheStoresLocationAndTheDashboardIsFramedByNoOne) {
+  auto missing = Get("/api/v1/snapshots/999/segments", env_->viewer_);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  const std::string location = env_->store_;
+  const std::string file = location.substr(location.find_last_of('/') + 1);
+  EXPECT_EQ(missing->body.find(location), std::string::npos) << missing->body;
+  EXPECT_EQ(missing->body.find(file), std::string::npos) << missing->body;
+  EXPECT_NE(missing->body.find("the store"), std::string::npos) << missing->body;
+  auto page = Get("/", "");
+  ASSERT_TRUE(page);
+  if (page->status == 200) {
+    EXPECT_EQ(page->get_header_value("X-Frame-Options"), "DENY");
+    EXPECT_NE(page->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'"),
+              std::string::npos);
+    EXPECT_NE(page->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+              std::string::npos);
+    EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  } else {
+    EXPECT_NE(page->body.find("has no dashboard"), std::string::npos) << page->body;
+  }
+}
+
 // ?predict= gives the numbers `tessera profiles|segments --predict` gives for the snapshot's
 // as-of date and window: per profile (every page, and one by one) and averaged per segment.
 TEST_P(ApiTest, PredictionsAreWhatTheCliComputes) {

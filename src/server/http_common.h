@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "tessera/common/status.h"
 
@@ -50,9 +51,24 @@ inline HttpError FromStatus(const Status& s) {
   }
 }
 
+// What error messages must not show a client: the store's location and description (a file
+// path, a database host) become "the store". Set once when the server starts, before it serves.
+inline std::vector<std::string>& Redactions() {
+  static std::vector<std::string> redactions;
+  return redactions;
+}
+inline std::string Redact(std::string message) {
+  for (const std::string& r : Redactions()) {
+    if (r.empty()) continue;
+    for (size_t at; (at = message.find(r)) != std::string::npos;)
+      message.replace(at, r.size(), "the store");
+  }
+  return message;
+}
+
 inline void SendError(httplib::Response& res, const HttpError& e) {
   Json j;
-  j["error"] = {{"status", e.status}, {"code", e.code}, {"message", e.message}};
+  j["error"] = {{"status", e.status}, {"code", e.code}, {"message", Redact(e.message)}};
   if (!e.parameter.empty()) j["error"]["parameter"] = e.parameter;
   for (const auto& [k, v] : e.extra.items()) j["error"][k] = v;
   res.status = e.status;
