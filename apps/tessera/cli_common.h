@@ -135,6 +135,7 @@ void AddSnapshotCommands(CLI::App& app, int* rc);
 void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc);
 // `tessera audience ...` (audience_commands.cc).
 void AddAudienceCommands(CLI::App& app, int* rc);
+void AddCollabCommands(CLI::App& app, int* rc);
 // After a load or a new snapshot: when the store has a snapshot, brings the audience index file
 // (at its default place) up to date, so that the next `tessera audience` command need not
 // rebuild it; says so on stderr unless `quiet`. A failure is a warning, not an error: the next

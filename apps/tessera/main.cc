@@ -19,6 +19,7 @@
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
+#include "tessera/collab/party.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
 #include "tessera/ingest/loader.h"
@@ -104,6 +105,8 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   options.batch_orders = batch;
   options.memory_budget = memory_budget;
   options.temp_dir = temp_dir;
+  // A party of collaborations keeps match tokens of its customers' e-mails and phones.
+  options.match_tokens = collab::PartyStore((*store)->db()).Show().ok();
   if (max_rejects >= 0) options.max_rejects = static_cast<uint64_t>(max_rejects);
   options.on_progress = [&](const ingest::LoadProgress& p) { progress.Update(p); };
   options.on_reject = [&](const io::Reject& r) {
@@ -218,18 +221,26 @@ int RunKeysInit(const std::string& path) {
   return 0;
 }
 
-int RunPseudonymize(const std::string& key_path, const std::string& kind_name) {
+int RunPseudonymize(const std::string& key_path, const std::string& kind_name,
+                    const std::string& phone_country) {
   auto key = privacy::OwnerKey::Load(key_path);
   if (!key.ok()) return Fail(key.status());
   auto p = privacy::Pseudonymizer::Create(*key);
   if (!p.ok()) return Fail(p.status());
-  const auto kind = kind_name == "email" ? privacy::IdentifierKind::kEmail
-                                         : privacy::IdentifierKind::kCustomerNumber;
+  const auto kind = kind_name == "email"   ? privacy::IdentifierKind::kEmail
+                    : kind_name == "phone" ? privacy::IdentifierKind::kPhone
+                                           : privacy::IdentifierKind::kCustomerNumber;
+  privacy::PhoneDefaults phone;
+  if (!phone_country.empty()) {
+    auto country = io::FindPhoneCountry(phone_country);
+    if (!country.ok()) return Fail(country.status().WithContext("--phone-country"));
+    phone.country = *std::move(country);
+  }
   std::string line;
   uint64_t n = 0;
   while (std::getline(std::cin, line)) {
     ++n;
-    auto normalized = privacy::NormalizeIdentifier(kind, line);
+    auto normalized = privacy::NormalizeIdentifier(kind, line, phone);
     if (!normalized.ok()) {
       std::fprintf(stderr, "tessera: line %llu: %s\n", static_cast<unsigned long long>(n),
                    normalized.status().message().c_str());
@@ -527,13 +538,17 @@ int main(int argc, char** argv) {
       app.add_subcommand("pseudonymize",
                          "Read identifiers from stdin, one per line, and print their UUIDs "
                          "(for erasure requests and matching your CRM)");
-  pseudo->add_option("--kind", kind, "customer_id or email")
-      ->check(CLI::IsMember({"customer_id", "email"}))
+  std::string phone_country;
+  pseudo->add_option("--kind", kind, "customer_id, email or phone")
+      ->check(CLI::IsMember({"customer_id", "email", "phone"}))
       ->capture_default_str();
+  pseudo->add_option("--phone-country", phone_country,
+                     "For --kind phone: the country of numbers without a country code, as the "
+                     "mapping's default_phone_country (DE, or 49)");
   pseudo->add_option("--key", pseudo_args.key, "The key file")
       ->envname("TESSERA_KEY")
       ->capture_default_str();
-  pseudo->callback([&] { rc = RunPseudonymize(pseudo_args.key, kind); });
+  pseudo->callback([&] { rc = RunPseudonymize(pseudo_args.key, kind, phone_country); });
 
   // orders
   auto* orders =
@@ -577,6 +592,7 @@ int main(int argc, char** argv) {
   AddSnapshotCommands(app, &rc);
   AddServeCommands(app, keys, &rc);
   AddAudienceCommands(app, &rc);
+  AddCollabCommands(app, &rc);
   AddMatchCommand(app, &rc);
 
   try {

@@ -2,8 +2,8 @@
 
 // The customers of a load: each distinct identifier pseudonymized once, on first sight, and
 // given a load-local slot; two spellings of one customer ("17850.0" and "17850", "A@x.de " and
-// "a@x.de") share a slot through their pseudonym. Internal to the ingest module; not
-// thread-safe.
+// "a@x.de", "030 123456" and "+4930123456") share a slot through their pseudonym. Internal to the
+// ingest module; not thread-safe.
 //
 // Privacy: the maps are keyed by raw identifiers and live in memory for the duration of the
 // load only; nothing here is written anywhere.
@@ -30,43 +30,54 @@ struct LoadCustomer {
 
 class CustomerSlots {
  public:
-  explicit CustomerSlots(privacy::Pseudonymizer pseudonymizer)
-      : pseudonymizer_(std::move(pseudonymizer)) {}
+  CustomerSlots(privacy::Pseudonymizer pseudonymizer, privacy::PhoneDefaults phone)
+      : pseudonymizer_(std::move(pseudonymizer)), phone_(std::move(phone)) {}
 
   // Fetches the slot of a row some rows ahead so that Slot() does not wait for memory.
-  void Prefetch(std::string_view customer_id, std::string_view email) const {
+  void Prefetch(std::string_view customer_id, std::string_view email,
+                std::string_view phone) const {
     if (!customer_id.empty()) {
-      number_slots_.Prefetch(customer_id);
+      slots_[0].Prefetch(customer_id);
     } else if (!email.empty()) {
-      email_slots_.Prefetch(email);
+      slots_[1].Prefetch(email);
+    } else if (!phone.empty()) {
+      slots_[2].Prefetch(phone);
     }
   }
 
-  // The slot of the row's customer (its customer number, else its e-mail), kNone for an
-  // anonymous row. Errors: kInvalidArgument after recording a reject for an identifier that
-  // does not normalize; those of RejectLog::Add.
+  // The slot of the row's customer, kNone for an anonymous row. The customer number decides;
+  // without one the e-mail, without both the phone (docs/ingest.md). Errors: kInvalidArgument
+  // after recording a reject for an identifier that does not normalize; those of
+  // RejectLog::Add.
   StatusOr<uint32_t> Slot(const io::OrderLine& line, const io::OrderReader& reader,
                           RejectLog& rejects) {
     privacy::IdentifierKind kind = privacy::IdentifierKind::kCustomerNumber;
     std::string_view raw = line.customer_id;
-    io::Field field = io::Field::kCustomerId;
     if (raw.empty()) {
       kind = privacy::IdentifierKind::kEmail;
       raw = line.email;
-      field = io::Field::kEmail;
+    }
+    if (raw.empty()) {
+      kind = privacy::IdentifierKind::kPhone;
+      raw = line.phone;
     }
     if (raw.empty()) return kNone;
-    const bool is_email = kind == privacy::IdentifierKind::kEmail;
-    if (last_slot_ != kNone && is_email == last_is_email_ && raw == last_raw_) return last_slot_;
-    auto& cache = is_email ? email_slots_ : number_slots_;
+    if (last_slot_ != kNone && kind == last_kind_ && raw == last_raw_) return last_slot_;
+    FlatStringMap& cache = slots_[static_cast<size_t>(kind)];
     if (const uint32_t slot = cache.Find(raw); slot != FlatStringMap::kMissing) {
-      return Remember(raw, is_email, slot);
+      return Remember(raw, kind, slot);
     }
-    auto normalized = privacy::NormalizeIdentifier(kind, raw);
+    auto normalized = privacy::NormalizeIdentifier(kind, raw, phone_);
     if (!normalized.ok()) {
+      static constexpr struct {
+        io::Field field;
+        const char* code;
+      } kRejects[] = {{io::Field::kCustomerId, "bad_customer_id"},
+                      {io::Field::kEmail, "bad_email"},
+                      {io::Field::kPhone, "bad_phone"}};
+      const auto& r = kRejects[static_cast<size_t>(kind)];
       TESSERA_RETURN_IF_ERROR(rejects.Add(
-          reader.MakeFieldReject(line.line, field, is_email ? "bad_email" : "bad_customer_id",
-                                 normalized.status().message())));
+          reader.MakeFieldReject(line.line, r.field, r.code, normalized.status().message())));
       return InvalidArgumentError("rejected");
     }
     const privacy::Uuid uuid = pseudonymizer_.Pseudonym(kind, *normalized);
@@ -74,7 +85,7 @@ class CustomerSlots {
         slot_by_uuid_.Insert(uuid, static_cast<uint32_t>(customers_.size()));
     if (inserted) customers_.push_back(LoadCustomer{uuid, kNone});
     cache.Insert(raw, slot);
-    return Remember(raw, is_email, slot);
+    return Remember(raw, kind, slot);
   }
 
   size_t size() const { return customers_.size(); }
@@ -84,20 +95,21 @@ class CustomerSlots {
   }
 
  private:
-  uint32_t Remember(std::string_view raw, bool is_email, uint32_t slot) {
+  uint32_t Remember(std::string_view raw, privacy::IdentifierKind kind, uint32_t slot) {
     last_raw_.assign(raw);
-    last_is_email_ = is_email;
+    last_kind_ = kind;
     return last_slot_ = slot;
   }
 
   privacy::Pseudonymizer pseudonymizer_;
-  FlatStringMap number_slots_, email_slots_;  // raw identifier -> slot
+  const privacy::PhoneDefaults phone_;
+  FlatStringMap slots_[3];  // by IdentifierKind: raw identifier -> slot
   FlatUuidMap slot_by_uuid_;
   std::vector<LoadCustomer> customers_;  // by slot
   // Consecutive rows mostly name the same customer.
   std::string last_raw_;
   uint32_t last_slot_ = kNone;
-  bool last_is_email_ = false;
+  privacy::IdentifierKind last_kind_ = privacy::IdentifierKind::kCustomerNumber;
 };
 
 }  // namespace tessera::ingest::internal

@@ -9,11 +9,13 @@
 
 #include "ingest/customer_slots.h"
 #include "ingest/load_tables.h"
+#include "ingest/match_tokens.h"
 #include "ingest/memory_orders.h"
 #include "ingest/order_writer.h"
 #include "ingest/reject_log.h"
 #include "ingest/row_pipeline.h"
 #include "ingest/spilled_orders.h"
+#include "tessera/collab/match_token.h"
 #include "tessera/privacy/pseudonymizer.h"
 
 namespace tessera::ingest {
@@ -29,20 +31,28 @@ constexpr size_t kPrefetchRows = 16;
 // loads stay in memory.
 constexpr uint64_t kDefaultMemoryBudget = uint64_t{256} << 20;
 
-// A load: rows read (row_pipeline.h), their customers given slots (customer_slots.h), grouped
-// into orders in memory (memory_orders.h) or, past the memory budget, through temporary files
-// (spilled_orders.h), then written in batches (order_writer.h); rejects in reject_log.h.
+privacy::PhoneDefaults PhoneDefaultsOf(const io::Mapping& mapping) {
+  return privacy::PhoneDefaults{mapping.default_phone_country,
+                                mapping.bare_phone_numbers_international};
+}
+
+// A load: rows read (row_pipeline.h), their customers given slots (customer_slots.h) and their
+// e-mails and phones noted for match tokens (match_tokens.h), grouped into orders in memory
+// (memory_orders.h) or, past the memory budget, through temporary files (spilled_orders.h),
+// then written in batches (order_writer.h); rejects in reject_log.h.
 class Loader {
  public:
   Loader(store::Store& store, const LoadOptions& options, privacy::Pseudonymizer pseudonymizer,
-         const privacy::OwnerKey& key, std::vector<std::string> files)
+         collab::MatchTokenKey match_key, const privacy::OwnerKey& key,
+         std::vector<std::string> files)
       : store_(store),
         options_(options),
         key_(key),
         budget_(options.memory_budget == 0 ? kDefaultMemoryBudget : options.memory_budget),
         rejects_(options, summary_),
-        customers_(std::move(pseudonymizer)),
-        writer_(store, options, summary_, dicts_, customers_) {
+        customers_(std::move(pseudonymizer), PhoneDefaultsOf(options.mapping)),
+        match_tokens_(std::move(match_key), PhoneDefaultsOf(options.mapping)),
+        writer_(store, options, summary_, dicts_, customers_, match_tokens_) {
     rejects_.SetFiles(std::move(files));
   }
 
@@ -91,7 +101,7 @@ class Loader {
             return std::string_view(batch->arena.data() + ahead.offset[i], ahead.length[i]);
           };
           if (!synthesize_ids && !spilled_) memory_.Prefetch(field(0));
-          customers_.Prefetch(field(1), field(2));
+          customers_.Prefetch(field(1), field(2), field(9));
         }
       }
       internal::ParsedRow& parsed = batch->rows[at++];
@@ -118,7 +128,9 @@ class Loader {
         if (Status limit = rejects_.Add(parsed.reject); !limit.ok()) return fail(std::move(limit));
         continue;
       }
-      if (line.customer_id.empty() && line.email.empty()) ++summary_.rows_without_customer;
+      if (line.customer_id.empty() && line.email.empty() && line.phone.empty()) {
+        ++summary_.rows_without_customer;
+      }
       if (synthesize_ids) {
         key = fmt::format("row-{:016x}-{}", line.content_hash, occurrences[line.content_hash]++);
       } else {
@@ -132,6 +144,9 @@ class Loader {
           return fail(customer.status());
         }
         continue;
+      }
+      if (options_.match_tokens && *customer != kNone) {
+        match_tokens_.Note(*customer, line.email, line.phone);
       }
       Status added = spilled_ ? spilled_->Add(line, key, *customer, line_level, file_index, dicts_)
                               : AddInMemory(line, key, *customer, line_level, *reader);
@@ -149,7 +164,10 @@ class Loader {
 
   Status Write() {
     summary_.customers_in_input = customers_.size();
-    return spilled_ ? WriteSpilled() : WriteInMemory();
+    const Status written = spilled_ ? WriteSpilled() : WriteInMemory();
+    summary_.match_identifiers_invalid = match_tokens_.invalid();
+    summary_.seconds_match_tokens = match_tokens_.seconds();
+    return written;
   }
 
   Status Finish() {
@@ -230,6 +248,7 @@ class Loader {
   internal::RejectLog rejects_;
   internal::Dictionaries dicts_;
   internal::CustomerSlots customers_;
+  internal::MatchTokens match_tokens_;
   internal::OrderWriter writer_;
   internal::MemoryOrders memory_;
   std::unique_ptr<internal::SpilledOrders> spilled_;  // once over the memory budget
@@ -245,7 +264,9 @@ StatusOr<LoadSummary> LoadOrders(store::Store& store, const privacy::OwnerKey& k
   TESSERA_ASSIGN_OR_RETURN(auto lock, store.LockForWriting());
   TESSERA_RETURN_IF_ERROR(store.BindKey(key.Fingerprint()));
   TESSERA_ASSIGN_OR_RETURN(auto pseudonymizer, privacy::Pseudonymizer::Create(key));
-  auto loader = std::make_unique<Loader>(store, options, std::move(pseudonymizer), key, files);
+  TESSERA_ASSIGN_OR_RETURN(auto match_key, collab::MatchTokenKey::Create(key));
+  auto loader = std::make_unique<Loader>(store, options, std::move(pseudonymizer),
+                                         std::move(match_key), key, files);
   auto lap = [last = start]() mutable {
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - last).count();

@@ -4,13 +4,16 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "store/test_stores.h"
+#include "tessera/collab/match_token.h"
 #include "tessera/ingest/staged_file.h"
+#include "tessera/io/phone_numbering.h"
 #include "tessera/privacy/pseudonymizer.h"
 
 namespace tessera::ingest {
@@ -43,6 +46,7 @@ class LoaderTest : public ::testing::TestWithParam<Backend> {
     auto mapping = io::LoadMapping("generic");
     ASSERT_TRUE(mapping.ok());
     options_.mapping = *mapping;
+    options_.match_tokens = true;  // as a party loads; LoaderTest.NoMatchTokensUnlessAsked
   }
 
   std::string Write(const std::string& name, const std::string& text) {
@@ -303,23 +307,29 @@ TEST_P(LoaderTest, BatchesBecomeChunksOfTheGivenSize) {
 }
 
 TEST_P(LoaderTest, TheStoreHoldsNoRawIdentifier) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
   const std::string location = NewLocation("privacy.db");
   {
     auto store = Store::Open(location, true);
     ASSERT_TRUE(store.ok());
     // Identifiers long enough not to occur by chance in a store's random bytes, padded with
     // blanks and in mixed case, so that both the raw and the normalized forms are looked for.
+    // Phones as written and in E.164, of a customer with a number (a match token only) and of
+    // one the phone identifies.
     const char* kPrivate =
-        "order_id,customer_id,email,ordered_at,sku,category,quantity,unit_price,status\n"
-        "ORD-PRIV-0001,  KUNDE-PRIV-0001 ,  Anna.Privat@Example.DE ,2024-03-01,S1,Food > Cheese,"
-        "2,1.25,completed\n"
-        "ORD-PRIV-0002,kunde-priv-0002,bernd.privat@example.de,2024-03-02,S1,Food > Cheese,1,"
+        "order_id,customer_id,email,phone,ordered_at,sku,category,quantity,unit_price,status\n"
+        "ORD-PRIV-0001,  KUNDE-PRIV-0001 ,  Anna.Privat@Example.DE ,0151 2345 6789,2024-03-01,S1,"
+        "Food > Cheese,2,1.25,completed\n"
+        "ORD-PRIV-0002,kunde-priv-0002,bernd.privat@example.de,,2024-03-02,S1,Food > Cheese,1,"
         "1.25,completed\n"
-        "ORD-PRIV-0003,,  CARLA.PRIVAT@EXAMPLE.DE,2024-03-03,S3,Drinks,3,2.00,completed\n";
+        "ORD-PRIV-0003,,  CARLA.PRIVAT@EXAMPLE.DE,+49 (0)160 9876 5432,2024-03-03,S3,Drinks,3,"
+        "2.00,completed\n"
+        "ORD-PRIV-0004,,,0049 177 3456 7890,2024-03-04,S3,Drinks,1,2.00,completed\n";
     auto summary = Load(**store, {Write("lines.csv", kPrivate)});
     ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-    ASSERT_EQ(summary->orders_stored, 3u);
-    ASSERT_EQ(summary->customers_new, 3u);
+    ASSERT_EQ(summary->orders_stored, 4u);
+    ASSERT_EQ(summary->customers_new, 4u);
+    ASSERT_EQ(summary->match_tokens, 6u);
   }
   // Everything the store holds: the database files, or every table's rows as text.
   std::string bytes;
@@ -331,8 +341,8 @@ TEST_P(LoaderTest, TheStoreHoldsNoRawIdentifier) {
       bytes += ss.str();
     }
   } else {
-    for (const char* table :
-         {"tessera_meta", "customers", "dictionary", "loads", "batches", "orders", "order_items"}) {
+    for (const char* table : {"tessera_meta", "customers", "dictionary", "loads", "batches",
+                              "orders", "order_items", "customer_match_tokens"}) {
       auto rows = internal::PostgresQueryValue(
           location, fmt::format("SELECT string_agg(t::text, '|') FROM {} t", table));
       ASSERT_TRUE(rows.ok()) << rows.status().ToString();
@@ -341,8 +351,11 @@ TEST_P(LoaderTest, TheStoreHoldsNoRawIdentifier) {
   }
   ASSERT_GT(bytes.size(), 1000u);
   for (const char* raw :
-       {"ORD-PRIV", "KUNDE-PRIV", "kunde-priv", "Anna.Privat", "anna.privat", "bernd.privat",
-        "CARLA.PRIVAT", "carla.privat", "Example.DE", "example.de", "EXAMPLE.DE"}) {
+       {"ORD-PRIV",     "KUNDE-PRIV",   "kunde-priv",   "Anna.Privat",    "anna.privat",
+        "bernd.privat", "CARLA.PRIVAT", "carla.privat", "Example.DE",     "example.de",
+        "EXAMPLE.DE",   "2345 6789",    "23456789",     "+4915123456789", "4915123456789",
+        "9876 5432",    "98765432",     "+491609876",   "491609876",      "3456 7890",
+        "34567890",     "491773456"}) {
     EXPECT_EQ(bytes.find(raw), std::string::npos) << "found " << raw;
   }
   EXPECT_NE(bytes.find("Food > Cheese"), std::string::npos);  // categories are not personal
@@ -568,6 +581,27 @@ TEST_P(LoaderTest, TheTemporaryFilesOfASpilledLoadHoldNoRawIdentifier) {
 namespace tessera::ingest {
 namespace {
 
+// A store that is no party of a collaboration pays nothing for match tokens: none computed,
+// none stored; loading the same file as a party later fills them in.
+TEST_P(LoaderTest, NoMatchTokensUnlessAsked) {
+  auto store = OpenStore();
+  const std::string file = Write("orders.csv",
+                                 "order_id,email,ordered_at,amount\n"
+                                 "o1,a@x.de,2026-01-02,10\n"
+                                 "o2,b@x.de,2026-01-03,20\n");
+  options_.match_tokens = false;
+  auto plain = Load(*store, {file});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->match_tokens, 0u);
+  EXPECT_EQ(store->db().QueryInt("SELECT count(*) FROM customer_match_tokens")->value_or(-1), 0);
+  options_.match_tokens = true;
+  auto party = Load(*store, {file});
+  ASSERT_TRUE(party.ok()) << party.status().ToString();
+  EXPECT_EQ(party->orders_stored, 0u);  // the orders were there already
+  EXPECT_EQ(party->match_tokens, 2u);   // their customers' tokens were not
+  EXPECT_EQ(store->db().QueryInt("SELECT count(*) FROM customer_match_tokens")->value_or(-1), 2);
+}
+
 // An upload staged on its way into a load (staged_file.h).
 TEST_P(LoaderTest, AStagedInputIsPrivateCappedRemovedAndNamedByItsClientsName) {
   std::string path;
@@ -625,6 +659,226 @@ TEST_P(LoaderTest, AStagedInputIsPrivateCappedRemovedAndNamedByItsClientsName) {
       << refused.status().message();
   EXPECT_EQ(refused.status().message().find(cut->path()), std::string::npos)
       << refused.status().message();
+}
+
+}  // namespace
+}  // namespace tessera::ingest
+
+namespace tessera::ingest {
+namespace {
+
+// Every match token of a store as "pseudonym kind token-hex", for comparing stores whose
+// customer indexes differ.
+std::set<std::string> TokensByPseudonym(Store& store) {
+  std::map<uint32_t, std::string> uuid;
+  EXPECT_TRUE(
+      store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { uuid[i] = u.ToString(); })
+          .ok());
+  std::set<std::string> out;
+  EXPECT_TRUE(store
+                  .ScanMatchTokens([&](uint32_t customer, privacy::IdentifierKind kind,
+                                       std::span<const uint8_t, store::kMatchTokenSize> token) {
+                    std::string hex;
+                    for (uint8_t b : token) hex += fmt::format("{:02x}", b);
+                    EXPECT_TRUE(uuid.contains(customer)) << customer;
+                    out.insert(fmt::format("{} {:c} {}", uuid[customer],
+                                           privacy::IdentifierKindByte(kind), hex));
+                  })
+                  .ok());
+  return out;
+}
+
+std::string TokenHex(const privacy::OwnerKey& key, collab::MatchKind kind,
+                     std::string_view normalized) {
+  auto k = collab::MatchTokenKey::Create(key);
+  EXPECT_TRUE(k.ok());
+  auto t = k->Token(kind, normalized);
+  EXPECT_TRUE(t.ok());
+  return t->ToHex();
+}
+
+constexpr const char* kPhones =
+    "order_id,customer_id,email,phone,ordered_at,amount\n"
+    "P-1,K1,anna@example.de,030 1234567,2024-03-01,10\n"
+    "P-2,K1,Anna@Example.DE,+49 (0)30 123 45 67,2024-03-02,10\n"  // the same two, spelt apart
+    "P-3,,bernd@example.de,0170 7654321,2024-03-03,10\n"
+    "P-4,,,0171 1111111,2024-03-04,10\n"
+    "P-5,,,+49 171 1111111,2024-03-05,10\n"  // the same customer as P-4
+    "P-6,,,0172 CALLME,2024-03-06,10\n"      // the phone decides and is bad: rejected
+    "P-7,K7,,0172 CALLME,2024-03-07,10\n"    // a bad phone that does not decide: row kept
+    "P-8,,,,2024-03-08,10\n";
+
+TEST_P(LoaderTest, APhoneIdentifiesACustomerWithoutNumberOrEmail) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  std::vector<io::Reject> rejects;
+  options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+  auto store = OpenStore();
+  auto s = Load(*store, {Write("phones.csv", kPhones)});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->orders_stored, 7u);
+  EXPECT_EQ(s->customers_new, 4u);  // K1, bernd's e-mail, the phone of P-4/P-5, K7
+  EXPECT_EQ(s->rows_without_customer, 1u);
+  EXPECT_EQ(s->match_identifiers_invalid, 1u);  // P-7's phone
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].line, 7u);
+  EXPECT_EQ(rejects[0].column, 4u);
+  EXPECT_EQ(rejects[0].column_name, "phone");
+  EXPECT_EQ(rejects[0].reason_code, "bad_phone");
+  EXPECT_EQ(rejects[0].reason.find("CALLME"), std::string::npos);
+  EXPECT_EQ(rejects[0].reason.find("0172"), std::string::npos);
+  // The phone's customer is the pseudonym of its E.164 form, in the phone's own domain.
+  auto p = privacy::Pseudonymizer::Create(*key_);
+  const auto pseudonyms = store->CustomerPseudonyms();
+  ASSERT_TRUE(pseudonyms.ok());
+  EXPECT_NE(std::find(pseudonyms->begin(), pseudonyms->end(),
+                      p->Pseudonym(privacy::IdentifierKind::kPhone, "+491711111111")),
+            pseudonyms->end());
+}
+
+TEST_P(LoaderTest, ANationalPhoneWithoutADefaultCountryIsRejectedWhenItDecides) {
+  std::vector<io::Reject> rejects;
+  options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+  auto store = OpenStore();
+  auto s = Load(*store, {Write("phones.csv",
+                               "order_id,mobile,ordered_at,amount\n"
+                               "1,0170 1234567,2024-03-01,10\n"
+                               "2,+49 170 1234567,2024-03-02,10\n")});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->orders_stored, 1u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].reason_code, "bad_phone");
+  EXPECT_EQ(rejects[0].column_name, "mobile");
+  EXPECT_NE(rejects[0].reason.find("default_phone_country"), std::string::npos);
+}
+
+// Every e-mail and phone of a row is kept as a match token of the row's customer, also when the
+// customer number decides; one per distinct identifier and customer.
+TEST_P(LoaderTest, EveryEmailAndPhoneBecomesAMatchTokenOfItsCustomer) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  auto store = OpenStore();
+  auto s = Load(*store, {Write("phones.csv", kPhones)});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto p = privacy::Pseudonymizer::Create(*key_);
+  using privacy::IdentifierKind;
+  const auto customer = [&](IdentifierKind kind, std::string_view id) {
+    return p->Pseudonym(kind, id).ToString();
+  };
+  const auto token = [&](std::string who, char kind, std::string_view id) {
+    return fmt::format("{} {} {}", who, kind,
+                       TokenHex(*key_, static_cast<collab::MatchKind>(kind), id));
+  };
+  const std::string k1 = customer(IdentifierKind::kCustomerNumber, "K1");
+  const std::string bernd = customer(IdentifierKind::kEmail, "bernd@example.de");
+  const std::string phone = customer(IdentifierKind::kPhone, "+491711111111");
+  const std::set<std::string> expected = {
+      token(k1, 'e', "anna@example.de"),     token(k1, 'p', "+49301234567"),
+      token(bernd, 'e', "bernd@example.de"), token(bernd, 'p', "+491707654321"),
+      token(phone, 'p', "+491711111111"),
+  };
+  EXPECT_EQ(TokensByPseudonym(*store), expected);
+  EXPECT_EQ(s->match_tokens, 5u);
+}
+
+TEST_P(LoaderTest, MatchTokensAreEqualUnderOneKeyAndDifferUnderAnother) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  const std::string file = Write("phones.csv", kPhones);
+  auto a = OpenStore("a.db");
+  auto b = OpenStore("b.db");
+  ASSERT_TRUE(Load(*a, {file}).ok());
+  ASSERT_TRUE(Load(*b, {file}).ok());
+  const auto tokens_a = TokensByPseudonym(*a);
+  EXPECT_EQ(tokens_a.size(), 5u);
+  EXPECT_EQ(TokensByPseudonym(*b), tokens_a);
+
+  std::array<uint8_t, 32> other_bytes;
+  other_bytes.fill(10);
+  const privacy::OwnerKey other = privacy::OwnerKey::FromBytes(other_bytes);
+  auto c = OpenStore("c.db");
+  ASSERT_TRUE(LoadOrders(*c, other, {file}, options_).ok());
+  std::set<std::string> raw_a, raw_c;
+  const auto collect = [](Store& store, std::set<std::string>* out) {
+    ASSERT_TRUE(store
+                    .ScanMatchTokens([&](uint32_t, privacy::IdentifierKind,
+                                         std::span<const uint8_t, store::kMatchTokenSize> t) {
+                      out->insert(std::string(t.begin(), t.end()));
+                    })
+                    .ok());
+  };
+  collect(*a, &raw_a);
+  collect(*c, &raw_c);
+  EXPECT_EQ(raw_c.size(), raw_a.size());
+  for (const std::string& t : raw_c) EXPECT_FALSE(raw_a.contains(t));
+}
+
+TEST_P(LoaderTest, LoadingAgainStoresNoTokenTwiceAndBackfillsMissingOnes) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  const std::string file = Write("phones.csv", kPhones);
+  const std::string location = NewLocation("again.db");
+  auto store = Store::Open(location, true);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(Load(**store, {file}).ok());
+  const auto first = TokensByPseudonym(**store);
+  // Nothing new: no customer has a new order, and each has its tokens.
+  auto again = Load(**store, {file});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->orders_stored, 0u);
+  EXPECT_EQ(again->match_tokens, 0u);
+  EXPECT_EQ(TokensByPseudonym(**store), first);
+  // A new order of a known customer brings its tokens again (its e-mail could be new); the
+  // store keeps one of each.
+  auto more = Load(**store, {Write("more.csv",
+                                   "order_id,customer_id,email,phone,ordered_at,amount\n"
+                                   "P-9,K1,anna@example.de,,2024-04-01,10\n")});
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(more->orders_stored, 1u);
+  EXPECT_EQ(more->match_tokens, 1u);  // its e-mail (the row has no phone)
+  EXPECT_EQ(TokensByPseudonym(**store), first);
+  // A store whose customers lack tokens (as one made before them) gets them from a load that
+  // stores no order.
+  ASSERT_TRUE(
+      (*store)->db().Execute("DELETE FROM customer_match_tokens WHERE kind = $1", {int{'p'}}).ok());
+  EXPECT_LT(TokensByPseudonym(**store).size(), first.size());
+  auto backfill = Load(**store, {file});
+  ASSERT_TRUE(backfill.ok());
+  EXPECT_EQ(backfill->orders_stored, 0u);
+  EXPECT_EQ(backfill->match_tokens, 3u);  // the phones only
+  EXPECT_EQ(TokensByPseudonym(**store), first);
+}
+
+TEST_P(LoaderTest, ASpilledLoadStoresTheMatchTokensOfOneInMemory) {
+  options_.mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  // Customers with numbers, e-mails and phones, their orders spread over the file.
+  std::string csv = "order_id,customer_id,email,phone,ordered_at,sku,quantity,unit_price\n";
+  for (int i = 0; i < 6000; ++i) {  // more rows than the reader's batch: spilled mid-way
+    const int c = (i * 7) % 701;
+    const std::string number = c % 3 == 0 ? fmt::format("K{}", c) : "";
+    const std::string email = c % 2 == 0 ? fmt::format("c{}@example.org", c) : "";
+    const std::string phone = c % 5 != 1 ? fmt::format("0170 {:07}", c) : "";
+    csv += fmt::format("O-{},{},{},{},2024-{:02}-01,S{},1,{}.00\n", i, number, email, phone,
+                       1 + i % 12, i % 9, 1 + i % 40);
+    if (i % 4 == 0) {
+      csv += fmt::format("O-{},{},{},{},2024-{:02}-01,T{},1,1.00\n", i, number, email, phone,
+                         1 + i % 12, i % 9);
+    }
+  }
+  const std::vector<std::string> files = {Write("spread.csv", csv)};
+  options_.batch_orders = 500;
+  auto memory = OpenStore("memory.db");
+  auto in_memory = Load(*memory, files);
+  ASSERT_TRUE(in_memory.ok()) << in_memory.status().ToString();
+  const auto expected = TokensByPseudonym(*memory);
+  EXPECT_EQ(expected.size(), 912u);
+  for (uint64_t budget : {uint64_t{1}, uint64_t{32} << 10}) {
+    SCOPED_TRACE(budget);
+    options_.memory_budget = budget;
+    options_.temp_dir = dir_.string();
+    auto spilled_store = OpenStore(fmt::format("spilled-{}.db", budget));
+    auto spilled = Load(*spilled_store, files);
+    ASSERT_TRUE(spilled.ok()) << spilled.status().ToString();
+    EXPECT_GT(spilled->spilled_bytes, 0u);
+    EXPECT_EQ(spilled->match_tokens, in_memory->match_tokens);
+    EXPECT_EQ(TokensByPseudonym(*spilled_store), expected);
+  }
 }
 
 }  // namespace

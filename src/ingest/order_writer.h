@@ -2,8 +2,10 @@
 
 // The writing end of a load: orders (from memory or from spilled partitions) into batches,
 // less those the store has; each customer's store index given on its first written order;
-// each dictionary entry written with the first batch that uses it; batches committed on the
-// BatchWriter's thread. Internal to the ingest module; not thread-safe.
+// each dictionary entry written with the first batch that uses it; a customer's match tokens
+// with the batch of its first written order, or with the last batch for a customer of the
+// store whose tokens of a kind are missing; batches committed on the BatchWriter's thread.
+// Internal to the ingest module; not thread-safe.
 
 #include <signal.h>
 
@@ -16,6 +18,7 @@
 #include "ingest/customer_slots.h"
 #include "ingest/flat_uuid_map.h"
 #include "ingest/load_tables.h"
+#include "ingest/match_tokens.h"
 #include "ingest/memory_orders.h"
 #include "tessera/common/money.h"
 #include "tessera/ingest/loader.h"
@@ -29,16 +32,28 @@ class OrderWriter {
   static constexpr size_t kPrefetchRows = 16;
 
   OrderWriter(store::Store& store, const LoadOptions& options, LoadSummary& summary,
-              Dictionaries& dicts, CustomerSlots& customers)
-      : store_(store), options_(options), summary_(summary), dicts_(dicts), customers_(customers) {}
+              Dictionaries& dicts, CustomerSlots& customers, MatchTokens& match_tokens)
+      : store_(store),
+        options_(options),
+        summary_(summary),
+        dicts_(dicts),
+        customers_(customers),
+        match_tokens_(match_tokens) {}
 
-  // Reads what the store has: customers, dictionaries and the SIVs of its orders.
-  // Errors: those of the store's scans.
+  // Reads what the store has: customers, the kinds of match tokens each has, dictionaries and
+  // the SIVs of its orders. Errors: those of the store's scans.
   Status ReadStoreState() {
     TESSERA_RETURN_IF_ERROR(store_.ScanCustomers([&](uint32_t idx, const privacy::Uuid& u) {
       stored_customers_.Insert(u, idx);
       next_customer_ = idx + 1;
     }));
+    if (options_.match_tokens) {
+      TESSERA_RETURN_IF_ERROR(
+          store_.ScanMatchTokenKinds([&](uint32_t idx, privacy::IdentifierKind kind) {
+            if (stored_token_kinds_.size() <= idx) stored_token_kinds_.resize(idx + 1, 0);
+            stored_token_kinds_[idx] |= KindBit(kind);
+          }));
+    }
     TESSERA_RETURN_IF_ERROR(
         store_.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
           dicts_.Restore(kind, id, v);
@@ -84,10 +99,22 @@ class OrderWriter {
     return OkStatus();
   }
 
-  // Writes the last batch and waits for every batch to be committed. After a failure
+  // Writes the last batch, with the match tokens of customers of the store that have no new
+  // order in this load but lack tokens of a kind (a store made before match tokens, an export
+  // with a new phone column), and waits for every batch to be committed. After a failure
   // (`status`), waits for the writing thread and returns `status`.
   Status End(Status status) {
-    if (status.ok()) status = Flush();
+    if (status.ok()) {
+      for (uint32_t slot = 0; options_.match_tokens && slot < customers_.size(); ++slot) {
+        const LoadCustomer& lc = customers_[slot];
+        if (lc.global != kNone) continue;  // its tokens went with its first order
+        const uint32_t stored = stored_customers_.Find(lc.uuid);
+        if (stored == FlatUuidMap::kMissing) continue;  // no order written: not in the store
+        const KindSet missing = kMatchKinds & ~StoredTokenKinds(stored);
+        if (missing != 0) token_requests_.push_back({slot, stored, missing});
+      }
+      status = Flush();
+    }
     const Status committed = writer_->Finish();
     TESSERA_RETURN_IF_ERROR(status);
     return committed;
@@ -111,6 +138,9 @@ class OrderWriter {
           batch_.new_customers.push_back(lc.uuid);
           ++summary_.customers_new;
         }
+        // A new order: its e-mail or phone may be new too, whatever the store holds.
+        if (options_.match_tokens)
+          token_requests_.push_back({o.customer_slot, lc.global, kMatchKinds});
       }
       customer = lc.global;
     }
@@ -153,7 +183,16 @@ class OrderWriter {
   // Hands the batch to the writing thread (which commits it while this one gathers the next)
   // and starts the next batch.
   Status Flush() {
-    if (batch_.orders.size() == 0 && batch_.new_customers.empty()) return OkStatus();
+    if (!token_requests_.empty()) {
+      // Computed here, on all cores, while the writing thread commits the previous batch.
+      TESSERA_RETURN_IF_ERROR(match_tokens_.Append(token_requests_, &batch_));
+      token_requests_.clear();
+      summary_.match_tokens += batch_.new_match_tokens.size();
+    }
+    if (batch_.orders.size() == 0 && batch_.new_customers.empty() &&
+        batch_.new_match_tokens.empty()) {
+      return OkStatus();
+    }
     TESSERA_RETURN_IF_ERROR(writer_->Submit(std::move(batch_)));
     if (options_.on_progress) {
       options_.on_progress(LoadProgress{"", 0, 0, summary_.rows_read, written_.load(), true});
@@ -183,17 +222,24 @@ class OrderWriter {
     return OkStatus();
   }
 
+  KindSet StoredTokenKinds(uint32_t customer) const {
+    return customer < stored_token_kinds_.size() ? stored_token_kinds_[customer] : 0;
+  }
+
   store::Store& store_;
   const LoadOptions& options_;
   LoadSummary& summary_;
   Dictionaries& dicts_;
   CustomerSlots& customers_;
+  MatchTokens& match_tokens_;
   FlatUuidMap stored_customers_;
+  std::vector<KindSet> stored_token_kinds_;  // by store index: kinds of tokens it has
   uint32_t next_customer_ = 0;
   KeySet stored_orders_;
   std::vector<int> exponents_;  // by currency id: decimals of the minor unit, -1 = not yet known
   std::optional<BatchWriter> writer_;  // from Begin
   store::Batch batch_;
+  std::vector<MatchTokens::Request> token_requests_;  // customers whose tokens go with batch_
   std::atomic<uint64_t> written_ = 0;
 };
 

@@ -23,7 +23,7 @@ struct ParsedRow {
   io::OrderLine line;
   io::Reject reject;
   // The line's text fields, as offsets into the batch's arena (the reader's buffer moves on).
-  std::array<uint32_t, 9> offset{}, length{};
+  std::array<uint32_t, 10> offset{}, length{};
 };
 
 struct RowBatch {
@@ -31,9 +31,9 @@ struct RowBatch {
   std::string arena;
   uint64_t bytes_read = 0;
 
-  static std::array<std::string_view*, 9> Fields(io::OrderLine* l) {
+  static std::array<std::string_view*, 10> Fields(io::OrderLine* l) {
     return {&l->order_id, &l->customer_id, &l->email,  &l->currency, &l->category,
-            &l->sku,      &l->store,       &l->region, &l->channel};
+            &l->sku,      &l->store,       &l->region, &l->channel,  &l->phone};
   }
   // Copies the text fields of a kLine row into the arena.
   void Keep(ParsedRow* row) {

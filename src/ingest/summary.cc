@@ -28,6 +28,8 @@ std::string LoadSummary::ToJson() const {
   j["anonymous_orders_stored"] = anonymous_orders_stored;
   j["customers_in_input"] = customers_in_input;
   j["customers_new"] = customers_new;
+  j["match_tokens"] = match_tokens;
+  j["match_identifiers_invalid"] = match_identifiers_invalid;
   j["batches"] = batches;
   j["spilled_bytes"] = spilled_bytes;
   j["load_id"] = load_id;
@@ -35,7 +37,8 @@ std::string LoadSummary::ToJson() const {
   j["seconds_by_phase"] = {{"store_state", seconds_store_state},
                            {"read", seconds_read},
                            {"encrypt", seconds_encrypt},
-                           {"write", seconds_write}};
+                           {"write", seconds_write},
+                           {"match_tokens", seconds_match_tokens}};
   return j.dump();
 }
 
@@ -63,6 +66,11 @@ std::string LoadSummary::ToText() const {
                    credits_stored, voids_stored));
   line("customers in input", customers_in_input);
   line("new customers", customers_new);
+  if (match_tokens > 0) line("match tokens", match_tokens, "(e-mails and phones, keyed)");
+  if (match_identifiers_invalid > 0) {
+    line("e-mails/phones left out", match_identifiers_invalid,
+         "(do not normalize; not the customer's id; rows kept)");
+  }
   if (spilled_bytes > 0) {
     out += fmt::format("  {:<28}{:>14}  (over the memory budget: sorted out on disk)\n",
                        "temporary space (MB)", WithThousands(spilled_bytes >> 20));

@@ -20,8 +20,9 @@ extern const int kEmbeddedConfigCount;
 namespace {
 
 constexpr std::string_view kFieldNames[kFieldCount] = {
-    "order_id", "customer_id", "email",    "ordered_at", "amount", "quantity", "unit_price",
-    "currency", "status",      "category", "sku",        "store",  "region",   "channel"};
+    "order_id", "customer_id", "email",    "ordered_at", "amount",
+    "quantity", "unit_price",  "currency", "status",     "category",
+    "sku",      "store",       "region",   "channel",    "phone"};
 
 std::string Where(std::string_view origin, const toml::node& node) {
   const auto& src = node.source();
@@ -109,8 +110,9 @@ Status ParseColumns(const toml::table& t, std::string_view origin, Mapping* m) {
     const auto it = std::find(std::begin(kFieldNames), std::end(kFieldNames), k);
     if (it == std::end(kFieldNames)) {
       return InvalidArgumentError(
-          "{}: unknown field [columns].{} (known: order_id, customer_id, email, ordered_at, "
-          "amount, quantity, unit_price, currency, status, category, sku, store, region, channel)",
+          "{}: unknown field [columns].{} (known: order_id, customer_id, email, phone, "
+          "ordered_at, amount, quantity, unit_price, currency, status, category, sku, store, "
+          "region, channel)",
           Where(origin, node), k);
     }
     TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->columns[it - std::begin(kFieldNames)]));
@@ -147,10 +149,40 @@ Status ParseValues(const toml::table& t, std::string_view origin, Mapping* m) {
       TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->credit_statuses));
     } else if (k == "ignore_statuses") {
       TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->ignore_statuses));
+    } else if (k == "default_phone_country") {
+      // A bare number (49) is a calling code too; TOML would read it as an integer.
+      std::string country;
+      if (str) {
+        country = *str;
+      } else if (auto n = node.value_exact<int64_t>()) {
+        country = std::to_string(*n);
+      } else {
+        return InvalidArgumentError("{}: default_phone_country must be a string such as \"DE\"",
+                                    Where(origin, node));
+      }
+      if (country.empty()) {
+        m->default_phone_country.reset();
+        continue;
+      }
+      auto found = FindPhoneCountry(country);
+      if (!found.ok()) {
+        return InvalidArgumentError("{}: default_phone_country: {}", Where(origin, node),
+                                    found.status().message());
+      }
+      m->default_phone_country = *std::move(found);
+    } else if (k == "bare_phone_numbers") {
+      if (str == "national")
+        m->bare_phone_numbers_international = false;
+      else if (str == "international")
+        m->bare_phone_numbers_international = true;
+      else
+        return InvalidArgumentError("{}: bare_phone_numbers must be national or international",
+                                    Where(origin, node));
     } else {
       return InvalidArgumentError(
           "{}: unknown key [values].{} (known: timestamp_format, timezone, currency, "
-          "cancel_prefix, void_statuses, credit_statuses, ignore_statuses)",
+          "cancel_prefix, void_statuses, credit_statuses, ignore_statuses, "
+          "default_phone_country, bare_phone_numbers)",
           Where(origin, node), k);
     }
   }
@@ -247,7 +279,9 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   }
   auto has = [&](Field f) { return r.index[static_cast<size_t>(f)] >= 0; };
   std::vector<std::string> missing;
-  if (!has(Field::kCustomerId) && !has(Field::kEmail)) missing.push_back("customer_id or email");
+  if (!has(Field::kCustomerId) && !has(Field::kEmail) && !has(Field::kPhone)) {
+    missing.push_back("customer_id, email or phone");
+  }
   if (!has(Field::kOrderedAt)) missing.push_back("ordered_at");
   if (!has(Field::kAmount) && !has(Field::kUnitPrice)) missing.push_back("amount or unit_price");
   if (!missing.empty()) {

@@ -50,6 +50,7 @@ TEST(FieldName, NamesEveryFieldByItsMappingKey) {
   EXPECT_EQ(FieldName(Field::kOrderedAt), "ordered_at");
   EXPECT_EQ(FieldName(Field::kUnitPrice), "unit_price");
   EXPECT_EQ(FieldName(Field::kChannel), "channel");
+  EXPECT_EQ(FieldName(Field::kPhone), "phone");
 }
 
 TEST(Presets, AllFourShipInTheBinary) {
@@ -72,6 +73,10 @@ TEST(Presets, GenericRecognizesTheUsualHeaderNames) {
               IsSupersetOf({"ordered_at", "order_date", "date", "created_at"}));
   EXPECT_THAT(Columns(m, Field::kAmount), IsSupersetOf({"amount", "total"}));
   EXPECT_THAT(Columns(m, Field::kEmail), Contains("email"));
+  EXPECT_THAT(Columns(m, Field::kPhone),
+              IsSupersetOf({"phone", "phone_number", "mobile", "msisdn"}));
+  EXPECT_FALSE(m.default_phone_country.has_value());  // the generic preset assumes no country
+  EXPECT_FALSE(m.bare_phone_numbers_international);
   EXPECT_EQ(m.timestamp_format, "");
   EXPECT_EQ(m.timezone, "UTC");
   EXPECT_EQ(m.currency, "EUR");
@@ -292,7 +297,7 @@ TEST(ResolveMapping, MissingFieldsAreNamedWithTheColumnsFound) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   const std::string& msg = r.status().message();
-  EXPECT_THAT(msg, HasSubstr("customer_id or email"));
+  EXPECT_THAT(msg, HasSubstr("customer_id, email or phone"));
   EXPECT_THAT(msg, HasSubstr("ordered_at"));
   EXPECT_THAT(msg, HasSubstr("amount or unit_price"));
   EXPECT_THAT(msg, HasSubstr("Columns found: Kunde, Datum, Betrag"));
@@ -334,7 +339,7 @@ TEST(ResolveMapping, NamesOnlyTheFieldsThatAreMissing) {
   auto r = ResolveMapping(Generic(), {"email", "amount"}, ',');
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("no column for ordered_at."));
-  EXPECT_THAT(r.status().message(), testing::Not(HasSubstr("customer_id or email")));
+  EXPECT_THAT(r.status().message(), testing::Not(HasSubstr("customer_id, email or phone")));
   auto none = ResolveMapping(Generic(), {}, ',');
   ASSERT_FALSE(none.ok());
   EXPECT_THAT(none.status().message(), HasSubstr("Columns found: (none)"));
@@ -345,6 +350,52 @@ TEST(ResolveMapping, EmailAloneIdentifiesTheCustomer) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(Selected(*r, Field::kEmail), "email");
   EXPECT_EQ(r->index[Idx(Field::kCustomerId)], -1);
+}
+
+TEST(ResolveMapping, APhoneAloneIdentifiesTheCustomer) {
+  for (const char* header : {"phone", "Phone_Number", "mobile", "MSISDN"}) {
+    auto r = ResolveMapping(Generic(), {header, "created_at", "total"}, ',');
+    ASSERT_TRUE(r.ok()) << header << ": " << r.status().ToString();
+    EXPECT_EQ(Selected(*r, Field::kPhone), header);
+  }
+}
+
+TEST(ParseMapping, ReadsThePhoneColumnAndDefaults) {
+  auto m = ParseMapping(
+      "[columns]\nphone = [\"Telefon\", \"Handy\"]\n"
+      "[values]\ndefault_phone_country = \"de\"\nbare_phone_numbers = \"international\"\n",
+      "shop.toml");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_THAT(Columns(*m, Field::kPhone), ElementsAre("Telefon", "Handy"));
+  ASSERT_TRUE(m->default_phone_country.has_value());
+  EXPECT_EQ(m->default_phone_country->calling_code, "49");
+  EXPECT_EQ(m->default_phone_country->trunk_prefix, "0");
+  EXPECT_TRUE(m->bare_phone_numbers_international);
+  // A calling code, as a string or as a TOML integer.
+  for (const char* value : {"\"49\"", "\"+49\"", "49"}) {
+    auto by_code =
+        ParseMapping(std::string("[values]\ndefault_phone_country = ") + value + "\n", "x");
+    ASSERT_TRUE(by_code.ok()) << value << ": " << by_code.status().ToString();
+    EXPECT_EQ(by_code->default_phone_country, (PhoneCountry{"49", "0"})) << value;
+  }
+  auto italy = ParseMapping("[values]\ndefault_phone_country = \"IT\"\n", "x");
+  ASSERT_TRUE(italy.ok());
+  EXPECT_EQ(italy->default_phone_country, (PhoneCountry{"39", ""}));  // Italy keeps its 0
+}
+
+TEST(ParseMapping, RejectsAnUnknownPhoneCountryWithItsLine) {
+  const std::string msg =
+      ParseError("[values]\ncurrency = \"EUR\"\ndefault_phone_country = \"XY\"\n");
+  EXPECT_THAT(msg, HasSubstr("shop.toml:3:"));
+  EXPECT_THAT(msg, HasSubstr("default_phone_country"));
+  EXPECT_THAT(msg, HasSubstr("calling code"));
+  EXPECT_THAT(ParseError("[values]\ndefault_phone_country = \"0049\"\n"),
+              HasSubstr("default_phone_country"));
+  EXPECT_THAT(ParseError("[values]\ndefault_phone_country = true\n"),
+              HasSubstr("default_phone_country must be a string"));
+  EXPECT_THAT(ParseError("[values]\nbare_phone_numbers = \"msisdn\"\n"),
+              HasSubstr("bare_phone_numbers must be national or international"));
+  EXPECT_THAT(ParseError("[columns]\ntelephone = \"x\"\n"), HasSubstr("phone"));
 }
 
 TEST(ResolveMapping, OrderLevelWithoutLineColumns) {

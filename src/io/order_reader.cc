@@ -14,14 +14,17 @@ namespace {
 constexpr size_t Idx(Field f) { return static_cast<size_t>(f); }
 
 // A 64-bit hash of the fields, eight bytes at a time (the field lengths are mixed in, so
-// "a","bc" and "ab","c" differ): enough to spot byte-identical rows of one order.
-uint64_t HashFields(const std::vector<std::string_view>& fields) {
+// "a","bc" and "ab","c" differ): enough to spot byte-identical rows of one order. The field at
+// `skip` (-1: none) is left out.
+uint64_t HashFields(const std::vector<std::string_view>& fields, int skip) {
   uint64_t h = 0x9e3779b97f4a7c15ull;
   auto mix = [&h](uint64_t w) {
     h = (h ^ w) * 0xff51afd7ed558ccdull;
     h ^= h >> 32;
   };
-  for (std::string_view f : fields) {
+  for (size_t k = 0; k < fields.size(); ++k) {
+    if (static_cast<int>(k) == skip) continue;
+    const std::string_view f = fields[k];
     mix(f.size());
     size_t i = 0;
     for (; i + 8 <= f.size(); i += 8) {
@@ -153,6 +156,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   }
   o.customer_id = FieldValue(row_, Field::kCustomerId);
   o.email = FieldValue(row_, Field::kEmail);
+  o.phone = FieldValue(row_, Field::kPhone);
 
   auto ts = timestamps_.Parse(FieldValue(row_, Field::kOrderedAt));
   if (!ts.ok()) {
@@ -244,7 +248,9 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
       return Result::kReject;
     }
   }
-  o.content_hash = HashFields(row_.fields);
+  // Without the phone: the orders of a file without order ids are named by this hash, and a
+  // file loaded before phones were read (its phone column unmapped) must name them as then.
+  o.content_hash = HashFields(row_.fields, resolved_.index[Idx(Field::kPhone)]);
   return Result::kLine;
 }
 

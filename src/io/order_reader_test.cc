@@ -1,5 +1,6 @@
 #include "tessera/io/order_reader.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ using ::testing::Not;
 struct Got {
   OrderReader::Result result = OrderReader::Result::kEnd;
   uint64_t line = 0;
-  std::string order_id, customer_id, email, currency, sku, category, region;
+  std::string order_id, customer_id, email, phone, currency, sku, category, region;
   int64_t ordered_at = 0, amount_micro = 0, quantity_milli = 0;
   OrderKind kind = OrderKind::kPurchase;
   Reject reject;
@@ -55,6 +56,7 @@ std::vector<Got> ReadAll(const std::string& path, const Mapping& mapping) {
       g.order_id = line.order_id;
       g.customer_id = line.customer_id;
       g.email = line.email;
+      g.phone = line.phone;
       g.currency = line.currency;
       g.sku = line.sku;
       g.category = line.category;
@@ -492,6 +494,46 @@ TEST(OrderReader, IdenticalRowsHashAlikeAndDifferentRowsNot) {
   ASSERT_EQ(hashes.size(), 3u);
   EXPECT_EQ(hashes[0], hashes[1]);
   EXPECT_NE(hashes[0], hashes[2]);
+}
+
+TEST(OrderReader, ReadsThePhoneColumnOfTheGenericPreset) {
+  for (const char* header : {"phone", "phone_number", "Mobile", "msisdn"}) {
+    const std::string path = WriteFile(
+        "phone.csv", fmt::format("order_id,{},ordered_at,amount\nA1, +49 30 1234567 ,2024-03-01,1\n"
+                                 "A2,,2024-03-02,1\n",
+                                 header));
+    const auto rows = ReadAll(path, Generic());
+    ASSERT_EQ(rows.size(), 2u) << header;
+    ASSERT_EQ(rows[0].result, OrderReader::Result::kLine) << header;
+    EXPECT_EQ(rows[0].phone, "+49 30 1234567") << header;  // trimmed, normalized later
+    EXPECT_EQ(rows[0].customer_id, "");
+    EXPECT_EQ(rows[1].phone, "") << header;
+  }
+}
+
+// Without order ids a row's order is named by its content hash: mapping a phone column (which
+// older releases left unread) must not rename it, or a file loaded then would load twice.
+TEST(OrderReader, ThePhoneIsLeftOutOfTheContentHash) {
+  const std::string with_phone = WriteFile("hash_phone.csv",
+                                           "customer_id,ordered_at,amount,phone\n"
+                                           "c1,2024-03-01,1,+49301234567\n"
+                                           "c1,2024-03-01,1,+49301234999\n");
+  Mapping unread = Generic();
+  unread.columns[static_cast<size_t>(Field::kPhone)].clear();  // as before phones were read
+  std::vector<uint64_t> hashes;
+  for (const Mapping& m : {Generic(), unread}) {
+    auto reader = OrderReader::Open(with_phone, m);
+    ASSERT_TRUE(reader.ok());
+    OrderLine line;
+    Reject reject;
+    for (OrderReader::Result r;
+         (r = (*reader)->Next(&line, &reject)) != OrderReader::Result::kEnd;) {
+      if (r == OrderReader::Result::kLine) hashes.push_back(line.content_hash);
+    }
+  }
+  ASSERT_EQ(hashes.size(), 4u);
+  EXPECT_EQ(hashes[0], hashes[1]);  // rows that differ only in the phone
+  EXPECT_EQ(hashes[0], hashes[2]);  // the same row, its phone column read or not
 }
 
 }  // namespace

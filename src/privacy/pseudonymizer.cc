@@ -96,8 +96,98 @@ StatusOr<std::string> NormalizeEmail(std::string_view raw) {
   return out;
 }
 
-StatusOr<std::string> NormalizeIdentifier(IdentifierKind kind, std::string_view raw) {
-  return kind == IdentifierKind::kEmail ? NormalizeEmail(raw) : NormalizeCustomerNumber(raw);
+StatusOr<std::string> NormalizePhone(std::string_view raw, const PhoneDefaults& defaults) {
+  const std::string_view s = TrimWhitespace(raw);
+  if (s.empty()) return NotFoundError("phone number is empty");
+  std::string digits;
+  digits.reserve(16);
+  bool plus = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= '0' && c <= '9') {
+      digits.push_back(c);
+    } else if (c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')') {
+      continue;
+    } else if (c == '\xc2' && i + 1 < s.size() && s[i + 1] == '\xa0') {
+      ++i;  // a no-break space (UTF-8), as spreadsheets write between groups
+    } else if (c == '+') {
+      if (plus || !digits.empty()) {
+        return InvalidArgumentError("not a phone number (a '+' may only begin it)");
+      }
+      plus = true;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      return InvalidArgumentError("not a phone number (contains letters)");
+    } else {
+      return InvalidArgumentError(
+          "not a phone number (only digits, blanks, '+', '-', '.', '/' and parentheses are "
+          "allowed)");
+    }
+  }
+  if (digits.empty()) return InvalidArgumentError("not a phone number (no digits)");
+  bool international = plus;
+  if (!plus && digits.starts_with("00")) {
+    digits.erase(0, 2);
+    international = true;
+  }
+  if (!international && defaults.bare_digits_international && digits[0] != '0') {
+    const bool trunk = defaults.country && !defaults.country->trunk_prefix.empty() &&
+                       digits.starts_with(defaults.country->trunk_prefix);
+    international = !trunk;
+  }
+  if (international) {
+    if (digits.empty() || digits[0] == '0') {
+      return InvalidArgumentError("not a phone number (no country calling code begins with 0)");
+    }
+    const io::CallingCodeMatch code = io::MatchCallingCode(digits);
+    if (code.trunk_prefix == "0" && digits.size() > code.code_length &&
+        digits[code.code_length] == '0') {
+      digits.erase(code.code_length, 1);
+      // No number of such a country begins with 0: a second one is a typing error.
+      if (digits.size() > code.code_length && digits[code.code_length] == '0') {
+        return InvalidArgumentError(
+            "not a phone number (more than one 0 after the country calling code)");
+      }
+    }
+  } else {
+    if (!defaults.country) {
+      return InvalidArgumentError(
+          "phone number without a country code (+ or 00), and the mapping sets no "
+          "default_phone_country");
+    }
+    const std::string& trunk = defaults.country->trunk_prefix;
+    if (!trunk.empty() && digits.starts_with(trunk)) digits.erase(0, trunk.size());
+    digits.insert(0, defaults.country->calling_code);
+  }
+  if (digits.size() < 8) {
+    return InvalidArgumentError(
+        "not a phone number (fewer than 8 digits with the country calling code)");
+  }
+  if (digits.size() > 15) {
+    return InvalidArgumentError(
+        "not a phone number (more than 15 digits with the country calling code)");
+  }
+  return "+" + digits;
+}
+
+StatusOr<std::string> NormalizeIdentifier(IdentifierKind kind, std::string_view raw,
+                                          const PhoneDefaults& phone) {
+  switch (kind) {
+    case IdentifierKind::kEmail:
+      return NormalizeEmail(raw);
+    case IdentifierKind::kPhone:
+      return NormalizePhone(raw, phone);
+    case IdentifierKind::kCustomerNumber:
+      break;
+  }
+  return NormalizeCustomerNumber(raw);
+}
+
+std::optional<IdentifierKind> IdentifierKindOfByte(uint8_t byte) {
+  for (IdentifierKind kind :
+       {IdentifierKind::kCustomerNumber, IdentifierKind::kEmail, IdentifierKind::kPhone}) {
+    if (IdentifierKindByte(kind) == byte) return kind;
+  }
+  return std::nullopt;
 }
 
 struct Pseudonymizer::State {
@@ -132,7 +222,7 @@ StatusOr<Pseudonymizer> Pseudonymizer::Create(const OwnerKey& key) {
 
 Uuid Pseudonymizer::Pseudonym(IdentifierKind kind, std::string_view normalized) {
   // Re-initialising with a null key keeps the key and resets the MAC (OpenSSL 3 HMAC).
-  const uint8_t domain = kind == IdentifierKind::kEmail ? 'e' : 'c';
+  const uint8_t domain = IdentifierKindByte(kind);
   unsigned char out[32];
   size_t out_len = 0;
   EVP_MAC_init(state_->ctx, nullptr, 0, nullptr);

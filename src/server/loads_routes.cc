@@ -1,6 +1,7 @@
 // Routes: Recomputation, uploads of orders, the history of loads and their rejected rows.
 
 #include "server/server_impl.h"
+#include "tessera/collab/party.h"
 #include "tessera/ingest/staged_file.h"
 
 namespace tessera::server {
@@ -115,6 +116,7 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
   if (!s.ok()) return SendError(res, FromStatus(s.status()));
   ingest::LoadOptions lo;
   lo.mapping = std::move(*mapping);
+  lo.match_tokens = collab::PartyStore((**s).db()).Show().ok();  // a party keeps match tokens
   Json rejects = Json::array();
   uint64_t reject_count = 0;
   const std::string name = req.has_param("name") ? req.get_param_value("name") : "upload";

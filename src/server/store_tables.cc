@@ -2,14 +2,20 @@
 
 #include "tessera/analytics/snapshot_store.h"
 #include "tessera/audience/audience_store.h"
+#include "tessera/collab/audit_log.h"
+#include "tessera/collab/budget_ledger.h"
+#include "tessera/collab/grant.h"
+#include "tessera/collab/party.h"
 #include "tessera/server/api_keys.h"
 
 namespace tessera::server {
 
 std::span<const store::Schema* const> AllSchemas() {
   static const store::Schema* const kAll[] = {
-      &store::Store::OrderSchema(), &analytics::SnapshotStore::Schema(), &ApiKeyStore::Schema(),
-      &audience::AudienceStore::Schema()};
+      &store::Store::OrderSchema(),    &analytics::SnapshotStore::Schema(),
+      &ApiKeyStore::Schema(),          &audience::AudienceStore::Schema(),
+      &collab::PartyStore::Schema(),   &collab::GrantStore::Schema(),
+      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema()};
   return kAll;
 }
 

@@ -588,6 +588,28 @@ class PostgresStore final : public Store {
                                      rows.Bytes(e.value);
                                    }));
     }
+    if (!batch.new_match_tokens.empty()) {
+      // COPY cannot skip a row the table has: the tokens go through a temporary table (emptied
+      // at each commit, made again after a reconnect), then across with ON CONFLICT DO NOTHING.
+      TESSERA_RETURN_IF_ERROR(
+          Command("CREATE TEMPORARY TABLE IF NOT EXISTS incoming_match_tokens (customer_idx "
+                  "integer, kind smallint, token bytea) ON COMMIT DELETE ROWS",
+                  {}));
+      TESSERA_RETURN_IF_ERROR(
+          Copy("COPY incoming_match_tokens (customer_idx, kind, token) FROM STDIN (FORMAT binary)",
+               batch.new_match_tokens.size(), [&](CopyRows& rows, size_t i) {
+                 const MatchToken& t = batch.new_match_tokens[i];
+                 rows.Row(3);
+                 rows.Int32(static_cast<int32_t>(t.customer));
+                 rows.Int16(privacy::IdentifierKindByte(t.kind));
+                 rows.Bytes(std::string_view(reinterpret_cast<const char*>(t.token.data()),
+                                             t.token.size()));
+               }));
+      TESSERA_RETURN_IF_ERROR(
+          Command("INSERT INTO customer_match_tokens (customer_idx, kind, token) SELECT "
+                  "customer_idx, kind, token FROM incoming_match_tokens ON CONFLICT DO NOTHING",
+                  {}));
+    }
     if (o.size() == 0) return OkStatus();
     const auto uuid_of = [&](size_t i) -> const privacy::Uuid& {
       static const privacy::Uuid kNil;

@@ -184,6 +184,19 @@ class SqliteStore final : public Store {
         if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store dictionary");
       }
     }
+    if (!batch.new_match_tokens.empty()) {
+      Stmt s(db_,
+             "INSERT INTO customer_match_tokens(customer_idx, kind, token) VALUES (?, ?, ?) ON "
+             "CONFLICT DO NOTHING");
+      for (const MatchToken& t : batch.new_match_tokens) {
+        s.Reset();
+        sqlite3_bind_int64(s.get(), 1, t.customer);
+        sqlite3_bind_int(s.get(), 2, privacy::IdentifierKindByte(t.kind));
+        sqlite3_bind_blob(s.get(), 3, t.token.data(), static_cast<int>(t.token.size()),
+                          SQLITE_STATIC);
+        if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store match tokens");
+      }
+    }
     if (batch.orders.size() > 0) {
       const std::string blob = batch.orders.Encode();
       Stmt s(db_, "INSERT INTO order_chunks(load_id, order_count, data) VALUES (?, ?, ?)");

@@ -136,6 +136,41 @@ StatusOr<std::vector<io::Reject>> Store::LoadRejects(int64_t load_id) {
   return out;
 }
 
+Status Store::ScanMatchTokens(
+    const std::function<void(uint32_t, privacy::IdentifierKind,
+                             std::span<const uint8_t, kMatchTokenSize>)>& fn) {
+  return db().Query(
+      "SELECT customer_idx, kind, token FROM customer_match_tokens ORDER BY customer_idx, kind, "
+      "token",
+      {}, [&](const SqlRow& row) -> Status {
+        const auto kind = privacy::IdentifierKindOfByte(static_cast<uint8_t>(row.Int(1)));
+        const std::string token = row.Bytes(2);
+        if (!kind || token.size() != kMatchTokenSize) {
+          return DataLossError("{}: a match token of customer {} is damaged", db().Describe(),
+                               row.Int(0));
+        }
+        fn(static_cast<uint32_t>(row.Int(0)), *kind,
+           std::span<const uint8_t, kMatchTokenSize>(reinterpret_cast<const uint8_t*>(token.data()),
+                                                     kMatchTokenSize));
+        return OkStatus();
+      });
+}
+
+Status Store::ScanMatchTokenKinds(
+    const std::function<void(uint32_t, privacy::IdentifierKind)>& fn) {
+  return db().Query("SELECT DISTINCT customer_idx, kind FROM customer_match_tokens", {},
+                    [&](const SqlRow& row) -> Status {
+                      const auto kind =
+                          privacy::IdentifierKindOfByte(static_cast<uint8_t>(row.Int(1)));
+                      if (!kind) {
+                        return DataLossError("{}: a match token of customer {} has an unknown kind",
+                                             db().Describe(), row.Int(0));
+                      }
+                      fn(static_cast<uint32_t>(row.Int(0)), *kind);
+                      return OkStatus();
+                    });
+}
+
 const Schema& Store::OrderSchema() { return internal::OrderSchema(); }
 
 std::string DefaultStoreLocation() {

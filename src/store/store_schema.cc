@@ -1,6 +1,6 @@
 // The tables of the order system of record (customers, dictionaries, order chunks, loads,
-// rejects), the store's metadata, and the bridge from the store-wide schema versions of before
-// to the versions each module keeps of its own tables.
+// rejects, match tokens), the store's metadata, and the bridge from the store-wide schema
+// versions of before to the versions each module keeps of its own tables.
 
 #include <chrono>
 #include <functional>
@@ -145,6 +145,25 @@ CREATE TABLE IF NOT EXISTS load_rejects (
   reason_code text    NOT NULL,
   reason      text    NOT NULL,
   PRIMARY KEY (load_id, seq)
+);
+)sql"},
+    // 3: the match tokens of customers' e-mails and phones (Store::ScanMatchTokens): kind is the
+    // identifier kind's byte (privacy::IdentifierKindByte: 101 'e', 112 'p'), token the 32-byte
+    // ristretto255 element. A token stored once is not stored again (ON CONFLICT DO NOTHING).
+    {R"sql(
+CREATE TABLE IF NOT EXISTS customer_match_tokens (
+  customer_idx INTEGER NOT NULL,
+  kind         INTEGER NOT NULL,
+  token        BLOB    NOT NULL,
+  PRIMARY KEY (customer_idx, kind, token)
+) WITHOUT ROWID;
+)sql",
+     R"sql(
+CREATE TABLE IF NOT EXISTS customer_match_tokens (
+  customer_idx integer  NOT NULL,
+  kind         smallint NOT NULL,
+  token        bytea    NOT NULL,
+  PRIMARY KEY (customer_idx, kind, token)
 );
 )sql"},
 };

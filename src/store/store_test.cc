@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "store/test_stores.h"
@@ -416,6 +417,101 @@ TEST_P(StoreTest, CustomersReadBackAtTheirIndexes) {
                   .ok());
   ASSERT_EQ(scanned.size(), appended.size());
   for (size_t i = 0; i < appended.size(); ++i) EXPECT_EQ(scanned[i].bytes, appended[i].bytes) << i;
+}
+
+MatchToken TokenOf(uint32_t customer, privacy::IdentifierKind kind, uint8_t fill) {
+  MatchToken t;
+  t.customer = customer;
+  t.kind = kind;
+  t.token.fill(fill);
+  t.token[31] = static_cast<uint8_t>(customer);
+  return t;
+}
+
+// Match tokens commit with their batch; one the store has is not stored again (a customer's
+// token in a second load, or twice in one batch).
+TEST_P(StoreTest, MatchTokensAreStoredOnceAndReadBackByCustomer) {
+  using privacy::IdentifierKind;
+  auto s = Store::Open(NewLocation("tokens.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  Batch first;
+  first.new_customers = NewCustomers(0, 3);
+  first.orders = TwoOrders();
+  first.orders.customer[0] = 2;
+  first.new_match_tokens = {
+      TokenOf(2, IdentifierKind::kEmail, 0xe1), TokenOf(0, IdentifierKind::kPhone, 0xf0),
+      TokenOf(0, IdentifierKind::kEmail, 0xe0), TokenOf(0, IdentifierKind::kEmail, 0xe0)};
+  ASSERT_TRUE((*s)->AppendBatch(*load, first).ok()) << (*s)->AppendBatch(*load, first).ToString();
+  // A batch of tokens only: one stored already, one new.
+  Batch second;
+  second.first_new_customer = 3;
+  second.new_match_tokens = {TokenOf(2, IdentifierKind::kEmail, 0xe1),
+                             TokenOf(1, IdentifierKind::kPhone, 0xf1)};
+  ASSERT_TRUE((*s)->AppendBatch(*load, second).ok());
+  ASSERT_TRUE((*s)->FinishLoad(*load, "{}").ok());
+
+  std::vector<std::string> got;
+  ASSERT_TRUE((*s)->ScanMatchTokens([&](uint32_t customer, IdentifierKind kind,
+                                        std::span<const uint8_t, kMatchTokenSize> token) {
+                    got.push_back(fmt::format("{} {:c} {:02x}{:02x}", customer,
+                                              privacy::IdentifierKindByte(kind), token[0],
+                                              token[31]));
+                  })
+                  .ok());
+  EXPECT_EQ(got, (std::vector<std::string>{"0 e e000", "0 p f000", "1 p f101", "2 e e102"}));
+  std::set<std::pair<uint32_t, IdentifierKind>> kinds;
+  ASSERT_TRUE((*s)->ScanMatchTokenKinds([&](uint32_t customer, IdentifierKind kind) {
+                    EXPECT_TRUE(kinds.emplace(customer, kind).second);
+                  })
+                  .ok());
+  EXPECT_EQ(kinds, (std::set<std::pair<uint32_t, IdentifierKind>>{{0, IdentifierKind::kEmail},
+                                                                  {0, IdentifierKind::kPhone},
+                                                                  {1, IdentifierKind::kPhone},
+                                                                  {2, IdentifierKind::kEmail}}));
+  // The batches' orders and customers are there as without tokens.
+  EXPECT_EQ(*(*s)->CustomerCount(), 3u);
+  EXPECT_EQ((*s)->Stats()->orders, 2u);
+}
+
+// A batch that fails leaves none of its tokens behind.
+TEST_P(StoreTest, TheTokensOfAFailedBatchAreNotStored) {
+  auto s = Store::Open(NewLocation("tokens_failed.db"), true);
+  ASSERT_TRUE(s.ok());
+  auto load = (*s)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  Batch bad;
+  bad.new_customers = NewCustomers(0, 2);
+  bad.new_dict_entries = {{DictKind::kCurrency, 1, "EUR"}, {DictKind::kCurrency, 1, "EUR"}};
+  bad.new_match_tokens = {TokenOf(0, privacy::IdentifierKind::kEmail, 0xe0)};
+  EXPECT_FALSE((*s)->AppendBatch(*load, bad).ok());
+  size_t tokens = 0;
+  ASSERT_TRUE((*s)->ScanMatchTokens([&](uint32_t, privacy::IdentifierKind,
+                                        std::span<const uint8_t, kMatchTokenSize>) { ++tokens; })
+                  .ok());
+  EXPECT_EQ(tokens, 0u);
+}
+
+TEST_P(StoreTest, ADamagedMatchTokenIsDataLoss) {
+  const std::string location = NewLocation("tokens_damaged.db");
+  auto s = Store::Open(location, true);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->db()
+                  .Execute("INSERT INTO customer_match_tokens(customer_idx, kind, token) VALUES "
+                           "(1, 101, $1)",
+                           {SqlValue::Bytes("short")})
+                  .ok());
+  const Status scanned = (*s)->ScanMatchTokens(
+      [](uint32_t, privacy::IdentifierKind, std::span<const uint8_t, kMatchTokenSize>) {});
+  EXPECT_EQ(scanned.code(), StatusCode::kDataLoss);
+  ASSERT_TRUE((*s)->db()
+                  .Execute("INSERT INTO customer_match_tokens(customer_idx, kind, token) VALUES "
+                           "(2, 120, $1)",
+                           {SqlValue::Bytes(std::string(32, 'x'))})
+                  .ok());
+  EXPECT_EQ((*s)->ScanMatchTokenKinds([](uint32_t, privacy::IdentifierKind) {}).code(),
+            StatusCode::kDataLoss);
 }
 
 TEST_P(StoreTest, AnErrorFromTheScanCallbackStopsTheScan) {

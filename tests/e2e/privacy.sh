@@ -2,13 +2,15 @@
 # No raw identifier from an input file appears in the store, a log, the reject report or any
 # output: checked on both stores (the SQLite file and its WAL; every PostgreSQL table through
 # pg_dump --data-only) for every customer number, e-mail and order id of a generated export,
-# in raw and normalized form, plus rows with blank-padded, mixed-case identifiers and
-# malformed rows that carry personal values. Looked for in the ingest log, the rejects file,
+# in raw and normalized form, plus rows with blank-padded, mixed-case identifiers, phone
+# numbers (as written, in E.164 and as bare digits; kept only as match tokens) and malformed
+# rows that carry personal values. Looked for in the ingest log, the rejects file,
 # segments, profiles, status, orders list, the snapshot commands, and a `tessera serve` run
 # (its log and every answer, an upload with its rejects among them).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tessera=$1
+root=$2
 work=$(mktemp -d)
 admin=${TESSERA_TEST_POSTGRES_URL:-}
 databases=()
@@ -33,6 +35,17 @@ X-SECRET-1,,secret.person@,2025-01-01T00:00:00Z,SKU-1,Food > Cheese,1,1.00,EUR,O
 X-SECRET-2,K99999992,geheim@example.com,2025-13-01T00:00:00Z,SKU-1,Food > Cheese,1,1.00,EUR,Online Shop,Nord,online,completed
 X-SECRET-3,K99999993,geheim3@example.com,2025-01-01T00:00:00Z,SKU-1,Food > Cheese,one,1.00,EUR,Online Shop,Nord,online,completed
 ROWS
+# Phone numbers, of a customer with a number (a match token only) and of customers a phone
+# identifies, national numbers read as German; one malformed.
+cat >"$work/phones.csv" <<'ROWS'
+order_id,customer_id,email,phone,ordered_at,amount,currency
+PHONE-ORDER-0001,PHONE-CUST-0001,Phone.Person@Example.NET,0151 2345 6789,2025-01-05,10.00,EUR
+PHONE-ORDER-0002,,,+49 (0)160 9876 5432,2025-01-06,10.00,EUR
+PHONE-ORDER-0003,,,0049 177 3456 7890,2025-01-07,10.00,EUR
+PHONE-ORDER-0004,,,0172 SECRET 99,2025-01-08,10.00,EUR
+ROWS
+{ cat "$root/config/mappings/generic.toml"; echo 'default_phone_country = "DE"'; } >"$work/phones.toml"
+
 # An upload through the API, with a rejected row of its own.
 cat >"$work/upload.csv" <<'ROWS'
 order_id,customer_id,email,ordered_at,amount,currency
@@ -42,23 +55,28 @@ ROWS
 
 # Every identifier of the inputs, one per line (customer ids, e-mails, order ids), raw and
 # normalized (trimmed; e-mails lower-cased).
-python3 - "$work/orders.csv" "$work/upload.csv" "$work/needles" <<'PY'
+python3 - "$work/orders.csv" "$work/upload.csv" "$work/phones.csv" "$work/needles" <<'PY'
 import csv, sys
 ids = set()
-for path in sys.argv[1:3]:
+for path in sys.argv[1:4]:
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            for col in ("order_id", "customer_id", "email"):
+            for col in ("order_id", "customer_id", "email", "phone"):
                 v = row.get(col) or ""
                 if v.strip():
                     ids.update({v, v.strip()})
                     if col == "email":
                         ids.add(v.strip().lower())
+# Phones also in E.164, as bare digits and without their national prefix.
+ids.update({"+4915123456789", "4915123456789", "015123456789", "15123456789",
+            "+491609876543", "491609876543", "1609876543",
+            "+491773456789", "491773456789", "1773456789", "SECRET 99"})
 ids.update({"secret.person@", "geheim@example.com", "X-SECRET-1"})
-open(sys.argv[3], "w").write("\n".join(sorted(ids)) + "\n")
+open(sys.argv[4], "w").write("\n".join(sorted(ids)) + "\n")
 print(len(ids), "identifiers to look for")
 PY
-for n in KMIXED0001 mixed.case@example.com only.mail@example.org UPLOAD-CUST-0001 upload.person@example.net; do
+for n in KMIXED0001 mixed.case@example.com only.mail@example.org UPLOAD-CUST-0001 upload.person@example.net \
+         "0151 2345 6789" +491609876543 1773456789; do
   grep -qxF "$n" "$work/needles" || { echo "the needle list lacks $n"; exit 1; }
 done
 
@@ -77,8 +95,16 @@ check_store() {  # LABEL LOCATION
   local label=$1 store=$2 out="$work/$1"
   mkdir -p "$out"
   export TESSERA_STORE=$store
-  "$tessera" ingest "$work/orders.csv" --rejects "$out/rejects.csv" --summary-json "$out/summary.json" >"$out/log" 2>&1
-  grep -q 'rows rejected *3' "$out/log" || { echo "$label: expected 3 rejected rows"; cat "$out/log"; exit 1; }
+  # As a party of collaborations: its loads keep match tokens, which are searched too.
+  "$tessera" party init --name "Privacy Test" >/dev/null 2>&1
+  "$tessera" ingest "$work/orders.csv" "$work/phones.csv" --mapping "$work/phones.toml" \
+    --rejects "$out/rejects.csv" --summary-json "$out/summary.json" >"$out/log" 2>&1
+  grep -q 'rows rejected *4' "$out/log" || { echo "$label: expected 4 rejected rows"; cat "$out/log"; exit 1; }
+  grep -q 'bad_phone' "$out/rejects.csv" || { echo "$label: the malformed phone was not rejected"; exit 1; }
+  # Every e-mail and phone is kept as a match token: the generated customers' e-mails and the
+  # four of the rows above with one, the phone rows' three.
+  grep -qE '"match_tokens": *[1-9][0-9]{3,},' "$out/summary.json" \
+    || { echo "$label: no match tokens stored"; cat "$out/summary.json"; exit 1; }
   "$tessera" segments --as-of 2025-06-30 --window 12m >"$out/segments.txt" 2>>"$out/log"
   "$tessera" profiles --as-of 2025-06-30 --window 12m >"$out/profiles.csv" 2>>"$out/log"
   "$tessera" status >"$out/status.txt" 2>>"$out/log"
@@ -144,5 +170,6 @@ fi
 # The same check finds identifiers when they are there (the check itself can fail).
 grep -q -F -f "$work/needles" "$work/orders.csv"
 grep -q -F -f "$work/needles" "$work/upload.csv"
+grep -q -F -f "$work/needles" "$work/phones.csv"
 [ -n "$admin" ] || skip_or_fail "TESSERA_TEST_POSTGRES_URL is not set (the PostgreSQL half; the SQLite half passed)"
 echo "privacy ok on both stores"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/backends.h"
+#include "store/test_stores.h"
 #include "tessera/analytics/snapshot_store.h"
 #include "tessera/audience/audience_store.h"
 #include "tessera/server/api_keys.h"
@@ -83,11 +84,46 @@ TEST(Migrations, ReleasedPostgresMigrationsAreNeverEdited) {
   }
 }
 
+// Migrations released since modules keep their own versions, by module and version (1-based),
+// SQLite's text then PostgreSQL's.
+struct PinnedMigration {
+  const char* module;
+  size_t version;
+  const char* sqlite_sha256;
+  const char* postgres_sha256;
+};
+constexpr PinnedMigration kReleasedSincePerModuleVersions[] = {
+    // The match tokens of customers' e-mails and phones (customer_match_tokens).
+    {"store", 3, "a61ff9c0ed49a869affd763a3c5bf87488198ec6ed3b561477e46ee90d1d08f6",
+     "13f08a76da1ff7e16f786b3a99505c5ff38d08f20d73bbb139c32815eacd2079"},
+};
+
+TEST(Migrations, MigrationsReleasedSincePerModuleVersionsAreNeverEdited) {
+  for (const PinnedMigration& pin : kReleasedSincePerModuleVersions) {
+    const Schema* schema = nullptr;
+    for (const Schema* s : server::AllSchemas()) {
+      if (s->module == pin.module) schema = s;
+    }
+    ASSERT_NE(schema, nullptr) << pin.module;
+    ASSERT_GE(schema->migrations.size(), pin.version)
+        << "a released migration of " << pin.module << " was removed";
+    const Migration& m = schema->migrations[pin.version - 1];
+    EXPECT_EQ(Sha256Hex(m.sqlite), pin.sqlite_sha256)
+        << "SQLite: migration " << pin.version << " of " << pin.module
+        << " was edited; add a new migration instead";
+    EXPECT_EQ(Sha256Hex(m.postgres), pin.postgres_sha256)
+        << "PostgreSQL: migration " << pin.version << " of " << pin.module
+        << " was edited; add a new migration instead";
+  }
+}
+
 // Migrations released since modules keep their own versions, by module and version; a new
-// migration adds its hashes here once it is released. None is removed.
+// migration adds its hashes here (and to kReleasedSincePerModuleVersions) once it is released.
+// None is removed.
 TEST(Migrations, EveryModulesMigrationsAreReleasedOrNew) {
   const std::map<std::string, size_t> released_count = {
-      {"store", 2}, {"analytics", 1}, {"server", 1}, {"audience", 1}};
+      {"store", 3},        {"analytics", 1},     {"server", 1},        {"audience", 1},
+      {"collab.party", 0}, {"collab.grants", 0}, {"collab.ledger", 0}, {"collab.audit", 0}};
   std::map<std::string, int> seen;
   for (const Schema* s : server::AllSchemas()) {
     const std::string module(s->module);
@@ -101,6 +137,56 @@ TEST(Migrations, EveryModulesMigrationsAreReleasedOrNew) {
       EXPECT_NE(m.postgres, nullptr);
     }
   }
+}
+
+// A store as the release before match tokens left it (the order system at version 2, no
+// customer_match_tokens) is brought to today's version when opened, keeps its customers, and
+// takes match tokens.
+class PreviousReleaseStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override { TESSERA_SKIP_WITHOUT_POSTGRES(GetParam()); }
+  TestStores stores_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, PreviousReleaseStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+TEST_P(PreviousReleaseStoreTest, OneWithoutMatchTokensMigratesAndTakesThem) {
+  const std::string location = stores_.NewLocation(GetParam(), "previous_release");
+  {
+    auto made = server::OpenStore(location, true);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    AddTestCustomers(**made, 3, 0x10);
+    Database& db = (*made)->db();
+    ASSERT_TRUE(db.ExecuteScript("DROP TABLE customer_match_tokens").ok());
+    ASSERT_TRUE(db.Execute("UPDATE schema_versions SET version = 2 WHERE module = 'store'").ok());
+  }
+  auto opened = server::OpenStore(location, false);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*(*opened)->db().SchemaVersion("store"),
+            static_cast<int>(internal::OrderSchema().migrations.size()));
+  EXPECT_EQ(*(*opened)->CustomerCount(), 3u);
+  auto load = (*opened)->BeginLoad();
+  ASSERT_TRUE(load.ok());
+  Batch batch;
+  batch.first_new_customer = 3;
+  MatchToken token;
+  token.customer = 1;
+  token.kind = privacy::IdentifierKind::kPhone;
+  token.token.fill(0x77);
+  batch.new_match_tokens = {token};
+  ASSERT_TRUE((*opened)->AppendBatch(*load, batch).ok());
+  size_t tokens = 0;
+  ASSERT_TRUE((*opened)
+                  ->ScanMatchTokens([&](uint32_t customer, privacy::IdentifierKind kind,
+                                        std::span<const uint8_t, kMatchTokenSize> t) {
+                    EXPECT_EQ(customer, 1u);
+                    EXPECT_EQ(kind, privacy::IdentifierKind::kPhone);
+                    EXPECT_EQ(t[0], 0x77);
+                    ++tokens;
+                  })
+                  .ok());
+  EXPECT_EQ(tokens, 1u);
 }
 
 }  // namespace

@@ -9,10 +9,18 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tessera/common/status.h"
 
 namespace tessera::collab {
+
+// Where a collaboration ran: "simulated" (no enclave; every result says so), "sgx-dcap" (an
+// SGX enclave attested by a DCAP quote), "none" (a request refused before any run).
+enum class AttestationMode { kNone, kSimulated, kSgxDcap };
+std::string_view AttestationModeName(AttestationMode mode);
+// Errors: kInvalidArgument unless "none", "simulated" or "sgx-dcap".
+StatusOr<AttestationMode> ParseAttestationMode(std::string_view name);
 
 class AttestationProvider {
  public:

@@ -2,9 +2,10 @@
 
 // Ingest: order export files -> validated, pseudonymized, deduplicated orders in a store.
 //
-// Privacy: raw identifiers (customer numbers, e-mails, order ids) exist only in this
+// Privacy: raw identifiers (customer numbers, e-mails, phones, order ids) exist only in this
 // process's memory while a load runs: each distinct customer is pseudonymized once (HMAC to a
-// UUID), each order id encrypted once (AES-SIV); only pseudonyms and tokens reach the store.
+// UUID), each order id encrypted once (AES-SIV), each e-mail and phone turned into a match
+// token once (k · H(kind ‖ id) on ristretto255); only pseudonyms and tokens reach the store.
 // Rejected rows are reported by position and reason, never by value.
 
 #include <cstdint>
@@ -51,6 +52,11 @@ struct LoadOptions {
   // never an identifier, and are unlinked from the start.
   uint64_t memory_budget = 0;
   std::string temp_dir;
+  // Whether to store a match token (k · H(kind ‖ id), for private matching with partners) for
+  // every e-mail and phone: a party of collaborations does (`tessera party init`); a store that
+  // only serves its own segments need not pay for it (about 55 µs of CPU per distinct e-mail or
+  // phone). Loading the same exports again later fills in the tokens of customers that lack them.
+  bool match_tokens = false;
 };
 
 struct LoadSummary {
@@ -68,13 +74,20 @@ struct LoadSummary {
   uint64_t purchases_stored = 0, credits_stored = 0, voids_stored = 0, anonymous_orders_stored = 0;
   uint64_t customers_in_input = 0;
   uint64_t customers_new = 0;
+  // Match tokens handed to the store with the batches (one it holds already is not stored
+  // twice), and e-mails and phones that do not decide the customer and do not normalize
+  // (distinct values; their rows are kept, without a token for them).
+  uint64_t match_tokens = 0;
+  uint64_t match_identifiers_invalid = 0;
   uint64_t batches = 0;
   uint64_t spilled_bytes = 0;  // written to temporary files (LoadOptions::memory_budget)
   int64_t load_id = 0;
   double seconds = 0;
   // Where the time went: reading the store's existing tokens and pseudonyms; reading,
-  // validating and pseudonymizing the files; encrypting order ids; writing batches.
+  // validating and pseudonymizing the files; encrypting order ids; writing batches, of which
+  // computing match tokens (on all cores, while the previous batch commits).
   double seconds_store_state = 0, seconds_read = 0, seconds_encrypt = 0, seconds_write = 0;
+  double seconds_match_tokens = 0;
 
   std::string ToJson() const;
   std::string ToText() const;  // the human summary the CLI prints
@@ -83,9 +96,10 @@ struct LoadSummary {
 // Loads `files` ("-" = stdin) into `store` under `key`. The store is bound to the key on
 // first use. All files are read and validated before the first batch is written, so a file
 // that cannot be read at all (or too many rejects) leaves the store untouched.
-// Errors: kFailedPrecondition (the store belongs to another key), kUnavailable (another load
-// is running), kInvalidArgument (a file cannot be mapped), kNotFound (missing file),
-// kResourceExhausted (more than max_rejects rejected rows), store errors.
+// Errors: kFailedPrecondition (the store belongs to another key, or the key derives no match
+// token key, probability ~2^-252), kUnavailable (another load is running), kInvalidArgument (a file
+// cannot be mapped), kNotFound (missing file), kResourceExhausted (more than max_rejects rejected
+// rows), store errors.
 StatusOr<LoadSummary> LoadOrders(store::Store& store, const privacy::OwnerKey& key,
                                  const std::vector<std::string>& files, const LoadOptions& options);
 

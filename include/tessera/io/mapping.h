@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tessera/common/status.h"
+#include "tessera/io/phone_numbering.h"
 #include "tessera/io/row_source.h"
 #include "tessera/io/value_parse.h"
 
@@ -31,8 +32,9 @@ enum class Field : uint8_t {
   kStore,
   kRegion,
   kChannel,
+  kPhone,
 };
-inline constexpr size_t kFieldCount = 14;
+inline constexpr size_t kFieldCount = 15;
 std::string_view FieldName(Field f);  // the mapping key: "order_id", "customer_id", ...
 
 // Whether each row is a whole order or one line of an order (lines are grouped by order id).
@@ -53,6 +55,13 @@ struct Mapping {
   std::vector<std::string> void_statuses;    // status values of voided orders (not counted)
   std::vector<std::string> credit_statuses;  // status values of returns/credits (subtracted)
   std::vector<std::string> ignore_statuses;  // status values of rows to skip (e.g. "pending")
+  // The country of phone numbers written without a country code ([values]
+  // default_phone_country: "DE" or "49"); unset: such numbers are rejected.
+  std::optional<PhoneCountry> default_phone_country;
+  // [values] bare_phone_numbers = "international": digits with neither a '+', a "00" nor a
+  // national prefix begin with their country code (MSISDNs such as 491701234567). Default
+  // ("national"): they are national numbers of default_phone_country.
+  bool bare_phone_numbers_international = false;
 };
 
 // Loads a preset by name ("generic", "online-retail", "cdnow") or a TOML file by path.
@@ -71,7 +80,7 @@ struct ResolvedMapping {
   DecimalMark decimal_mark = DecimalMark::kPoint;
 };
 
-// Errors: kInvalidArgument when the file lacks what an order needs (a customer id or e-mail,
+// Errors: kInvalidArgument when the file lacks what an order needs (a customer id, e-mail or phone,
 // a timestamp, an amount or a unit price), naming the missing fields and listing the columns
 // found.
 StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,

@@ -4,7 +4,7 @@
 // validates every value. A row that fails becomes a Reject (file, line, column, reason),
 // never an exception and never a message that repeats the value.
 //
-// Privacy: OrderLine holds raw identifiers (customer number, e-mail, order id) as views into
+// Privacy: OrderLine holds raw identifiers (customer number, e-mail, phone, order id) as views into
 // the reader's buffer, valid until the next call; callers pseudonymize them at once.
 
 #include <cstdint>
@@ -32,13 +32,16 @@ struct OrderLine {
   std::string_view order_id;     // empty when the source has no order id
   std::string_view customer_id;  // raw, possibly empty
   std::string_view email;        // raw, possibly empty
+  std::string_view phone;        // raw, possibly empty
   int64_t ordered_at = 0;        // Unix seconds, UTC
   int64_t amount_micro = 0;      // line total (quantity x unit price) or order amount, 10^-6 units
   int64_t quantity_milli = 0;    // 10^-3 units; 1000 when the source has no quantity
   std::string_view currency;     // ISO code, upper case ("" = the mapping's default)
   OrderKind kind = OrderKind::kPurchase;
   std::string_view category, sku, store, region, channel;
-  uint64_t content_hash = 0;  // hash of every mapped field, to spot byte-identical duplicates
+  // Hash of every mapped field but the phone, to spot byte-identical duplicates (and to name
+  // the orders of a file without order ids).
+  uint64_t content_hash = 0;
 };
 
 struct Reject {

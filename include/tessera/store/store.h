@@ -7,12 +7,15 @@
 // their own tables in the same store through its core connection, db() (database.h).
 //
 // Privacy: a store never receives a raw identifier: customers arrive as UUID pseudonyms,
-// orders as encrypted tokens. It records only the key's fingerprint, never the key.
+// orders as encrypted tokens, their e-mails and phones as match tokens. It records only the
+// key's fingerprint, never the key.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,8 +27,19 @@
 
 namespace tessera::store {
 
+// A customer's identifier (e-mail or phone) in the keyed form that collaboration matches on:
+// k · H(kind ‖ normalized identifier) on ristretto255, k derived from the owner key
+// (collab/match_token.h), as its 32-byte encoding. Like a pseudonym it never leaves the owner.
+inline constexpr size_t kMatchTokenSize = 32;
+struct MatchToken {
+  uint32_t customer = 0;  // the customer's index
+  privacy::IdentifierKind kind = privacy::IdentifierKind::kEmail;
+  std::array<uint8_t, kMatchTokenSize> token{};
+};
+
 // What one committed batch adds: the customers first seen in it (their indexes continue
-// the store's sequence), new dictionary entries (ids continue each dictionary), and orders.
+// the store's sequence), new dictionary entries (ids continue each dictionary), orders, and
+// match tokens of customers of the store or of this batch (one the store has is skipped).
 struct Batch {
   uint32_t first_new_customer = 0;
   std::vector<privacy::Uuid> new_customers;
@@ -36,6 +50,7 @@ struct Batch {
   };
   std::vector<DictEntry> new_dict_entries;
   OrderColumns orders;
+  std::vector<MatchToken> new_match_tokens;
 };
 
 struct LoadRecord {
@@ -108,6 +123,15 @@ class Store {
   // for. The chunk passed to `fn` is valid during the call only.
   virtual Status ScanOrderFields(uint32_t fields,
                                  const std::function<Status(const OrderColumns&)>& fn) = 0;
+
+  // Calls `fn(customer_idx, kind, token)` for every match token (AppendBatch stores them), by
+  // customer index. Errors: those of Database::Query; kDataLoss for a row whose token is not
+  // 32 bytes or whose kind is unknown.
+  Status ScanMatchTokens(const std::function<void(uint32_t, privacy::IdentifierKind,
+                                                  std::span<const uint8_t, kMatchTokenSize>)>& fn);
+  // Calls `fn(customer_idx, kind)` once for each customer and kind the store holds a match token
+  // of. Errors: as ScanMatchTokens.
+  Status ScanMatchTokenKinds(const std::function<void(uint32_t, privacy::IdentifierKind)>& fn);
 
   // Starts a load record; returns its id.
   StatusOr<int64_t> BeginLoad();

@@ -28,6 +28,26 @@ class SimulatedProvider final : public AttestationProvider {
 
 }  // namespace
 
+std::string_view AttestationModeName(AttestationMode mode) {
+  switch (mode) {
+    case AttestationMode::kSimulated:
+      return "simulated";
+    case AttestationMode::kSgxDcap:
+      return "sgx-dcap";
+    case AttestationMode::kNone:
+      break;
+  }
+  return "none";
+}
+
+StatusOr<AttestationMode> ParseAttestationMode(std::string_view name) {
+  for (AttestationMode m :
+       {AttestationMode::kNone, AttestationMode::kSimulated, AttestationMode::kSgxDcap}) {
+    if (name == AttestationModeName(m)) return m;
+  }
+  return InvalidArgumentError("unknown attestation mode (expected none, simulated or sgx-dcap)");
+}
+
 StatusOr<std::unique_ptr<AttestationProvider>> MakeAttestationProvider(const std::string& mode) {
   if (mode == "simulated") return std::unique_ptr<AttestationProvider>(new SimulatedProvider());
   if (mode == "sgx-dcap") {

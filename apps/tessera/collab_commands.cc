@@ -1,0 +1,418 @@
+// `tessera party init|show`, `tessera grant create|import|list|show|revoke` and
+// `tessera audit list|verify`: a party's identity, what it allows its partners, and the log of
+// what was asked of it (docs/collaboration.md).
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_common.h"
+#include "tessera/collab/audit_log.h"
+#include "tessera/collab/grant.h"
+#include "tessera/collab/party.h"
+#include "tessera/common/civil_time.h"
+#include "tessera/common/duration.h"
+
+namespace tessera {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct PartyArgs {
+  StoreArgs store;
+  std::string name;
+  std::string format = "text";
+};
+
+struct GrantArgs {
+  StoreArgs store;
+  std::string format = "text";
+  std::string partner, purpose, outputs, fields, recipients, worker_hosts;
+  std::string attestation = "simulated";
+  std::string epsilon, budget;
+  int64_t k_min = collab::kDefaultKMin;
+  std::string expires, valid_for = "90d";
+  std::string output, file, collaboration, id, reason;
+};
+
+struct AuditArgs {
+  StoreArgs store;
+  std::string format = "text";
+  int64_t after = 0;
+  int64_t limit = 1000;
+};
+
+void Print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+StatusOr<collab::PartyKey> PartyKeyOf(const StoreArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto key, privacy::OwnerKey::Load(a.key));
+  return collab::PartyKey::Derive(key);
+}
+
+Json ProfileJson(const collab::PartyProfile& p) {
+  return Json{{"name", p.name}, {"party_id", p.id.ToString()}, {"created_at", p.created_at}};
+}
+
+Status RunPartyInit(const PartyArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto owner_key, privacy::OwnerKey::Load(a.store.key));
+  TESSERA_ASSIGN_OR_RETURN(auto key, collab::PartyKey::Derive(owner_key));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, /*create=*/true));
+  // The party speaks for the data this key pseudonymized: the store and the party share it.
+  TESSERA_RETURN_IF_ERROR(store->BindKey(owner_key.Fingerprint()));
+  TESSERA_ASSIGN_OR_RETURN(auto profile, collab::PartyStore(store->db()).Init(a.name, key));
+  if (a.format == "json") {
+    Print(ProfileJson(profile).dump(2) + "\n");
+  } else {
+    Print(fmt::format("{}\n", profile.id.ToString()));
+    std::fprintf(stderr,
+                 "Party '%s' is ready. Give partners this party id and your endpoint for their "
+                 "collaboration file.\n",
+                 profile.name.c_str());
+  }
+  return OkStatus();
+}
+
+Status RunPartyShow(const PartyArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto profile, collab::PartyStore(store->db()).Show());
+  if (a.format == "json") {
+    Print(ProfileJson(profile).dump(2) + "\n");
+  } else {
+    Print(fmt::format("name      {}\nparty id  {}\nsince     {}\n", profile.name,
+                      profile.id.ToString(), profile.created_at));
+  }
+  return OkStatus();
+}
+
+// A party named by its id, or by its name in the collaboration file.
+StatusOr<collab::PartyId> PartyNamed(const std::string& text,
+                                     const std::optional<collab::Collaboration>& collaboration,
+                                     const char* option) {
+  if (text.rfind("tp1:", 0) == 0) return collab::PartyId::Parse(text);
+  if (collaboration) {
+    if (const auto* p = collaboration->FindByName(text)) return p->id;
+  }
+  return InvalidArgumentError(
+      "{}: '{}' is neither a party id (tp1:...) nor a party of the collaboration file{}", option,
+      text, collaboration ? "" : " (give --collaboration FILE to name parties)");
+}
+
+StatusOr<int64_t> Expiry(const GrantArgs& a, int64_t now) {
+  if (!a.expires.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(const int64_t day, ParseIsoDate(a.expires));
+    return (day + 1) * 86400 - 1;  // the end of that day, UTC
+  }
+  TESSERA_ASSIGN_OR_RETURN(const Duration d, Duration::Parse(a.valid_for));
+  const int64_t today = DayOfTimestamp(now);
+  const int64_t last = d.months() > 0 ? AddMonths(today, d.months()) : today + d.days();
+  return (last + 1) * 86400 - 1;
+}
+
+Status RunGrantCreate(const GrantArgs& a) {
+  std::optional<collab::Collaboration> collaboration;
+  if (!a.collaboration.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(collaboration, collab::LoadCollaboration(a.collaboration));
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto key, PartyKeyOf(a.store));
+  TESSERA_ASSIGN_OR_RETURN(const collab::PartyId grantee,
+                           PartyNamed(a.partner, collaboration, "--partner"));
+  collab::GrantSpec spec{key.id(), grantee};
+  TESSERA_ASSIGN_OR_RETURN(spec.purpose, collab::ParsePurpose(a.purpose));
+  for (const auto& o : SplitList(a.outputs)) {
+    TESSERA_ASSIGN_OR_RETURN(auto kind, collab::ParseOutputKind(o));
+    spec.output_kinds.push_back(kind);
+  }
+  spec.allowed_fields = SplitList(a.fields);
+  spec.k_min = a.k_min;
+  if (!a.epsilon.empty() || !a.budget.empty()) {
+    if (a.epsilon.empty() || a.budget.empty()) {
+      return InvalidArgumentError("--epsilon and --budget go together");
+    }
+    collab::DpPolicy dp;
+    TESSERA_ASSIGN_OR_RETURN(const uint64_t eps, collab::ParseEpsilon(a.epsilon));
+    TESSERA_ASSIGN_OR_RETURN(const uint64_t budget, collab::ParseEpsilon(a.budget));
+    dp.epsilon_per_query_micro = static_cast<int64_t>(eps);
+    dp.budget_per_period_micro = static_cast<int64_t>(budget);
+    spec.differential_privacy = dp;
+  }
+  for (const auto& r : SplitList(a.recipients.empty() ? a.partner : a.recipients)) {
+    TESSERA_ASSIGN_OR_RETURN(auto id, PartyNamed(r, collaboration, "--recipients"));
+    spec.recipients.push_back(id);
+  }
+  if (a.worker_hosts.empty()) {
+    spec.worker_hosts.push_back(key.id());  // by default the worker runs here
+  }
+  for (const auto& h : SplitList(a.worker_hosts)) {
+    TESSERA_ASSIGN_OR_RETURN(auto id, PartyNamed(h, collaboration, "--worker-hosts"));
+    spec.worker_hosts.push_back(id);
+  }
+  for (const auto& m : SplitList(a.attestation)) {
+    TESSERA_ASSIGN_OR_RETURN(auto mode, collab::ParseAttestationMode(m));
+    spec.attestation_modes.push_back(mode);
+  }
+  const int64_t now = std::time(nullptr);
+  spec.not_before = now;
+  TESSERA_ASSIGN_OR_RETURN(spec.expires, Expiry(a, now));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto grant, collab::GrantStore(store->db()).Create(spec, key));
+  const std::string document = collab::GrantToJson(grant);
+  if (!a.output.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(auto out, Output::Open(a.output));
+    std::fwrite(document.data(), 1, document.size(), out->file());
+    std::fputc('\n', out->file());
+    TESSERA_RETURN_IF_ERROR(out->Commit());
+    std::fprintf(stderr, "Grant %s signed; send %s to the partner (tessera grant import)\n",
+                 grant.id.c_str(), a.output.c_str());
+  } else {
+    Print(document + "\n");
+  }
+  return OkStatus();
+}
+
+Status RunGrantImport(const GrantArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(a.collaboration));
+  std::ifstream in(a.file, std::ios::binary);
+  if (!in) return InvalidArgumentError("{}: cannot read the grant", a.file);
+  std::stringstream text;
+  text << in.rdbuf();
+  TESSERA_ASSIGN_OR_RETURN(auto key, PartyKeyOf(a.store));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(
+      auto stored, collab::GrantStore(store->db()).Import(text.str(), collaboration, key.id()));
+  std::fprintf(stderr, "Grant %s from %s verified and kept\n", stored.grant.id.c_str(),
+               stored.grant.spec.grantor.ToString().c_str());
+  return OkStatus();
+}
+
+Json StoredGrantJson(const collab::StoredGrant& g) {
+  Json j = Json::parse(collab::GrantToJson(g.grant));
+  j["direction"] = collab::GrantDirectionName(g.direction);
+  j["stored_at"] = g.stored_at;
+  j["revoked"] = g.revocation
+                     ? Json{{"at", g.revocation->revoked_at}, {"reason", g.revocation->reason}}
+                     : Json();
+  return j;
+}
+
+Status RunGrantList(const GrantArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto grants, collab::GrantStore(store->db()).List());
+  if (a.format == "json") {
+    Json j = Json::array();
+    for (const auto& g : grants) j.push_back(StoredGrantJson(g));
+    Print(j.dump(2) + "\n");
+    return OkStatus();
+  }
+  if (grants.empty()) {
+    std::fprintf(stderr, "No grants yet (tessera grant create, tessera grant import)\n");
+    return OkStatus();
+  }
+  Print(fmt::format("{:<20} {:<9} {:<22} {:<12} {}\n", "grant", "direction", "purpose", "expires",
+                    "state"));
+  for (const auto& g : grants) {
+    Print(fmt::format(
+        "{:<20} {:<9} {:<22} {:<12} {}\n", g.grant.id, collab::GrantDirectionName(g.direction),
+        collab::PurposeName(g.grant.spec.purpose),
+        FormatIsoDate(DayOfTimestamp(g.grant.spec.expires)), g.revocation ? "revoked" : "active"));
+  }
+  return OkStatus();
+}
+
+Status RunGrantShow(const GrantArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto g, collab::GrantStore(store->db()).Show(a.id));
+  Print(StoredGrantJson(g).dump(2) + "\n");
+  return OkStatus();
+}
+
+Status RunGrantRevoke(const GrantArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(const bool revoked,
+                           collab::GrantStore(store->db()).Revoke(a.id, a.reason));
+  std::fprintf(stderr, revoked ? "Grant %s revoked\n" : "Grant %s was revoked already\n",
+               a.id.c_str());
+  return OkStatus();
+}
+
+Status RunAuditList(const AuditArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  collab::AuditListOptions options;
+  options.after_sequence = a.after;
+  options.limit = a.limit;
+  TESSERA_ASSIGN_OR_RETURN(auto entries, collab::AuditLog(store->db()).List(options));
+  if (a.format == "json") {
+    Json j = Json::array();
+    for (const auto& e : entries) j.push_back(collab::AuditEntryJson(e));
+    Print(j.dump(2) + "\n");
+    return OkStatus();
+  }
+  if (entries.empty()) std::fprintf(stderr, "The audit log is empty\n");
+  for (const auto& e : entries) {
+    const collab::AuditRecord& r = e.record;
+    Print(fmt::format(
+        "{:>6}  {}  {}  {}  grant {}  cells {}  ε {}  {}  {}{}\n", e.sequence,
+        FormatIsoTimestamp(r.time), r.party.substr(0, 12) + "…", r.purpose,
+        r.grant_id.empty() ? "-" : r.grant_id, r.cells_returned,
+        collab::FormatEpsilon(r.epsilon_micro), collab::AttestationModeName(r.attestation),
+        collab::AuditOutcomeName(r.outcome), r.reason.empty() ? "" : " (" + r.reason + ")"));
+  }
+  return OkStatus();
+}
+
+// Exit 0 when the log is intact, 1 (with what is wrong) when it is not.
+StatusOr<bool> RunAuditVerify(const AuditArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
+  TESSERA_ASSIGN_OR_RETURN(auto v, collab::AuditLog(store->db()).Verify());
+  if (a.format == "json") {
+    Print(collab::AuditVerificationJson(v).dump(2) + "\n");
+  } else if (v.ok()) {
+    Print(fmt::format("audit log intact: {} entries\n", v.entries));
+  } else {
+    Print(fmt::format("audit log DAMAGED at entry {}: {}\n", v.first_bad_sequence, v.explanation));
+  }
+  return v.ok();
+}
+
+}  // namespace
+
+void AddCollabCommands(CLI::App& app, int* rc) {
+  static PartyArgs init_args, show_args;
+  auto* party = app.add_subcommand("party", "This installation as a party of collaborations");
+  party->require_subcommand(1);
+  auto* init = party->add_subcommand(
+      "init", "Name this party; its signing key derives from the owner key; prints its party id");
+  init->add_option("--name", init_args.name, "The party's name, e.g. 'Frischmarkt GmbH'")
+      ->required();
+  AddStoreOptions(init, &init_args.store, true);
+  init->add_option("--format", init_args.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  init->callback([rc] {
+    const Status s = RunPartyInit(init_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+  auto* show = party->add_subcommand("show", "This party's name and party id");
+  AddStoreOptions(show, &show_args.store, false);
+  show->add_option("--format", show_args.format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  show->callback([rc] {
+    const Status s = RunPartyShow(show_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+
+  static GrantArgs create_args, import_args, list_args, show_grant_args, revoke_args;
+  auto* grant = app.add_subcommand(
+      "grant", "What this party allows each partner, signed; grants received from partners");
+  grant->require_subcommand(1);
+  auto* create = grant->add_subcommand("create", "Sign a grant for a partner and keep it");
+  create->add_option("--partner", create_args.partner, "The partner's party id or name")
+      ->required();
+  create
+      ->add_option("--purpose", create_args.purpose,
+                   "overlap, audience_counts, activation or campaign_measurement")
+      ->required();
+  create
+      ->add_option("--outputs", create_args.outputs,
+                   "What may leave, comma-separated: overlap_size, audience_count, "
+                   "cell_counts, activation_list")
+      ->required();
+  create->add_option("--fields", create_args.fields,
+                     "Attributes the partner may use, comma-separated (none for an overlap)");
+  create->add_option("--k-min", create_args.k_min, "Smallest cell released")->capture_default_str();
+  create->add_option("--epsilon", create_args.epsilon,
+                     "Differential privacy: ε per query (e.g. 0.5); with --budget");
+  create->add_option("--budget", create_args.budget, "ε per calendar month (e.g. 3)");
+  create->add_option("--recipients", create_args.recipients,
+                     "Who may receive results (party ids or names; default: the partner)");
+  create->add_option("--worker-hosts", create_args.worker_hosts,
+                     "Where the join worker may run (party ids or names; default: here)");
+  create
+      ->add_option("--attestation", create_args.attestation,
+                   "Accepted attestation modes: simulated, sgx-dcap (comma-separated)")
+      ->capture_default_str();
+  create->add_option("--expires", create_args.expires, "Last day of validity, YYYY-MM-DD");
+  create->add_option("--valid-for", create_args.valid_for, "Validity from today: 90d, 12w, 6m")
+      ->capture_default_str();
+  create->add_option("--collaboration", create_args.collaboration,
+                     "The collaboration file, to name parties by name");
+  create->add_option("--out", create_args.output, "Write the signed grant here (default stdout)");
+  AddStoreOptions(create, &create_args.store, true);
+  create->callback([rc] {
+    const Status s = RunGrantCreate(create_args);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+  auto* import = grant->add_subcommand("import", "Verify a partner's grant and keep it");
+  import->add_option("file", import_args.file, "The signed grant (JSON)")->required();
+  import
+      ->add_option("--collaboration", import_args.collaboration,
+                   "The collaboration file naming the grantor")
+      ->required();
+  AddStoreOptions(import, &import_args.store, true);
+  import->callback([rc] {
+    const Status s = RunGrantImport(import_args);
+  *rc = s.ok() ? 0 : Fail(s);
+});
+auto* list = grant->add_subcommand("list", "Every grant, issued and received, revoked too");
+AddStoreOptions(list, &list_args.store, false);
+list->add_option("--format", list_args.format, "text or json")
+    ->check(CLI::IsMember({"text", "json"}));
+list->callback([rc] {
+  const Status s = RunGrantList(list_args);
+  *rc = s.ok() ? 0 : Fail(s);
+});
+auto* show_grant = grant->add_subcommand("show", "One grant as JSON");
+show_grant->add_option("id", show_grant_args.id, "The grant's id (g_...)")->required();
+AddStoreOptions(show_grant, &show_grant_args.store, false);
+show_grant->callback([rc] {
+  const Status s = RunGrantShow(show_grant_args);
+  *rc = s.ok() ? 0 : Fail(s);
+});
+auto* revoke = grant->add_subcommand("revoke", "Revoke a grant; it stays listed as revoked");
+revoke->add_option("id", revoke_args.id, "The grant's id (g_...)")->required();
+revoke->add_option("--reason", revoke_args.reason, "Why (kept with the revocation)");
+AddStoreOptions(revoke, &revoke_args.store, false);
+revoke->callback([rc] {
+  const Status s = RunGrantRevoke(revoke_args);
+  *rc = s.ok() ? 0 : Fail(s);
+});
+
+static AuditArgs audit_list_args, audit_verify_args;
+auto* audit = app.add_subcommand(
+    "audit", "The hash-chained log of every collaboration request and run (no pseudonyms)");
+audit->require_subcommand(1);
+auto* alist = audit->add_subcommand("list", "Entries in order");
+alist->add_option("--after", audit_list_args.after, "Only entries after this sequence number");
+alist->add_option("--limit", audit_list_args.limit, "At most this many entries")
+    ->capture_default_str();
+alist->add_option("--format", audit_list_args.format, "text or json")
+    ->check(CLI::IsMember({"text", "json"}));
+AddStoreOptions(alist, &audit_list_args.store, false);
+alist->callback([rc] {
+  const Status s = RunAuditList(audit_list_args);
+  *rc = s.ok() ? 0 : Fail(s);
+});
+auto* verify = audit->add_subcommand(
+    "verify", "Check every link of the chain: exit 1 if an entry was changed, removed or moved");
+verify->add_option("--format", audit_verify_args.format, "text or json")
+    ->check(CLI::IsMember({"text", "json"}));
+AddStoreOptions(verify, &audit_verify_args.store, false);
+verify->callback([rc] {
+  const auto ok = RunAuditVerify(audit_verify_args);
+  *rc = !ok.ok() ? Fail(ok.status()) : *ok ? 0 : kExitError;
+});
+}  // namespace tessera
+
+}  // namespace tessera
