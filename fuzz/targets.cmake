@@ -9,4 +9,5 @@ set(TESSERA_FUZZ_TARGETS
   phone:privacy
   segment_rules:analytics
   audience_expression:audience
-  psi_message:collab_protocol)
+  psi_message:collab_protocol
+  grant:collab)
