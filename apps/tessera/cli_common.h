@@ -24,9 +24,13 @@ namespace tessera {
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;
 
+// Exit 2 for what the user gave (an invalid argument or input, a file, key, store or snapshot
+// that does not exist), 1 for everything else (README: "1 error, 2 usage or invalid input").
 inline int Fail(const Status& status) {
   std::fprintf(stderr, "tessera: error: %s\n", status.message().c_str());
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitError;
+  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound
+             ? kExitUsage
+             : kExitError;
 }
 
 // Options shared by every command that reads or writes a store.

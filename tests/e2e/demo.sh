@@ -21,5 +21,5 @@ set +e
 "$tessera" ingest "$work/demo/orders.csv" --key "$work/nope.key" --store "$work/s.db" 2>"$work/err2"
 rc=$?
 set -e
-[ "$rc" = 1 ] && grep -q 'tessera keys init' "$work/err2" || { echo "missing key: rc=$rc"; cat "$work/err2"; exit 1; }
+[ "$rc" = 2 ] && grep -q 'tessera keys init' "$work/err2" || { echo "missing key: rc=$rc"; cat "$work/err2"; exit 1; }
 echo "demo ok"
