@@ -271,6 +271,15 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
       // JSON Lines columns are the first object's keys: a field it lacks stays unmapped.
       const auto it = std::find(lower_columns.begin(), lower_columns.end(), lc);
       if (it == lower_columns.end()) continue;
+      // Two columns of the name the mapping uses: which one holds the value is anyone's guess.
+      if (const auto again = std::find(it + 1, lower_columns.end(), lc);
+          again != lower_columns.end()) {
+        return InvalidArgumentError(
+            "column '{}' appears twice (columns {} and {}); rename one, or map the field to "
+            "another column with --mapping",
+            columns[static_cast<size_t>(it - lower_columns.begin())],
+            it - lower_columns.begin() + 1, again - lower_columns.begin() + 1);
+      }
       r.index[f] = static_cast<int>(r.selected.size());
       // The file's own spelling, so that rejects name the column as the user sees it.
       r.selected.push_back(columns[static_cast<size_t>(it - lower_columns.begin())]);

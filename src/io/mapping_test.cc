@@ -292,6 +292,19 @@ TEST(ResolveMapping, FirstCandidatePresentWins) {
   EXPECT_EQ(Selected(*only_date, Field::kOrderedAt), "date");
 }
 
+// A used column that appears twice is refused, naming both positions; an unused one that
+// appears twice does no harm.
+TEST(ResolveMapping, AColumnItUsesTwiceIsRefusedNamingBoth) {
+  auto r = ResolveMapping(Generic(), {"order_id", "customer_id", "date", "Amount", "amount"}, ',');
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("column 'Amount' appears twice (columns 4 and 5)"),
+            std::string::npos)
+      << r.status().message();
+  auto unused = ResolveMapping(Generic(), {"customer_id", "date", "amount", "note", "note"}, ',');
+  EXPECT_TRUE(unused.ok()) << unused.status().ToString();
+}
+
 TEST(ResolveMapping, MissingFieldsAreNamedWithTheColumnsFound) {
   auto r = ResolveMapping(Generic(), {"Kunde", "Datum", "Betrag"}, ';');
   ASSERT_FALSE(r.ok());

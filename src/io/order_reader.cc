@@ -70,8 +70,9 @@ StatusOr<std::unique_ptr<OrderReader>> OrderReader::Open(const std::string& path
                                                          const Mapping& mapping) {
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<RowSource> source,
                            RowSource::Open(path, mapping.source));
-  TESSERA_ASSIGN_OR_RETURN(ResolvedMapping resolved,
-                           ResolveMapping(mapping, source->columns(), source->delimiter()));
+  auto mapped = ResolveMapping(mapping, source->columns(), source->delimiter());
+  if (!mapped.ok()) return mapped.status().WithContext(path == "-" ? "stdin" : path);
+  ResolvedMapping resolved = std::move(*mapped);
   TESSERA_RETURN_IF_ERROR(source->Select(resolved.selected).WithContext(path));
   TESSERA_ASSIGN_OR_RETURN(TimestampParser ts,
                            TimestampParser::Create(mapping.timestamp_format, mapping.timezone));
