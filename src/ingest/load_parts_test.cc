@@ -132,11 +132,18 @@ TEST(MemoryOrders, GroupsLinesIntoOrdersAndSaysWhatBecameOfEachRow) {
   EXPECT_EQ(memory.Add(Line("A", "EUR", 20, 3), "A", 0, true, dicts), Added::kLine);  // not next
   EXPECT_EQ(memory.Add(Line("A", "EUR", 20, 3), "A", 0, true, dicts), Added::kDuplicate);
   EXPECT_EQ(memory.Add(Line("A", "USD", 30, 4), "A", 0, true, dicts), Added::kMixedCurrency);
+  EXPECT_EQ(memory.Add(Line("A", "EUR", 40, 5), "A", 7, true, dicts), Added::kOtherCustomer);
+  io::OrderLine next_day = Line("A", "EUR", 50, 6);
+  next_day.ordered_at = 86400;
+  EXPECT_EQ(memory.Add(next_day, "A", 0, true, dicts), Added::kOtherDay);
+  io::OrderLine same_day = Line("A", "EUR", 5, 7);
+  same_day.ordered_at = 3600;  // another hour of the same day is the same order
+  EXPECT_EQ(memory.Add(same_day, "A", 0, true, dicts), Added::kLine);
   const PendingOrders& p = memory.pending();
   ASSERT_EQ(p.orders.size(), 2u);
-  EXPECT_EQ(p.orders[0].amount_micro, 30);  // 10 + 20, not the duplicate nor the USD line
+  EXPECT_EQ(p.orders[0].amount_micro, 35);  // 10 + 20 + 5: not the duplicate nor those at odds
   EXPECT_EQ(p.orders[1].customer_slot, 1u);
-  EXPECT_EQ(p.items.size(), 3u);
+  EXPECT_EQ(p.items.size(), 4u);
 
   MemoryOrders orders;  // order level: a repeat is a duplicate or a conflict
   EXPECT_EQ(orders.Add(Line("C", "EUR", 10, 5), "C", 0, false, dicts), Added::kOrder);
@@ -165,15 +172,17 @@ TEST(SpilledOrders, PutsRunsTogetherIntoTheOrdersAMemoryLoadWouldHave) {
   ASSERT_TRUE(s.Add(Line("A", "USD", 30, 4), "A", 0, true, 0, dicts).ok());
   ASSERT_TRUE(s.EndRun().ok());
   ASSERT_TRUE(s.Flush().ok());
-  auto mixed = s.CountMixedCurrency(100);
+  auto mixed = s.CountLateRejects(100);
   ASSERT_TRUE(mixed.ok());
   EXPECT_EQ(*mixed, 1u);
-  const std::vector<io::Reject> currency_rejects{
-      io::Reject{"orders.csv", 0, 4, "currency", "mixed_currency", "differs"}};
+  const std::vector<LateRejects> late_rejects{
+      LateRejects{io::Reject{"orders.csv", 0, 4, "currency", "mixed_currency", "differs"},
+                  io::Reject{"orders.csv", 0, 2, "customer_id", "conflicting_line", "customer"},
+                  io::Reject{"orders.csv", 0, 3, "ordered_at", "conflicting_line", "date"}}};
   std::map<int64_t, int> amounts;  // amount -> orders
   uint64_t duplicates = 0;
   std::vector<io::Reject> rejects;
-  ASSERT_TRUE(s.ForEachGroup(currency_rejects, [&](SpilledOrders::Group& g) {
+  ASSERT_TRUE(s.ForEachGroup(late_rejects, [&](SpilledOrders::Group& g) {
                  for (const PendingOrder& o : g.pending.orders) ++amounts[o.amount_micro];
                  duplicates += g.duplicate_rows;
                  rejects.insert(rejects.end(), g.rejects.begin(), g.rejects.end());

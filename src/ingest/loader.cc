@@ -63,8 +63,13 @@ class Loader {
     const auto file_index = static_cast<uint32_t>(summary_.files);
     // How a line of another currency than its order's is rejected, should a spilled load find
     // one when it puts the order's runs together.
-    currency_rejects_.push_back(rejects_.Label(
-        reader->MakeFieldReject(0, io::Field::kCurrency, "mixed_currency", kMixedCurrency)));
+    late_rejects_.push_back(internal::LateRejects{
+        rejects_.Label(
+            reader->MakeFieldReject(0, io::Field::kCurrency, "mixed_currency", kMixedCurrency)),
+        rejects_.Label(
+            reader->MakeFieldReject(0, CustomerField(*reader), "conflicting_line", kOtherCustomer)),
+        rejects_.Label(
+            reader->MakeFieldReject(0, io::Field::kOrderedAt, "conflicting_line", kOtherDay))});
     ++summary_.files;
     struct stat st {};
     const uint64_t total = (path != "-" && ::stat(path.c_str(), &st) == 0) ? st.st_size : 0;
@@ -179,6 +184,18 @@ class Loader {
  private:
   static constexpr const char* kMixedCurrency =
       "the currency differs from that of the order's first line";
+  static constexpr const char* kOtherCustomer =
+      "the customer differs from that of the order's first line";
+  static constexpr const char* kOtherDay = "the date differs from that of the order's first line";
+
+  // The column that names the customer in `reader`'s file: the customer number, else the
+  // e-mail, else the phone (the order in which they decide).
+  static io::Field CustomerField(const io::OrderReader& reader) {
+    for (io::Field f : {io::Field::kCustomerId, io::Field::kEmail, io::Field::kPhone}) {
+      if (reader.has_field(f)) return f;
+    }
+    return io::Field::kCustomerId;
+  }
 
   Status AddInMemory(const io::OrderLine& line, const std::string& key, uint32_t customer,
                      bool line_level, const io::OrderReader& reader) {
@@ -196,6 +213,12 @@ class Loader {
       case Added::kMixedCurrency:
         return rejects_.Add(reader.MakeFieldReject(line.line, io::Field::kCurrency,
                                                    "mixed_currency", kMixedCurrency));
+      case Added::kOtherCustomer:
+        return rejects_.Add(reader.MakeFieldReject(line.line, CustomerField(reader),
+                                                   "conflicting_line", kOtherCustomer));
+      case Added::kOtherDay:
+        return rejects_.Add(reader.MakeFieldReject(line.line, io::Field::kOrderedAt,
+                                                   "conflicting_line", kOtherDay));
     }
     return OkStatus();
   }
@@ -216,20 +239,20 @@ class Loader {
     return writer_.End(writer_.Write(memory_.pending(), /*unique=*/false));
   }
 
-  // Mixed-currency lines found only now count towards max_rejects: when that limit is set and
-  // the input has more than one currency, a first pass counts them, so that a load over the
-  // limit still writes nothing.
+  // Lines at odds with their order found only now (another currency, customer or day) count
+  // towards max_rejects: when that limit is set, a first pass counts them, so that a load over
+  // the limit still writes nothing.
   Status WriteSpilled() {
     TESSERA_ASSIGN_OR_RETURN(summary_.spilled_bytes, spilled_->Flush());
-    if (options_.max_rejects != UINT64_MAX && dicts_.next(store::DictKind::kCurrency) > 2) {
+    if (options_.max_rejects != UINT64_MAX) {
       TESSERA_ASSIGN_OR_RETURN(
           const uint64_t mixed,
-          spilled_->CountMixedCurrency(options_.max_rejects - summary_.rows_rejected));
+          spilled_->CountLateRejects(options_.max_rejects - summary_.rows_rejected));
       TESSERA_RETURN_IF_ERROR(rejects_.CheckLimit(summary_.rows_rejected + mixed));
     }
     TESSERA_RETURN_IF_ERROR(writer_.Begin());
     return writer_.End(
-        spilled_->ForEachGroup(currency_rejects_, [this](internal::SpilledOrders::Group& g) {
+        spilled_->ForEachGroup(late_rejects_, [this](internal::SpilledOrders::Group& g) {
           summary_.duplicate_rows += g.duplicate_rows;
           summary_.conflicting_rows += g.conflicting_rows;
           for (const io::Reject& reject : g.rejects) {
@@ -252,7 +275,7 @@ class Loader {
   internal::OrderWriter writer_;
   internal::MemoryOrders memory_;
   std::unique_ptr<internal::SpilledOrders> spilled_;  // once over the memory budget
-  std::vector<io::Reject> currency_rejects_;          // by file: a mixed_currency reject, line 0
+  std::vector<internal::LateRejects> late_rejects_;   // by file, line 0
 };
 
 }  // namespace

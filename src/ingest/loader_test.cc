@@ -501,6 +501,69 @@ TEST_P(LoaderTest, ASpilledLoadRejectsAnotherCurrencyInALaterRunOfAnOrder) {
   EXPECT_EQ(amounts, (std::set<int64_t>{1000, 1100}));  // order 1: 10.00 + 1.00
 }
 
+// Issue 15 #9: lines of one order that disagree with its first line on the customer or the
+// day are rejected as conflicting_line (they were merged into the first line's customer), in
+// memory and spilled alike; another hour of the same day is the same order.
+TEST_P(LoaderTest, LinesOfAnOrderAtOddsWithItsFirstLineAreRejectedInMemoryAndSpilled) {
+  const std::string header = "order_id,customer_id,ordered_at,sku,quantity,unit_price,currency\n";
+  const std::string file = Write("o.csv", header +
+                                              "1,C1,2024-01-01T09:00:00Z,S1,1,10.00,EUR\n"
+                                              "2,C2,2024-01-01,S1,1,10.00,EUR\n"
+                                              "1,C2,2024-01-01T09:00:00Z,S2,1,5.00,EUR\n"
+                                              "1,C1,2024-01-02T09:00:00Z,S3,1,7.00,EUR\n"
+                                              "1,C1,2024-01-01T17:30:00Z,S4,1,1.00,EUR\n");
+  std::multiset<std::tuple<uint32_t, int64_t, uint8_t, int64_t>> first;
+  for (uint64_t budget : {uint64_t{0}, uint64_t{1}}) {
+    SCOPED_TRACE(budget);
+    options_.memory_budget = budget;
+    options_.temp_dir = dir_.string();
+    std::vector<io::Reject> rejects;
+    options_.on_reject = [&](const io::Reject& r) { rejects.push_back(r); };
+    auto store = OpenStore(fmt::format("s{}.db", budget));
+    auto s = Load(*store, {file});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->spilled_bytes > 0, budget == 1);
+    EXPECT_EQ(s->orders_stored, 2u);
+    EXPECT_EQ(s->rejected_by_reason["conflicting_line"], 2u);
+    ASSERT_EQ(rejects.size(), 2u);
+    EXPECT_EQ(rejects[0].line, 4u);
+    EXPECT_EQ(rejects[0].column, 2u);  // customer_id
+    EXPECT_EQ(rejects[0].reason, "the customer differs from that of the order's first line");
+    EXPECT_EQ(rejects[1].line, 5u);
+    EXPECT_EQ(rejects[1].column, 3u);  // ordered_at
+    std::set<int64_t> amounts;
+    for (const auto& o : Orders(*store)) amounts.insert(std::get<1>(o));
+    EXPECT_EQ(amounts, (std::set<int64_t>{1000, 1100}));  // order 1: 10.00 + 1.00
+    if (budget == 0) {
+      first = Orders(*store);
+    } else {
+      EXPECT_EQ(Orders(*store), first);
+    }
+  }
+}
+
+// Issue 15 #8: a sale with a negative total is a refund: stored as a return, never a purchase
+// (a single -50 order made a "new customer" with CLV -50); a zero total is a free purchase.
+TEST_P(LoaderTest, ANegativeTotalWithoutAReturnStatusIsStoredAsAReturn) {
+  const std::string file = Write("n.csv",
+                                 "order_id,customer_id,ordered_at,amount,currency\n"
+                                 "n1,C1,2026-01-02,-50.00,EUR\n"
+                                 "n2,C2,2026-01-03,0.00,EUR\n"
+                                 "n3,C2,2026-01-04,20.00,EUR\n");
+  auto store = OpenStore();
+  auto s = Load(*store, {file});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->negative_purchases_as_returns, 1u);
+  EXPECT_EQ(s->purchases_stored, 2u);
+  EXPECT_EQ(s->credits_stored, 1u);
+  std::multiset<std::pair<int64_t, uint8_t>> stored;  // amount, kind
+  for (const auto& o : Orders(*store)) stored.emplace(std::get<1>(o), std::get<2>(o));
+  const auto purchase = static_cast<uint8_t>(io::OrderKind::kPurchase);
+  const auto credit = static_cast<uint8_t>(io::OrderKind::kCredit);
+  EXPECT_EQ(stored, (std::multiset<std::pair<int64_t, uint8_t>>{
+                        {-5000, credit}, {0, purchase}, {2000, purchase}}));
+}
+
 TEST_P(LoaderTest, AWideColumnTheMappingDoesNotUseChangesNothing) {
   // Rows with a 3,000-byte column the mapping does not use load as narrow ones do, and a
   // lower-case currency (upper-cased apart from the row) is the order's currency either way.
@@ -509,7 +572,7 @@ TEST_P(LoaderTest, AWideColumnTheMappingDoesNotUseChangesNothing) {
   std::string narrow = header, wide = header;
   for (int i = 0; i < 40; ++i) {
     const std::string row =
-        fmt::format("W-{},K{},2024-03-{:02}T10:00:00Z,S{},Cat > {},1,{}.50,{},", i / 2, i % 7,
+        fmt::format("W-{},K{},2024-03-{:02}T10:00:00Z,S{},Cat > {},1,{}.50,{},", i / 2, i / 2 % 7,
                     1 + i / 2, i % 5, i % 3, i, i % 2 ? "eur" : "EUR");
     narrow += row + "short\n";
     wide += row + std::string(i % 3 == 0 ? 3000 : 10, 'x') + "\n";

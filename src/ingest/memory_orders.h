@@ -17,6 +17,7 @@
 
 #include "ingest/flat_string_map.h"
 #include "ingest/load_tables.h"
+#include "tessera/common/civil_time.h"
 #include "tessera/io/order_reader.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/privacy/owner_key.h"
@@ -74,6 +75,8 @@ class MemoryOrders {
     kDuplicate,      // a repeat of a row of the order (or of an order-level row)
     kConflicting,    // an order-level row repeating an order id with other values
     kMixedCurrency,  // a line in another currency than its order's first (to reject)
+    kOtherCustomer,  // a line of another customer than its order's first (to reject)
+    kOtherDay,       // a line of another day than its order's first (to reject)
   };
 
   // Fetches the table slot of an order some rows ahead.
@@ -101,6 +104,8 @@ class MemoryOrders {
       if (!line_level)
         return line.content_hash == o.first_hash ? Added::kDuplicate : Added::kConflicting;
       if (pending_.HasItem(o, line.content_hash)) return Added::kDuplicate;
+      if (customer != o.customer_slot) return Added::kOtherCustomer;
+      if (DayOfTimestamp(line.ordered_at) != DayOfTimestamp(o.ordered_at)) return Added::kOtherDay;
       if (dicts.Intern(store::DictKind::kCurrency, line.currency) != o.currency) {
         return Added::kMixedCurrency;
       }

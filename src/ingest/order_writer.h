@@ -150,9 +150,15 @@ class OrderWriter {
     int& exponent = exponents_[o.currency];
     if (exponent < 0) exponent = CurrencyExponent(dicts_.Value(DictKind::kCurrency, o.currency));
     int64_t minor = MicroToMinor(o.amount_micro, exponent);
-    if (o.kind == static_cast<uint8_t>(io::OrderKind::kCredit) && minor > 0) minor = -minor;
+    uint8_t kind = o.kind;
+    if (kind == static_cast<uint8_t>(io::OrderKind::kCredit) && minor > 0) minor = -minor;
+    // A purchase whose total is negative is money going back: a return (docs/ingest.md).
+    if (kind == static_cast<uint8_t>(io::OrderKind::kPurchase) && minor < 0) {
+      kind = static_cast<uint8_t>(io::OrderKind::kCredit);
+      ++summary_.negative_purchases_as_returns;
+    }
     c.amount_minor.push_back(minor);
-    c.kind.push_back(o.kind);
+    c.kind.push_back(kind);
     c.currency.push_back(dicts_.Use(DictKind::kCurrency, o.currency, &batch_));
     c.store.push_back(dicts_.Use(DictKind::kStore, o.store, &batch_));
     c.region.push_back(dicts_.Use(DictKind::kRegion, o.region, &batch_));
@@ -167,7 +173,7 @@ class OrderWriter {
     c.item_offsets.push_back(static_cast<uint32_t>(c.item_category.size()));
     ++summary_.orders_stored;
     if (customer == store::kAnonymousCustomer) ++summary_.anonymous_orders_stored;
-    switch (static_cast<io::OrderKind>(o.kind)) {
+    switch (static_cast<io::OrderKind>(kind)) {
       case io::OrderKind::kPurchase:
         ++summary_.purchases_stored;
         break;

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <future>
 
+#include "tessera/common/civil_time.h"
+
 namespace tessera::ingest::internal {
 
 using store::DictKind;
@@ -64,7 +66,9 @@ Status SpilledOrders::Add(const io::OrderLine& line, const std::string& key, uin
                        line.line,
                        dicts.Intern(DictKind::kCategory, line.category),
                        dicts.Intern(DictKind::kSku, line.sku)};
-  if (same_order && line_level && run_.line_level && currency == run_.currency) {
+  if (same_order && line_level && run_.line_level && currency == run_.currency &&
+      customer == run_.customer_slot &&
+      DayOfTimestamp(line.ordered_at) == DayOfTimestamp(run_.ordered_at)) {
     run_items_.push_back(item);
     return OkStatus();
   }
@@ -115,27 +119,27 @@ Status SpilledOrders::WriteRun(SpillRun run, std::string_view token,
   return partitions_.Append(siv % partitions_.size(), record_);
 }
 
-StatusOr<uint64_t> SpilledOrders::CountMixedCurrency(uint64_t limit) const {
+StatusOr<uint64_t> SpilledOrders::CountLateRejects(uint64_t limit) const {
   uint64_t count = 0;
   std::string data;
   for (size_t p = 0; p < partitions_.size() && count <= limit; ++p) {
     TESSERA_RETURN_IF_ERROR(partitions_.Read(p, &data));
     Group counted;
     GroupRuns(data, nullptr, &counted);
-    count += counted.mixed_currency;
+    count += counted.late_rejects;
   }
   return count;
 }
 
-Status SpilledOrders::ForEachGroup(const std::vector<io::Reject>& currency_rejects,
+Status SpilledOrders::ForEachGroup(const std::vector<LateRejects>& late_rejects,
                                    const std::function<Status(Group&)>& fn) {
-  auto group = [this, &currency_rejects](size_t p) {
+  auto group = [this, &late_rejects](size_t p) {
     Group g;
     std::string bytes;
     if (const Status read = partitions_.Read(p, &bytes); !read.ok()) {
       g.status = read;
     } else {
-      GroupRuns(bytes, &currency_rejects, &g);
+      GroupRuns(bytes, &late_rejects, &g);
     }
     return g;
   };
@@ -152,10 +156,10 @@ Status SpilledOrders::ForEachGroup(const std::vector<io::Reject>& currency_rejec
   return st;
 }
 
-// Reads only the runs and `currency_rejects`, so that it can run beside the writing.
-void SpilledOrders::GroupRuns(std::string_view data,
-                              const std::vector<io::Reject>* currency_rejects, Group* out) const {
-  const bool count_only = currency_rejects == nullptr;
+// Reads only the runs and `late_rejects`, so that it can run beside the writing.
+void SpilledOrders::GroupRuns(std::string_view data, const std::vector<LateRejects>* late_rejects,
+                              Group* out) const {
+  const bool count_only = late_rejects == nullptr;
   PendingOrders& pending = out->pending;
   std::vector<PendingOrder>& orders = pending.orders;
   FlatStringMap index;
@@ -191,15 +195,24 @@ void SpilledOrders::GroupRuns(std::string_view data,
       continue;
     }
     PendingOrder& o = orders[existing];
+    // As the in-memory path decides (MemoryOrders::Add): the order's first line rules.
+    const io::Reject LateRejects::*late = nullptr;
+    if (run.customer_slot != o.customer_slot) {
+      late = &LateRejects::other_customer;
+    } else if (DayOfTimestamp(run.ordered_at) != DayOfTimestamp(o.ordered_at)) {
+      late = &LateRejects::other_day;
+    } else if (run.currency != o.currency) {
+      late = &LateRejects::mixed_currency;
+    }
     for (uint32_t i = 0; i < run.items; ++i) {
       SpillItem it;
       std::memcpy(&it, run_items + i * sizeof(SpillItem), sizeof it);
       if (pending.HasItem(o, it.hash)) {
         if (!count_only) ++out->duplicate_rows;
-      } else if (run.currency != o.currency) {
-        ++out->mixed_currency;
+      } else if (late != nullptr) {
+        ++out->late_rejects;
         if (!count_only) {
-          out->rejects.push_back((*currency_rejects)[run.file]);
+          out->rejects.push_back((*late_rejects)[run.file].*late);
           out->rejects.back().line = it.line;
         }
       } else {

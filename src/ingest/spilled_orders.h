@@ -50,14 +50,21 @@ struct SpillItem {
   uint32_t category = 0, sku = 0;
 };
 
+// How a line is rejected that the spilled path finds at odds with its order's first line only
+// when it puts the runs together: by file, one reject per reason, its line set then.
+struct LateRejects {
+  io::Reject mixed_currency, other_customer, other_day;
+};
+
 class SpilledOrders {
  public:
   // One partition's orders, put together from its runs.
   struct Group {
     Status status;
     PendingOrders pending;
-    uint64_t duplicate_rows = 0, conflicting_rows = 0, mixed_currency = 0;
-    std::vector<io::Reject> rejects;  // the mixed-currency lines, in input order
+    uint64_t duplicate_rows = 0, conflicting_rows = 0;
+    uint64_t late_rejects = 0;        // lines at odds with their order's first line
+    std::vector<io::Reject> rejects;  // those lines, in input order
   };
 
   // Starts spilling to temporary files in `dir`: the orders gathered in memory so far (their
@@ -69,9 +76,9 @@ class SpilledOrders {
 
   // A row of the order `key` from file number `file`: extends the current run when it is
   // another line of the same order in the same currency, else ends it and starts the next.
-  // Duplicates, conflicting repeats and other currencies are sorted out when the runs come
-  // together (ForEachGroup), as the first line of the order decides.
-  // Errors: those of SpillPartitions::Append and privacy::OrderTokenizer.
+  // Duplicates, conflicting repeats and lines at odds with the order are sorted out when the runs
+  // come together (ForEachGroup), as the first line of the order decides. Errors: those of
+  // SpillPartitions::Append and privacy::OrderTokenizer.
   Status Add(const io::OrderLine& line, const std::string& key, uint32_t customer, bool line_level,
              uint32_t file, Dictionaries& dicts);
 
@@ -81,15 +88,16 @@ class SpilledOrders {
   // Writes out what is buffered; the bytes written. Errors: those of SpillPartitions::Flush.
   StatusOr<uint64_t> Flush();
 
-  // The lines in another currency than their order's, counted; stops counting (and returns)
+  // The lines at odds with their order's first line (another currency, customer or day),
+  // counted; stops counting (and returns)
   // once the count is over `limit`. Errors: those of SpillPartitions::Read.
-  StatusOr<uint64_t> CountMixedCurrency(uint64_t limit) const;
+  StatusOr<uint64_t> CountLateRejects(uint64_t limit) const;
 
   // Puts each partition's runs together into orders, in the order of the input, and hands
   // them to `fn` partition by partition; partition p + 1 is read and grouped on another
   // thread while `fn` has p. Stops at the first error (of reading, or of `fn`).
-  // `currency_rejects`: by file, how a line in another currency is rejected (its line set).
-  Status ForEachGroup(const std::vector<io::Reject>& currency_rejects,
+  // `late_rejects`: by file, how such lines are rejected.
+  Status ForEachGroup(const std::vector<LateRejects>& late_rejects,
                       const std::function<Status(Group&)>& fn);
 
  private:
@@ -105,8 +113,8 @@ class SpilledOrders {
     return out;
   }
   Status WriteRun(SpillRun run, std::string_view token, const std::vector<SpillItem>& items);
-  // `currency_rejects` null: counts the mixed-currency lines, nothing else.
-  void GroupRuns(std::string_view data, const std::vector<io::Reject>* currency_rejects,
+  // `late_rejects` null: counts the lines at odds with their order, nothing else.
+  void GroupRuns(std::string_view data, const std::vector<LateRejects>* late_rejects,
                  Group* out) const;
 
   SpillPartitions partitions_;

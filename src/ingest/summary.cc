@@ -26,6 +26,7 @@ std::string LoadSummary::ToJson() const {
   j["credits_stored"] = credits_stored;
   j["voids_stored"] = voids_stored;
   j["anonymous_orders_stored"] = anonymous_orders_stored;
+  j["negative_purchases_as_returns"] = negative_purchases_as_returns;
   j["customers_in_input"] = customers_in_input;
   j["customers_new"] = customers_new;
   j["match_tokens"] = match_tokens;
@@ -64,6 +65,10 @@ std::string LoadSummary::ToText() const {
   line("orders stored", orders_stored,
        fmt::format("({} purchases, {} cancellations/returns, {} voided)", purchases_stored,
                    credits_stored, voids_stored));
+  if (negative_purchases_as_returns > 0) {
+    line("negative totals as returns", negative_purchases_as_returns,
+         "(no return status, a total below zero)");
+  }
   line("customers in input", customers_in_input);
   line("new customers", customers_new);
   if (match_tokens > 0) line("match tokens", match_tokens, "(e-mails and phones, keyed)");

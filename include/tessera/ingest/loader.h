@@ -72,6 +72,8 @@ struct LoadSummary {
   uint64_t orders_already_stored = 0;  // skipped: the store has them from an earlier load
   uint64_t orders_stored = 0;          // newly written
   uint64_t purchases_stored = 0, credits_stored = 0, voids_stored = 0, anonymous_orders_stored = 0;
+  // Orders without a return or cancellation status whose total is negative: stored as returns.
+  uint64_t negative_purchases_as_returns = 0;
   uint64_t customers_in_input = 0;
   uint64_t customers_new = 0;
   // Match tokens handed to the store with the batches (one it holds already is not stored

@@ -81,7 +81,8 @@ class OrderReader {
   }
 
   RowLevel level() const { return resolved_.level; }
-  bool has_order_id() const { return resolved_.index[static_cast<size_t>(Field::kOrderId)] >= 0; }
+  bool has_order_id() const { return has_field(Field::kOrderId); }
+  bool has_field(Field f) const { return resolved_.index[static_cast<size_t>(f)] >= 0; }
   uint64_t bytes_read() const { return source_->bytes_read(); }
   const std::string& path() const { return path_; }
 
