@@ -237,6 +237,18 @@ StatusOr<TimestampParser> TimestampParser::Create(std::string pattern, std::stri
 }
 
 StatusOr<int64_t> TimestampParser::Parse(std::string_view text) {
+  TESSERA_ASSIGN_OR_RETURN(const int64_t t, ParseAny(text));
+  // Every date the rest of Tessera reads and prints has four digits: an offset that carries
+  // 9999-12-31T23:59:59-12:00 into the year 10000 (or 0001 into year 0) is out of range.
+  static const int64_t kFirst = DaysFromCivil(1, 1, 1) * 86400;
+  static const int64_t kLast = (DaysFromCivil(9999, 12, 31) + 1) * 86400 - 1;
+  if (t < kFirst || t > kLast) {
+    return InvalidArgumentError("the time falls outside the years 0001 to 9999 (in UTC)");
+  }
+  return t;
+}
+
+StatusOr<int64_t> TimestampParser::ParseAny(std::string_view text) {
   text = TrimWhitespace(text);
   if (text.empty()) return InvalidArgumentError("empty timestamp");
   if (pattern_.empty()) return ParseIso(text);

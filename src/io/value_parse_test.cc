@@ -296,6 +296,25 @@ std::string TsError(const std::string& pattern, std::string_view text) {
   return v.status().message();
 }
 
+// Issue 15 #10: an offset may not carry a time past 9999-12-31 or before 0001-01-01 in UTC
+// (the store printed "10000-01-01" and suggested an --as-of the parser refused).
+TEST(TimestampParser, TimesOutsideTheYears1To9999InUtcAreRefused) {
+  auto p = TimestampParser::Create("", "UTC");
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->Parse("9999-12-31T23:59:59Z").ok());
+  EXPECT_TRUE(p->Parse("9999-12-31T23:59:59+12:00").ok());
+  EXPECT_TRUE(p->Parse("0001-01-01T00:00:00Z").ok());
+  for (const char* t : {"9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:00"}) {
+    auto r = p->Parse(t);
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_NE(r.status().message().find("0001 to 9999"), std::string::npos) << t;
+  }
+  auto epoch = TimestampParser::Create("epoch", "UTC");
+  ASSERT_TRUE(epoch.ok());
+  EXPECT_FALSE(epoch->Parse("253402300800").ok());  // 10000-01-01T00:00:00Z
+  EXPECT_TRUE(epoch->Parse("253402300799").ok());
+}
+
 TEST(TimestampParser, IsoDateIsMidnightUtc) {
   EXPECT_EQ(Ts("", "2024-03-01"), 1709251200);  // 2024-01-01 is 1704067200, plus 60 days
   EXPECT_EQ(Ts("", "1970-01-01"), 0);

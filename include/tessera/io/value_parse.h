@@ -62,6 +62,7 @@ class TimestampParser {
  private:
   TimestampParser(std::string pattern, TimeZone zone)
       : pattern_(std::move(pattern)), zone_(std::move(zone)) {}
+  StatusOr<int64_t> ParseAny(std::string_view text);
   StatusOr<int64_t> ParseIso(std::string_view text);
   StatusOr<int64_t> ParsePattern(std::string_view text);
   std::string pattern_;
