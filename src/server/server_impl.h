@@ -343,7 +343,6 @@ struct Server::Impl {
 
   void Distributions(const httplib::Request& req, httplib::Response& res);
 
-
   void Profiles(const httplib::Request& req, httplib::Response& res);
 
   void Profile(const httplib::Request& req, httplib::Response& res);
