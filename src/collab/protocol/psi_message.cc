@@ -20,15 +20,7 @@ void PutBigEndian(uint32_t v, std::string* out) {
 uint32_t GetBigEndian(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-// Points are uniformly distributed: their first eight bytes are a good hash.
-struct FirstWord {
-  size_t operator()(const std::array<uint8_t, Point::kSize>& b) const {
-    uint64_t h;
-    std::memcpy(&h, b.data(), sizeof h);
-    return static_cast<size_t>(h);
-  }
-};
-using PointSet = std::unordered_set<std::array<uint8_t, Point::kSize>, FirstWord>;
+using PointSet = std::unordered_set<Point, PointHash>;
 
 }  // namespace
 
@@ -54,7 +46,7 @@ StatusOr<std::string> EncodePsiMessage(const PsiMessage& message, const PsiMessa
   }
   PointSet seen(message.points.size());
   for (const Point& p : message.points) {
-    if (!seen.insert(p.bytes()).second) {
+    if (!seen.insert(p).second) {
       return InvalidArgumentError("a PSI message cannot hold a value twice: deduplicate first");
     }
   }
@@ -120,7 +112,7 @@ StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
       return InvalidArgumentError("PSI message: byte {}: point {}: {}", offset, i,
                                   point.status().message());
     }
-    if (!seen.insert(point->bytes()).second) {
+    if (!seen.insert(*point).second) {
       return InvalidArgumentError("PSI message: byte {}: point {} repeats an earlier one", offset,
                                   i);
     }
