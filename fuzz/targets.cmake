@@ -10,4 +10,5 @@ set(TESSERA_FUZZ_TARGETS
   segment_rules:analytics
   audience_expression:audience
   psi_message:collab_protocol
+  worker_stream:collab_protocol
   grant:collab)

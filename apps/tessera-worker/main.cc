@@ -5,7 +5,14 @@
 // it); scripts/tessera-worker-sandboxed adds bubblewrap (no network, no file system but what it
 // runs from), and apps/tessera-worker/tessera-worker.manifest.template runs it under Gramine.
 //
-//   tessera-worker --a fd:3 --b fd:4 [--out fd:5] [--attestation simulated]
+//   tessera-worker --a fd:3 --b fd:4 [--out fd:5] [--attestation simulated] [--sealed]
+//
+// Plain: the owners' streams come in as worker.h frames; the result goes out as one line of
+// JSON. Sealed (--sealed, include/tessera/collab/worker_channel.h): the worker first writes one
+// frame, its hello (a public key of this run and how it is attested), then reads each owner's
+// stream sealed to that key, and writes the result as one frame sealed to the job's result_key,
+// which the job must name. A job that names a result_key has its result sealed in plain mode
+// too (one frame): a result meant for one recipient never leaves in the clear.
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -19,9 +26,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "tessera/collab/worker.h"
+#include "tessera/collab/worker_channel.h"
 
 namespace {
 
@@ -60,6 +69,8 @@ tessera::collab::ReadFn Reader(int fd) {
   };
 }
 
+// Straight to the descriptor (no stdio buffer): whoever reads the other end has each write as
+// soon as it returns, the hello before anything is sent to the worker.
 Status WriteAll(int fd, const std::string& s) {
   size_t at = 0;
   while (at < s.size()) {
@@ -121,12 +132,15 @@ int Fail(const Status& s) {
 int main(int argc, char** argv) {
   CLI::App app{"tessera-worker: joins two owners' PSI sessions and releases aggregates only"};
   std::string a, b, out = "-", mode = "simulated";
-  bool no_seccomp = false, selftest = false;
+  bool no_seccomp = false, selftest = false, sealed = false;
   app.add_option("--a", a, "Owner A's stream: fd:N or a path")->required();
   app.add_option("--b", b, "Owner B's stream: fd:N or a path")->required();
   app.add_option("--out", out, "Where the result goes: fd:N, a path or - (stdout)")
       ->capture_default_str();
   app.add_option("--attestation", mode, "simulated or sgx-dcap")->capture_default_str();
+  app.add_flag("--sealed", sealed,
+               "Announce a public key first, read the owners' streams sealed to it and seal the "
+               "result to the job's result_key");
   app.add_flag("--no-seccomp", no_seccomp, "Do not confine the process (debugging only)");
   app.add_flag("--sandbox-selftest", selftest,
                "Confine, then try to open a socket: the process must be killed (exit by SIGSYS)")
@@ -138,6 +152,22 @@ int main(int argc, char** argv) {
   if (!attestation.ok()) return Fail(attestation.status());
   auto random = tessera::collab::SystemRandom::Create();
   if (!random.ok()) return Fail(random.status());
+  // The run's key pair, made before the process confines itself (libsodium draws it with
+  // getrandom, which the filter allows anyway).
+  std::optional<tessera::collab::WorkerKeyPair> keys;
+  if (sealed) {
+    if ((*attestation)->mode() != "simulated") {
+      // Under sgx-dcap the hello must carry a quote binding the public key; this build makes
+      // none, and a hello never claims what it cannot show.
+      return Fail(tessera::UnavailableError(
+          "--sealed with {} attestation needs a quote over the worker's public key, which this "
+          "build does not produce",
+          (*attestation)->mode()));
+    }
+    auto generated = tessera::collab::WorkerKeyPair::Generate();
+    if (!generated.ok()) return Fail(generated.status());
+    keys.emplace(std::move(*generated));
+  }
   auto fa = OpenSource(a, false);
   if (!fa.ok()) return Fail(fa.status());
   auto fb = OpenSource(b, false);
@@ -159,12 +189,43 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tessera-worker: not confined: a socket could be opened\n");
     return 1;
   }
-  auto sa = tessera::collab::ReadOwnerStream(Reader(*fa), "a");
+  if (sealed) {
+    tessera::collab::WorkerHello hello;
+    hello.public_key = keys->public_key();
+    hello.mode = tessera::collab::AttestationMode::kSimulated;
+    const std::string frame = tessera::collab::Frame(tessera::collab::EncodeWorkerHello(hello));
+    if (Status written = WriteAll(*fo, frame); !written.ok()) return Fail(written);
+  }
+  // One owner's stream: plain frames, or the plaintext frames of a stream sealed to this run.
+  const auto read_owner = [&](int fd,
+                              const std::string& owner) -> StatusOr<tessera::collab::OwnerStream> {
+    if (!sealed) return tessera::collab::ReadOwnerStream(Reader(fd), owner);
+    auto reader = tessera::collab::SealedStreamReader::Open(Reader(fd), *keys);
+    if (!reader.ok()) return reader.status().WithContext(fmt::format("owner {}", owner));
+    return tessera::collab::ReadOwnerStream(
+        tessera::collab::FrameSource([&reader] { return reader->Next(); }), owner);
+  };
+  auto sa = read_owner(*fa, "a");
   if (!sa.ok()) return Fail(sa.status());
-  auto sb = tessera::collab::ReadOwnerStream(Reader(*fb), "b");
+  auto job = tessera::collab::ParseJoinJob(sa->job);
+  if (!job.ok()) return Fail(job.status());
+  if (sealed && !job->result_key) {
+    return Fail(tessera::InvalidArgumentError(
+        "--sealed: the job names no result_key, and the result goes to no one in the clear"));
+  }
+  auto sb = read_owner(*fb, "b");
   if (!sb.ok()) return Fail(sb.status());
   auto result = tessera::collab::RunJoinJob(*sa, *sb, **attestation, **random);
   if (!result.ok()) return Fail(result.status());
+  // RunJoinJob refused different jobs: a's result_key is b's.
+  if (job->result_key) {
+    auto sealed_result = tessera::collab::SealResult(*result, *job->result_key);
+    if (!sealed_result.ok()) return Fail(sealed_result.status());
+    if (Status written = WriteAll(*fo, tessera::collab::Frame(*sealed_result)); !written.ok()) {
+      return Fail(written);
+    }
+    return 0;
+  }
   if (Status written = WriteAll(*fo, *result + "\n"); !written.ok()) return Fail(written);
   return 0;
 }

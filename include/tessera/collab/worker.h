@@ -7,12 +7,15 @@
 //
 // Each owner's stream is a sequence of frames (a 4-byte big-endian length, then the bytes):
 //   1. the job, JSON: {"version":1,"session":"<32 hex>","kind":"overlap"|"counts",
-//      "k_min":N,"epsilon_micro":N|null}; both owners must send the same job;
+//      "k_min":N,"epsilon_micro":N|null[,"result_key":"<64 hex>"]}; both owners must send the
+//      same job;
 //   2. double-blinded values (psi_message.h, type 2) of the OTHER owner's session positions,
 //      chunk by chunk, the last one flagged;
 //   3. one contribution (joint_counts.h) for its OWN session positions.
-// Then the stream ends.
+// Then the stream ends. Relayed by someone else, the stream travels sealed to the worker
+// (worker_channel.h): the same frames, each sealed, and the result sealed to `result_key`.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -25,22 +28,32 @@
 
 namespace tessera::collab {
 
+using X25519PublicKey = std::array<uint8_t, 32>;  // as in worker_channel.h
+
 inline constexpr uint32_t kMaxFrameBytes = 1u << 28;  // 256 MiB: a contribution of 2^26 positions
 
 // Reads exactly n bytes into out; false at a clean end before any byte. Errors: kInvalidArgument
 // when the stream ends inside what it announced; kInternal for a read error.
 using ReadFn = std::function<StatusOr<size_t>(uint8_t* out, size_t n)>;
 
-// The next frame, or none at the end of the stream. Errors: kInvalidArgument (a frame over
-// kMaxFrameBytes, a stream that ends inside a frame), those of `read`.
+// The next frame, or none at the end of the stream. Memory grows with the bytes that arrive,
+// not with the length a frame announces. Errors: kInvalidArgument (a frame over kMaxFrameBytes,
+// a stream that ends inside a frame), those of `read`.
 StatusOr<std::optional<std::string>> ReadFrame(const ReadFn& read);
 std::string Frame(std::string_view bytes);
+
+// A source of whole frames: the next one, or none at the end (ReadFrame over a ReadFn, or
+// SealedStreamReader::Next of worker_channel.h).
+using FrameSource = std::function<StatusOr<std::optional<std::string>>()>;
 
 struct JoinJob {
   PsiSessionId session{};
   enum class Kind { kOverlap, kCounts } kind = Kind::kOverlap;
   uint64_t k_min = 100;
   std::optional<uint64_t> epsilon_micro;
+  // Whom the result is sealed to (worker_channel.h's SealResult); none: the result goes out as
+  // it is. JSON: "result_key":"<64 lower-case hex>", absent for none.
+  std::optional<X25519PublicKey> result_key;
 };
 // Errors: kInvalidArgument naming the field.
 StatusOr<JoinJob> ParseJoinJob(std::string_view json);
@@ -54,13 +67,18 @@ struct OwnerStream {
 };
 // Reads one owner's stream to its end. Errors: those of ReadFrame, ParsePsiMessage (with a
 // ReplayGuard: chunks once, in sequence, up to the last), ParseContribution, and
-// kInvalidArgument for frames out of place or of another session.
+// kInvalidArgument for frames out of place or of another session. Every message starts with
+// "owner <owner>: ".
 StatusOr<OwnerStream> ReadOwnerStream(const ReadFn& read, const std::string& owner);
+// The same over frames from `next` (the plaintext frames of a sealed stream). Errors: those of
+// `next` and of the above.
+StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string& owner);
 
 // The job's result as JSON: {"session", "kind", "dimensions", "cells":[{"labels","count"}],
 // "filtered_cells", "k_min", "noise", "attestation": {...}}. Owner A's contribution's positions
 // are those B double-blinded, and the other way round. Errors: kInvalidArgument when the owners'
-// jobs differ, a session does not match, or the sizes do not fit; those of CountJoint.
+// jobs differ, a session does not match, the sizes do not fit, or a dimension's value is not
+// UTF-8 (the result is JSON); those of CountJoint.
 StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
                                  const AttestationProvider& attestation, RandomSource& random);
 

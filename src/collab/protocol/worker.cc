@@ -2,7 +2,10 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "tessera/collab/worker_channel.h"
 
 namespace tessera::collab {
 
@@ -32,6 +35,39 @@ StatusOr<PsiSessionId> ParseSession(const std::string& hex) {
   return id;
 }
 
+// RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF): what nlohmann's
+// dump() accepts, where it throws on anything else.
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (cc & 0x3f);
+    }
+    constexpr uint32_t kLeast[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kLeast[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 StatusOr<std::optional<std::string>> ReadFrame(const ReadFn& read) {
@@ -45,11 +81,20 @@ StatusOr<std::optional<std::string>> ReadFrame(const ReadFn& read) {
     return InvalidArgumentError("a frame of {} bytes, more than the {} allowed", size,
                                 kMaxFrameBytes);
   }
-  std::string frame(size, '\0');
-  TESSERA_ASSIGN_OR_RETURN(const size_t body,
-                           read(reinterpret_cast<uint8_t*>(frame.data()), frame.size()));
-  if (body != size) {
-    return InvalidArgumentError("the stream ends inside a frame ({} of {} bytes)", body, size);
+  // In steps, so that a length announced by whoever relays the stream costs memory only as its
+  // bytes arrive.
+  constexpr size_t kStep = size_t{1} << 20;
+  std::string frame;
+  while (frame.size() < size) {
+    const size_t at = frame.size();
+    const size_t want = std::min<size_t>(kStep, size - at);
+    frame.resize(at + want);
+    TESSERA_ASSIGN_OR_RETURN(const size_t body,
+                             read(reinterpret_cast<uint8_t*>(frame.data()) + at, want));
+    if (body != want) {
+      return InvalidArgumentError("the stream ends inside a frame ({} of {} bytes)", at + body,
+                                  size);
+    }
   }
   return std::optional<std::string>(std::move(frame));
 }
@@ -66,7 +111,8 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return InvalidArgumentError("job: not a JSON object");
   for (const auto& [k, v] : j.items()) {
-    if (k != "version" && k != "session" && k != "kind" && k != "k_min" && k != "epsilon_micro") {
+    if (k != "version" && k != "session" && k != "kind" && k != "k_min" && k != "epsilon_micro" &&
+        k != "result_key") {
       return InvalidArgumentError("job: unknown field '{}'", k);
     }
   }
@@ -78,7 +124,9 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
     return InvalidArgumentError("job: session is missing");
   }
   TESSERA_ASSIGN_OR_RETURN(job.session, ParseSession(j["session"].get<std::string>()));
-  const std::string kind = j.value("kind", "");
+  // Checked before it is read: value() throws on a field of another type.
+  const std::string kind =
+      j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
   if (kind == "overlap") {
     job.kind = JoinJob::Kind::kOverlap;
   } else if (kind == "counts") {
@@ -96,6 +144,14 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
     }
     job.epsilon_micro = j["epsilon_micro"].get<uint64_t>();
   }
+  if (j.contains("result_key")) {
+    if (!j["result_key"].is_string()) {
+      return InvalidArgumentError("job: result_key must be 64 lower-case hex digits");
+    }
+    auto key = ParsePublicKeyHex(j["result_key"].get<std::string>());
+    if (!key.ok()) return InvalidArgumentError("job: result_key: {}", key.status().message());
+    job.result_key = *key;
+  }
   return job;
 }
 
@@ -106,22 +162,28 @@ std::string JoinJobJson(const JoinJob& job) {
   j["kind"] = job.kind == JoinJob::Kind::kOverlap ? "overlap" : "counts";
   j["k_min"] = job.k_min;
   j["epsilon_micro"] = job.epsilon_micro ? nlohmann::ordered_json(*job.epsilon_micro) : nullptr;
+  if (job.result_key) j["result_key"] = PublicKeyHex(*job.result_key);
   return j.dump();
 }
 
 StatusOr<OwnerStream> ReadOwnerStream(const ReadFn& read, const std::string& owner) {
+  return ReadOwnerStream(FrameSource([&read] { return ReadFrame(read); }), owner);
+}
+
+StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string& owner) {
   const auto where = [&owner](const Status& s) {
     return Status(s.code(), fmt::format("owner {}: {}", owner, s.message()));
   };
   OwnerStream out;
-  auto job = ReadFrame(read);
+  auto job = next();
   if (!job.ok()) return where(job.status());
   if (!*job) return where(InvalidArgumentError("the stream ends before the job"));
   out.job = std::move(**job);
-  TESSERA_ASSIGN_OR_RETURN(const JoinJob parsed, ParseJoinJob(out.job));
+  auto parsed = ParseJoinJob(out.job);
+  if (!parsed.ok()) return where(parsed.status());
   ReplayGuard guard;
   for (;;) {
-    auto frame = ReadFrame(read);
+    auto frame = next();
     if (!frame.ok()) return where(frame.status());
     if (!*frame) return where(InvalidArgumentError("the stream ends before its last values"));
     const std::span bytes(reinterpret_cast<const uint8_t*>((*frame)->data()), (*frame)->size());
@@ -130,24 +192,24 @@ StatusOr<OwnerStream> ReadOwnerStream(const ReadFn& read, const std::string& own
     if (message->type != PsiMessageType::kDoubleBlinded) {
       return where(InvalidArgumentError("expected double-blinded values, got another message"));
     }
-    if (message->session != parsed.session) {
+    if (message->session != parsed->session) {
       return where(InvalidArgumentError("values of another session"));
     }
     if (Status accepted = guard.Accept(owner, *message); !accepted.ok()) return where(accepted);
     out.of_partner.insert(out.of_partner.end(), message->points.begin(), message->points.end());
     if (message->last) break;
   }
-  auto frame = ReadFrame(read);
+  auto frame = next();
   if (!frame.ok()) return where(frame.status());
   if (!*frame) return where(InvalidArgumentError("the stream ends before the contribution"));
   auto contribution = ParseContribution(
       std::span(reinterpret_cast<const uint8_t*>((*frame)->data()), (*frame)->size()));
   if (!contribution.ok()) return where(contribution.status());
-  if (contribution->session != parsed.session) {
+  if (contribution->session != parsed->session) {
     return where(InvalidArgumentError("a contribution of another session"));
   }
   out.contribution = std::move(*contribution);
-  auto extra = ReadFrame(read);
+  auto extra = next();
   if (!extra.ok()) return where(extra.status());
   if (*extra) return where(InvalidArgumentError("frames after the contribution"));
   return out;
@@ -167,6 +229,17 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
         "contributes {} and owner a blinded {}",
         a.contribution.in_audience.size(), of_a.size(), b.contribution.in_audience.size(),
         of_b.size());
+  }
+  // The values' names go into the JSON result, which holds UTF-8 only.
+  for (const auto& [owner, c] :
+       {std::pair{"a", &a.contribution}, std::pair{"b", &b.contribution}}) {
+    for (const Dimension& d : c->dimensions) {
+      for (const std::string& label : d.labels) {
+        if (!IsUtf8(label)) {
+          return InvalidArgumentError("owner {}: a value of {} is not UTF-8", owner, d.name);
+        }
+      }
+    }
   }
   const std::vector<MatchedPair> pairs = MatchPositions(of_a, of_b);
   Contribution ca = a.contribution, cb = b.contribution;

@@ -1,21 +1,30 @@
 // The join worker (worker.h, apps/tessera-worker): two simulated owners with their own keys run
-// a session through it, in process and through the real binary, confined by seccomp.
+// a session through it, in process and through the real binary, confined by seccomp, in plain
+// frames and sealed to the worker (worker_channel.h) by a requester that relays them.
 
 #include "tessera/collab/worker.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "common/test_support.h"
 #include "tessera/collab/match_token.h"
 #include "tessera/collab/psi.h"
+#include "tessera/collab/worker_channel.h"
 
 namespace tessera::collab {
 namespace {
@@ -92,11 +101,56 @@ ReadFn FromString(const std::string& s) {
   };
 }
 
+// `plain` (an owner stream in worker.h frames) as its owner sends it through a relay: each
+// frame sealed to the worker's key, the last one final.
+std::string SealStream(const std::string& plain, const X25519PublicKey& worker) {
+  auto writer = SealedStreamWriter::Create(worker);
+  EXPECT_TRUE(writer.ok()) << writer.status().message();
+  std::vector<std::string> frames;
+  const ReadFn read = FromString(plain);
+  for (;;) {
+    auto frame = ReadFrame(read);
+    EXPECT_TRUE(frame.ok()) << frame.status().message();
+    if (!frame.ok() || !*frame) break;
+    frames.push_back(std::move(**frame));
+  }
+  std::string out = writer->header();
+  for (size_t i = 0; i < frames.size(); ++i)
+    out += *writer->Seal(frames[i], i + 1 == frames.size());
+  return out;
+}
+
 struct Session {
   Owner a, b;
   PsiSessionId id;
   std::string job;
 };
+
+// The session's job, its result sealed to `recipient`.
+void SealResultTo(Session& s, const X25519PublicKey& recipient) {
+  JoinJob job = *ParseJoinJob(s.job);
+  job.result_key = recipient;
+  s.job = JoinJobJson(job);
+}
+
+// What the worker must release for `s`, from the generator's side: the people both owners have,
+// in both audiences, by a's and b's attribute, cells under k_min left out.
+std::map<std::pair<std::string, std::string>, int64_t> Truth(const Session& s, uint64_t k_min) {
+  std::map<std::pair<std::string, std::string>, int64_t> truth;
+  for (const auto& [id, band] : s.a.people) {
+    const auto in_b = s.b.people.find(id);
+    if (in_b == s.b.people.end() || id.rfind("vip", 0) == 0) continue;
+    ++truth[{band, in_b->second}];
+  }
+  std::erase_if(truth, [k_min](const auto& cell) { return cell.second < int64_t(k_min); });
+  return truth;
+}
+
+std::map<std::pair<std::string, std::string>, int64_t> Cells(const nlohmann::json& result) {
+  std::map<std::pair<std::string, std::string>, int64_t> got;
+  for (const auto& c : result["cells"]) got[{c["labels"][0], c["labels"][1]}] = c["count"];
+  return got;
+}
 
 // A retailer and an operator sharing 250 of their people.
 Session Shared(JoinJob::Kind kind) {
@@ -167,24 +221,126 @@ TEST(JoinWorker, RefusesDifferentJobsOtherSessionsAndBrokenStreams) {
       Frame(s.job) + Stream(s.a, s.b, t.job, t.id, "x").substr(4 + t.job.size());
   EXPECT_FALSE(ReadOwnerStream(FromString(mixed), "a").ok());
   EXPECT_FALSE(ParseJoinJob(R"({"version":1,"kind":"overlap","k_min":0,"session":"00"})").ok());
+  // A field of another type is an error, not an exception (found by the worker_stream fuzzer).
+  JoinJob numbered = *ParseJoinJob(s.job);
+  std::string kind_number = JoinJobJson(numbered);
+  kind_number.replace(kind_number.find(R"("overlap")"), 9, "1");
+  auto refused = ParseJoinJob(kind_number);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(), "job: kind must be overlap or counts");
   EXPECT_FALSE(MakeAttestationProvider("sgx-dcap").ok());  // no SGX here, and no fake quote
   EXPECT_FALSE(MakeAttestationProvider("trust-me").ok());
 }
 
+// An owner names its values as it likes, within joint_counts.h's limits; bytes that are not
+// UTF-8 cannot go into the JSON result, and are refused rather than ending the worker.
+TEST(JoinWorker, RefusesAValueThatIsNotUtf8) {
+  const Session s = Shared(JoinJob::Kind::kCounts);
+  OwnerStream a = *ReadOwnerStream(FromString(Stream(s.a, s.b, s.job, s.id, "age_band")), "a");
+  const OwnerStream b = *ReadOwnerStream(FromString(Stream(s.b, s.a, s.job, s.id, "tariff")), "b");
+  a.contribution.dimensions[0].labels[0] = "18\xff-34";
+  auto simulated = *MakeAttestationProvider("simulated");
+  SeededRandom random(uint64_t{3});
+  auto result = RunJoinJob(a, b, *simulated, random);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(result.status().message(), "owner a: a value of age_band is not UTF-8");
+  // What is UTF-8 passes, up to U+10FFFF; overlong forms and surrogates do not.
+  for (const std::string& label : {std::string("18–34 Jährige"), std::string("\xf4\x8f\xbf\xbf")}) {
+    a.contribution.dimensions[0].labels[0] = label;
+    EXPECT_TRUE(RunJoinJob(a, b, *simulated, random).ok()) << label;
+  }
+  for (const std::string& label : {std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
+                                   std::string("\xf4\x90\x80\x80"), std::string("a\xe2\x82")}) {
+    a.contribution.dimensions[0].labels[0] = label;
+    EXPECT_FALSE(RunJoinJob(a, b, *simulated, random).ok()) << label;
+  }
+}
+
+TEST(JoinJob, NamesTheResultsRecipientByItsKey) {
+  JoinJob job;
+  job.session = *NewPsiSessionId();
+  EXPECT_EQ(JoinJobJson(job).find("result_key"), std::string::npos);  // absent: none
+  EXPECT_FALSE(ParseJoinJob(JoinJobJson(job))->result_key.has_value());
+  const ResultKeyPair recipient = *ResultKeyPair::Generate();
+  job.result_key = recipient.public_key();
+  const std::string json = JoinJobJson(job);
+  EXPECT_NE(json.find(R"("result_key":")" + PublicKeyHex(recipient.public_key()) + "\""),
+            std::string::npos);
+  auto parsed = ParseJoinJob(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->result_key, recipient.public_key());
+  const std::string hex = PublicKeyHex(recipient.public_key());
+  std::string upper = hex;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& bad :
+       {std::string("null"), std::string("12"), "\"" + hex.substr(1) + "\"", "\"" + upper + "\""}) {
+    std::string text = json;
+    text.replace(text.find("\"" + hex + "\""), hex.size() + 2, bad);
+    auto refused = ParseJoinJob(text);
+    ASSERT_FALSE(refused.ok()) << text;
+    EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("result_key")) << text;
+  }
+}
+
+TEST(JoinWorker, ReadsTheSameStreamSealedAsInPlainFrames) {
+  const Session s = Shared(JoinJob::Kind::kCounts);
+  const std::string plain = Stream(s.a, s.b, s.job, s.id, "age_band");
+  const WorkerKeyPair worker = *WorkerKeyPair::Generate();
+  const std::string sealed = SealStream(plain, worker.public_key());
+  EXPECT_EQ(sealed.find(s.job), std::string::npos);  // the relay does not even see the job
+  auto reader = SealedStreamReader::Open(FromString(sealed), worker);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  auto through = ReadOwnerStream(FrameSource([&reader] { return reader->Next(); }), "a");
+  ASSERT_TRUE(through.ok()) << through.status().message();
+  const OwnerStream direct = *ReadOwnerStream(FromString(plain), "a");
+  EXPECT_EQ(through->job, direct.job);
+  EXPECT_EQ(through->of_partner, direct.of_partner);
+  EXPECT_EQ(through->contribution.in_audience, direct.contribution.in_audience);
+  // A sealed stream whose final frame is not the contribution: something follows it.
+  auto writer = *SealedStreamWriter::Create(worker.public_key());
+  std::string extra = writer.header();
+  const ReadFn read = FromString(plain);
+  for (auto frame = ReadFrame(read); frame.ok() && *frame; frame = ReadFrame(read)) {
+    extra += *writer.Seal(**frame, false);
+  }
+  extra += *writer.Seal("", true);
+  auto more = *SealedStreamReader::Open(FromString(extra), worker);
+  auto refused = ReadOwnerStream(FrameSource([&more] { return more.Next(); }), "a");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("owner a: frames after"));
+  // The errors of the channel come through with the owner's name.
+  std::string damaged = sealed;
+  damaged[damaged.size() / 2] ^= 1;
+  auto broken = *SealedStreamReader::Open(FromString(damaged), worker);
+  auto bad = ReadOwnerStream(FrameSource([&broken] { return broken.Next(); }), "b");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("owner b: sealed frame"));
+}
+
 #ifdef TESSERA_WORKER_BINARY
-// Runs the worker binary with two pipes in and one out; returns its exit status and output.
-std::pair<int, std::string> RunWorker(const std::string& a, const std::string& b,
-                                      std::vector<std::string> extra = {},
-                                      std::vector<std::string> prefix = {}) {
-  int pa[2], pb[2], po[2];
+// The worker binary running with two pipes in and one out: the ends this process keeps.
+struct WorkerProcess {
+  pid_t pid = -1;
+  int a = -1, b = -1, out = -1;
+  int err = -1;  // its standard error, when captured
+};
+
+WorkerProcess SpawnWorker(std::vector<std::string> extra, std::vector<std::string> prefix,
+                          bool capture_stderr = false) {
+  int pa[2], pb[2], po[2], pe[2] = {-1, -1};
   EXPECT_EQ(::pipe(pa), 0);
   EXPECT_EQ(::pipe(pb), 0);
   EXPECT_EQ(::pipe(po), 0);
+  if (capture_stderr) {
+    EXPECT_EQ(::pipe(pe), 0);
+  }
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(pa[0], 3);
     ::dup2(pb[0], 4);
     ::dup2(po[1], 5);
+    if (capture_stderr) ::dup2(pe[1], 2);
     std::vector<std::string> args = prefix;
     if (args.empty()) args.push_back(TESSERA_WORKER_BINARY);
     for (const char* arg : {"--a", "fd:3", "--b", "fd:4", "--out", "fd:5"}) args.push_back(arg);
@@ -202,24 +358,104 @@ std::pair<int, std::string> RunWorker(const std::string& a, const std::string& b
   ::close(pa[0]);
   ::close(pb[0]);
   ::close(po[1]);
-  // Small streams: they fit the pipes' buffers or are drained as the worker reads in turn.
+  if (capture_stderr) ::close(pe[1]);
+  return {pid, pa[1], pb[1], po[0], pe[0]};
+}
+
+// Feeds the owners' streams (each from a thread of its own: the worker reads them in turn),
+// reads the rest of the output, and waits; returns the exit status and that output, and puts
+// what it wrote to its standard error, when captured, into `err`.
+std::pair<int, std::string> FinishWorker(const WorkerProcess& w, const std::string& a,
+                                         const std::string& b, std::string* err = nullptr) {
   std::thread wa([&] {
-    (void)!::write(pa[1], a.data(), a.size());
-    ::close(pa[1]);
+    (void)!::write(w.a, a.data(), a.size());
+    ::close(w.a);
   });
   std::thread wb([&] {
-    (void)!::write(pb[1], b.data(), b.size());
-    ::close(pb[1]);
+    (void)!::write(w.b, b.data(), b.size());
+    ::close(w.b);
   });
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(po[0], buf, sizeof buf)) > 0;) out.append(buf, n);
-  ::close(po[0]);
+  for (ssize_t n; (n = ::read(w.out, buf, sizeof buf)) > 0;) out.append(buf, n);
+  ::close(w.out);
+  if (w.err >= 0) {  // a few lines at most: they fit the pipe while the worker runs
+    for (ssize_t n; (n = ::read(w.err, buf, sizeof buf)) > 0;) {
+      if (err != nullptr) err->append(buf, n);
+    }
+    ::close(w.err);
+  }
   wa.join();
   wb.join();
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  ::waitpid(w.pid, &status, 0);
   return {status, out};
+}
+
+// Runs the worker binary with two pipes in and one out; returns its exit status and output.
+std::pair<int, std::string> RunWorker(const std::string& a, const std::string& b,
+                                      std::vector<std::string> extra = {},
+                                      std::vector<std::string> prefix = {}) {
+  return FinishWorker(SpawnWorker(std::move(extra), std::move(prefix)), a, b);
+}
+
+ReadFn FromFd(int fd) {
+  return [fd](uint8_t* out, size_t n) -> StatusOr<size_t> {
+    size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::read(fd, out + got, n - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return InternalError("read: {}", std::strerror(errno));
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  };
+}
+
+// A requester relaying a sealed run: it starts the worker with --sealed, reads its hello, lets
+// `streams` seal what each owner sends to the key announced, relays them, and returns the
+// worker's exit status, its hello and the frames it wrote after it.
+struct SealedRun {
+  int status = 0;
+  std::optional<WorkerHello> hello;
+  std::vector<std::string> frames;  // after the hello
+  std::string error;                // the first frame that could not be read, if any
+  std::string stderr_text;          // what the worker said
+};
+SealedRun RunSealedWorker(
+    const std::function<std::pair<std::string, std::string>(const WorkerHello&)>& streams,
+    std::vector<std::string> extra = {}) {
+  extra.push_back("--sealed");
+  const WorkerProcess w = SpawnWorker(std::move(extra), {}, /*capture_stderr=*/true);
+  SealedRun run;
+  // Nothing is sent before the hello: the worker announces its key first.
+  auto first = ReadFrame(FromFd(w.out));
+  std::pair<std::string, std::string> sent;
+  if (first.ok() && *first) {
+    auto hello = ParseWorkerHello(**first);
+    if (hello.ok()) {
+      run.hello = *hello;
+      sent = streams(*hello);
+    } else {
+      run.error = hello.status().message();
+    }
+  } else {
+    run.error = first.ok() ? "no hello" : first.status().message();
+  }
+  auto [status, rest] = FinishWorker(w, sent.first, sent.second, &run.stderr_text);
+  run.status = status;
+  const ReadFn read = FromString(rest);
+  for (;;) {
+    auto frame = ReadFrame(read);
+    if (!frame.ok()) {
+      run.error = frame.status().message();
+      break;
+    }
+    if (!*frame) break;
+    run.frames.push_back(std::move(**frame));
+  }
+  return run;
 }
 
 TEST(JoinWorkerBinary, ReleasesTheOverlapThroughItsDescriptorsConfined) {
@@ -262,6 +498,164 @@ TEST(JoinWorkerBinary, ABrokenStreamIsAClearErrorAndNoResult) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_TRUE(out.empty());
+}
+
+TEST(JoinWorkerBinary, SealedReleasesTheCountsToTheRecipientOnly) {
+  signal(SIGPIPE, SIG_IGN);
+  Session s = Shared(JoinJob::Kind::kCounts);
+  const ResultKeyPair recipient = *ResultKeyPair::Generate();
+  SealResultTo(s, recipient.public_key());
+  std::string relayed;  // what the relay saw of owner a's stream
+  const SealedRun run = RunSealedWorker([&](const WorkerHello& hello) {
+    std::pair<std::string, std::string> sealed = {
+        SealStream(Stream(s.a, s.b, s.job, s.id, "age_band"), hello.public_key),
+        SealStream(Stream(s.b, s.a, s.job, s.id, "tariff"), hello.public_key)};
+    relayed = sealed.first;
+    return sealed;
+  });
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status;
+  ASSERT_TRUE(run.hello.has_value()) << run.error;
+  EXPECT_EQ(run.hello->mode, AttestationMode::kSimulated);
+  EXPECT_TRUE(run.hello->evidence.empty());
+  ASSERT_EQ(run.frames.size(), 1u) << run.error;
+  EXPECT_EQ(run.frames[0].find("cells"), std::string::npos);  // the relay reads no result
+  EXPECT_EQ(relayed.find(s.job), std::string::npos);
+  auto opened = recipient.Open(run.frames[0]);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const auto j = nlohmann::json::parse(*opened);
+  EXPECT_EQ(Cells(j), Truth(s, 10));
+  EXPECT_EQ(j["attestation"]["mode"], "simulated");
+  // Anyone else's key opens nothing.
+  auto wrong = ResultKeyPair::Generate()->Open(run.frames[0]);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(JoinWorkerBinary, SealedAnnouncesAFreshKeyEachRun) {
+  signal(SIGPIPE, SIG_IGN);
+  const auto nothing = [](const WorkerHello&) { return std::pair<std::string, std::string>(); };
+  const SealedRun one = RunSealedWorker(nothing);
+  const SealedRun two = RunSealedWorker(nothing);
+  ASSERT_TRUE(one.hello && two.hello) << one.error << two.error;
+  EXPECT_NE(one.hello->public_key, two.hello->public_key);
+  // Nothing arrived: a clear error, after the hello and nothing else.
+  ASSERT_TRUE(WIFEXITED(one.status));
+  EXPECT_EQ(WEXITSTATUS(one.status), 2);
+  EXPECT_THAT(one.stderr_text,
+              ::testing::HasSubstr("owner a: the sealed stream ends before its header"));
+  EXPECT_TRUE(one.frames.empty());
+}
+
+// What a relay may do to an owner's stream, each refused by the worker (exit 2, no result).
+TEST(JoinWorkerBinary, SealedRefusesWhatARelayChanges) {
+  signal(SIGPIPE, SIG_IGN);
+  Session s = Shared(JoinJob::Kind::kOverlap);
+  const ResultKeyPair recipient = *ResultKeyPair::Generate();
+  SealResultTo(s, recipient.public_key());
+  const std::string plain_a = Stream(s.a, s.b, s.job, s.id, "age_band");
+  const std::string plain_b = Stream(s.b, s.a, s.job, s.id, "tariff");
+  // Splits a sealed stream into its frames and joins them back.
+  const auto frames_of = [](const std::string& bytes) {
+    std::vector<std::string> out;
+    const ReadFn read = FromString(bytes);
+    for (auto f = ReadFrame(read); f.ok() && *f; f = ReadFrame(read)) out.push_back(Frame(**f));
+    return out;
+  };
+  const auto join = [](const std::vector<std::string>& frames) {
+    std::string out;
+    for (const auto& f : frames) out += f;
+    return out;
+  };
+  using Change = std::function<std::string(const std::string& a, const X25519PublicKey& key)>;
+  struct Case {
+    std::string what;
+    Change change;
+    std::string says;  // in the worker's error
+  };
+  const std::vector<Case> cases = {
+      {"a tampered byte",
+       [](const std::string& a, const X25519PublicKey&) {
+         std::string d = a;
+         d[d.size() - 20] ^= 1;
+         return d;
+       },
+       "owner a: sealed frame 4 does not open"},
+      {"a dropped frame",
+       [&](const std::string& a, const X25519PublicKey&) {
+         auto f = frames_of(a);
+         f.erase(f.begin() + 2);
+         return join(f);
+       },
+       "owner a: sealed frame 2 does not open"},
+      {"swapped frames",
+       [&](const std::string& a, const X25519PublicKey&) {
+         auto f = frames_of(a);
+         std::swap(f[2], f[3]);
+         return join(f);
+       },
+       "owner a: sealed frame 2 does not open"},
+      {"a truncated stream",
+       [&](const std::string& a, const X25519PublicKey&) {
+         auto f = frames_of(a);
+         f.pop_back();
+         return join(f);
+       },
+       "without its final frame"},
+      {"a frame replayed from another stream",
+       [&](const std::string& a, const X25519PublicKey& key) {
+         auto f = frames_of(a);
+         f[2] = frames_of(SealStream(plain_a, key))[2];
+         return join(f);
+       },
+       "owner a: sealed frame 2 does not open"},
+      {"a stream sealed to another worker's key",
+       [&](const std::string&, const X25519PublicKey&) {
+         return SealStream(plain_a, WorkerKeyPair::Generate()->public_key());
+       },
+       "owner a: sealed frame 1 does not open"},
+      {"a plain stream", [&](const std::string&, const X25519PublicKey&) { return plain_a; },
+       "owner a: not a sealed worker stream"},
+  };
+  for (const Case& c : cases) {
+    const SealedRun run = RunSealedWorker([&](const WorkerHello& hello) {
+      return std::pair(c.change(SealStream(plain_a, hello.public_key), hello.public_key),
+                       SealStream(plain_b, hello.public_key));
+    });
+    ASSERT_TRUE(run.hello.has_value()) << c.what << ": " << run.error;
+    ASSERT_TRUE(WIFEXITED(run.status)) << c.what << ": " << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 2) << c.what;
+    EXPECT_THAT(run.stderr_text, ::testing::HasSubstr(c.says)) << c.what;
+    EXPECT_TRUE(run.frames.empty()) << c.what << ": a result was released";
+  }
+}
+
+TEST(JoinWorkerBinary, SealedRefusesAJobWithoutARecipient) {
+  signal(SIGPIPE, SIG_IGN);
+  const Session s = Shared(JoinJob::Kind::kOverlap);  // no result_key
+  const SealedRun run = RunSealedWorker([&](const WorkerHello& hello) {
+    return std::pair(SealStream(Stream(s.a, s.b, s.job, s.id, "x"), hello.public_key),
+                     SealStream(Stream(s.b, s.a, s.job, s.id, "y"), hello.public_key));
+  });
+  ASSERT_TRUE(WIFEXITED(run.status));
+  EXPECT_EQ(WEXITSTATUS(run.status), 2);
+  EXPECT_THAT(run.stderr_text, ::testing::HasSubstr("names no result_key"));
+  EXPECT_TRUE(run.frames.empty());
+}
+
+// A job that names a recipient has its result sealed in plain mode too.
+TEST(JoinWorkerBinary, PlainModeSealsAResultThatNamesARecipient) {
+  signal(SIGPIPE, SIG_IGN);
+  Session s = Shared(JoinJob::Kind::kOverlap);
+  const ResultKeyPair recipient = *ResultKeyPair::Generate();
+  SealResultTo(s, recipient.public_key());
+  const auto [status, out] =
+      RunWorker(Stream(s.a, s.b, s.job, s.id, "age_band"), Stream(s.b, s.a, s.job, s.id, "t"));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto frame = ReadFrame(FromString(out));
+  ASSERT_TRUE(frame.ok() && *frame);
+  auto opened = recipient.Open(**frame);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  EXPECT_EQ(nlohmann::json::parse(*opened)["cells"][0]["count"], 250);
 }
 #endif
 
