@@ -13,6 +13,10 @@
 #include "tessera/collab/audit_log.h"
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
+#include "tessera/collab/session.h"
+#include "tessera/audience/index.h"
+#include "tessera/collab/epsilon.h"
+#include "tessera/server/node_client.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/duration.h"
 
@@ -287,6 +291,166 @@ StatusOr<bool> RunAuditVerify(const AuditArgs& a) {
   return v.ok();
 }
 
+
+struct QueryArgs {
+  StoreArgs store;
+  std::string format = "text";
+  std::string collaboration, partner, owners, identifier = "email";
+  std::string expression, partner_expression, breakdown, partner_breakdown, epsilon;
+  int64_t k_min = 0;
+  std::string worker, worker_wrapper;
+};
+
+std::string CellsTable(const Json& result) {
+  std::string out;
+  const auto& dims = result["dimensions"];
+  for (const auto& d : dims) out += fmt::format("{:<24}", d.get<std::string>());
+  out += fmt::format("{:>12}\n", "count");
+  for (const auto& cell : result["cells"]) {
+    for (const auto& l : cell["labels"]) out += fmt::format("{:<24}", l.get<std::string>());
+    out += fmt::format("{:>12}\n", cell["count"].get<int64_t>());
+  }
+  return out;
+}
+
+Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
+  TESSERA_ASSIGN_OR_RETURN(auto owner_key, privacy::OwnerKey::Load(a.store.key));
+  auto key = std::make_shared<const privacy::OwnerKey>(std::move(owner_key));
+  TESSERA_ASSIGN_OR_RETURN(auto party_key, collab::PartyKey::Derive(*key));
+  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, /*create=*/false));
+  TESSERA_RETURN_IF_ERROR(store->BindKey(key->Fingerprint()));
+  TESSERA_ASSIGN_OR_RETURN(auto profile, collab::PartyStore(store->db()).Show());
+  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(a.collaboration));
+  if (collaboration.Find(profile.id) == nullptr) {
+    return FailedPreconditionError("this party ({}) is not in {}", profile.id.ToString(),
+                                   a.collaboration);
+  }
+  collab::QuerySpec spec;
+  spec.kind = kind;
+  if (a.partner.empty() == a.owners.empty()) {
+    return InvalidArgumentError("give either --partner NAME (this party and a partner) or --owners "
+                                "A,B (two other parties)");
+  }
+  if (!a.partner.empty()) {
+    spec.owners = {profile.id.ToString(), a.partner};
+  } else {
+    const auto owners = SplitList(a.owners);
+    if (owners.size() != 2) return InvalidArgumentError("--owners takes two parties: A,B");
+    spec.owners = {owners[0], owners[1]};
+  }
+  spec.identifier = a.identifier == "phone" ? collab::MatchKind::kPhone : collab::MatchKind::kEmail;
+  spec.queries[0] = {a.expression, SplitList(a.breakdown)};
+  spec.queries[1] = {a.partner_expression, SplitList(a.partner_breakdown)};
+  if (!a.epsilon.empty()) {
+    auto eps = collab::ParseEpsilon(a.epsilon);
+    if (!eps.ok()) return eps.status().WithContext("--epsilon");
+    spec.epsilon_micro = *eps;
+  }
+  if (a.k_min > 0) spec.k_min = static_cast<uint64_t>(a.k_min);
+  TESSERA_ASSIGN_OR_RETURN(auto grants, collab::GrantStore(store->db()).List());
+
+  collab::OwnerNodeOptions node_options;
+  const std::string location = a.store.store;
+  node_options.open_store = [location] { return server::OpenStore(location, false); };
+  node_options.index_path = audience::DefaultIndexPath(location, store->Describe());
+  node_options.owner_key = key;
+  node_options.collaboration = collaboration;
+  TESSERA_ASSIGN_OR_RETURN(auto node, collab::OwnerNode::Create(std::move(node_options)));
+  collab::RequesterOptions requester;
+  requester.owner_key = key;
+  requester.collaboration = collaboration;
+  requester.worker_binary = a.worker.empty() ? server::DefaultWorkerBinary() : a.worker;
+  if (!a.worker_wrapper.empty()) requester.worker_args = {a.worker_wrapper};
+  server::HttpNodeTransport remote(party_key);
+  collab::LocalTransport transport(party_key, {node.get()}, &remote);
+  auto result = collab::RunQuery(spec, requester, grants, transport);
+  TESSERA_RETURN_IF_ERROR(
+      collab::AuditQuery(store->db(), profile.id, spec, result, static_cast<int64_t>(std::time(nullptr))));
+  if (!result.ok()) return result.status();
+  Json out = Json::parse(result->result_json);
+  out["epsilon_spent"] = result->request.epsilon_micro
+                             ? Json(collab::FormatEpsilon(*result->request.epsilon_micro))
+                             : Json(nullptr);
+  out["grants"] = result->grant_ids;
+  out["bytes"] = {{"to_owners", result->bytes_to_owners},
+                  {"from_owners", result->bytes_from_owners}};
+  if (a.format == "json") {
+    Print(out.dump(2) + "\n");
+    return OkStatus();
+  }
+  std::string text = CellsTable(out);
+  text += fmt::format("{} cells under the minimum of {} withheld; noise: {}; ε spent: {}\n",
+                      out["filtered_cells"].get<int64_t>(), out["k_min"].get<int64_t>(),
+                      out["noise"].get<std::string>(),
+                      result->request.epsilon_micro
+                          ? collab::FormatEpsilon(*result->request.epsilon_micro)
+                          : std::string("none"));
+  const std::string mode = out["attestation"].value("mode", std::string("?"));
+  if (mode == "simulated") {
+    text += "attestation: simulated — the worker ran without an enclave; not attested\n";
+  } else {
+    text += fmt::format("attestation: {}\n", mode);
+  }
+  Print(text);
+  return OkStatus();
+}
+
+void AddQueryCommands(CLI::App& app, int* rc) {
+  static QueryArgs overlap_args, count_args;
+  auto* collab_cmd = app.add_subcommand(
+      "collab", "Queries with partners: overlap and joint audience counts, aggregates only");
+  collab_cmd->require_subcommand(1);
+  auto add_common = [](CLI::App* cmd, QueryArgs* a) {
+    cmd->add_option("--collaboration", a->collaboration, "The collaboration file")->required();
+    cmd->add_option("--partner", a->partner,
+                    "The partner (name or id): this party and the partner are the owners");
+    cmd->add_option("--owners", a->owners,
+                    "Two other parties A,B as the owners (this party only asks)");
+    cmd->add_option("--identifier", a->identifier, "Match by email or phone")
+        ->check(CLI::IsMember({"email", "phone"}))
+        ->capture_default_str();
+    cmd->add_option("--worker", a->worker, "The tessera-worker binary (default: beside tessera)");
+    cmd->add_option("--worker-wrapper", a->worker_wrapper,
+                    "Run the worker through this sandbox wrapper, e.g. "
+                    "scripts/tessera-worker-sandboxed (bubblewrap)");
+    cmd->add_option("--format", a->format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    AddStoreOptions(cmd, &a->store, true);
+  };
+  auto* overlap = collab_cmd->add_subcommand(
+      "overlap", "How many people both owners have (matched by private set intersection)");
+  add_common(overlap, &overlap_args);
+  overlap->footer(
+      "Example: tessera collab overlap --partner Telco --collaboration collab.toml\n"
+      "The partner's node must run `tessera serve --with-key --collaboration collab.toml`, and "
+      "must have granted this party an overlap (`tessera grant create --purpose overlap`).");
+  overlap->callback([rc] {
+    const Status s = RunCollabQuery(overlap_args, collab::QueryKind::kOverlap);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+  auto* count = collab_cmd->add_subcommand(
+      "count", "A joint audience's size, broken down by up to two attributes");
+  add_common(count, &count_args);
+  count->add_option("--expression", count_args.expression,
+                    "The audience on the first owner's data (this party's with --partner)");
+  count->add_option("--partner-expression", count_args.partner_expression,
+                    "The audience on the second owner's data");
+  count->add_option("--breakdown", count_args.breakdown,
+                    "The first owner's attributes to break down by (comma-separated)");
+  count->add_option("--partner-breakdown", count_args.partner_breakdown,
+                    "The second owner's attributes to break down by");
+  count->add_option("--epsilon", count_args.epsilon,
+                    "ε of this query (default: the grants' ε per query, if they ask for noise)");
+  count->add_option("--k-min", count_args.k_min, "Smallest cell (at least the grants')");
+  count->footer(
+      "Example: tessera collab count --partner Telco --collaboration collab.toml \\\n"
+      "           --expression 'segment = champions' --partner-breakdown age_band");
+  count->callback([rc] {
+    const Status s = RunCollabQuery(count_args, collab::QueryKind::kCounts);
+    *rc = s.ok() ? 0 : Fail(s);
+  });
+}
+
 }  // namespace
 
 void AddCollabCommands(CLI::App& app, int* rc) {
@@ -413,6 +577,8 @@ verify->callback([rc] {
   const auto ok = RunAuditVerify(audit_verify_args);
   *rc = !ok.ok() ? Fail(ok.status()) : *ok ? 0 : kExitError;
 });
-}  // namespace tessera
+
+AddQueryCommands(app, rc);
+}
 
 }  // namespace tessera

@@ -33,6 +33,7 @@ struct ServeArgs {
   StoreArgs store;
   std::string listen = "127.0.0.1:8080";
   std::vector<std::string> cors;
+  std::string collaboration;
   int threads = 128;
   uint64_t max_upload_mb = 4096;
   int max_connections_per_address = 256;
@@ -54,6 +55,7 @@ Status RunServe(const ServeArgs& a) {
   o.max_busy_per_client = a.max_busy_per_client;
   o.read_timeout_seconds = a.request_timeout;
   o.reuse_port = a.reuse_port;
+  o.collaboration_path = a.collaboration;
   // SIGINT and SIGTERM stop the server cleanly: blocked here (and so in every thread
   // started later) and awaited by one thread.
   sigset_t signals;
@@ -142,6 +144,9 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
   serve->add_flag("--with-key", serve_args.with_key,
                   "Accept order uploads (POST /api/v1/ingest): the server reads the owner's key "
                   "(--key)");
+  serve->add_option("--collaboration", serve_args.collaboration,
+                    "This party's collaboration file (TOML, docs/collaboration.md): its partners "
+                    "for the /api/v1/collab routes and the dashboard's Partners screen");
   serve->add_option("--cors-origin", serve_args.cors,
                     "Allow browser pages from this origin (repeatable; * for any)");
   serve

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "tessera/analytics/profiles.h"
 #include "tessera/common/civil_time.h"
@@ -111,6 +112,8 @@ class Parser {
     return OkStatus();
   }
   size_t predicates() const { return predicates_; }
+  std::set<std::string> TakeFields() { return std::move(fields_); }
+  int category_depth() const { return category_depth_; }
 
  private:
   // 1-based column in characters (UTF-8 continuation bytes do not count).
@@ -370,6 +373,7 @@ class Parser {
     const NumericField* number = index_.FindNumber(name);
     const auto attribute = index_.attributes().find(name);
     const bool is_attribute = attribute != index_.attributes().end();
+    if (is_segment || number != nullptr || is_attribute) fields_.insert(name);
     if (!is_segment && number == nullptr && !is_attribute) {
       if ((name == "p_alive" || name == "predicted_clv") && !index_.info().has_predictions) {
         return Error(field, fmt::format("{} needs predictions: the snapshot the index was built "
@@ -534,6 +538,13 @@ class Parser {
       return Error(category, fmt::format("category {} is ambiguous: {}; write its full path",
                                          category.text, paths));
     }
+    fields_.insert("bought");
+    int depth = 1;
+    for (int32_t up = index_.categories()[nodes[0]].parent; up >= 0;
+         up = index_.categories()[static_cast<size_t>(up)].parent) {
+      ++depth;
+    }
+    category_depth_ = std::max(category_depth_, depth);
     Expression::Node n;
     n.kind = Expression::Node::Kind::kBought;
     n.category = nodes[0];
@@ -625,6 +636,8 @@ class Parser {
   int depth_ = 0;
   mutable std::string suggestion_;  // of the last Suggest, for the next error
   size_t predicates_ = 0;
+  std::set<std::string> fields_;  // the fields used, by their canonical names
+  int category_depth_ = 0;        // of the deepest category named in bought()
 };
 
 }  // namespace
@@ -637,6 +650,9 @@ StatusOr<Expression> Expression::Parse(std::string_view text, const AudienceInde
   Parser p(text, index, &e.nodes_);
   TESSERA_RETURN_IF_ERROR(p.Run());
   e.predicates_ = p.predicates();
+  const std::set<std::string> fields = p.TakeFields();
+  e.fields_.assign(fields.begin(), fields.end());
+  e.category_depth_ = p.category_depth();
   return e;
 }
 

@@ -318,6 +318,197 @@ std::string OpenApiDocument() {
   export_responses["200"] = std::move(export_ok);
   p["/api/v1/audiences/{name}/export"]["get"] = Get("The members of a saved audience as pseudonyms",
                                                     "analyst", {name}, std::move(export_responses));
+  // Collaboration (docs/api.md "Collaboration", docs/collaboration.md).
+  const char* kNoParty =
+      "this store is no party (code no_party): run `tessera party init --name NAME`";
+  const char* kNoCollaboration =
+      "the server was started without a collaboration file (code no_collaboration): "
+      "`tessera serve --collaboration FILE`";
+  const Json grant_id = Param("id", "path", "string", "the grant's id, g_ and 16 hex digits", true);
+  const std::string kGrant =
+      "the grant document's members (grant_id, grantor, grantee, purpose, allowed_fields, "
+      "predicates, output_kinds, k_min, differential_privacy {epsilon_per_query, "
+      "budget_per_period, period}, recipients, worker_hosts, attestation_modes, not_before, "
+      "expires, created_at, signature, type), then direction (issued|received), stored_at, "
+      "revoked (null or {at, reason}) and state (active|revoked|expired|not_yet_valid)";
+  p["/api/v1/collab/party"]["get"] =
+      Get("This store's party: name and party id", "viewer", none,
+          responses({{"200",
+                      "name, party_id, created_at, role (of the key that asked), "
+                      "can_sign_grants (the server has the owner's key), collaboration (null "
+                      "without a collaboration file, else {parties, listed, name, endpoint, "
+                      "roles})"},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"404", kNoParty}}));
+  p["/api/v1/collab/partners"]["get"] =
+      Get("The parties of the collaboration file, each with the grants issued to it and received "
+          "from it",
+          "viewer", none,
+          responses({{"200",
+                      "party {name, party_id}, parties [{name, party_id, endpoint, roles, self, "
+                      "grants_issued, grants_received}], grants_with_other_parties; each grant as "
+                      "in GET /api/v1/collab/grants/{id} with budget (issued grants with "
+                      "differential privacy: {period, budget, spent, reserved, remaining} this "
+                      "month, else null)"},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"404", kNoParty},
+                     {"409", kNoCollaboration}}));
+  const Json grant_spec =
+      body({{"partner", text},
+            {"purpose",
+             {{"type", "string"},
+              {"enum", {"overlap", "audience_counts", "activation", "campaign_measurement"}}}},
+            {"output_kinds", {{"type", "array"}, {"items", text}}},
+            {"allowed_fields", {{"type", "array"}, {"items", text}}},
+            {"k_min", {{"type", "integer"}, {"minimum", 2}}},
+            {"differential_privacy",
+             {{"type", "object"},
+              {"properties", {{"epsilon_per_query", text}, {"budget_per_period", text}}}}},
+            {"predicates",
+             {{"type", "object"},
+              {"properties",
+               {{"max_breakdown_attributes", {{"type", "integer"}}},
+                {"max_category_depth", {{"type", "integer"}}}}}}},
+            {"recipients", {{"type", "array"}, {"items", text}}},
+            {"worker_hosts", {{"type", "array"}, {"items", text}}},
+            {"attestation_modes", {{"type", "array"}, {"items", text}}},
+            {"expires", {{"type", "string"}, {"format", "date"}}},
+            {"valid_for", text}},
+           {"partner", "purpose", "output_kinds"});
+  p["/api/v1/collab/grants"]["get"] =
+      Get("Every grant, issued and received, revoked ones too", "analyst", none,
+          responses({{"200", ("[grant]: " + kGrant).c_str()}, {"401", kErr}, {"403", kErr}}));
+  p["/api/v1/collab/grants"]["post"] =
+      op("Sign a grant for a partner and keep it (as `tessera grant create`)", "admin", none,
+         grant_spec,
+         responses({{"201",
+                     "the grant, with document (the signed JSON to send to the partner); "
+                     "Location: its URL"},
+                    {"400", "a bad member of the spec (parameter names it)"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", kNoParty},
+                    {"409",
+                     "the server has no owner's key (code no_key: start it with --with-key), "
+                     "or its key is not this store's party"},
+                    {"413", kErr}}));
+  p["/api/v1/collab/grants/import"]["post"] = op(
+      "Verify a partner's grant and keep it (as `tessera grant import`)", "admin", none,
+      {{"required", true}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}},
+      responses({{"201", "the grant as kept"},
+                 {"200", "the same grant was imported before"},
+                 {"400",
+                  "not a grant, a changed or forged signature, addressed to another party "
+                  "(parameter names the member)"},
+                 {"401", kErr},
+                 {"403", kErr},
+                 {"404", kNoParty},
+                 {"409",
+                  "no collaboration file; the grantor is not a data owner of it; another "
+                  "grant with this id is stored"},
+                 {"413", kErr}}));
+  p["/api/v1/collab/grants/{id}"]["get"] =
+      Get("One grant, with its signed document", "analyst", {grant_id},
+          responses({{"200", (kGrant + ", document").c_str()},
+                     {"401", kErr},
+                     {"403", kErr},
+                     {"404", "no such grant"}}));
+  p["/api/v1/collab/grants/{id}/revoke"]["post"] =
+      op("Revoke a grant; it stays listed as revoked", "admin", {grant_id},
+         {{"required", false},
+          {"content",
+           {{"application/json",
+             {{"schema", {{"type", "object"}, {"properties", {{"reason", text}}}}}}}}}},
+         responses({{"200",
+                     "changed (false when it was revoked already; the first reason stays) and "
+                     "grant"},
+                    {"400", "a reason longer than 200 bytes or with control characters"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", "no such grant"}}));
+  p["/api/v1/collab/audit"]["get"] =
+      Get("The hash-chained audit log of the collaboration, in order", "admin",
+          {Param("after", "query", "integer", "entries after this sequence number (default 0)"),
+           Range("limit", 1, 1000, "entries per page (default 100)")},
+          responses({{"200",
+                      "entries [{sequence, time, party, grant_id, purpose, query_hash, "
+                      "cells_returned, epsilon, epsilon_micro, attestation, outcome, reason, "
+                      "previous_hash, entry_hash}], head {entries, hash}, next_after (null on "
+                      "the last page)"},
+                     {"400", kErr},
+                     {"401", kErr},
+                     {"403", kErr}}));
+  p["/api/v1/collab/audit/verify"]["get"] =
+      Get("Check every link of the audit log's chain", "admin", none,
+          responses({{"200",
+                      "ok, entries, head_hash; when not ok also problem, first_bad_sequence "
+                      "and explanation"},
+                     {"401", kErr},
+                     {"403", kErr}}));
+  const Json owner_query = {
+      {"type", "object"},
+      {"properties",
+       {{"expression", {{"type", "string"}, {"description", "an audience on that owner's data"}}},
+        {"breakdown",
+         {{"type", "array"}, {"items", {{"type", "string"}}}, {"maxItems", 2}}}}}};
+  const Json query_body = {
+      {"required", true},
+      {"content",
+       {{"application/json",
+         {{"schema",
+           {{"type", "object"},
+            {"required", {"partner"}},
+            {"properties",
+             {{"partner", {{"type", "string"}, {"description", "name or party id"}}},
+              {"identifier", {{"type", "string"}, {"enum", {"email", "phone"}}}},
+              {"own", owner_query},
+              {"partner_side", owner_query},
+              {"epsilon", {{"type", "string"}, {"description", "ε of this query, e.g. \"0.5\""}}},
+              {"k_min", {{"type", "integer"}, {"minimum", 2}}}}}}}}}}}};
+  const char* kQueryResult =
+      "session, kind, dimensions, cells [{labels, count}], filtered_cells, k_min, noise, "
+      "attestation {mode, ...}, epsilon_spent, grants";
+  const char* kQueryRefused =
+      "refused by a grant (reason: no_grant, revoked, expired, field_not_allowed, "
+      "k_min_too_small, epsilon_too_large, ...), or budget_exhausted (remaining)";
+  p["/api/v1/collab/overlap"]["post"] =
+      op("How many people this party and a partner both have (private set intersection; the "
+         "join worker runs here)",
+         "analyst", none, query_body,
+         responses({{"200", kQueryResult},
+                    {"400", kErr},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", "this node takes no part in collaborations (what is missing)"},
+                    {"409", kQueryRefused},
+                    {"502", "the partner's node cannot be reached (partner_unreachable)"}}));
+  p["/api/v1/collab/count"]["post"] =
+      op("A joint audience's size, broken down by up to two attributes; cells under k_min "
+         "withheld, noisy when the grants ask for differential privacy",
+         "analyst", none, query_body,
+         responses({{"200", kQueryResult},
+                    {"400", kErr},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", "this node takes no part in collaborations (what is missing)"},
+                    {"409", kQueryRefused},
+                    {"502", "the partner's node cannot be reached (partner_unreachable)"}}));
+  p["/api/v1/collab/node/{step}"]["post"] = op(
+      "Between nodes, not for people: a session's round (round1, round2), signed by the sending "
+      "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
+      "docs/collaboration.md \"Between nodes\"); no API key",
+      "party signature", {Param("step", "path", "string", "round1 or round2")},
+      {{"required", true},
+       {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
+      responses({{"200", "the reply (octet-stream), signed in the same headers"},
+                 {"400", kErr},
+                 {"401", "not signed"},
+                 {"403", "a bad signature, an unknown party, too old, replayed"},
+                 {"404", "no such step, or this node takes no part in collaborations"},
+                 {"409", kQueryRefused},
+                 {"413", kErr}}));
   p["/metrics"]["get"] =
       Get("Prometheus metrics", "viewer", none, Responses("text exposition format", false));
   doc["components"]["securitySchemes"] = {

@@ -45,7 +45,8 @@ StatusOr<std::shared_ptr<const Server::Impl::KeyList>> Server::Impl::Keys() {
   return list;
 }
 
-bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res, Role needed) {
+bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res, Role needed,
+                             Role* granted) {
   std::string presented;
   bool from_query = false;
   const std::string auth = req.get_header_value("Authorization");
@@ -92,6 +93,7 @@ bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res
                     ""});
     return false;
   }
+  if (granted != nullptr) *granted = have;
   return true;
 }
 
@@ -425,7 +427,24 @@ void Server::Impl::Routes() {
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
   http.Get("/metrics",
            [this](const httplib::Request& req, httplib::Response& res) { Metrics(req, res); });
+  // Collaboration: this party, its partners and grants, the audit log (collab_routes.cc).
+  using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
+  auto route = [this](Handler handler) {
+    return [this, handler](const httplib::Request& req, httplib::Response& res) {
+      (this->*handler)(req, res);
+    };
+  };
+  http.Get("/api/v1/collab/party", route(&Impl::CollabParty));
+  http.Get("/api/v1/collab/partners", route(&Impl::CollabPartners));
+  http.Get("/api/v1/collab/grants", route(&Impl::CollabGrants));
+  http.Post("/api/v1/collab/grants", route(&Impl::CollabCreateGrant));
+  http.Post("/api/v1/collab/grants/import", route(&Impl::CollabImportGrant));
+  http.Get(R"(/api/v1/collab/grants/([^/]{1,100}))", route(&Impl::CollabGrant));
+  http.Post(R"(/api/v1/collab/grants/([^/]{1,100})/revoke)", route(&Impl::CollabRevokeGrant));
+  http.Get("/api/v1/collab/audit/verify", route(&Impl::CollabAuditVerify));
+  http.Get("/api/v1/collab/audit", route(&Impl::CollabAudit));
   audiences->AddRoutes(http);
+  collab_node->AddRoutes(http);
   // The dashboard: embedded files; unknown paths outside /api get the app (client routing).
   http.Get(R"(/(.*))", [](const httplib::Request& req, httplib::Response& res) {
     if (req.path.starts_with("/api/")) {
@@ -466,6 +485,10 @@ Server::~Server() { Stop(); }
 StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (!options.collaboration_path.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(impl->collaboration,
+                             collab::LoadCollaboration(options.collaboration_path));
+  }
   // Open the store once here, so that a wrong location fails at start, not at first request.
   TESSERA_ASSIGN_OR_RETURN(store::Store * store, impl->ThreadStore());
   // Longest first, so that a description is replaced whole before the path inside it.
@@ -476,6 +499,20 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
       internal::AudienceApi::Hooks{[self](const httplib::Request& req, httplib::Response& res,
                                           Role role) { return self->Authorize(req, res, role); },
                                    [self] { return self->ThreadStore(); }});
+  internal::CollabNodeApi::Options node;
+  node.store_location = options.store;
+  node.key_path = options.key_path;
+  node.collaboration_path = options.collaboration_path;
+  node.index_path = audience::DefaultIndexPath(options.store, store->Describe());
+  node.max_body_bytes = options.max_upload_bytes;
+  node.max_json_bytes = options.max_json_bytes;
+  TESSERA_ASSIGN_OR_RETURN(
+      impl->collab_node,
+      internal::CollabNodeApi::Create(
+          node, {[self](const httplib::Request& req, httplib::Response& res, Role role) {
+                   return self->Authorize(req, res, role);
+                 },
+                 [self] { return self->ThreadStore(); }}));
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
   // The upload handler enforces max_upload_bytes itself (413 with a JSON error).
@@ -524,9 +561,11 @@ Status Server::Run() {
       [&impl](std::string_view method, std::string_view target) {
         return impl.AnswersFromMemory(method, target);
       },
-      // Uploads stream: their handler refuses a wrong key or an oversized file from the head.
+      // Uploads stream: their handler refuses a wrong key or an oversized file from the head;
+      // so do the rounds of collaboration sessions (blinded values of every customer).
       [](std::string_view method, std::string_view target) {
-        return method == "POST" && target.substr(0, target.find('?')) == "/api/v1/ingest";
+        return (method == "POST" && target.substr(0, target.find('?')) == "/api/v1/ingest") ||
+               internal::CollabNodeApi::StreamsBody(method, target);
       },
       limits);
 }

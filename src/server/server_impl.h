@@ -3,7 +3,8 @@
 // The server's state and its route handlers, shared by the files that implement them:
 // server.cc (wiring: authorization, snapshots in memory, caching, routes, start and stop),
 // segments_routes.cc (segments, snapshots, migration, distributions), profiles_routes.cc,
-// loads_routes.cc (recompute, uploads, loads and their rejects) and metrics_routes.cc.
+// loads_routes.cc (recompute, uploads, loads and their rejects), metrics_routes.cc and
+// collab_routes.cc (this party, its partners, grants and the audit log).
 // Internal to the server module.
 
 #include <fcntl.h>
@@ -27,11 +28,13 @@
 #include <unordered_map>
 
 #include "server/audience_api.h"
+#include "server/collab_node_api.h"
 #include "server/event_server.h"
 #include "server/http_common.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
+#include "tessera/collab/party.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/money.h"
 #include "tessera/common/text.h"
@@ -149,6 +152,20 @@ inline std::string RouteOf(const std::string& path) {
   if (path.starts_with("/api/v1/profiles/")) return "/api/v1/profiles/{uuid}";
   if (path.starts_with("/api/v1/snapshots/")) return "/api/v1/snapshots/{id}/segments";
   if (path.starts_with("/api/v1/loads/")) return "/api/v1/loads/{id}/rejects";
+  if (path.starts_with("/api/v1/collab/")) {
+    static const std::string kRoutes[] = {
+        "/api/v1/collab/party", "/api/v1/collab/partners",     "/api/v1/collab/grants",
+        "/api/v1/collab/audit", "/api/v1/collab/audit/verify", "/api/v1/collab/grants/import",
+        "/api/v1/collab/count", "/api/v1/collab/overlap"};
+    for (const auto& r : kRoutes) {
+      if (path == r) return r;
+    }
+    if (path.starts_with("/api/v1/collab/grants/")) {
+      return path.ends_with("/revoke") ? "/api/v1/collab/grants/{id}/revoke"
+                                       : "/api/v1/collab/grants/{id}";
+    }
+    return "/api/ (unknown)";
+  }
   // Audience names are the customer's words: folded, never a label.
   if (path.starts_with("/api/v1/audiences/")) {
     static const std::string kRoutes[] = {"/api/v1/audiences/schema",
@@ -233,8 +250,12 @@ inline std::string Fnv(std::string_view s) {
 
 struct Server::Impl {
   ServerOptions options;
+  // The parties of options.collaboration_path, read once at start; nullopt without one.
+  std::optional<collab::Collaboration> collaboration;
   // Declared before `http`, so that it outlives the handlers that use it.
   std::unique_ptr<internal::AudienceApi> audiences;
+  // Collaboration queries: this node's part as an owner, and queries it runs as requester.
+  std::unique_ptr<internal::CollabNodeApi> collab_node;
   internal::EventServer http;
   int port = 0;
 
@@ -278,8 +299,10 @@ struct Server::Impl {
 
   StatusOr<std::shared_ptr<const KeyList>> Keys();
 
-  // Checks the request's key and role; on failure fills `res` and returns false.
-  bool Authorize(const httplib::Request& req, httplib::Response& res, Role needed);
+  // Checks the request's key and role; on failure fills `res` and returns false. On success
+  // sets `*granted` (when given) to the key's role.
+  bool Authorize(const httplib::Request& req, httplib::Response& res, Role needed,
+                 Role* granted = nullptr);
 
   // The snapshot `id` (0: the newest), from memory or loaded once.
   Status RefreshLatest();
@@ -357,6 +380,17 @@ struct Server::Impl {
   void LoadRejects(const httplib::Request& req, httplib::Response& res);
 
   void Metrics(const httplib::Request& req, httplib::Response& res);
+
+  // Collaboration (collab_routes.cc, docs/api.md "Collaboration").
+  void CollabParty(const httplib::Request& req, httplib::Response& res);
+  void CollabPartners(const httplib::Request& req, httplib::Response& res);
+  void CollabGrants(const httplib::Request& req, httplib::Response& res);
+  void CollabGrant(const httplib::Request& req, httplib::Response& res);
+  void CollabCreateGrant(const httplib::Request& req, httplib::Response& res);
+  void CollabRevokeGrant(const httplib::Request& req, httplib::Response& res);
+  void CollabImportGrant(const httplib::Request& req, httplib::Response& res);
+  void CollabAudit(const httplib::Request& req, httplib::Response& res);
+  void CollabAuditVerify(const httplib::Request& req, httplib::Response& res);
 
   void Record(const httplib::Request& req, const httplib::Response& res, double seconds);
 

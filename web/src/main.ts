@@ -1,6 +1,6 @@
-// The dashboard of `tessera serve`: a login screen, then five screens under hash routes
-// (#/segments, #/distributions, #/migration, #/profiles[/uuid], #/audiences) that read
-// docs/api.md's API.
+// The dashboard of `tessera serve`: a login screen, then six screens under hash routes
+// (#/segments, #/distributions, #/migration, #/profiles[/uuid], #/audiences, #/partners) that
+// read docs/api.md's API.
 
 import "./styles.css";
 
@@ -14,6 +14,7 @@ import { errorBox, type ViewContext } from "./views/common";
 import { renderDistributions } from "./views/distributions";
 import { renderMigration } from "./views/migration";
 import { renderOverview } from "./views/overview";
+import { renderPartners } from "./views/partners";
 import { renderProfiles } from "./views/profiles";
 
 const SNAPSHOT_STORAGE = "tessera.snapshot";
@@ -25,6 +26,7 @@ const SCREENS: { path: string; label: MessageKey }[] = [
   { path: "migration", label: "navMigration" },
   { path: "profiles", label: "navProfiles" },
   { path: "audiences", label: "navAudiences" },
+  { path: "partners", label: "navPartners" },
 ];
 
 let snapshots: SnapshotInfo[] = [];
@@ -244,7 +246,8 @@ async function route(): Promise<void> {
       else location.hash = hash;
     },
   };
-  if (snapshots.length === 0 && screen !== "profiles") {
+  // Partners are about the collaboration, not a snapshot.
+  if (snapshots.length === 0 && screen !== "profiles" && screen !== "partners") {
     target.append(h("div", { class: "message notice", role: "status" }, h("p", null, rich(t("noSnapshots")))));
     return;
   }
@@ -257,6 +260,8 @@ async function route(): Promise<void> {
       return renderProfiles(target, ctx, rest.length ? decodeURIComponent(rest.join("/")) : null);
     case "audiences":
       return renderAudiences(target, ctx);
+    case "partners":
+      return renderPartners(target, ctx);
     case "segments":
     case "":
       return renderOverview(target, ctx);

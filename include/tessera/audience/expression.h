@@ -43,6 +43,12 @@ class Expression {
   Bitmap Evaluate() const;
   // Predicates (comparisons, memberships, bought calls) in the expression.
   size_t predicate_count() const;
+  // The fields the expression uses, by canonical name ("segment", "clv", an attribute's name,
+  // "bought" for any bought() call), sorted: what a grant's allowed fields are checked against.
+  const std::vector<std::string>& fields() const { return fields_; }
+  // Levels of the deepest category named in a bought() call ("Food > Dairy > Cheese": 3), 0
+  // without one: what a grant's category depth is checked against.
+  int category_depth() const { return category_depth_; }
 
   struct Node;
 
@@ -50,6 +56,8 @@ class Expression {
   const AudienceIndex* index_ = nullptr;
   std::vector<Node> nodes_;  // nodes_.back() is the root
   size_t predicates_ = 0;
+  std::vector<std::string> fields_;
+  int category_depth_ = 0;
   Bitmap Eval(size_t i, const Bitmap* within) const;
   void Conjuncts(size_t i, std::vector<size_t>* out) const;
 };

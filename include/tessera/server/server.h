@@ -29,11 +29,16 @@ struct ServerOptions {
   int max_connections_per_address = 256;
   int max_busy_per_client = 32;
   bool reuse_port = false;  // share the port with another server (SO_REUSEPORT), on purpose
+  // The collaboration file of this party (collab/party.h, docs/collaboration.md): parsed once
+  // at start, which fails with its error when the file is bad. Empty: none, and the
+  // /api/v1/collab routes that need it answer 409.
+  std::string collaboration_path;
 };
 
 class Server {
  public:
-  // Opens the store (which must exist) and binds the socket. Errors: the store's;
+  // Opens the store (which must exist), reads the collaboration file (if any) and binds the
+  // socket. Errors: the store's; the collaboration file's (collab::LoadCollaboration);
   // kUnavailable when the address cannot be bound.
   static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();

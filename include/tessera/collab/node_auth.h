@@ -1,0 +1,67 @@
+#pragma once
+
+// Requests between the nodes of a collaboration (docs/collaboration.md, "Between nodes"): each
+// request and each reply is signed with its sender's party key (party.h), names its receiver,
+// and carries a time and a random nonce, so that a receiver knows who sent it, that it was meant
+// for it, and that it is neither old nor sent twice.
+//
+// The signed bytes (UTF-8, '\n' between fields, no trailing newline):
+//   "tessera.collab.node.v1" \n op \n from \n to \n time \n nonce \n SHA-256(body) as hex
+// `op` names the step ("round1", "round1.reply", ...), so that a signature made for one step is
+// never valid for another; `from` and `to` are party ids ("tp1:..."), time is Unix seconds in
+// decimal, the nonce 32 lowercase hex digits (16 random bytes).
+//
+// Over HTTP the fields travel as headers: Tessera-From, Tessera-To, Tessera-Time,
+// Tessera-Nonce, Tessera-Signature (128 hex digits).
+//
+// Privacy: nothing here touches personal data; the bodies signed are blinded values and
+// aggregates.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "tessera/collab/party.h"
+#include "tessera/common/status.h"
+
+namespace tessera::collab {
+
+inline constexpr std::string_view kNodeSignatureContext = "tessera.collab.node.v1";
+// How far a message's time may lie from the receiver's clock.
+inline constexpr int64_t kNodeClockSkewSeconds = 300;
+
+struct NodeSignature {
+  std::string from;       // the sender's party id
+  std::string to;         // the receiver's party id
+  int64_t time = 0;       // Unix seconds
+  std::string nonce;      // 32 lowercase hex digits
+  std::string signature;  // 128 lowercase hex digits
+};
+
+// Signs `body` for step `op` from `key`'s party to `to` at `now`, with a fresh nonce.
+// Errors: kInternal if libsodium cannot initialize.
+StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op,
+                                        const PartyId& to, std::string_view body, int64_t now);
+
+// Checks a signature's form and that it is `from`'s over `body` for `op`, addressed to `to`.
+// Does not check time or nonce (NonceCache does). Errors: kPermissionDenied naming what is wrong
+// (never a value of the body).
+Status VerifyNodeMessage(const NodeSignature& sig, std::string_view op, const PartyId& from,
+                         const PartyId& to, std::string_view body);
+
+// The nonces a node has accepted within the allowed clock skew: refuses a message that is too
+// old, from the future, or seen before. Thread-safe.
+class NonceCache {
+ public:
+  // Errors: kPermissionDenied for a time outside now ± kNodeClockSkewSeconds or a nonce seen from
+  // this sender before.
+  Status Accept(const NodeSignature& sig, int64_t now);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int64_t> seen_;  // from + nonce -> time
+};
+
+}  // namespace tessera::collab

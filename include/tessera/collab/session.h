@@ -1,0 +1,204 @@
+#pragma once
+
+// A collaboration query between nodes (docs/collaboration.md, "Between nodes"): a requester asks
+// two data owners for an overlap or joint audience counts; each owner checks the request against
+// the grants it issued, reserves ε, blinds its match tokens, double-blinds its partner's, and
+// sends its part sealed to the join worker (worker_channel.h) through the requester, which hosts
+// the worker and alone can open the result.
+//
+//   requester                         owner A                           owner B
+//   SessionRequest ── round1 ───────► grants, ledger, audit;
+//                   ◄── r_A·k_A·H(x) ─ shuffled, blinded tokens
+//   SessionRequest ── round1 ─────────────────────────────────────────► the same
+//                   ◄───────────────────────────────────────── r_B·k_B·H(y)
+//   B's values, worker's hello ── round2 ► double-blinds B's values, seals
+//                   ◄── sealed stream ─  job, values, contribution to the worker; commits ε
+//   A's values, worker's hello ── round2 ──────────────────────────────► the same
+//   both sealed streams ──► tessera-worker ──► result sealed to the requester's result key
+//
+// Every message is signed (node_auth.h); an owner's round-1 reply carries its signature on to
+// the partner, so that B double-blinds only values A itself sent for this session.
+//
+// Privacy: the request holds expressions over attributes and ids of parties, never a customer;
+// replies hold blinded values (unlinkable between sessions) and ciphertext for the worker.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/collab/grant.h"
+#include "tessera/collab/match_token.h"
+#include "tessera/collab/node_auth.h"
+#include "tessera/collab/party.h"
+#include "tessera/collab/psi_message.h"
+#include "tessera/collab/worker_channel.h"
+#include "tessera/common/status.h"
+#include "tessera/privacy/owner_key.h"
+#include "tessera/store/store.h"
+
+namespace tessera::collab {
+
+inline constexpr std::string_view kSessionRequestType = "tessera.collab.session.v1";
+// How long an owner keeps a session between round 1 and round 2.
+inline constexpr int64_t kSessionTimeoutSeconds = 3600;
+
+enum class QueryKind { kOverlap, kCounts };
+std::string_view QueryKindName(QueryKind kind);  // "overlap", "counts"
+
+// What a requester asks of one owner's data.
+struct OwnerQuery {
+  std::string expression;              // audience expression on the owner's index; empty: all
+  std::vector<std::string> breakdown;  // attribute names to break counts down by (0..2 in all)
+  friend bool operator==(const OwnerQuery&, const OwnerQuery&) = default;
+};
+
+struct SessionRequest {
+  PsiSessionId session{};
+  QueryKind kind = QueryKind::kOverlap;
+  // Party ids ("tp1:…"), valid (ParseSessionRequest checks them).
+  std::string requester;
+  std::array<std::string, 2> owners;  // owner A (the worker's "a"), owner B
+  std::string worker_host;            // where the join worker runs (the requester, so far)
+  MatchKind identifier = MatchKind::kEmail;
+  std::array<OwnerQuery, 2> queries;  // for owner A, owner B
+  uint64_t k_min = kDefaultKMin;
+  std::optional<uint64_t> epsilon_micro;  // ε of the release; none: exact counts
+  X25519PublicKey result_key{};
+  int64_t issued_at = 0;  // Unix seconds
+  friend bool operator==(const SessionRequest&, const SessionRequest&) = default;
+};
+
+// Canonical JSON (RFC 8785), fields:
+//   {"epsilon":"0.5"|null,"identifier":"email"|"phone","issued_at":N,"k_min":N,
+//    "kind":"overlap"|"counts","owners":["tp1:…","tp1:…"],"queries":[{"breakdown":[…],
+//    "expression":"…"},{…}],"requester":"tp1:…","result_key":"<64 hex>","session":"<32 hex>",
+//    "type":"tessera.collab.session.v1","worker_host":"tp1:…"}
+std::string SessionRequestJson(const SessionRequest& request);
+// Strict: every field, no other, valid ids, owners distinct, at most two breakdown attributes in
+// all, expressions up to 10,000 bytes, an overlap without expressions or breakdowns.
+// Errors: kInvalidArgument "session request: FIELD: reason" (detail "field").
+StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
+
+// Why an owner refuses a request: a stable code (audit log, APIs) in the detail "reason" of a
+// kFailedPrecondition, beside GrantRefusalName's codes: "not_an_owner", "worker_host_not_allowed",
+// "recipient_not_allowed", "attestation_not_allowed", "output_kind_not_allowed",
+// "field_not_allowed", "breakdown_not_allowed", "category_too_deep", "k_min_too_small",
+// "epsilon_required", "epsilon_too_large", "budget_exhausted" (kResourceExhausted),
+// "unknown_session".
+
+struct OwnerNodeOptions {
+  // Opens this owner's store (a new connection; called once per request).
+  std::function<StatusOr<std::unique_ptr<store::Store>>()> open_store;
+  // Where the audience index of the store is kept (audience::DefaultIndexPath).
+  std::string index_path;
+  std::shared_ptr<const privacy::OwnerKey> owner_key;
+  Collaboration collaboration;
+  std::function<int64_t()> clock;  // Unix seconds; the system clock when empty
+};
+
+// A reply of a node: its body and the responder's signature of it.
+struct NodeReply {
+  std::string body;
+  NodeSignature signature;
+};
+
+// The owner's side of sessions, for its own data. Keeps each session between its rounds in
+// memory (a node that restarts forgets them: the requester starts again). Thread-safe.
+class OwnerNode {
+ public:
+  static StatusOr<std::unique_ptr<OwnerNode>> Create(OwnerNodeOptions options);
+  ~OwnerNode();
+
+  const PartyId& id() const;
+
+  // Handles one signed node request: "round1" (body: a session request's JSON) or "round2"
+  // (body: Frame(JSON {"session","worker","partner"}) then Frame(the partner's round-1 reply
+  // body)). Checks the signature (the sender must be a party of the collaboration), its time and
+  // nonce, then the step. Errors: kPermissionDenied (not signed, unknown party, replayed),
+  // kInvalidArgument (malformed), kFailedPrecondition / kResourceExhausted with the detail
+  // "reason" (refused by policy; audited), the store's errors.
+  StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
+                             std::string_view body);
+
+ private:
+  struct Impl;
+  explicit OwnerNode(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// How a requester reaches an owner: over HTTP (server/node_client.h) or in-process (its own
+// OwnerNode when the requester is an owner itself). Sends `body` for `op`, signed, and returns
+// the reply once its signature is checked.
+class NodeTransport {
+ public:
+  virtual ~NodeTransport() = default;
+  virtual StatusOr<NodeReply> Call(const CollaborationParty& to, std::string_view op,
+                                   const std::string& body) = 0;
+};
+
+// What the requester asks, before it becomes a SessionRequest.
+struct QuerySpec {
+  QueryKind kind = QueryKind::kOverlap;
+  std::array<std::string, 2> owners;  // names or ids in the collaboration file
+  MatchKind identifier = MatchKind::kEmail;
+  std::array<OwnerQuery, 2> queries;
+  std::optional<uint64_t> epsilon_micro;
+  std::optional<uint64_t> k_min;  // default: the largest k_min of the grants received
+};
+
+struct QueryResult {
+  std::string result_json;  // the worker's result (worker.h RunJoinJob), as released
+  SessionRequest request;
+  std::vector<std::string> grant_ids;  // the grants received that the query relied on
+  uint64_t cells_returned = 0;
+  // What travelled between the requester and the owners (bodies, both rounds), for benchmarks.
+  uint64_t bytes_to_owners = 0, bytes_from_owners = 0;
+};
+
+struct RequesterOptions {
+  std::shared_ptr<const privacy::OwnerKey> owner_key;
+  Collaboration collaboration;
+  std::string worker_binary;  // tessera-worker
+  // A sandbox wrapper to run the worker in (scripts/tessera-worker-sandboxed): called as
+  // `wrapper --worker BINARY ARGS...`; empty: the worker runs directly (it confines itself).
+  std::vector<std::string> worker_args;
+  std::function<int64_t()> clock;
+};
+
+// Runs a query as the requester: resolves the owners, builds and signs the request, starts the
+// join worker here, drives both owners through their rounds, feeds the worker and opens the
+// result. `received_grants`: the grants this party received (GrantStore), to choose k_min and to
+// fail early with the owner's own reason when it would refuse. Errors: the owners' refusals as
+// they sent them; kUnavailable when an owner cannot be reached; kInternal when the worker fails.
+StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
+                               std::span<const StoredGrant> received_grants,
+                               NodeTransport& transport);
+
+// The requester's own record of a query in its audit log: the cells it received and the ε the
+// release spent, or why it was refused or failed. The query is kept as the hash of its kind,
+// owners, identifier kind and expressions (QueryHash). Errors: the log's.
+Status AuditQuery(store::Database& db, const PartyId& self, const QuerySpec& spec,
+                  const StatusOr<QueryResult>& outcome, int64_t now);
+
+// A transport for owners in this process (tests; the requester's own data), falling back to
+// `remote` for everyone else.
+class LocalTransport : public NodeTransport {
+ public:
+  LocalTransport(const PartyKey& requester_key, std::vector<OwnerNode*> locals,
+                 NodeTransport* remote, std::function<int64_t()> clock = {});
+  StatusOr<NodeReply> Call(const CollaborationParty& to, std::string_view op,
+                           const std::string& body) override;
+
+ private:
+  const PartyKey& key_;
+  std::vector<OwnerNode*> locals_;
+  NodeTransport* remote_;
+  std::function<int64_t()> clock_;
+};
+
+}  // namespace tessera::collab

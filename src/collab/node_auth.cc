@@ -1,0 +1,98 @@
+#include "tessera/collab/node_auth.h"
+
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <array>
+
+#include "tessera/common/text.h"
+
+namespace tessera::collab {
+namespace {
+
+std::string Hex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+bool IsLowerHex(std::string_view s, size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string SignedBytes(std::string_view op, std::string_view from, std::string_view to,
+                        int64_t time, std::string_view nonce, std::string_view body) {
+  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest.data());
+  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", kNodeSignatureContext, op, from, to, time,
+                     nonce, Hex(digest));
+}
+
+}  // namespace
+
+StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op,
+                                        const PartyId& to, std::string_view body, int64_t now) {
+  if (sodium_init() < 0) return InternalError("libsodium cannot initialize");
+  std::array<uint8_t, 16> nonce{};
+  randombytes_buf(nonce.data(), nonce.size());
+  NodeSignature sig;
+  sig.from = key.id().ToString();
+  sig.to = to.ToString();
+  sig.time = now;
+  sig.nonce = Hex(nonce);
+  const Signature s = key.Sign(SignedBytes(op, sig.from, sig.to, now, sig.nonce, body));
+  sig.signature = Hex(s);
+  return sig;
+}
+
+Status VerifyNodeMessage(const NodeSignature& sig, std::string_view op, const PartyId& from,
+                         const PartyId& to, std::string_view body) {
+  if (sig.from != from.ToString()) {
+    return PermissionDeniedError("node message: sent by another party than expected");
+  }
+  if (sig.to != to.ToString()) {
+    return PermissionDeniedError("node message: addressed to another party");
+  }
+  if (!IsLowerHex(sig.nonce, 32)) {
+    return PermissionDeniedError("node message: the nonce is not 32 lowercase hex digits");
+  }
+  if (!IsLowerHex(sig.signature, 128)) {
+    return PermissionDeniedError("node message: the signature is not 128 lowercase hex digits");
+  }
+  std::array<uint8_t, 64> raw{};
+  for (size_t i = 0; i < raw.size(); ++i) {
+    raw[i] = static_cast<uint8_t>(std::stoi(sig.signature.substr(2 * i, 2), nullptr, 16));
+  }
+  if (!Verify(from, SignedBytes(op, sig.from, sig.to, sig.time, sig.nonce, body), raw)) {
+    return PermissionDeniedError("node message: the signature does not verify for step '{}'", op);
+  }
+  return OkStatus();
+}
+
+Status NonceCache::Accept(const NodeSignature& sig, int64_t now) {
+  if (sig.time < now - kNodeClockSkewSeconds || sig.time > now + kNodeClockSkewSeconds) {
+    return PermissionDeniedError(
+        "node message: its time is more than {} seconds from this node's clock (check both "
+        "clocks)",
+        kNodeClockSkewSeconds);
+  }
+  std::lock_guard lock(mu_);
+  for (auto it = seen_.begin(); it != seen_.end();) {
+    it = it->second < now - 2 * kNodeClockSkewSeconds ? seen_.erase(it) : std::next(it);
+  }
+  if (!seen_.emplace(sig.from + "/" + sig.nonce, sig.time).second) {
+    return PermissionDeniedError("node message: replayed (its nonce was seen before)");
+  }
+  return OkStatus();
+}
+
+}  // namespace tessera::collab

@@ -1,0 +1,758 @@
+#include "tessera/collab/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tessera/audience/expression.h"
+#include "tessera/audience/index.h"
+#include "tessera/collab/audit_log.h"
+#include "tessera/collab/budget_ledger.h"
+#include "tessera/collab/psi.h"
+#include "tessera/collab/worker.h"
+#include "tessera/privacy/order_token.h"
+
+namespace tessera::collab {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxRequestBytes = 64 * 1024;
+constexpr size_t kMaxExpressionBytes = 10000;
+constexpr uint32_t kPointsPerChunk = 1u << 18;  // 8 MiB per round-1 message
+
+int64_t SystemNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Hex(std::span<const uint8_t> bytes) {
+  return privacy::HexEncode(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+template <size_t N>
+std::optional<std::array<uint8_t, N>> FromHex(std::string_view hex) {
+  if (hex.size() != 2 * N) return std::nullopt;
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  auto raw = privacy::HexDecode(hex);
+  if (!raw.ok() || raw->size() != N) return std::nullopt;
+  std::array<uint8_t, N> out{};
+  std::copy(raw->begin(), raw->end(), out.begin());
+  return out;
+}
+
+Status FieldError(std::string_view field, std::string_view why) {
+  Status s = InvalidArgumentError("session request: {}: {}", field, why);
+  s.SetDetail("field", std::string(field));
+  return s;
+}
+
+Status Refusal(std::string_view reason, std::string_view message) {
+  Status s = FailedPreconditionError("{}", message);
+  s.SetDetail("reason", std::string(reason));
+  return s;
+}
+
+std::string_view IdentifierName(MatchKind kind) {
+  return kind == MatchKind::kPhone ? "phone" : "email";
+}
+
+bool IsAttributeName(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s[0] < 'a' || s[0] > 'z') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+Purpose PurposeOf(const SessionRequest& r) {
+  return r.kind == QueryKind::kOverlap ? Purpose::kOverlap : Purpose::kAudienceCounts;
+}
+
+OutputKind OutputKindOf(const SessionRequest& r) {
+  if (r.kind == QueryKind::kOverlap) return OutputKind::kOverlapSize;
+  return r.queries[0].breakdown.empty() && r.queries[1].breakdown.empty() ? OutputKind::kAudienceCount
+                                                                          : OutputKind::kCellCounts;
+}
+
+// Frames one after the other in `bytes` (worker.h's framing), without copying the source.
+class FrameCursor {
+ public:
+  explicit FrameCursor(std::string_view bytes) : bytes_(bytes) {}
+  // The next frame, none at the end. Errors: kInvalidArgument for a frame cut short.
+  StatusOr<std::optional<std::string_view>> Next() {
+    if (at_ == bytes_.size()) return std::optional<std::string_view>();
+    if (bytes_.size() - at_ < 4) return InvalidArgumentError("a frame's length is cut short");
+    uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(bytes_[at_ + i]);
+    at_ += 4;
+    if (bytes_.size() - at_ < n) return InvalidArgumentError("a frame is cut short");
+    std::string_view frame = bytes_.substr(at_, n);
+    at_ += n;
+    return std::optional<std::string_view>(frame);
+  }
+  std::string_view rest() const { return bytes_.substr(at_); }
+
+ private:
+  std::string_view bytes_;
+  size_t at_ = 0;
+};
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+std::string_view QueryKindName(QueryKind kind) {
+  return kind == QueryKind::kOverlap ? "overlap" : "counts";
+}
+
+std::string SessionRequestJson(const SessionRequest& r) {
+  Json j;
+  j["type"] = kSessionRequestType;
+  j["session"] = Hex(r.session);
+  j["kind"] = QueryKindName(r.kind);
+  j["requester"] = r.requester;
+  j["owners"] = Json::array({r.owners[0], r.owners[1]});
+  j["worker_host"] = r.worker_host;
+  j["identifier"] = IdentifierName(r.identifier);
+  j["queries"] = Json::array();
+  for (const OwnerQuery& q : r.queries) {
+    j["queries"].push_back({{"expression", q.expression}, {"breakdown", q.breakdown}});
+  }
+  j["k_min"] = r.k_min;
+  j["epsilon"] = r.epsilon_micro ? Json(FormatEpsilon(*r.epsilon_micro)) : Json(nullptr);
+  j["result_key"] = Hex(r.result_key);
+  j["issued_at"] = r.issued_at;
+  auto canonical = CanonicalizeJson(j.dump());
+  return canonical.ok() ? *canonical : j.dump();  // j holds integers and strings only
+}
+
+StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
+  if (text.size() > kMaxRequestBytes) return FieldError("(document)", "longer than 64 KiB");
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return FieldError("(document)", "not a JSON object");
+  static const std::set<std::string> kFields = {
+      "epsilon", "identifier", "issued_at", "k_min", "kind", "owners", "queries", "requester",
+      "result_key", "session", "type", "worker_host"};
+  for (const auto& [k, v] : j.items()) {
+    if (!kFields.contains(k)) return FieldError(k, "unknown field");
+  }
+  for (const std::string& k : kFields) {
+    if (!j.contains(k)) return FieldError(k, "missing");
+  }
+  auto text_of = [&](const char* k) -> StatusOr<std::string> {
+    if (!j[k].is_string()) return FieldError(k, "not a string");
+    return j[k].get<std::string>();
+  };
+  SessionRequest r;
+  TESSERA_ASSIGN_OR_RETURN(std::string type, text_of("type"));
+  if (type != kSessionRequestType) return FieldError("type", "not a session request");
+  TESSERA_ASSIGN_OR_RETURN(std::string session, text_of("session"));
+  auto sid = FromHex<16>(session);
+  if (!sid) return FieldError("session", "not 32 lowercase hex digits");
+  r.session = *sid;
+  TESSERA_ASSIGN_OR_RETURN(std::string kind, text_of("kind"));
+  if (kind == "overlap") {
+    r.kind = QueryKind::kOverlap;
+  } else if (kind == "counts") {
+    r.kind = QueryKind::kCounts;
+  } else {
+    return FieldError("kind", "neither overlap nor counts");
+  }
+  auto party = [&](const char* field, const Json& v) -> StatusOr<std::string> {
+    if (!v.is_string()) return FieldError(field, "not a string");
+    auto id = PartyId::Parse(v.get<std::string>());
+    if (!id.ok()) return FieldError(field, "not a party id");
+    return id->ToString();
+  };
+  TESSERA_ASSIGN_OR_RETURN(r.requester, party("requester", j["requester"]));
+  TESSERA_ASSIGN_OR_RETURN(r.worker_host, party("worker_host", j["worker_host"]));
+  if (!j["owners"].is_array() || j["owners"].size() != 2) {
+    return FieldError("owners", "not a list of two parties");
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    TESSERA_ASSIGN_OR_RETURN(r.owners[i], party("owners", j["owners"][i]));
+  }
+  if (r.owners[0] == r.owners[1]) return FieldError("owners", "the same party twice");
+  TESSERA_ASSIGN_OR_RETURN(std::string identifier, text_of("identifier"));
+  if (identifier == "email") {
+    r.identifier = MatchKind::kEmail;
+  } else if (identifier == "phone") {
+    r.identifier = MatchKind::kPhone;
+  } else {
+    return FieldError("identifier", "neither email nor phone");
+  }
+  if (!j["queries"].is_array() || j["queries"].size() != 2) {
+    return FieldError("queries", "not a list of two queries");
+  }
+  size_t breakdowns = 0;
+  for (size_t i = 0; i < 2; ++i) {
+    const Json& q = j["queries"][i];
+    if (!q.is_object() || q.size() != 2 || !q.contains("expression") || !q.contains("breakdown") ||
+        !q["expression"].is_string() || !q["breakdown"].is_array()) {
+      return FieldError("queries", "each query is {\"expression\": text, \"breakdown\": [names]}");
+    }
+    r.queries[i].expression = q["expression"].get<std::string>();
+    if (r.queries[i].expression.size() > kMaxExpressionBytes) {
+      return FieldError("queries", "an expression longer than 10,000 bytes");
+    }
+    for (const Json& b : q["breakdown"]) {
+      if (!b.is_string() || !IsAttributeName(b.get<std::string>())) {
+        return FieldError("queries", "a breakdown attribute is not a name of [a-z0-9_]");
+      }
+      const std::string name = b.get<std::string>();
+      if (std::find(r.queries[i].breakdown.begin(), r.queries[i].breakdown.end(), name) !=
+          r.queries[i].breakdown.end()) {
+        return FieldError("queries", "a breakdown attribute named twice");
+      }
+      r.queries[i].breakdown.push_back(name);
+      ++breakdowns;
+    }
+  }
+  if (breakdowns > 2) return FieldError("queries", "more than two breakdown attributes in all");
+  if (r.kind == QueryKind::kOverlap &&
+      (breakdowns > 0 || !r.queries[0].expression.empty() || !r.queries[1].expression.empty())) {
+    return FieldError("queries", "an overlap takes no expression and no breakdown");
+  }
+  if (!j["k_min"].is_number_unsigned() || j["k_min"].get<uint64_t>() < 2 ||
+      j["k_min"].get<uint64_t>() > 1'000'000'000) {
+    return FieldError("k_min", "not a whole number from 2 to 10^9");
+  }
+  r.k_min = j["k_min"].get<uint64_t>();
+  if (!j["epsilon"].is_null()) {
+    TESSERA_ASSIGN_OR_RETURN(std::string eps, text_of("epsilon"));
+    auto micro = ParseEpsilon(eps);
+    if (!micro.ok()) return FieldError("epsilon", micro.status().message());
+    r.epsilon_micro = *micro;
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::string result_key, text_of("result_key"));
+  auto rk = FromHex<32>(result_key);
+  if (!rk) return FieldError("result_key", "not 64 lowercase hex digits");
+  r.result_key = *rk;
+  if (!j["issued_at"].is_number_integer()) return FieldError("issued_at", "not a whole number");
+  r.issued_at = j["issued_at"].get<int64_t>();
+  return r;
+}
+
+// --- The owner's side
+
+namespace {
+
+struct OwnerSession {
+  SessionRequest request;
+  std::string query_hash;
+  int side = 0;  // 0: this owner is owner A of the request, 1: owner B
+  std::optional<SessionScalar> scalar;
+  Contribution contribution;
+  std::vector<int64_t> reservations;
+  std::string grant_id;  // the first grant applied (for the audit log), empty for our own query
+  uint64_t epsilon_micro = 0;  // what this owner's budget pays (0 without its own DP)
+  int64_t created = 0;
+};
+
+// What the owner's grants allow for one request, once checked.
+struct Allowance {
+  std::vector<std::string> grant_ids;
+  std::vector<std::pair<std::string, DpPolicy>> budgets;  // grant id, its DP policy
+  std::optional<EffectivePolicy> policy;                  // none: the owner asks itself
+};
+
+}  // namespace
+
+struct OwnerNode::Impl {
+  OwnerNodeOptions options;
+  PartyKey key;
+  MatchTokenKey match_key;
+  NonceCache nonces;
+  std::mutex mu;
+  std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;
+
+  Impl(OwnerNodeOptions o, PartyKey k, MatchTokenKey m)
+      : options(std::move(o)), key(std::move(k)), match_key(std::move(m)) {}
+
+  int64_t Now() const { return options.clock ? options.clock() : SystemNow(); }
+
+  StatusOr<NodeReply> Reply(std::string_view op, const PartyId& to, std::string body) {
+    TESSERA_ASSIGN_OR_RETURN(NodeSignature sig,
+                             SignNodeMessage(key, std::string(op) + ".reply", to, body, Now()));
+    return NodeReply{std::move(body), std::move(sig)};
+  }
+
+  void Audit(store::Database& db, const SessionRequest& r, std::string_view query_hash,
+             std::string_view grant_id, uint64_t epsilon, const Status& outcome) {
+    AuditRecord rec;
+    rec.time = Now();
+    rec.party = r.requester;
+    rec.grant_id = std::string(grant_id);
+    rec.purpose = std::string(PurposeName(PurposeOf(r)));
+    rec.query_hash = std::string(query_hash);
+    rec.epsilon_micro = outcome.ok() ? epsilon : 0;
+    rec.attestation = AttestationMode::kSimulated;
+    if (!outcome.ok()) {
+      rec.outcome = outcome.code() == StatusCode::kFailedPrecondition ||
+                            outcome.code() == StatusCode::kResourceExhausted
+                        ? AuditOutcome::kRefused
+                        : AuditOutcome::kFailed;
+      rec.reason = outcome.TextDetail("reason").value_or(
+          outcome.code() == StatusCode::kInvalidArgument ? "invalid_query" : "failed");
+    }
+    // The log is the owner's record of what was asked; a failure to write it fails nothing
+    // that already happened, but it must not pass unnoticed.
+    if (auto appended = AuditLog(db).Append(rec); !appended.ok()) {
+      std::fprintf(stderr, "tessera: audit log: %s\n", appended.status().message().c_str());
+    }
+  }
+
+  // Releases what expired sessions reserved: they never sent anything to a worker.
+  void Sweep(store::Database& db) {
+    std::vector<std::shared_ptr<OwnerSession>> expired;
+    {
+      std::lock_guard lock(mu);
+      for (auto it = sessions.begin(); it != sessions.end();) {
+        if (it->second->created + kSessionTimeoutSeconds < Now()) {
+          expired.push_back(it->second);
+          it = sessions.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    BudgetLedger ledger(db);
+    for (const auto& s : expired) {
+      for (int64_t id : s->reservations) (void)ledger.Release(id, Now());
+    }
+  }
+
+  StatusOr<Allowance> Check(store::Store& store, const SessionRequest& r,
+                            const std::optional<audience::Expression>& expression,
+                            const audience::AudienceIndex* index, int side);
+  StatusOr<NodeReply> Round1(const PartyId& from, std::string_view body);
+  StatusOr<NodeReply> Round2(const PartyId& from, std::string_view body);
+};
+
+StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionRequest& r,
+                                           const std::optional<audience::Expression>& expression,
+                                           const audience::AudienceIndex* index, int side) {
+  Allowance allowance;
+  const std::string self = key.id().ToString();
+  if (r.requester == self) return allowance;  // an owner may ask about its own data
+  TESSERA_ASSIGN_OR_RETURN(std::vector<StoredGrant> all, GrantStore(store.db()).List());
+  const Purpose purpose = PurposeOf(r);
+  std::vector<StoredGrant> candidates, in_force;
+  for (StoredGrant& g : all) {
+    if (g.direction != GrantDirection::kIssued || g.grant.spec.grantee.ToString() != r.requester ||
+        g.grant.spec.purpose != purpose) {
+      continue;
+    }
+    const bool live = !g.revocation && g.grant.spec.not_before <= Now() && Now() < g.grant.spec.expires;
+    (live ? in_force : candidates).push_back(g);
+  }
+  if (in_force.empty() && candidates.empty()) {
+    return Refusal("no_grant", fmt::format("no grant of this party allows the requester a {}",
+                                           PurposeName(purpose)));
+  }
+  // The grants in force combine (the strictest wins); with none, the first's reason refuses.
+  TESSERA_ASSIGN_OR_RETURN(PartyId requester, PartyId::Parse(r.requester));
+  auto policy = CombineGrants(in_force.empty() ? candidates : in_force,
+                              PolicyRequest{purpose, requester, Now()});
+  if (!policy.ok()) return policy.status();
+  const EffectivePolicy& p = *policy;
+  auto has = [](const auto& set, const auto& v) {
+    return std::find(set.begin(), set.end(), v) != set.end();
+  };
+  TESSERA_ASSIGN_OR_RETURN(PartyId worker_host, PartyId::Parse(r.worker_host));
+  if (!has(p.worker_hosts, worker_host)) {
+    return Refusal("worker_host_not_allowed", "the grants do not allow the worker to run there");
+  }
+  if (!has(p.recipients, requester)) {
+    return Refusal("recipient_not_allowed", "the grants do not allow results to the requester");
+  }
+  if (!has(p.attestation_modes, AttestationMode::kSimulated)) {
+    return Refusal("attestation_not_allowed",
+                   "the grants accept only attested enclaves, and this worker is simulated");
+  }
+  if (!has(p.output_kinds, OutputKindOf(r))) {
+    return Refusal("output_kind_not_allowed", fmt::format("the grants do not allow {} as output",
+                                                          OutputKindName(OutputKindOf(r))));
+  }
+  if (r.k_min < static_cast<uint64_t>(p.k_min)) {
+    return Refusal("k_min_too_small",
+                   fmt::format("the minimum cell size {} is below the grants' {}", r.k_min, p.k_min));
+  }
+  const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
+  std::vector<std::string> used = q.breakdown;
+  if (expression) used.insert(used.end(), expression->fields().begin(), expression->fields().end());
+  for (const std::string& field : used) {
+    if (!has(p.allowed_fields, field)) {
+      return Refusal("field_not_allowed",
+                     fmt::format("the grants do not allow the field '{}'", field));
+    }
+  }
+  const size_t breakdowns = r.queries[0].breakdown.size() + r.queries[1].breakdown.size();
+  if (p.predicates.max_breakdown_attributes &&
+      static_cast<int64_t>(breakdowns) > *p.predicates.max_breakdown_attributes) {
+    return Refusal("breakdown_not_allowed",
+                   fmt::format("the grants allow at most {} breakdown attributes",
+                               *p.predicates.max_breakdown_attributes));
+  }
+  if (expression && p.predicates.max_category_depth &&
+      expression->category_depth() > *p.predicates.max_category_depth) {
+    return Refusal("category_too_deep", fmt::format("the grants allow categories {} levels deep",
+                                                    *p.predicates.max_category_depth));
+  }
+  (void)index;
+  for (const StoredGrant& g : in_force) {
+    if (!has(p.grant_ids, g.grant.id) || !g.grant.spec.differential_privacy) continue;
+    const DpPolicy& dp = *g.grant.spec.differential_privacy;
+    if (!r.epsilon_micro) {
+      return Refusal("epsilon_required", "the grants ask for differential privacy: give an ε");
+    }
+    if (*r.epsilon_micro > static_cast<uint64_t>(dp.epsilon_per_query_micro)) {
+      return Refusal("epsilon_too_large",
+                     fmt::format("the grants allow at most ε = {} per query",
+                                 FormatEpsilon(static_cast<uint64_t>(dp.epsilon_per_query_micro))));
+    }
+    allowance.budgets.emplace_back(g.grant.id, dp);
+  }
+  allowance.grant_ids = p.grant_ids;
+  allowance.policy = p;
+  return allowance;
+}
+
+StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_view body) {
+  TESSERA_ASSIGN_OR_RETURN(SessionRequest r, ParseSessionRequest(body));
+  if (r.requester != from.ToString()) {
+    return PermissionDeniedError("round1: the request names another requester than its sender");
+  }
+  const std::string self = key.id().ToString();
+  const int side = r.owners[0] == self ? 0 : r.owners[1] == self ? 1 : -1;
+  if (side < 0) return Refusal("not_an_owner", "this party is not an owner of the request");
+  {
+    std::lock_guard lock(mu);
+    if (sessions.contains(r.session)) {
+      return InvalidArgumentError("round1: this session id was used before");
+    }
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
+  Sweep(store->db());
+  TESSERA_ASSIGN_OR_RETURN(std::string query_hash, QueryHash(SessionRequestJson(r)));
+  const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
+
+  auto session = std::make_shared<OwnerSession>();
+  std::string grant_id, reply_body;
+  // Everything that may refuse runs before anything is reserved or computed.
+  auto decide = [&]() -> Status {
+    std::optional<audience::AudienceIndex> index;
+    std::optional<audience::Expression> expression;
+    if (r.kind == QueryKind::kCounts) {
+      bool rebuilt = false;
+      TESSERA_ASSIGN_OR_RETURN(index, audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
+      if (!q.expression.empty()) {
+        auto parsed = audience::Expression::Parse(q.expression, *index);
+        if (!parsed.ok()) return parsed.status().WithContext("this owner's expression");
+        expression = std::move(*parsed);
+      }
+      for (const std::string& b : q.breakdown) {
+        if (b != "segment" && !index->attributes().contains(b)) {
+          return InvalidArgumentError("this owner has no attribute '{}' to break counts down by", b);
+        }
+      }
+    }
+    TESSERA_ASSIGN_OR_RETURN(Allowance allowance,
+                             Check(*store, r, expression, index ? &*index : nullptr, side));
+    if (!allowance.grant_ids.empty()) grant_id = allowance.grant_ids.front();
+    // Reserve ε on every grant that asks for a budget; refuse before computing if one cannot.
+    BudgetLedger ledger(store->db());
+    for (const auto& [id, dp] : allowance.budgets) {
+      auto reserved = ledger.Reserve(r.requester, id, *r.epsilon_micro,
+                                     static_cast<uint64_t>(dp.budget_per_period_micro), Now());
+      if (!reserved.ok()) {
+        for (int64_t done : session->reservations) (void)ledger.Release(done, Now());
+        session->reservations.clear();
+        Status s = reserved.status();
+        if (s.code() == StatusCode::kResourceExhausted) s.SetDetail("reason", "budget_exhausted");
+        return s;
+      }
+      session->reservations.push_back(reserved->id);
+      session->epsilon_micro = *r.epsilon_micro;
+    }
+
+    // This owner's tokens of the identifier kind, each value once (the lowest customer keeps it).
+    const auto kind = r.identifier == MatchKind::kPhone ? privacy::IdentifierKind::kPhone
+                                                        : privacy::IdentifierKind::kEmail;
+    std::vector<std::pair<std::array<uint8_t, 32>, uint32_t>> tokens;
+    TESSERA_RETURN_IF_ERROR(store->ScanMatchTokens(
+        [&](uint32_t customer, privacy::IdentifierKind k, std::span<const uint8_t, 32> token) {
+          if (k != kind) return;
+          std::array<uint8_t, 32> t{};
+          std::copy(token.begin(), token.end(), t.begin());
+          tokens.emplace_back(t, customer);
+        }));
+    std::sort(tokens.begin(), tokens.end());
+    tokens.erase(std::unique(tokens.begin(), tokens.end(),
+                             [](const auto& a, const auto& b) { return a.first == b.first; }),
+                 tokens.end());
+    if (tokens.size() > kMaxContributionPositions) {
+      return InvalidArgumentError("more than {} identifiers of this kind", kMaxContributionPositions);
+    }
+    const uint32_t n = static_cast<uint32_t>(tokens.size());
+    TESSERA_ASSIGN_OR_RETURN(std::vector<uint32_t> permutation, ShuffleForSession(n));
+
+    // What this owner contributes for each position: its audience bit and breakdown codes.
+    Contribution& c = session->contribution;
+    c.session = r.session;
+    c.in_audience.assign(n, true);
+    if (index) {
+      if (expression) {
+        const audience::Bitmap selected = expression->Evaluate();
+        for (uint32_t i = 0; i < n; ++i) {
+          c.in_audience[i] = selected.Contains(tokens[permutation[i]].second);
+        }
+      }
+      for (const std::string& b : q.breakdown) {
+        Dimension d;
+        d.name = b;
+        std::vector<uint16_t> code_of;  // by customer
+        code_of.assign(index->info().customers, 0);
+        const size_t values = b == "segment" ? index->segments().size()
+                                             : index->attributes().at(b).size();
+        if (values > kMaxDimensionLabels) {
+          return InvalidArgumentError("'{}' has more than {} values to break counts down by", b,
+                                      kMaxDimensionLabels);
+        }
+        auto mark = [&](const std::string& label, const audience::Bitmap& members) {
+          d.labels.push_back(label);
+          for (uint32_t customer : members.ToVector()) {
+            if (customer < code_of.size()) code_of[customer] = static_cast<uint16_t>(d.labels.size());
+          }
+        };
+        if (b == "segment") {
+          for (size_t s = 0; s < index->segments().size(); ++s) {
+            mark(index->segments()[s].key, index->segment(s));
+          }
+        } else {
+          for (const auto& [label, members] : index->attributes().at(b)) mark(label, members);
+        }
+        d.codes.resize(n);
+        for (uint32_t i = 0; i < n; ++i) {
+          const uint32_t customer = tokens[permutation[i]].second;
+          d.codes[i] = customer < code_of.size() ? code_of[customer] : 0;
+        }
+        c.dimensions.push_back(std::move(d));
+      }
+    }
+    TESSERA_RETURN_IF_ERROR(ValidateContribution(c));
+
+    // Round 1: the tokens in session order, blinded with a fresh scalar.
+    TESSERA_ASSIGN_OR_RETURN(SessionScalar scalar, SessionScalar::Random());
+    std::vector<Point> points;
+    points.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      TESSERA_ASSIGN_OR_RETURN(Point p, Point::FromBytes(tokens[permutation[i]].first));
+      points.push_back(std::move(p));
+    }
+    tokens.clear();
+    tokens.shrink_to_fit();
+    TESSERA_ASSIGN_OR_RETURN(points, BlindBatch(std::move(points), scalar));
+    session->scalar.emplace(std::move(scalar));
+    std::string out;
+    out.reserve(static_cast<size_t>(n) * 32 + (n / kPointsPerChunk + 1) * 40);
+    uint32_t sequence = 0;
+    for (size_t at = 0; at < points.size() || sequence == 0; at += kPointsPerChunk) {
+      PsiMessage m;
+      m.type = PsiMessageType::kBlindedTokens;
+      m.session = r.session;
+      m.sequence = sequence++;
+      const size_t end = std::min(points.size(), at + kPointsPerChunk);
+      m.last = end == points.size();
+      m.points.assign(points.begin() + static_cast<ptrdiff_t>(at),
+                      points.begin() + static_cast<ptrdiff_t>(end));
+      TESSERA_ASSIGN_OR_RETURN(std::string encoded, EncodePsiMessage(m));
+      out += Frame(encoded);
+    }
+    session->request = r;
+    session->query_hash = query_hash;
+    session->side = side;
+    session->grant_id = grant_id;
+    session->created = Now();
+    {
+      std::lock_guard lock(mu);
+      if (!sessions.emplace(r.session, session).second) {
+        return InvalidArgumentError("round1: this session id was used before");
+      }
+    }
+    reply_body = std::move(out);
+    return OkStatus();
+  };
+  reply_body.clear();
+  Status decided = decide();
+  if (!decided.ok()) {
+    BudgetLedger ledger(store->db());
+    for (int64_t id : session->reservations) (void)ledger.Release(id, Now());
+  }
+  Audit(store->db(), r, query_hash, grant_id, 0, decided);
+  if (!decided.ok()) return decided;
+  return Reply("round1", from, std::move(reply_body));
+}
+
+StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_view body) {
+  FrameCursor frames(body);
+  TESSERA_ASSIGN_OR_RETURN(auto head_frame, frames.Next());
+  if (!head_frame) return InvalidArgumentError("round2: empty request");
+  Json head = Json::parse(*head_frame, nullptr, false);
+  if (head.is_discarded() || !head.is_object() || !head.contains("session") ||
+      !head["session"].is_string() || !head.contains("worker") || !head["worker"].is_string() ||
+      !head.contains("partner") || !head["partner"].is_object()) {
+    return InvalidArgumentError("round2: the head is not {{\"session\", \"worker\", \"partner\"}}");
+  }
+  auto sid = FromHex<16>(head["session"].get<std::string>());
+  if (!sid) return InvalidArgumentError("round2: session: not 32 lowercase hex digits");
+  std::shared_ptr<OwnerSession> session;
+  {
+    std::lock_guard lock(mu);
+    auto it = sessions.find(*sid);
+    if (it != sessions.end()) {
+      session = it->second;
+      sessions.erase(it);  // a session's round 2 runs once
+    }
+  }
+  if (!session) {
+    return Refusal("unknown_session",
+                   "round2: no such session here (expired, run already, or this node restarted): "
+                   "start the query again");
+  }
+  const SessionRequest& r = session->request;
+  TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
+  BudgetLedger ledger(store->db());
+  auto fail = [&](Status s) {
+    for (int64_t id : session->reservations) (void)ledger.Release(id, Now());
+    Audit(store->db(), r, session->query_hash, session->grant_id, 0, s);
+    return s;
+  };
+  if (from.ToString() != r.requester) {
+    return fail(PermissionDeniedError("round2: sent by another party than the session's requester"));
+  }
+  auto requester = PartyId::Parse(r.requester);
+  if (!requester.ok()) return fail(requester.status());
+  auto hello = ParseWorkerHello(head["worker"].get<std::string>());
+  if (!hello.ok()) return fail(hello.status().WithContext("round2: worker"));
+  if (hello->mode != AttestationMode::kSimulated) {
+    return fail(Refusal("attestation_not_allowed", "round2: the worker's attestation is not one "
+                                                   "this node can check"));
+  }
+  const Json& p = head["partner"];
+  NodeSignature partner_sig;
+  for (const char* k : {"from", "to", "nonce", "signature"}) {
+    if (!p.contains(k) || !p[k].is_string()) {
+      return fail(InvalidArgumentError("round2: partner.{} missing", k));
+    }
+  }
+  if (!p.contains("time") || !p["time"].is_number_integer()) {
+    return fail(InvalidArgumentError("round2: partner.time missing"));
+  }
+  partner_sig.from = p["from"].get<std::string>();
+  partner_sig.to = p["to"].get<std::string>();
+  partner_sig.time = p["time"].get<int64_t>();
+  partner_sig.nonce = p["nonce"].get<std::string>();
+  partner_sig.signature = p["signature"].get<std::string>();
+  auto partner_id = PartyId::Parse(r.owners[static_cast<size_t>(1 - session->side)]);
+  if (!partner_id.ok()) return fail(partner_id.status());
+  const PartyId& partner = *partner_id;
+  const std::string_view partner_body = frames.rest();
+  if (Status v = VerifyNodeMessage(partner_sig, "round1.reply", partner, *requester, partner_body);
+      !v.ok()) {
+    return fail(v.WithContext("round2: the partner's values"));
+  }
+
+  // The partner's values, double-blinded with r·k, in its session order.
+  const SessionScalar both = session->scalar->WithMatchKey(match_key);
+  SealedStreamWriter* writer = nullptr;
+  auto created = SealedStreamWriter::Create(hello->public_key);
+  if (!created.ok()) return fail(created.status());
+  writer = &*created;
+  std::string out = writer->header();
+  JoinJob job;
+  job.session = r.session;
+  job.kind = r.kind == QueryKind::kOverlap ? JoinJob::Kind::kOverlap : JoinJob::Kind::kCounts;
+  job.k_min = r.k_min;
+  job.epsilon_micro = r.epsilon_micro;
+  job.result_key = r.result_key;
+  auto sealed = writer->Seal(JoinJobJson(job), false);
+  if (!sealed.ok()) return fail(sealed.status());
+  out += *sealed;
+  FrameCursor partner_frames(partner_body);
+  ReplayGuard guard;
+  const std::string partner_text = partner.ToString();
+  bool last = false;
+  while (true) {
+    auto frame = partner_frames.Next();
+    if (!frame.ok()) return fail(frame.status().WithContext("round2: the partner's values"));
+    if (!*frame) break;
+    auto m = ParsePsiMessage(Bytes(**frame));
+    if (!m.ok()) return fail(m.status().WithContext("round2: the partner's values"));
+    if (m->type != PsiMessageType::kBlindedTokens || m->session != r.session) {
+      return fail(InvalidArgumentError("round2: the partner's values are not of this session"));
+    }
+    if (Status g = guard.Accept(partner_text, *m); !g.ok()) return fail(g);
+    auto blinded = BlindBatch(std::move(m->points), both);
+    if (!blinded.ok()) return fail(blinded.status());
+    m->points = std::move(*blinded);
+    m->type = PsiMessageType::kDoubleBlinded;
+    last = m->last;
+    auto encoded = EncodePsiMessage(*m);
+    if (!encoded.ok()) return fail(encoded.status());
+    auto chunk = writer->Seal(*encoded, false);
+    if (!chunk.ok()) return fail(chunk.status());
+    out += *chunk;
+  }
+  if (!last) return fail(InvalidArgumentError("round2: the partner's values end before their last chunk"));
+  auto contribution = EncodeContribution(session->contribution);
+  if (!contribution.ok()) return fail(contribution.status());
+  auto final_chunk = writer->Seal(*contribution, true);
+  if (!final_chunk.ok()) return fail(final_chunk.status());
+  out += *final_chunk;
+  // From here the worker can release a result: the ε is spent.
+  for (int64_t id : session->reservations) {
+    if (Status c = ledger.Commit(id); !c.ok()) return fail(c);
+  }
+  Audit(store->db(), r, session->query_hash, session->grant_id, session->epsilon_micro, OkStatus());
+  return Reply("round2", from, std::move(out));
+}
+
+StatusOr<std::unique_ptr<OwnerNode>> OwnerNode::Create(OwnerNodeOptions options) {
+  if (!options.owner_key) return InvalidArgumentError("an owner node needs the owner key");
+  if (!options.open_store) return InvalidArgumentError("an owner node needs its store");
+  TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
+  TESSERA_ASSIGN_OR_RETURN(MatchTokenKey match_key, MatchTokenKey::Create(*options.owner_key));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(key), std::move(match_key));
+  return std::unique_ptr<OwnerNode>(new OwnerNode(std::move(impl)));
+}
+
+OwnerNode::OwnerNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OwnerNode::~OwnerNode() = default;
+const PartyId& OwnerNode::id() const { return impl_->key.id(); }
+
+StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
+                                      std::string_view body) {
+  auto from = PartyId::Parse(signature.from);
+  if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
+  if (impl_->options.collaboration.Find(*from) == nullptr) {
+    return PermissionDeniedError("node message: the sender is not a party of this node's "
+                                 "collaboration file");
+  }
+  TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, *from, impl_->key.id(), body));
+  TESSERA_RETURN_IF_ERROR(impl_->nonces.Accept(signature, impl_->Now()));
+  if (op == "round1") return impl_->Round1(*from, body);
+  if (op == "round2") return impl_->Round2(*from, body);
+  return NotFoundError("node message: no step '{}'", op);
+}
+
+}  // namespace tessera::collab

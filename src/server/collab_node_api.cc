@@ -1,0 +1,248 @@
+#include "server/collab_node_api.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "server/http_common.h"
+#include "tessera/collab/grant.h"
+#include "tessera/collab/epsilon.h"
+#include "tessera/server/node_client.h"
+#include "tessera/server/store_tables.h"
+
+namespace tessera::server::internal {
+namespace {
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The HTTP answer to a refusal or failure of a node step or a query: the reason travels as
+// "reason" beside the message, so that the requester (and the dashboard) can act on it.
+HttpError ErrorOf(const Status& s) {
+  HttpError e = FromStatus(s);
+  switch (s.code()) {
+    case StatusCode::kPermissionDenied:
+      e = {403, "forbidden", s.message(), ""};
+      break;
+    case StatusCode::kResourceExhausted:
+      e = {409, "budget_exhausted", s.message(), ""};
+      if (auto left = s.IntDetail("remaining_micro")) {
+        e.extra["remaining_micro"] = *left;
+        e.extra["remaining"] = collab::FormatEpsilon(static_cast<uint64_t>(*left));
+      }
+      break;
+    case StatusCode::kUnavailable:
+      e = {502, "partner_unreachable", s.message(), ""};
+      break;
+    default:
+      break;
+  }
+  if (auto reason = s.TextDetail("reason")) e.extra["reason"] = *reason;
+  return e;
+}
+
+std::optional<HttpError> ParseOwnerQuery(const Json& body, const char* member,
+                                         collab::OwnerQuery* out) {
+  if (!body.contains(member)) return std::nullopt;
+  const Json& q = body[member];
+  if (!q.is_object()) return BadParameter(member, fmt::format("{} must be an object", member));
+  for (const auto& [k, v] : q.items()) {
+    if (k != "expression" && k != "breakdown") {
+      return BadParameter(member, fmt::format("{} takes expression and breakdown, not {}", member, k));
+    }
+  }
+  if (q.contains("expression")) {
+    if (!q["expression"].is_string()) {
+      return BadParameter(member, fmt::format("{}.expression must be text", member));
+    }
+    out->expression = q["expression"].get<std::string>();
+  }
+  if (q.contains("breakdown")) {
+    if (!q["breakdown"].is_array()) {
+      return BadParameter(member, fmt::format("{}.breakdown must be a list of names", member));
+    }
+    for (const Json& b : q["breakdown"]) {
+      if (!b.is_string()) {
+        return BadParameter(member, fmt::format("{}.breakdown must be a list of names", member));
+      }
+      out->breakdown.push_back(b.get<std::string>());
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CollabNodeApi>> CollabNodeApi::Create(const Options& options,
+                                                               Hooks hooks) {
+  std::unique_ptr<CollabNodeApi> api(new CollabNodeApi());
+  api->options_ = options;
+  api->hooks_ = std::move(hooks);
+  if (api->options_.worker_binary.empty()) api->options_.worker_binary = DefaultWorkerBinary();
+  if (options.collaboration_path.empty()) {
+    api->why_not_ =
+        "this node takes part in no collaboration: start tessera serve with --collaboration FILE";
+    return api;
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(options.collaboration_path));
+  api->collaboration_ = std::move(collaboration);
+  if (options.key_path.empty()) {
+    api->why_not_ =
+        "this node runs without the owner key: start tessera serve with --with-key to take part "
+        "in collaboration queries";
+    return api;
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto key, privacy::OwnerKey::Load(options.key_path));
+  api->owner_key_ = std::make_shared<const privacy::OwnerKey>(std::move(key));
+  TESSERA_ASSIGN_OR_RETURN(auto party_key, collab::PartyKey::Derive(*api->owner_key_));
+  api->party_key_.emplace(std::move(party_key));
+  if (api->collaboration_->Find(api->party_key_->id()) == nullptr) {
+    api->why_not_ = fmt::format("this party ({}) is not in the collaboration file",
+                                api->party_key_->id().ToString());
+    return api;
+  }
+  collab::OwnerNodeOptions node;
+  const std::string location = options.store_location;
+  node.open_store = [location] { return OpenStore(location, false); };
+  node.index_path = options.index_path;
+  node.owner_key = api->owner_key_;
+  node.collaboration = *api->collaboration_;
+  TESSERA_ASSIGN_OR_RETURN(api->node_, collab::OwnerNode::Create(std::move(node)));
+  return api;
+}
+
+CollabNodeApi::~CollabNodeApi() = default;
+
+bool CollabNodeApi::StreamsBody(std::string_view method, std::string_view path) {
+  return method == "POST" && path.substr(0, path.find('?')).starts_with("/api/v1/collab/node/");
+}
+
+std::string CollabNodeApi::Unavailable() const { return node_ ? "" : why_not_; }
+
+void CollabNodeApi::AddRoutes(httplib::Server& http) {
+  http.Post(R"(/api/v1/collab/node/(round1|round2))",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { Node(req, res, reader); });
+  http.Post("/api/v1/collab/overlap", [this](const httplib::Request& req, httplib::Response& res) {
+    Query(req, res, collab::QueryKind::kOverlap);
+  });
+  http.Post("/api/v1/collab/count", [this](const httplib::Request& req, httplib::Response& res) {
+    Query(req, res, collab::QueryKind::kCounts);
+  });
+}
+
+void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& reader) {
+  if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
+  const collab::NodeSignature sig = NodeSignatureFromHeaders(
+      [&](const char* name) { return req.get_header_value(name); });
+  if (sig.from.empty() || sig.signature.empty()) {
+    return SendError(res, {401, "unauthorized",
+                           "a node request is signed by its party: Tessera-From, Tessera-To, "
+                           "Tessera-Time, Tessera-Nonce and Tessera-Signature",
+                           ""});
+  }
+  std::string body;
+  bool too_large = false;
+  const bool complete = reader([&](const char* data, size_t n) {
+    if (body.size() + n > options_.max_body_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_large) {
+    return SendError(res, {413, "payload_too_large",
+                           fmt::format("the body exceeds {} bytes", options_.max_body_bytes), ""});
+  }
+  if (!complete) return SendError(res, BadParameter("body", "the body ended early"));
+  auto reply = node_->Handle(req.matches[1].str(), sig, body);
+  if (!reply.ok()) return SendError(res, ErrorOf(reply.status()));
+  for (const auto& [name, value] : NodeSignatureHeaders(reply->signature)) {
+    res.set_header(name, value);
+  }
+  res.set_content(std::move(reply->body), "application/octet-stream");
+}
+
+void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
+                          collab::QueryKind kind) {
+  if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
+  if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
+  if (req.body.size() > options_.max_json_bytes) {
+    return SendError(res, {413, "payload_too_large", "the JSON body is too large", ""});
+  }
+  const Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return SendError(res, BadParameter("body", "the body must be a JSON object"));
+  }
+  const std::set<std::string> allowed =
+      kind == collab::QueryKind::kOverlap
+          ? std::set<std::string>{"partner", "identifier"}
+          : std::set<std::string>{"partner", "identifier", "own", "partner_side", "epsilon",
+                                  "k_min"};
+  for (const auto& [k, v] : body.items()) {
+    if (!allowed.contains(k)) {
+      return SendError(res, BadParameter(k, fmt::format("unknown member {}", k)));
+    }
+  }
+  collab::QuerySpec spec;
+  spec.kind = kind;
+  if (!body.contains("partner") || !body["partner"].is_string()) {
+    return SendError(res, BadParameter("partner", "partner (a name or id) is required"));
+  }
+  spec.owners = {party_key_->id().ToString(), body["partner"].get<std::string>()};
+  const std::string identifier =
+      body.contains("identifier") && body["identifier"].is_string()
+          ? body["identifier"].get<std::string>()
+          : (body.contains("identifier") ? "" : "email");
+  if (identifier != "email" && identifier != "phone") {
+    return SendError(res, BadParameter("identifier", "identifier must be email or phone"));
+  }
+  spec.identifier = identifier == "phone" ? collab::MatchKind::kPhone : collab::MatchKind::kEmail;
+  if (auto e = ParseOwnerQuery(body, "own", &spec.queries[0])) return SendError(res, *e);
+  if (auto e = ParseOwnerQuery(body, "partner_side", &spec.queries[1])) return SendError(res, *e);
+  if (body.contains("epsilon") && !body["epsilon"].is_null()) {
+    auto eps = body["epsilon"].is_string() ? collab::ParseEpsilon(body["epsilon"].get<std::string>())
+                                           : StatusOr<uint64_t>(InvalidArgumentError("not text"));
+    if (!eps.ok()) {
+      return SendError(res, BadParameter("epsilon", "epsilon must be a decimal in quotes, e.g. "
+                                                    "\"0.5\""));
+    }
+    spec.epsilon_micro = *eps;
+  }
+  if (body.contains("k_min")) {
+    if (!body["k_min"].is_number_unsigned()) {
+      return SendError(res, BadParameter("k_min", "k_min must be a whole number"));
+    }
+    spec.k_min = body["k_min"].get<uint64_t>();
+  }
+  auto store = hooks_.store();
+  if (!store.ok()) return SendError(res, FromStatus(store.status()));
+  auto grants = collab::GrantStore((*store)->db()).List();
+  if (!grants.ok()) return SendError(res, FromStatus(grants.status()));
+  collab::RequesterOptions requester;
+  requester.owner_key = owner_key_;
+  requester.collaboration = *collaboration_;
+  requester.worker_binary = options_.worker_binary;
+  HttpNodeTransport remote(*party_key_);
+  collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
+  auto result = collab::RunQuery(spec, requester, *grants, transport);
+  if (Status audited = collab::AuditQuery((*store)->db(), party_key_->id(), spec, result, Now());
+      !audited.ok()) {
+    return SendError(res, FromStatus(audited));
+  }
+  if (!result.ok()) return SendError(res, ErrorOf(result.status()));
+  Json out = Json::parse(result->result_json, nullptr, false);
+  out["epsilon_spent"] = result->request.epsilon_micro
+                             ? Json(collab::FormatEpsilon(*result->request.epsilon_micro))
+                             : Json(nullptr);
+  out["grants"] = result->grant_ids;
+  res.set_content(out.dump() + "\n", "application/json");
+}
+
+}  // namespace tessera::server::internal

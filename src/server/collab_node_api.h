@@ -1,0 +1,67 @@
+#pragma once
+
+// The collaboration routes that run queries (docs/collaboration.md, "Between nodes"):
+//   POST /api/v1/collab/node/round1, /round2  — from other parties' nodes, authenticated by their
+//        party signatures (node_auth.h), not by API keys: this node's part as a data owner;
+//   POST /api/v1/collab/overlap, /count       — analysts: run a query as the requester, with this
+//        party as one owner and a partner as the other, the join worker started here.
+// Available when `tessera serve` runs on a party's store with its key (--with-key) and a
+// collaboration file (--collaboration); otherwise they answer 404 saying what is missing.
+//
+// Internal to the server module.
+
+#include <httplib.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tessera/collab/session.h"
+#include "tessera/server/api_keys.h"
+#include "tessera/store/store.h"
+
+namespace tessera::server::internal {
+
+class CollabNodeApi {
+ public:
+  struct Options {
+    std::string store_location;
+    std::string key_path;            // empty: no owner key, no node
+    std::string collaboration_path;  // empty: no collaboration
+    std::string worker_binary;       // empty: DefaultWorkerBinary()
+    std::string index_path;
+    uint64_t max_body_bytes = uint64_t{4} << 30;
+    size_t max_json_bytes = 1 << 20;
+  };
+  struct Hooks {
+    std::function<bool(const httplib::Request&, httplib::Response&, Role)> authorize;
+    std::function<StatusOr<store::Store*>()> store;  // the calling thread's connection
+  };
+
+  // Errors: a collaboration file that does not parse; an owner key that does not load.
+  static StatusOr<std::unique_ptr<CollabNodeApi>> Create(const Options& options, Hooks hooks);
+  ~CollabNodeApi();
+
+  void AddRoutes(httplib::Server& http);
+  // Whether a request streams a body larger than the JSON limit (node rounds).
+  static bool StreamsBody(std::string_view method, std::string_view path);
+
+ private:
+  CollabNodeApi() = default;
+  void Node(const httplib::Request& req, httplib::Response& res,
+            const httplib::ContentReader& reader);
+  void Query(const httplib::Request& req, httplib::Response& res, collab::QueryKind kind);
+  // Why this node cannot take part, or empty.
+  std::string Unavailable() const;
+
+  Options options_;
+  Hooks hooks_;
+  std::shared_ptr<const privacy::OwnerKey> owner_key_;
+  std::optional<collab::Collaboration> collaboration_;
+  std::optional<collab::PartyKey> party_key_;
+  std::unique_ptr<collab::OwnerNode> node_;
+  std::string why_not_;
+};
+
+}  // namespace tessera::server::internal
