@@ -12,6 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<std::string> columns = {"order_id", "customer_id", "ordered_at", "amount",
                                               "1"};
     (void)tessera::io::ResolveMapping(*mapping, columns, ';');
+    // As a mapping of people: identifiers and [attributes].
+    const std::vector<std::string> people = {"phone",  "Email",    "age_band", "region",
+                                             "tariff", "Age Band", "name"};
+    (void)tessera::io::ResolvePeopleMapping(*mapping, people);
   }
   return 0;
 }

@@ -6,6 +6,7 @@ set(TESSERA_FUZZ_TARGETS
   row_source:io
   mapping:io
   value_parse:io
+  people_reader:io
   phone:privacy
   segment_rules:analytics
   audience_expression:audience

@@ -19,6 +19,7 @@
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
 #include "tessera/analytics/snapshots.h"
+#include "tessera/audience/people.h"
 #include "tessera/collab/party.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/text.h"
@@ -36,7 +37,9 @@ namespace {
 // A one-line progress display on a terminal; silent when stderr is not a terminal.
 class ProgressLine {
  public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO) != 0) {}
+  // `written`: what a load writes ("orders", "people").
+  ProgressLine(bool enabled, const char* written)
+      : enabled_(enabled && ::isatty(STDERR_FILENO) != 0), written_(written) {}
   void Update(const ingest::LoadProgress& p) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -44,8 +47,8 @@ class ProgressLine {
     last_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
     if (p.writing) {
-      std::fprintf(stderr, "\r\033[K  writing: %llu orders stored",
-                   static_cast<unsigned long long>(p.orders_written));
+      std::fprintf(stderr, "\r\033[K  writing: %llu %s stored",
+                   static_cast<unsigned long long>(p.orders_written), written_);
     } else {
       std::string bar;
       if (p.bytes_total > 0) {
@@ -66,6 +69,7 @@ class ProgressLine {
 
  private:
   bool enabled_;
+  const char* written_;
   bool shown_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_{};
@@ -73,16 +77,36 @@ class ProgressLine {
 
 struct IngestArgs {
   std::vector<std::string> files;
-  std::string mapping = "generic", rejects, summary_json, temp_dir;
+  std::string kind = "orders";
+  std::string mapping;  // empty: the kind's preset, generic or people
+  std::string rejects, summary_json, temp_dir;
   int64_t max_rejects = -1;
   size_t batch = 250'000;
   uint64_t memory_budget = 0;
   bool quiet = false;
 };
 
+// A load's summary as the CLI shows it, whichever kind of load it was.
+struct LoadReport {
+  std::string text, json;
+};
+template <typename Summary>
+StatusOr<LoadReport> ReportOf(StatusOr<Summary> summary) {
+  if (!summary.ok()) return summary.status();
+  return LoadReport{summary->ToText(), summary->ToJson()};
+}
+
 int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
-  const auto& [files, mapping_name, rejects_path, summary_json, temp_dir, max_rejects, batch,
+  const auto& [files, kind, mapping_arg, rejects_path, summary_json, temp_dir, max_rejects, batch,
                memory_budget, quiet] = args;
+  const bool people = kind == "people";
+  if (people && (memory_budget != 0 || !temp_dir.empty())) {
+    return Fail(InvalidArgumentError(
+        "--memory-budget and --temp-dir apply to orders; a load of people holds them in memory"));
+  }
+  const std::string mapping_name = !mapping_arg.empty() ? mapping_arg
+                                   : people             ? "people"
+                                                        : "generic";
   auto mapping = io::LoadMapping(mapping_name);
   if (!mapping.ok()) return Fail(mapping.status());
   auto key = privacy::OwnerKey::Load(sa.key);
@@ -99,7 +123,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   }
   uint64_t shown = 0, total_rejects = 0;
   constexpr uint64_t kShow = 10;
-  ProgressLine progress(!quiet);
+  ProgressLine progress(!quiet, people ? "people" : "orders");
   ingest::LoadOptions options;
   options.mapping = std::move(*mapping);
   options.batch_orders = batch;
@@ -123,7 +147,8 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
       ++shown;
     }
   };
-  auto summary = ingest::LoadOrders(**store, *key, files, options);
+  auto summary = people ? ReportOf(audience::LoadPeople(**store, *key, files, options))
+                        : ReportOf(ingest::LoadOrders(**store, *key, files, options));
   progress.Clear();
   if (rejects) {
     if (Status s = rejects->Commit(); !s.ok()) return Fail(s);
@@ -135,13 +160,12 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
                  rejects ? "" : " (write them all with --rejects FILE)");
   }
   if (!quiet) {
-    std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(),
-                 summary->ToText().c_str());
+    std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(), summary->text.c_str());
   }
   if (!summary_json.empty()) {
     auto out = Output::Open(summary_json);
     if (!out.ok()) return Fail(out.status());
-    std::fputs((summary->ToJson() + "\n").c_str(), (*out)->file());
+    std::fputs((summary->json + "\n").c_str(), (*out)->file());
     if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
   }
   UpdateAudienceIndex(**store, sa.store, quiet);
@@ -185,6 +209,31 @@ int RunProfiles(const StoreArgs& sa, const AnalysisArgs& aa, const std::string& 
       (*out)->file());
   if (s.ok()) s = (*out)->Commit();
   return s.ok() ? 0 : Fail(s);
+}
+
+int RunGenerateSubscribers(const io::SubscriberOptions& options, const std::string& output,
+                           const std::string& truth_path) {
+  auto out = Output::Open(output);
+  if (!out.ok()) return Fail(out.status());
+  auto truth = io::GenerateSubscribers(options, (*out)->file());
+  if (!truth.ok()) return Fail(truth.status());
+  if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
+  if (!truth_path.empty()) {
+    auto t = Output::Open(truth_path);
+    if (!t.ok()) return Fail(t.status());
+    std::fputs((truth->ToJson() + "\n").c_str(), (*t)->file());
+    if (Status s = (*t)->Commit(); !s.ok()) return Fail(s);
+  }
+  if (!output.empty() && output != "-") {
+    std::fprintf(stderr,
+                 "Wrote %s: %llu subscribers, %llu of them customers of the retailer's export "
+                 "(%llu by e-mail, %llu by phone), %.1f MB\n",
+                 output.c_str(), static_cast<unsigned long long>(truth->subscribers),
+                 static_cast<unsigned long long>(truth->shared.people),
+                 static_cast<unsigned long long>(truth->shared.by_email),
+                 static_cast<unsigned long long>(truth->shared.by_phone), truth->bytes / 1e6);
+  }
+  return 0;
 }
 
 int RunGenerate(io::GeneratorOptions options, const std::string& end, const std::string& output) {
@@ -433,21 +482,27 @@ int main(int argc, char** argv) {
   IngestArgs ia;
   auto* ingest = app.add_subcommand(
       "ingest",
-      "Load order exports (CSV, JSON Lines, gzip, or - for stdin). Customer numbers and e-mails "
-      "become UUIDs and order ids are encrypted before anything is stored; loading the same "
-      "orders again stores nothing twice.");
-  ingest->add_option("files", ia.files, "Order files")->required();
+      "Load order exports (CSV, JSON Lines, gzip, or - for stdin), or with --kind people files "
+      "of people and their attributes (subscribers, a CRM extract). Customer numbers, e-mails "
+      "and phones become UUIDs and order ids are encrypted before anything is stored; loading "
+      "the same file again stores nothing twice.");
+  ingest->add_option("files", ia.files, "Order files (or files of people)")->required();
   ingest
-      ->add_option(
-          "--mapping", ia.mapping,
-          "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master) or a TOML file")
+      ->add_option("--kind", ia.kind,
+                   "orders, or people: one row per person, identifiers (customer_id, email, "
+                   "phone) plus attribute columns that audience expressions see")
+      ->check(CLI::IsMember({"orders", "people"}))
       ->capture_default_str();
+  ingest->add_option("--mapping", ia.mapping,
+                     "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master; for "
+                     "people: people, subscribers) or a TOML file (default: generic, or people "
+                     "for --kind people)");
   AddStoreOptions(ingest, &ingest_args, true);
   ingest->add_option("--rejects", ia.rejects,
                      "Write every rejected row's file, line, column and reason to this CSV");
   ingest->add_option("--max-rejects", ia.max_rejects,
                      "Fail, storing nothing, when more rows than this are rejected");
-  ingest->add_option("--batch-size", ia.batch, "Orders per committed batch")
+  ingest->add_option("--batch-size", ia.batch, "Orders (or people) per committed batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000'000));
   ingest
@@ -467,8 +522,11 @@ int main(int argc, char** argv) {
       "  tessera ingest online_retail.csv.gz --mapping online-retail\n"
       "  tessera ingest export-*.csv --mapping my-shop.toml --rejects rejects.csv\n"
       "  zcat orders.jsonl.gz | tessera ingest -\n"
-      "A mapping file names your columns; start from config/mappings/generic.toml "
-      "(docs/ingest.md).");
+      "  tessera ingest subscribers.csv --kind people --mapping subscribers\n"
+      "      # people without orders: customer_id/email/phone plus attributes (age_band, tariff,\n"
+      "      # ...); then: tessera audience count 'age_band = \"25-34\" and tariff = \"Max\"'\n"
+      "A mapping file names your columns; start from config/mappings/generic.toml, or for "
+      "people config/mappings/people.toml and its [attributes] (docs/ingest.md).");
   ingest->callback([&] { rc = RunIngest(ingest_args, ia); });
 
   // segments
@@ -511,26 +569,92 @@ int main(int argc, char** argv) {
 
   // generate
   io::GeneratorOptions gen;
-  std::string end;
-  auto* generate =
-      app.add_subcommand("generate", "Write a realistic synthetic order stream (line items, CSV)");
-  generate->add_option("--customers", gen.customers, "Number of customers")
-      ->required()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  generate->add_option("--months", gen.months, "Length of the period in months")
-      ->required()
-      ->check(CLI::Range(1, 1200));
+  io::SubscriberOptions subscribers;
+  std::string end, generate_kind = "orders", truth;
+  auto* generate = app.add_subcommand(
+      "generate",
+      "Write a realistic synthetic order stream (line items, CSV), or with --kind subscribers "
+      "a mobile operator's subscriber file that shares a known set of people with it");
+  generate->add_option("--kind", generate_kind, "orders (a retailer's export) or subscribers")
+      ->check(CLI::IsMember({"orders", "subscribers"}))
+      ->capture_default_str();
+  auto* customers_option =
+      generate
+          ->add_option("--customers", gen.customers,
+                       "Number of customers (subscribers: of the retailer's export to share "
+                       "people with)")
+          ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
+  auto* months_option =
+      generate->add_option("--months", gen.months, "Length of the period in months (orders)")
+          ->check(CLI::Range(1, 1200));
   generate->add_option("--seed", gen.seed, "Random seed; the same seed gives the same file")
       ->capture_default_str();
   generate->add_option("--end", end, "Last day of the period, YYYY-MM-DD (default: today, UTC)");
   generate->add_option("--categories", gen.categories, "Number of leaf product categories")
       ->capture_default_str();
+  generate
+      ->add_option("--phone-share", gen.phone_share,
+                   "Share of customers with a mobile number, 0..1 (above 0 adds a phone column; "
+                   "subscribers: the share the retailer's export was made with)")
+      ->check(CLI::Range(0.0, 1.0));
+  generate
+      ->add_option("--subscribers", subscribers.subscribers,
+                   "Subscribers: rows of the subscriber file")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1'000'000'000}))
+      ->capture_default_str();
+  generate
+      ->add_option("--shared", subscribers.shared,
+                   "Subscribers: how many of them are customers of the retailer's export (same "
+                   "--seed, --customers and --phone-share), with its e-mail address or phone")
+      ->capture_default_str();
+  generate
+      ->add_option("--email-share", subscribers.email_share,
+                   "Subscribers: share who gave an e-mail address, 0..1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  generate->add_option("--truth", truth,
+                       "Subscribers: write the truth to this JSON file: shared people by "
+                       "identifier kind and by attribute value, as generated");
   generate->add_option("--output,-o", output, "Output file (default: stdout)");
   generate->footer(
       "Example: tessera generate --customers 100000 --months 24 --seed 7 -o orders.csv\n"
       "Line items over thousands of categories, several stores and channels, with cancellations,\n"
-      "returns and duplicated rows; streamed, so any size needs the same little memory.");
-  generate->callback([&] { rc = RunGenerate(gen, end, output); });
+      "returns and duplicated rows; streamed, so any size needs the same little memory.\n"
+      "Two parties that share people (a retailer and a mobile operator):\n"
+      "  tessera generate --customers 20000 --months 12 --seed 7 --phone-share 0.4 -o orders.csv\n"
+      "  tessera generate --kind subscribers --subscribers 30000 --customers 20000 --shared 5000 "
+      "\\\n"
+      "    --seed 7 --phone-share 0.4 --truth truth.json -o subscribers.csv\n"
+      "  tessera ingest subscribers.csv --kind people --mapping subscribers   # the operator's "
+      "store");
+  generate->callback([&] {
+    if (generate_kind == "subscribers") {
+      for (const char* only : {"--months", "--end", "--categories"}) {
+        if (generate->count(only) > 0) {
+          rc = Fail(InvalidArgumentError("{} applies to --kind orders", only));
+          return;
+        }
+      }
+      subscribers.retailer_customers = customers_option->count() > 0 ? gen.customers : 0;
+      subscribers.retailer_phone_share = gen.phone_share;
+      subscribers.seed = gen.seed;
+      rc = RunGenerateSubscribers(subscribers, output, truth);
+      return;
+    }
+    for (const auto* option : {customers_option, months_option}) {
+      if (option->count() == 0) {
+        rc = Fail(InvalidArgumentError("{} is required", option->get_name()));
+        return;
+      }
+    }
+    for (const char* only : {"--subscribers", "--shared", "--email-share", "--truth"}) {
+      if (generate->count(only) > 0) {
+        rc = Fail(InvalidArgumentError("{} applies to --kind subscribers", only));
+        return;
+      }
+    }
+    rc = RunGenerate(gen, end, output);
+  });
 
   // pseudonymize
   std::string kind = "customer_id";

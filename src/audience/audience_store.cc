@@ -225,14 +225,78 @@ Status AudienceStore::PutAttributes(const std::vector<CustomerAttribute>& attrib
                 .status());
       }
     }
-    return db_
-        .Execute(pg ? "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON "
-                      "CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text"
-                    : "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON "
-                      "CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) "
-                      "+ 1 AS TEXT)")
-        .status();
+    return CountAttributeGeneration();
   });
+}
+
+Status AudienceStore::CountAttributeGeneration() {
+  return db_
+      .Execute(db_.dialect() == store::Dialect::kPostgres
+                   ? "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON "
+                     "CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text"
+                   : "INSERT INTO settings(key, value) VALUES ('attributes.generation', '1') ON "
+                     "CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) "
+                     "+ 1 AS TEXT)")
+      .status();
+}
+
+Status AudienceStore::Migrate() { return db_.Migrate(kSchema); }
+
+StatusOr<uint64_t> AudienceStore::SetAttributesInTransaction(
+    std::span<const AttributeValue> values) {
+  if (values.empty()) return uint64_t{0};
+  const bool pg = db_.dialect() == store::Dialect::kPostgres;
+  using store::SqlType;
+  // Through a scratch table, so that one statement upserts them all; a value equal to the
+  // stored one is left alone, so that loading the same file again changes nothing.
+  uint64_t changed = 0;
+  if (pg) {
+    TESSERA_RETURN_IF_ERROR(db_.ExecuteScript(
+        "CREATE TEMPORARY TABLE people_attributes_in (customer_uuid uuid, customer_idx integer, "
+        "name text, value text) ON COMMIT DROP"));
+    const store::SqlColumn columns[] = {{"customer_uuid", SqlType::kUuid},
+                                        {"customer_idx", SqlType::kInt32},
+                                        {"name", SqlType::kText},
+                                        {"value", SqlType::kText}};
+    TESSERA_RETURN_IF_ERROR(db_.Insert("people_attributes_in", columns, values.size(),
+                                       [&](size_t i, store::SqlRowWriter& w) {
+                                         const AttributeValue& v = values[i];
+                                         w.Uuid(v.pseudonym);
+                                         w.Int(v.customer);
+                                         w.Text(v.name);
+                                         w.Text(v.value);
+                                       }));
+    TESSERA_ASSIGN_OR_RETURN(
+        changed,
+        db_.Execute("INSERT INTO customer_attributes(customer_uuid, customer_idx, name, value) "
+                    "SELECT customer_uuid, customer_idx, name, value FROM people_attributes_in "
+                    "ON CONFLICT (customer_uuid, name) DO UPDATE SET value = excluded.value "
+                    "WHERE customer_attributes.value IS DISTINCT FROM excluded.value"));
+  } else {
+    // Emptied before and after: whatever a failed batch's rollback left of it.
+    TESSERA_RETURN_IF_ERROR(db_.ExecuteScript(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS people_attributes_in (customer_idx INTEGER, name "
+        "TEXT, value TEXT); DELETE FROM temp.people_attributes_in"));
+    const store::SqlColumn columns[] = {
+        {"customer_idx", SqlType::kInt32}, {"name", SqlType::kText}, {"value", SqlType::kText}};
+    TESSERA_RETURN_IF_ERROR(db_.Insert("people_attributes_in", columns, values.size(),
+                                       [&](size_t i, store::SqlRowWriter& w) {
+                                         const AttributeValue& v = values[i];
+                                         w.Int(v.customer);
+                                         w.Text(v.name);
+                                         w.Text(v.value);
+                                       }));
+    // "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
+    TESSERA_ASSIGN_OR_RETURN(
+        changed,
+        db_.Execute("INSERT INTO customer_attributes(customer_idx, name, value) SELECT "
+                    "customer_idx, name, value FROM people_attributes_in WHERE true ON CONFLICT "
+                    "(customer_idx, name) DO UPDATE SET value = excluded.value WHERE "
+                    "customer_attributes.value IS NOT excluded.value"));
+    TESSERA_RETURN_IF_ERROR(db_.ExecuteScript("DELETE FROM temp.people_attributes_in"));
+  }
+  if (changed > 0) TESSERA_RETURN_IF_ERROR(CountAttributeGeneration());
+  return changed;
 }
 
 Status AudienceStore::ScanAttributes(const std::function<void(const CustomerAttribute&)>& fn) {

@@ -8,6 +8,7 @@
 
 #include "tessera/audience/expression.h"
 #include "tessera/common/text.h"
+#include "tessera/io/mapping.h"
 #include "tessera/io/row_source.h"
 
 namespace tessera::audience {
@@ -197,6 +198,23 @@ bool IsReservedAttribute(std::string_view name) {
 
 }  // namespace
 
+Status ValidateAttributeName(std::string_view name) {
+  if (!io::IsAttributeName(name)) {
+    return InvalidArgumentError(
+        "'{}' is no attribute name: attribute names are 1 to 64 lower-case letters, digits and _, "
+        "starting with a letter",
+        name.size() > 64 ? std::string(name.substr(0, 64)) + "..." : std::string(name));
+  }
+  if (IsReservedAttribute(name)) {
+    return InvalidArgumentError(
+        "'{}' is a built-in field or keyword of audience expressions (segment, clv, store, "
+        "region, channel, ...), not an attribute name: name the attribute otherwise in the "
+        "mapping, e.g. [attributes] home_{} = \"{}\"",
+        name, name, name);
+  }
+  return OkStatus();
+}
+
 StatusOr<AttributeImport> ImportAttributes(store::Store& store, const std::string& path) {
   io::SourceOptions options;
   options.format = io::InputFormat::kCsv;
@@ -222,11 +240,7 @@ StatusOr<AttributeImport> ImportAttributes(store::Store& store, const std::strin
       continue;
     }
     const std::string name = AsciiLower(TrimWhitespace(row.fields[1]));
-    bool good_name = !name.empty() && name.size() <= 64 && name[0] >= 'a' && name[0] <= 'z';
-    for (char c : name) {
-      good_name = good_name && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
-    }
-    if (!good_name || IsReservedAttribute(name)) {
+    if (!ValidateAttributeName(name).ok()) {
       return InvalidArgumentError(
           "{} line {}: attribute names are lower case letters, digits and _, start with a letter "
           "and are not a built-in field (segment, clv, store, region, channel, ...)",

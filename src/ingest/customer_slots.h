@@ -51,15 +51,27 @@ class CustomerSlots {
   // RejectLog::Add.
   StatusOr<uint32_t> Slot(const io::OrderLine& line, const io::OrderReader& reader,
                           RejectLog& rejects) {
+    return Slot(line.customer_id, line.email, line.phone, rejects,
+                [&](io::Field field, const char* code, std::string reason) {
+                  return reader.MakeFieldReject(line.line, field, code, std::move(reason));
+                });
+  }
+
+  // The same for a row of any kind (a person of a people file): `make_reject(field, code,
+  // reason)` makes the io::Reject of an identifier that does not normalize.
+  template <typename MakeReject>
+  StatusOr<uint32_t> Slot(std::string_view customer_id, std::string_view email,
+                          std::string_view phone, RejectLog& rejects,
+                          const MakeReject& make_reject) {
     privacy::IdentifierKind kind = privacy::IdentifierKind::kCustomerNumber;
-    std::string_view raw = line.customer_id;
+    std::string_view raw = customer_id;
     if (raw.empty()) {
       kind = privacy::IdentifierKind::kEmail;
-      raw = line.email;
+      raw = email;
     }
     if (raw.empty()) {
       kind = privacy::IdentifierKind::kPhone;
-      raw = line.phone;
+      raw = phone;
     }
     if (raw.empty()) return kNone;
     if (last_slot_ != kNone && kind == last_kind_ && raw == last_raw_) return last_slot_;
@@ -76,8 +88,8 @@ class CustomerSlots {
                       {io::Field::kEmail, "bad_email"},
                       {io::Field::kPhone, "bad_phone"}};
       const auto& r = kRejects[static_cast<size_t>(kind)];
-      TESSERA_RETURN_IF_ERROR(rejects.Add(
-          reader.MakeFieldReject(line.line, r.field, r.code, normalized.status().message())));
+      TESSERA_RETURN_IF_ERROR(
+          rejects.Add(make_reject(r.field, r.code, normalized.status().message())));
       return InvalidArgumentError("rejected");
     }
     const privacy::Uuid uuid = pseudonymizer_.Pseudonym(kind, *normalized);

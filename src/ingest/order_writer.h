@@ -20,6 +20,7 @@
 #include "ingest/load_tables.h"
 #include "ingest/match_tokens.h"
 #include "ingest/memory_orders.h"
+#include "ingest/stored_customers.h"
 #include "tessera/common/money.h"
 #include "tessera/ingest/loader.h"
 #include "tessera/store/store.h"
@@ -43,17 +44,8 @@ class OrderWriter {
   // Reads what the store has: customers, the kinds of match tokens each has, dictionaries and
   // the SIVs of its orders. Errors: those of the store's scans.
   Status ReadStoreState() {
-    TESSERA_RETURN_IF_ERROR(store_.ScanCustomers([&](uint32_t idx, const privacy::Uuid& u) {
-      stored_customers_.Insert(u, idx);
-      next_customer_ = idx + 1;
-    }));
-    if (options_.match_tokens) {
-      TESSERA_RETURN_IF_ERROR(
-          store_.ScanMatchTokenKinds([&](uint32_t idx, privacy::IdentifierKind kind) {
-            if (stored_token_kinds_.size() <= idx) stored_token_kinds_.resize(idx + 1, 0);
-            stored_token_kinds_[idx] |= KindBit(kind);
-          }));
-    }
+    TESSERA_RETURN_IF_ERROR(stored_.Read(store_, options_.match_tokens));
+    next_customer_ = stored_.next;
     TESSERA_RETURN_IF_ERROR(
         store_.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
           dicts_.Restore(kind, id, v);
@@ -108,9 +100,9 @@ class OrderWriter {
       for (uint32_t slot = 0; options_.match_tokens && slot < customers_.size(); ++slot) {
         const LoadCustomer& lc = customers_[slot];
         if (lc.global != kNone) continue;  // its tokens went with its first order
-        const uint32_t stored = stored_customers_.Find(lc.uuid);
+        const uint32_t stored = stored_.index.Find(lc.uuid);
         if (stored == FlatUuidMap::kMissing) continue;  // no order written: not in the store
-        const KindSet missing = kMatchKinds & ~StoredTokenKinds(stored);
+        const KindSet missing = kMatchKinds & ~stored_.TokenKinds(stored);
         if (missing != 0) token_requests_.push_back({slot, stored, missing});
       }
       status = Flush();
@@ -130,8 +122,7 @@ class OrderWriter {
     if (o.customer_slot != kNone) {
       LoadCustomer& lc = customers_[o.customer_slot];
       if (lc.global == kNone) {
-        if (const uint32_t stored = stored_customers_.Find(lc.uuid);
-            stored != FlatUuidMap::kMissing) {
+        if (const uint32_t stored = stored_.index.Find(lc.uuid); stored != FlatUuidMap::kMissing) {
           lc.global = stored;
         } else {
           lc.global = next_customer_++;
@@ -228,18 +219,13 @@ class OrderWriter {
     return OkStatus();
   }
 
-  KindSet StoredTokenKinds(uint32_t customer) const {
-    return customer < stored_token_kinds_.size() ? stored_token_kinds_[customer] : 0;
-  }
-
   store::Store& store_;
   const LoadOptions& options_;
   LoadSummary& summary_;
   Dictionaries& dicts_;
   CustomerSlots& customers_;
   MatchTokens& match_tokens_;
-  FlatUuidMap stored_customers_;
-  std::vector<KindSet> stored_token_kinds_;  // by store index: kinds of tokens it has
+  StoredCustomers stored_;
   uint32_t next_customer_ = 0;
   KeySet stored_orders_;
   std::vector<int> exponents_;  // by currency id: decimals of the minor unit, -1 = not yet known

@@ -5,6 +5,7 @@
 // LoadOptions::max_rejects. Rejects name a position and a reason, never a value. Internal to
 // the ingest module; not thread-safe.
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +17,11 @@ namespace tessera::ingest::internal {
 class RejectLog {
  public:
   RejectLog(const LoadOptions& options, LoadSummary& summary)
-      : options_(options), summary_(summary) {}
+      : RejectLog(options, &summary.rows_rejected, &summary.rejected_by_reason) {}
+  // Counting into another summary's fields (a people load's).
+  RejectLog(const LoadOptions& options, uint64_t* rows_rejected,
+            std::map<std::string, uint64_t>* rejected_by_reason)
+      : options_(options), rows_rejected_(*rows_rejected), by_reason_(*rejected_by_reason) {}
 
   // The input files as given, in order: what LoadOptions::file_labels rename.
   void SetFiles(std::vector<std::string> files) { files_ = std::move(files); }
@@ -41,11 +46,11 @@ class RejectLog {
 
   // Records a reject whose file is labelled already. Errors: those of Add.
   Status AddLabelled(const io::Reject& reject) {
-    ++summary_.rows_rejected;
-    ++summary_.rejected_by_reason[reject.reason_code];
+    ++rows_rejected_;
+    ++by_reason_[reject.reason_code];
     if (kept_.size() < options_.stored_rejects) kept_.push_back(reject);
     if (options_.on_reject) options_.on_reject(reject);
-    return CheckLimit(summary_.rows_rejected);
+    return CheckLimit(rows_rejected_);
   }
 
   // Errors: kResourceExhausted when `rejects` rows are more than the load may reject.
@@ -63,7 +68,8 @@ class RejectLog {
 
  private:
   const LoadOptions& options_;
-  LoadSummary& summary_;
+  uint64_t& rows_rejected_;
+  std::map<std::string, uint64_t>& by_reason_;
   std::vector<std::string> files_;
   std::vector<io::Reject> kept_;
 };

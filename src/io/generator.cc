@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 constexpr uint64_t kCatalogSalt = 0x6361746c6f67ULL;
 constexpr uint64_t kCustomerSalt = 0x63757374ULL;
 constexpr uint64_t kPriceSalt = 0x7072696365ULL;
+constexpr uint64_t kPhoneSalt = 0x70686f6e65ULL;
+constexpr uint64_t kSharedSalt = 0x736861726564ULL;
+constexpr uint64_t kSubscriberSalt = 0x74656c636fULL;
 
 // splitmix64's finalizer: a bijective 64-bit mix.
 inline uint64_t Mix64(uint64_t z) {
@@ -358,6 +362,60 @@ int DecimalWidth(uint64_t v) {
   return width;
 }
 
+// Each customer has its own stream, so customer i looks the same whatever N is.
+Rng CustomerRng(uint64_t seed, uint64_t index) {
+  return Rng(Mix64(seed) ^ Mix64(index ^ kCustomerSalt));
+}
+
+// The first draws of a customer's stream: whether it is a guest, and its e-mail address
+// ("first.last+<number>@domain", number = index + 1), written to `email` (64 bytes suffice).
+struct Identity {
+  bool guest = false;
+  std::string_view email;
+};
+Identity DrawIdentity(Rng& rng, uint64_t number, char* email) {
+  Identity who;
+  who.guest = rng.Bernoulli(kGuestShare);
+  char* p = email;
+  p = Append(p, kFirstNames[rng.Below(kFirstNames.size())]);
+  *p++ = '.';
+  p = Append(p, kLastNames[rng.Below(kLastNames.size())]);
+  *p++ = '+';
+  p = AppendUint(p, number);
+  *p++ = '@';
+  const double domain = rng.Uniform();
+  p = Append(p, kEmailDomains[domain < 0.6 ? 0 : domain < 0.8 ? 1 : 2]);
+  who.email = std::string_view(email, static_cast<size_t>(p - email));
+  return who;
+}
+
+// Nine phone digits per customer (subscriber), bijective on [0, 10^9): distinct people get
+// distinct numbers.
+constexpr uint64_t kPhoneNumbers = 1'000'000'000;
+constexpr uint64_t kPhoneMultiplier = 387'420'489;  // 3^18, coprime to 10^9
+
+uint64_t PhoneDigits(uint64_t seed, uint64_t salt, uint64_t index) {
+  const uint64_t offset = Mix64(seed ^ salt) % kPhoneNumbers;
+  return ((index % kPhoneNumbers) * kPhoneMultiplier + offset) % kPhoneNumbers;
+}
+
+// Whether retailer customer `index` has a phone number, at `share`.
+bool RetailerHasPhone(uint64_t seed, uint64_t index, double share) {
+  return share > 0.0 && UnitFromBits(Mix64(Mix64(seed ^ kPhoneSalt) ^ Mix64(index))) < share;
+}
+
+// A mobile number: "+49 1" + `prefix` digit + 9 digits, as a retailer writes it
+// ("+49 17x xxxxxxxx") or in E.164 ("+4917xxxxxxxxx"); returns the end of what it wrote.
+char* AppendMobile(char* p, char prefix, uint64_t digits, bool spaced) {
+  char nine[9];
+  AppendPadded(nine, digits, 9);
+  p = Append(p, spaced ? "+49 1" : "+491");
+  *p++ = prefix;
+  *p++ = nine[0];
+  if (spaced) *p++ = ' ';
+  return Append(p, std::string_view(nine + 1, 8));
+}
+
 // A standard normal deviate from a hash (Box-Muller on two hashed uniforms), so that prices
 // are a function of the SKU alone.
 double HashedNormal(uint64_t h) {
@@ -463,6 +521,7 @@ struct Customer {
   std::array<uint32_t, kFavourites> favourite_sku{};
   std::string_view id;  // empty for guests
   std::string_view email;
+  std::string_view phone;  // empty without one
 };
 
 struct Line {
@@ -486,7 +545,12 @@ class Generator {
                                 : 0.0) {}
 
   StatusOr<GeneratorStats> Run() {
-    Write(kHeader);
+    if (options_.phone_share > 0.0) {
+      Write(kHeader.substr(0, kHeader.size() - 1));
+      Write(",phone\n");
+    } else {
+      Write(kHeader);
+    }
     for (uint64_t i = 0; i < options_.customers; ++i) {
       GenerateCustomer(i);
       if (!status_.ok()) return status_;
@@ -498,27 +562,24 @@ class Generator {
 
  private:
   void GenerateCustomer(uint64_t index) {
-    // Each customer has its own stream, so customer i looks the same whatever N is.
-    Rng rng(Mix64(options_.seed) ^ Mix64(index ^ kCustomerSalt));
+    Rng rng = CustomerRng(options_.seed, index);
     Customer c;
     const uint64_t number = index + 1;
-    c.guest = rng.Bernoulli(kGuestShare);
-    char* p = id_;
+    const Identity who = DrawIdentity(rng, number, email_);
+    c.guest = who.guest;
+    c.email = who.email;
     if (!c.guest) {
+      char* p = id_;
       *p++ = 'K';
       p = AppendPadded(p, number, 8);
       c.id = std::string_view(id_, static_cast<size_t>(p - id_));
     }
-    p = email_;
-    p = Append(p, kFirstNames[rng.Below(kFirstNames.size())]);
-    *p++ = '.';
-    p = Append(p, kLastNames[rng.Below(kLastNames.size())]);
-    *p++ = '+';
-    p = AppendUint(p, number);
-    *p++ = '@';
-    const double domain = rng.Uniform();
-    p = Append(p, kEmailDomains[domain < 0.6 ? 0 : domain < 0.8 ? 1 : 2]);
-    c.email = std::string_view(email_, static_cast<size_t>(p - email_));
+    // From a hash of its own, not the customer's stream: without phones the output stays the
+    // same byte for byte.
+    if (RetailerHasPhone(options_.seed, index, options_.phone_share)) {
+      char* end = AppendMobile(phone_, '7', PhoneDigits(options_.seed, kPhoneSalt, index), true);
+      c.phone = std::string_view(phone_, static_cast<size_t>(end - phone_));
+    }
 
     // Spend: a customer-level multiplier (lognormal, mean 1) on basket size and quantities.
     const double spend = rng.LogNormal(-0.18, 0.6);
@@ -684,6 +745,10 @@ class Generator {
     p = Append(p, channel);
     *p++ = ',';
     p = Append(p, status);
+    if (options_.phone_share > 0.0) {
+      *p++ = ',';
+      p = Append(p, c.phone);
+    }
     *p++ = '\n';
     const std::string_view tail(suffix, static_cast<size_t>(p - suffix));
 
@@ -738,11 +803,295 @@ class Generator {
   const double return_probability_;  // per completed order
   char id_[32];
   char email_[128];
+  char phone_[32];
 };
 
 bool IsRate(double r) { return std::isfinite(r) && r >= 0.0 && r <= 1.0; }
 
+// A seeded permutation of [0, n): a four-round Feistel network over the smallest even number of
+// bits that covers n, walking a value that falls outside [0, n) on round its cycle until it
+// falls inside (fewer than four steps on average). O(1) memory at any n.
+class Permutation {
+ public:
+  Permutation(uint64_t n, uint64_t key) : n_(n) {
+    int bits = 2;
+    while (bits < 62 && (uint64_t{1} << bits) < n) bits += 2;
+    half_ = bits / 2;
+    mask_ = (uint64_t{1} << half_) - 1;
+    for (size_t r = 0; r < keys_.size(); ++r) keys_[r] = Mix64(key + (r + 1) * kGolden);
+  }
+
+  uint64_t operator()(uint64_t x) const {
+    do {
+      x = Encrypt(x);
+    } while (x >= n_);
+    return x;
+  }
+
+ private:
+  uint64_t Encrypt(uint64_t x) const {
+    uint64_t left = x >> half_, right = x & mask_;
+    for (uint64_t k : keys_) {
+      const uint64_t next = left ^ (Mix64(right ^ k) & mask_);
+      left = right;
+      right = next;
+    }
+    return (left << half_) | right;
+  }
+
+  uint64_t n_;
+  int half_;
+  uint64_t mask_;
+  std::array<uint64_t, 4> keys_;
+};
+
+// A German mobile operator's subscribers. Shares after the operators' and the Federal
+// Statistical Office's published figures, rounded; devices and tariffs depend on the age group
+// (18-34, 35-54, 55+).
+constexpr std::array<std::string_view, 6> kAgeBands = {"18-24", "25-34", "35-44",
+                                                       "45-54", "55-64", "65+"};
+constexpr auto kAgeCumulative = Cumulative(std::array<double, 6>{10, 17, 17, 19, 18, 19});
+constexpr auto kHomeRegionCumulative = Cumulative(std::array<double, 4>{22, 30, 30, 18});
+constexpr std::array<std::string_view, 6> kDevices = {"iPhone", "Samsung",       "Xiaomi",
+                                                      "Pixel",  "Android other", "Feature phone"};
+constexpr std::array<std::array<double, 6>, 3> kDeviceCumulative = {
+    Cumulative(std::array<double, 6>{40, 28, 10, 6, 14, 2}),
+    Cumulative(std::array<double, 6>{33, 31, 9, 5, 17, 5}),
+    Cumulative(std::array<double, 6>{24, 30, 6, 3, 19, 18})};
+constexpr std::array<std::string_view, 5> kTariffs = {"Prepaid", "Basic", "Plus", "Max",
+                                                      "Unlimited"};
+constexpr std::array<std::array<double, 5>, 3> kTariffCumulative = {
+    Cumulative(std::array<double, 5>{30, 15, 25, 15, 15}),
+    Cumulative(std::array<double, 5>{15, 20, 30, 20, 15}),
+    Cumulative(std::array<double, 5>{35, 35, 20, 7, 3})};
+constexpr double kCapitalizedEmailShare = 0.3;
+constexpr std::string_view kSubscriberHeader =
+    "customer_id,phone,email,age_band,region,device,tariff\n";
+constexpr std::array<std::string_view, 4> kSubscriberAttributes = {"age_band", "region", "device",
+                                                                   "tariff"};
+
+// Counts by attribute value, kept as arrays while generating.
+struct SharedCounts {
+  uint64_t subscribers = 0;
+  SharedPeople shared;
+};
+
+class SubscriberGenerator {
+ public:
+  SubscriberGenerator(const SubscriberOptions& options, const ChunkSink& sink)
+      : options_(options),
+        sink_(sink),
+        order_(options.subscribers, Mix64(options.seed ^ kSubscriberSalt)),
+        pick_(std::max<uint64_t>(options.retailer_customers, 1),
+              Mix64(options.seed ^ kSharedSalt)) {
+    buffer_.reserve(kBufferBytes + 1024);
+    counts_[0].resize(kAgeBands.size());
+    counts_[1].resize(kRegions.size());
+    counts_[2].resize(kDevices.size());
+    counts_[3].resize(kTariffs.size());
+  }
+
+  StatusOr<SubscriberTruth> Run() {
+    buffer_.append(kSubscriberHeader);
+    for (uint64_t j = 0; j < options_.subscribers && status_.ok(); ++j) Subscriber(j);
+    Flush();
+    if (!status_.ok()) return status_;
+    truth_.options = options_;
+    const std::array<const std::string_view*, 4> names = {kAgeBands.data(), kRegions.data(),
+                                                          kDevices.data(), kTariffs.data()};
+    for (size_t a = 0; a < counts_.size(); ++a) {
+      const std::string column(kSubscriberAttributes[a]);
+      auto& all = truth_.subscribers_by_attribute[column];
+      auto& shared = truth_.shared_by_attribute[column];
+      for (size_t v = 0; v < counts_[a].size(); ++v) {
+        const std::string value(names[a][v]);
+        all[value] = counts_[a][v].subscribers;
+        shared[value] = counts_[a][v].shared;
+      }
+    }
+    return truth_;
+  }
+
+ private:
+  void Subscriber(uint64_t j) {
+    Rng rng(Mix64(options_.seed ^ kSubscriberSalt) ^ Mix64(j ^ kCustomerSalt));
+    // Every draw is made for every subscriber, so that each one's stream does not depend on
+    // what an earlier draw decided.
+    const bool gave_email = rng.Bernoulli(options_.email_share);
+    const bool capitalized = rng.Bernoulli(kCapitalizedEmailShare);
+    const uint64_t k = order_(j);
+    const bool shared = k < options_.shared;
+    char email[128];
+    const Identity own = DrawIdentity(rng, 0, email);  // names and domain; the number below
+    const size_t age = SampleSmall(rng, kAgeCumulative);
+    const size_t region = SampleSmall(rng, kHomeRegionCumulative);
+    const size_t group = age < 2 ? 0 : age < 4 ? 1 : 2;
+    const size_t device = SampleSmall(rng, kDeviceCumulative[group]);
+    const size_t tariff = SampleSmall(rng, kTariffCumulative[group]);
+
+    char phone[32];
+    std::string_view email_text;
+    bool same_phone = false, same_email = false;
+    char* phone_end;
+    if (shared) {
+      const uint64_t retailer = pick_(k);
+      same_phone = RetailerHasPhone(options_.seed, retailer, options_.retailer_phone_share);
+      phone_end =
+          same_phone
+              ? AppendMobile(phone, '7', PhoneDigits(options_.seed, kPhoneSalt, retailer), false)
+              : AppendMobile(phone, '5', PhoneDigits(options_.seed, kSubscriberSalt, j), false);
+      same_email = gave_email || !same_phone;
+      if (same_email) {
+        Rng retailer_rng = CustomerRng(options_.seed, retailer);
+        email_text = DrawIdentity(retailer_rng, retailer + 1, email).email;
+      }
+    } else {
+      phone_end = AppendMobile(phone, '5', PhoneDigits(options_.seed, kSubscriberSalt, j), false);
+      if (gave_email) {
+        // The operator's own: "first.last+t<n>@domain", an address no retailer customer has.
+        const size_t plus = own.email.find('+');
+        const size_t at = own.email.find('@');
+        char* p = email + plus + 1;
+        const std::string domain(own.email.substr(at));
+        *p++ = 't';
+        p = AppendUint(p, k - options_.shared + 1);
+        p = Append(p, domain);
+        email_text = std::string_view(email, static_cast<size_t>(p - email));
+      }
+    }
+    if (!email_text.empty() && capitalized && email[0] >= 'a' && email[0] <= 'z') {
+      email[0] = static_cast<char>(email[0] - 'a' + 'A');
+    }
+
+    char row[kMaxRowBytes];
+    char* p = row;
+    *p++ = 'M';
+    p = AppendPadded(p, j + 1, 9);
+    *p++ = ',';
+    p = Append(p, std::string_view(phone, static_cast<size_t>(phone_end - phone)));
+    *p++ = ',';
+    p = Append(p, email_text);
+    *p++ = ',';
+    p = Append(p, kAgeBands[age]);
+    *p++ = ',';
+    p = Append(p, kRegions[region]);
+    *p++ = ',';
+    p = Append(p, kDevices[device]);
+    *p++ = ',';
+    p = Append(p, kTariffs[tariff]);
+    *p++ = '\n';
+    buffer_.append(row, static_cast<size_t>(p - row));
+    if (buffer_.size() >= kBufferBytes) Flush();
+
+    ++truth_.subscribers;
+    if (!email_text.empty()) ++truth_.with_email;
+    const size_t values[4] = {age, region, device, tariff};
+    for (size_t a = 0; a < 4; ++a) {
+      SharedCounts& c = counts_[a][values[a]];
+      ++c.subscribers;
+      if (shared) Count(c.shared, same_email, same_phone);
+    }
+    if (shared) Count(truth_.shared, same_email, same_phone);
+  }
+
+  static void Count(SharedPeople& c, bool email, bool phone) {
+    ++c.people;
+    c.by_email += email;
+    c.by_phone += phone;
+    c.by_email_and_phone += email && phone;
+  }
+
+  void Flush() {
+    if (buffer_.empty() || !status_.ok()) return;
+    status_ = sink_(buffer_);
+    truth_.bytes += buffer_.size();
+    buffer_.clear();
+  }
+
+  const SubscriberOptions& options_;
+  const ChunkSink& sink_;
+  const Permutation order_;  // subscriber position -> person: < shared: a retailer customer
+  const Permutation pick_;   // shared person -> retailer customer index
+  std::string buffer_;
+  Status status_;
+  SubscriberTruth truth_;
+  std::array<std::vector<SharedCounts>, 4> counts_;  // by attribute, value
+};
+
 }  // namespace
+
+std::string SubscriberTruth::ToJson() const {
+  const auto shared_json = [](const SharedPeople& s) {
+    return nlohmann::ordered_json{{"people", s.people},
+                                  {"by_email", s.by_email},
+                                  {"by_phone", s.by_phone},
+                                  {"by_email_and_phone", s.by_email_and_phone}};
+  };
+  nlohmann::ordered_json j;
+  j["seed"] = options.seed;
+  j["subscribers"] = subscribers;
+  j["retailer_customers"] = options.retailer_customers;
+  j["retailer_phone_share"] = options.retailer_phone_share;
+  j["email_share"] = options.email_share;
+  j["subscribers_with_email"] = with_email;
+  j["shared"] = shared_json(shared);
+  nlohmann::ordered_json attributes = nlohmann::ordered_json::object();
+  for (const std::string_view column : kSubscriberAttributes) {
+    const std::string name(column);
+    nlohmann::ordered_json values = nlohmann::ordered_json::object();
+    const auto all = subscribers_by_attribute.find(name);
+    const auto shared_values = shared_by_attribute.find(name);
+    if (all == subscribers_by_attribute.end() || shared_values == shared_by_attribute.end()) {
+      continue;
+    }
+    for (const auto& [value, n] : all->second) {
+      const auto it = shared_values->second.find(value);
+      const SharedPeople s = it == shared_values->second.end() ? SharedPeople{} : it->second;
+      values[value] = {{"subscribers", n},
+                       {"shared", s.people},
+                       {"shared_by_email", s.by_email},
+                       {"shared_by_phone", s.by_phone},
+                       {"shared_by_email_and_phone", s.by_email_and_phone}};
+    }
+    attributes[name] = std::move(values);
+  }
+  j["attributes"] = std::move(attributes);
+  return j.dump(2);
+}
+
+StatusOr<SubscriberTruth> GenerateSubscribers(const SubscriberOptions& options,
+                                              const ChunkSink& sink) {
+  if (options.subscribers > kPhoneNumbers || options.retailer_customers > kPhoneNumbers) {
+    return InvalidArgumentError("subscribers and retailer customers must be at most {}",
+                                kPhoneNumbers);
+  }
+  if (options.shared > options.subscribers || options.shared > options.retailer_customers) {
+    return InvalidArgumentError(
+        "the shared people ({}) must be at most the subscribers ({}) and the retailer's "
+        "customers ({})",
+        options.shared, options.subscribers, options.retailer_customers);
+  }
+  if (!IsRate(options.retailer_phone_share) || !IsRate(options.email_share)) {
+    return InvalidArgumentError("the phone and e-mail shares must be between 0 and 1");
+  }
+  if (!sink) return InvalidArgumentError("no output given");
+  return SubscriberGenerator(options, sink).Run();
+}
+
+StatusOr<SubscriberTruth> GenerateSubscribers(const SubscriberOptions& options, std::FILE* out) {
+  if (out == nullptr) return InvalidArgumentError("no output file given");
+  const ChunkSink sink = [out](std::string_view chunk) -> Status {
+    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
+      return UnavailableError("writing the generated subscribers failed: {}", std::strerror(errno));
+    }
+    return OkStatus();
+  };
+  TESSERA_ASSIGN_OR_RETURN(SubscriberTruth truth, GenerateSubscribers(options, sink));
+  if (std::fflush(out) != 0) {
+    return UnavailableError("writing the generated subscribers failed: {}", std::strerror(errno));
+  }
+  return truth;
+}
 
 StatusOr<GeneratorStats> GenerateOrders(const GeneratorOptions& options, const ChunkSink& sink) {
   if (options.months < 1 || options.months > 1200) {
@@ -755,6 +1104,9 @@ StatusOr<GeneratorStats> GenerateOrders(const GeneratorOptions& options, const C
   if (!IsRate(options.duplicate_rate) || !IsRate(options.void_rate) ||
       !IsRate(options.return_rate)) {
     return InvalidArgumentError("duplicate, void and return rates must be between 0 and 1");
+  }
+  if (!IsRate(options.phone_share)) {
+    return InvalidArgumentError("the phone share must be between 0 and 1");
   }
   // Keeps CivilFromDays and the timestamp arithmetic far from overflow before checking years.
   if (options.end_day < DaysFromCivil(1, 1, 1) || options.end_day > DaysFromCivil(9999, 12, 31)) {

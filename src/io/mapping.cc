@@ -192,7 +192,75 @@ Status ParseValues(const toml::table& t, std::string_view origin, Mapping* m) {
   return OkStatus();
 }
 
+// Column names that hold identifiers or name a person, whatever the mapping says: a people
+// file's column of this name is never an attribute (people_reader.h, "Privacy").
+constexpr std::string_view kPersonalColumnNames[] = {
+    "customer_id",   "customer_number", "customer_no", "customerid",    "client_id",
+    "subscriber_id", "contract_id",     "email",       "e_mail",        "e-mail",
+    "mail",          "customer_email",  "phone",       "phone_number",  "mobile",
+    "msisdn",        "telephone",       "tel",         "name",          "first_name",
+    "firstname",     "last_name",       "lastname",    "surname",       "full_name",
+    "street",        "address",         "birthday",    "date_of_birth", "birth_date",
+    "iban"};
+
+// [attributes]: `columns = [...]` (attributes named as their columns), `other_columns = true`,
+// and `name = "column"` or a list of candidate columns.
+Status ParseAttributes(const toml::table& t, std::string_view origin, Mapping* m) {
+  const auto add = [&](const toml::node& node, std::string name,
+                       std::vector<std::string> columns) -> Status {
+    if (!IsAttributeName(name)) {
+      return InvalidArgumentError(
+          "{}: '{}' is no attribute name (1 to 64 lower-case letters, digits and _, starting "
+          "with a letter); name it in the mapping: [attributes] some_name = \"{}\"",
+          Where(origin, node), name, name);
+    }
+    for (const AttributeMapping& a : m->attributes) {
+      if (a.name == name) {
+        return InvalidArgumentError("{}: attribute '{}' is named twice", Where(origin, node), name);
+      }
+    }
+    if (columns.empty()) {
+      return InvalidArgumentError("{}: attribute '{}' names no column", Where(origin, node), name);
+    }
+    if (m->attributes.size() >= kMaxAttributes) {
+      return InvalidArgumentError("{}: more than {} attributes", Where(origin, node),
+                                  kMaxAttributes);
+    }
+    m->attributes.push_back(AttributeMapping{std::move(name), std::move(columns)});
+    return OkStatus();
+  };
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    if (k == "other_columns") {
+      const auto* b = node.as_boolean();
+      if (b == nullptr) {
+        return InvalidArgumentError("{}: other_columns must be true or false", Where(origin, node));
+      }
+      m->attributes_from_other_columns = b->get();
+    } else if (k == "columns") {
+      std::vector<std::string> columns;
+      TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &columns));
+      for (const std::string& c : columns) {
+        TESSERA_RETURN_IF_ERROR(add(node, AsciiLower(TrimWhitespace(c)), {c}));
+      }
+    } else {
+      std::vector<std::string> columns;
+      TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &columns));
+      TESSERA_RETURN_IF_ERROR(add(node, k, std::move(columns)));
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+bool IsAttributeName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
 
 std::string_view FieldName(Field f) { return kFieldNames[static_cast<size_t>(f)]; }
 
@@ -227,13 +295,15 @@ StatusOr<Mapping> ParseMapping(std::string_view toml_text, std::string_view orig
   for (const auto& [key, node] : root) {
     const std::string k(key.str());
     const toml::table* t = node.as_table();
-    if (t == nullptr || (k != "source" && k != "columns" && k != "values")) {
-      return InvalidArgumentError("{}: unknown section '{}' (known: [source], [columns], [values])",
-                                  Where(origin, node), k);
+    if (t == nullptr || (k != "source" && k != "columns" && k != "values" && k != "attributes")) {
+      return InvalidArgumentError(
+          "{}: unknown section '{}' (known: [source], [columns], [values], [attributes])",
+          Where(origin, node), k);
     }
     if (k == "source") TESSERA_RETURN_IF_ERROR(ParseSource(*t, origin, &m));
     if (k == "columns") TESSERA_RETURN_IF_ERROR(ParseColumns(*t, origin, &m));
     if (k == "values") TESSERA_RETURN_IF_ERROR(ParseValues(*t, origin, &m));
+    if (k == "attributes") TESSERA_RETURN_IF_ERROR(ParseAttributes(*t, origin, &m));
   }
   TESSERA_ASSIGN_OR_RETURN(auto ts, TimestampParser::Create(m.timestamp_format, m.timezone));
   (void)ts;  // validated here so that a bad format fails before any file is read
@@ -315,6 +385,121 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   }
   r.decimal_mark =
       mapping.decimal_mark.value_or(delimiter == ';' ? DecimalMark::kComma : DecimalMark::kPoint);
+  return r;
+}
+
+StatusOr<ResolvedPeopleMapping> ResolvePeopleMapping(const Mapping& mapping,
+                                                     const std::vector<std::string>& columns) {
+  ResolvedPeopleMapping r;
+  std::vector<std::string> lower_columns;
+  for (const auto& c : columns) lower_columns.push_back(AsciiLower(TrimWhitespace(c)));
+  std::vector<bool> used(columns.size(), false);
+  const auto describe = [&] {
+    const ColumnsDescription found = DescribeColumns(columns);
+    return fmt::format("Columns found: {}.{}", found.text,
+                       found.looks_like_data ? " Does the file start with a header row? If "
+                                               "not, set header = false in a mapping file."
+                                             : "");
+  };
+  // The first candidate present, as an index into `columns`; -1 for none.
+  const auto find = [&](const std::vector<std::string>& candidates) -> StatusOr<int> {
+    for (const auto& candidate : candidates) {
+      const std::string lc = AsciiLower(TrimWhitespace(candidate));
+      const auto it = std::find(lower_columns.begin(), lower_columns.end(), lc);
+      if (it == lower_columns.end()) continue;
+      if (const auto again = std::find(it + 1, lower_columns.end(), lc);
+          again != lower_columns.end()) {
+        return InvalidArgumentError(
+            "column '{}' appears twice (columns {} and {}); rename one, or map it to another "
+            "column with --mapping",
+            columns[static_cast<size_t>(it - lower_columns.begin())],
+            it - lower_columns.begin() + 1, again - lower_columns.begin() + 1);
+      }
+      return static_cast<int>(it - lower_columns.begin());
+    }
+    return -1;
+  };
+  const auto select = [&](int column) {
+    used[static_cast<size_t>(column)] = true;
+    r.selected.push_back(columns[static_cast<size_t>(column)]);
+    return static_cast<int>(r.selected.size() - 1);
+  };
+  // Every column any identifier field may be read from, and every column whose name says it
+  // holds an identifier or names a person: never an attribute, so that a mapping cannot store
+  // one as it is.
+  std::vector<bool> identifier_like(columns.size(), false);
+  for (size_t c = 0; c < lower_columns.size(); ++c) {
+    identifier_like[c] = std::find(std::begin(kPersonalColumnNames), std::end(kPersonalColumnNames),
+                                   lower_columns[c]) != std::end(kPersonalColumnNames);
+  }
+  constexpr Field kIdentifiers[] = {Field::kCustomerId, Field::kEmail, Field::kPhone};
+  for (size_t k = 0; k < 3; ++k) {
+    const auto& candidates = mapping.columns[static_cast<size_t>(kIdentifiers[k])];
+    for (const auto& candidate : candidates) {
+      const std::string lc = AsciiLower(TrimWhitespace(candidate));
+      for (size_t c = 0; c < lower_columns.size(); ++c) {
+        if (lower_columns[c] == lc) identifier_like[c] = true;
+      }
+    }
+    TESSERA_ASSIGN_OR_RETURN(const int column, find(candidates));
+    if (column >= 0) r.identifier[k] = select(column);
+  }
+  if (r.identifier[0] < 0 && r.identifier[1] < 0 && r.identifier[2] < 0) {
+    return InvalidArgumentError(
+        "cannot map the columns with mapping '{}': no column for customer_id, email or phone "
+        "(a file of people needs at least one). {} Pass --mapping with a preset or a mapping "
+        "file that names them",
+        mapping.name, describe());
+  }
+  const auto add_attribute = [&](const std::string& name, int column) -> Status {
+    if (identifier_like[static_cast<size_t>(column)] || used[static_cast<size_t>(column)]) {
+      return InvalidArgumentError(
+          "mapping '{}': column '{}' cannot be attribute '{}': it holds an identifier, a "
+          "person's name or address, or another attribute (identifiers are pseudonymized, "
+          "never stored as they are)",
+          mapping.name, columns[static_cast<size_t>(column)], name);
+    }
+    if (std::find(r.attribute_names.begin(), r.attribute_names.end(), name) !=
+        r.attribute_names.end()) {
+      return InvalidArgumentError("mapping '{}': two columns would be attribute '{}'", mapping.name,
+                                  name);
+    }
+    if (r.attribute_names.size() >= kMaxAttributes) {
+      return InvalidArgumentError("mapping '{}': more than {} attribute columns", mapping.name,
+                                  kMaxAttributes);
+    }
+    r.attribute_names.push_back(name);
+    r.attribute_index.push_back(select(column));
+    return OkStatus();
+  };
+  for (const AttributeMapping& a : mapping.attributes) {
+    TESSERA_ASSIGN_OR_RETURN(const int column, find(a.columns));
+    if (column < 0) {
+      std::string wanted;
+      for (const auto& c : a.columns) wanted += (wanted.empty() ? "'" : ", '") + c + "'";
+      return InvalidArgumentError(
+          "cannot map the columns with mapping '{}': no column {} for attribute '{}'. {}",
+          mapping.name, wanted, a.name, describe());
+    }
+    TESSERA_RETURN_IF_ERROR(add_attribute(a.name, column));
+  }
+  if (mapping.attributes_from_other_columns) {
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (used[c] || identifier_like[c]) continue;
+      const std::string& name = lower_columns[c];
+      if (!IsAttributeName(name)) {
+        // The name of a header cell, unless the first row looks like data.
+        const bool data = DescribeColumns(columns).looks_like_data;
+        return InvalidArgumentError(
+            "mapping '{}': column {}{} is no attribute name (1 to 64 lower-case letters, digits "
+            "and _, starting with a letter); name its attribute in a mapping file: [attributes] "
+            "some_name = \"<column>\"{}",
+            mapping.name, c + 1, data ? "" : " ('" + columns[c] + "')",
+            data ? ". The first row looks like data: does the file start with a header row?" : "");
+      }
+      TESSERA_RETURN_IF_ERROR(add_attribute(name, static_cast<int>(c)));
+    }
+  }
   return r;
 }
 

@@ -610,6 +610,7 @@ class PostgresStore final : public Store {
                   "customer_idx, kind, token FROM incoming_match_tokens ON CONFLICT DO NOTHING",
                   {}));
     }
+    if (batch.commit_with) TESSERA_RETURN_IF_ERROR(batch.commit_with(*database_));
     if (o.size() == 0) return OkStatus();
     const auto uuid_of = [&](size_t i) -> const privacy::Uuid& {
       static const privacy::Uuid kNil;

@@ -197,6 +197,7 @@ class SqliteStore final : public Store {
         if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store match tokens");
       }
     }
+    if (batch.commit_with) TESSERA_RETURN_IF_ERROR(batch.commit_with(*database_));
     if (batch.orders.size() > 0) {
       const std::string blob = batch.orders.Encode();
       Stmt s(db_, "INSERT INTO order_chunks(load_id, order_count, data) VALUES (?, ?, ?)");

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tessera/common/status.h"
@@ -43,6 +45,13 @@ struct CustomerAttribute {
   std::string name, value;
 };
 
+// An attribute value to set on a customer, borrowed (AudienceStore::SetAttributesInTransaction).
+struct AttributeValue {
+  uint32_t customer = 0;
+  privacy::Uuid pseudonym;  // the customer's: PostgreSQL keeps it beside the index
+  std::string_view name, value;
+};
+
 // The audience tables of one store, brought up to date on first use. Borrows the store; not
 // thread-safe (one per thread, as stores are).
 class AudienceStore {
@@ -71,6 +80,15 @@ class AudienceStore {
   // setting "attributes.generation" counts the imports. Errors: kInvalidArgument for an
   // unknown customer index (nothing is written).
   Status PutAttributes(const std::vector<CustomerAttribute>& attributes);
+  // The same inside the caller's transaction (store::Batch::commit_with, which writes a batch's
+  // new customers in it too; Migrate() first, outside): replaces a customer's earlier value of
+  // the same name, and returns how many values were new or changed; only then is
+  // "attributes.generation" counted up. Each customer and name at most once in `values`.
+  // Errors: those of the store core.
+  StatusOr<uint64_t> SetAttributesInTransaction(std::span<const AttributeValue> values);
+  // Brings the tables up to date (outside any transaction). Errors: Database::Migrate's.
+  Status Migrate();
+
   // By name, value, customer.
   Status ScanAttributes(const std::function<void(const CustomerAttribute&)>& fn);
 
@@ -80,6 +98,8 @@ class AudienceStore {
  private:
   Status AppendEvent(const std::string& name, const std::string& event,
                      const std::string& expression, uint64_t size, int64_t snapshot_id);
+  // Counts "attributes.generation" up (what the audience index's stamp reads).
+  Status CountAttributeGeneration();
   // " COLLATE \"C\"" on PostgreSQL: text in byte order, as SQLite sorts it.
   const char* ByteOrder() const;
 

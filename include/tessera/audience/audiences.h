@@ -71,6 +71,12 @@ StatusOr<ResolvedAudience> ResolveAudience(store::Store& store, const std::strin
 StatusOr<uint64_t> ExportAudience(store::Store& store, const AudienceIndex& index,
                                   const ResolvedAudience& audience, std::FILE* out);
 
+// Attribute names are 1 to 64 lower-case letters, digits and '_', starting with a letter
+// (io::IsAttributeName), and neither a built-in field nor a keyword of the expression language
+// (segment, clv, store, region, channel, bought, and, ...). Errors: kInvalidArgument saying
+// which rule the name breaks.
+Status ValidateAttributeName(std::string_view name);
+
 // Reads attributes from CSV with the columns uuid,name,value (header row, any order) and
 // attaches them to the store's customers. Names are lower case letters, digits and '_',
 // starting with a letter, and not a built-in field (segment, clv, store, region, ...).

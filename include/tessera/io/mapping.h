@@ -1,7 +1,8 @@
 #pragma once
 
 // Column mappings: which source column holds which order field, and how its values are
-// written. Presets ship inside the binary (config/mappings/*.toml); users pass their own
+// written; for files of people (`tessera ingest --kind people`), also which columns hold
+// attributes. Presets ship inside the binary (config/mappings/*.toml); users pass their own
 // TOML file with the same keys.
 
 #include <array>
@@ -40,6 +41,20 @@ std::string_view FieldName(Field f);  // the mapping key: "order_id", "customer_
 // Whether each row is a whole order or one line of an order (lines are grouped by order id).
 enum class RowLevel : uint8_t { kOrder, kLine };
 
+// An attribute of people files: its name (what audience expressions call it) and the candidate
+// source columns that hold its values (first present wins, case-insensitive).
+struct AttributeMapping {
+  std::string name;
+  std::vector<std::string> columns;
+};
+
+// At most this many attributes per mapping or file.
+inline constexpr size_t kMaxAttributes = 256;
+
+// Whether `name` can name an attribute: 1 to 64 lower-case ASCII letters, digits and '_',
+// starting with a letter (what the audience expression language reads as a field name).
+bool IsAttributeName(std::string_view name);
+
 struct Mapping {
   std::string name;  // preset name or file path, for messages
   SourceOptions source;
@@ -62,6 +77,12 @@ struct Mapping {
   // national prefix begin with their country code (MSISDNs such as 491701234567). Default
   // ("national"): they are national numbers of default_phone_country.
   bool bare_phone_numbers_international = false;
+  // [attributes], read by people loads only (order loads ignore it): attributes by name, each
+  // from the first of its candidate columns present; with `attributes_from_other_columns`
+  // ([attributes] other_columns = true) every further column that no identifier field and no
+  // attribute uses is an attribute named as the column, lower-cased.
+  std::vector<AttributeMapping> attributes;
+  bool attributes_from_other_columns = false;
 };
 
 // Loads a preset by name ("generic", "online-retail", "cdnow") or a TOML file by path.
@@ -85,6 +106,26 @@ struct ResolvedMapping {
 // found.
 StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
                                          const std::vector<std::string>& columns, char delimiter);
+
+// A mapping resolved against the columns of a file of people: the identifier columns (customer
+// number, e-mail, phone: at least one) and the attribute columns. Other fields of the mapping
+// are ignored.
+struct ResolvedPeopleMapping {
+  std::vector<std::string> selected;  // column names to pass to RowSource::Select
+  // Per identifier field (Field::kCustomerId, kEmail, kPhone in this order): index into
+  // `selected`, or -1.
+  std::array<int, 3> identifier{-1, -1, -1};
+  std::vector<std::string> attribute_names;  // by attribute
+  std::vector<int> attribute_index;          // by attribute: index into `selected`
+};
+
+// Errors: kInvalidArgument when the file has no identifier column, when an attribute of the
+// mapping finds none of its columns, when a column would be an attribute as well as an
+// identifier (or a candidate column of an identifier field: identifiers are never stored as
+// they are), when two attributes share a name or a column, when a column name of
+// other_columns is no attribute name (IsAttributeName), or over kMaxAttributes.
+StatusOr<ResolvedPeopleMapping> ResolvePeopleMapping(const Mapping& mapping,
+                                                     const std::vector<std::string>& columns);
 
 // Embedded text of a shipped config file ("segments.toml", "mappings/generic.toml"), or
 // nullopt.

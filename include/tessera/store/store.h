@@ -40,6 +40,11 @@ struct MatchToken {
 // What one committed batch adds: the customers first seen in it (their indexes continue
 // the store's sequence), new dictionary entries (ids continue each dictionary), orders, and
 // match tokens of customers of the store or of this batch (one the store has is skipped).
+// `commit_with`, when set, writes rows of another module's tables in the batch's transaction
+// (the attributes of the people a batch adds: all or nothing with them): AppendBatch calls it
+// after the customers, dictionary entries and match tokens are written; its error rolls the
+// batch back. It must not begin a transaction nor migrate, and it must be repeatable: the
+// PostgreSQL store runs it again when it retries the batch after a lost connection.
 struct Batch {
   uint32_t first_new_customer = 0;
   std::vector<privacy::Uuid> new_customers;
@@ -51,6 +56,7 @@ struct Batch {
   std::vector<DictEntry> new_dict_entries;
   OrderColumns orders;
   std::vector<MatchToken> new_match_tokens;
+  std::function<Status(Database&)> commit_with;
 };
 
 struct LoadRecord {
