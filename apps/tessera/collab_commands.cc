@@ -1,6 +1,7 @@
-// `tessera party init|show`, `tessera grant create|import|list|show|revoke` and
-// `tessera audit list|verify`: a party's identity, what it allows its partners, and the log of
-// what was asked of it (docs/collaboration.md).
+// `tessera party init|show`, `tessera grant create|import|list|show|revoke`,
+// `tessera audit list|verify` and `tessera collab overlap|count|activate`: a party's identity,
+// what it allows its partners, the log of what was asked of it, and its queries with partners
+// (docs/collaboration.md).
 
 #include <cstdio>
 #include <fstream>
@@ -10,15 +11,16 @@
 #include <vector>
 
 #include "cli_common.h"
+#include "tessera/audience/audiences.h"
+#include "tessera/audience/index.h"
 #include "tessera/collab/audit_log.h"
+#include "tessera/collab/epsilon.h"
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
 #include "tessera/collab/session.h"
-#include "tessera/audience/index.h"
-#include "tessera/collab/epsilon.h"
-#include "tessera/server/node_client.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/common/duration.h"
+#include "tessera/server/node_client.h"
 
 namespace tessera {
 namespace {
@@ -291,7 +293,6 @@ StatusOr<bool> RunAuditVerify(const AuditArgs& a) {
   return v.ok();
 }
 
-
 struct QueryArgs {
   StoreArgs store;
   std::string format = "text";
@@ -299,6 +300,7 @@ struct QueryArgs {
   std::string expression, partner_expression, breakdown, partner_breakdown, epsilon;
   int64_t k_min = 0;
   std::string worker, worker_wrapper;
+  std::string output;  // activate: the list
 };
 
 std::string CellsTable(const Json& result) {
@@ -313,23 +315,71 @@ std::string CellsTable(const Json& result) {
   return out;
 }
 
-Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
+// What every query of this party needs: its key and party, its store, the collaboration file,
+// the grants it received, its own owner node and the requester's options.
+struct QueryContext {
+  std::shared_ptr<const privacy::OwnerKey> key;
+  std::optional<collab::PartyKey> party_key;
+  std::unique_ptr<store::Store> store;
+  std::optional<collab::PartyProfile> profile;
+  collab::Collaboration collaboration;
+  std::vector<collab::StoredGrant> grants;
+  std::unique_ptr<collab::OwnerNode> node;
+  collab::RequesterOptions requester;
+  std::optional<server::HttpNodeTransport> remote;
+  std::optional<collab::LocalTransport> transport;
+};
+
+StatusOr<std::unique_ptr<QueryContext>> OpenQueryContext(const QueryArgs& a) {
+  auto c = std::make_unique<QueryContext>();
   TESSERA_ASSIGN_OR_RETURN(auto owner_key, privacy::OwnerKey::Load(a.store.key));
-  auto key = std::make_shared<const privacy::OwnerKey>(std::move(owner_key));
-  TESSERA_ASSIGN_OR_RETURN(auto party_key, collab::PartyKey::Derive(*key));
-  TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, /*create=*/false));
-  TESSERA_RETURN_IF_ERROR(store->BindKey(key->Fingerprint()));
-  TESSERA_ASSIGN_OR_RETURN(auto profile, collab::PartyStore(store->db()).Show());
-  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(a.collaboration));
-  if (collaboration.Find(profile.id) == nullptr) {
-    return FailedPreconditionError("this party ({}) is not in {}", profile.id.ToString(),
+  c->key = std::make_shared<const privacy::OwnerKey>(std::move(owner_key));
+  TESSERA_ASSIGN_OR_RETURN(auto party_key, collab::PartyKey::Derive(*c->key));
+  c->party_key.emplace(std::move(party_key));
+  TESSERA_ASSIGN_OR_RETURN(c->store, server::OpenStore(a.store.store, /*create=*/false));
+  TESSERA_RETURN_IF_ERROR(c->store->BindKey(c->key->Fingerprint()));
+  TESSERA_ASSIGN_OR_RETURN(auto profile, collab::PartyStore(c->store->db()).Show());
+  c->profile.emplace(std::move(profile));
+  TESSERA_ASSIGN_OR_RETURN(c->collaboration, collab::LoadCollaboration(a.collaboration));
+  if (c->collaboration.Find(c->profile->id) == nullptr) {
+    return FailedPreconditionError("this party ({}) is not in {}", c->profile->id.ToString(),
                                    a.collaboration);
   }
+  TESSERA_ASSIGN_OR_RETURN(c->grants, collab::GrantStore(c->store->db()).List());
+  collab::OwnerNodeOptions node_options;
+  const std::string location = a.store.store;
+  node_options.open_store = [location] { return server::OpenStore(location, false); };
+  node_options.index_path = audience::DefaultIndexPath(location, c->store->Describe());
+  node_options.owner_key = c->key;
+  node_options.collaboration = c->collaboration;
+  TESSERA_ASSIGN_OR_RETURN(c->node, collab::OwnerNode::Create(std::move(node_options)));
+  c->requester.owner_key = c->key;
+  c->requester.collaboration = c->collaboration;
+  c->requester.worker_binary = a.worker.empty() ? server::DefaultWorkerBinary() : a.worker;
+  if (!a.worker_wrapper.empty()) c->requester.worker_args = {a.worker_wrapper};
+  c->remote.emplace(*c->party_key);
+  c->transport.emplace(*c->party_key, std::vector<collab::OwnerNode*>{c->node.get()}, &*c->remote);
+  return c;
+}
+
+std::string AttestationLine(const Json& result) {
+  const std::string mode = result["attestation"].value("mode", std::string("?"));
+  if (mode == "simulated") {
+    return "attestation: simulated — the worker ran without an enclave; not attested\n";
+  }
+  return fmt::format("attestation: {}\n", mode);
+}
+
+Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
+  TESSERA_ASSIGN_OR_RETURN(auto context, OpenQueryContext(a));
+  QueryContext& c = *context;
+  const collab::PartyProfile& profile = *c.profile;
   collab::QuerySpec spec;
   spec.kind = kind;
   if (a.partner.empty() == a.owners.empty()) {
-    return InvalidArgumentError("give either --partner NAME (this party and a partner) or --owners "
-                                "A,B (two other parties)");
+    return InvalidArgumentError(
+        "give either --partner NAME (this party and a partner) or --owners "
+        "A,B (two other parties)");
   }
   if (!a.partner.empty()) {
     spec.owners = {profile.id.ToString(), a.partner};
@@ -347,25 +397,9 @@ Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
     spec.epsilon_micro = *eps;
   }
   if (a.k_min > 0) spec.k_min = static_cast<uint64_t>(a.k_min);
-  TESSERA_ASSIGN_OR_RETURN(auto grants, collab::GrantStore(store->db()).List());
-
-  collab::OwnerNodeOptions node_options;
-  const std::string location = a.store.store;
-  node_options.open_store = [location] { return server::OpenStore(location, false); };
-  node_options.index_path = audience::DefaultIndexPath(location, store->Describe());
-  node_options.owner_key = key;
-  node_options.collaboration = collaboration;
-  TESSERA_ASSIGN_OR_RETURN(auto node, collab::OwnerNode::Create(std::move(node_options)));
-  collab::RequesterOptions requester;
-  requester.owner_key = key;
-  requester.collaboration = collaboration;
-  requester.worker_binary = a.worker.empty() ? server::DefaultWorkerBinary() : a.worker;
-  if (!a.worker_wrapper.empty()) requester.worker_args = {a.worker_wrapper};
-  server::HttpNodeTransport remote(party_key);
-  collab::LocalTransport transport(party_key, {node.get()}, &remote);
-  auto result = collab::RunQuery(spec, requester, grants, transport);
-  TESSERA_RETURN_IF_ERROR(
-      collab::AuditQuery(store->db(), profile.id, spec, result, static_cast<int64_t>(std::time(nullptr))));
+  auto result = collab::RunQuery(spec, c.requester, c.grants, *c.transport);
+  TESSERA_RETURN_IF_ERROR(collab::AuditQuery(c.store->db(), profile.id, spec, result,
+                                             static_cast<int64_t>(std::time(nullptr))));
   if (!result.ok()) return result.status();
   Json out = Json::parse(result->result_json);
   out["epsilon_spent"] = result->request.epsilon_micro
@@ -385,14 +419,57 @@ Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
                       result->request.epsilon_micro
                           ? collab::FormatEpsilon(*result->request.epsilon_micro)
                           : std::string("none"));
-  const std::string mode = out["attestation"].value("mode", std::string("?"));
-  if (mode == "simulated") {
-    text += "attestation: simulated — the worker ran without an enclave; not attested\n";
-  } else {
-    text += fmt::format("attestation: {}\n", mode);
-  }
+  text += AttestationLine(out);
   Print(text);
   return OkStatus();
+}
+
+// Exit 0 with the list written; 1 when it was withheld (fewer than k_min people: nothing is
+// written, as `tessera audience export` writes nothing below the minimum export size).
+StatusOr<bool> RunCollabActivate(const QueryArgs& a) {
+  TESSERA_ASSIGN_OR_RETURN(auto context, OpenQueryContext(a));
+  QueryContext& c = *context;
+  collab::QuerySpec spec;
+  spec.kind = collab::QueryKind::kActivation;
+  spec.owners = {c.profile->id.ToString(), a.partner};
+  spec.identifier = a.identifier == "phone" ? collab::MatchKind::kPhone : collab::MatchKind::kEmail;
+  spec.queries[0].expression = a.expression;
+  spec.queries[1].expression = a.partner_expression;
+  // The list is an export of this party's pseudonyms: its minimum export size holds as well.
+  TESSERA_ASSIGN_OR_RETURN(spec.k_min_floor, audience::MinExportSize(*c.store));
+  auto result = collab::RunActivation(spec, c.requester, c.grants, *c.transport, *c.node);
+  TESSERA_RETURN_IF_ERROR(collab::AuditQuery(c.store->db(), c.profile->id, spec,
+                                             result.ok()
+                                                 ? StatusOr<collab::QueryResult>(result->query)
+                                                 : StatusOr<collab::QueryResult>(result.status()),
+                                             static_cast<int64_t>(std::time(nullptr))));
+  if (!result.ok()) return result.status();
+  if (!result->withheld) {
+    TESSERA_ASSIGN_OR_RETURN(auto out, Output::Open(a.output));
+    const std::string csv = collab::ActivationListCsv(result->members);
+    std::fwrite(csv.data(), 1, csv.size(), out->file());
+    TESSERA_RETURN_IF_ERROR(out->Commit());
+  }
+  Json summary = Json::parse(result->query.result_json);
+  summary["members"] = result->withheld ? 0 : result->members.size();
+  summary["output"] = result->withheld ? Json(nullptr) : Json(a.output);
+  summary["grants"] = result->query.grant_ids;
+  if (a.format == "json") {
+    // The list may be on stdout (-o -): the summary then goes to stderr, never into the list.
+    const std::string text = summary.dump(2) + "\n";
+    std::fwrite(text.data(), 1, text.size(), a.output == "-" ? stderr : stdout);
+  } else if (result->withheld) {
+    std::fprintf(stderr,
+                 "Withheld: fewer than %llu people are in the joint audience; nothing was released "
+                 "and %s was not written\n",
+                 static_cast<unsigned long long>(result->query.request.k_min), a.output.c_str());
+  } else {
+    std::fprintf(stderr, "%zu of this party's customers written to %s (at least %llu)\n%s",
+                 result->members.size(), a.output.c_str(),
+                 static_cast<unsigned long long>(result->query.request.k_min),
+                 AttestationLine(summary).c_str());
+  }
+  return !result->withheld;
 }
 
 void AddQueryCommands(CLI::App& app, int* rc) {
@@ -413,8 +490,7 @@ void AddQueryCommands(CLI::App& app, int* rc) {
     cmd->add_option("--worker-wrapper", a->worker_wrapper,
                     "Run the worker through this sandbox wrapper, e.g. "
                     "scripts/tessera-worker-sandboxed (bubblewrap)");
-    cmd->add_option("--format", a->format, "text or json")
-        ->check(CLI::IsMember({"text", "json"}));
+    cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
     AddStoreOptions(cmd, &a->store, true);
   };
   auto* overlap = collab_cmd->add_subcommand(
@@ -448,6 +524,45 @@ void AddQueryCommands(CLI::App& app, int* rc) {
   count->callback([rc] {
     const Status s = RunCollabQuery(count_args, collab::QueryKind::kCounts);
     *rc = s.ok() ? 0 : Fail(s);
+  });
+  static QueryArgs activate_args;
+  auto* activate = collab_cmd->add_subcommand(
+      "activate",
+      "The members of a joint audience among this party's own customers, as its pseudonyms");
+  activate->add_option("--collaboration", activate_args.collaboration, "The collaboration file")
+      ->required();
+  activate->add_option("--partner", activate_args.partner, "The partner (name or id)")->required();
+  activate->add_option("--identifier", activate_args.identifier, "Match by email or phone")
+      ->check(CLI::IsMember({"email", "phone"}))
+      ->capture_default_str();
+  activate->add_option("--expression", activate_args.expression,
+                       "The audience on this party's data");
+  activate->add_option("--partner-expression", activate_args.partner_expression,
+                       "The audience on the partner's data");
+  activate
+      ->add_option("-o,--output", activate_args.output,
+                   "Write the list here: CSV with a uuid column, as `tessera audience export` "
+                   "writes (- for stdout)")
+      ->required();
+  activate->add_option("--worker", activate_args.worker,
+                       "The tessera-worker binary (default: beside tessera)");
+  activate->add_option("--worker-wrapper", activate_args.worker_wrapper,
+                       "Run the worker through this sandbox wrapper, e.g. "
+                       "scripts/tessera-worker-sandboxed (bubblewrap)");
+  activate->add_option("--format", activate_args.format, "text or json (the summary)")
+      ->check(CLI::IsMember({"text", "json"}));
+  AddStoreOptions(activate, &activate_args.store, true);
+  activate->footer(
+      "Example: tessera collab activate --partner Telco --collaboration collab.toml \\\n"
+      "           --partner-expression 'tariff = \"Max\"' -o audience.csv\n"
+      "Then, for Customer Match: tessera match --crm crm.csv --audience audience.csv --format "
+      "google\n"
+      "The partner must have granted this party activation (`tessera grant create --purpose "
+      "activation --outputs activation_list`), without --epsilon. Fewer people than the grants' "
+      "k_min (or this party's minimum export size) are withheld: nothing is written, exit 1.");
+  activate->callback([rc] {
+    const auto written = RunCollabActivate(activate_args);
+    *rc = !written.ok() ? Fail(written.status()) : *written ? 0 : kExitError;
   });
 }
 
@@ -579,6 +694,6 @@ verify->callback([rc] {
 });
 
 AddQueryCommands(app, rc);
-}
+}  // namespace tessera
 
 }  // namespace tessera

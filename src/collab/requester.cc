@@ -65,8 +65,8 @@ class WorkerProcess {
                                        const std::vector<std::string>& wrapper) {
     WorkerProcess w;
     int a[2], b[2], out[2], err[2];
-    if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0 ||
-        ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+        ::pipe2(err, O_CLOEXEC) != 0) {
       return InternalError("pipes for the join worker: {}", std::strerror(errno));
     }
     posix_spawn_file_actions_t actions;
@@ -75,6 +75,8 @@ class WorkerProcess {
     posix_spawn_file_actions_adddup2(&actions, b[0], 4);
     posix_spawn_file_actions_adddup2(&actions, out[1], 5);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     std::vector<std::string> args = wrapper;
     if (!wrapper.empty()) args.emplace_back("--worker");
     args.push_back(binary);
@@ -141,12 +143,18 @@ class WorkerProcess {
   // Feeds both streams (on two threads: the worker reads them in its own order) and returns the
   // result frame.
   StatusOr<std::string> Run(std::string_view a, std::string_view b) {
-    const int fa = a_, fb = b_;
-    auto feed_a = std::async(std::launch::async, [&, fa] { return WriteAll(fa, a); });
+    // Each stream ends (its pipe closed) as soon as it is written: the worker reads a stream to
+    // its end before it turns to the other.
+    int fa = a_, fb = b_;
+    a_ = b_ = -1;
+    auto feed_a = std::async(std::launch::async, [&a, fa]() mutable {
+      Status s = WriteAll(fa, a);
+      CloseFd(&fa);
+      return s;
+    });
     Status wb = WriteAll(fb, b);
-    CloseFd(&b_);
+    CloseFd(&fb);
     Status wa = feed_a.get();
-    CloseFd(&a_);
     auto frame = ReadFrame(FdReader(out_));
     CloseFd(&out_);
     int status = 0;
@@ -198,9 +206,29 @@ std::string Hex(std::span<const uint8_t> bytes) {
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
+Purpose PurposeOfKind(QueryKind kind) {
+  switch (kind) {
+    case QueryKind::kOverlap:
+      return Purpose::kOverlap;
+    case QueryKind::kCounts:
+      return Purpose::kAudienceCounts;
+    case QueryKind::kActivation:
+      return Purpose::kActivation;
+  }
+  return Purpose::kOverlap;
+}
+
+Status Refused(std::string_view reason, std::string message) {
+  Status s = FailedPreconditionError("{}", message);
+  s.SetDetail("reason", std::string(reason));
+  return s;
+}
+
 Json SignatureJson(const NodeSignature& s) {
-  return Json{{"from", s.from},   {"to", s.to},
-              {"time", s.time},   {"nonce", s.nonce},
+  return Json{{"from", s.from},
+              {"to", s.to},
+              {"time", s.time},
+              {"nonce", s.nonce},
               {"signature", s.signature}};
 }
 
@@ -224,6 +252,17 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
   }
   if (owners[0]->id == owners[1]->id) return InvalidArgumentError("the two owners are one party");
+  if (spec.kind == QueryKind::kActivation) {
+    // The list names owner A's customers and goes to the requester: they must be one party.
+    if (owners[0]->id != self) {
+      return Refused("requester_not_owner",
+                     "an activation list goes only to the owner of those customers: this party "
+                     "must be the first owner (tessera collab activate --partner NAME)");
+    }
+    if (spec.epsilon_micro) {
+      return InvalidArgumentError("an activation takes no ε: a list cannot be noised");
+    }
+  }
 
   QueryResult result;
   SessionRequest& r = result.request;
@@ -237,8 +276,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
 
   // What the owners' grants will allow, judged here first with their own rules, so that a
   // request they would refuse is not sent at all.
-  const Purpose purpose = spec.kind == QueryKind::kOverlap ? Purpose::kOverlap
-                                                           : Purpose::kAudienceCounts;
+  const Purpose purpose = PurposeOfKind(spec.kind);
   uint64_t k_min = 2;
   for (const CollaborationParty* owner : owners) {
     if (owner->id == self) continue;
@@ -260,9 +298,16 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
     auto policy = CombineGrants(mine, PolicyRequest{purpose, self, now()});
     if (!policy.ok()) return policy.status().WithContext(owner->name);
+    if (spec.kind == QueryKind::kActivation && policy->differential_privacy) {
+      return Refused("activation_under_dp",
+                     fmt::format("{}'s grants ask for differential privacy, and an activation list "
+                                 "cannot be noised: they allow no activation",
+                                 owner->name));
+    }
     k_min = std::max<uint64_t>(k_min, static_cast<uint64_t>(policy->k_min));
     if (policy->differential_privacy && !r.epsilon_micro) {
-      r.epsilon_micro = static_cast<uint64_t>(policy->differential_privacy->epsilon_per_query_micro);
+      r.epsilon_micro =
+          static_cast<uint64_t>(policy->differential_privacy->epsilon_per_query_micro);
     }
     result.grant_ids.insert(result.grant_ids.end(), policy->grant_ids.begin(),
                             policy->grant_ids.end());
@@ -276,7 +321,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
     k_min = *spec.k_min;
   }
-  r.k_min = std::max<uint64_t>(k_min, 2);
+  r.k_min = std::max<uint64_t>({k_min, spec.k_min_floor, 2});
 
   TESSERA_ASSIGN_OR_RETURN(WorkerProcess worker,
                            WorkerProcess::Start(options.worker_binary, options.worker_args));
@@ -325,11 +370,21 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   TESSERA_ASSIGN_OR_RETURN(result.result_json, result_key.Open(sealed_result));
   Json parsed = Json::parse(result.result_json, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("session") ||
-      parsed["session"] != Hex(r.session) || !parsed.contains("cells") ||
-      !parsed["cells"].is_array()) {
+      parsed["session"] != Hex(r.session) || !parsed.contains("kind") ||
+      parsed["kind"] != QueryKindName(r.kind)) {
     return InternalError("the join worker's result is not one of this session");
   }
-  result.cells_returned = parsed["cells"].size();
+  if (r.kind == QueryKind::kActivation) {
+    if (!parsed.contains("withheld") || !parsed["withheld"].is_boolean()) {
+      return InternalError("the join worker's result is not an activation's");
+    }
+    result.cells_returned = parsed["withheld"].get<bool>() ? 0 : 1;  // one list, or none
+  } else {
+    if (!parsed.contains("cells") || !parsed["cells"].is_array()) {
+      return InternalError("the join worker's result has no cells");
+    }
+    result.cells_returned = parsed["cells"].size();
+  }
   return result;
 }
 
@@ -368,8 +423,7 @@ Status AuditQuery(store::Database& db, const PartyId& self, const QuerySpec& spe
   AuditRecord rec;
   rec.time = now;
   rec.party = self.ToString();
-  rec.purpose = std::string(
-      PurposeName(spec.kind == QueryKind::kOverlap ? Purpose::kOverlap : Purpose::kAudienceCounts));
+  rec.purpose = std::string(PurposeName(PurposeOfKind(spec.kind)));
   TESSERA_ASSIGN_OR_RETURN(rec.query_hash, QueryHash(q.dump()));
   rec.attestation = AttestationMode::kSimulated;
   if (outcome.ok()) {

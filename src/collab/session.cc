@@ -72,13 +72,23 @@ bool IsAttributeName(std::string_view s) {
 }
 
 Purpose PurposeOf(const SessionRequest& r) {
-  return r.kind == QueryKind::kOverlap ? Purpose::kOverlap : Purpose::kAudienceCounts;
+  switch (r.kind) {
+    case QueryKind::kOverlap:
+      return Purpose::kOverlap;
+    case QueryKind::kCounts:
+      return Purpose::kAudienceCounts;
+    case QueryKind::kActivation:
+      return Purpose::kActivation;
+  }
+  return Purpose::kOverlap;
 }
 
 OutputKind OutputKindOf(const SessionRequest& r) {
   if (r.kind == QueryKind::kOverlap) return OutputKind::kOverlapSize;
-  return r.queries[0].breakdown.empty() && r.queries[1].breakdown.empty() ? OutputKind::kAudienceCount
-                                                                          : OutputKind::kCellCounts;
+  if (r.kind == QueryKind::kActivation) return OutputKind::kActivationList;
+  return r.queries[0].breakdown.empty() && r.queries[1].breakdown.empty()
+             ? OutputKind::kAudienceCount
+             : OutputKind::kCellCounts;
 }
 
 // Frames one after the other in `bytes` (worker.h's framing), without copying the source.
@@ -111,7 +121,15 @@ std::span<const uint8_t> Bytes(std::string_view s) {
 }  // namespace
 
 std::string_view QueryKindName(QueryKind kind) {
-  return kind == QueryKind::kOverlap ? "overlap" : "counts";
+  switch (kind) {
+    case QueryKind::kOverlap:
+      return "overlap";
+    case QueryKind::kCounts:
+      return "counts";
+    case QueryKind::kActivation:
+      return "activation";
+  }
+  return "?";
 }
 
 std::string SessionRequestJson(const SessionRequest& r) {
@@ -140,8 +158,8 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return FieldError("(document)", "not a JSON object");
   static const std::set<std::string> kFields = {
-      "epsilon", "identifier", "issued_at", "k_min", "kind", "owners", "queries", "requester",
-      "result_key", "session", "type", "worker_host"};
+      "epsilon", "identifier", "issued_at",  "k_min",   "kind", "owners",
+      "queries", "requester",  "result_key", "session", "type", "worker_host"};
   for (const auto& [k, v] : j.items()) {
     if (!kFields.contains(k)) return FieldError(k, "unknown field");
   }
@@ -164,8 +182,10 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
     r.kind = QueryKind::kOverlap;
   } else if (kind == "counts") {
     r.kind = QueryKind::kCounts;
+  } else if (kind == "activation") {
+    r.kind = QueryKind::kActivation;
   } else {
-    return FieldError("kind", "neither overlap nor counts");
+    return FieldError("kind", "not overlap, counts or activation");
   }
   auto party = [&](const char* field, const Json& v) -> StatusOr<std::string> {
     if (!v.is_string()) return FieldError(field, "not a string");
@@ -222,6 +242,9 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
       (breakdowns > 0 || !r.queries[0].expression.empty() || !r.queries[1].expression.empty())) {
     return FieldError("queries", "an overlap takes no expression and no breakdown");
   }
+  if (r.kind == QueryKind::kActivation && breakdowns > 0) {
+    return FieldError("queries", "an activation takes no breakdown");
+  }
   if (!j["k_min"].is_number_unsigned() || j["k_min"].get<uint64_t>() < 2 ||
       j["k_min"].get<uint64_t>() > 1'000'000'000) {
     return FieldError("k_min", "not a whole number from 2 to 10^9");
@@ -232,6 +255,9 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
     auto micro = ParseEpsilon(eps);
     if (!micro.ok()) return FieldError("epsilon", micro.status().message());
     r.epsilon_micro = *micro;
+    if (r.kind == QueryKind::kActivation) {
+      return FieldError("epsilon", "an activation takes no ε: a list cannot be noised");
+    }
   }
   TESSERA_ASSIGN_OR_RETURN(std::string result_key, text_of("result_key"));
   auto rk = FromHex<32>(result_key);
@@ -256,6 +282,15 @@ struct OwnerSession {
   std::string grant_id;  // the first grant applied (for the audit log), empty for our own query
   uint64_t epsilon_micro = 0;  // what this owner's budget pays (0 without its own DP)
   int64_t created = 0;
+  // An activation this party asked itself as owner A: the customer index at each session
+  // position, for ActivationMembers after round 2. Never set for anyone else's request.
+  std::optional<std::vector<uint32_t>> customers;
+};
+
+// An activation's permutation after round 2, waiting for the released positions.
+struct KeptActivation {
+  std::vector<uint32_t> customers;  // by session position
+  int64_t created = 0;
 };
 
 // What the owner's grants allow for one request, once checked.
@@ -273,7 +308,8 @@ struct OwnerNode::Impl {
   MatchTokenKey match_key;
   NonceCache nonces;
   std::mutex mu;
-  std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;
+  std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;  // guarded by mu
+  std::map<PsiSessionId, KeptActivation> activations;              // guarded by mu
 
   Impl(OwnerNodeOptions o, PartyKey k, MatchTokenKey m)
       : options(std::move(o)), key(std::move(k)), match_key(std::move(m)) {}
@@ -324,6 +360,9 @@ struct OwnerNode::Impl {
           ++it;
         }
       }
+      std::erase_if(activations, [&](const auto& kept) {
+        return kept.second.created + kSessionTimeoutSeconds < Now();
+      });
     }
     BudgetLedger ledger(db);
     for (const auto& s : expired) {
@@ -343,6 +382,13 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
                                            const audience::AudienceIndex* index, int side) {
   Allowance allowance;
   const std::string self = key.id().ToString();
+  // An activation list names owner A's customers: it goes to owner A and to no one else, so A
+  // must be the requester, whoever asks and whatever any grant says.
+  if (r.kind == QueryKind::kActivation && r.requester != r.owners[0]) {
+    return Refusal("requester_not_owner",
+                   "an activation list goes only to the owner of those customers: the requester "
+                   "must be the owner whose customers are listed (owner A)");
+  }
   if (r.requester == self) return allowance;  // an owner may ask about its own data
   TESSERA_ASSIGN_OR_RETURN(std::vector<StoredGrant> all, GrantStore(store.db()).List());
   const Purpose purpose = PurposeOf(r);
@@ -352,7 +398,8 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
         g.grant.spec.purpose != purpose) {
       continue;
     }
-    const bool live = !g.revocation && g.grant.spec.not_before <= Now() && Now() < g.grant.spec.expires;
+    const bool live =
+        !g.revocation && g.grant.spec.not_before <= Now() && Now() < g.grant.spec.expires;
     (live ? in_force : candidates).push_back(g);
   }
   if (in_force.empty() && candidates.empty()) {
@@ -384,8 +431,9 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
                                                           OutputKindName(OutputKindOf(r))));
   }
   if (r.k_min < static_cast<uint64_t>(p.k_min)) {
-    return Refusal("k_min_too_small",
-                   fmt::format("the minimum cell size {} is below the grants' {}", r.k_min, p.k_min));
+    return Refusal(
+        "k_min_too_small",
+        fmt::format("the minimum cell size {} is below the grants' {}", r.k_min, p.k_min));
   }
   const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
   std::vector<std::string> used = q.breakdown;
@@ -411,6 +459,13 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
   (void)index;
   for (const StoredGrant& g : in_force) {
     if (!has(p.grant_ids, g.grant.id) || !g.grant.spec.differential_privacy) continue;
+    // A list cannot be noised, and a budget would be spent on nothing it protects: a grant that
+    // asks for differential privacy allows no activation.
+    if (r.kind == QueryKind::kActivation) {
+      return Refusal("activation_under_dp",
+                     "the grants ask for differential privacy, and an activation list cannot be "
+                     "noised: no activation under such a grant");
+    }
     const DpPolicy& dp = *g.grant.spec.differential_privacy;
     if (!r.epsilon_micro) {
       return Refusal("epsilon_required", "the grants ask for differential privacy: give an ε");
@@ -452,9 +507,10 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
   auto decide = [&]() -> Status {
     std::optional<audience::AudienceIndex> index;
     std::optional<audience::Expression> expression;
-    if (r.kind == QueryKind::kCounts) {
+    if (r.kind == QueryKind::kCounts || r.kind == QueryKind::kActivation) {
       bool rebuilt = false;
-      TESSERA_ASSIGN_OR_RETURN(index, audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
+      TESSERA_ASSIGN_OR_RETURN(index,
+                               audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
       if (!q.expression.empty()) {
         auto parsed = audience::Expression::Parse(q.expression, *index);
         if (!parsed.ok()) return parsed.status().WithContext("this owner's expression");
@@ -462,7 +518,8 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
       }
       for (const std::string& b : q.breakdown) {
         if (b != "segment" && !index->attributes().contains(b)) {
-          return InvalidArgumentError("this owner has no attribute '{}' to break counts down by", b);
+          return InvalidArgumentError("this owner has no attribute '{}' to break counts down by",
+                                      b);
         }
       }
     }
@@ -501,7 +558,8 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
                              [](const auto& a, const auto& b) { return a.first == b.first; }),
                  tokens.end());
     if (tokens.size() > kMaxContributionPositions) {
-      return InvalidArgumentError("more than {} identifiers of this kind", kMaxContributionPositions);
+      return InvalidArgumentError("more than {} identifiers of this kind",
+                                  kMaxContributionPositions);
     }
     const uint32_t n = static_cast<uint32_t>(tokens.size());
     TESSERA_ASSIGN_OR_RETURN(std::vector<uint32_t> permutation, ShuffleForSession(n));
@@ -522,8 +580,8 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
         d.name = b;
         std::vector<uint16_t> code_of;  // by customer
         code_of.assign(index->info().customers, 0);
-        const size_t values = b == "segment" ? index->segments().size()
-                                             : index->attributes().at(b).size();
+        const size_t values =
+            b == "segment" ? index->segments().size() : index->attributes().at(b).size();
         if (values > kMaxDimensionLabels) {
           return InvalidArgumentError("'{}' has more than {} values to break counts down by", b,
                                       kMaxDimensionLabels);
@@ -531,7 +589,9 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
         auto mark = [&](const std::string& label, const audience::Bitmap& members) {
           d.labels.push_back(label);
           for (uint32_t customer : members.ToVector()) {
-            if (customer < code_of.size()) code_of[customer] = static_cast<uint16_t>(d.labels.size());
+            if (customer < code_of.size()) {
+              code_of[customer] = static_cast<uint16_t>(d.labels.size());
+            }
           }
         };
         if (b == "segment") {
@@ -550,6 +610,12 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
       }
     }
     TESSERA_RETURN_IF_ERROR(ValidateContribution(c));
+    // Only the requester-owner of an activation keeps which customer each position is (Check
+    // refused an activation for anyone but owner A).
+    if (r.kind == QueryKind::kActivation && r.requester == self && side == 0) {
+      session->customers.emplace(n);
+      for (uint32_t i = 0; i < n; ++i) (*session->customers)[i] = tokens[permutation[i]].second;
+    }
 
     // Round 1: the tokens in session order, blinded with a fresh scalar.
     TESSERA_ASSIGN_OR_RETURN(SessionScalar scalar, SessionScalar::Random());
@@ -638,15 +704,17 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     return s;
   };
   if (from.ToString() != r.requester) {
-    return fail(PermissionDeniedError("round2: sent by another party than the session's requester"));
+    return fail(
+        PermissionDeniedError("round2: sent by another party than the session's requester"));
   }
   auto requester = PartyId::Parse(r.requester);
   if (!requester.ok()) return fail(requester.status());
   auto hello = ParseWorkerHello(head["worker"].get<std::string>());
   if (!hello.ok()) return fail(hello.status().WithContext("round2: worker"));
   if (hello->mode != AttestationMode::kSimulated) {
-    return fail(Refusal("attestation_not_allowed", "round2: the worker's attestation is not one "
-                                                   "this node can check"));
+    return fail(Refusal("attestation_not_allowed",
+                        "round2: the worker's attestation is not one "
+                        "this node can check"));
   }
   const Json& p = head["partner"];
   NodeSignature partner_sig;
@@ -681,7 +749,9 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
   std::string out = writer->header();
   JoinJob job;
   job.session = r.session;
-  job.kind = r.kind == QueryKind::kOverlap ? JoinJob::Kind::kOverlap : JoinJob::Kind::kCounts;
+  job.kind = r.kind == QueryKind::kOverlap  ? JoinJob::Kind::kOverlap
+             : r.kind == QueryKind::kCounts ? JoinJob::Kind::kCounts
+                                            : JoinJob::Kind::kActivation;
   job.k_min = r.k_min;
   job.epsilon_micro = r.epsilon_micro;
   job.result_key = r.result_key;
@@ -713,7 +783,9 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     if (!chunk.ok()) return fail(chunk.status());
     out += *chunk;
   }
-  if (!last) return fail(InvalidArgumentError("round2: the partner's values end before their last chunk"));
+  if (!last) {
+    return fail(InvalidArgumentError("round2: the partner's values end before their last chunk"));
+  }
   auto contribution = EncodeContribution(session->contribution);
   if (!contribution.ok()) return fail(contribution.status());
   auto final_chunk = writer->Seal(*contribution, true);
@@ -724,6 +796,10 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     if (Status c = ledger.Commit(id); !c.ok()) return fail(c);
   }
   Audit(store->db(), r, session->query_hash, session->grant_id, session->epsilon_micro, OkStatus());
+  if (session->customers) {
+    std::lock_guard lock(mu);
+    activations[r.session] = KeptActivation{std::move(*session->customers), Now()};
+  }
   return Reply("round2", from, std::move(out));
 }
 
@@ -740,13 +816,56 @@ OwnerNode::OwnerNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OwnerNode::~OwnerNode() = default;
 const PartyId& OwnerNode::id() const { return impl_->key.id(); }
 
+StatusOr<std::vector<privacy::Uuid>> OwnerNode::ActivationMembers(
+    const PsiSessionId& session, std::span<const uint32_t> positions) {
+  KeptActivation kept;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->activations.find(session);
+    if (it == impl_->activations.end() ||
+        it->second.created + kSessionTimeoutSeconds < impl_->Now()) {
+      if (it != impl_->activations.end()) impl_->activations.erase(it);
+      return NotFoundError(
+          "no activation of this session waits here (taken already, timed out, or this node "
+          "restarted): run the activation again");
+    }
+    kept = std::move(it->second);
+    impl_->activations.erase(it);
+  }
+  std::vector<uint32_t> customers;
+  customers.reserve(positions.size());
+  for (uint32_t p : positions) {
+    if (p >= kept.customers.size()) {
+      return InvalidArgumentError("position {} is outside the session's {} positions", p,
+                                  kept.customers.size());
+    }
+    customers.push_back(kept.customers[p]);
+  }
+  kept = {};
+  // A customer with two identifiers of the kind can match at two positions: listed once.
+  std::sort(customers.begin(), customers.end());
+  customers.erase(std::unique(customers.begin(), customers.end()), customers.end());
+  TESSERA_ASSIGN_OR_RETURN(auto store, impl_->options.open_store());
+  TESSERA_ASSIGN_OR_RETURN(std::vector<privacy::Uuid> pseudonyms, store->CustomerPseudonyms());
+  std::vector<privacy::Uuid> members;
+  members.reserve(customers.size());
+  for (uint32_t c : customers) {
+    if (c >= pseudonyms.size()) {
+      return DataLossError("the store no longer holds a customer of the session");
+    }
+    members.push_back(pseudonyms[c]);
+  }
+  return members;
+}
+
 StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
                                       std::string_view body) {
   auto from = PartyId::Parse(signature.from);
   if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
   if (impl_->options.collaboration.Find(*from) == nullptr) {
-    return PermissionDeniedError("node message: the sender is not a party of this node's "
-                                 "collaboration file");
+    return PermissionDeniedError(
+        "node message: the sender is not a party of this node's "
+        "collaboration file");
   }
   TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, *from, impl_->key.id(), body));
   TESSERA_RETURN_IF_ERROR(impl_->nonces.Accept(signature, impl_->Now()));

@@ -1,17 +1,15 @@
 // Collaboration queries between two owners (session.h): two stores with their own keys, grants
 // issued and imported as partners would, the owners' node steps signed and checked, and the real
 // join worker binary (sealed channel) computing the result. The owners' e-mail sets overlap in a
-// known number of people, so every count is checked against the truth.
+// known number of people (session_test_support.h), so every count is checked against the truth.
 
 #include "tessera/collab/session.h"
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "audience/test_support.h"
+#include "collab/session_test_support.h"
 #include "tessera/collab/audit_log.h"
 #include "tessera/collab/budget_ledger.h"
 #include "tessera/collab/worker.h"
@@ -24,134 +22,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-privacy::OwnerKey KeyOf(uint8_t fill) {
-  std::array<uint8_t, 32> bytes;
-  bytes.fill(fill);
-  return privacy::OwnerKey::FromBytes(bytes);
-}
-
-// People p0..p(n-1) of `first`: one order each, same day and amount (one segment), so that a
-// breakdown by segment has one cell holding everyone matched.
-std::string WriteOrders(const std::filesystem::path& dir, const std::string& party, int first,
-                        int n) {
-  const std::string path = (dir / (party + ".csv")).string();
-  std::ofstream out(path);
-  out << "order_id,email,ordered_at,amount\n";
-  for (int i = first; i < first + n; ++i) {
-    out << party << i << ",Person." << i << "@Example.com,2024-05-01,25.00\n";
-  }
-  return path;
-}
-
-struct Owner {
-  std::string location;
-  std::shared_ptr<const privacy::OwnerKey> key;
-  std::optional<PartyKey> party;
-  std::unique_ptr<OwnerNode> node;
-  std::unique_ptr<store::Store> store;
-};
-
-class SessionTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = audience::testing::TestDir();
-    // A has people 0..399, B people 250..649: 150 in common.
-    MakeOwner(&a_, "a", KeyOf(11), 0, 400);
-    MakeOwner(&b_, "b", KeyOf(22), 250, 400);
-    for (Owner* o : {&a_, &b_}) {
-      CollaborationParty p{o == &a_ ? "Retailer" : "Telco", o->party->id(),
-                           o == &a_ ? "http://127.0.0.1:1" : "http://127.0.0.1:2",
-                           {PartyRole::kDataOwner}};
-      collaboration_.parties.push_back(p);
-    }
-    for (Owner* o : {&a_, &b_}) {
-      OwnerNodeOptions options;
-      const std::string location = o->location;
-      options.open_store = [location]() -> StatusOr<std::unique_ptr<store::Store>> {
-        return store::Store::Open(location, false);
-      };
-      options.index_path = location + ".audience";
-      options.owner_key = o->key;
-      options.collaboration = collaboration_;
-      options.clock = [this] { return now_; };
-      auto node = OwnerNode::Create(std::move(options));
-      ASSERT_TRUE(node.ok()) << node.status().ToString();
-      o->node = std::move(*node);
-    }
-  }
-
-  void MakeOwner(Owner* o, const std::string& name, privacy::OwnerKey key, int first, int n) {
-    o->location = (dir_ / (name + ".db")).string();
-    o->key = std::make_shared<const privacy::OwnerKey>(key);
-    auto party = PartyKey::Derive(key);
-    ASSERT_TRUE(party.ok());
-    o->party.emplace(std::move(*party));
-    auto store = store::Store::Open(o->location, true);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    ASSERT_TRUE(PartyStore((*store)->db()).Init(name, *o->party).ok());
-    ingest::LoadOptions options;
-    options.mapping = *io::LoadMapping("generic");
-    options.match_tokens = true;
-    auto loaded = ingest::LoadOrders(**store, key, {WriteOrders(dir_, name, first, n)}, options);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    analytics::ProfileOptions po;
-    po.as_of_day = audience::testing::kEndDay;
-    po.window = Duration::Months(12);
-    auto rules = analytics::SegmentRules::Default();
-    auto set = analytics::ComputeSegmentedProfiles(**store, po, *rules);
-    ASSERT_TRUE(set.ok());
-    ASSERT_TRUE(analytics::SaveSnapshot(**store, *set, *rules).ok());
-    o->store = std::move(*store);
-  }
-
-  // B grants A `purpose` (GrantStore::Create at B, signed now) and A imports it.
-  Grant IssueToA(Purpose purpose, std::vector<OutputKind> outputs,
-                 std::vector<std::string> fields = {}, int64_t k_min = 10,
-                 std::optional<DpPolicy> dp = std::nullopt) {
-    GrantSpec spec{.grantor = b_.party->id(), .grantee = a_.party->id()};
-    spec.purpose = purpose;
-    spec.output_kinds = std::move(outputs);
-    spec.allowed_fields = std::move(fields);
-    spec.k_min = k_min;
-    spec.differential_privacy = dp;
-    spec.recipients = {a_.party->id()};
-    spec.worker_hosts = {a_.party->id()};
-    spec.attestation_modes = {AttestationMode::kSimulated};
-    spec.not_before = now_ - 86400;
-    spec.expires = now_ + 30 * 86400;
-    auto grant = GrantStore(b_.store->db()).Create(spec, *b_.party);
-    EXPECT_TRUE(grant.ok()) << grant.status().ToString();
-    auto imported =
-        GrantStore(a_.store->db()).Import(GrantToJson(*grant), collaboration_, a_.party->id());
-    EXPECT_TRUE(imported.ok()) << imported.status().ToString();
-    return *grant;
-  }
-
-  StatusOr<QueryResult> Run(QuerySpec spec) {
-    RequesterOptions options;
-    options.owner_key = a_.key;
-    options.collaboration = collaboration_;
-    options.worker_binary = TESSERA_WORKER_BINARY;
-    options.clock = [this] { return now_; };
-    LocalTransport transport(*a_.party, {a_.node.get(), b_.node.get()}, nullptr,
-                             [this] { return now_; });
-    auto grants = GrantStore(a_.store->db()).List();
-    EXPECT_TRUE(grants.ok());
-    return RunQuery(spec, options, *grants, transport);
-  }
-
-  QuerySpec Overlap() {
-    QuerySpec spec;
-    spec.kind = QueryKind::kOverlap;
-    spec.owners = {"Retailer", "Telco"};
-    return spec;
-  }
-
-  std::filesystem::path dir_;
-  Owner a_, b_;
-  Collaboration collaboration_;
-  int64_t now_ = static_cast<int64_t>(std::time(nullptr));
-};
+using testing::KeyOf;
+using testing::SessionTest;
 
 TEST_F(SessionTest, OverlapEqualsTheTruth) {
   const Grant grant = IssueToA(Purpose::kOverlap, {OutputKind::kOverlapSize});
@@ -183,7 +55,6 @@ TEST_F(SessionTest, OverlapEqualsTheTruth) {
   EXPECT_EQ(Json::parse(again->result_json)["cells"][0]["count"], 150);
   EXPECT_NE(again->request.session, result->request.session);
 }
-
 
 TEST_F(SessionTest, CountsBreakDownAndDropSmallCells) {
   IssueToA(Purpose::kAudienceCounts, {OutputKind::kAudienceCount, OutputKind::kCellCounts},
@@ -251,8 +122,8 @@ TEST_F(SessionTest, TheBudgetIsReservedBeforeComputingAndRefusesWhenSpent) {
   DpPolicy dp;
   dp.epsilon_per_query_micro = 500'000;
   dp.budget_per_period_micro = 1'000'000;
-  const Grant grant = IssueToA(Purpose::kAudienceCounts, {OutputKind::kAudienceCount},
-                               {"orders"}, 10, dp);
+  const Grant grant =
+      IssueToA(Purpose::kAudienceCounts, {OutputKind::kAudienceCount}, {"orders"}, 10, dp);
   QuerySpec spec = Overlap();
   spec.kind = QueryKind::kCounts;
   for (int i = 0; i < 2; ++i) {
@@ -266,8 +137,8 @@ TEST_F(SessionTest, TheBudgetIsReservedBeforeComputingAndRefusesWhenSpent) {
   ASSERT_FALSE(spent.ok());
   EXPECT_EQ(spent.status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(spent.status().TextDetail("reason"), "budget_exhausted");
-  auto left = BudgetLedger(b_.store->db())
-                  .Remaining(a_.party->id().ToString(), grant.id, 1'000'000, now_);
+  auto left =
+      BudgetLedger(b_.store->db()).Remaining(a_.party->id().ToString(), grant.id, 1'000'000, now_);
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->spent_micro, 1'000'000u);
   EXPECT_EQ(left->reserved_micro, 0u);
@@ -315,13 +186,12 @@ TEST_F(SessionTest, NodeMessagesAreSignedFreshAndOnce) {
                   .ok());
   std::string tampered = first->body;
   tampered[tampered.size() / 2] ^= 1;
-  EXPECT_FALSE(VerifyNodeMessage(first->signature, "round1.reply", b_.party->id(), a_.party->id(),
-                                 tampered)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyNodeMessage(first->signature, "round1.reply", b_.party->id(), a_.party->id(), tampered)
+          .ok());
   // The same session id again, freshly signed: refused.
   auto again = SignNodeMessage(*a_.party, "round1", b_.party->id(), body, now_);
-  EXPECT_EQ(b_.node->Handle("round1", *again, body).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(b_.node->Handle("round1", *again, body).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(SessionTest, AnOwnerDoubleBlindsOnlyValuesThePartnerSignedForThisSession) {

@@ -6,8 +6,9 @@
 #include <filesystem>
 
 #include "server/http_common.h"
-#include "tessera/collab/grant.h"
+#include "tessera/audience/audiences.h"
 #include "tessera/collab/epsilon.h"
+#include "tessera/collab/grant.h"
 #include "tessera/server/node_client.h"
 #include "tessera/server/store_tables.h"
 
@@ -52,7 +53,8 @@ std::optional<HttpError> ParseOwnerQuery(const Json& body, const char* member,
   if (!q.is_object()) return BadParameter(member, fmt::format("{} must be an object", member));
   for (const auto& [k, v] : q.items()) {
     if (k != "expression" && k != "breakdown") {
-      return BadParameter(member, fmt::format("{} takes expression and breakdown, not {}", member, k));
+      return BadParameter(member,
+                          fmt::format("{} takes expression and breakdown, not {}", member, k));
     }
   }
   if (q.contains("expression")) {
@@ -88,7 +90,8 @@ StatusOr<std::unique_ptr<CollabNodeApi>> CollabNodeApi::Create(const Options& op
         "this node takes part in no collaboration: start tessera serve with --collaboration FILE";
     return api;
   }
-  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(options.collaboration_path));
+  TESSERA_ASSIGN_OR_RETURN(auto collaboration,
+                           collab::LoadCollaboration(options.collaboration_path));
   api->collaboration_ = std::move(collaboration);
   if (options.key_path.empty()) {
     api->why_not_ =
@@ -133,13 +136,15 @@ void CollabNodeApi::AddRoutes(httplib::Server& http) {
   http.Post("/api/v1/collab/count", [this](const httplib::Request& req, httplib::Response& res) {
     Query(req, res, collab::QueryKind::kCounts);
   });
+  http.Post("/api/v1/collab/activate",
+            [this](const httplib::Request& req, httplib::Response& res) { Activate(req, res); });
 }
 
 void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
                          const httplib::ContentReader& reader) {
   if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
-  const collab::NodeSignature sig = NodeSignatureFromHeaders(
-      [&](const char* name) { return req.get_header_value(name); });
+  const collab::NodeSignature sig =
+      NodeSignatureFromHeaders([&](const char* name) { return req.get_header_value(name); });
   if (sig.from.empty() || sig.signature.empty()) {
     return SendError(res, {401, "unauthorized",
                            "a node request is signed by its party: Tessera-From, Tessera-To, "
@@ -169,58 +174,67 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
   res.set_content(std::move(reply->body), "application/octet-stream");
 }
 
+std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, collab::QueryKind kind,
+                                               collab::QuerySpec* spec) const {
+  if (req.body.size() > options_.max_json_bytes) {
+    return HttpError{413, "payload_too_large", "the JSON body is too large", ""};
+  }
+  const Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return BadParameter("body", "the body must be a JSON object");
+  }
+  const std::set<std::string> allowed =
+      kind == collab::QueryKind::kOverlap ? std::set<std::string>{"partner", "identifier"}
+      : kind == collab::QueryKind::kActivation
+          ? std::set<std::string>{"partner", "identifier", "own", "partner_side", "k_min"}
+          : std::set<std::string>{"partner",      "identifier", "own",
+                                  "partner_side", "epsilon",    "k_min"};
+  for (const auto& [k, v] : body.items()) {
+    if (!allowed.contains(k)) return BadParameter(k, fmt::format("unknown member {}", k));
+  }
+  spec->kind = kind;
+  if (!body.contains("partner") || !body["partner"].is_string()) {
+    return BadParameter("partner", "partner (a name or id) is required");
+  }
+  spec->owners = {party_key_->id().ToString(), body["partner"].get<std::string>()};
+  const std::string identifier = body.contains("identifier") && body["identifier"].is_string()
+                                     ? body["identifier"].get<std::string>()
+                                     : (body.contains("identifier") ? "" : "email");
+  if (identifier != "email" && identifier != "phone") {
+    return BadParameter("identifier", "identifier must be email or phone");
+  }
+  spec->identifier = identifier == "phone" ? collab::MatchKind::kPhone : collab::MatchKind::kEmail;
+  if (auto e = ParseOwnerQuery(body, "own", &spec->queries[0])) return e;
+  if (auto e = ParseOwnerQuery(body, "partner_side", &spec->queries[1])) return e;
+  if (kind == collab::QueryKind::kActivation) {
+    const char* kWhy = "an activation lists people: it takes no breakdown";
+    if (!spec->queries[0].breakdown.empty()) return BadParameter("own", kWhy);
+    if (!spec->queries[1].breakdown.empty()) return BadParameter("partner_side", kWhy);
+  }
+  if (body.contains("epsilon") && !body["epsilon"].is_null()) {
+    auto eps = body["epsilon"].is_string()
+                   ? collab::ParseEpsilon(body["epsilon"].get<std::string>())
+                   : StatusOr<uint64_t>(InvalidArgumentError("not text"));
+    if (!eps.ok()) {
+      return BadParameter("epsilon", "epsilon must be a decimal in quotes, e.g. \"0.5\"");
+    }
+    spec->epsilon_micro = *eps;
+  }
+  if (body.contains("k_min")) {
+    if (!body["k_min"].is_number_unsigned()) {
+      return BadParameter("k_min", "k_min must be a whole number");
+    }
+    spec->k_min = body["k_min"].get<uint64_t>();
+  }
+  return std::nullopt;
+}
+
 void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
                           collab::QueryKind kind) {
   if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
   if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
-  if (req.body.size() > options_.max_json_bytes) {
-    return SendError(res, {413, "payload_too_large", "the JSON body is too large", ""});
-  }
-  const Json body = Json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return SendError(res, BadParameter("body", "the body must be a JSON object"));
-  }
-  const std::set<std::string> allowed =
-      kind == collab::QueryKind::kOverlap
-          ? std::set<std::string>{"partner", "identifier"}
-          : std::set<std::string>{"partner", "identifier", "own", "partner_side", "epsilon",
-                                  "k_min"};
-  for (const auto& [k, v] : body.items()) {
-    if (!allowed.contains(k)) {
-      return SendError(res, BadParameter(k, fmt::format("unknown member {}", k)));
-    }
-  }
   collab::QuerySpec spec;
-  spec.kind = kind;
-  if (!body.contains("partner") || !body["partner"].is_string()) {
-    return SendError(res, BadParameter("partner", "partner (a name or id) is required"));
-  }
-  spec.owners = {party_key_->id().ToString(), body["partner"].get<std::string>()};
-  const std::string identifier =
-      body.contains("identifier") && body["identifier"].is_string()
-          ? body["identifier"].get<std::string>()
-          : (body.contains("identifier") ? "" : "email");
-  if (identifier != "email" && identifier != "phone") {
-    return SendError(res, BadParameter("identifier", "identifier must be email or phone"));
-  }
-  spec.identifier = identifier == "phone" ? collab::MatchKind::kPhone : collab::MatchKind::kEmail;
-  if (auto e = ParseOwnerQuery(body, "own", &spec.queries[0])) return SendError(res, *e);
-  if (auto e = ParseOwnerQuery(body, "partner_side", &spec.queries[1])) return SendError(res, *e);
-  if (body.contains("epsilon") && !body["epsilon"].is_null()) {
-    auto eps = body["epsilon"].is_string() ? collab::ParseEpsilon(body["epsilon"].get<std::string>())
-                                           : StatusOr<uint64_t>(InvalidArgumentError("not text"));
-    if (!eps.ok()) {
-      return SendError(res, BadParameter("epsilon", "epsilon must be a decimal in quotes, e.g. "
-                                                    "\"0.5\""));
-    }
-    spec.epsilon_micro = *eps;
-  }
-  if (body.contains("k_min")) {
-    if (!body["k_min"].is_number_unsigned()) {
-      return SendError(res, BadParameter("k_min", "k_min must be a whole number"));
-    }
-    spec.k_min = body["k_min"].get<uint64_t>();
-  }
+  if (auto e = SpecOf(req, kind, &spec)) return SendError(res, *e);
   auto store = hooks_.store();
   if (!store.ok()) return SendError(res, FromStatus(store.status()));
   auto grants = collab::GrantStore((*store)->db()).List();
@@ -242,6 +256,63 @@ void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
                              ? Json(collab::FormatEpsilon(*result->request.epsilon_micro))
                              : Json(nullptr);
   out["grants"] = result->grant_ids;
+  res.set_content(out.dump() + "\n", "application/json");
+}
+
+void CollabNodeApi::Activate(const httplib::Request& req, httplib::Response& res) {
+  if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
+  if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
+  std::string format = "json";
+  if (auto e = ChoiceParam(req, "format", {"json", "csv"}, &format)) return SendError(res, *e);
+  collab::QuerySpec spec;
+  if (auto e = SpecOf(req, collab::QueryKind::kActivation, &spec)) return SendError(res, *e);
+  auto store = hooks_.store();
+  if (!store.ok()) return SendError(res, FromStatus(store.status()));
+  // The list is an export of this party's pseudonyms: the owner's export minimum holds too.
+  auto minimum = audience::MinExportSize(**store);
+  if (!minimum.ok()) return SendError(res, FromStatus(minimum.status()));
+  spec.k_min_floor = *minimum;
+  auto grants = collab::GrantStore((*store)->db()).List();
+  if (!grants.ok()) return SendError(res, FromStatus(grants.status()));
+  collab::RequesterOptions requester;
+  requester.owner_key = owner_key_;
+  requester.collaboration = *collaboration_;
+  requester.worker_binary = options_.worker_binary;
+  HttpNodeTransport remote(*party_key_);
+  collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
+  auto result = collab::RunActivation(spec, requester, *grants, transport, *node_);
+  const StatusOr<collab::QueryResult> audited_outcome =
+      result.ok() ? StatusOr<collab::QueryResult>(result->query)
+                  : StatusOr<collab::QueryResult>(result.status());
+  if (Status audited =
+          collab::AuditQuery((*store)->db(), party_key_->id(), spec, audited_outcome, Now());
+      !audited.ok()) {
+    return SendError(res, FromStatus(audited));
+  }
+  if (!result.ok()) return SendError(res, ErrorOf(result.status()));
+  Json out = Json::parse(result->query.result_json, nullptr, false);
+  out["grants"] = result->query.grant_ids;
+  if (format == "csv") {
+    if (result->withheld) {
+      HttpError e{409, "below_min_cell_size",
+                  fmt::format("fewer people than the minimum of {} are in the joint audience: "
+                              "nothing was released",
+                              result->query.request.k_min),
+                  ""};
+      e.extra["withheld"] = true;
+      e.extra["k_min"] = result->query.request.k_min;
+      return SendError(res, e);
+    }
+    res.set_header("X-Tessera-Activation-Count", std::to_string(result->members.size()));
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("Content-Disposition", "attachment; filename=\"activation.csv\"");
+    res.set_header("Content-Type", "text/csv; charset=utf-8");
+    res.body = collab::ActivationListCsv(result->members);
+    return;
+  }
+  out["members"] = Json::array();
+  for (const privacy::Uuid& u : result->members) out["members"].push_back(u.ToString());
+  res.set_header("Cache-Control", "no-store");
   res.set_content(out.dump() + "\n", "application/json");
 }
 

@@ -4,7 +4,10 @@
 //   POST /api/v1/collab/node/round1, /round2  — from other parties' nodes, authenticated by their
 //        party signatures (node_auth.h), not by API keys: this node's part as a data owner;
 //   POST /api/v1/collab/overlap, /count       — analysts: run a query as the requester, with this
-//        party as one owner and a partner as the other, the join worker started here.
+//        party as one owner and a partner as the other, the join worker started here;
+//   POST /api/v1/collab/activate              — analysts: the same for an activation, answering
+//        the members of the joint audience among this party's own customers (pseudonyms, JSON or
+//        CSV) when they are at least k_min and this party's minimum export size.
 // Available when `tessera serve` runs on a party's store with its key (--with-key) and a
 // collaboration file (--collaboration); otherwise they answer 404 saying what is missing.
 //
@@ -17,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "server/http_common.h"
 #include "tessera/collab/session.h"
 #include "tessera/server/api_keys.h"
 #include "tessera/store/store.h"
@@ -52,6 +56,10 @@ class CollabNodeApi {
   void Node(const httplib::Request& req, httplib::Response& res,
             const httplib::ContentReader& reader);
   void Query(const httplib::Request& req, httplib::Response& res, collab::QueryKind kind);
+  void Activate(const httplib::Request& req, httplib::Response& res);
+  // The query a request's JSON body asks for, with this party as the first owner.
+  std::optional<HttpError> SpecOf(const httplib::Request& req, collab::QueryKind kind,
+                                  collab::QuerySpec* spec) const;
   // Why this node cannot take part, or empty.
   std::string Unavailable() const;
 

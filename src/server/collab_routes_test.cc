@@ -698,7 +698,8 @@ TEST_P(CollabApiTest, MetricsFoldGrantIdsAndTheOpenApiListsTheRoutes) {
   for (const char* path :
        {"/api/v1/collab/party", "/api/v1/collab/partners", "/api/v1/collab/grants",
         "/api/v1/collab/grants/{id}", "/api/v1/collab/grants/{id}/revoke",
-        "/api/v1/collab/grants/import", "/api/v1/collab/audit", "/api/v1/collab/audit/verify"}) {
+        "/api/v1/collab/grants/import", "/api/v1/collab/audit", "/api/v1/collab/audit/verify",
+        "/api/v1/collab/overlap", "/api/v1/collab/count", "/api/v1/collab/activate"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
   EXPECT_TRUE(doc["paths"]["/api/v1/collab/grants"].contains("post"));

@@ -451,8 +451,7 @@ std::string OpenApiDocument() {
       {"type", "object"},
       {"properties",
        {{"expression", {{"type", "string"}, {"description", "an audience on that owner's data"}}},
-        {"breakdown",
-         {{"type", "array"}, {"items", {{"type", "string"}}}, {"maxItems", 2}}}}}};
+        {"breakdown", {{"type", "array"}, {"items", {{"type", "string"}}}, {"maxItems", 2}}}}}};
   const Json query_body = {
       {"required", true},
       {"content",
@@ -495,20 +494,59 @@ std::string OpenApiDocument() {
                     {"404", "this node takes no part in collaborations (what is missing)"},
                     {"409", kQueryRefused},
                     {"502", "the partner's node cannot be reached (partner_unreachable)"}}));
-  p["/api/v1/collab/node/{step}"]["post"] = op(
-      "Between nodes, not for people: a session's round (round1, round2), signed by the sending "
-      "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
-      "docs/collaboration.md \"Between nodes\"); no API key",
-      "party signature", {Param("step", "path", "string", "round1 or round2")},
-      {{"required", true},
-       {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
-      responses({{"200", "the reply (octet-stream), signed in the same headers"},
-                 {"400", kErr},
-                 {"401", "not signed"},
-                 {"403", "a bad signature, an unknown party, too old, replayed"},
-                 {"404", "no such step, or this node takes no part in collaborations"},
-                 {"409", kQueryRefused},
-                 {"413", kErr}}));
+  const Json activation_body = {
+      {"required", true},
+      {"content",
+       {{"application/json",
+         {{"schema",
+           {{"type", "object"},
+            {"required", {"partner"}},
+            {"properties",
+             {{"partner", {{"type", "string"}, {"description", "name or party id"}}},
+              {"identifier", {{"type", "string"}, {"enum", {"email", "phone"}}}},
+              {"own", owner_query},
+              {"partner_side", owner_query},
+              {"k_min", {{"type", "integer"}, {"minimum", 2}}}}}}}}}}}};
+  Json activation_responses =
+      responses({{"400", kErr},
+                 {"401", kErr},
+                 {"403", kErr},
+                 {"404", "this node takes no part in collaborations (what is missing)"},
+                 {"409",
+                  "refused by the partner's grants (reason: no_grant, revoked, "
+                  "activation_under_dp, requester_not_owner, field_not_allowed, ...); with "
+                  "format=csv also a list withheld under k_min (code below_min_cell_size, with "
+                  "withheld and k_min)"},
+                 {"502", "the partner's node cannot be reached (partner_unreachable)"}});
+  activation_responses["200"] = {
+      {"description",
+       "application/json: session, kind, withheld, count (when released), k_min, attestation, "
+       "grants, members (this party's pseudonyms; empty when withheld). text/csv (format=csv): "
+       "the header uuid, then one pseudonym per member (CRLF), as an audience export; "
+       "X-Tessera-Activation-Count: the members"},
+      {"content",
+       {{"application/json", {{"schema", {{"type", "object"}}}}},
+        {"text/csv", {{"schema", {{"type", "string"}}}}}}}};
+  p["/api/v1/collab/activate"]["post"] =
+      op("The members of a joint audience among this party's own customers, as its pseudonyms "
+         "(activation): only when the partner's grant allows activation without differential "
+         "privacy, and at least k_min and this party's minimum export size",
+         "analyst", {Param("format", "query", "string", "json (default) or csv")}, activation_body,
+         std::move(activation_responses));
+  p["/api/v1/collab/node/{step}"]["post"] =
+      op("Between nodes, not for people: a session's round (round1, round2), signed by the sending "
+         "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
+         "docs/collaboration.md \"Between nodes\"); no API key",
+         "party signature", {Param("step", "path", "string", "round1 or round2")},
+         {{"required", true},
+          {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
+         responses({{"200", "the reply (octet-stream), signed in the same headers"},
+                    {"400", kErr},
+                    {"401", "not signed"},
+                    {"403", "a bad signature, an unknown party, too old, replayed"},
+                    {"404", "no such step, or this node takes no part in collaborations"},
+                    {"409", kQueryRefused},
+                    {"413", kErr}}));
   p["/metrics"]["get"] =
       Get("Prometheus metrics", "viewer", none, Responses("text exposition format", false));
   doc["components"]["securitySchemes"] = {

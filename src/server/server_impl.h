@@ -156,7 +156,7 @@ inline std::string RouteOf(const std::string& path) {
     static const std::string kRoutes[] = {
         "/api/v1/collab/party", "/api/v1/collab/partners",     "/api/v1/collab/grants",
         "/api/v1/collab/audit", "/api/v1/collab/audit/verify", "/api/v1/collab/grants/import",
-        "/api/v1/collab/count", "/api/v1/collab/overlap"};
+        "/api/v1/collab/count", "/api/v1/collab/overlap",      "/api/v1/collab/activate"};
     for (const auto& r : kRoutes) {
       if (path == r) return r;
     }

@@ -1,10 +1,11 @@
 #pragma once
 
 // A collaboration query between nodes (docs/collaboration.md, "Between nodes"): a requester asks
-// two data owners for an overlap or joint audience counts; each owner checks the request against
-// the grants it issued, reserves ε, blinds its match tokens, double-blinds its partner's, and
-// sends its part sealed to the join worker (worker_channel.h) through the requester, which hosts
-// the worker and alone can open the result.
+// two data owners for an overlap, joint audience counts or — when the requester is one of the
+// owners — an activation list of its own customers (RunActivation); each owner checks the request
+// against the grants it issued, reserves ε, blinds its match tokens, double-blinds its partner's,
+// and sends its part sealed to the join worker (worker_channel.h) through the requester, which
+// hosts the worker and alone can open the result.
 //
 //   requester                         owner A                           owner B
 //   SessionRequest ── round1 ───────► grants, ledger, audit;
@@ -20,13 +21,16 @@
 // the partner, so that B double-blinds only values A itself sent for this session.
 //
 // Privacy: the request holds expressions over attributes and ids of parties, never a customer;
-// replies hold blinded values (unlinkable between sessions) and ciphertext for the worker.
+// replies hold blinded values (unlinkable between sessions) and ciphertext for the worker. An
+// activation's members reach the requester-owner only, as session positions it alone can map to
+// its pseudonyms (OwnerNode::ActivationMembers, in its own process).
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +43,7 @@
 #include "tessera/collab/worker_channel.h"
 #include "tessera/common/status.h"
 #include "tessera/privacy/owner_key.h"
+#include "tessera/privacy/pseudonymizer.h"
 #include "tessera/store/store.h"
 
 namespace tessera::collab {
@@ -47,8 +52,10 @@ inline constexpr std::string_view kSessionRequestType = "tessera.collab.session.
 // How long an owner keeps a session between round 1 and round 2.
 inline constexpr int64_t kSessionTimeoutSeconds = 3600;
 
-enum class QueryKind { kOverlap, kCounts };
-std::string_view QueryKindName(QueryKind kind);  // "overlap", "counts"
+// kActivation: the members of a joint audience, to the owner of those customers (owner A, who
+// must be the requester), as its own pseudonyms; purpose activation, output activation_list.
+enum class QueryKind { kOverlap, kCounts, kActivation };
+std::string_view QueryKindName(QueryKind kind);  // "overlap", "counts", "activation"
 
 // What a requester asks of one owner's data.
 struct OwnerQuery {
@@ -67,7 +74,7 @@ struct SessionRequest {
   MatchKind identifier = MatchKind::kEmail;
   std::array<OwnerQuery, 2> queries;  // for owner A, owner B
   uint64_t k_min = kDefaultKMin;
-  std::optional<uint64_t> epsilon_micro;  // ε of the release; none: exact counts
+  std::optional<uint64_t> epsilon_micro;  // ε of the release; none: exact counts (activation)
   X25519PublicKey result_key{};
   int64_t issued_at = 0;  // Unix seconds
   friend bool operator==(const SessionRequest&, const SessionRequest&) = default;
@@ -75,12 +82,15 @@ struct SessionRequest {
 
 // Canonical JSON (RFC 8785), fields:
 //   {"epsilon":"0.5"|null,"identifier":"email"|"phone","issued_at":N,"k_min":N,
-//    "kind":"overlap"|"counts","owners":["tp1:…","tp1:…"],"queries":[{"breakdown":[…],
-//    "expression":"…"},{…}],"requester":"tp1:…","result_key":"<64 hex>","session":"<32 hex>",
-//    "type":"tessera.collab.session.v1","worker_host":"tp1:…"}
+//    "kind":"overlap"|"counts"|"activation","owners":["tp1:…","tp1:…"],
+//    "queries":[{"breakdown":[…],"expression":"…"},{…}],"requester":"tp1:…",
+//    "result_key":"<64 hex>","session":"<32 hex>","type":"tessera.collab.session.v1",
+//    "worker_host":"tp1:…"}
 std::string SessionRequestJson(const SessionRequest& request);
 // Strict: every field, no other, valid ids, owners distinct, at most two breakdown attributes in
-// all, expressions up to 10,000 bytes, an overlap without expressions or breakdowns.
+// all, expressions up to 10,000 bytes, an overlap without expressions or breakdowns, an activation
+// without breakdowns and without ε (a list takes no noise). Who may receive an activation is the
+// owners' to judge (OwnerNode: "requester_not_owner"), not the parser's.
 // Errors: kInvalidArgument "session request: FIELD: reason" (detail "field").
 StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
 
@@ -89,7 +99,9 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
 // "recipient_not_allowed", "attestation_not_allowed", "output_kind_not_allowed",
 // "field_not_allowed", "breakdown_not_allowed", "category_too_deep", "k_min_too_small",
 // "epsilon_required", "epsilon_too_large", "budget_exhausted" (kResourceExhausted),
-// "unknown_session".
+// "unknown_session", and for activations "requester_not_owner" (the list would go to someone
+// other than owner A, the owner of the customers listed) and "activation_under_dp" (a grant that
+// asks for differential privacy: a list cannot be noised, so such a grant allows no activation).
 
 struct OwnerNodeOptions {
   // Opens this owner's store (a new connection; called once per request).
@@ -108,7 +120,10 @@ struct NodeReply {
 };
 
 // The owner's side of sessions, for its own data. Keeps each session between its rounds in
-// memory (a node that restarts forgets them: the requester starts again). Thread-safe.
+// memory (a node that restarts forgets them: the requester starts again). For an activation this
+// party asked itself (requester = owner A = this party) it also keeps, from round 1, which of its
+// customers each session position is, until ActivationMembers takes it or the session times out;
+// for every other session the permutation is gone once round 1 has replied. Thread-safe.
 class OwnerNode {
  public:
   static StatusOr<std::unique_ptr<OwnerNode>> Create(OwnerNodeOptions options);
@@ -124,6 +139,19 @@ class OwnerNode {
   // "reason" (refused by policy; audited), the store's errors.
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
                              std::string_view body);
+
+  // The last step of an activation this party asked as owner A (RunActivation), in this process
+  // only: no op of Handle, and so no node route, reaches it. Maps `positions` of the session
+  // `session` — as the join worker released them — to this party's own pseudonyms, each once,
+  // in customer-index order (as `tessera audience export` lists them), and forgets the session's
+  // permutation whatever the outcome: a session's members are handed out once.
+  // Privacy: in, positions of a shuffled session; out, this party's own pseudonyms; the
+  // permutation is dropped here.
+  // Errors: kNotFound when no activation session of that id waits here (never asked by this
+  // party, not through its round 2, taken already, timed out, or this node restarted);
+  // kInvalidArgument for a position outside the session; the store's errors.
+  StatusOr<std::vector<privacy::Uuid>> ActivationMembers(const PsiSessionId& session,
+                                                         std::span<const uint32_t> positions);
 
  private:
   struct Impl;
@@ -149,6 +177,9 @@ struct QuerySpec {
   std::array<OwnerQuery, 2> queries;
   std::optional<uint64_t> epsilon_micro;
   std::optional<uint64_t> k_min;  // default: the largest k_min of the grants received
+  // A floor of this party's own on k_min, whatever the grants and `k_min` say (an activation:
+  // its minimum export size, audience::MinExportSize, since the list is an export).
+  uint64_t k_min_floor = 0;
 };
 
 struct QueryResult {
@@ -173,11 +204,44 @@ struct RequesterOptions {
 // Runs a query as the requester: resolves the owners, builds and signs the request, starts the
 // join worker here, drives both owners through their rounds, feeds the worker and opens the
 // result. `received_grants`: the grants this party received (GrantStore), to choose k_min and to
-// fail early with the owner's own reason when it would refuse. Errors: the owners' refusals as
-// they sent them; kUnavailable when an owner cannot be reached; kInternal when the worker fails.
+// fail early with the owner's own reason when it would refuse. An activation goes through
+// RunActivation (this returns its positions, which only this party's OwnerNode can map). Errors:
+// the owners' refusals as they sent them (and, before sending anything, an activation whose owner
+// A is not this party: "requester_not_owner"; one under a grant with differential privacy:
+// "activation_under_dp"); kUnavailable when an owner cannot be reached; kInternal when the worker
+// fails.
 StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
                                std::span<const StoredGrant> received_grants,
                                NodeTransport& transport);
+
+// What an activation gives its requester: the members of the joint audience among its own
+// customers, or nothing when they are fewer than k_min.
+struct ActivationResult {
+  // result_json: the worker's release without its positions (its attestation covers them too).
+  QueryResult query;
+  // Nothing released: fewer than k_min matched pairs (the worker's answer), or fewer than k_min
+  // distinct customers once the positions are mapped (a customer with two e-mails matches twice).
+  bool withheld = false;
+  std::vector<privacy::Uuid> members;  // this party's pseudonyms, customer-index order; none when
+                                       // withheld
+};
+
+// Runs an activation as the requester, which must be one of `spec.owners` (spec.kind is
+// kActivation) and whose own node `own` is (it becomes owner A of the request: the worker releases
+// A's positions only). Then hands the released positions to `own` (ActivationMembers). The
+// partner must have granted this party activation with output activation_list, without
+// differential privacy; this party needs no grant from itself. Privacy: the members are this
+// party's own pseudonyms; the partner receives no list and learns nothing of who matched.
+// Errors: kInvalidArgument (a kind other than activation, an ε, a breakdown); kFailedPrecondition
+// "requester_not_owner" when this party is not one of the owners or `own` is not this party's
+// node; those of RunQuery and ActivationMembers.
+StatusOr<ActivationResult> RunActivation(QuerySpec spec, const RequesterOptions& options,
+                                         std::span<const StoredGrant> received_grants,
+                                         NodeTransport& transport, OwnerNode& own);
+
+// The members as `tessera audience export` writes an audience (header "uuid", one pseudonym a
+// line, CRLF), so that `tessera match` takes the list.
+std::string ActivationListCsv(std::span<const privacy::Uuid> members);
 
 // The requester's own record of a query in its audit log: the cells it received and the ε the
 // release spent, or why it was refused or failed. The query is kept as the hash of its kind,

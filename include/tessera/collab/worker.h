@@ -6,7 +6,7 @@
 // apps/tessera-worker runs this on the file descriptors it is handed, sandboxed.
 //
 // Each owner's stream is a sequence of frames (a 4-byte big-endian length, then the bytes):
-//   1. the job, JSON: {"version":1,"session":"<32 hex>","kind":"overlap"|"counts",
+//   1. the job, JSON: {"version":1,"session":"<32 hex>","kind":"overlap"|"counts"|"activation",
 //      "k_min":N,"epsilon_micro":N|null[,"result_key":"<64 hex>"]}; both owners must send the
 //      same job;
 //   2. double-blinded values (psi_message.h, type 2) of the OTHER owner's session positions,
@@ -19,7 +19,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tessera/collab/attestation.h"
@@ -48,14 +50,16 @@ using FrameSource = std::function<StatusOr<std::optional<std::string>>()>;
 
 struct JoinJob {
   PsiSessionId session{};
-  enum class Kind { kOverlap, kCounts } kind = Kind::kOverlap;
+  // kActivation: the matched pairs both owners' bits admit, released as owner A's positions
+  // (A alone can map them to its customers) — never B's — or withheld under k_min.
+  enum class Kind { kOverlap, kCounts, kActivation } kind = Kind::kOverlap;
   uint64_t k_min = 100;
-  std::optional<uint64_t> epsilon_micro;
+  std::optional<uint64_t> epsilon_micro;  // none for an activation: a list takes no noise
   // Whom the result is sealed to (worker_channel.h's SealResult); none: the result goes out as
   // it is. JSON: "result_key":"<64 lower-case hex>", absent for none.
   std::optional<X25519PublicKey> result_key;
 };
-// Errors: kInvalidArgument naming the field.
+// Errors: kInvalidArgument naming the field (an activation with an ε too).
 StatusOr<JoinJob> ParseJoinJob(std::string_view json);
 std::string JoinJobJson(const JoinJob& job);
 
@@ -76,10 +80,26 @@ StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string
 
 // The job's result as JSON: {"session", "kind", "dimensions", "cells":[{"labels","count"}],
 // "filtered_cells", "k_min", "noise", "attestation": {...}}. Owner A's contribution's positions
-// are those B double-blinded, and the other way round. Errors: kInvalidArgument when the owners'
-// jobs differ, a session does not match, the sizes do not fit, or a dimension's value is not
-// UTF-8 (the result is JSON); those of CountJoint.
+// are those B double-blinded, and the other way round.
+//
+// An activation's result is {"session", "kind":"activation", "withheld":true, "k_min",
+// "attestation"} when fewer than k_min matched pairs are in both owners' audiences — nothing
+// else, not even how many — and otherwise {"session", "kind", "withheld":false, "count":N,
+// "positions":"<hex>", "k_min", "attestation"}: owner A's positions of those pairs as a bit set
+// (EncodePositionBits). Activation contributions carry no breakdown.
+//
+// Errors: kInvalidArgument when the owners' jobs differ, a session does not match, the sizes do
+// not fit, a dimension's value is not UTF-8 (the result is JSON), an activation's contribution has
+// dimensions; those of CountJoint.
 StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
                                  const AttestationProvider& attestation, RandomSource& random);
+
+// Positions of an owner's session (each below `size`) as lower-case hex of ceil(size / 8)
+// bytes, position i being bit i % 8 (least significant first) of byte i / 8: at most 8 MiB of
+// bits (16 MiB of hex) for kMaxContributionPositions, however many are listed.
+std::string EncodePositionBits(std::span<const uint32_t> positions, uint32_t size);
+// The positions set, ascending. Errors: kInvalidArgument for text that is not lower-case hex of
+// whole bytes, or longer than kMaxContributionPositions bits.
+StatusOr<std::vector<uint32_t>> DecodePositionBits(std::string_view hex);
 
 }  // namespace tessera::collab

@@ -68,7 +68,98 @@ bool IsUtf8(std::string_view s) {
   return true;
 }
 
+std::string_view KindName(JoinJob::Kind kind) {
+  switch (kind) {
+    case JoinJob::Kind::kOverlap:
+      return "overlap";
+    case JoinJob::Kind::kCounts:
+      return "counts";
+    case JoinJob::Kind::kActivation:
+      return "activation";
+  }
+  return "?";
+}
+
+// The evidence binds the job and everything released; it goes into the result beside it.
+Status Attest(nlohmann::ordered_json& j, const std::string& job,
+              const AttestationProvider& attestation) {
+  const std::string released = j.dump();
+  std::array<uint8_t, 64> report{};
+  SHA256(reinterpret_cast<const unsigned char*>(job.data()), job.size(), report.data());
+  SHA256(reinterpret_cast<const unsigned char*>(released.data()), released.size(),
+         report.data() + 32);
+  TESSERA_ASSIGN_OR_RETURN(const std::string evidence, attestation.Attest(report));
+  j["attestation"] = nlohmann::ordered_json::parse(evidence);
+  return OkStatus();
+}
+
+// An activation: owner A's positions of the pairs both owners' bits admit, or nothing at all
+// under k_min. No noise: a list cannot be noised, and the owners' grants refuse activation
+// under differential privacy (session.h).
+StatusOr<std::string> ReleaseActivation(const JoinJob& job, const std::string& job_text,
+                                        std::span<const MatchedPair> pairs, const Contribution& a,
+                                        const Contribution& b,
+                                        const AttestationProvider& attestation) {
+  if (!a.dimensions.empty() || !b.dimensions.empty()) {
+    return InvalidArgumentError("an activation takes no breakdown, and an owner sent one");
+  }
+  std::vector<uint32_t> positions;
+  for (const MatchedPair& p : pairs) {
+    if (p.a >= a.in_audience.size() || p.b >= b.in_audience.size()) {
+      return InvalidArgumentError("a matched position is outside a contribution");
+    }
+    if (a.in_audience[p.a] && b.in_audience[p.b]) positions.push_back(p.a);
+  }
+  nlohmann::ordered_json j;
+  j["session"] = Hex(job.session);
+  j["kind"] = KindName(job.kind);
+  const bool withheld = positions.size() < job.k_min;
+  j["withheld"] = withheld;
+  if (!withheld) {
+    j["count"] = positions.size();
+    j["positions"] = EncodePositionBits(positions, static_cast<uint32_t>(a.in_audience.size()));
+  }
+  j["k_min"] = job.k_min;
+  TESSERA_RETURN_IF_ERROR(Attest(j, job_text, attestation));
+  return j.dump();
+}
+
 }  // namespace
+
+std::string EncodePositionBits(std::span<const uint32_t> positions, uint32_t size) {
+  std::string bits((size_t{size} + 7) / 8, '\0');
+  for (uint32_t p : positions) {
+    if (p < size) bits[p / 8] = static_cast<char>(bits[p / 8] | (1 << (p % 8)));
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex(2 * bits.size(), '0');
+  for (size_t i = 0; i < bits.size(); ++i) {
+    const auto byte = static_cast<uint8_t>(bits[i]);
+    hex[2 * i] = kDigits[byte >> 4];
+    hex[2 * i + 1] = kDigits[byte & 15];
+  }
+  return hex;
+}
+
+StatusOr<std::vector<uint32_t>> DecodePositionBits(std::string_view hex) {
+  if (hex.size() % 2 != 0) return InvalidArgumentError("positions: not whole bytes of hex");
+  if (hex.size() / 2 > (size_t{kMaxContributionPositions} + 7) / 8) {
+    return InvalidArgumentError("positions: more than {} bits", kMaxContributionPositions);
+  }
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < hex.size() / 2; ++i) {
+    const int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return InvalidArgumentError("positions: not lower-case hex");
+    const unsigned byte = static_cast<unsigned>(hi * 16 + lo);
+    for (unsigned bit = 0; bit < 8; ++bit) {
+      if ((byte >> bit) & 1) out.push_back(static_cast<uint32_t>(i * 8 + bit));
+    }
+  }
+  return out;
+}
 
 StatusOr<std::optional<std::string>> ReadFrame(const ReadFn& read) {
   uint8_t header[4];
@@ -131,8 +222,10 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
     job.kind = JoinJob::Kind::kOverlap;
   } else if (kind == "counts") {
     job.kind = JoinJob::Kind::kCounts;
+  } else if (kind == "activation") {
+    job.kind = JoinJob::Kind::kActivation;
   } else {
-    return InvalidArgumentError("job: kind must be overlap or counts");
+    return InvalidArgumentError("job: kind must be overlap, counts or activation");
   }
   if (!j.contains("k_min") || !j["k_min"].is_number_unsigned() || j["k_min"].get<uint64_t>() < 1) {
     return InvalidArgumentError("job: k_min must be a whole number of at least 1");
@@ -143,6 +236,10 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
       return InvalidArgumentError("job: epsilon_micro must be a positive whole number or null");
     }
     job.epsilon_micro = j["epsilon_micro"].get<uint64_t>();
+    if (job.kind == JoinJob::Kind::kActivation) {
+      return InvalidArgumentError(
+          "job: an activation takes no epsilon_micro (a list takes no noise)");
+    }
   }
   if (j.contains("result_key")) {
     if (!j["result_key"].is_string()) {
@@ -159,7 +256,7 @@ std::string JoinJobJson(const JoinJob& job) {
   nlohmann::ordered_json j;
   j["version"] = 1;
   j["session"] = Hex(job.session);
-  j["kind"] = job.kind == JoinJob::Kind::kOverlap ? "overlap" : "counts";
+  j["kind"] = KindName(job.kind);
   j["k_min"] = job.k_min;
   j["epsilon_micro"] = job.epsilon_micro ? nlohmann::ordered_json(*job.epsilon_micro) : nullptr;
   if (job.result_key) j["result_key"] = PublicKeyHex(*job.result_key);
@@ -242,6 +339,9 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
     }
   }
   const std::vector<MatchedPair> pairs = MatchPositions(of_a, of_b);
+  if (job.kind == JoinJob::Kind::kActivation) {
+    return ReleaseActivation(job, a.job, pairs, a.contribution, b.contribution, attestation);
+  }
   Contribution ca = a.contribution, cb = b.contribution;
   if (job.kind == JoinJob::Kind::kOverlap) {
     // The overlap of the sessions: every position counts, no breakdown.
@@ -255,7 +355,7 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
       CountJoint(pairs, ca, cb, JointCountQuery{job.k_min, job.epsilon_micro}, random));
   nlohmann::ordered_json j;
   j["session"] = Hex(job.session);
-  j["kind"] = job.kind == JoinJob::Kind::kOverlap ? "overlap" : "counts";
+  j["kind"] = KindName(job.kind);
   j["dimensions"] = counts.dimensions;
   j["cells"] = nlohmann::ordered_json::array();
   for (const JointCell& c : counts.cells) {
@@ -264,14 +364,7 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
   j["filtered_cells"] = counts.filtered_cells;
   j["k_min"] = job.k_min;
   j["noise"] = counts.noise;
-  // The evidence binds the job and everything released.
-  const std::string released = j.dump();
-  std::array<uint8_t, 64> report{};
-  SHA256(reinterpret_cast<const unsigned char*>(a.job.data()), a.job.size(), report.data());
-  SHA256(reinterpret_cast<const unsigned char*>(released.data()), released.size(),
-         report.data() + 32);
-  TESSERA_ASSIGN_OR_RETURN(const std::string evidence, attestation.Attest(report));
-  j["attestation"] = nlohmann::ordered_json::parse(evidence);
+  TESSERA_RETURN_IF_ERROR(Attest(j, a.job, attestation));
   return j.dump();
 }
 

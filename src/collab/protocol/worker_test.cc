@@ -57,7 +57,8 @@ Owner MakeOwner(uint8_t key_byte, std::map<std::string, std::string> people) {
 }
 
 // What `self` sends the worker: the job, `other`'s round-1 values under its own r·k (in two
-// chunks), and its contribution (audience: people whose e-mail starts with `audience_prefix`).
+// chunks), and its contribution (audience: people whose e-mail does not start with "vip"; a
+// breakdown by their attribute named `dimension`, none when it is empty).
 std::string Stream(const Owner& self, const Owner& other, const std::string& job,
                    const PsiSessionId& session, const std::string& dimension) {
   std::string out = Frame(job);
@@ -86,7 +87,7 @@ std::string Stream(const Owner& self, const Owner& other, const std::string& job
     }
     d.codes.push_back(code[band]);
   }
-  c.dimensions.push_back(std::move(d));
+  if (!dimension.empty()) c.dimensions.push_back(std::move(d));
   out += Frame(*EncodeContribution(c));
   return out;
 }
@@ -227,7 +228,7 @@ TEST(JoinWorker, RefusesDifferentJobsOtherSessionsAndBrokenStreams) {
   kind_number.replace(kind_number.find(R"("overlap")"), 9, "1");
   auto refused = ParseJoinJob(kind_number);
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().message(), "job: kind must be overlap or counts");
+  EXPECT_EQ(refused.status().message(), "job: kind must be overlap, counts or activation");
   EXPECT_FALSE(MakeAttestationProvider("sgx-dcap").ok());  // no SGX here, and no fake quote
   EXPECT_FALSE(MakeAttestationProvider("trust-me").ok());
 }
@@ -255,6 +256,76 @@ TEST(JoinWorker, RefusesAValueThatIsNotUtf8) {
     a.contribution.dimensions[0].labels[0] = label;
     EXPECT_FALSE(RunJoinJob(a, b, *simulated, random).ok()) << label;
   }
+}
+
+// An activation: owner a's positions of the shared people that both owners' audiences admit —
+// never b's, never a count under k_min.
+TEST(JoinWorker, ActivationReleasesOwnerAsPositionsOfTheJointAudienceOnly) {
+  const Session s = Shared(JoinJob::Kind::kActivation);
+  OwnerStream a = *ReadOwnerStream(FromString(Stream(s.a, s.b, s.job, s.id, "")), "a");
+  OwnerStream b = *ReadOwnerStream(FromString(Stream(s.b, s.a, s.job, s.id, "")), "b");
+  // a's audience leaves out r0, r5, r10, ...; b's leaves out r0, r3, r6, ... and its own people.
+  auto number = [](const std::string& id) { return std::stoi(id.substr(1)); };
+  std::set<uint32_t> truth;
+  for (uint32_t p = 0; p < s.a.session.size(); ++p) {
+    const std::string& id = s.a.session[p];
+    a.contribution.in_audience[p] = number(id) % 5 != 0;
+    if (number(id) < 250 && number(id) % 5 != 0 && number(id) % 3 != 0) truth.insert(p);
+  }
+  for (uint32_t p = 0; p < s.b.session.size(); ++p) {
+    const std::string& id = s.b.session[p];
+    b.contribution.in_audience[p] = id[0] == 'r' && number(id) % 3 != 0;
+  }
+  auto simulated = *MakeAttestationProvider("simulated");
+  SeededRandom random(uint64_t{3});
+  auto result = RunJoinJob(a, b, *simulated, random);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  const auto j = nlohmann::json::parse(*result);
+  EXPECT_EQ(j["kind"], "activation");
+  EXPECT_EQ(j["withheld"], false);
+  EXPECT_EQ(j["count"], truth.size());
+  EXPECT_FALSE(j.contains("cells"));
+  EXPECT_EQ(j["attestation"]["mode"], "simulated");
+  // A fixed size: a bit per position of a's session, however many are listed.
+  EXPECT_EQ(j["positions"].get<std::string>().size(), 2 * ((s.a.session.size() + 7) / 8));
+  auto positions = DecodePositionBits(j["positions"].get<std::string>());
+  ASSERT_TRUE(positions.ok()) << positions.status().message();
+  EXPECT_EQ(std::set<uint32_t>(positions->begin(), positions->end()), truth);
+  EXPECT_EQ(result->find("@"), std::string::npos);
+
+  // Under k_min: that fact and nothing else — no count, no positions.
+  JoinJob strict = *ParseJoinJob(s.job);
+  strict.k_min = truth.size() + 1;
+  a.job = b.job = JoinJobJson(strict);
+  result = RunJoinJob(a, b, *simulated, random);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  const auto w = nlohmann::json::parse(*result);
+  EXPECT_EQ(w["withheld"], true);
+  EXPECT_FALSE(w.contains("count"));
+  EXPECT_FALSE(w.contains("positions"));
+  EXPECT_EQ(w["k_min"], truth.size() + 1);
+
+  // A list takes no noise and no breakdown.
+  JoinJob noisy = *ParseJoinJob(s.job);
+  noisy.epsilon_micro = 500'000;
+  auto refused = ParseJoinJob(JoinJobJson(noisy));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("epsilon"));
+  a.job = b.job = s.job;
+  a.contribution.dimensions.push_back({"age_band", {"18-34"}, {}});
+  a.contribution.dimensions[0].codes.assign(a.contribution.in_audience.size(), 1);
+  EXPECT_FALSE(RunJoinJob(a, b, *simulated, random).ok());
+}
+
+TEST(JoinWorker, PositionBitsRoundTripAndRefuseWhatIsNotHex) {
+  const std::vector<uint32_t> positions = {0, 7, 8, 9, 63, 64};
+  const std::string hex = EncodePositionBits(positions, 65);
+  EXPECT_EQ(hex,
+            "8103000000000080"
+            "01");
+  EXPECT_EQ(*DecodePositionBits(hex), positions);
+  EXPECT_TRUE(DecodePositionBits("")->empty());
+  for (const char* bad : {"8", "8G", "AB", "0x"}) EXPECT_FALSE(DecodePositionBits(bad).ok()) << bad;
 }
 
 TEST(JoinJob, NamesTheResultsRecipientByItsKey) {
