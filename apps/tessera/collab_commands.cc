@@ -176,6 +176,12 @@ Status RunGrantCreate(const GrantArgs& a) {
   TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(a.store.store, false));
   TESSERA_ASSIGN_OR_RETURN(auto grant, collab::GrantStore(store->db()).Create(spec, key));
   const std::string document = collab::GrantToJson(grant);
+  if (spec.purpose == collab::Purpose::kAudienceCounts && !spec.differential_privacy) {
+    std::fprintf(stderr,
+                 "Note: exact counts (no --epsilon): a partner that also controls the other side "
+                 "can difference two queries to learn about one person; k_min does not prevent "
+                 "it, noise does (docs/collaboration.md, \"Exact counts and differencing\").\n");
+  }
   if (!a.output.empty()) {
     TESSERA_ASSIGN_OR_RETURN(auto out, Output::Open(a.output));
     std::fwrite(document.data(), 1, document.size(), out->file());

@@ -305,9 +305,12 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
                                  owner->name));
     }
     k_min = std::max<uint64_t>(k_min, static_cast<uint64_t>(policy->k_min));
-    if (policy->differential_privacy && !r.epsilon_micro) {
-      r.epsilon_micro =
+    // Without an ε given, the smallest any owner's grants allow per query (a larger one would
+    // be refused by that owner, after the other had reserved its own).
+    if (policy->differential_privacy && !spec.epsilon_micro) {
+      const auto allowed =
           static_cast<uint64_t>(policy->differential_privacy->epsilon_per_query_micro);
+      r.epsilon_micro = r.epsilon_micro ? std::min(*r.epsilon_micro, allowed) : allowed;
     }
     result.grant_ids.insert(result.grant_ids.end(), policy->grant_ids.begin(),
                             policy->grant_ids.end());
@@ -424,7 +427,9 @@ Status AuditQuery(store::Database& db, const PartyId& self, const QuerySpec& spe
   rec.time = now;
   rec.party = self.ToString();
   rec.purpose = std::string(PurposeName(PurposeOfKind(spec.kind)));
-  TESSERA_ASSIGN_OR_RETURN(rec.query_hash, QueryHash(q.dump()));
+  // The hash the owners log for the same request, when there was one; else the spec's.
+  TESSERA_ASSIGN_OR_RETURN(
+      rec.query_hash, QueryHash(outcome.ok() ? SessionRequestJson(outcome->request) : q.dump()));
   rec.attestation = AttestationMode::kSimulated;
   if (outcome.ok()) {
     if (!outcome->grant_ids.empty()) rec.grant_id = outcome->grant_ids.front();

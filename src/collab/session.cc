@@ -280,7 +280,8 @@ struct OwnerSession {
   Contribution contribution;
   std::vector<int64_t> reservations;
   std::string grant_id;  // the first grant applied (for the audit log), empty for our own query
-  uint64_t epsilon_micro = 0;  // what this owner's budget pays (0 without its own DP)
+  std::vector<std::string> grant_ids;  // every grant applied, checked again in round 2
+  uint64_t epsilon_micro = 0;          // what this owner's budget pays (0 without its own DP)
   int64_t created = 0;
   // An activation this party asked itself as owner A: the customer index at each session
   // position, for ActivationMembers after round 2. Never set for anyone else's request.
@@ -347,6 +348,28 @@ struct OwnerNode::Impl {
     }
   }
 
+  // Logs a request refused before it could be read as one (malformed, no such session): who
+  // sent it, the hash of what came (its first 64 KiB), why.
+  Status AuditUnread(const PartyId& from, std::string_view body, Status outcome) {
+    AuditRecord rec;
+    rec.time = Now();
+    rec.party = from.ToString();
+    auto hash = QueryHash(body.substr(0, std::min<size_t>(body.size(), kMaxRequestBytes)));
+    if (!hash.ok()) return outcome;
+    rec.query_hash = *hash;
+    rec.attestation = AttestationMode::kSimulated;
+    rec.outcome = outcome.code() == StatusCode::kFailedPrecondition ? AuditOutcome::kRefused
+                                                                    : AuditOutcome::kFailed;
+    rec.reason = outcome.TextDetail("reason").value_or("invalid_request");
+    auto store = options.open_store();
+    if (store.ok()) {
+      if (auto appended = AuditLog((*store)->db()).Append(rec); !appended.ok()) {
+        std::fprintf(stderr, "tessera: audit log: %s\n", appended.status().message().c_str());
+      }
+    }
+    return outcome;
+  }
+
   // Releases what expired sessions reserved: they never sent anything to a worker.
   void Sweep(store::Database& db) {
     std::vector<std::shared_ptr<OwnerSession>> expired;
@@ -370,16 +393,22 @@ struct OwnerNode::Impl {
     }
   }
 
+  // `extra_fields`: fields used beyond the expression's and breakdown's (none, or a parsed
+  // expression's fields when the grants are checked a second time).
   StatusOr<Allowance> Check(store::Store& store, const SessionRequest& r,
                             const std::optional<audience::Expression>& expression,
-                            const audience::AudienceIndex* index, int side);
+                            const audience::AudienceIndex* index, int side,
+                            const std::vector<std::string>& extra_fields = {});
+  // Whether the grants a session relies on are still in force (revoked or expired since).
+  Status StillInForce(store::Store& store, const OwnerSession& session);
   StatusOr<NodeReply> Round1(const PartyId& from, std::string_view body);
   StatusOr<NodeReply> Round2(const PartyId& from, std::string_view body);
 };
 
 StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionRequest& r,
                                            const std::optional<audience::Expression>& expression,
-                                           const audience::AudienceIndex* index, int side) {
+                                           const audience::AudienceIndex* index, int side,
+                                           const std::vector<std::string>& extra_fields) {
   Allowance allowance;
   const std::string self = key.id().ToString();
   // An activation list names owner A's customers: it goes to owner A and to no one else, so A
@@ -389,7 +418,25 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
                    "an activation list goes only to the owner of those customers: the requester "
                    "must be the owner whose customers are listed (owner A)");
   }
+  // The other owner must be a data owner this node knows: a party a requester made up (and
+  // holds the key of) would otherwise match this owner's customers against anything it hashes.
+  const std::string& other = r.owners[static_cast<size_t>(1 - side)];
+  auto other_id = PartyId::Parse(other);
+  const CollaborationParty* partner =
+      other_id.ok() ? options.collaboration.Find(*other_id) : nullptr;
+  if (partner == nullptr || !partner->HasRole(PartyRole::kDataOwner)) {
+    return Refusal("unknown_owner",
+                   "the other owner of the request is no data_owner of this node's "
+                   "collaboration file");
+  }
   if (r.requester == self) return allowance;  // an owner may ask about its own data
+  // Nothing binds a worker's hello to the party that hosts it (a quote would): a requester that
+  // named another host could relay a worker of its own. The worker runs at the requester.
+  if (r.worker_host != r.requester) {
+    return Refusal("worker_host_not_supported",
+                   "the join worker runs at the requester; a worker elsewhere needs an attested "
+                   "hello, which this version cannot check");
+  }
   TESSERA_ASSIGN_OR_RETURN(std::vector<StoredGrant> all, GrantStore(store.db()).List());
   const Purpose purpose = PurposeOf(r);
   std::vector<StoredGrant> candidates, in_force;
@@ -438,6 +485,7 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
   const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
   std::vector<std::string> used = q.breakdown;
   if (expression) used.insert(used.end(), expression->fields().begin(), expression->fields().end());
+  used.insert(used.end(), extra_fields.begin(), extra_fields.end());
   for (const std::string& field : used) {
     if (!has(p.allowed_fields, field)) {
       return Refusal("field_not_allowed",
@@ -483,22 +531,41 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
 }
 
 StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_view body) {
-  TESSERA_ASSIGN_OR_RETURN(SessionRequest r, ParseSessionRequest(body));
+  auto parsed = ParseSessionRequest(body);
+  if (!parsed.ok()) return AuditUnread(from, body, parsed.status());
+  SessionRequest r = std::move(*parsed);
   if (r.requester != from.ToString()) {
-    return PermissionDeniedError("round1: the request names another requester than its sender");
+    return AuditUnread(from, body,
+                       PermissionDeniedError("round1: the request names another "
+                                             "requester than its sender"));
   }
   const std::string self = key.id().ToString();
   const int side = r.owners[0] == self ? 0 : r.owners[1] == self ? 1 : -1;
-  if (side < 0) return Refusal("not_an_owner", "this party is not an owner of the request");
-  {
-    std::lock_guard lock(mu);
-    if (sessions.contains(r.session)) {
-      return InvalidArgumentError("round1: this session id was used before");
-    }
-  }
   TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
   Sweep(store->db());
   TESSERA_ASSIGN_OR_RETURN(std::string query_hash, QueryHash(SessionRequestJson(r)));
+  // What cannot even be considered is refused and logged before anything else.
+  Status early;
+  if (side < 0) {
+    early = Refusal("not_an_owner", "this party is not an owner of the request");
+  } else if (r.issued_at < Now() - kNodeClockSkewSeconds ||
+             r.issued_at > Now() + kNodeClockSkewSeconds) {
+    early = Refusal("stale_request", "the request was issued too long ago or in the future");
+  } else {
+    std::lock_guard lock(mu);
+    size_t open = 0;
+    for (const auto& [id, kept] : sessions) open += kept->request.requester == r.requester;
+    if (sessions.contains(r.session) || activations.contains(r.session)) {
+      early = InvalidArgumentError("round1: this session id was used before");
+    } else if (open >= kMaxOpenSessionsPerRequester) {
+      early = Refusal("too_many_sessions",
+                      fmt::format("the requester has {} sessions open here already", open));
+    }
+  }
+  if (!early.ok()) {
+    Audit(store->db(), r, query_hash, "", 0, early);
+    return early;
+  }
   const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
 
   auto session = std::make_shared<OwnerSession>();
@@ -507,13 +574,25 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
   auto decide = [&]() -> Status {
     std::optional<audience::AudienceIndex> index;
     std::optional<audience::Expression> expression;
+    // The grants first, as far as they can be judged without the index: a party without a
+    // grant makes this node load nothing and learns nothing of its fields.
+    TESSERA_RETURN_IF_ERROR(Check(*store, r, std::nullopt, nullptr, side).status());
     if (r.kind == QueryKind::kCounts || r.kind == QueryKind::kActivation) {
       bool rebuilt = false;
       TESSERA_ASSIGN_OR_RETURN(index,
                                audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
       if (!q.expression.empty()) {
         auto parsed = audience::Expression::Parse(q.expression, *index);
-        if (!parsed.ok()) return parsed.status().WithContext("this owner's expression");
+        if (!parsed.ok()) {
+          // A partner sees no suggestion: they would list this owner's values and fields.
+          if (r.requester == self) return parsed.status().WithContext("this owner's expression");
+          const std::string& m = parsed.status().message();
+          const std::string where = m.starts_with("column ") ? m.substr(0, m.find(':')) : "";
+          return InvalidArgumentError(
+              "this owner's expression does not parse, or names a field, value or category the "
+              "grants do not let it show{}",
+              where.empty() ? "" : " (" + where + ")");
+        }
         expression = std::move(*parsed);
       }
       for (const std::string& b : q.breakdown) {
@@ -526,6 +605,7 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     TESSERA_ASSIGN_OR_RETURN(Allowance allowance,
                              Check(*store, r, expression, index ? &*index : nullptr, side));
     if (!allowance.grant_ids.empty()) grant_id = allowance.grant_ids.front();
+    session->grant_ids = allowance.grant_ids;
     // Reserve ε on every grant that asks for a budget; refuse before computing if one cannot.
     BudgetLedger ledger(store->db());
     for (const auto& [id, dp] : allowance.budgets) {
@@ -542,7 +622,7 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
       session->epsilon_micro = *r.epsilon_micro;
     }
 
-    // This owner's tokens of the identifier kind, each value once (the lowest customer keeps it).
+    // This owner's tokens of the identifier kind.
     const auto kind = r.identifier == MatchKind::kPhone ? privacy::IdentifierKind::kPhone
                                                         : privacy::IdentifierKind::kEmail;
     std::vector<std::pair<std::array<uint8_t, 32>, uint32_t>> tokens;
@@ -553,9 +633,17 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
           std::copy(token.begin(), token.end(), t.begin());
           tokens.emplace_back(t, customer);
         }));
+    // Each value once (the lowest customer keeps it), then each customer once (its lowest
+    // value): one position per person, so that a person moves a count by one at most, as the
+    // noise assumes.
     std::sort(tokens.begin(), tokens.end());
     tokens.erase(std::unique(tokens.begin(), tokens.end(),
                              [](const auto& a, const auto& b) { return a.first == b.first; }),
+                 tokens.end());
+    std::stable_sort(tokens.begin(), tokens.end(),
+                     [](const auto& a, const auto& b) { return a.second < b.second; });
+    tokens.erase(std::unique(tokens.begin(), tokens.end(),
+                             [](const auto& a, const auto& b) { return a.second == b.second; }),
                  tokens.end());
     if (tokens.size() > kMaxContributionPositions) {
       return InvalidArgumentError("more than {} identifiers of this kind",
@@ -629,8 +717,10 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     tokens.shrink_to_fit();
     TESSERA_ASSIGN_OR_RETURN(points, BlindBatch(std::move(points), scalar));
     session->scalar.emplace(std::move(scalar));
-    std::string out;
-    out.reserve(static_cast<size_t>(n) * 32 + (n / kPointsPerChunk + 1) * 40);
+    // The reply names the request this owner accepted (its hash), so that its partner serves
+    // round 2 only for the very request it accepted itself.
+    std::string out = Frame(query_hash);
+    out.reserve(static_cast<size_t>(n) * 32 + (n / kPointsPerChunk + 1) * 40 + 100);
     uint32_t sequence = 0;
     for (size_t at = 0; at < points.size() || sequence == 0; at += kPointsPerChunk) {
       PsiMessage m;
@@ -669,31 +759,59 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
   return Reply("round1", from, std::move(reply_body));
 }
 
+Status OwnerNode::Impl::StillInForce(store::Store& store, const OwnerSession& session) {
+  if (session.grant_ids.empty()) return OkStatus();  // the owner asked itself
+  TESSERA_ASSIGN_OR_RETURN(std::vector<StoredGrant> all, GrantStore(store.db()).List());
+  for (const StoredGrant& g : all) {
+    if (std::find(session.grant_ids.begin(), session.grant_ids.end(), g.grant.id) ==
+        session.grant_ids.end()) {
+      continue;
+    }
+    if (g.revocation) return Refusal("revoked", "a grant was revoked since round 1");
+    if (Now() >= g.grant.spec.expires) return Refusal("expired", "a grant expired since round 1");
+  }
+  return OkStatus();
+}
+
 StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_view body) {
   FrameCursor frames(body);
-  TESSERA_ASSIGN_OR_RETURN(auto head_frame, frames.Next());
-  if (!head_frame) return InvalidArgumentError("round2: empty request");
-  Json head = Json::parse(*head_frame, nullptr, false);
+  auto head_frame = frames.Next();
+  if (!head_frame.ok()) return AuditUnread(from, body, head_frame.status());
+  if (!*head_frame) return AuditUnread(from, body, InvalidArgumentError("round2: empty request"));
+  Json head = Json::parse(**head_frame, nullptr, false);
   if (head.is_discarded() || !head.is_object() || !head.contains("session") ||
       !head["session"].is_string() || !head.contains("worker") || !head["worker"].is_string() ||
       !head.contains("partner") || !head["partner"].is_object()) {
-    return InvalidArgumentError("round2: the head is not {{\"session\", \"worker\", \"partner\"}}");
+    return AuditUnread(
+        from, body,
+        InvalidArgumentError("round2: the head is not {{\"session\", \"worker\", \"partner\"}}"));
   }
   auto sid = FromHex<16>(head["session"].get<std::string>());
-  if (!sid) return InvalidArgumentError("round2: session: not 32 lowercase hex digits");
+  if (!sid) {
+    return AuditUnread(from, body,
+                       InvalidArgumentError("round2: session: not 32 lowercase hex digits"));
+  }
   std::shared_ptr<OwnerSession> session;
   {
     std::lock_guard lock(mu);
     auto it = sessions.find(*sid);
+    // Only the session's requester may end it; a session's round 2 runs once, in time.
+    if (it != sessions.end() && it->second->request.requester != from.ToString()) {
+      return AuditUnread(
+          from, body,
+          PermissionDeniedError("round2: sent by another party than the session's requester"));
+    }
     if (it != sessions.end()) {
-      session = it->second;
-      sessions.erase(it);  // a session's round 2 runs once
+      if (it->second->created + kSessionTimeoutSeconds >= Now()) session = it->second;
+      sessions.erase(it);
     }
   }
   if (!session) {
-    return Refusal("unknown_session",
-                   "round2: no such session here (expired, run already, or this node restarted): "
-                   "start the query again");
+    return AuditUnread(
+        from, body,
+        Refusal("unknown_session",
+                "round2: no such session here (expired, run already, or this node restarted): "
+                "start the query again"));
   }
   const SessionRequest& r = session->request;
   TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
@@ -703,10 +821,7 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     Audit(store->db(), r, session->query_hash, session->grant_id, 0, s);
     return s;
   };
-  if (from.ToString() != r.requester) {
-    return fail(
-        PermissionDeniedError("round2: sent by another party than the session's requester"));
-  }
+  if (Status live = StillInForce(*store, *session); !live.ok()) return fail(live);
   auto requester = PartyId::Parse(r.requester);
   if (!requester.ok()) return fail(requester.status());
   auto hello = ParseWorkerHello(head["worker"].get<std::string>());
@@ -739,6 +854,14 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
       !v.ok()) {
     return fail(v.WithContext("round2: the partner's values"));
   }
+  // The partner accepted the very request this owner accepted: a requester cannot show each
+  // owner another one (each its own breakdown, say) and join them at the worker.
+  FrameCursor partner_frames(partner_body);
+  auto accepted = partner_frames.Next();
+  if (!accepted.ok() || !*accepted || **accepted != session->query_hash) {
+    return fail(Refusal("request_mismatch",
+                        "round2: the partner accepted another request than this owner"));
+  }
 
   // The partner's values, double-blinded with r·k, in its session order.
   const SessionScalar both = session->scalar->WithMatchKey(match_key);
@@ -758,7 +881,6 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
   auto sealed = writer->Seal(JoinJobJson(job), false);
   if (!sealed.ok()) return fail(sealed.status());
   out += *sealed;
-  FrameCursor partner_frames(partner_body);
   ReplayGuard guard;
   const std::string partner_text = partner.ToString();
   bool last = false;
@@ -858,14 +980,46 @@ StatusOr<std::vector<privacy::Uuid>> OwnerNode::ActivationMembers(
   return members;
 }
 
-StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
-                                      std::string_view body) {
+Status OwnerNode::Admit(const NodeSignature& signature) const {
   auto from = PartyId::Parse(signature.from);
   if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
   if (impl_->options.collaboration.Find(*from) == nullptr) {
     return PermissionDeniedError(
-        "node message: the sender is not a party of this node's "
-        "collaboration file");
+        "node message: the sender is not a party of this node's collaboration file");
+  }
+  if (signature.to != impl_->key.id().ToString()) {
+    return PermissionDeniedError("node message: addressed to another party");
+  }
+  const int64_t now = impl_->Now();
+  if (signature.time < now - kNodeClockSkewSeconds ||
+      signature.time > now + kNodeClockSkewSeconds) {
+    return PermissionDeniedError(
+        "node message: its time is more than {} seconds from this node's clock (check both "
+        "clocks)",
+        kNodeClockSkewSeconds);
+  }
+  auto hex = [](std::string_view v, size_t n) {
+    return v.size() == n && std::all_of(v.begin(), v.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  if (!hex(signature.nonce, 32) || !hex(signature.signature, 128)) {
+    return PermissionDeniedError("node message: a malformed nonce or signature");
+  }
+  return OkStatus();
+}
+
+uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
+  return op == "round1" ? kMaxRequestBytes : otherwise;
+}
+
+StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
+                                      std::string_view body) {
+  TESSERA_RETURN_IF_ERROR(Admit(signature));
+  auto from = PartyId::Parse(signature.from);
+  if (!from.ok()) return from.status();
+  if (body.size() > MaxBodyBytes(op, body.size())) {
+    return InvalidArgumentError("node message: a body larger than step '{}' takes", op);
   }
   TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, *from, impl_->key.id(), body));
   TESSERA_RETURN_IF_ERROR(impl_->nonces.Accept(signature, impl_->Now()));

@@ -151,10 +151,22 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
                            "Tessera-Time, Tessera-Nonce and Tessera-Signature",
                            ""});
   }
+  // Refused before a byte of the body is read: no one holds a node's memory or threads with
+  // an unsigned body.
+  if (Status admitted = node_->Admit(sig); !admitted.ok()) {
+    return SendError(res, ErrorOf(admitted));
+  }
+  const std::string op = req.matches[1].str();
+  const uint64_t limit = collab::OwnerNode::MaxBodyBytes(op, options_.max_body_bytes);
+  if (req.has_header("Content-Length") &&
+      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > limit) {
+    return SendError(
+        res, {413, "payload_too_large", fmt::format("the body exceeds {} bytes", limit), ""});
+  }
   std::string body;
   bool too_large = false;
   const bool complete = reader([&](const char* data, size_t n) {
-    if (body.size() + n > options_.max_body_bytes) {
+    if (body.size() + n > limit) {
       too_large = true;
       return false;
     }
@@ -162,11 +174,11 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
     return true;
   });
   if (too_large) {
-    return SendError(res, {413, "payload_too_large",
-                           fmt::format("the body exceeds {} bytes", options_.max_body_bytes), ""});
+    return SendError(
+        res, {413, "payload_too_large", fmt::format("the body exceeds {} bytes", limit), ""});
   }
   if (!complete) return SendError(res, BadParameter("body", "the body ended early"));
-  auto reply = node_->Handle(req.matches[1].str(), sig, body);
+  auto reply = node_->Handle(op, sig, body);
   if (!reply.ok()) return SendError(res, ErrorOf(reply.status()));
   for (const auto& [name, value] : NodeSignatureHeaders(reply->signature)) {
     res.set_header(name, value);

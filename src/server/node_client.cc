@@ -1,7 +1,6 @@
 #include "tessera/server/node_client.h"
 
 #include <httplib.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -25,15 +24,14 @@ std::string DefaultWorkerBinary() {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    for (const auto& candidate : {self.parent_path() / "tessera-worker",
-                                  self.parent_path().parent_path() / "tessera-worker" /
-                                      "tessera-worker"}) {
+    for (const auto& candidate :
+         {self.parent_path() / "tessera-worker",
+          self.parent_path().parent_path() / "tessera-worker" / "tessera-worker"}) {
       if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
     }
   }
   return "tessera-worker";
 }
-
 
 std::vector<std::pair<std::string, std::string>> NodeSignatureHeaders(
     const collab::NodeSignature& sig) {
@@ -63,8 +61,7 @@ HttpNodeTransport::HttpNodeTransport(const collab::PartyKey& key, std::function<
     : key_(key), clock_(std::move(clock)), read_timeout_(read_timeout_seconds) {}
 
 StatusOr<collab::NodeReply> HttpNodeTransport::Call(const collab::CollaborationParty& to,
-                                                    std::string_view op,
-                                                    const std::string& body) {
+                                                    std::string_view op, const std::string& body) {
   const int64_t now = clock_ ? clock_() : SystemNow();
   TESSERA_ASSIGN_OR_RETURN(collab::NodeSignature sig,
                            collab::SignNodeMessage(key_, op, to.id, body, now));
@@ -93,32 +90,42 @@ StatusOr<collab::NodeReply> HttpNodeTransport::Call(const collab::CollaborationP
     const auto j = nlohmann::json::parse(res->body, nullptr, false);
     if (j.is_object() && j.contains("error") && j["error"].is_object()) {
       const auto& e = j["error"];
-      if (e.contains("message") && e["message"].is_string()) {
-        message = fmt::format("{}: {}", to.name, e["message"].get<std::string>());
-      }
+      // The caller names the party (RunQuery adds it as context).
+      if (e.contains("message") && e["message"].is_string())
+        message = e["message"].get<std::string>();
       if (e.contains("reason") && e["reason"].is_string()) reason = e["reason"].get<std::string>();
     }
     Status s;
     switch (res->status) {
-      case 400: s = InvalidArgumentError("{}", message); break;
+      case 400:
+        s = InvalidArgumentError("{}", message);
+        break;
       case 401:
-      case 403: s = PermissionDeniedError("{}", message); break;
-      case 404: s = NotFoundError("{}", message); break;
+      case 403:
+        s = PermissionDeniedError("{}", message);
+        break;
+      case 404:
+        s = NotFoundError("{}", message);
+        break;
       case 409:
         s = reason == "budget_exhausted" ? ResourceExhaustedError("{}", message)
                                          : FailedPreconditionError("{}", message);
         break;
-      case 503: s = UnavailableError("{}", message); break;
-      default: s = InternalError("{}", message); break;
+      case 503:
+        s = UnavailableError("{}", message);
+        break;
+      default:
+        s = InternalError("{}", message);
+        break;
     }
     if (!reason.empty()) s.SetDetail("reason", reason);
     return s;
   }
-  const collab::NodeSignature reply = NodeSignatureFromHeaders(
-      [&](const char* name) { return res->get_header_value(name); });
-  TESSERA_RETURN_IF_ERROR(collab::VerifyNodeMessage(reply, std::string(op) + ".reply", to.id,
-                                                    key_.id(), res->body)
-                              .WithContext(to.name));
+  const collab::NodeSignature reply =
+      NodeSignatureFromHeaders([&](const char* name) { return res->get_header_value(name); });
+  TESSERA_RETURN_IF_ERROR(
+      collab::VerifyNodeMessage(reply, std::string(op) + ".reply", to.id, key_.id(), res->body)
+          .WithContext(to.name));
   return collab::NodeReply{std::move(res->body), std::move(reply)};
 }
 

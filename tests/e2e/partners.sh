@@ -55,6 +55,8 @@ export TESSERA_KEY=$work/frischmarkt.key
 export TESSERA_STORE=$work/frischmarkt.db
 "$tessera" keys init >/dev/null
 self=$("$tessera" party init --name Frischmarkt 2>/dev/null)
+# An empty snapshot: a joint count evaluates this party's side on its audience index.
+"$tessera" snapshots create --window 12m >/dev/null 2>&1
 # Telco: a store and a key of its own.
 telco_store=$work/telco.db
 telco_key=$work/telco.key
@@ -98,7 +100,7 @@ viewer=$("$tessera" keys api create --role viewer --label "partners test" 2>/dev
 analyst=$("$tessera" keys api create --role analyst --label "partners test" 2>/dev/null)
 admin=$("$tessera" keys api create --role admin --label "partners test" 2>/dev/null)
 
-"$tessera" serve --listen 127.0.0.1:0 --collaboration "$work/collab.toml" >"$work/serve.out" 2>"$work/serve.err" &
+"$tessera" serve --listen 127.0.0.1:0 --with-key --collaboration "$work/collab.toml" >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 url=""
 for _ in $(seq 100); do

@@ -49,8 +49,11 @@
 namespace tessera::collab {
 
 inline constexpr std::string_view kSessionRequestType = "tessera.collab.session.v1";
-// How long an owner keeps a session between round 1 and round 2.
-inline constexpr int64_t kSessionTimeoutSeconds = 3600;
+// How long an owner keeps a session between round 1 and round 2: well within the budget
+// ledger's reservation timeout, so that a session that never ran gives its ε back.
+inline constexpr int64_t kSessionTimeoutSeconds = 1800;
+// Sessions one requester may have open at an owner at once (each holds its contribution).
+inline constexpr size_t kMaxOpenSessionsPerRequester = 8;
 
 // kActivation: the members of a joint audience, to the owner of those customers (owner A, who
 // must be the requester), as its own pseudonyms; purpose activation, output activation_list.
@@ -139,6 +142,14 @@ class OwnerNode {
   // "reason" (refused by policy; audited), the store's errors.
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
                              std::string_view body);
+
+  // What can be checked of a node request before its body is read: the sender is a party of
+  // the collaboration file, the request is addressed to this party, its time is within the
+  // allowed skew, its nonce and signature are well-formed. A transport calls it first, so that
+  // nobody makes a node read a body without a plausible signature. Errors: kPermissionDenied.
+  Status Admit(const NodeSignature& signature) const;
+  // The largest body a step takes (round 1: a session request).
+  static uint64_t MaxBodyBytes(std::string_view op, uint64_t otherwise);
 
   // The last step of an activation this party asked as owner A (RunActivation), in this process
   // only: no op of Handle, and so no node route, reaches it. Maps `positions` of the session
