@@ -309,6 +309,7 @@ struct OwnerNode::Impl {
   MatchTokenKey match_key;
   NonceCache nonces;
   std::mutex mu;
+  std::mutex index_mu;  // around LoadOrBuildIndex
   std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;  // guarded by mu
   std::map<PsiSessionId, KeptActivation> activations;              // guarded by mu
 
@@ -579,6 +580,9 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     TESSERA_RETURN_IF_ERROR(Check(*store, r, std::nullopt, nullptr, side).status());
     if (r.kind == QueryKind::kCounts || r.kind == QueryKind::kActivation) {
       bool rebuilt = false;
+      // One session at a time reads or (re)builds the index file: concurrent builds would
+      // write the same file.
+      std::lock_guard index_lock(index_mu);
       TESSERA_ASSIGN_OR_RETURN(index,
                                audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
       if (!q.expression.empty()) {
