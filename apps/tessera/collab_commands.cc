@@ -526,7 +526,7 @@ void AddQueryCommands(CLI::App& app, int* rc) {
   count->add_option("--k-min", count_args.k_min, "Smallest cell (at least the grants')");
   count->footer(
       "Example: tessera collab count --partner Telco --collaboration collab.toml \\\n"
-      "           --expression 'segment = champions' --partner-breakdown age_band");
+      "           --expression 'segment = \"champions\"' --partner-breakdown age_band");
   count->callback([rc] {
     const Status s = RunCollabQuery(count_args, collab::QueryKind::kCounts);
     *rc = s.ok() ? 0 : Fail(s);
