@@ -33,14 +33,14 @@ std::string SignedBytes(std::string_view op, std::string_view from, std::string_
                         int64_t time, std::string_view nonce, std::string_view body) {
   std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest.data());
-  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", kNodeSignatureContext, op, from, to, time,
-                     nonce, Hex(digest));
+  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", kNodeSignatureContext, op, from, to, time, nonce,
+                     Hex(digest));
 }
 
 }  // namespace
 
-StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op,
-                                        const PartyId& to, std::string_view body, int64_t now) {
+StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op, const PartyId& to,
+                                        std::string_view body, int64_t now) {
   if (sodium_init() < 0) return InternalError("libsodium cannot initialize");
   std::array<uint8_t, 16> nonce{};
   randombytes_buf(nonce.data(), nonce.size());

@@ -309,7 +309,7 @@ struct OwnerNode::Impl {
   MatchTokenKey match_key;
   NonceCache nonces;
   std::mutex mu;
-  std::mutex index_mu;  // around LoadOrBuildIndex
+  std::mutex index_mu;                                             // around LoadOrBuildIndex
   std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;  // guarded by mu
   std::map<PsiSessionId, KeptActivation> activations;              // guarded by mu
 

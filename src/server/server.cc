@@ -506,13 +506,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   node.index_path = audience::DefaultIndexPath(options.store, store->Describe());
   node.max_body_bytes = options.max_upload_bytes;
   node.max_json_bytes = options.max_json_bytes;
-  TESSERA_ASSIGN_OR_RETURN(
-      impl->collab_node,
-      internal::CollabNodeApi::Create(
-          node, {[self](const httplib::Request& req, httplib::Response& res, Role role) {
-                   return self->Authorize(req, res, role);
-                 },
-                 [self] { return self->ThreadStore(); }}));
+  TESSERA_ASSIGN_OR_RETURN(impl->collab_node,
+                           internal::CollabNodeApi::Create(
+                               node, {[self](const httplib::Request& req, httplib::Response& res,
+                                             Role role) { return self->Authorize(req, res, role); },
+                                      [self] { return self->ThreadStore(); }}));
   impl->http.set_read_timeout(options.read_timeout_seconds, 0);
   impl->http.set_write_timeout(options.write_timeout_seconds, 0);
   // The upload handler enforces max_upload_bytes itself (413 with a JSON error).

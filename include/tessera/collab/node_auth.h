@@ -42,8 +42,8 @@ struct NodeSignature {
 
 // Signs `body` for step `op` from `key`'s party to `to` at `now`, with a fresh nonce.
 // Errors: kInternal if libsodium cannot initialize.
-StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op,
-                                        const PartyId& to, std::string_view body, int64_t now);
+StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op, const PartyId& to,
+                                        std::string_view body, int64_t now);
 
 // Checks a signature's form and that it is `from`'s over `body` for `op`, addressed to `to`.
 // Does not check time or nonce (NonceCache does). Errors: kPermissionDenied naming what is wrong
