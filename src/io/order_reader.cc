@@ -112,12 +112,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   bool ok = true;
   if (!source_->Next(&row_, &error, &ok)) return Result::kEnd;
   if (!ok) {
-    reject->file = path_;
-    reject->line = error.line;
-    reject->column = error.column;
-    reject->column_name = error.column_name;
-    reject->reason_code = error.code;
-    reject->reason = error.reason;
+    *reject = RejectOfRowError(path_, error);
     return error.code == kReadError ? Result::kReadError : Result::kReject;
   }
   const uint64_t line = row_.line;
@@ -253,6 +248,17 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   // file loaded before phones were read (its phone column unmapped) must name them as then.
   o.content_hash = HashFields(row_.fields, resolved_.index[Idx(Field::kPhone)]);
   return Result::kLine;
+}
+
+Reject RejectOfRowError(std::string_view file, const RowError& error) {
+  Reject r;
+  r.file = file;
+  r.line = error.line;
+  r.column = error.column;
+  r.column_name = error.column_name;
+  r.reason_code = error.code;
+  r.reason = error.reason;
+  return r;
 }
 
 std::string RejectCsvRow(const Reject& r) {

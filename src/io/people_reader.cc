@@ -121,12 +121,7 @@ PeopleReader::Result PeopleReader::Next(PersonRow* out, Reject* reject) {
   bool ok = true;
   if (!source_->Next(&row_, &error, &ok)) return Result::kEnd;
   if (!ok) {
-    reject->file = path_;
-    reject->line = error.line;
-    reject->column = error.column;
-    reject->column_name = error.column_name;
-    reject->reason_code = error.code;
-    reject->reason = error.reason;
+    *reject = RejectOfRowError(path_, error);
     return error.code == kReadError ? Result::kReadError : Result::kReject;
   }
   PersonRow& p = *out;

@@ -53,6 +53,10 @@ struct Reject {
   std::string reason;       // human-readable, never containing the value
 };
 
+// The reject for a row of `file` that its RowSource could not read: the error's position,
+// code and reason, unchanged.
+Reject RejectOfRowError(std::string_view file, const RowError& error);
+
 // The rejects report as CSV, the same from every writer (the CLI's --rejects file, the API's
 // /loads/{id}/rejects?format=csv): this header, then one row per reject without its line end,
 // every text cell formula-safe (CsvTextCell: a file named "=cmd|..." never runs in Excel).
