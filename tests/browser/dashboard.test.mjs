@@ -14,7 +14,7 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.mjs";
 
 const base = process.env.TESSERA_URL;
 const viewerKey = process.env.TESSERA_VIEWER_KEY;
@@ -30,25 +30,8 @@ let browser;
 const foreignRequests = [];
 const pageErrors = [];
 
-// playwright gives chromium a fresh, throwaway --user-data-dir of its own on every launch.
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    // Without these, chromium reaches out to Google's services from a closed network.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-default-apps",
-      "--disable-extensions",
-      "--metrics-recording-only",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

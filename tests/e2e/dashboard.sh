@@ -8,26 +8,12 @@
 # Skips (77) without node/npm or chromium, or when the binary was built without the dashboard.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-tessera=$(realpath "$1")
-root=$(realpath "$2")
-chromium=${CHROMIUM:-/usr/bin/chromium}
+. "$(dirname "$0")/browser_lib.sh"
+tessera=$(realpath "${1:-${TESSERA_BIN:?usage: dashboard.sh TESSERA_BINARY [SOURCE_ROOT], or set TESSERA_BIN}}")
+root=$(realpath "${2:-$(dirname "$0")/../..}")
 
-for tool in node npm; do
-  command -v "$tool" >/dev/null 2>&1 || skip_or_fail "$tool is missing (scripts/install-deps installs it)"
-done
-if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
-  skip_or_fail "Node.js $(node --version) is older than 18"
-fi
-[ -x "$chromium" ] || skip_or_fail "no chromium at $chromium (scripts/install-deps installs Debian's)"
-
-if [ -n "${TESSERA_ARTIFACT_DIR:-}" ]; then
-  artifacts=$TESSERA_ARTIFACT_DIR
-elif [ -f CTestTestfile.cmake ]; then
-  artifacts=$PWD/artifacts
-else
-  artifacts=$(mktemp -d /tmp/tessera-dashboard-artifacts.XXXXXX)
-fi
-mkdir -p "$artifacts"
+require_browser
+browser_artifacts dashboard
 
 work=$(mktemp -d)
 servers=()
@@ -44,15 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# playwright-core, pinned by tests/browser/package-lock.json; npm ci only when stale.
-(
-  cd "$root/tests/browser"
-  exec 9<package-lock.json
-  flock 9
-  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
-  fi
-)
+install_browser_packages "$root"
 
 export TESSERA_KEY=$work/owner.key
 export TESSERA_STORE=$work/store.db
