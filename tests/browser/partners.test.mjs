@@ -6,18 +6,22 @@
 // TESSERA_SELF_ID and TESSERA_PARTNER_ID (Frischmarkt, whose store is served, and Telco);
 // TESSERA_COUNTS_GRANT (issued to Telco, 0.5 of its budget of 3 spent), TESSERA_OVERLAP_GRANT
 // (issued to Telco, revoked by a test), TESSERA_RECEIVED_GRANT (from Telco); TESSERA_BIN and
-// TESSERA_STORE (for the CLI to compare with); TESSERA_ARTIFACT_DIR, CHROMIUM.
+// TESSERA_STORE (for the CLI to compare with); TESSERA_NODE_ID, TESSERA_NODE_STORE,
+// TESSERA_NODE_KEY (Funknetz, a served party node with subscribers that allows Frischmarkt
+// activation lists), TESSERA_COLLABORATION (the collaboration file), TESSERA_TRUTH (the
+// generator's truth of the people Frischmarkt and Funknetz share), TESSERA_ORDERS (Frischmarkt's
+// orders, whose e-mails and phones no list may hold); TESSERA_ARTIFACT_DIR, CHROMIUM.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.mjs";
 
 const env = process.env;
-for (const name of ["TESSERA_URL", "TESSERA_VIEWER_KEY", "TESSERA_ANALYST_KEY", "TESSERA_ADMIN_KEY", "TESSERA_SELF_ID", "TESSERA_PARTNER_ID", "TESSERA_COUNTS_GRANT", "TESSERA_OVERLAP_GRANT", "TESSERA_RECEIVED_GRANT"]) {
+for (const name of ["TESSERA_URL", "TESSERA_VIEWER_KEY", "TESSERA_ANALYST_KEY", "TESSERA_ADMIN_KEY", "TESSERA_SELF_ID", "TESSERA_PARTNER_ID", "TESSERA_COUNTS_GRANT", "TESSERA_OVERLAP_GRANT", "TESSERA_RECEIVED_GRANT", "TESSERA_NODE_ID", "TESSERA_NODE_STORE", "TESSERA_NODE_KEY", "TESSERA_COLLABORATION", "TESSERA_TRUTH", "TESSERA_ORDERS"]) {
   if (!env[name]) throw new Error(`set ${name} (tests/e2e/partners.sh does)`);
 }
 const base = env.TESSERA_URL;
@@ -30,22 +34,7 @@ const foreignRequests = [];
 const pageErrors = [];
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-default-apps",
-      "--disable-extensions",
-      "--metrics-recording-only",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -441,6 +430,317 @@ test("in German, on a phone, every string is translated and nothing is wider tha
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(artifacts, "dashboard-partners-phone-de.png"), fullPage: true });
   await page.context().close();
+});
+
+// --- Creating grants
+
+const truth = JSON.parse(await readFile(env.TESSERA_TRUTH, "utf8"));
+const nodeCard = '.partner-card[data-name="Funknetz"]';
+
+// Funknetz's own CLI asking Frischmarkt's served node for the overlap of e-mails.
+function overlapAsFunknetz() {
+  const out = cli("collab", "overlap", "--partner", "Frischmarkt", "--collaboration", env.TESSERA_COLLABORATION,
+    "--store", env.TESSERA_NODE_STORE, "--key", env.TESSERA_NODE_KEY, "--format", "json");
+  return JSON.parse(out);
+}
+
+// POSTs of grants the page sent.
+function grantPosts(page) {
+  const posts = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname.endsWith("/api/v1/collab/grants")) posts.push(r.postDataJSON());
+  });
+  return posts;
+}
+
+test("an admin creates a grant in the form: it is listed, and the partner's query refused before runs", async () => {
+  // Before: Frischmarkt has granted Funknetz nothing, so Funknetz's query is refused.
+  assert.throws(overlapAsFunknetz, (err) => /granted this party no overlap|no_grant/.test(String(err.stderr)));
+
+  const page = await newPage(WIDE);
+  const posts = grantPosts(page);
+  await openPartners(page, env.TESSERA_ADMIN_KEY);
+  assert.equal(await page.getAttribute("#grant-create-card", "data-enabled"), "true");
+  assert.equal(await page.$("#grant-needs-admin"), null);
+  await page.selectOption("#grant-partner", env.TESSERA_NODE_ID);
+  await page.selectOption("#grant-purpose", "overlap");
+  // The purpose ticks its output; recipients and the worker's place follow the partner.
+  assert.deepEqual(await page.$$eval("#grant-outputs input:checked", (i) => i.map((x) => x.value)), ["overlap_size"]);
+  assert.deepEqual(await page.$$eval("#grant-recipients input:checked", (i) => i.map((x) => x.value)), [env.TESSERA_NODE_ID]);
+  assert.deepEqual(await page.$$eval("#grant-hosts input:checked", (i) => i.map((x) => x.value)), [env.TESSERA_NODE_ID]);
+  assert.deepEqual(await page.$$eval("#grant-attestation input:checked", (i) => i.map((x) => x.value)), ["simulated"]);
+  assert.equal(await page.inputValue("#grant-kmin"), "100");
+  // Without differential privacy the note on exact counts is shown, and goes with noise.
+  assert.ok(await page.isVisible("#grant-exact-note"));
+  assert.match(await page.textContent("#grant-exact-note"), /Exact counts: without noise, a partner that also controls the other side can difference two queries/);
+  await page.check("#grant-dp");
+  assert.equal(await page.isVisible("#grant-exact-note"), false);
+  assert.ok(await page.isVisible("#grant-epsilon"));
+
+  // Checked here first, in words, every problem at once, and nothing is sent.
+  await page.fill("#grant-fields", "Age Band, tariff");
+  await page.fill("#grant-kmin", "1,000");
+  await page.fill("#grant-epsilon", "0.5");
+  await page.fill("#grant-budget", "0.25");
+  await page.uncheck(`#grant-hosts input[value="${env.TESSERA_NODE_ID}"]`);
+  assert.match(await page.textContent("#grant-hosts-help"), /Funknetz is not named here: its queries will be refused/);
+  await page.click("#grant-create");
+  const errors = await page.$$eval("#grant-form-error li", (li) => li.map((x) => x.textContent));
+  assert.deepEqual(errors, [
+    'Allowed fields: “Age Band” is not an attribute name (lowercase letters, digits and _, starting with a letter, up to 64).',
+    "Minimum cell size: a whole number from 2 to 1,000,000,000, without separators.",
+    "ε budget per month: must be at least ε per query.",
+    "Where the join worker may run: choose at least one party.",
+  ]);
+  assert.match(await page.textContent("#grant-form-error"), /Please correct these 4 entries first/);
+  assert.equal(await page.getAttribute("#grant-kmin", "aria-invalid"), "true");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "grant-fields");
+  assert.deepEqual(posts, []);
+  await noOverflow(page);
+  assert.deepEqual(await contrastFailures(page), []);
+
+  // What only the server can refuse is shown with the member it names, in its own words.
+  await page.fill("#grant-fields", "");
+  await page.fill("#grant-kmin", "100");
+  await page.uncheck("#grant-dp");
+  await page.check(`#grant-hosts input[value="${env.TESSERA_NODE_ID}"]`);
+  await page.route("**/api/v1/collab/grants", (route) =>
+    route.fulfill({
+      status: 400,
+      contentType: "application/json",
+      body: JSON.stringify({ error: { status: 400, code: "invalid_parameter", message: "allowed_fields: lists a name twice", parameter: "allowed_fields" } }),
+    }),
+  );
+  await page.click("#grant-create");
+  await page.waitForSelector('#grant-form-error[data-code="invalid_parameter"]');
+  assert.equal((await page.textContent("#grant-form-error")).trim(), "The server refused the grant. Allowed fields: allowed_fields: lists a name twice");
+  assert.equal(await page.getAttribute("#grant-fields", "aria-invalid"), "true");
+  await page.unroute("**/api/v1/collab/grants");
+
+  // Signed for real: listed under the partner, and the outcome has the focus.
+  await page.click("#grant-create");
+  await page.waitForSelector(`${nodeCard} #grants-issued-1 tr[data-grant]`);
+  const status = await page.textContent("#grant-status");
+  const id = /Grant (g_[0-9a-f]{16}) for Funknetz signed and listed/.exec(status)?.[1];
+  assert.ok(id, status);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "grant-status");
+  const row = await page.$$eval(`${nodeCard} tr[data-grant="${id}"] td`, (tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent.trim()])));
+  assert.equal(row["Purpose"], "overlap");
+  assert.equal(row["Outputs"], "overlap size");
+  assert.equal(row["Minimum cell size"], "100");
+  assert.equal(row["ε per query"], "no noise");
+  assert.equal(row["State"], "active");
+  assert.deepEqual(posts.at(-1), {
+    partner: env.TESSERA_NODE_ID,
+    purpose: "overlap",
+    output_kinds: ["overlap_size"],
+    allowed_fields: [],
+    k_min: 100,
+    recipients: [env.TESSERA_NODE_ID],
+    worker_hosts: [env.TESSERA_NODE_ID],
+    attestation_modes: ["simulated"],
+    valid_for: "90d",
+  });
+  const kept = JSON.parse(cli("grant", "show", id));
+  assert.deepEqual([kept.grantee, kept.worker_hosts, kept.recipients, kept.k_min], [env.TESSERA_NODE_ID, [env.TESSERA_NODE_ID], [env.TESSERA_NODE_ID], 100]);
+  assert.equal(kept.differential_privacy, undefined);
+
+  // The signed grant, downloaded to send; Funknetz imports it and its query now runs.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#grant-document-download")]);
+  assert.equal(download.suggestedFilename(), `${id}.json`);
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), "tessera-grant-")), `${id}.json`);
+  await download.saveAs(file);
+  cli("grant", "import", file, "--collaboration", env.TESSERA_COLLABORATION, "--store", env.TESSERA_NODE_STORE, "--key", env.TESSERA_NODE_KEY);
+  const answer = overlapAsFunknetz();
+  assert.equal(answer.cells[0].count, truth.shared.by_email);
+  await page.screenshot({ path: path.join(artifacts, "dashboard-partners-grant-created.png"), fullPage: false });
+  await page.context().close();
+});
+
+test("in German, on a phone, the grant form checks what is typed in words, and knows activation takes no noise", async () => {
+  const page = await newPage(PHONE, "de");
+  const posts = grantPosts(page);
+  await openPartners(page, env.TESSERA_ADMIN_KEY);
+  await page.selectOption("#grant-partner", env.TESSERA_NODE_ID);
+  await page.selectOption("#grant-purpose", "audience_counts");
+  assert.match(await page.textContent("#grant-exact-note"), /Exakte Anzahlen: Ohne Rauschen/);
+  await page.check("#grant-dp");
+  await page.fill("#grant-epsilon", "1.000");
+  await page.fill("#grant-budget", "");
+  await page.fill("#grant-kmin", "1");
+  await page.uncheck("#grant-output-audience_count");
+  await page.uncheck("#grant-output-cell_counts");
+  await page.selectOption("#grant-validity", "date");
+  await page.fill("#grant-expires", "2020-01-01");
+  await page.click("#grant-create");
+  const errors = await page.$$eval("#grant-form-error li", (li) => li.map((x) => x.textContent));
+  assert.deepEqual(errors, [
+    "Ergebnisse: Wählen Sie mindestens ein Ergebnis.",
+    "Mindestzellgröße: Eine ganze Zahl von 2 bis 1.000.000.000, ohne Trennzeichen.",
+    "ε je Abfrage: Das sieht nach einem Tausenderpunkt aus. Geben Sie ε mit Dezimalkomma an, z. B. 0,5.",
+    "ε-Budget je Monat: Geben Sie ε je Abfrage und das Budget je Monat an, oder schalten Sie Differential Privacy aus.",
+    "Gültig: Wählen Sie als letzten Tag heute oder später.",
+  ]);
+  assert.deepEqual(await englishLeftovers(page), []);
+  await noOverflow(page);
+  assert.deepEqual(await contrastFailures(page), []);
+  await page.locator("#grant-create-card").screenshot({ path: path.join(artifacts, "dashboard-partners-grant-form-phone-de.png") });
+  // An activation list cannot be noised: the switch is off, and says why.
+  await page.selectOption("#grant-purpose", "activation");
+  assert.equal(await page.isDisabled("#grant-dp"), true);
+  assert.equal(await page.isChecked("#grant-dp"), false);
+  assert.match(await page.textContent("#grant-dp-activation"), /Aktivierungsliste lässt sich nicht verrauschen/);
+  assert.deepEqual(await page.$$eval("#grant-outputs input:checked", (i) => i.map((x) => x.value)), ["activation_list"]);
+  assert.deepEqual(posts, []);
+  assert.deepEqual(await englishLeftovers(page), []);
+  await page.context().close();
+});
+
+test("viewer and analyst keys see up front that only an admin creates grants, in English and German", async () => {
+  for (const [key, language, said] of [
+    [env.TESSERA_VIEWER_KEY, "en", /Only an admin may create grants, and your key is no admin key/],
+    [env.TESSERA_ANALYST_KEY, "en", /Only an admin may create grants/],
+    [env.TESSERA_VIEWER_KEY, "de", /Nur ein Admin darf Freigaben erstellen/],
+  ]) {
+    const page = await newPage(WIDE, language);
+    const posts = grantPosts(page);
+    await openPartners(page, key);
+    assert.match(await page.textContent("#grant-needs-admin"), said);
+    assert.equal(await page.getAttribute("#grant-create-card", "data-enabled"), "false");
+    assert.equal(await page.getAttribute("#grant-form", "aria-describedby"), "grant-needs-admin");
+    // The note comes before the form, and every control of it is off.
+    assert.ok(await page.$eval("#grant-needs-admin", (n) => !!(n.compareDocumentPosition(document.querySelector("#grant-form")) & Node.DOCUMENT_POSITION_FOLLOWING)));
+    for (const control of ["#grant-partner", "#grant-purpose", "#grant-kmin", "#grant-create"]) {
+      assert.equal(await page.isDisabled(control), true, control);
+    }
+    assert.deepEqual(posts, []);
+    if (language === "de") assert.deepEqual(await englishLeftovers(page), []);
+    assert.deepEqual(await contrastFailures(page), []);
+    await page.context().close();
+  }
+});
+
+// --- Activation
+
+// A real activation between Frischmarkt's server and Funknetz's node, and what the screen makes
+// of its refusals.
+test("an analyst downloads the activation list: the joint audience, as Frischmarkt's pseudonyms only", async () => {
+  const expected = truth.attributes.tariff.Max.shared_by_email + truth.attributes.tariff.Plus.shared_by_email;
+  assert.ok(expected >= 100, `the generator's numbers no longer fit the test: ${expected}`);
+  const page = await newPage(WIDE);
+  await openPartners(page, env.TESSERA_ANALYST_KEY);
+  await page.selectOption("#joint-partner", env.TESSERA_NODE_ID);
+  assert.match(await page.textContent("#joint-activate-hint"), /Funknetz allows you activation lists/);
+  await page.fill("#joint-partner-expression", 'tariff in ["Max", "Plus"]');
+  const [request, download] = await Promise.all([
+    page.waitForRequest((r) => r.url().includes("/api/v1/collab/activate")),
+    page.waitForEvent("download", { timeout: 60_000 }),
+    page.click("#joint-activate"),
+  ]);
+  assert.equal(new URL(request.url()).searchParams.get("format"), "csv");
+  assert.deepEqual(request.postDataJSON(), {
+    partner: env.TESSERA_NODE_ID,
+    identifier: "email",
+    own: { expression: "" },
+    partner_side: { expression: 'tariff in ["Max", "Plus"]' },
+  });
+  assert.equal(download.suggestedFilename(), "activation.csv");
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), "tessera-activation-")), "activation.csv");
+  await download.saveAs(file);
+  const lines = (await readFile(file, "utf8")).split("\r\n");
+  assert.equal(lines.pop(), "", "CRLF after the last line");
+  assert.equal(lines.shift(), "uuid");
+  assert.equal(lines.length, expected, "one line per person of the joint audience");
+  assert.equal(new Set(lines).size, lines.length);
+  for (const line of lines) assert.match(line, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  // No e-mail address or phone number of Frischmarkt's orders, whole or as a cell.
+  const orders = (await readFile(env.TESSERA_ORDERS, "utf8")).split("\n");
+  const header = orders.shift().split(",");
+  const identifiers = new Set();
+  for (const row of orders) {
+    const cells = row.split(",");
+    for (const column of ["email", "phone"]) {
+      const value = cells[header.indexOf(column)]?.trim();
+      if (value) identifiers.add(value.toLowerCase());
+    }
+  }
+  assert.ok(identifiers.size > 1000);
+  const text = (await readFile(file, "utf8")).toLowerCase();
+  assert.ok(!text.includes("@"));
+  assert.deepEqual(lines.filter((l) => identifiers.has(l)), []);
+  // The screen says how many, and where they went.
+  await page.waitForSelector('#joint-result[data-state="ok"] #activation-result');
+  assert.equal(await page.getAttribute("#activation-result", "data-count"), String(expected));
+  assert.match(await page.textContent("#activation-count"), new RegExp(`^${expected.toLocaleString("en-GB")} of your customers are in the joint audience with Funknetz`));
+  assert.match(await page.textContent("#activation-file"), /Saved as activation\.csv: their pseudonyms only.*tessera match --audience activation\.csv/);
+  await noOverflow(page);
+  assert.deepEqual(await contrastFailures(page), []);
+  await page.locator("#joint-card").screenshot({ path: path.join(artifacts, "dashboard-partners-activation.png") });
+  await page.context().close();
+});
+
+test("activation refusals are said in words: no grant, below the minimum, a grant with noise, in English and German", async () => {
+  const said = {
+    en: {
+      hint: /Telco has granted you no activation list yet/,
+      noGrant: /Refused: Telco has granted you no activation list\. Ask Telco for a grant/,
+      withheld: /Withheld: fewer than 100 people are in the joint audience, so nothing was released/,
+      dp: /Refused: Funknetz's grants ask for differential privacy, and a list cannot be noised/,
+      epsilon: /An activation list takes no ε/,
+    },
+    de: {
+      hint: /Telco hat Ihnen noch keine Aktivierungsliste freigegeben/,
+      noGrant: /Abgelehnt: Telco hat Ihnen keine Aktivierungsliste freigegeben\. Bitten Sie Telco/,
+      withheld: /Zurückgehalten: Weniger als 100 Personen sind in der gemeinsamen Zielgruppe/,
+      dp: /Abgelehnt: Die Freigaben von Funknetz verlangen Differential Privacy/,
+      epsilon: /Eine Aktivierungsliste nimmt kein ε/,
+    },
+  };
+  for (const language of ["en", "de"]) {
+    const page = await newPage(language === "en" ? WIDE : PHONE, language);
+    let downloads = 0;
+    page.on("download", () => downloads++);
+    await openPartners(page, env.TESSERA_ANALYST_KEY);
+    // Telco granted no activation: said before the click, and refused by this server before it
+    // asks Telco (which is unreachable anyway).
+    await page.selectOption("#joint-partner", env.TESSERA_PARTNER_ID);
+    assert.match(await page.textContent("#joint-activate-hint"), said[language].hint);
+    await page.click("#joint-activate");
+    await page.waitForSelector('#joint-error[data-reason="no_grant"]');
+    assert.match(await page.textContent("#joint-error"), said[language].noGrant);
+    assert.equal(await page.getAttribute("#joint-error", "role"), "alert");
+    // Below the minimum: fewer shared people on tariff Max than Frischmarkt's export minimum.
+    assert.ok(truth.attributes.tariff.Max.shared_by_email < 100);
+    await page.selectOption("#joint-partner", env.TESSERA_NODE_ID);
+    await page.fill("#joint-partner-expression", 'tariff = "Max"');
+    await page.click("#joint-activate");
+    await page.waitForSelector('#joint-error[data-code="below_min_cell_size"]', { timeout: 60_000 });
+    assert.match(await page.textContent("#joint-error"), said[language].withheld);
+    // A grant with differential privacy allows no list (the server's answer given to the page:
+    // Funknetz's grant here has none).
+    await page.route("**/api/v1/collab/activate**", (route) =>
+      route.fulfill({
+        status: 409,
+        contentType: "application/json",
+        body: JSON.stringify({ error: { status: 409, code: "conflict", message: "x", reason: "activation_under_dp" } }),
+      }),
+    );
+    await page.click("#joint-activate");
+    await page.waitForSelector('#joint-error[data-reason="activation_under_dp"]');
+    assert.match(await page.textContent("#joint-error"), said[language].dp);
+    await page.unroute("**/api/v1/collab/activate**");
+    // ε is refused before asking.
+    await page.fill("#joint-epsilon", "0.5");
+    await page.click("#joint-activate");
+    assert.match(await page.textContent("#joint-form-error"), said[language].epsilon);
+    assert.equal(await page.getAttribute("#joint-epsilon", "aria-invalid"), "true");
+    assert.equal(downloads, 0, "nothing was downloaded");
+    if (language === "de") {
+      assert.deepEqual(await englishLeftovers(page), []);
+      await noOverflow(page);
+    }
+    await page.context().close();
+  }
 });
 
 test("the pages asked nothing of any other server and threw no errors", () => {

@@ -317,12 +317,21 @@ export async function sendJson<T>(
 export interface Download {
   blob: Blob;
   filename: string | null;
+  headers: Headers;
+}
+
+async function download(res: Response): Promise<Download> {
+  const disposition = res.headers.get("Content-Disposition") ?? "";
+  const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+  return { blob: await res.blob(), filename: match ? decodeURIComponent(match[1]) : null, headers: res.headers };
 }
 
 // A CSV (or any) body as a Blob: a plain link cannot carry the Authorization header.
 export async function getBlob(path: string, params: Params = {}): Promise<Download> {
-  const res = await request(path, params, storedKey());
-  const disposition = res.headers.get("Content-Disposition") ?? "";
-  const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
-  return { blob: await res.blob(), filename: match ? decodeURIComponent(match[1]) : null };
+  return download(await request(path, params, storedKey()));
+}
+
+// The same for an answer to a POST with a JSON body (an activation list).
+export async function postBlob(path: string, body: unknown, params: Params = {}): Promise<Download> {
+  return download(await request(path, params, storedKey(), { method: "POST", body }));
 }

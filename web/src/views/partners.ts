@@ -1,79 +1,38 @@
 // Partners: this installation as a party of a collaboration (docs/collaboration.md), its
-// partners with the grants in both directions and the privacy budget left, a joint audience
-// builder that counts customers shared with a partner (aggregates only), and the hash-chained
-// audit log with its verification. What the key may do is shown up front: a viewer reads, an
-// analyst also counts, an admin also revokes grants and reads the audit log.
-// Privacy: nothing here is about a customer: party ids, grant ids, attribute names, codes and
-// counts of at least the grant's minimum cell size.
+// partners with the grants in both directions and the privacy budget left, a form that signs a
+// new grant, a joint audience builder that counts customers shared with a partner (aggregates
+// only) and downloads this party's own customers of a joint audience for activation, and the
+// hash-chained audit log with its verification. What the key may do is shown up front: a viewer
+// reads, an analyst also counts and activates, an admin also creates and revokes grants and
+// reads the audit log.
+// Privacy: party ids, grant ids, attribute names, codes and counts of at least the grant's
+// minimum cell size; the one exception is an activation list, this party's own customers'
+// pseudonyms, which is handed to the browser as a file and not kept by the page.
 
 import "./partners.css";
 
-import { ApiError, getJson, sendJson } from "../api";
+import { ApiError, getJson, postBlob, sendJson } from "../api";
 import { clear, h } from "../dom";
 import { date, int, rich } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
+import {
+  eps,
+  OUTPUTS,
+  parseEpsilon,
+  PARTY_ROLES,
+  PURPOSES,
+  word,
+  words,
+  type Grant,
+  type Partners,
+  type Party,
+  type PartyInfo,
+  type Role,
+} from "./collab";
 import { errorBox, errorMessage, loading, noticeBox, type ViewContext } from "./common";
+import { createdStatus, grantForm, takeCreated } from "./grant_form";
 
-// --- The API's answers (docs/api.md, "Collaboration")
-
-type Role = "viewer" | "analyst" | "admin";
-
-interface PartyInfo {
-  name: string;
-  party_id: string;
-  created_at: string;
-  role: Role;
-  can_sign_grants: boolean;
-  collaboration: null | {
-    parties: number;
-    listed: boolean;
-    name: string | null;
-    endpoint: string | null;
-    roles: string[];
-  };
-}
-
-interface Budget {
-  period: string;
-  budget: string;
-  spent: string;
-  reserved: string;
-  remaining: string;
-}
-
-interface Grant {
-  grant_id: string;
-  grantor: string;
-  grantee: string;
-  purpose: string;
-  allowed_fields: string[];
-  output_kinds: string[];
-  k_min: number;
-  differential_privacy?: { epsilon_per_query: string; budget_per_period: string; period: string };
-  predicates: { max_breakdown_attributes?: number; max_category_depth?: number };
-  expires: string;
-  not_before: string;
-  direction: "issued" | "received";
-  revoked: null | { at: string; reason: string };
-  state: "active" | "revoked" | "expired" | "not_yet_valid";
-  budget: Budget | null;
-}
-
-interface Party {
-  name: string;
-  party_id: string;
-  endpoint: string;
-  roles: string[];
-  self: boolean;
-  grants_issued: Grant[];
-  grants_received: Grant[];
-}
-
-interface Partners {
-  party: { name: string; party_id: string };
-  parties: Party[];
-  grants_with_other_parties: number;
-}
+// --- The API's answers beside collab.ts's (docs/api.md, "Collaboration")
 
 interface AuditEntry {
   sequence: number;
@@ -118,23 +77,6 @@ interface JointResult {
 
 // --- Words for the API's codes
 
-const PURPOSES: Record<string, MessageKey> = {
-  overlap: "purposeOverlap",
-  audience_counts: "purposeAudienceCounts",
-  activation: "purposeActivation",
-  campaign_measurement: "purposeCampaignMeasurement",
-};
-const OUTPUTS: Record<string, MessageKey> = {
-  overlap_size: "outputOverlapSize",
-  audience_count: "outputAudienceCount",
-  cell_counts: "outputCellCounts",
-  activation_list: "outputActivationList",
-};
-const PARTY_ROLES: Record<string, MessageKey> = {
-  data_owner: "partyRoleDataOwner",
-  analyst: "partyRoleAnalyst",
-  worker_host: "partyRoleWorkerHost",
-};
 const STATES: Record<Grant["state"], MessageKey> = {
   active: "grantActive",
   revoked: "grantRevoked",
@@ -162,6 +104,20 @@ const REASONS: Record<string, MessageKey> = {
   budget_exhausted: "reasonBudgetExhausted",
   partner_unreachable: "reasonPartnerUnreachable",
   below_min_cell_size: "reasonBelowMinCellSize",
+  // An owner's refusals of a session (collab/session.cc) and the requester's own.
+  activation_under_dp: "reasonActivationUnderDp",
+  requester_not_owner: "reasonRequesterNotOwner",
+  field_not_allowed: "reasonFieldNotAllowed",
+  breakdown_not_allowed: "reasonBreakdownNotAllowed",
+  category_too_deep: "reasonCategoryTooDeep",
+  output_kind_not_allowed: "reasonOutputKindNotAllowed",
+  recipient_not_allowed: "reasonRecipientNotAllowed",
+  worker_host_not_allowed: "reasonWorkerHostNotAllowed",
+  worker_host_not_supported: "reasonWorkerHostNotAllowed",
+  attestation_not_allowed: "reasonAttestationNotAllowed",
+  epsilon_required: "reasonEpsilonRequired",
+  epsilon_too_large: "reasonEpsilonTooLarge",
+  k_min_too_small: "reasonKMinTooSmall",
 };
 const PROBLEMS: Record<string, MessageKey> = {
   entry_changed: "problemEntryChanged",
@@ -173,27 +129,6 @@ const PROBLEMS: Record<string, MessageKey> = {
   unrecorded_entries: "problemUnrecordedEntries",
   anchor_mismatch: "problemAnchorMismatch",
 };
-
-// A code in words, or the code itself (in code type) when this version does not know it.
-function word(table: Record<string, MessageKey>, code: string): Node | string {
-  const key = table[code];
-  return key ? t(key) : h("code", null, code);
-}
-
-function words(table: Record<string, MessageKey>, codes: string[]): (Node | string)[] {
-  const out: (Node | string)[] = [];
-  codes.forEach((c, i) => {
-    if (i > 0) out.push(", ");
-    out.push(word(table, c));
-  });
-  return out;
-}
-
-// ε as the server writes it ("0.5"), in the reader's notation.
-function eps(text: string | null | undefined): string {
-  if (text === null || text === undefined || text === "") return "–";
-  return lang() === "de" ? text.replace(".", ",") : text;
-}
 
 // 250000 -> "0.25", exactly.
 function microToDecimal(micro: number): string {
@@ -217,22 +152,6 @@ function dateTime(iso: string): string {
     timeZone: "UTC",
     timeZoneName: "short",
   }).format(d);
-}
-
-// "0,5" or "0.5" -> "0.5"; "" -> null. German "1.000" and English "1,000" look like thousands
-// and are refused rather than guessed (issue 17 #3).
-export function parseEpsilon(text: string, language = lang()): { value: string | null; error: MessageKey | null } {
-  const s = text.trim();
-  if (!s) return { value: null, error: null };
-  const m = /^(\d{1,9})(?:([.,])(\d{1,6}))?$/.exec(s);
-  if (!m) return { value: null, error: "epsilonInvalid" };
-  const [, whole, sep, frac] = m;
-  const grouping = language === "de" ? "." : ",";
-  if (sep === grouping && frac.length === 3) return { value: null, error: "epsilonAmbiguous" };
-  const fraction = (frac ?? "").replace(/0+$/, "");
-  const value = String(Number(whole)) + (fraction ? "." + fraction : "");
-  if (/^0(\.0*)?$/.test(value)) return { value: null, error: "epsilonInvalid" };
-  return { value, error: null };
 }
 
 // --- The screen
@@ -314,17 +233,21 @@ export async function renderPartners(main: HTMLElement, ctx: ViewContext): Promi
         }
       }));
     }
-    if (draftStatus) {
+    const justCreated = takeCreated();
+    if (draftStatus || justCreated) {
       status.dataset.kind = "ok";
-      status.append(draftStatus);
+      status.append(...(justCreated ? createdStatus(justCreated) : [draftStatus]));
       draftStatus = "";
-      // The revoke button is gone with the redraw: the outcome takes the focus.
+      // The button pressed is gone with the redraw: the outcome takes the focus.
       queueMicrotask(() => status.focus());
     }
     if (partners.grants_with_other_parties > 0) {
       screen.append(h("p", { class: "muted small" }, rich(t("grantsWithOthers", { n: int(partners.grants_with_other_parties) }))));
     }
-    if (others.length > 0) screen.append(jointCard(party, others, ctx));
+    if (others.length > 0) {
+      screen.append(grantForm(party, others, partners.parties, () => ctx.navigate(location.hash)));
+      screen.append(jointCard(party, others, ctx));
+    }
     screen.append(dialog.element);
   }
   screen.append(auditCard(party.role, names, ctx));
@@ -417,7 +340,7 @@ function partnerCard(p: Party, index: number, role: Role, revoke: (g: Grant) => 
 
 function grantTable(grants: Grant[], direction: "issued" | "received", index: number, role: Role, revoke: (g: Grant) => void): HTMLElement {
   if (grants.length === 0) {
-    return h("p", { class: "muted small", id: `grants-${direction}-${index}` }, t(direction === "issued" ? "noGrantsIssued" : "noGrantsReceived"));
+    return h("p", { class: "muted small", id: `grants-${direction}-${index}` }, rich(t(direction === "issued" ? "noGrantsIssued" : "noGrantsReceived")));
   }
   const issued = direction === "issued";
   const admin = role === "admin";
@@ -621,9 +544,19 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
   const formError = h("p", { id: "joint-form-error", class: "field-error", role: "alert" });
   const countButton = h("button", { type: "submit", id: "joint-count" }, t("jointCount"));
   const overlapButton = h("button", { type: "button", class: "secondary", id: "joint-overlap" }, t("jointOverlap"));
+  const activateButton = h(
+    "button",
+    { type: "button", class: "secondary", id: "joint-activate", "aria-describedby": "joint-activate-hint" },
+    t("jointActivate"),
+  );
+  const activateHint = h("p", { class: "muted small joint-activate-hint", id: "joint-activate-hint" });
   const result = h("div", { id: "joint-result", class: "joint-result", "aria-live": "polite" });
 
   const current = () => partners.find((p) => p.party_id === partnerSelect.value) ?? partners[0];
+  // A list goes only to the owner of the customers listed: this party, a data owner, matched
+  // with another data owner (docs/collaboration.md, "Activation").
+  const weOwn = party.collaboration?.roles.includes("data_owner") ?? false;
+  const canActivate = () => canCount && weOwn && current().roles.includes("data_owner");
   const hintButtons = (fields: string[], target: HTMLTextAreaElement) =>
     fields.map((f) =>
       h(
@@ -675,6 +608,9 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
       }
       select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
     }
+    clear(activateHint);
+    activateHint.append(activationHint(p, weOwn));
+    activateButton.disabled = !canActivate();
   };
   const save = () => {
     draft.partner = partnerSelect.value;
@@ -692,10 +628,11 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
   for (const el of [...breakdowns, identifier]) el.addEventListener("change", save);
   refresh();
 
-  const run = async (kind: "count" | "overlap") => {
+  const run = async (kind: "count" | "overlap" | "activate") => {
     save();
     clear(formError);
     epsilon.removeAttribute("aria-invalid");
+    if (kind === "activate") return activate();
     const e = parseEpsilon(epsilon.value);
     if (kind === "count" && e.error) {
       formError.append(t(e.error));
@@ -744,6 +681,60 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
     } finally {
       countButton.disabled = !canCount;
       overlapButton.disabled = !canCount;
+      activateButton.disabled = !canActivate();
+    }
+  };
+
+  // This party's own customers of the joint audience, saved as a file the moment they arrive
+  // and not kept by the page (as an audience export is).
+  const activate = async () => {
+    if (epsilon.value.trim()) {
+      formError.append(t("activationNoEpsilon"));
+      epsilon.setAttribute("aria-invalid", "true");
+      epsilon.focus();
+      return;
+    }
+    const p = current();
+    const brokenDown = breakdowns.some((b) => b.value);
+    const body = {
+      partner: p.party_id,
+      identifier: draft.identifier,
+      own: { expression: own.value.trim() },
+      partner_side: { expression: other.value.trim() },
+    };
+    countButton.disabled = true;
+    overlapButton.disabled = true;
+    activateButton.disabled = true;
+    clear(result);
+    result.dataset.state = "running";
+    result.append(h("p", { class: "loading", role: "status" }, t("activationRunning", { partner: p.name })));
+    try {
+      const { blob, filename, headers } = await postBlob("collab/activate", body, { format: "csv" });
+      if (!ctx.alive()) return;
+      const name = filename ?? "activation.csv";
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      // The server counts them in a header; else the lines under the CSV's header row.
+      const counted = headers.get("X-Tessera-Activation-Count");
+      const count = counted !== null && /^\d+$/.test(counted)
+        ? Number(counted)
+        : Math.max(0, (await blob.text()).split("\n").filter((l) => l.trim()).length - 1);
+      clear(result);
+      result.dataset.state = "ok";
+      result.append(activationResult(count, name, p.name, brokenDown));
+    } catch (err) {
+      if (!ctx.alive()) return;
+      clear(result);
+      result.dataset.state = "error";
+      result.append(jointError(err, p.name, true));
+    } finally {
+      countButton.disabled = !canCount;
+      overlapButton.disabled = !canCount;
+      activateButton.disabled = !canActivate();
     }
   };
   const form = h(
@@ -772,7 +763,8 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
         ),
       ),
       formError,
-      h("div", { class: "joint-actions" }, countButton, overlapButton),
+      h("div", { class: "joint-actions" }, countButton, overlapButton, activateButton),
+      activateHint,
     ),
   );
   form.addEventListener("submit", (ev) => {
@@ -780,6 +772,7 @@ function jointCard(party: PartyInfo, partners: Party[], ctx: ViewContext): HTMLE
     run("count");
   });
   overlapButton.addEventListener("click", () => run("overlap"));
+  activateButton.addEventListener("click", () => run("activate"));
   return h(
     "section",
     { class: "card joint-card", id: "joint-card", "aria-labelledby": "joint-title" },
@@ -864,31 +857,79 @@ function jointResult(r: JointResult): HTMLElement {
   );
 }
 
+// Whether the partner's grants allow this party a list, before it is asked for.
+function activationHint(p: Party, weOwn: boolean): string {
+  if (!weOwn) return t("activationNotDataOwner");
+  if (!p.roles.includes("data_owner")) return t("activationPartnerNotOwner", { partner: p.name });
+  const grants = p.grants_received.filter((g) => g.state === "active" && g.purpose === "activation");
+  if (grants.length === 0) return t("activationNotGranted", { partner: p.name });
+  // The strictest grant wins: one with differential privacy allows no list at all.
+  if (grants.some((g) => g.differential_privacy)) return t("activationGrantDp", { partner: p.name });
+  return t("activationGranted", { partner: p.name });
+}
+
+function activationResult(count: number, file: string, partner: string, brokenDown: boolean): HTMLElement {
+  return h(
+    "section",
+    { class: "joint-answer", id: "activation-result", "data-kind": "activation", "data-count": count, "aria-labelledby": "activation-title" },
+    h("h3", { id: "activation-title" }, t("activationTitle")),
+    h(
+      "p",
+      { class: "joint-overlap-size", id: "activation-count" },
+      h("span", { class: "aud-size-value" }, int(count)),
+      " ",
+      h("span", { class: "aud-size-unit" }, t("activationCount", { partner })),
+    ),
+    h("p", { id: "activation-file" }, rich(t("activationSaved", { file }))),
+    brokenDown ? h("p", { class: "muted small", id: "activation-no-breakdown" }, t("activationNoBreakdown")) : null,
+  );
+}
+
+// Why an activation list was not released, where it differs from a count's refusal.
+function activationRefusal(err: ApiError, reason: string, partner: string): string | null {
+  if (err.code === "below_min_cell_size" || err.details.withheld === true) {
+    const k = Number(err.details.k_min);
+    return Number.isSafeInteger(k) && k > 0 ? t("activationWithheld", { k: int(k) }) : t("activationWithheldNoK");
+  }
+  if (reason === "no_grant") return t("activationNoGrant", { partner });
+  if (reason === "activation_under_dp") return t("activationUnderDp", { partner });
+  if (reason === "requester_not_owner") return t("activationNotOwner");
+  if (err.status === 403 && err.code === "forbidden") return t("activationNeedsAnalyst");
+  return null;
+}
+
+// Why a joint request was refused or failed, in words; null when there are none for it here.
+function jointRefusal(err: ApiError, reason: string, partner: string): string | null {
+  const code = err.code;
+  if (err.status === 403 && code === "forbidden") return t("jointNeedsAnalyst");
+  if (code === "partner_unreachable" || reason === "partner_unreachable" || err.status === 502 || err.status === 504) {
+    return t("partnerUnreachable", { partner });
+  }
+  if (code === "budget_exhausted" || reason === "budget_exhausted") {
+    // What is left, as an exact decimal ("remaining") or in micro-ε as the ledger counts it.
+    const micro = err.details.remaining_micro;
+    const left =
+      typeof err.details.remaining === "string"
+        ? err.details.remaining
+        : typeof micro === "number" && Number.isSafeInteger(micro) && micro >= 0
+          ? microToDecimal(micro)
+          : null;
+    return left ? t("budgetExhaustedLeft", { left: eps(left) }) : t("budgetExhausted");
+  }
+  if (reason && REASONS[reason]) return t("refusedByGrant", { reason: t(REASONS[reason]) });
+  if (code === "no_collaboration") return t("partnersNoCollaboration");
+  return null;
+}
+
 // A refused or failed joint request, in words, in the error display of the other screens.
-function jointError(err: unknown, partner: string): HTMLElement {
+function jointError(err: unknown, partner: string, activation = false): HTMLElement {
   let text: string | null = null;
   let code = "";
+  let reason = "";
   if (err instanceof ApiError) {
     code = err.code;
-    const reason = typeof err.details.reason === "string" ? err.details.reason : "";
-    if (err.status === 403 && code === "forbidden") text = t("jointNeedsAnalyst");
-    else if (code === "partner_unreachable" || reason === "partner_unreachable" || err.status === 502 || err.status === 504) {
-      text = t("partnerUnreachable", { partner });
-    } else if (code === "budget_exhausted" || reason === "budget_exhausted") {
-      // What is left, as an exact decimal ("remaining") or in micro-ε as the ledger counts it.
-      const micro = err.details.remaining_micro;
-      const left =
-        typeof err.details.remaining === "string"
-          ? err.details.remaining
-          : typeof micro === "number" && Number.isSafeInteger(micro) && micro >= 0
-            ? microToDecimal(micro)
-            : null;
-      text = left ? t("budgetExhaustedLeft", { left: eps(left) }) : t("budgetExhausted");
-    } else if (reason && REASONS[reason]) {
-      text = t("refusedByGrant", { reason: t(REASONS[reason]) });
-    } else if (code === "no_collaboration") {
-      text = t("partnersNoCollaboration");
-    }
+    reason = typeof err.details.reason === "string" ? err.details.reason : "";
+    text = (activation ? activationRefusal(err, reason, partner) : null) ?? jointRefusal(err, reason, partner);
   }
   return h(
     "div",
@@ -898,6 +939,7 @@ function jointError(err: unknown, partner: string): HTMLElement {
       id: "joint-error",
       "data-status": err instanceof ApiError ? err.status : -1,
       "data-code": code,
+      "data-reason": reason || null,
     },
     h("p", null, rich(text ?? errorMessage(err))),
   );
