@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -28,7 +27,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "audience/test_support.h"
+#include "collab/session_test_support.h"
 #include "tessera/collab/attestation.h"
 #include "tessera/collab/audit_log.h"
 #include "tessera/collab/budget_ledger.h"
@@ -42,34 +41,9 @@ namespace tessera::collab {
 namespace {
 
 using Json = nlohmann::json;
-
-privacy::OwnerKey KeyOf(uint8_t fill) {
-  std::array<uint8_t, 32> bytes;
-  bytes.fill(fill);
-  return privacy::OwnerKey::FromBytes(bytes);
-}
-
-// People p(first)..p(first+n-1): one order each, same day and amount (one segment). Their region
-// comes from `region_of`.
-std::string WriteOrders(const std::filesystem::path& dir, const std::string& party, int first,
-                        int n, const std::function<std::string(int)>& region_of) {
-  const std::string path = (dir / (party + ".csv")).string();
-  std::ofstream out(path);
-  out << "order_id,email,ordered_at,amount,region\n";
-  for (int i = first; i < first + n; ++i) {
-    out << party << i << ",Person." << i << "@Example.com,2024-05-01,25.00," << region_of(i)
-        << "\n";
-  }
-  return path;
-}
-
-struct Owner {
-  std::string location;
-  std::shared_ptr<const privacy::OwnerKey> key;
-  std::optional<PartyKey> party;
-  std::unique_ptr<OwnerNode> node;
-  std::unique_ptr<store::Store> store;
-};
+using testing::KeyOf;
+using testing::Owner;
+using testing::People;
 
 // The target of the differencing attack: a customer of both A and B.
 constexpr int kTarget = 300;
@@ -79,66 +53,26 @@ std::string Hex(std::span<const uint8_t> bytes) {
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-class SessionAttackTest : public ::testing::Test {
+// The owners, their nodes and collaboration file come from SessionTest (session_test_support.h);
+// the owners' files here have a region column, and the file names a third party.
+class SessionAttackTest : public testing::SessionTest {
  protected:
   void SetUp() override {
-    dir_ = audience::testing::TestDir();
-    // A has people 0..399, B people 250..649: 150 in common. A's regions: "Nord", but the target
-    // alone is "Solo" (A knows its own customers). B's regions: Ost, West, Sued by i % 3.
-    MakeOwner(&a_, "a", KeyOf(11), 0, 400,
-              [](int i) { return i == kTarget ? std::string("Solo") : std::string("Nord"); });
-    MakeOwner(&b_, "b", KeyOf(22), 250, 400, [](int i) {
-      static const char* kRegions[] = {"Ost", "West", "Sued"};
-      return std::string(kRegions[i % 3]);
-    });
     c_.emplace(*PartyKey::Derive(KeyOf(33)));         // a third party: a brand, requester only
     stranger_.emplace(*PartyKey::Derive(KeyOf(44)));  // in nobody's collaboration file
-    collaboration_.parties.push_back(
-        {"Retailer", a_.party->id(), "http://127.0.0.1:1", {PartyRole::kDataOwner}});
-    collaboration_.parties.push_back(
-        {"Telco", b_.party->id(), "http://127.0.0.1:2", {PartyRole::kDataOwner}});
-    collaboration_.parties.push_back(
-        {"Brand", c_->id(), "http://127.0.0.1:3", {PartyRole::kAnalyst}});
-    for (Owner* o : {&a_, &b_}) {
-      OwnerNodeOptions options;
-      const std::string location = o->location;
-      options.open_store = [location]() -> StatusOr<std::unique_ptr<store::Store>> {
-        return store::Store::Open(location, false);
-      };
-      options.index_path = location + ".audience";
-      options.owner_key = o->key;
-      options.collaboration = collaboration_;
-      options.clock = [this] { return now_.load(); };
-      auto node = OwnerNode::Create(std::move(options));
-      ASSERT_TRUE(node.ok()) << node.status().ToString();
-      o->node = std::move(*node);
-    }
-  }
-
-  void MakeOwner(Owner* o, const std::string& name, privacy::OwnerKey key, int first, int n,
-                 const std::function<std::string(int)>& region_of) {
-    o->location = (dir_ / (name + ".db")).string();
-    o->key = std::make_shared<const privacy::OwnerKey>(key);
-    auto party = PartyKey::Derive(key);
-    ASSERT_TRUE(party.ok());
-    o->party.emplace(std::move(*party));
-    auto store = store::Store::Open(o->location, true);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    ASSERT_TRUE(PartyStore((*store)->db()).Init(name, *o->party).ok());
-    ingest::LoadOptions options;
-    options.mapping = *io::LoadMapping("generic");
-    options.match_tokens = true;
-    auto loaded =
-        ingest::LoadOrders(**store, key, {WriteOrders(dir_, name, first, n, region_of)}, options);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    analytics::ProfileOptions po;
-    po.as_of_day = audience::testing::kEndDay;
-    po.window = Duration::Months(12);
-    auto rules = analytics::SegmentRules::Default();
-    auto set = analytics::ComputeSegmentedProfiles(**store, po, *rules);
-    ASSERT_TRUE(set.ok());
-    ASSERT_TRUE(analytics::SaveSnapshot(**store, *set, *rules).ok());
-    o->store = std::move(*store);
+    // A has people 0..399, B people 250..649: 150 in common. A's regions: "Nord", but the target
+    // alone is "Solo" (A knows its own customers). B's regions: Ost, West, Sued by i % 3.
+    Build(People{.first = 0,
+                 .count = 400,
+                 .region_of = [](int i) { return std::string(i == kTarget ? "Solo" : "Nord"); }},
+          People{.first = 250,
+                 .count = 400,
+                 .region_of =
+                     [](int i) {
+                       static const char* kRegions[] = {"Ost", "West", "Sued"};
+                       return std::string(kRegions[i % 3]);
+                     }},
+          {{"Brand", c_->id(), "http://127.0.0.1:3", {PartyRole::kAnalyst}}});
   }
 
   struct GrantOptions {
@@ -193,8 +127,7 @@ class SessionAttackTest : public ::testing::Test {
   // Sends `body` for `op` to owner `to`, signed by `as`; checks the reply's signature.
   StatusOr<NodeReply> Call(const PartyKey& as, const Owner& to, std::string_view op,
                            const std::string& body) {
-    LocalTransport transport(as, {a_.node.get(), b_.node.get()}, nullptr,
-                             [this] { return now_.load(); });
+    LocalTransport transport(as, {a_.node.get(), b_.node.get()}, nullptr, [this] { return now_; });
     return transport.Call(PartyOf(to), op, body);
   }
 
@@ -272,11 +205,7 @@ class SessionAttackTest : public ::testing::Test {
     EXPECT_TRUE(AuditLog(o.store->db()).Verify()->ok());
   }
 
-  std::filesystem::path dir_;
-  Owner a_, b_;
   std::optional<PartyKey> c_, stranger_;
-  Collaboration collaboration_;
-  std::atomic<int64_t> now_ = static_cast<int64_t>(std::time(nullptr));
   std::optional<WorkerKeyPair> worker_keys_{*WorkerKeyPair::Generate()};
   std::optional<ResultKeyPair> result_keys_{*ResultKeyPair::Generate()};
 };
@@ -888,9 +817,8 @@ TEST_F(SessionAttackTest, TheRequesterDefaultsToTheSmallestEpsilonOfTheGrants) {
   options.owner_key = std::make_shared<const privacy::OwnerKey>(KeyOf(33));
   options.collaboration = collaboration_;
   options.worker_binary = TESSERA_WORKER_BINARY;
-  options.clock = [this] { return now_.load(); };
-  LocalTransport transport(*c_, {a_.node.get(), b_.node.get()}, nullptr,
-                           [this] { return now_.load(); });
+  options.clock = [this] { return now_; };
+  LocalTransport transport(*c_, {a_.node.get(), b_.node.get()}, nullptr, [this] { return now_; });
   auto result = RunQuery(spec, options, received, transport);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->request.epsilon_micro, 300'000u);

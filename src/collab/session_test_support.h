@@ -2,15 +2,17 @@
 
 // Test support for collaboration queries (session.h): two owners with their own stores and
 // keys, each with an OwnerNode, grants issued and imported as partners would, and queries run
-// as owner A through the real join worker binary (TESSERA_WORKER_BINARY, without which this
-// header is empty). By default A has people 0..399, B people 250..649 (one order each, e-mail
-// Person.<i>@Example.com): 150 in common; Build sets other sizes.
+// as owner A through the real join worker binary (TESSERA_WORKER_BINARY, without which
+// RequesterOf and Run are left out). By default A has people 0..399, B people 250..649 (one order
+// each, e-mail Person.<i>@Example.com): 150 in common; Build sets other sizes, second orders and
+// regions.
 
 #include <gtest/gtest.h>
 
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,8 +22,6 @@
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
 #include "tessera/collab/session.h"
-
-#ifdef TESSERA_WORKER_BINARY
 
 namespace tessera::collab::testing {
 
@@ -34,20 +34,31 @@ inline privacy::OwnerKey KeyOf(uint8_t fill) {
 // People p<first>..p<first+n-1> of `party`: one order each, same day and amount (one segment),
 // so that a breakdown by segment has one cell holding everyone matched. With `second_every` > 0
 // every person whose number is a multiple of it has a second order, so that "orders >= 2"
-// selects exactly them.
+// selects exactly them. With `region_of`, the file has a "region" column: region_of(i) for
+// person i.
 inline std::string WriteOrders(const std::filesystem::path& dir, const std::string& party,
-                               int first, int n, int second_every = 0) {
+                               int first, int n, int second_every = 0,
+                               const std::function<std::string(int)>& region_of = {}) {
   const std::string path = (dir / (party + ".csv")).string();
   std::ofstream out(path);
-  out << "order_id,email,ordered_at,amount\n";
+  out << "order_id,email,ordered_at,amount" << (region_of ? ",region" : "") << "\n";
   for (int i = first; i < first + n; ++i) {
-    out << party << i << ",Person." << i << "@Example.com,2024-05-01,25.00\n";
+    const std::string region = region_of ? "," + region_of(i) : "";
+    out << party << i << ",Person." << i << "@Example.com,2024-05-01,25.00" << region << "\n";
     if (second_every > 0 && i % second_every == 0) {
-      out << party << i << "b,Person." << i << "@Example.com,2024-06-01,25.00\n";
+      out << party << i << "b,Person." << i << "@Example.com,2024-06-01,25.00" << region << "\n";
     }
   }
   return path;
 }
+
+// The people of one owner, as WriteOrders writes them.
+struct People {
+  int first = 0;
+  int count = 0;
+  int second_every = 0;
+  std::function<std::string(int)> region_of = {};
+};
 
 struct Owner {
   std::string location;
@@ -66,9 +77,15 @@ class SessionTest : public ::testing::Test {
   // WriteOrders's second_every for each.
   void Build(int a_count, int b_first, int b_count, int a_every = 0, int b_every = 0,
              const std::vector<CollaborationParty>& others = {}) {
+    Build(People{.first = 0, .count = a_count, .second_every = a_every},
+          People{.first = b_first, .count = b_count, .second_every = b_every}, others);
+  }
+
+  // The same with each owner's people given whole (`region_of` gives their files a region).
+  void Build(const People& a, const People& b, const std::vector<CollaborationParty>& others = {}) {
     dir_ = audience::testing::TestDir();
-    MakeOwner(&a_, "a", KeyOf(11), 0, a_count, a_every);
-    MakeOwner(&b_, "b", KeyOf(22), b_first, b_count, b_every);
+    MakeOwner(&a_, "a", KeyOf(11), a);
+    MakeOwner(&b_, "b", KeyOf(22), b);
     for (Owner* o : {&a_, &b_}) {
       CollaborationParty p{o == &a_ ? "Retailer" : "Telco",
                            o->party->id(),
@@ -93,8 +110,7 @@ class SessionTest : public ::testing::Test {
     }
   }
 
-  void MakeOwner(Owner* o, const std::string& name, privacy::OwnerKey key, int first, int n,
-                 int second_every) {
+  void MakeOwner(Owner* o, const std::string& name, privacy::OwnerKey key, const People& people) {
     o->location = (dir_ / (name + ".db")).string();
     o->key = std::make_shared<const privacy::OwnerKey>(key);
     auto party = PartyKey::Derive(key);
@@ -107,7 +123,9 @@ class SessionTest : public ::testing::Test {
     options.mapping = *io::LoadMapping("generic");
     options.match_tokens = true;
     auto loaded = ingest::LoadOrders(**store, key,
-                                     {WriteOrders(dir_, name, first, n, second_every)}, options);
+                                     {WriteOrders(dir_, name, people.first, people.count,
+                                                  people.second_every, people.region_of)},
+                                     options);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     analytics::ProfileOptions po;
     po.as_of_day = audience::testing::kEndDay;
@@ -153,6 +171,7 @@ class SessionTest : public ::testing::Test {
                       k_min, dp);
   }
 
+#ifdef TESSERA_WORKER_BINARY
   RequesterOptions RequesterOf(const Owner& o) {
     RequesterOptions options;
     options.owner_key = o.key;
@@ -175,6 +194,7 @@ class SessionTest : public ::testing::Test {
     EXPECT_TRUE(grants.ok());
     return RunQuery(spec, RequesterOf(a_), *grants, transport);
   }
+#endif  // TESSERA_WORKER_BINARY
 
   QuerySpec Overlap() {
     QuerySpec spec;
@@ -190,5 +210,3 @@ class SessionTest : public ::testing::Test {
 };
 
 }  // namespace tessera::collab::testing
-
-#endif  // TESSERA_WORKER_BINARY
