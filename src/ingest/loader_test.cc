@@ -1,7 +1,6 @@
 #include "tessera/ingest/loader.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "ingest/loader_test_support.h"
 #include "store/test_stores.h"
 #include "tessera/collab/match_token.h"
 #include "tessera/ingest/staged_file.h"
@@ -25,46 +25,24 @@ using store::Batch;
 using store::DictKind;
 using store::OrderColumns;
 using store::Store;
-using store::TestStores;
 namespace internal = store::internal;
 
 namespace fs = std::filesystem;
 
-class LoaderTest : public ::testing::TestWithParam<Backend> {
+using testing::TokenHex;
+using testing::TokensByPseudonym;
+
+class LoaderTest : public testing::LoaderTestBase {
  protected:
+  LoaderTest() : LoaderTestBase("tessera_loader") {}
+
   void SetUp() override {
-    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = fs::path(::testing::TempDir()) /
-           ("tessera_loader_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    std::array<uint8_t, 32> bytes;
-    bytes.fill(9);
-    key_ = std::make_unique<privacy::OwnerKey>(privacy::OwnerKey::FromBytes(bytes));
+    LoaderTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto mapping = io::LoadMapping("generic");
     ASSERT_TRUE(mapping.ok());
     options_.mapping = *mapping;
     options_.match_tokens = true;  // as a party loads; LoaderTest.NoMatchTokensUnlessAsked
-  }
-
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-
-  // A new store of the backend under test; SQLite stores live in this test's directory.
-  std::string NewLocation(const std::string& name) {
-    return GetParam() == Backend::kSqlite ? (dir_ / name).string()
-                                          : stores_.NewLocation(Backend::kPostgres, name);
-  }
-
-  std::unique_ptr<Store> OpenStore(const std::string& name = "store.db") {
-    auto s = Store::Open(NewLocation(name), true);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return std::move(*s);
   }
 
   StatusOr<LoadSummary> Load(Store& store, const std::vector<std::string>& files) {
@@ -84,9 +62,6 @@ class LoaderTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
-  TestStores stores_;
-  fs::path dir_;
-  std::unique_ptr<privacy::OwnerKey> key_;
   LoadOptions options_;
 };
 
@@ -222,14 +197,8 @@ TEST_P(LoaderTest, ATruncatedGzipFailsTheLoadWithNothingWritten) {
   std::string csv = "order_id,customer_id,ordered_at,amount\n";
   for (int i = 0; i < 20000; ++i)
     csv += fmt::format("A{},K{},2024-01-05,{}.00\n", i, i % 700, i % 90);
-  const std::string whole = (dir_ / "whole.csv.gz").string();
-  gzFile gz = gzopen(whole.c_str(), "wb");
-  ASSERT_NE(gz, nullptr);
-  ASSERT_EQ(gzwrite(gz, csv.data(), static_cast<unsigned>(csv.size())),
-            static_cast<int>(csv.size()));
-  ASSERT_EQ(gzclose(gz), Z_OK);
-  std::ifstream in(whole, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string whole = WriteGzip("whole.csv.gz", csv);
+  const std::string bytes = ReadFile(whole);
   const std::string cut = Write("cut.csv.gz", bytes.substr(0, bytes.size() / 2));
   for (const uint64_t budget : {uint64_t{0}, uint64_t{1}}) {  // 0: the default (in memory)
     auto store = OpenStore(budget == 0 ? "memory.db" : "spilled.db");
@@ -704,14 +673,8 @@ TEST_P(LoaderTest, AStagedInputIsPrivateCappedRemovedAndNamedByItsClientsName) {
   // A damaged upload (a gzip cut in half) is refused by the name the client gave it.
   std::string csv = "order_id,customer_id,ordered_at,amount\n";
   for (int i = 0; i < 20000; ++i) csv += fmt::format("x{},c{},2026-01-02,{}\n", i, i % 97, i);
-  const std::string whole = (dir_ / "whole.csv.gz").string();
-  gzFile gz = gzopen(whole.c_str(), "wb");
-  ASSERT_NE(gz, nullptr);
-  ASSERT_EQ(gzwrite(gz, csv.data(), static_cast<unsigned>(csv.size())),
-            static_cast<int>(csv.size()));
-  ASSERT_EQ(gzclose(gz), Z_OK);
-  std::ifstream in(whole, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string whole = WriteGzip("whole.csv.gz", csv);
+  const std::string bytes = ReadFile(whole);
   auto cut = StagedFile::Create(dir_.string(), 1 << 20);
   ASSERT_TRUE(cut.ok());
   ASSERT_TRUE(cut->Append(bytes.substr(0, bytes.size() / 2)).ok());
@@ -729,36 +692,6 @@ TEST_P(LoaderTest, AStagedInputIsPrivateCappedRemovedAndNamedByItsClientsName) {
 
 namespace tessera::ingest {
 namespace {
-
-// Every match token of a store as "pseudonym kind token-hex", for comparing stores whose
-// customer indexes differ.
-std::set<std::string> TokensByPseudonym(Store& store) {
-  std::map<uint32_t, std::string> uuid;
-  EXPECT_TRUE(
-      store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { uuid[i] = u.ToString(); })
-          .ok());
-  std::set<std::string> out;
-  EXPECT_TRUE(store
-                  .ScanMatchTokens([&](uint32_t customer, privacy::IdentifierKind kind,
-                                       std::span<const uint8_t, store::kMatchTokenSize> token) {
-                    std::string hex;
-                    for (uint8_t b : token) hex += fmt::format("{:02x}", b);
-                    EXPECT_TRUE(uuid.contains(customer)) << customer;
-                    out.insert(fmt::format("{} {:c} {}", uuid[customer],
-                                           privacy::IdentifierKindByte(kind), hex));
-                  })
-                  .ok());
-  return out;
-}
-
-std::string TokenHex(const privacy::OwnerKey& key, collab::MatchKind kind,
-                     std::string_view normalized) {
-  auto k = collab::MatchTokenKey::Create(key);
-  EXPECT_TRUE(k.ok());
-  auto t = k->Token(kind, normalized);
-  EXPECT_TRUE(t.ok());
-  return t->ToHex();
-}
 
 constexpr const char* kPhones =
     "order_id,customer_id,email,phone,ordered_at,amount\n"

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "ingest/loader_test_support.h"
 #include "store/test_stores.h"
 #include "tessera/collab/match_token.h"
 #include "tessera/io/phone_numbering.h"
@@ -24,10 +25,10 @@ using privacy::IdentifierKind;
 using store::Backend;
 using store::BackendName;
 using store::Store;
-using store::TestStores;
 using ::testing::HasSubstr;
 using ::testing::Not;
-namespace fs = std::filesystem;
+using testing::TokenHex;
+using testing::TokensByPseudonym;
 
 // A stand-in for the module that keeps attributes: a table of its own, written in the batches'
 // transactions.
@@ -35,19 +36,13 @@ constexpr const char* kTable =
     "CREATE TABLE IF NOT EXISTS test_attributes (customer_idx INTEGER NOT NULL, name TEXT NOT "
     "NULL, value TEXT NOT NULL, PRIMARY KEY (customer_idx, name))";
 
-class PeopleLoaderTest : public ::testing::TestWithParam<Backend> {
+class PeopleLoaderTest : public testing::LoaderTestBase {
  protected:
+  PeopleLoaderTest() : LoaderTestBase("tessera_people") {}
+
   void SetUp() override {
-    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = fs::path(::testing::TempDir()) /
-           ("tessera_people_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    std::array<uint8_t, 32> bytes;
-    bytes.fill(9);
-    key_ = std::make_unique<privacy::OwnerKey>(privacy::OwnerKey::FromBytes(bytes));
+    LoaderTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto mapping = io::LoadMapping("people");
     ASSERT_TRUE(mapping.ok());
     options_.mapping = *mapping;
@@ -76,22 +71,11 @@ class PeopleLoaderTest : public ::testing::TestWithParam<Backend> {
     };
   }
 
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-
-  std::string NewLocation(const std::string& name) {
-    return GetParam() == Backend::kSqlite ? (dir_ / name).string()
-                                          : stores_.NewLocation(Backend::kPostgres, name);
-  }
-
+  // A new store with the stand-in attribute table.
   std::unique_ptr<Store> OpenStore(const std::string& name = "store.db") {
-    auto s = Store::Open(NewLocation(name), true);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    EXPECT_TRUE((*s)->db().ExecuteScript(kTable).ok());
-    return std::move(*s);
+    std::unique_ptr<Store> s = LoaderTestBase::OpenStore(name);
+    EXPECT_TRUE(s->db().ExecuteScript(kTable).ok());
+    return s;
   }
 
   StatusOr<PeopleLoadSummary> Load(Store& store, const std::vector<std::string>& files) {
@@ -134,9 +118,6 @@ class PeopleLoaderTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
-  TestStores stores_;
-  fs::path dir_;
-  std::unique_ptr<privacy::OwnerKey> key_;
   LoadOptions options_;
   AttributeSink sink_;
   std::vector<io::Reject> rejects_;
@@ -194,33 +175,6 @@ TEST_P(PeopleLoaderTest, PeopleAreCustomersAndOnesWithOrdersAreTheSameCustomer) 
   EXPECT_THAT(loads->back().summary_json, HasSubstr("\"kind\":\"people\""));
 }
 
-std::string TokenHex(const privacy::OwnerKey& key, collab::MatchKind kind,
-                     std::string_view normalized) {
-  auto k = collab::MatchTokenKey::Create(key);
-  EXPECT_TRUE(k.ok());
-  auto t = k->Token(kind, normalized);
-  EXPECT_TRUE(t.ok());
-  return t->ToHex();
-}
-
-std::set<std::string> Tokens(Store& store) {
-  std::map<uint32_t, std::string> uuid;
-  EXPECT_TRUE(
-      store.ScanCustomers([&](uint32_t i, const privacy::Uuid& u) { uuid[i] = u.ToString(); })
-          .ok());
-  std::set<std::string> out;
-  EXPECT_TRUE(store
-                  .ScanMatchTokens([&](uint32_t customer, IdentifierKind kind,
-                                       std::span<const uint8_t, store::kMatchTokenSize> token) {
-                    std::string hex;
-                    for (uint8_t b : token) hex += fmt::format("{:02x}", b);
-                    out.insert(fmt::format("{} {:c} {}", uuid[customer],
-                                           privacy::IdentifierKindByte(kind), hex));
-                  })
-                  .ok());
-  return out;
-}
-
 TEST_P(PeopleLoaderTest, EveryEmailAndPhoneOfAPersonBecomesAMatchToken) {
   auto store = OpenStore();
   LoadOptions orders = options_;
@@ -238,7 +192,7 @@ TEST_P(PeopleLoaderTest, EveryEmailAndPhoneOfAPersonBecomesAMatchToken) {
   const std::string phone = Pseudonym(IdentifierKind::kPhone, "+491723333333");
   // K1 had an e-mail's token from its order and gets the phone's (a kind it lacked); Bernd has
   // his e-mail's already.
-  EXPECT_EQ(Tokens(*store),
+  EXPECT_EQ(TokensByPseudonym(*store),
             (std::set<std::string>{
                 token(k1, 'e', "anna@example.de"), token(k1, 'p', "+491701111111"),
                 token(bernd, 'e', "bernd@example.de"), token(carla, 'e', "carla@example.de"),
@@ -248,7 +202,7 @@ TEST_P(PeopleLoaderTest, EveryEmailAndPhoneOfAPersonBecomesAMatchToken) {
   options_.match_tokens = false;
   auto plain = OpenStore("plain.db");
   ASSERT_TRUE(Load(*plain, {Write("people.csv", kPeople)}).ok());
-  EXPECT_TRUE(Tokens(*plain).empty());
+  EXPECT_TRUE(TokensByPseudonym(*plain).empty());
 }
 
 TEST_P(PeopleLoaderTest, BadRowsAreRejectedByPositionAndGoodRowsLand) {
@@ -300,7 +254,7 @@ TEST_P(PeopleLoaderTest, BadRowsAreRejectedByPositionAndGoodRowsLand) {
             (std::set<std::string>{dora + " age_band=25-34", dora + " tariff=Max",
                                    fritz + " age_band=35-44", fritz + " tariff=Plus"}));
   // Dora's phone came with a merged row; the rejected row gave nothing.
-  const std::set<std::string> tokens = Tokens(*store);
+  const std::set<std::string> tokens = TokensByPseudonym(*store);
   EXPECT_EQ(tokens.size(), 3u);
   EXPECT_TRUE(tokens.contains(
       fmt::format("{} p {}", dora, TokenHex(*key_, collab::MatchKind::kPhone, "+491709999999"))));
@@ -316,7 +270,7 @@ TEST_P(PeopleLoaderTest, LoadingAgainChangesNothingAndAChangedValueReplacesTheOl
   ASSERT_TRUE(Load(*store, {path}).ok());
   const auto customers = Customers(*store);
   const auto values = Values(*store);
-  const auto tokens = Tokens(*store);
+  const auto tokens = TokensByPseudonym(*store);
 
   auto again = Load(*store, {path});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -327,7 +281,7 @@ TEST_P(PeopleLoaderTest, LoadingAgainChangesNothingAndAChangedValueReplacesTheOl
   EXPECT_EQ(again->match_tokens, 0u);
   EXPECT_EQ(Customers(*store), customers);
   EXPECT_EQ(Values(*store), values);
-  EXPECT_EQ(Tokens(*store), tokens);
+  EXPECT_EQ(TokensByPseudonym(*store), tokens);
 
   // K1 moves up a tariff; Carla's cell is empty: her tariff stays.
   auto changed =
@@ -382,7 +336,7 @@ TEST_P(PeopleLoaderTest, AFailedBatchLeavesNothingOfItsPeopleAndARunAgainComplet
   const auto customers = Customers(*store);
   ASSERT_EQ(customers.size(), 2u);
   EXPECT_EQ(Values(*store).size(), 3u);  // K1's two, Bernd's one
-  for (const std::string& t : Tokens(*store)) {
+  for (const std::string& t : TokensByPseudonym(*store)) {
     EXPECT_TRUE(t.starts_with(customers[0]) || t.starts_with(customers[1])) << t;
   }
   fail_at_write_ = 0;
@@ -396,7 +350,7 @@ TEST_P(PeopleLoaderTest, AFailedBatchLeavesNothingOfItsPeopleAndARunAgainComplet
   ASSERT_TRUE(Load(*whole, {path}).ok());
   EXPECT_EQ(Customers(*store), Customers(*whole));
   EXPECT_EQ(Values(*store), Values(*whole));
-  EXPECT_EQ(Tokens(*store), Tokens(*whole));
+  EXPECT_EQ(TokensByPseudonym(*store), TokensByPseudonym(*whole));
 }
 
 TEST_P(PeopleLoaderTest, AnEmptyFileIsRefusedAndAHeaderOnlyFileLoadsNobody) {
