@@ -49,8 +49,9 @@ Status ValidateContribution(const Contribution& c);
 // u8 dimensions; per dimension: u8 name length, name, u16 label count, per label u8 length and
 // bytes, then u16 code per position; all integers big-endian.
 StatusOr<std::string> EncodeContribution(const Contribution& c);
-// Errors: kInvalidArgument naming the byte offset and what is wrong (as ParsePsiMessage), and
-// every rule of ValidateContribution.
+// Errors: kInvalidArgument naming the byte offset and what is wrong (as ParsePsiMessage), a value
+// that is not UTF-8 (RFC 3629: it could not go into the worker's JSON result), and every rule of
+// ValidateContribution.
 StatusOr<Contribution> ParseContribution(std::span<const uint8_t> bytes);
 
 struct JointCountQuery {

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "collab/protocol/utf8_internal.h"
+
 namespace tessera::collab {
 
 namespace {
@@ -205,6 +207,12 @@ StatusOr<Contribution> ParseContribution(std::span<const uint8_t> bytes) {
       TESSERA_ASSIGN_OR_RETURN(const uint8_t size, r.U8("a value"));
       TESSERA_ASSIGN_OR_RETURN(auto label, r.Bytes(size, "a value"));
       d.labels.emplace_back(label.begin(), label.end());
+      // Values go into the worker's JSON result: refuse what is not UTF-8 here, by position
+      // (the name is not validated yet, and neither is echoed).
+      if (!internal::IsUtf8(d.labels.back())) {
+        return InvalidArgumentError("contribution: byte {}: value {} of dimension {} is not UTF-8",
+                                    r.at() - size, l + 1, k + 1);
+      }
     }
     TESSERA_RETURN_IF_ERROR(r.Need(size_t{n} * 2, "the codes"));
     d.codes.resize(n);

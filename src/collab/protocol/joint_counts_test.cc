@@ -156,5 +156,34 @@ TEST(Contribution, RefusesEveryMalformedOne) {
   EXPECT_FALSE(EncodeContribution(twice).ok());
 }
 
+// A value goes into the worker's JSON result, which holds UTF-8 only: one that is not is refused
+// as the contribution is read, by its byte and dimension, without its bytes in the message.
+TEST(Contribution, RefusesAValueThatIsNotUtf8) {
+  // OwnerA's contribution with its first value replaced, as a hostile owner would send it.
+  const auto parse_with_label = [](const std::string& label) -> StatusOr<Contribution> {
+    Contribution a = OwnerA();
+    a.dimensions[0].labels[0] = label;
+    auto bytes = EncodeContribution(a);
+    EXPECT_TRUE(bytes.ok()) << bytes.status().message();
+    if (!bytes.ok()) return bytes.status();
+    return ParseContribution(Bytes(*bytes));
+  };
+  const auto refused = parse_with_label("18\xff-34");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  // Header 32, positions 4, bits 1, dimensions 1, name 1 + 8, values 2, length 1: byte 50.
+  EXPECT_EQ(refused.status().message(),
+            "contribution: byte 50: value 1 of dimension 1 is not UTF-8");
+  // What is UTF-8 passes, up to U+10FFFF; overlong forms, surrogates, code points past U+10FFFF
+  // and cut sequences do not.
+  for (const std::string& label : {std::string("18–34 Jährige"), std::string("\xf4\x8f\xbf\xbf")}) {
+    EXPECT_TRUE(parse_with_label(label).ok()) << label;
+  }
+  for (const std::string& label : {std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
+                                   std::string("\xf4\x90\x80\x80"), std::string("a\xe2\x82")}) {
+    EXPECT_FALSE(parse_with_label(label).ok()) << label;
+  }
+}
+
 }  // namespace
 }  // namespace tessera::collab
