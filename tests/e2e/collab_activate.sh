@@ -13,6 +13,7 @@
 #   - the operator's store, log and audit log hold no pseudonym of the retailer's list.
 # Usage: collab_activate.sh BIN SRC
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(realpath "$1")
 work=$(mktemp -d)
 pids=()
@@ -23,22 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-fail() { echo "FAIL: $*"; exit 1; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-for p in retailer telco; do "$bin" keys init --key $p.key >/dev/null 2>&1; done
-r=$("$bin" party init --name "Frischmarkt" --store retailer.db --key retailer.key 2>/dev/null)
-t=$("$bin" party init --name "Telco" --store telco.db --key telco.key 2>/dev/null)
-"$bin" generate --customers 2000 --months 12 --seed 11 --phone-share 0.5 --end 2026-11-30 \
-  -o orders.csv >/dev/null 2>&1
-"$bin" generate --kind subscribers --subscribers 2500 --customers 2000 --shared 1000 --seed 11 \
-  --phone-share 0.5 --truth truth.json -o subscribers.csv >/dev/null 2>&1
-"$bin" ingest orders.csv --store retailer.db --key retailer.key >/dev/null 2>&1
-"$bin" snapshots create --store retailer.db --as-of 2026-11-30 --window 12m >/dev/null 2>&1
-"$bin" ingest subscribers.csv --kind people --mapping subscribers --store telco.db \
-  --key telco.key >/dev/null 2>&1
-"$bin" snapshots create --store telco.db --as-of 2026-11-30 --window 12m >/dev/null 2>&1
+r=$(collab_party Frischmarkt retailer)
+t=$(collab_party Telco telco)
+collab_data 2000 2500 1000
 max_plus=$(json truth.json 'sum(d["attributes"]["tariff"][v]["shared_by_email"] for v in ("Max", "Plus"))')
 max=$(json truth.json 'd["attributes"]["tariff"]["Max"]["shared_by_email"]')
 by_phone=$(json truth.json 'd["shared"]["by_phone"]')
@@ -47,41 +36,13 @@ by_phone=$(json truth.json 'd["shared"]["by_phone"]')
 
 pr=$(free_port)
 pt=$(free_port)
-cat > collab.toml <<TOML
-[[party]]
-name = "Frischmarkt"
-id = "$r"
-endpoint = "http://127.0.0.1:$pr"
-roles = ["data_owner", "worker_host"]
+collab_file_party Frischmarkt "$r" "http://127.0.0.1:$pr" data_owner worker_host
+collab_file_party Telco "$t" "http://127.0.0.1:$pt" data_owner
 
-[[party]]
-name = "Telco"
-id = "$t"
-endpoint = "http://127.0.0.1:$pt"
-roles = ["data_owner"]
-TOML
-
-grant() {  # outputs purpose [more options]: the operator grants the retailer; prints the id
-  local purpose=$1 outputs=$2
-  shift 2
-  "$bin" grant create --partner Frischmarkt --collaboration collab.toml --purpose "$purpose" \
-    --outputs "$outputs" --worker-hosts Frischmarkt --recipients Frischmarkt "$@" \
-    --store telco.db --key telco.key --out g.json 2>/dev/null || fail "grant create $*"
-  "$bin" grant import g.json --collaboration collab.toml --store retailer.db --key retailer.key \
-    >/dev/null 2>&1 || fail "grant import"
-  json g.json 'd["grant_id"]'
+grant() {  # purpose outputs [more options]: the operator grants the retailer; prints the id
+  collab_grant telco retailer Frischmarkt "$@"
 }
-serve() {  # party port
-  "$bin" serve --store "$1.db" --key "$1.key" --with-key --collaboration collab.toml \
-    --listen "127.0.0.1:$2" >"$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$2/api/v1/health" >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "$1's node did not start: $(cat "$1.log")"
-}
-serve telco "$pt"
+collab_serve telco "$pt"
 activate() {  # out [more options]
   local out=$1
   shift
@@ -127,7 +88,7 @@ if activate max.csv --partner-expression 'tariff = "Max"' 2>max.err; then fail "
 grep -q "Withheld" max.err || fail "withheld: $(cat max.err)"
 
 # --- The API answers the same list
-serve retailer "$pr"
+collab_serve retailer "$pr"
 key=$("$bin" keys api create --role analyst --store retailer.db 2>/dev/null | tail -1)
 body='{"partner": "Telco", "partner_side": {"expression": "tariff in [\"Max\", \"Plus\"]"}}'
 curl -sf -H "Authorization: Bearer $key" -X POST "http://127.0.0.1:$pr/api/v1/collab/activate?format=csv" \

@@ -14,6 +14,7 @@
 #     same result.
 # Usage: collab_three_party.sh BIN SRC
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$1
 work=$(mktemp -d)
 pids=()
@@ -24,83 +25,35 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-fail() { echo "FAIL: $*"; exit 1; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- Three parties
-for p in retailer telco brand; do "$bin" keys init --key $p.key >/dev/null 2>&1; done
-r=$("$bin" party init --name "Frischmarkt" --store retailer.db --key retailer.key 2>/dev/null)
-t=$("$bin" party init --name "Telco" --store telco.db --key telco.key 2>/dev/null)
-x=$("$bin" party init --name "Brand" --store brand.db --key brand.key 2>/dev/null)
+r=$(collab_party Frischmarkt retailer)
+t=$(collab_party Telco telco)
+x=$(collab_party Brand brand)
 
 # --- Their data: 3000 retailer customers, 4000 subscribers, 1500 people in both
-"$bin" generate --customers 3000 --months 12 --seed 11 --phone-share 0.5 --end 2026-11-30 \
-  -o orders.csv >/dev/null 2>&1
-"$bin" generate --kind subscribers --subscribers 4000 --customers 3000 --shared 1500 --seed 11 \
-  --phone-share 0.5 --truth truth.json -o subscribers.csv >/dev/null 2>&1
-"$bin" ingest orders.csv --store retailer.db --key retailer.key >/dev/null 2>&1
-"$bin" snapshots create --store retailer.db --as-of 2026-11-30 --window 12m >/dev/null 2>&1
-"$bin" ingest subscribers.csv --kind people --mapping subscribers --store telco.db \
-  --key telco.key >/dev/null 2>&1
-"$bin" snapshots create --store telco.db --as-of 2026-11-30 --window 12m >/dev/null 2>&1
+collab_data 3000 4000 1500
 by_email=$(json truth.json 'd["shared"]["by_email"]')
 by_phone=$(json truth.json 'd["shared"]["by_phone"]')
 [ "$by_email" -gt 300 ] && [ "$by_phone" -gt 300 ] || fail "the generator shared too few: $by_email $by_phone"
 
 pr=$(free_port)
 pt=$(free_port)
-cat > collab.toml <<TOML
-[[party]]
-name = "Frischmarkt"
-id = "$r"
-endpoint = "http://127.0.0.1:$pr"
-roles = ["data_owner", "worker_host"]
+collab_file_party Frischmarkt "$r" "http://127.0.0.1:$pr" data_owner worker_host
+collab_file_party Telco "$t" "http://127.0.0.1:$pt" data_owner
+collab_file_party Brand "$x" "http://127.0.0.1:1" analyst worker_host
 
-[[party]]
-name = "Telco"
-id = "$t"
-endpoint = "http://127.0.0.1:$pt"
-roles = ["data_owner"]
-
-[[party]]
-name = "Brand"
-id = "$x"
-endpoint = "http://127.0.0.1:1"
-roles = ["analyst", "worker_host"]
-TOML
-
-grant() {  # grantor (store) grantee (store) grantee (name) purpose outputs [more options]
-  local from=$1 to=$2 name=$3 purpose=$4 outputs=$5
-  shift 5
-  "$bin" grant create --partner "$name" --collaboration collab.toml --purpose "$purpose" \
-    --outputs "$outputs" --worker-hosts "$name" --recipients "$name" "$@" \
-    --store "$from.db" --key "$from.key" --out "g.json" 2>/dev/null || fail "grant create $*"
-  "$bin" grant import g.json --collaboration collab.toml --store "$to.db" --key "$to.key" \
-    >/dev/null 2>&1 || fail "grant import"
-  json g.json 'd["grant_id"]'
-}
 # The operator lets the retailer match and count by age band and tariff, exactly.
-grant telco retailer Frischmarkt overlap overlap_size >/dev/null
-grant telco retailer Frischmarkt audience_counts audience_count,cell_counts --fields age_band,tariff >/dev/null
+collab_grant telco retailer Frischmarkt overlap overlap_size >/dev/null
+collab_grant telco retailer Frischmarkt audience_counts audience_count,cell_counts --fields age_band,tariff >/dev/null
 # Both let the brand match; the operator lets the brand count with noise and a budget of two queries.
-rx=$(grant retailer brand Brand overlap overlap_size)
-grant telco brand Brand overlap overlap_size >/dev/null
-grant telco brand Brand audience_counts audience_count --fields age_band --epsilon 0.5 --budget 1 >/dev/null
-grant retailer brand Brand audience_counts audience_count --fields segment >/dev/null
+rx=$(collab_grant retailer brand Brand overlap overlap_size)
+collab_grant telco brand Brand overlap overlap_size >/dev/null
+collab_grant telco brand Brand audience_counts audience_count --fields age_band --epsilon 0.5 --budget 1 >/dev/null
+collab_grant retailer brand Brand audience_counts audience_count --fields segment >/dev/null
 
-serve() {  # party port
-  "$bin" serve --store "$1.db" --key "$1.key" --with-key --collaboration collab.toml \
-    --listen "127.0.0.1:$2" >"$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$2/api/v1/health" >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "$1's node did not start: $(cat "$1.log")"
-}
-serve retailer "$pr"
-serve telco "$pt"
+collab_serve retailer "$pr"
+collab_serve telco "$pt"
 telco_pid=${pids[1]}
 
 query() {  # party out [collab args]
@@ -171,7 +124,7 @@ kill -9 "$telco_pid"
 wait "$telco_pid" 2>/dev/null || true
 if query retailer o_down.json overlap --partner Telco; then fail "an overlap with a dead partner"; fi
 grep -qi "reach" o_down.json.err || fail "unreachable partner: $(cat o_down.json.err)"
-serve telco "$pt"
+collab_serve telco "$pt"
 for delay in 0.05 0.15 0.3 0.6; do
   "$bin" collab overlap --partner Telco --collaboration collab.toml --store retailer.db \
     --key retailer.key --format json >/dev/null 2>&1 &
