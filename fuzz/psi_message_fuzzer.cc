@@ -20,7 +20,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const tessera::collab::PsiMessageLimits limits{64};
   auto message = tessera::collab::ParsePsiMessage(std::span(data, size), limits);
-  if (!message.ok()) return 0;
+  // Decoding on several threads finds what one thread finds: the same message or the same error.
+  auto threaded = tessera::collab::ParsePsiMessage(std::span(data, size), limits, 2);
+  if (threaded.ok() != message.ok()) std::abort();
+  if (!message.ok()) {
+    if (threaded.status().message() != message.status().message()) std::abort();
+    return 0;
+  }
+  if (threaded->points != message->points) std::abort();
   auto again = tessera::collab::EncodePsiMessage(*message, limits);
   if (!again.ok() || again->size() != size || std::memcmp(again->data(), data, size) != 0) {
     std::abort();  // an accepted message has one encoding

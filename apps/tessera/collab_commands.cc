@@ -182,6 +182,18 @@ Status RunGrantCreate(const GrantArgs& a) {
                  "can difference two queries to learn about one person; k_min does not prevent "
                  "it, noise does (docs/collaboration.md, \"Exact counts and differencing\").\n");
   }
+  // Every place the worker may run must be able to host it, or the grant serves no query.
+  for (const collab::PartyId& host : spec.worker_hosts) {
+    const collab::CollaborationParty* p = collaboration ? collaboration->Find(host) : nullptr;
+    if (host != spec.grantee && p != nullptr && !p->HasRole(collab::PartyRole::kWorkerHost)) {
+      std::fprintf(stderr,
+                   "Note: the join worker may run at %s, which is no worker_host in the "
+                   "collaboration file: give it that role (and run its tessera serve), or name "
+                   "other places with --worker-hosts (docs/collaboration.md, \"Where the worker "
+                   "runs\").\n",
+                   p->name.c_str());
+    }
+  }
   if (!a.output.empty()) {
     TESSERA_ASSIGN_OR_RETURN(auto out, Output::Open(a.output));
     std::fwrite(document.data(), 1, document.size(), out->file());
@@ -299,13 +311,18 @@ StatusOr<bool> RunAuditVerify(const AuditArgs& a) {
   return v.ok();
 }
 
+constexpr const char* kWorkerHostHelp =
+    "Where the join worker runs: a party (name or id) with the role worker_host that the owners' "
+    "grants accept, running tessera serve (default: here if the grants allow it, else the first "
+    "worker host they all accept)";
+
 struct QueryArgs {
   StoreArgs store;
   std::string format = "text";
   std::string collaboration, partner, owners, identifier = "email";
   std::string expression, partner_expression, breakdown, partner_breakdown, epsilon;
   int64_t k_min = 0;
-  std::string worker, worker_wrapper;
+  std::string worker, worker_wrapper, worker_host;
   std::string output;  // activate: the list
 };
 
@@ -363,6 +380,7 @@ StatusOr<std::unique_ptr<QueryContext>> OpenQueryContext(const QueryArgs& a) {
   c->requester.collaboration = c->collaboration;
   c->requester.worker_binary = a.worker.empty() ? server::DefaultWorkerBinary() : a.worker;
   if (!a.worker_wrapper.empty()) c->requester.worker_args = {a.worker_wrapper};
+  c->requester.worker_host = a.worker_host;
   c->remote.emplace(*c->party_key);
   c->transport.emplace(*c->party_key, std::vector<collab::OwnerNode*>{c->node.get()}, &*c->remote);
   return c;
@@ -496,6 +514,7 @@ void AddQueryCommands(CLI::App& app, int* rc) {
     cmd->add_option("--worker-wrapper", a->worker_wrapper,
                     "Run the worker through this sandbox wrapper, e.g. "
                     "scripts/tessera-worker-sandboxed (bubblewrap)");
+    cmd->add_option("--worker-host", a->worker_host, kWorkerHostHelp);
     cmd->add_option("--format", a->format, "text or json")->check(CLI::IsMember({"text", "json"}));
     AddStoreOptions(cmd, &a->store, true);
   };
@@ -555,6 +574,7 @@ void AddQueryCommands(CLI::App& app, int* rc) {
   activate->add_option("--worker-wrapper", activate_args.worker_wrapper,
                        "Run the worker through this sandbox wrapper, e.g. "
                        "scripts/tessera-worker-sandboxed (bubblewrap)");
+  activate->add_option("--worker-host", activate_args.worker_host, kWorkerHostHelp);
   activate->add_option("--format", activate_args.format, "text or json (the summary)")
       ->check(CLI::IsMember({"text", "json"}));
   AddStoreOptions(activate, &activate_args.store, true);
@@ -623,7 +643,8 @@ void AddCollabCommands(CLI::App& app, int* rc) {
   create->add_option("--recipients", create_args.recipients,
                      "Who may receive results (party ids or names; default: the partner)");
   create->add_option("--worker-hosts", create_args.worker_hosts,
-                     "Where the join worker may run (party ids or names; default: here)");
+                     "Where the join worker may run (party ids or names; default: here, which "
+                     "then needs the role worker_host and a running tessera serve)");
   create
       ->add_option("--attestation", create_args.attestation,
                    "Accepted attestation modes: simulated, sgx-dcap (comma-separated)")

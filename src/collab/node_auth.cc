@@ -95,4 +95,40 @@ Status NonceCache::Accept(const NodeSignature& sig, int64_t now) {
   return OkStatus();
 }
 
+Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& collaboration,
+                        const PartyId& self, int64_t now) {
+  auto from = PartyId::Parse(signature.from);
+  if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
+  if (collaboration.Find(*from) == nullptr) {
+    return PermissionDeniedError(
+        "node message: the sender is not a party of this node's collaboration file");
+  }
+  if (signature.to != self.ToString()) {
+    return PermissionDeniedError("node message: addressed to another party");
+  }
+  if (signature.time < now - kNodeClockSkewSeconds ||
+      signature.time > now + kNodeClockSkewSeconds) {
+    return PermissionDeniedError(
+        "node message: its time is more than {} seconds from this node's clock (check both "
+        "clocks)",
+        kNodeClockSkewSeconds);
+  }
+  if (!IsLowerHex(signature.nonce, 32) || !IsLowerHex(signature.signature, 128)) {
+    return PermissionDeniedError("node message: a malformed nonce or signature");
+  }
+  return OkStatus();
+}
+
+StatusOr<PartyId> AcceptNodeMessage(const NodeSignature& signature, std::string_view op,
+                                    std::string_view body, uint64_t max_body, const PartyId& self,
+                                    NonceCache& nonces, int64_t now) {
+  TESSERA_ASSIGN_OR_RETURN(PartyId from, PartyId::Parse(signature.from));
+  if (body.size() > max_body) {
+    return InvalidArgumentError("node message: a body larger than step '{}' takes", op);
+  }
+  TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, from, self, body));
+  TESSERA_RETURN_IF_ERROR(nonces.Accept(signature, now));
+  return from;
+}
+
 }  // namespace tessera::collab

@@ -1,200 +1,29 @@
 // The requester's side of a collaboration query (session.h): the join worker as a child
 // process, the owners' rounds, the result.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "collab/worker_process.h"
 #include "tessera/collab/audit_log.h"
 #include "tessera/collab/session.h"
 #include "tessera/collab/worker.h"
+#include "tessera/collab/worker_host.h"
 #include "tessera/privacy/order_token.h"
-
-extern char** environ;
 
 namespace tessera::collab {
 namespace {
 
 using Json = nlohmann::json;
+using internal::WorkerProcess;
 
 int64_t SystemNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-Status WriteAll(int fd, std::string_view s) {
-  size_t at = 0;
-  while (at < s.size()) {
-    const ssize_t w = ::write(fd, s.data() + at, s.size() - at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return InternalError("writing to the join worker: {}", std::strerror(errno));
-    at += static_cast<size_t>(w);
-  }
-  return OkStatus();
-}
-
-ReadFn FdReader(int fd) {
-  return [fd](uint8_t* out, size_t n) -> StatusOr<size_t> {
-    size_t got = 0;
-    while (got < n) {
-      const ssize_t r = ::read(fd, out + got, n - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return InternalError("reading from the join worker: {}", std::strerror(errno));
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    return got;
-  };
-}
-
-// The join worker as a child process: owner A's stream, owner B's stream and its output on
-// pipes, its error output kept for the message when it fails.
-class WorkerProcess {
- public:
-  static StatusOr<WorkerProcess> Start(const std::string& binary,
-                                       const std::vector<std::string>& wrapper) {
-    WorkerProcess w;
-    int a[2], b[2], out[2], err[2];
-    if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        ::pipe2(err, O_CLOEXEC) != 0) {
-      return InternalError("pipes for the join worker: {}", std::strerror(errno));
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, a[0], 3);
-    posix_spawn_file_actions_adddup2(&actions, b[0], 4);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 5);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    std::vector<std::string> args = wrapper;
-    if (!wrapper.empty()) args.emplace_back("--worker");
-    args.push_back(binary);
-    for (const char* x : {"--sealed", "--a", "fd:3", "--b", "fd:4", "--out", "fd:5"}) {
-      args.emplace_back(x);
-    }
-    std::vector<char*> argv;
-    for (std::string& x : args) argv.push_back(x.data());
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&w.pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    for (int fd : {a[0], b[0], out[1], err[1]}) ::close(fd);
-    w.a_ = a[1];
-    w.b_ = b[1];
-    w.out_ = out[0];
-    w.err_ = err[0];
-    if (rc != 0) {
-      w.pid_ = -1;
-      return UnavailableError("cannot start the join worker {}: {} (give its path with --worker)",
-                              argv[0], std::strerror(rc));
-    }
-    // Its error output is read on the side, so that a chatty failure never blocks it.
-    const int err_fd = w.err_;
-    w.errors_ = std::async(std::launch::async, [err_fd] {
-      std::string text;
-      char buf[4096];
-      ssize_t r;
-      while ((r = ::read(err_fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR)) {
-        if (r > 0 && text.size() < 4096) text.append(buf, static_cast<size_t>(r));
-      }
-      return text;
-    });
-    return w;
-  }
-
-  WorkerProcess() = default;
-  WorkerProcess(WorkerProcess&& o) noexcept { *this = std::move(o); }
-  WorkerProcess& operator=(WorkerProcess&& o) noexcept {
-    std::swap(pid_, o.pid_);
-    std::swap(a_, o.a_);
-    std::swap(b_, o.b_);
-    std::swap(out_, o.out_);
-    std::swap(err_, o.err_);
-    std::swap(errors_, o.errors_);
-    return *this;
-  }
-  ~WorkerProcess() {
-    for (int* fd : {&a_, &b_, &out_}) CloseFd(fd);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (errors_.valid()) errors_.wait();
-    CloseFd(&err_);
-  }
-
-  StatusOr<WorkerHello> Hello() {
-    auto frame = ReadFrame(FdReader(out_));
-    if (!frame.ok() || !*frame) return Failed("it sent no hello");
-    return ParseWorkerHello(**frame);
-  }
-
-  // Feeds both streams (on two threads: the worker reads them in its own order) and returns the
-  // result frame.
-  StatusOr<std::string> Run(std::string_view a, std::string_view b) {
-    // Each stream ends (its pipe closed) as soon as it is written: the worker reads a stream to
-    // its end before it turns to the other.
-    int fa = a_, fb = b_;
-    a_ = b_ = -1;
-    auto feed_a = std::async(std::launch::async, [&a, fa]() mutable {
-      Status s = WriteAll(fa, a);
-      CloseFd(&fa);
-      return s;
-    });
-    Status wb = WriteAll(fb, b);
-    CloseFd(&fb);
-    Status wa = feed_a.get();
-    auto frame = ReadFrame(FdReader(out_));
-    CloseFd(&out_);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !wa.ok() || !wb.ok() || !frame.ok() ||
-        !*frame) {
-      return Failed(WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
-                                        : fmt::format("exit {}", WEXITSTATUS(status)));
-    }
-    return std::move(**frame);
-  }
-
- private:
-  static void CloseFd(int* fd) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
-  }
-  Status Failed(const std::string& why) {
-    std::string said;
-    if (errors_.valid()) {
-      CloseFd(&a_);
-      CloseFd(&b_);
-      if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-      }
-      said = errors_.get();
-      while (!said.empty() && (said.back() == '\n' || said.back() == '\r')) said.pop_back();
-    }
-    return InternalError("the join worker failed ({}){}{}", why, said.empty() ? "" : ": ", said);
-  }
-
-  pid_t pid_ = -1;
-  int a_ = -1, b_ = -1, out_ = -1, err_ = -1;
-  std::future<std::string> errors_;
-};
 
 const CollaborationParty* Resolve(const Collaboration& c, const std::string& name_or_id) {
   if (auto id = PartyId::Parse(name_or_id); id.ok()) return c.Find(*id);
@@ -252,6 +81,18 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
   }
   if (owners[0]->id == owners[1]->id) return InvalidArgumentError("the two owners are one party");
+  const CollaborationParty* host = nullptr;  // none: the worker runs here
+  if (!options.worker_host.empty()) {
+    host = Resolve(options.collaboration, options.worker_host);
+    if (host == nullptr) {
+      return NotFoundError("no party '{}' in the collaboration file", options.worker_host);
+    }
+    if (host->id == self) {
+      host = nullptr;
+    } else if (!host->HasRole(PartyRole::kWorkerHost)) {
+      return InvalidArgumentError("{} is no worker_host in the collaboration file", host->name);
+    }
+  }
   if (spec.kind == QueryKind::kActivation) {
     // The list names owner A's customers and goes to the requester: they must be one party.
     if (owners[0]->id != self) {
@@ -269,7 +110,6 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   r.kind = spec.kind;
   r.requester = self.ToString();
   r.owners = {owners[0]->id.ToString(), owners[1]->id.ToString()};
-  r.worker_host = self.ToString();
   r.identifier = spec.identifier;
   r.queries = spec.queries;
   r.epsilon_micro = spec.epsilon_micro;
@@ -278,6 +118,8 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   // request they would refuse is not sent at all.
   const Purpose purpose = PurposeOfKind(spec.kind);
   uint64_t k_min = 2;
+  // Where every owner's grants let the worker run (none asked: anywhere).
+  std::optional<std::vector<PartyId>> placements;
   for (const CollaborationParty* owner : owners) {
     if (owner->id == self) continue;
     std::vector<StoredGrant> mine;
@@ -304,6 +146,14 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
                                  "cannot be noised: they allow no activation",
                                  owner->name));
     }
+    if (!placements) {
+      placements = policy->worker_hosts;
+    } else {
+      std::erase_if(*placements, [&](const PartyId& p) {
+        return std::find(policy->worker_hosts.begin(), policy->worker_hosts.end(), p) ==
+               policy->worker_hosts.end();
+      });
+    }
     k_min = std::max<uint64_t>(k_min, static_cast<uint64_t>(policy->k_min));
     // Without an ε given, the smallest any owner's grants allow per query (a larger one would
     // be refused by that owner, after the other had reserved its own).
@@ -325,12 +175,58 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     k_min = *spec.k_min;
   }
   r.k_min = std::max<uint64_t>({k_min, spec.k_min_floor, 2});
+  // The worker's place: the one asked for, if the grants allow it; else here, if they allow
+  // that; else the first worker host of the collaboration file they all allow.
+  auto allowed = [&](const PartyId& id) {
+    return !placements ||
+           std::find(placements->begin(), placements->end(), id) != placements->end();
+  };
+  if (options.worker_host.empty() && !allowed(self)) {
+    for (const CollaborationParty& p : options.collaboration.parties) {
+      if (p.HasRole(PartyRole::kWorkerHost) && allowed(p.id)) {
+        host = &p;
+        break;
+      }
+    }
+  }
+  const PartyId& worker_at = host ? host->id : self;
+  if (!allowed(worker_at)) {
+    std::string names;
+    for (const PartyId& id : *placements) {
+      const CollaborationParty* p = options.collaboration.Find(id);
+      names += (names.empty() ? "" : ", ") + (p ? p->name : id.ToString());
+    }
+    return Refused("worker_host_not_allowed",
+                   fmt::format("the grants let the join worker run only at {} (choose one with "
+                               "--worker-host, and make sure it has the role worker_host)",
+                               names.empty() ? "no party all owners accept" : names));
+  }
+  r.worker_host = worker_at.ToString();
 
-  TESSERA_ASSIGN_OR_RETURN(WorkerProcess worker,
-                           WorkerProcess::Start(options.worker_binary, options.worker_args));
-  TESSERA_ASSIGN_OR_RETURN(WorkerHello hello, worker.Hello());
-  TESSERA_ASSIGN_OR_RETURN(ResultKeyPair result_key, ResultKeyPair::Generate());
   TESSERA_ASSIGN_OR_RETURN(r.session, NewPsiSessionId());
+  // The worker: a child process here, or one a worker host starts and binds to this session
+  // with its signature (worker_host.h), which the owners check before they seal to it.
+  std::optional<WorkerProcess> worker;
+  std::optional<NodeReply> binding;
+  std::string hello;  // the worker's, as the owners seal to it
+  if (host == nullptr) {
+    TESSERA_ASSIGN_OR_RETURN(worker,
+                             WorkerProcess::Start(options.worker_binary, options.worker_args));
+    TESSERA_ASSIGN_OR_RETURN(WorkerHello h, worker->Hello());
+    hello = EncodeWorkerHello(h);
+  } else {
+    const std::string start = Json{{"session", PsiSessionIdHex(r.session)}}.dump();
+    auto started = transport.Call(*host, "worker_start", start);
+    if (!started.ok()) return started.status().WithContext(host->name);
+    auto b = ParseWorkerBinding(started->body);
+    if (!b.ok()) return b.status().WithContext(host->name);
+    if (b->session != r.session || b->requester != r.requester || b->host != r.worker_host) {
+      return InternalError("{} started a worker for another session", host->name);
+    }
+    hello = b->hello;
+    binding = std::move(*started);
+  }
+  TESSERA_ASSIGN_OR_RETURN(ResultKeyPair result_key, ResultKeyPair::Generate());
   r.result_key = result_key.public_key();
   r.issued_at = now();
   const std::string request = SessionRequestJson(r);
@@ -353,8 +249,12 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   auto second = [&](size_t i) -> StatusOr<NodeReply> {
     const NodeReply& partner = round1[1 - i];
     Json head{{"session", Hex(r.session)},
-              {"worker", EncodeWorkerHello(hello)},
+              {"worker", hello},
               {"partner", SignatureJson(partner.signature)}};
+    if (binding) {
+      head["worker_host"] = {{"binding", binding->body},
+                             {"signature", SignatureJson(binding->signature)}};
+    }
     std::string body = Frame(head.dump());
     body += partner.body;
     sent[i] = body.size();
@@ -369,7 +269,22 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   result.bytes_to_owners += sent[0] + sent[1];
   result.bytes_from_owners += sealed_a->body.size() + sealed_b->body.size();
 
-  TESSERA_ASSIGN_OR_RETURN(std::string sealed_result, worker.Run(sealed_a->body, sealed_b->body));
+  std::string sealed_result;
+  if (worker) {
+    TESSERA_ASSIGN_OR_RETURN(sealed_result, worker->Run(sealed_a->body, sealed_b->body));
+  } else {
+    std::string run = Frame(
+        Json{{"session", PsiSessionIdHex(r.session)}, {"a_bytes", sealed_a->body.size()}}.dump());
+    run.reserve(run.size() + sealed_a->body.size() + sealed_b->body.size());
+    run += sealed_a->body;
+    sealed_a->body.clear();
+    run += sealed_b->body;
+    sealed_b->body.clear();
+    result.bytes_to_worker_host = run.size();
+    auto ran = transport.Call(*host, "worker_run", run);
+    if (!ran.ok()) return ran.status().WithContext(host->name);
+    sealed_result = std::move(ran->body);
+  }
   TESSERA_ASSIGN_OR_RETURN(result.result_json, result_key.Open(sealed_result));
   Json parsed = Json::parse(result.result_json, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("session") ||
@@ -395,16 +310,24 @@ LocalTransport::LocalTransport(const PartyKey& requester_key, std::vector<OwnerN
                                NodeTransport* remote, std::function<int64_t()> clock)
     : key_(requester_key), locals_(std::move(locals)), remote_(remote), clock_(std::move(clock)) {}
 
+void LocalTransport::AddWorkerHost(WorkerHostNode* host) { hosts_.push_back(host); }
+
 StatusOr<NodeReply> LocalTransport::Call(const CollaborationParty& to, std::string_view op,
                                          const std::string& body) {
-  for (OwnerNode* node : locals_) {
-    if (node->id() != to.id) continue;
+  const bool to_host = op.starts_with("worker_");
+  auto call = [&](auto* node) -> StatusOr<NodeReply> {
     const int64_t now = clock_ ? clock_() : SystemNow();
     TESSERA_ASSIGN_OR_RETURN(NodeSignature sig, SignNodeMessage(key_, op, to.id, body, now));
     TESSERA_ASSIGN_OR_RETURN(NodeReply reply, node->Handle(op, sig, body));
     TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(reply.signature, std::string(op) + ".reply", to.id,
                                               key_.id(), reply.body));
     return reply;
+  };
+  for (OwnerNode* node : locals_) {
+    if (!to_host && node->id() == to.id) return call(node);
+  }
+  for (WorkerHostNode* host : hosts_) {
+    if (to_host && host->id() == to.id) return call(host);
   }
   if (remote_ == nullptr) return UnavailableError("no way to reach {}", to.name);
   return remote_->Call(to, op, body);

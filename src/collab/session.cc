@@ -13,6 +13,7 @@
 #include "tessera/collab/budget_ledger.h"
 #include "tessera/collab/psi.h"
 #include "tessera/collab/worker.h"
+#include "tessera/collab/worker_host.h"
 #include "tessera/privacy/order_token.h"
 
 namespace tessera::collab {
@@ -92,27 +93,33 @@ OutputKind OutputKindOf(const SessionRequest& r) {
 }
 
 // Frames one after the other in `bytes` (worker.h's framing), without copying the source.
-class FrameCursor {
- public:
-  explicit FrameCursor(std::string_view bytes) : bytes_(bytes) {}
-  // The next frame, none at the end. Errors: kInvalidArgument for a frame cut short.
-  StatusOr<std::optional<std::string_view>> Next() {
-    if (at_ == bytes_.size()) return std::optional<std::string_view>();
-    if (bytes_.size() - at_ < 4) return InvalidArgumentError("a frame's length is cut short");
-    uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(bytes_[at_ + i]);
-    at_ += 4;
-    if (bytes_.size() - at_ < n) return InvalidArgumentError("a frame is cut short");
-    std::string_view frame = bytes_.substr(at_, n);
-    at_ += n;
-    return std::optional<std::string_view>(frame);
+// A node signature relayed in a round-2 head (the partner's, a worker host's).
+StatusOr<NodeSignature> SignatureOfJson(const Json& p, std::string_view name) {
+  if (!p.is_object()) return InvalidArgumentError("round2: {} is not an object", name);
+  for (const char* k : {"from", "to", "nonce", "signature"}) {
+    if (!p.contains(k) || !p[k].is_string()) {
+      return InvalidArgumentError("round2: {}.{} missing", name, k);
+    }
   }
-  std::string_view rest() const { return bytes_.substr(at_); }
+  if (!p.contains("time") || !p["time"].is_number_integer()) {
+    return InvalidArgumentError("round2: {}.time missing", name);
+  }
+  NodeSignature sig;
+  sig.from = p["from"].get<std::string>();
+  sig.to = p["to"].get<std::string>();
+  sig.time = p["time"].get<int64_t>();
+  sig.nonce = p["nonce"].get<std::string>();
+  sig.signature = p["signature"].get<std::string>();
+  return sig;
+}
 
- private:
-  std::string_view bytes_;
-  size_t at_ = 0;
-};
+Status BindingMissing() {
+  Status s = PermissionDeniedError(
+      "round2: the worker runs at another host than the requester, and its host's signature of "
+      "the worker's hello (worker_host) is missing");
+  s.SetDetail("reason", "worker_binding_invalid");
+  return s;
+}
 
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -336,7 +343,8 @@ struct OwnerNode::Impl {
     rec.attestation = AttestationMode::kSimulated;
     if (!outcome.ok()) {
       rec.outcome = outcome.code() == StatusCode::kFailedPrecondition ||
-                            outcome.code() == StatusCode::kResourceExhausted
+                            outcome.code() == StatusCode::kResourceExhausted ||
+                            outcome.code() == StatusCode::kPermissionDenied
                         ? AuditOutcome::kRefused
                         : AuditOutcome::kFailed;
       rec.reason = outcome.TextDetail("reason").value_or(
@@ -431,12 +439,16 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
                    "collaboration file");
   }
   if (r.requester == self) return allowance;  // an owner may ask about its own data
-  // Nothing binds a worker's hello to the party that hosts it (a quote would): a requester that
-  // named another host could relay a worker of its own. The worker runs at the requester.
+  // A worker elsewhere than at the requester runs at a worker host of the collaboration file,
+  // which signs its hello for this session (checked in round 2, worker_host.h).
   if (r.worker_host != r.requester) {
-    return Refusal("worker_host_not_supported",
-                   "the join worker runs at the requester; a worker elsewhere needs an attested "
-                   "hello, which this version cannot check");
+    auto host_id = PartyId::Parse(r.worker_host);
+    const CollaborationParty* host = host_id.ok() ? options.collaboration.Find(*host_id) : nullptr;
+    if (host == nullptr || !host->HasRole(PartyRole::kWorkerHost)) {
+      return Refusal("worker_host_unknown",
+                     "the request's worker host is no worker_host of this node's collaboration "
+                     "file");
+    }
   }
   TESSERA_ASSIGN_OR_RETURN(std::vector<StoredGrant> all, GrantStore(store.db()).List());
   const Purpose purpose = PurposeOf(r);
@@ -711,15 +723,13 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
 
     // Round 1: the tokens in session order, blinded with a fresh scalar.
     TESSERA_ASSIGN_OR_RETURN(SessionScalar scalar, SessionScalar::Random());
-    std::vector<Point> points;
-    points.reserve(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      TESSERA_ASSIGN_OR_RETURN(Point p, Point::FromBytes(tokens[permutation[i]].first));
-      points.push_back(std::move(p));
-    }
+    TESSERA_ASSIGN_OR_RETURN(
+        std::vector<Point> points,
+        DecodeAndBlind(
+            n, [&](size_t i) { return std::span<const uint8_t>(tokens[permutation[i]].first); },
+            scalar));
     tokens.clear();
     tokens.shrink_to_fit();
-    TESSERA_ASSIGN_OR_RETURN(points, BlindBatch(std::move(points), scalar));
     session->scalar.emplace(std::move(scalar));
     // The reply names the request this owner accepted (its hash), so that its partner serves
     // round 2 only for the very request it accepted itself.
@@ -835,21 +845,31 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
                         "round2: the worker's attestation is not one "
                         "this node can check"));
   }
-  const Json& p = head["partner"];
-  NodeSignature partner_sig;
-  for (const char* k : {"from", "to", "nonce", "signature"}) {
-    if (!p.contains(k) || !p[k].is_string()) {
-      return fail(InvalidArgumentError("round2: partner.{} missing", k));
+  // A worker at another host than the requester: only the one its host started for this
+  // session, as the host signed (worker_host.h).
+  const bool hosted = r.worker_host != r.requester;
+  if (hosted != head.contains("worker_host")) {
+    return fail(hosted ? BindingMissing()
+                       : InvalidArgumentError("round2: worker_host given for a worker at the "
+                                              "requester"));
+  }
+  if (hosted) {
+    const Json& w = head["worker_host"];
+    if (!w.is_object() || !w.contains("binding") || !w["binding"].is_string() ||
+        !w.contains("signature")) {
+      return fail(BindingMissing());
+    }
+    auto host_sig = SignatureOfJson(w["signature"], "worker_host.signature");
+    if (!host_sig.ok()) return fail(host_sig.status());
+    if (Status b = CheckWorkerBinding(r, *host_sig, w["binding"].get<std::string>(),
+                                      head["worker"].get<std::string>());
+        !b.ok()) {
+      return fail(b.WithContext("round2"));
     }
   }
-  if (!p.contains("time") || !p["time"].is_number_integer()) {
-    return fail(InvalidArgumentError("round2: partner.time missing"));
-  }
-  partner_sig.from = p["from"].get<std::string>();
-  partner_sig.to = p["to"].get<std::string>();
-  partner_sig.time = p["time"].get<int64_t>();
-  partner_sig.nonce = p["nonce"].get<std::string>();
-  partner_sig.signature = p["signature"].get<std::string>();
+  auto partner_sig_or = SignatureOfJson(head["partner"], "partner");
+  if (!partner_sig_or.ok()) return fail(partner_sig_or.status());
+  const NodeSignature& partner_sig = *partner_sig_or;
   auto partner_id = PartyId::Parse(r.owners[static_cast<size_t>(1 - session->side)]);
   if (!partner_id.ok()) return fail(partner_id.status());
   const PartyId& partner = *partner_id;
@@ -892,7 +912,7 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     auto frame = partner_frames.Next();
     if (!frame.ok()) return fail(frame.status().WithContext("round2: the partner's values"));
     if (!*frame) break;
-    auto m = ParsePsiMessage(Bytes(**frame));
+    auto m = ParsePsiMessage(Bytes(**frame), {}, 0);
     if (!m.ok()) return fail(m.status().WithContext("round2: the partner's values"));
     if (m->type != PsiMessageType::kBlindedTokens || m->session != r.session) {
       return fail(InvalidArgumentError("round2: the partner's values are not of this session"));
@@ -985,32 +1005,7 @@ StatusOr<std::vector<privacy::Uuid>> OwnerNode::ActivationMembers(
 }
 
 Status OwnerNode::Admit(const NodeSignature& signature) const {
-  auto from = PartyId::Parse(signature.from);
-  if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
-  if (impl_->options.collaboration.Find(*from) == nullptr) {
-    return PermissionDeniedError(
-        "node message: the sender is not a party of this node's collaboration file");
-  }
-  if (signature.to != impl_->key.id().ToString()) {
-    return PermissionDeniedError("node message: addressed to another party");
-  }
-  const int64_t now = impl_->Now();
-  if (signature.time < now - kNodeClockSkewSeconds ||
-      signature.time > now + kNodeClockSkewSeconds) {
-    return PermissionDeniedError(
-        "node message: its time is more than {} seconds from this node's clock (check both "
-        "clocks)",
-        kNodeClockSkewSeconds);
-  }
-  auto hex = [](std::string_view v, size_t n) {
-    return v.size() == n && std::all_of(v.begin(), v.end(), [](char c) {
-             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
-  };
-  if (!hex(signature.nonce, 32) || !hex(signature.signature, 128)) {
-    return PermissionDeniedError("node message: a malformed nonce or signature");
-  }
-  return OkStatus();
+  return AdmitNodeMessage(signature, impl_->options.collaboration, impl_->key.id(), impl_->Now());
 }
 
 uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
@@ -1020,15 +1015,11 @@ uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
 StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
                                       std::string_view body) {
   TESSERA_RETURN_IF_ERROR(Admit(signature));
-  auto from = PartyId::Parse(signature.from);
-  if (!from.ok()) return from.status();
-  if (body.size() > MaxBodyBytes(op, body.size())) {
-    return InvalidArgumentError("node message: a body larger than step '{}' takes", op);
-  }
-  TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, *from, impl_->key.id(), body));
-  TESSERA_RETURN_IF_ERROR(impl_->nonces.Accept(signature, impl_->Now()));
-  if (op == "round1") return impl_->Round1(*from, body);
-  if (op == "round2") return impl_->Round2(*from, body);
+  TESSERA_ASSIGN_OR_RETURN(PartyId from,
+                           AcceptNodeMessage(signature, op, body, MaxBodyBytes(op, body.size()),
+                                             impl_->key.id(), impl_->nonces, impl_->Now()));
+  if (op == "round1") return impl_->Round1(from, body);
+  if (op == "round2") return impl_->Round2(from, body);
   return NotFoundError("node message: no step '{}'", op);
 }
 

@@ -35,6 +35,7 @@
 #include "tessera/collab/session.h"
 #include "tessera/collab/worker.h"
 #include "tessera/collab/worker_channel.h"
+#include "tessera/collab/worker_host.h"
 #include "tessera/privacy/order_token.h"
 
 namespace tessera::collab {
@@ -62,17 +63,18 @@ class SessionAttackTest : public testing::SessionTest {
     stranger_.emplace(*PartyKey::Derive(KeyOf(44)));  // in nobody's collaboration file
     // A has people 0..399, B people 250..649: 150 in common. A's regions: "Nord", but the target
     // alone is "Solo" (A knows its own customers). B's regions: Ost, West, Sued by i % 3.
-    Build(People{.first = 0,
-                 .count = 400,
-                 .region_of = [](int i) { return std::string(i == kTarget ? "Solo" : "Nord"); }},
-          People{.first = 250,
-                 .count = 400,
-                 .region_of =
-                     [](int i) {
-                       static const char* kRegions[] = {"Ost", "West", "Sued"};
-                       return std::string(kRegions[i % 3]);
-                     }},
-          {{"Brand", c_->id(), "http://127.0.0.1:3", {PartyRole::kAnalyst}}});
+    Build(
+        People{.first = 0,
+               .count = 400,
+               .region_of = [](int i) { return std::string(i == kTarget ? "Solo" : "Nord"); }},
+        People{.first = 250,
+               .count = 400,
+               .region_of =
+                   [](int i) {
+                     static const char* kRegions[] = {"Ost", "West", "Sued"};
+                     return std::string(kRegions[i % 3]);
+                   }},
+        {{"Brand", c_->id(), "http://127.0.0.1:3", {PartyRole::kAnalyst, PartyRole::kWorkerHost}}});
   }
 
   struct GrantOptions {
@@ -337,11 +339,13 @@ TEST_F(SessionAttackTest, TheOwnerChecksItsGrantsItselfWhateverTheRequesterCheck
   EXPECT_EQ(reason_of(r), "field_not_allowed");
   r.queries[1].expression = "bought(\"Food\")";
   EXPECT_NE(reason_of(r), "accepted");
-  // A worker elsewhere than at the requester: nothing binds a hello to its host yet, so no
-  // owner accepts one, whatever its grants say.
+  // A worker elsewhere than the grants allow (the brand hosts workers, but not for B), and at
+  // a party that hosts none.
   r.queries[1].expression.clear();
   r.worker_host = c_->id().ToString();
-  EXPECT_EQ(reason_of(r), "worker_host_not_supported");
+  EXPECT_EQ(reason_of(r), "worker_host_not_allowed");
+  r.worker_host = b_.party->id().ToString();
+  EXPECT_EQ(reason_of(r), "worker_host_unknown");
   ExpectAuditFreeOfIdentifiers(b_);
 }
 
@@ -589,43 +593,74 @@ TEST_F(SessionAttackTest, SmallCellsAreWithheldAndTheirCountSaysNothingMore) {
 
 // --- Weaknesses found by the review, fixed (each fails if it comes back)
 
-// HIGH. The worker's place is the requester's word. `tessera grant create` without
-// --worker-hosts lets the worker run only at the grantor ("by default the worker runs here"); a
-// request that says worker_host = the grantor satisfies it, while the requester relays a hello of
-// its own making (simulated: nothing binds the hello's key to a host). The requester then opens
-// B's sealed stream: B's audience bits and breakdown codes for each of its positions and B's
+// HIGH. The worker's place is the requester's word. A grant that lets the worker run only at a
+// worker host (here the brand, neutral to A and B) is satisfied by a request that names that
+// host, while the requester relays a hello of its own making. The requester would then open B's
+// sealed stream: B's audience bits and breakdown codes for each of its positions and B's
 // double-blinding of every A value — with A's own double-blinding of B's values that is, per
-// customer of A, whether B has it and B's attributes of it. The same with a neutral host named
-// by the grant. Fix: until a hello is bound to its host (an attested quote, or a signature by the
-// worker host's party key over the hello and the session), refuse worker_host != requester
-// (session.cc Check), since the requester is where RunQuery runs the worker.
+// customer of A, whether B has it and B's attributes of it. Fixed: a worker at another host than
+// the requester needs the host's signature over its hello and the session (worker_host.h); B
+// refuses round 2 without it, or with one the requester made itself, before it seals anything.
+// And a party that is no worker_host of the file is refused in round 1.
 TEST_F(SessionAttackTest, AWorkerHostTheGrantNamesCannotBeClaimedByTheRequester) {
   Issue(b_, a_.party->id(),
         {.purpose = Purpose::kAudienceCounts,
          .outputs = {OutputKind::kAudienceCount, OutputKind::kCellCounts},
          .fields = {"region"},
-         .worker_hosts = {b_.party->id()}});  // the CLI's default: at the grantor only
+         .worker_hosts = {c_->id(), b_.party->id()}});
   SessionRequest r = Request(a_.party->id(), QueryKind::kCounts);
-  r.worker_host = b_.party->id().ToString();  // the lie
   r.queries[1].breakdown = {"region"};
+  // B itself hosts no workers (no role worker_host): refused before anything is computed.
+  r.worker_host = b_.party->id().ToString();
+  auto at_b = Call(*a_.party, b_, "round1", SessionRequestJson(r));
+  ASSERT_FALSE(at_b.ok());
+  EXPECT_EQ(at_b.status().TextDetail("reason"), "worker_host_unknown") << at_b.status().ToString();
+
+  r.session = *NewPsiSessionId();
+  r.worker_host = c_->id().ToString();  // the lie: the worker will be A's own
   auto rb = Call(*a_.party, b_, "round1", SessionRequestJson(r));
-  if (!rb.ok()) {
-    const auto reason = rb.status().TextDetail("reason");
-    EXPECT_TRUE(reason == "worker_host_not_allowed" || reason == "worker_host_not_supported")
-        << rb.status().ToString();
-    return;
-  }
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
   auto ra = Call(*a_.party, a_, "round1", SessionRequestJson(r));
+  ASSERT_TRUE(ra.ok()) << ra.status().ToString();
+  auto refused = [&](const std::string& body) {
+    auto sb = Call(*a_.party, b_, "round2", body);
+    if (sb.ok()) {
+      auto opened = Open(sb->body, "b");  // the requester's own key: B's stream in the clear
+      ADD_FAILURE() << "B sealed to a worker its named host did not start; the requester read "
+                    << (opened.ok() ? opened->contribution.in_audience.size() : 0)
+                    << " positions of B";
+      return false;
+    }
+    EXPECT_EQ(sb.status().code(), StatusCode::kPermissionDenied) << sb.status().ToString();
+    return sb.status().TextDetail("reason") == "worker_binding_invalid";
+  };
+  // No binding at all.
+  EXPECT_TRUE(refused(Round2Body(r, *ra, Hello())));
+  // A binding the requester signed itself, naming the brand as host. (B's session is gone after
+  // a refused round 2: a fresh one for each attempt.)
+  r.session = *NewPsiSessionId();
+  rb = Call(*a_.party, b_, "round1", SessionRequestJson(r));
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  ra = Call(*a_.party, a_, "round1", SessionRequestJson(r));
   ASSERT_TRUE(ra.ok());
-  auto sb = Call(*a_.party, b_, "round2", Round2Body(r, *ra, Hello()));
-  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
-  auto opened = Open(sb->body, "b");  // the requester's own key: B's stream in the clear
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  ADD_FAILURE() << "B accepted worker_host " << r.worker_host
-                << " from the requester, and the requester read B's stream: "
-                << opened->contribution.in_audience.size() << " positions, "
-                << opened->contribution.dimensions.size() << " breakdown(s) of B, "
-                << opened->of_partner.size() << " of A's values double-blinded by B";
+  const std::string hello = EncodeWorkerHello(Hello());
+  const std::string binding = WorkerBindingJson({r.session, r.requester, r.worker_host, hello});
+  auto forged = *SignNodeMessage(*a_.party, "worker_start.reply", a_.party->id(), binding, now_);
+  Json head = Json::parse(FrameCursor(Round2Body(r, *ra, Hello())).Next()->value());
+  head["worker_host"] = {{"binding", binding},
+                         {"signature",
+                          {{"from", c_->id().ToString()},
+                           {"to", forged.to},
+                           {"time", forged.time},
+                           {"nonce", forged.nonce},
+                           {"signature", forged.signature}}}};
+  EXPECT_TRUE(refused(Frame(head.dump()) + ra->body));
+  // B logged both refusals.
+  auto entries = AuditLog(b_.store->db()).List();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_GE(entries->size(), 2u);
+  EXPECT_EQ(entries->back().record.reason, "worker_binding_invalid");
+  EXPECT_EQ(entries->back().record.outcome, AuditOutcome::kRefused);
 }
 
 // MEDIUM. An owner checks only the request it was shown: nothing ties what A accepted to what

@@ -115,10 +115,23 @@ StatusOr<std::unique_ptr<CollabNodeApi>> CollabNodeApi::Create(const Options& op
   node.owner_key = api->owner_key_;
   node.collaboration = *api->collaboration_;
   TESSERA_ASSIGN_OR_RETURN(api->node_, collab::OwnerNode::Create(std::move(node)));
+  collab::WorkerHostOptions host;
+  host.owner_key = api->owner_key_;
+  host.collaboration = *api->collaboration_;
+  host.worker_binary = api->options_.worker_binary;
+  TESSERA_ASSIGN_OR_RETURN(api->host_, collab::WorkerHostNode::Create(std::move(host)));
   return api;
 }
 
 CollabNodeApi::~CollabNodeApi() = default;
+
+collab::RequesterOptions CollabNodeApi::RequesterOptions() const {
+  collab::RequesterOptions requester;
+  requester.owner_key = owner_key_;
+  if (collaboration_) requester.collaboration = *collaboration_;
+  requester.worker_binary = options_.worker_binary;
+  return requester;
+}
 
 bool CollabNodeApi::StreamsBody(std::string_view method, std::string_view path) {
   return method == "POST" && path.substr(0, path.find('?')).starts_with("/api/v1/collab/node/");
@@ -127,7 +140,7 @@ bool CollabNodeApi::StreamsBody(std::string_view method, std::string_view path) 
 std::string CollabNodeApi::Unavailable() const { return node_ ? "" : why_not_; }
 
 void CollabNodeApi::AddRoutes(httplib::Server& http) {
-  http.Post(R"(/api/v1/collab/node/(round1|round2))",
+  http.Post(R"(/api/v1/collab/node/(round1|round2|worker_start|worker_run))",
             [this](const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) { Node(req, res, reader); });
   http.Post("/api/v1/collab/overlap", [this](const httplib::Request& req, httplib::Response& res) {
@@ -152,12 +165,15 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
                            ""});
   }
   // Refused before a byte of the body is read: no one holds a node's memory or threads with
-  // an unsigned body.
-  if (Status admitted = node_->Admit(sig); !admitted.ok()) {
+  // an unsigned body. The worker_* steps go to this party's worker host, the rounds to its
+  // owner node.
+  const std::string op = req.matches[1].str();
+  const bool to_host = op.starts_with("worker_");
+  if (Status admitted = to_host ? host_->Admit(sig) : node_->Admit(sig); !admitted.ok()) {
     return SendError(res, ErrorOf(admitted));
   }
-  const std::string op = req.matches[1].str();
-  const uint64_t limit = collab::OwnerNode::MaxBodyBytes(op, options_.max_body_bytes);
+  const uint64_t limit = to_host ? collab::WorkerHostNode::MaxBodyBytes(op, options_.max_body_bytes)
+                                 : collab::OwnerNode::MaxBodyBytes(op, options_.max_body_bytes);
   if (req.has_header("Content-Length") &&
       std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > limit) {
     return SendError(
@@ -178,7 +194,7 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
         res, {413, "payload_too_large", fmt::format("the body exceeds {} bytes", limit), ""});
   }
   if (!complete) return SendError(res, BadParameter("body", "the body ended early"));
-  auto reply = node_->Handle(op, sig, body);
+  auto reply = to_host ? host_->Handle(op, sig, body) : node_->Handle(op, sig, body);
   if (!reply.ok()) return SendError(res, ErrorOf(reply.status()));
   for (const auto& [name, value] : NodeSignatureHeaders(reply->signature)) {
     res.set_header(name, value);
@@ -187,7 +203,8 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
 }
 
 std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, collab::QueryKind kind,
-                                               collab::QuerySpec* spec) const {
+                                               collab::QuerySpec* spec,
+                                               std::string* worker_host) const {
   if (req.body.size() > options_.max_json_bytes) {
     return HttpError{413, "payload_too_large", "the JSON body is too large", ""};
   }
@@ -196,11 +213,13 @@ std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, coll
     return BadParameter("body", "the body must be a JSON object");
   }
   const std::set<std::string> allowed =
-      kind == collab::QueryKind::kOverlap ? std::set<std::string>{"partner", "identifier"}
+      kind == collab::QueryKind::kOverlap
+          ? std::set<std::string>{"partner", "identifier", "worker_host"}
       : kind == collab::QueryKind::kActivation
-          ? std::set<std::string>{"partner", "identifier", "own", "partner_side", "k_min"}
-          : std::set<std::string>{"partner",      "identifier", "own",
-                                  "partner_side", "epsilon",    "k_min"};
+          ? std::set<std::string>{"partner",      "identifier", "own",
+                                  "partner_side", "k_min",      "worker_host"}
+          : std::set<std::string>{"partner", "identifier", "own",        "partner_side",
+                                  "epsilon", "k_min",      "worker_host"};
   for (const auto& [k, v] : body.items()) {
     if (!allowed.contains(k)) return BadParameter(k, fmt::format("unknown member {}", k));
   }
@@ -238,6 +257,12 @@ std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, coll
     }
     spec->k_min = body["k_min"].get<uint64_t>();
   }
+  if (body.contains("worker_host")) {
+    if (!body["worker_host"].is_string()) {
+      return BadParameter("worker_host", "worker_host must be a party's name or id");
+    }
+    *worker_host = body["worker_host"].get<std::string>();
+  }
   return std::nullopt;
 }
 
@@ -246,15 +271,12 @@ void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
   if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
   if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
   collab::QuerySpec spec;
-  if (auto e = SpecOf(req, kind, &spec)) return SendError(res, *e);
+  collab::RequesterOptions requester = RequesterOptions();
+  if (auto e = SpecOf(req, kind, &spec, &requester.worker_host)) return SendError(res, *e);
   auto store = hooks_.store();
   if (!store.ok()) return SendError(res, FromStatus(store.status()));
   auto grants = collab::GrantStore((*store)->db()).List();
   if (!grants.ok()) return SendError(res, FromStatus(grants.status()));
-  collab::RequesterOptions requester;
-  requester.owner_key = owner_key_;
-  requester.collaboration = *collaboration_;
-  requester.worker_binary = options_.worker_binary;
   HttpNodeTransport remote(*party_key_);
   collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
   auto result = collab::RunQuery(spec, requester, *grants, transport);
@@ -277,7 +299,10 @@ void CollabNodeApi::Activate(const httplib::Request& req, httplib::Response& res
   std::string format = "json";
   if (auto e = ChoiceParam(req, "format", {"json", "csv"}, &format)) return SendError(res, *e);
   collab::QuerySpec spec;
-  if (auto e = SpecOf(req, collab::QueryKind::kActivation, &spec)) return SendError(res, *e);
+  collab::RequesterOptions requester = RequesterOptions();
+  if (auto e = SpecOf(req, collab::QueryKind::kActivation, &spec, &requester.worker_host)) {
+    return SendError(res, *e);
+  }
   auto store = hooks_.store();
   if (!store.ok()) return SendError(res, FromStatus(store.status()));
   // The list is an export of this party's pseudonyms: the owner's export minimum holds too.
@@ -286,10 +311,6 @@ void CollabNodeApi::Activate(const httplib::Request& req, httplib::Response& res
   spec.k_min_floor = *minimum;
   auto grants = collab::GrantStore((*store)->db()).List();
   if (!grants.ok()) return SendError(res, FromStatus(grants.status()));
-  collab::RequesterOptions requester;
-  requester.owner_key = owner_key_;
-  requester.collaboration = *collaboration_;
-  requester.worker_binary = options_.worker_binary;
   HttpNodeTransport remote(*party_key_);
   collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
   auto result = collab::RunActivation(spec, requester, *grants, transport, *node_);

@@ -3,6 +3,8 @@
 // The collaboration routes that run queries (docs/collaboration.md, "Between nodes"):
 //   POST /api/v1/collab/node/round1, /round2  — from other parties' nodes, authenticated by their
 //        party signatures (node_auth.h), not by API keys: this node's part as a data owner;
+//   POST /api/v1/collab/node/worker_start, /worker_run — the same, for a party with the role
+//        worker_host: a join worker for another party's query (worker_host.h);
 //   POST /api/v1/collab/overlap, /count       — analysts: run a query as the requester, with this
 //        party as one owner and a partner as the other, the join worker started here;
 //   POST /api/v1/collab/activate              — analysts: the same for an activation, answering
@@ -22,6 +24,7 @@
 
 #include "server/http_common.h"
 #include "tessera/collab/session.h"
+#include "tessera/collab/worker_host.h"
 #include "tessera/server/api_keys.h"
 #include "tessera/store/store.h"
 
@@ -57,9 +60,12 @@ class CollabNodeApi {
             const httplib::ContentReader& reader);
   void Query(const httplib::Request& req, httplib::Response& res, collab::QueryKind kind);
   void Activate(const httplib::Request& req, httplib::Response& res);
-  // The query a request's JSON body asks for, with this party as the first owner.
+  // The query a request's JSON body asks for, with this party as the first owner, and where
+  // its worker should run (empty: where the grants allow, here first).
   std::optional<HttpError> SpecOf(const httplib::Request& req, collab::QueryKind kind,
-                                  collab::QuerySpec* spec) const;
+                                  collab::QuerySpec* spec, std::string* worker_host) const;
+  // How this node runs a query as the requester (its key, collaboration file and worker).
+  collab::RequesterOptions RequesterOptions() const;
   // Why this node cannot take part, or empty.
   std::string Unavailable() const;
 
@@ -69,6 +75,7 @@ class CollabNodeApi {
   std::optional<collab::Collaboration> collaboration_;
   std::optional<collab::PartyKey> party_key_;
   std::unique_ptr<collab::OwnerNode> node_;
+  std::unique_ptr<collab::WorkerHostNode> host_;  // refuses unless this party is a worker_host
   std::string why_not_;
 };
 

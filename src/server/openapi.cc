@@ -465,6 +465,11 @@ std::string OpenApiDocument() {
               {"own", owner_query},
               {"partner_side", owner_query},
               {"epsilon", {{"type", "string"}, {"description", "ε of this query, e.g. \"0.5\""}}},
+              {"worker_host",
+               {{"type", "string"},
+                {"description",
+                 "where the join worker runs: a worker_host party (name or id) the grants "
+                 "accept; default here if allowed, else the first such host"}}},
               {"k_min", {{"type", "integer"}, {"minimum", 2}}}}}}}}}}}};
   const char* kQueryResult =
       "session, kind, dimensions, cells [{labels, count}], filtered_cells, k_min, noise, "
@@ -474,7 +479,7 @@ std::string OpenApiDocument() {
       "k_min_too_small, epsilon_too_large, ...), or budget_exhausted (remaining)";
   p["/api/v1/collab/overlap"]["post"] =
       op("How many people this party and a partner both have (private set intersection; the "
-         "join worker runs here)",
+         "join worker runs here or at a worker host the grants accept)",
          "analyst", none, query_body,
          responses({{"200", kQueryResult},
                     {"400", kErr},
@@ -506,6 +511,11 @@ std::string OpenApiDocument() {
               {"identifier", {{"type", "string"}, {"enum", {"email", "phone"}}}},
               {"own", owner_query},
               {"partner_side", owner_query},
+              {"worker_host",
+               {{"type", "string"},
+                {"description",
+                 "where the join worker runs: a worker_host party (name or id) the grants "
+                 "accept; default here if allowed, else the first such host"}}},
               {"k_min", {{"type", "integer"}, {"minimum", 2}}}}}}}}}}}};
   Json activation_responses =
       responses({{"400", kErr},
@@ -534,10 +544,13 @@ std::string OpenApiDocument() {
          "analyst", {Param("format", "query", "string", "json (default) or csv")}, activation_body,
          std::move(activation_responses));
   p["/api/v1/collab/node/{step}"]["post"] =
-      op("Between nodes, not for people: a session's round (round1, round2), signed by the sending "
+      op("Between nodes, not for people: a session's round (round1, round2) at an owner, or a "
+         "join worker's start and run (worker_start, worker_run) at a worker host, signed by the "
+         "sending "
          "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
          "docs/collaboration.md \"Between nodes\"); no API key",
-         "party signature", {Param("step", "path", "string", "round1 or round2")},
+         "party signature",
+         {Param("step", "path", "string", "round1, round2, worker_start or worker_run")},
          {{"required", true},
           {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
          responses({{"200", "the reply (octet-stream), signed in the same headers"},

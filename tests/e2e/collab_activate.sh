@@ -14,16 +14,7 @@
 # Usage: collab_activate.sh BIN SRC
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-bin=$(realpath "$1")
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
+collab_begin "$1"
 
 r=$(collab_party Frischmarkt retailer)
 t=$(collab_party Telco telco)

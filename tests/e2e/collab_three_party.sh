@@ -15,16 +15,7 @@
 # Usage: collab_three_party.sh BIN SRC
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-bin=$1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
+collab_begin "$1"
 
 # --- Three parties
 r=$(collab_party Frischmarkt retailer)
@@ -135,7 +126,15 @@ for delay in 0.05 0.15 0.3 0.6; do
   query retailer o_again.json overlap --partner Telco || fail "rerun after a kill at ${delay}s: $(cat o_again.json.err)"
   [ "$(count_of o_again.json)" = "$by_email" ] || fail "rerun after a kill at ${delay}s: $(count_of o_again.json)"
 done
-pgrep -f "tessera-worker --sealed" >/dev/null && fail "a worker outlived its requester"
+# Workers started here (their working directory is this one; other tests' run beside): none left.
+orphans() {
+  for w in $(pgrep -f "tessera-worker --sealed"); do
+    [ "$(readlink "/proc/$w/cwd" 2>/dev/null)" = "$work" ] && echo "$w"
+  done
+  true
+}
+for _ in $(seq 20); do [ -z "$(orphans)" ] && break; sleep 0.1; done
+[ -z "$(orphans)" ] || fail "a worker outlived its requester"
 
 # --- Audit logs: intact at every party; a changed entry is found
 for p in retailer telco brand; do

@@ -23,6 +23,22 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # with its own key, store and node. They run in the script's work directory and use its $bin
 # (the tessera binary) and its `pids` array (the nodes started, for the script to stop).
 
+# collab_begin BIN: $bin (BIN, absolute), a fresh work directory the script runs in ($work),
+# and the nodes it starts ($pids): at exit the nodes are stopped and the directory removed (kept,
+# and named, when KEEP is set).
+collab_begin() {
+  bin=$(realpath "$1")
+  work=$(mktemp -d)
+  pids=()
+  trap collab_end EXIT
+  cd "$work"
+}
+collab_end() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+
 # collab_party NAME FILE: a new owner key FILE.key and a party NAME in the store FILE.db; prints
 # the party's id.
 collab_party() {

@@ -51,6 +51,24 @@ StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op
 Status VerifyNodeMessage(const NodeSignature& sig, std::string_view op, const PartyId& from,
                          const PartyId& to, std::string_view body);
 
+// What a node checks of a request before it reads its body: the sender is a party of
+// `collaboration`, the request is addressed to `self`, its time lies within
+// kNodeClockSkewSeconds of `now`, its nonce and signature are well-formed. A transport calls it
+// first, so that nobody makes a node read a body without a plausible signature.
+// Errors: kPermissionDenied naming what is wrong.
+Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& collaboration,
+                        const PartyId& self, int64_t now);
+
+class NonceCache;
+
+// The rest of a node's checks, once it has admitted a request (AdmitNodeMessage) and read its
+// body: no larger than `max_body`, signed by its sender for `op` over this body and addressed to
+// `self`, its nonce not seen before. Returns the sender. Errors: kInvalidArgument for a body
+// too large; kPermissionDenied as VerifyNodeMessage and NonceCache::Accept.
+StatusOr<PartyId> AcceptNodeMessage(const NodeSignature& signature, std::string_view op,
+                                    std::string_view body, uint64_t max_body, const PartyId& self,
+                                    NonceCache& nonces, int64_t now);
+
 // The nonces a node has accepted within the allowed clock skew: refuses a message that is too
 // old, from the future, or seen before. Thread-safe.
 class NonceCache {

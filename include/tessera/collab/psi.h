@@ -15,6 +15,7 @@
 // partner's blinded values; out come blinded values, safe to send to the party named above.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -56,10 +57,19 @@ class SessionScalar {
 // a prime-order group; checked rather than assumed).
 StatusOr<Point> Blind(const Point& point, const SessionScalar& r);
 
-// r · P for every point, in order. Errors: as Blind, with the index of the first offending
-// point in the detail "index".
-StatusOr<std::vector<Point>> BlindBatch(std::span<const Point> points, const SessionScalar& r);
+// r · P for every point, in order, on `threads` threads (0: one per core; the sandboxed worker
+// passes 1). Errors: as Blind, with the index of the first offending point in the detail
+// "index".
+StatusOr<std::vector<Point>> BlindBatch(std::span<const Point> points, const SessionScalar& r,
+                                        unsigned threads = 0);
 // The same, overwriting the given vector in place (no allocation: for large batches).
-StatusOr<std::vector<Point>> BlindBatch(std::vector<Point>&& points, const SessionScalar& r);
+StatusOr<std::vector<Point>> BlindBatch(std::vector<Point>&& points, const SessionScalar& r,
+                                        unsigned threads = 0);
+// r · decode(encoded(i)) for i in [0, n), in order: an owner's stored tokens blinded without
+// first holding them all decoded. Errors: the decoding's (Point::FromBytes) or Blind's, of the
+// first offending item, with its index in the detail "index".
+StatusOr<std::vector<Point>> DecodeAndBlind(
+    size_t n, const std::function<std::span<const uint8_t>(size_t)>& encoded,
+    const SessionScalar& r, unsigned threads = 0);
 
 }  // namespace tessera::collab

@@ -33,6 +33,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -65,6 +66,9 @@ inline constexpr size_t kPsiHeaderSize = 32;
 
 // A fresh random session id. Errors: kInternal if libsodium cannot initialize.
 StatusOr<PsiSessionId> NewPsiSessionId();
+// 32 lower-case hex digits, and back. Errors: kInvalidArgument for anything else.
+std::string PsiSessionIdHex(const PsiSessionId& id);
+StatusOr<PsiSessionId> ParsePsiSessionIdHex(std::string_view hex);
 
 // The message's bytes. Errors: kInvalidArgument for more points than `limits` allow, or a point
 // given twice.
@@ -78,9 +82,10 @@ StatusOr<std::vector<uint32_t>> ShuffleForSession(uint32_t n);
 // Errors: kInvalidArgument naming the offset and what is wrong: too short, wrong magic, an
 // unknown version, type or flag, a non-zero reserved byte, a count over the limit or not
 // matching the length, a point that is not a canonical encoding of an element or is the
-// identity, a point repeated.
+// identity, a point repeated. Points are decoded on `threads` threads (0: one per core); the
+// sandboxed worker, which may not start threads, parses on its own (the default).
 StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
-                                     const PsiMessageLimits& limits = {});
+                                     const PsiMessageLimits& limits = {}, unsigned threads = 1);
 
 // What a receiver has accepted of each sender's stream, to refuse a chunk sent again (a replay),
 // a chunk after the sender's last one, and a chunk out of sequence. Not thread-safe.

@@ -48,6 +48,8 @@
 
 namespace tessera::collab {
 
+class WorkerHostNode;  // worker_host.h
+
 inline constexpr std::string_view kSessionRequestType = "tessera.collab.session.v1";
 // How long an owner keeps a session between round 1 and round 2: well within the budget
 // ledger's reservation timeout, so that a session that never ran gives its ε back.
@@ -73,7 +75,8 @@ struct SessionRequest {
   // Party ids ("tp1:…"), valid (ParseSessionRequest checks them).
   std::string requester;
   std::array<std::string, 2> owners;  // owner A (the worker's "a"), owner B
-  std::string worker_host;            // where the join worker runs (the requester, so far)
+  std::string worker_host;            // where the join worker runs (the requester, or a
+                                      // worker host that signs the worker's hello)
   MatchKind identifier = MatchKind::kEmail;
   std::array<OwnerQuery, 2> queries;  // for owner A, owner B
   uint64_t k_min = kDefaultKMin;
@@ -102,7 +105,10 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
 // "recipient_not_allowed", "attestation_not_allowed", "output_kind_not_allowed",
 // "field_not_allowed", "breakdown_not_allowed", "category_too_deep", "k_min_too_small",
 // "epsilon_required", "epsilon_too_large", "budget_exhausted" (kResourceExhausted),
-// "unknown_session", and for activations "requester_not_owner" (the list would go to someone
+// "unknown_session", "worker_host_unknown" (the request places the worker at a party that is no
+// worker_host of the owner's collaboration file), "worker_binding_invalid" (kPermissionDenied, in
+// round 2: a worker at another host than the requester whose host did not sign its hello for this
+// session, worker_host.h), and for activations "requester_not_owner" (the list would go to someone
 // other than owner A, the owner of the customers listed) and "activation_under_dp" (a grant that
 // asks for differential privacy: a list cannot be noised, so such a grant allows no activation).
 
@@ -198,8 +204,9 @@ struct QueryResult {
   SessionRequest request;
   std::vector<std::string> grant_ids;  // the grants received that the query relied on
   uint64_t cells_returned = 0;
-  // What travelled between the requester and the owners (bodies, both rounds), for benchmarks.
-  uint64_t bytes_to_owners = 0, bytes_from_owners = 0;
+  // What travelled between the requester and the owners (bodies, both rounds), and to a worker
+  // host (both sealed streams), for benchmarks.
+  uint64_t bytes_to_owners = 0, bytes_from_owners = 0, bytes_to_worker_host = 0;
 };
 
 struct RequesterOptions {
@@ -209,6 +216,10 @@ struct RequesterOptions {
   // A sandbox wrapper to run the worker in (scripts/tessera-worker-sandboxed): called as
   // `wrapper --worker BINARY ARGS...`; empty: the worker runs directly (it confines itself).
   std::vector<std::string> worker_args;
+  // Where the join worker runs: a party (name or id) with the role worker_host that every
+  // owner's grants accept, which starts it and signs its hello (worker_host.h). Empty: here, if
+  // the grants allow it, else the first worker host of the collaboration file they all allow.
+  std::string worker_host;
   std::function<int64_t()> clock;
 };
 
@@ -266,12 +277,15 @@ class LocalTransport : public NodeTransport {
  public:
   LocalTransport(const PartyKey& requester_key, std::vector<OwnerNode*> locals,
                  NodeTransport* remote, std::function<int64_t()> clock = {});
+  // A worker host in this process, for the steps "worker_start" and "worker_run" (tests).
+  void AddWorkerHost(WorkerHostNode* host);
   StatusOr<NodeReply> Call(const CollaborationParty& to, std::string_view op,
                            const std::string& body) override;
 
  private:
   const PartyKey& key_;
   std::vector<OwnerNode*> locals_;
+  std::vector<WorkerHostNode*> hosts_;
   NodeTransport* remote_;
   std::function<int64_t()> clock_;
 };

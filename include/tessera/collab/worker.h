@@ -44,6 +44,20 @@ using ReadFn = std::function<StatusOr<size_t>(uint8_t* out, size_t n)>;
 StatusOr<std::optional<std::string>> ReadFrame(const ReadFn& read);
 std::string Frame(std::string_view bytes);
 
+// The frames of bytes held in memory (a node request's body), without copying them.
+class FrameCursor {
+ public:
+  explicit FrameCursor(std::string_view bytes) : bytes_(bytes) {}
+  // The next frame, none at the end. Errors: kInvalidArgument for a frame cut short.
+  StatusOr<std::optional<std::string_view>> Next();
+  // What follows the frames read so far.
+  std::string_view rest() const { return bytes_.substr(at_); }
+
+ private:
+  std::string_view bytes_;
+  size_t at_ = 0;
+};
+
 // A source of whole frames: the next one, or none at the end (ReadFrame over a ReadFn, or
 // SealedStreamReader::Next of worker_channel.h).
 using FrameSource = std::function<StatusOr<std::optional<std::string>>()>;

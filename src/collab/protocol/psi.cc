@@ -1,5 +1,7 @@
 #include "tessera/collab/psi.h"
 
+#include "tessera/common/parallel.h"
+
 namespace tessera::collab {
 
 StatusOr<SessionScalar> SessionScalar::Random() {
@@ -20,30 +22,53 @@ StatusOr<Point> Blind(const Point& point, const SessionScalar& r) {
   return Multiply(r.scalar(), point);
 }
 
-StatusOr<std::vector<Point>> BlindBatch(std::span<const Point> points, const SessionScalar& r) {
-  std::vector<Point> out;
-  out.reserve(points.size());
-  for (size_t i = 0; i < points.size(); ++i) {
-    auto blinded = Multiply(r.scalar(), points[i]);
-    if (!blinded.ok()) {
-      Status status = blinded.status();
-      return status.SetDetail("index", static_cast<int64_t>(i));
-    }
-    out.push_back(*blinded);
-  }
+namespace {
+
+// Points a thread takes at a time: ~150 ms of scalar multiplications, so that threads finish
+// together and a failure stops the others soon.
+constexpr size_t kBlindChunk = 4096;
+
+// r · point(i) into out[i] for every i, on `threads` threads; point(i) may fail (decoding).
+Status BlindInto(std::vector<Point>& out, const std::function<StatusOr<Point>(size_t)>& point,
+                 const SessionScalar& r, unsigned threads) {
+  return ParallelChunks(
+      out.size(), kBlindChunk,
+      [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          StatusOr<Point> p = point(i);
+          if (p.ok()) p = Multiply(r.scalar(), *p);
+          if (!p.ok()) {
+            Status status = p.status();
+            return status.SetDetail("index", static_cast<int64_t>(i));
+          }
+          out[i] = *p;
+        }
+        return OkStatus();
+      },
+      threads);
+}
+
+}  // namespace
+
+StatusOr<std::vector<Point>> BlindBatch(std::vector<Point>&& points, const SessionScalar& r,
+                                        unsigned threads) {
+  std::vector<Point> out = std::move(points);
+  TESSERA_RETURN_IF_ERROR(BlindInto(
+      out, [&](size_t i) -> StatusOr<Point> { return out[i]; }, r, threads));
   return out;
 }
 
-StatusOr<std::vector<Point>> BlindBatch(std::vector<Point>&& points, const SessionScalar& r) {
-  std::vector<Point> out = std::move(points);
-  for (size_t i = 0; i < out.size(); ++i) {
-    auto blinded = Multiply(r.scalar(), out[i]);
-    if (!blinded.ok()) {
-      Status status = blinded.status();
-      return status.SetDetail("index", static_cast<int64_t>(i));
-    }
-    out[i] = *blinded;
-  }
+StatusOr<std::vector<Point>> BlindBatch(std::span<const Point> points, const SessionScalar& r,
+                                        unsigned threads) {
+  return BlindBatch(std::vector<Point>(points.begin(), points.end()), r, threads);
+}
+
+StatusOr<std::vector<Point>> DecodeAndBlind(
+    size_t n, const std::function<std::span<const uint8_t>(size_t)>& encoded,
+    const SessionScalar& r, unsigned threads) {
+  std::vector<Point> out(n, Point::Generator());
+  TESSERA_RETURN_IF_ERROR(BlindInto(
+      out, [&](size_t i) { return Point::FromBytes(encoded(i)); }, r, threads));
   return out;
 }
 

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <unordered_set>
+
+#include "tessera/common/parallel.h"
+#include "tessera/privacy/order_token.h"
 
 namespace tessera::collab {
 
@@ -28,6 +32,24 @@ StatusOr<PsiSessionId> NewPsiSessionId() {
   if (sodium_init() < 0) return InternalError("libsodium cannot initialize");
   PsiSessionId id;
   randombytes_buf(id.data(), id.size());
+  return id;
+}
+
+std::string PsiSessionIdHex(const PsiSessionId& id) {
+  return privacy::HexEncode(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+}
+
+StatusOr<PsiSessionId> ParsePsiSessionIdHex(std::string_view hex) {
+  PsiSessionId id{};
+  const bool lower = std::all_of(hex.begin(), hex.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  auto raw = lower && hex.size() == 2 * id.size() ? privacy::HexDecode(hex)
+                                                  : StatusOr<std::string>(InvalidArgumentError(""));
+  if (!raw.ok() || raw->size() != id.size()) {
+    return InvalidArgumentError("a session id is 32 lower-case hex digits");
+  }
+  std::memcpy(id.data(), raw->data(), id.size());
   return id;
 }
 
@@ -66,8 +88,8 @@ StatusOr<std::string> EncodePsiMessage(const PsiMessage& message, const PsiMessa
   return out;
 }
 
-StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
-                                     const PsiMessageLimits& limits) {
+StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes, const PsiMessageLimits& limits,
+                                     unsigned threads) {
   if (bytes.size() < kPsiHeaderSize) {
     return InvalidArgumentError("PSI message: {} bytes, shorter than its {}-byte header",
                                 bytes.size(), kPsiHeaderSize);
@@ -103,20 +125,41 @@ StatusOr<PsiMessage> ParsePsiMessage(std::span<const uint8_t> bytes,
         "PSI message: byte 28: {} points need {} bytes after the header, the message has {}", count,
         size_t{count} * Point::kSize, body);
   }
-  m.points.reserve(count);
+  // Decoding (a square root per point) runs on `threads` threads; the first bad point in order
+  // is then reported exactly where a loop in order would have stopped: after any repeat before it.
+  m.points.assign(count, Point::Generator());
+  std::mutex bad_mutex;
+  uint32_t bad = count;  // guarded by bad_mutex: the lowest point that failed to decode
+  Status bad_status;     // its error
+  const auto offset_of = [](size_t i) { return kPsiHeaderSize + i * Point::kSize; };
+  (void)ParallelChunks(
+      count, 8192,
+      [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          auto point = Point::FromBytes(bytes.subspan(offset_of(i), Point::kSize));
+          if (!point.ok()) {
+            std::lock_guard lock(bad_mutex);
+            if (i < bad) {
+              bad = static_cast<uint32_t>(i);
+              bad_status = point.status();
+            }
+            return point.status();
+          }
+          m.points[i] = *point;
+        }
+        return OkStatus();
+      },
+      threads);
   PointSet seen(count);
   for (uint32_t i = 0; i < count; ++i) {
-    const size_t offset = kPsiHeaderSize + size_t{i} * Point::kSize;
-    auto point = Point::FromBytes(bytes.subspan(offset, Point::kSize));
-    if (!point.ok()) {
-      return InvalidArgumentError("PSI message: byte {}: point {}: {}", offset, i,
-                                  point.status().message());
+    if (i == bad) {
+      return InvalidArgumentError("PSI message: byte {}: point {}: {}", offset_of(i), i,
+                                  bad_status.message());
     }
-    if (!seen.insert(*point).second) {
-      return InvalidArgumentError("PSI message: byte {}: point {} repeats an earlier one", offset,
-                                  i);
+    if (!seen.insert(m.points[i]).second) {
+      return InvalidArgumentError("PSI message: byte {}: point {} repeats an earlier one",
+                                  offset_of(i), i);
     }
-    m.points.push_back(*point);
   }
   return m;
 }

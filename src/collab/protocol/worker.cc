@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "collab/protocol/utf8_internal.h"
 #include "tessera/collab/worker_channel.h"
 
 namespace tessera::collab {
@@ -15,57 +16,6 @@ std::string Hex(std::span<const uint8_t> bytes) {
   std::string out;
   for (uint8_t b : bytes) out += fmt::format("{:02x}", b);
   return out;
-}
-
-StatusOr<PsiSessionId> ParseSession(const std::string& hex) {
-  PsiSessionId id{};
-  if (hex.size() != 2 * id.size()) {
-    return InvalidArgumentError("job: session must be {} hex digits", 2 * id.size());
-  }
-  for (size_t i = 0; i < id.size(); ++i) {
-    unsigned v = 0;
-    for (int k = 0; k < 2; ++k) {
-      const char c = hex[2 * i + k];
-      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-      if (d < 0) return InvalidArgumentError("job: session must be lower-case hex");
-      v = v * 16 + static_cast<unsigned>(d);
-    }
-    id[i] = static_cast<uint8_t>(v);
-  }
-  return id;
-}
-
-// RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF): what nlohmann's
-// dump() accepts, where it throws on anything else.
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (cc & 0x3f);
-    }
-    constexpr uint32_t kLeast[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kLeast[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
 }
 
 std::string_view KindName(JoinJob::Kind kind) {
@@ -198,6 +148,18 @@ std::string Frame(std::string_view bytes) {
   return out;
 }
 
+StatusOr<std::optional<std::string_view>> FrameCursor::Next() {
+  if (at_ == bytes_.size()) return std::optional<std::string_view>();
+  if (bytes_.size() - at_ < 4) return InvalidArgumentError("a frame's length is cut short");
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(bytes_[at_ + i]);
+  at_ += 4;
+  if (bytes_.size() - at_ < n) return InvalidArgumentError("a frame is cut short");
+  std::string_view frame = bytes_.substr(at_, n);
+  at_ += n;
+  return std::optional<std::string_view>(frame);
+}
+
 StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return InvalidArgumentError("job: not a JSON object");
@@ -214,7 +176,9 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
   if (!j.contains("session") || !j["session"].is_string()) {
     return InvalidArgumentError("job: session is missing");
   }
-  TESSERA_ASSIGN_OR_RETURN(job.session, ParseSession(j["session"].get<std::string>()));
+  auto session = ParsePsiSessionIdHex(j["session"].get<std::string>());
+  if (!session.ok()) return session.status().WithContext("job: session");
+  job.session = *session;
   // Checked before it is read: value() throws on a field of another type.
   const std::string kind =
       j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
@@ -332,7 +296,7 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
        {std::pair{"a", &a.contribution}, std::pair{"b", &b.contribution}}) {
     for (const Dimension& d : c->dimensions) {
       for (const std::string& label : d.labels) {
-        if (!IsUtf8(label)) {
+        if (!internal::IsUtf8(label)) {
           return InvalidArgumentError("owner {}: a value of {} is not UTF-8", owner, d.name);
         }
       }
