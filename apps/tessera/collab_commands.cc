@@ -269,6 +269,32 @@ Status RunGrantRevoke(const GrantArgs& a) {
                            collab::GrantStore(store->db()).Revoke(a.id, a.reason));
   std::fprintf(stderr, revoked ? "Grant %s revoked\n" : "Grant %s was revoked already\n",
                a.id.c_str());
+  TESSERA_ASSIGN_OR_RETURN(auto stored, collab::GrantStore(store->db()).Show(a.id));
+  if (stored.direction != collab::GrantDirection::kIssued) return OkStatus();
+  // The grantee's node is told, so that its copy says revoked too; this party refuses the grant
+  // whatever that copy says, so not reaching it is a note, not a failure.
+  if (a.collaboration.empty()) {
+    std::fprintf(stderr,
+                 "Note: the partner's copy says valid until its node is told: give "
+                 "--collaboration FILE (and --key) to tell it; this party refuses the grant "
+                 "regardless.\n");
+    return OkStatus();
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto collaboration, collab::LoadCollaboration(a.collaboration));
+  TESSERA_ASSIGN_OR_RETURN(auto key, privacy::OwnerKey::Load(a.store.key));
+  TESSERA_ASSIGN_OR_RETURN(auto party_key, collab::PartyKey::Derive(key));
+  server::HttpNodeTransport remote(party_key);
+  auto told = collab::NotifyRevocation(store->db(), a.id, collaboration, remote);
+  const collab::CollaborationParty* grantee = collaboration.Find(stored.grant.spec.grantee);
+  const std::string name = grantee ? grantee->name : stored.grant.spec.grantee.ToString();
+  if (told.ok()) {
+    std::fprintf(stderr, "%s's node was told%s\n", name.c_str(), *told ? "" : " (it knew already)");
+  } else {
+    std::fprintf(stderr,
+                 "Note: %s's node could not be told (%s); its copy says valid until it is: "
+                 "run this again later. This party refuses the grant regardless.\n",
+                 name.c_str(), std::string(told.status().message()).c_str());
+  }
   return OkStatus();
 }
 
@@ -431,7 +457,11 @@ Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
                              : Json(nullptr);
   out["grants"] = result->grant_ids;
   out["bytes"] = {{"to_owners", result->bytes_to_owners},
-                  {"from_owners", result->bytes_from_owners}};
+                  {"from_owners", result->bytes_from_owners},
+                  {"to_worker_host", result->bytes_to_worker_host}};
+  out["seconds"] = {{"round1", result->seconds_round1},
+                    {"round2", result->seconds_round2},
+                    {"worker", result->seconds_worker}};
   if (a.format == "json") {
     Print(out.dump(2) + "\n");
     return OkStatus();
@@ -689,7 +719,9 @@ show_grant->callback([rc] {
 auto* revoke = grant->add_subcommand("revoke", "Revoke a grant; it stays listed as revoked");
 revoke->add_option("id", revoke_args.id, "The grant's id (g_...)")->required();
 revoke->add_option("--reason", revoke_args.reason, "Why (kept with the revocation)");
-AddStoreOptions(revoke, &revoke_args.store, false);
+revoke->add_option("--collaboration", revoke_args.collaboration,
+                   "The collaboration file: tell the grantee's node (signed with --key)");
+AddStoreOptions(revoke, &revoke_args.store, true);
 revoke->callback([rc] {
   const Status s = RunGrantRevoke(revoke_args);
   *rc = s.ok() ? 0 : Fail(s);

@@ -86,6 +86,11 @@ Status NonceCache::Accept(const NodeSignature& sig, int64_t now) {
         kNodeClockSkewSeconds);
   }
   std::lock_guard lock(mu_);
+  if (sig.time < not_before_) {
+    return PermissionDeniedError(
+        "node message: signed before this node started (it may have been captured before a "
+        "restart): send it again");
+  }
   for (auto it = seen_.begin(); it != seen_.end();) {
     it = it->second < now - 2 * kNodeClockSkewSeconds ? seen_.erase(it) : std::next(it);
   }
@@ -93,6 +98,11 @@ Status NonceCache::Accept(const NodeSignature& sig, int64_t now) {
     return PermissionDeniedError("node message: replayed (its nonce was seen before)");
   }
   return OkStatus();
+}
+
+void NonceCache::RefuseSignedBefore(int64_t time) {
+  std::lock_guard lock(mu_);
+  not_before_ = time;
 }
 
 Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& collaboration,

@@ -231,6 +231,11 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   r.issued_at = now();
   const std::string request = SessionRequestJson(r);
 
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto step_start = Clock::now();
   // Round 1 at both owners at once.
   auto call = [&](size_t i, std::string_view op, const std::string& body) {
     return transport.Call(*owners[i], op, body);
@@ -241,6 +246,8 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   if (!first_a.ok()) return first_a.status().WithContext(owners[0]->name);
   if (!reply_b.ok()) return reply_b.status().WithContext(owners[1]->name);
   std::array<NodeReply, 2> round1 = {std::move(*first_a), std::move(*reply_b)};
+  result.seconds_round1 = since(step_start);
+  step_start = Clock::now();
   result.bytes_to_owners += 2 * request.size();
   result.bytes_from_owners += round1[0].body.size() + round1[1].body.size();
 
@@ -266,6 +273,8 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   if (!sealed_a.ok()) return sealed_a.status().WithContext(owners[0]->name);
   if (!sealed_b.ok()) return sealed_b.status().WithContext(owners[1]->name);
   round1 = {};
+  result.seconds_round2 = since(step_start);
+  step_start = Clock::now();
   result.bytes_to_owners += sent[0] + sent[1];
   result.bytes_from_owners += sealed_a->body.size() + sealed_b->body.size();
 
@@ -285,6 +294,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     if (!ran.ok()) return ran.status().WithContext(host->name);
     sealed_result = std::move(ran->body);
   }
+  result.seconds_worker = since(step_start);
   TESSERA_ASSIGN_OR_RETURN(result.result_json, result_key.Open(sealed_result));
   Json parsed = Json::parse(result.result_json, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("session") ||

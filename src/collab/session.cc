@@ -412,6 +412,7 @@ struct OwnerNode::Impl {
   Status StillInForce(store::Store& store, const OwnerSession& session);
   StatusOr<NodeReply> Round1(const PartyId& from, std::string_view body);
   StatusOr<NodeReply> Round2(const PartyId& from, std::string_view body);
+  StatusOr<NodeReply> GrantRevoked(const PartyId& from, std::string_view body);
 };
 
 StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionRequest& r,
@@ -955,6 +956,7 @@ StatusOr<std::unique_ptr<OwnerNode>> OwnerNode::Create(OwnerNodeOptions options)
   TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
   TESSERA_ASSIGN_OR_RETURN(MatchTokenKey match_key, MatchTokenKey::Create(*options.owner_key));
   auto impl = std::make_unique<Impl>(std::move(options), std::move(key), std::move(match_key));
+  impl->nonces.RefuseSignedBefore(impl->Now());
   return std::unique_ptr<OwnerNode>(new OwnerNode(std::move(impl)));
 }
 
@@ -1004,12 +1006,65 @@ StatusOr<std::vector<privacy::Uuid>> OwnerNode::ActivationMembers(
   return members;
 }
 
+std::string RevocationNoticeJson(const RevocationNotice& notice) {
+  return Json{
+      {"grant_id", notice.grant_id}, {"reason", notice.reason}, {"type", kRevocationNoticeType}}
+      .dump();
+}
+
+StatusOr<RevocationNotice> ParseRevocationNotice(std::string_view json) {
+  const Json j = Json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.size() != 3 || !j.contains("type") ||
+      j["type"] != kRevocationNoticeType || !j.contains("grant_id") || !j["grant_id"].is_string() ||
+      !j.contains("reason") || !j["reason"].is_string()) {
+    return InvalidArgumentError(
+        "grant_revoked: the body is not {{\"grant_id\", \"reason\", \"type\": \"{}\"}}",
+        kRevocationNoticeType);
+  }
+  return RevocationNotice{j["grant_id"].get<std::string>(), j["reason"].get<std::string>()};
+}
+
+StatusOr<bool> NotifyRevocation(store::Database& db, std::string_view grant_id,
+                                const Collaboration& collaboration, NodeTransport& transport) {
+  TESSERA_ASSIGN_OR_RETURN(StoredGrant g, GrantStore(db).Show(grant_id));
+  if (g.direction != GrantDirection::kIssued || !g.revocation) {
+    return FailedPreconditionError("grant {} is no revoked grant this party issued", grant_id);
+  }
+  const CollaborationParty* grantee = collaboration.Find(g.grant.spec.grantee);
+  if (grantee == nullptr) {
+    return NotFoundError("the grantee of {} is not in the collaboration file", grant_id);
+  }
+  const std::string body = RevocationNoticeJson({g.grant.id, g.revocation->reason});
+  TESSERA_ASSIGN_OR_RETURN(NodeReply reply, transport.Call(*grantee, "grant_revoked", body));
+  const Json j = Json::parse(reply.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("changed") || !j["changed"].is_boolean()) {
+    return InternalError("{} answered the revocation notice with something else", grantee->name);
+  }
+  return j["changed"].get<bool>();
+}
+
 Status OwnerNode::Admit(const NodeSignature& signature) const {
   return AdmitNodeMessage(signature, impl_->options.collaboration, impl_->key.id(), impl_->Now());
 }
 
 uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
-  return op == "round1" ? kMaxRequestBytes : otherwise;
+  return op == "round1" || op == "grant_revoked" ? kMaxRequestBytes : otherwise;
+}
+
+// A grantor tells this party that it revoked a grant it had issued to this party: the copy here
+// is marked revoked too, so that this party's requests stop relying on it (the grantor refuses
+// them regardless).
+StatusOr<NodeReply> OwnerNode::Impl::GrantRevoked(const PartyId& from, std::string_view body) {
+  TESSERA_ASSIGN_OR_RETURN(RevocationNotice notice, ParseRevocationNotice(body));
+  TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
+  GrantStore grants(store->db());
+  TESSERA_ASSIGN_OR_RETURN(StoredGrant g, grants.Show(notice.grant_id));
+  if (g.direction != GrantDirection::kReceived || g.grant.spec.grantor != from) {
+    return PermissionDeniedError("grant_revoked: {} is no grant the sender issued to this party",
+                                 notice.grant_id);
+  }
+  TESSERA_ASSIGN_OR_RETURN(const bool changed, grants.Revoke(notice.grant_id, notice.reason));
+  return Reply("grant_revoked", from, Json{{"changed", changed}}.dump());
 }
 
 StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
@@ -1020,6 +1075,7 @@ StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& 
                                              impl_->key.id(), impl_->nonces, impl_->Now()));
   if (op == "round1") return impl_->Round1(from, body);
   if (op == "round2") return impl_->Round2(from, body);
+  if (op == "grant_revoked") return impl_->GrantRevoked(from, body);
   return NotFoundError("node message: no step '{}'", op);
 }
 

@@ -451,6 +451,21 @@ TEST_F(SessionAttackTest, RoundTwoTakesOnlyThePartnersSignedValuesOfThisSession)
   ExpectAuditFreeOfIdentifiers(b_);
 }
 
+// LOW. A node keeps the nonces it saw in memory: after a restart it would take a round 1
+// captured before (within the five minutes of clock skew) again, and reserve ε for it again.
+// Fixed: a node refuses every message signed before it started.
+TEST_F(SessionAttackTest, AMessageSignedBeforeTheNodeStartedIsRefused) {
+  Issue(b_, a_.party->id(), {});
+  const std::string body = SessionRequestJson(Request(a_.party->id(), QueryKind::kOverlap));
+  auto captured = SignNodeMessage(*a_.party, "round1", b_.party->id(), body, now_ - 60);
+  ASSERT_TRUE(captured.ok());
+  auto refused = b_.node->Handle("round1", *captured, body);
+  ASSERT_EQ(refused.status().code(), StatusCode::kPermissionDenied) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("before this node started"), std::string::npos);
+  auto fresh = SignNodeMessage(*a_.party, "round1", b_.party->id(), body, now_);
+  EXPECT_TRUE(b_.node->Handle("round1", *fresh, body).ok());
+}
+
 TEST_F(SessionAttackTest, RoundTwoFromAnotherPartyThanTheRequesterIsRefused) {
   Issue(b_, a_.party->id(), {});
   const SessionRequest r = Request(a_.party->id(), QueryKind::kOverlap);

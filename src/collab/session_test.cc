@@ -236,6 +236,47 @@ TEST_F(SessionTest, AnOwnerDoubleBlindsOnlyValuesThePartnerSignedForThisSession)
   EXPECT_EQ(gone.status().TextDetail("reason"), "unknown_session");
 }
 
+// A grantor that revokes tells the grantee's node: the grantee's copy says revoked too, and its
+// own requester stops before asking. Only the grantor may say so, and only of its own grant.
+TEST_F(SessionTest, ARevocationNoticeMarksTheGranteesCopy) {
+  const Grant grant = IssueToA(Purpose::kOverlap, {OutputKind::kOverlapSize});
+  ASSERT_TRUE(Run(Overlap()).ok());
+  ASSERT_TRUE(*GrantStore(b_.store->db()).Revoke(grant.id, "contract ended"));
+  LocalTransport from_b(*b_.party, {a_.node.get()}, nullptr, [this] { return now_; });
+  auto told = NotifyRevocation(b_.store->db(), grant.id, collaboration_, from_b);
+  ASSERT_TRUE(told.ok()) << told.status().ToString();
+  EXPECT_TRUE(*told);
+  auto copy = GrantStore(a_.store->db()).Show(grant.id);
+  ASSERT_TRUE(copy.ok());
+  ASSERT_TRUE(copy->revocation.has_value());
+  EXPECT_EQ(copy->revocation->reason, "contract ended");
+  EXPECT_FALSE(*NotifyRevocation(b_.store->db(), grant.id, collaboration_, from_b));  // knew
+  // A's next query stops at A: B is not asked.
+  const size_t b_entries = AuditLog(b_.store->db()).List()->size();
+  auto refused = Run(Overlap());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().TextDetail("reason"), "no_grant") << refused.status().ToString();
+  EXPECT_EQ(AuditLog(b_.store->db()).List()->size(), b_entries);
+
+  // Not the grantor's to say: A tells B about B's own grant; a notice of a grant B never issued
+  // to A; a malformed notice; a grant not revoked at the sender.
+  const Grant other = IssueToA(Purpose::kAudienceCounts, {OutputKind::kAudienceCount}, {"orders"});
+  LocalTransport from_a(*a_.party, {b_.node.get()}, nullptr, [this] { return now_; });
+  auto not_yours = from_a.Call(collaboration_.parties[1], "grant_revoked",
+                               RevocationNoticeJson({other.id, "x"}));
+  EXPECT_EQ(not_yours.status().code(), StatusCode::kPermissionDenied)
+      << not_yours.status().ToString();
+  EXPECT_FALSE(GrantStore(b_.store->db()).Show(other.id)->revocation.has_value());
+  auto unknown = from_b.Call(collaboration_.parties[0], "grant_revoked",
+                             RevocationNoticeJson({"g_0123456789abcdef", "x"}));
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound) << unknown.status().ToString();
+  auto malformed = from_b.Call(collaboration_.parties[0], "grant_revoked", R"({"grant_id":1})");
+  EXPECT_EQ(malformed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(NotifyRevocation(b_.store->db(), other.id, collaboration_, from_b).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(GrantStore(a_.store->db()).Show(other.id)->revocation.has_value());
+}
+
 }  // namespace
 }  // namespace tessera::collab
 

@@ -236,6 +236,7 @@ StatusOr<std::unique_ptr<WorkerHostNode>> WorkerHostNode::Create(WorkerHostOptio
   if (!options.owner_key) return InvalidArgumentError("a worker host needs its owner key");
   TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
   auto impl = std::unique_ptr<Impl>(new Impl{std::move(options), std::move(key), {}, {}, {}});
+  impl->nonces.RefuseSignedBefore(impl->Now());
   return std::unique_ptr<WorkerHostNode>(new WorkerHostNode(std::move(impl)));
 }
 

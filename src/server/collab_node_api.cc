@@ -125,6 +125,12 @@ StatusOr<std::unique_ptr<CollabNodeApi>> CollabNodeApi::Create(const Options& op
 
 CollabNodeApi::~CollabNodeApi() = default;
 
+StatusOr<bool> CollabNodeApi::NotifyRevocation(store::Database& db, std::string_view grant_id) {
+  if (!node_) return FailedPreconditionError("{}", why_not_);
+  HttpNodeTransport remote(*party_key_);
+  return collab::NotifyRevocation(db, grant_id, *collaboration_, remote);
+}
+
 collab::RequesterOptions CollabNodeApi::RequesterOptions() const {
   collab::RequesterOptions requester;
   requester.owner_key = owner_key_;
@@ -140,7 +146,7 @@ bool CollabNodeApi::StreamsBody(std::string_view method, std::string_view path) 
 std::string CollabNodeApi::Unavailable() const { return node_ ? "" : why_not_; }
 
 void CollabNodeApi::AddRoutes(httplib::Server& http) {
-  http.Post(R"(/api/v1/collab/node/(round1|round2|worker_start|worker_run))",
+  http.Post(R"(/api/v1/collab/node/(round1|round2|grant_revoked|worker_start|worker_run))",
             [this](const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) { Node(req, res, reader); });
   http.Post("/api/v1/collab/overlap", [this](const httplib::Request& req, httplib::Response& res) {

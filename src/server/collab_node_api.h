@@ -1,8 +1,9 @@
 #pragma once
 
 // The collaboration routes that run queries (docs/collaboration.md, "Between nodes"):
-//   POST /api/v1/collab/node/round1, /round2  — from other parties' nodes, authenticated by their
-//        party signatures (node_auth.h), not by API keys: this node's part as a data owner;
+//   POST /api/v1/collab/node/round1, /round2, /grant_revoked — from other parties' nodes,
+//        authenticated by their party signatures (node_auth.h), not by API keys: this node's part
+//        as a data owner, and a grantor's notice that it revoked a grant to this party;
 //   POST /api/v1/collab/node/worker_start, /worker_run — the same, for a party with the role
 //        worker_host: a join worker for another party's query (worker_host.h);
 //   POST /api/v1/collab/overlap, /count       — analysts: run a query as the requester, with this
@@ -51,6 +52,9 @@ class CollabNodeApi {
   ~CollabNodeApi();
 
   void AddRoutes(httplib::Server& http);
+  // Tells the grantee of a grant this party revoked (collab::NotifyRevocation). Errors: those,
+  // and kFailedPrecondition when this node takes no part in collaborations (why).
+  StatusOr<bool> NotifyRevocation(store::Database& db, std::string_view grant_id);
   // Whether a request streams a body larger than the JSON limit (node rounds).
   static bool StreamsBody(std::string_view method, std::string_view path);
 

@@ -257,7 +257,17 @@ void Server::Impl::CollabRevokeGrant(const httplib::Request& req, httplib::Respo
   auto stored = grants.Show(id);
   if (!stored.ok()) return SendError(res, ErrorOf(stored.status()));
   // "changed": false when it was revoked already (the first revocation and reason stay).
-  SendJson(res, {{"changed", *revoked}, {"grant", StoredGrantJson(*stored, NowSeconds())}});
+  Json out = {{"changed", *revoked}, {"grant", StoredGrantJson(*stored, NowSeconds())}};
+  // A grant this party issued: its grantee's node is told, so that its copy says revoked too.
+  // Not reaching it changes nothing here (this node refuses the grant either way); the answer
+  // says so.
+  if (stored->direction == collab::GrantDirection::kIssued) {
+    auto told = collab_node ? collab_node->NotifyRevocation((**s).db(), id)
+                            : StatusOr<bool>(FailedPreconditionError("no collaboration"));
+    out["grantee_notified"] = told.ok();
+    if (!told.ok()) out["grantee_notice_error"] = std::string(told.status().message());
+  }
+  SendJson(res, out);
 }
 
 void Server::Impl::CollabImportGrant(const httplib::Request& req, httplib::Response& res) {

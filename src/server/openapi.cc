@@ -423,7 +423,8 @@ std::string OpenApiDocument() {
              {{"schema", {{"type", "object"}, {"properties", {{"reason", text}}}}}}}}}},
          responses({{"200",
                      "changed (false when it was revoked already; the first reason stays) and "
-                     "grant"},
+                     "grant; for a grant issued here grantee_notified (its node told) and, when "
+                     "false, grantee_notice_error"},
                     {"400", "a reason longer than 200 bytes or with control characters"},
                     {"401", kErr},
                     {"403", kErr},
@@ -544,13 +545,14 @@ std::string OpenApiDocument() {
          "analyst", {Param("format", "query", "string", "json (default) or csv")}, activation_body,
          std::move(activation_responses));
   p["/api/v1/collab/node/{step}"]["post"] =
-      op("Between nodes, not for people: a session's round (round1, round2) at an owner, or a "
-         "join worker's start and run (worker_start, worker_run) at a worker host, signed by the "
-         "sending "
+      op("Between nodes, not for people: a session's round (round1, round2) at an owner, a "
+         "grantor's revocation notice (grant_revoked), or a join worker's start and run "
+         "(worker_start, worker_run) at a worker host, signed by the sending "
          "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
          "docs/collaboration.md \"Between nodes\"); no API key",
          "party signature",
-         {Param("step", "path", "string", "round1, round2, worker_start or worker_run")},
+         {Param("step", "path", "string",
+                "round1, round2, grant_revoked, worker_start or worker_run")},
          {{"required", true},
           {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
          responses({{"200", "the reply (octet-stream), signed in the same headers"},

@@ -73,7 +73,10 @@ fi
 "$bin" grant revoke "$id" --reason "campaign over" --store a.db 2>/dev/null
 [ "$("$bin" grant show "$id" --store a.db | python3 -c 'import json,sys; print(json.load(sys.stdin)["revoked"]["reason"])')" = "campaign over" ] \
   || fail "revocation not shown"
-"$bin" grant revoke "$id" --store a.db 2>&1 | grep -q "already" || fail "second revoke"
+"$bin" grant revoke "$id" --store a.db >second.txt 2>&1 || fail "second revoke: $(cat second.txt)"
+grep -q "already" second.txt || fail "second revoke: $(cat second.txt)"
+# Without the collaboration file the partner's node is not told, and the CLI says so.
+grep -q "give --collaboration" second.txt || fail "second revoke, no notice hint: $(cat second.txt)"
 
 # The audit log: empty and intact; a row slipped in without its head is found (exit 1).
 "$bin" audit verify --store a.db | grep -q "intact: 0 entries" || fail "audit verify on an empty log"

@@ -8,6 +8,7 @@
 #   - a place the grant does not allow is refused before the operator is asked (its audit log
 #     does not grow); a host whose own file does not make it a worker_host refuses to host;
 #   - Clearing down: the query fails saying so, and runs again to the same result once it is up;
+#   - a revocation is pushed to the grantee's node, whose copy then says revoked;
 #   - no e-mail or phone of either owner in Clearing's store, log or answers.
 # Usage: collab_worker_host.sh BIN SRC
 set -euo pipefail
@@ -86,6 +87,19 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$pc/api/v1/health" >/dev/null && break; sleep 0.1; done
 if overlap refused.json --worker-host Clearing; then fail "a party without the role hosted a worker"; fi
 grep -q "hosts no join workers" refused.json.err || fail "refusal: $(cat refused.json.err)"
+
+# --- The operator revokes its grant and tells the retailer's node: the retailer's copy says
+# revoked, and its next query is refused before the operator is asked
+g=$(json g.json 'd["grant_id"]')
+"$bin" grant revoke "$g" --reason "contract ended" --collaboration collab.toml --store telco.db \
+  --key telco.key 2>revoke.err || fail "grant revoke: $(cat revoke.err)"
+grep -q "Frischmarkt's node was told" revoke.err || fail "the grantee was not told: $(cat revoke.err)"
+"$bin" grant show "$g" --store retailer.db >copy.json
+[ "$(json copy.json 'd["revoked"] is not None and d["revoked"]["reason"]')" = "contract ended" ] \
+  || fail "the retailer's copy: $(cat copy.json)"
+before=$(audit_entries)
+if overlap revoked.json --worker-host Clearing; then fail "a revoked grant was used"; fi
+[ "$(audit_entries)" = "$before" ] || fail "the operator was asked under a grant it revoked"
 
 # --- Clearing holds nothing of the owners' people
 python3 - orders.csv subscribers.csv <<'PY' >ids.txt

@@ -71,15 +71,22 @@ StatusOr<PartyId> AcceptNodeMessage(const NodeSignature& signature, std::string_
 
 // The nonces a node has accepted within the allowed clock skew: refuses a message that is too
 // old, from the future, or seen before. Thread-safe.
+//
+// The cache lives in memory: a node that restarts forgets the nonces it saw. So that a message
+// captured before a restart cannot be replayed after it, a node refuses every message signed
+// before it started (RefuseSignedBefore); a sender whose message crossed the restart sends again.
 class NonceCache {
  public:
-  // Errors: kPermissionDenied for a time outside now ± kNodeClockSkewSeconds or a nonce seen from
-  // this sender before.
+  // Errors: kPermissionDenied for a time outside now ± kNodeClockSkewSeconds or before the time
+  // given to RefuseSignedBefore, or a nonce seen from this sender before.
   Status Accept(const NodeSignature& sig, int64_t now);
+  // From now on refuses messages whose time is before `time` (the node's start).
+  void RefuseSignedBefore(int64_t time);
 
  private:
   std::mutex mu_;
   std::map<std::string, int64_t> seen_;  // from + nonce -> time
+  int64_t not_before_ = INT64_MIN;       // guarded by mu_
 };
 
 }  // namespace tessera::collab

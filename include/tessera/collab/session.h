@@ -140,10 +140,11 @@ class OwnerNode {
 
   const PartyId& id() const;
 
-  // Handles one signed node request: "round1" (body: a session request's JSON) or "round2"
-  // (body: Frame(JSON {"session","worker","partner"}) then Frame(the partner's round-1 reply
-  // body)). Checks the signature (the sender must be a party of the collaboration), its time and
-  // nonce, then the step. Errors: kPermissionDenied (not signed, unknown party, replayed),
+  // Handles one signed node request: "round1" (body: a session request's JSON), "round2"
+  // (body: Frame(JSON {"session","worker","partner"[,"worker_host"]}) then Frame(the partner's
+  // round-1 reply body)), or "grant_revoked" (a RevocationNotice from the grant's grantor; reply
+  // {"changed": bool}). Checks the signature (the sender must be a party of the collaboration), its
+  // time and nonce, then the step. Errors: kPermissionDenied (not signed, unknown party, replayed),
   // kInvalidArgument (malformed), kFailedPrecondition / kResourceExhausted with the detail
   // "reason" (refused by policy; audited), the store's errors.
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
@@ -186,6 +187,27 @@ class NodeTransport {
                                    const std::string& body) = 0;
 };
 
+// A grantor's notice to a grantee that it revoked a grant (node step "grant_revoked"): the
+// grantee's node marks its copy revoked (OwnerNode::Handle), so that the grantee stops relying
+// on it; the grantor refuses requests under it whatever the grantee's copy says.
+inline constexpr std::string_view kRevocationNoticeType = "tessera.collab.revocation.v1";
+struct RevocationNotice {
+  std::string grant_id;
+  std::string reason;
+};
+// {"grant_id":"g_…","reason":"…","type":"tessera.collab.revocation.v1"}
+std::string RevocationNoticeJson(const RevocationNotice& notice);
+// Errors: kInvalidArgument for anything but that object.
+StatusOr<RevocationNotice> ParseRevocationNotice(std::string_view json);
+
+// Tells the grantee of `grant_id` (a grant this party issued and revoked, in `db`) through its
+// node that the grant is revoked. Returns whether the grantee's copy changed (false: it knew).
+// Errors: kFailedPrecondition for a grant not issued here or not revoked; kNotFound when the
+// grantee is not in `collaboration`; the transport's (kUnavailable: its node cannot be reached)
+// and the grantee's (kNotFound: it never imported the grant).
+StatusOr<bool> NotifyRevocation(store::Database& db, std::string_view grant_id,
+                                const Collaboration& collaboration, NodeTransport& transport);
+
 // What the requester asks, before it becomes a SessionRequest.
 struct QuerySpec {
   QueryKind kind = QueryKind::kOverlap;
@@ -207,6 +229,10 @@ struct QueryResult {
   // What travelled between the requester and the owners (bodies, both rounds), and to a worker
   // host (both sealed streams), for benchmarks.
   uint64_t bytes_to_owners = 0, bytes_from_owners = 0, bytes_to_worker_host = 0;
+  // Wall time of each step, for benchmarks: both owners' round 1 (matching tokens blinded), their
+  // round 2 (double-blinding, sealing), and the worker's join and release once it has both
+  // streams (the part a query pays once the values are matched).
+  double seconds_round1 = 0, seconds_round2 = 0, seconds_worker = 0;
 };
 
 struct RequesterOptions {
