@@ -483,7 +483,7 @@ test("an admin creates a grant in the form: it is listed, and the partner's quer
   await page.fill("#grant-epsilon", "0.5");
   await page.fill("#grant-budget", "0.25");
   await page.uncheck(`#grant-hosts input[value="${env.TESSERA_NODE_ID}"]`);
-  assert.match(await page.textContent("#grant-hosts-help"), /Funknetz is not named here: its queries will be refused/);
+  assert.match(await page.textContent("#grant-hosts-help"), /Funknetz is not named here: its queries run the join worker at a place named here, which needs the role worker_host/);
   await page.click("#grant-create");
   const errors = await page.$$eval("#grant-form-error li", (li) => li.map((x) => x.textContent));
   assert.deepEqual(errors, [
