@@ -183,7 +183,10 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   };
   if (options.worker_host.empty() && !allowed(self)) {
     for (const CollaborationParty& p : options.collaboration.parties) {
-      if (p.HasRole(PartyRole::kWorkerHost) && allowed(p.id)) {
+      // Never an owner of the query unasked: its machine could read the worker's memory and,
+      // with its own session positions, the other owner's data about its customers.
+      if (p.HasRole(PartyRole::kWorkerHost) && allowed(p.id) && p.id != owners[0]->id &&
+          p.id != owners[1]->id) {
         host = &p;
         break;
       }
@@ -205,7 +208,9 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
 
   TESSERA_ASSIGN_OR_RETURN(r.session, NewPsiSessionId());
   // The worker: a child process here, or one a worker host starts and binds to this session
-  // with its signature (worker_host.h), which the owners check before they seal to it.
+  // with its signature (worker_host.h), which the owners check before they seal to it. Started
+  // before round 1, so that a host that cannot start one fails the query before any owner
+  // reserves ε.
   std::optional<WorkerProcess> worker;
   std::optional<NodeReply> binding;
   std::string hello;  // the worker's, as the owners seal to it

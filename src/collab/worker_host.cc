@@ -116,7 +116,8 @@ struct WorkerHostNode::Impl {
   struct Running {
     std::string requester;
     int64_t started = 0;
-    std::unique_ptr<internal::WorkerProcess> process;
+    std::unique_ptr<internal::WorkerProcess> process;  // none while it starts or runs
+    bool running = false;                              // fed by a worker_run now
   };
   std::mutex mu;
   std::map<PsiSessionId, Running> workers;  // guarded by mu
@@ -138,7 +139,8 @@ struct WorkerHostNode::Impl {
   void Expire() {
     const int64_t now = Now();
     for (auto it = workers.begin(); it != workers.end();) {
-      it = it->second.started + kSessionTimeoutSeconds < now ? workers.erase(it) : std::next(it);
+      const bool expired = !it->second.running && it->second.started + kSessionTimeoutSeconds < now;
+      it = expired ? workers.erase(it) : std::next(it);
     }
   }
 
@@ -220,12 +222,17 @@ struct WorkerHostNode::Impl {
                        "worker_run: no worker of this session waits here (never started, run "
                        "already, timed out, or this node restarted): start the query again");
       }
+      // Counted among the host's workers until it has run.
       process = std::move(it->second.process);
-      workers.erase(it);
+      it->second.running = true;
     }
-    TESSERA_ASSIGN_OR_RETURN(std::string result,
-                             process->Run(streams.substr(0, a_bytes), streams.substr(a_bytes)));
-    return Reply("worker_run", from, std::move(result));
+    auto result = process->Run(streams.substr(0, a_bytes), streams.substr(a_bytes));
+    {
+      std::lock_guard lock(mu);
+      workers.erase(session);
+    }
+    if (!result.ok()) return result.status();
+    return Reply("worker_run", from, std::move(*result));
   }
 };
 

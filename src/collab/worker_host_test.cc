@@ -115,6 +115,23 @@ TEST_F(WorkerHostTest, OverlapWithTheWorkerAtANeutralHostEqualsTheTruth) {
   EXPECT_EQ(Json::parse(chosen->result_json)["cells"][0]["count"], 150);
 }
 
+// An owner of the query is never chosen as the worker's host unasked: its machine could read the
+// worker's memory, and with its own session positions the other owner's data on its customers.
+TEST_F(WorkerHostTest, AnOwnerIsNeverChosenAsHostUnasked) {
+  GrantOverlap({b_.party->id()});  // B's grant: the worker at B only
+  RequesterOptions options = RequesterOf(a_);
+  options.collaboration.parties[1].roles.push_back(PartyRole::kWorkerHost);  // B hosts workers
+  LocalTransport transport = TransportOfA();
+  auto grants = GrantStore(a_.store->db()).List();
+  ASSERT_TRUE(grants.ok());
+  auto result = RunQuery(Overlap(), options, *grants, transport);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(ReasonOf(result.status()), "worker_host_not_allowed") << result.status().ToString();
+  EXPECT_NE(result.status().message().find("Telco"), std::string::npos)
+      << "names the place to choose explicitly: " << result.status().message();
+  EXPECT_EQ(AuditEntriesOfB(), 0u);
+}
+
 TEST_F(WorkerHostTest, APlaceTheGrantsDoNotAllowIsRefusedBeforeAnythingIsSent) {
   GrantOverlap({a_.party->id()});
   auto result = RunAtHost("Neutral");
@@ -255,6 +272,15 @@ TEST_F(WorkerHostTest, HostLimitsAndRefusals) {
   auto bad = Call(*host, *a_.party, "worker_run", run + "garbage");
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(ReasonOf(Call(*host, *a_.party, "worker_run", run).status()), "unknown_session");
+  // A worker that fails before it reads B's stream to its end: the host gets an error, not
+  // SIGPIPE (which would end the node hosting it), and goes on hosting.
+  const PsiSessionId s3 = *NewPsiSessionId();
+  ASSERT_TRUE(start(*a_.party, s3).ok());
+  const std::string big_b(std::size_t{1} << 20, 'x');
+  auto broken = Call(*host, *a_.party, "worker_run",
+                     Frame(Json{{"session", PsiSessionIdHex(s3)}, {"a_bytes", 0}}.dump()) + big_b);
+  EXPECT_FALSE(broken.ok());
+  EXPECT_TRUE(start(*a_.party, *NewPsiSessionId()).ok());
   // A worker not run in time is stopped: B's, after the session timeout.
   now_ += kSessionTimeoutSeconds + 1;
   const std::string run2 = Frame(Json{{"session", PsiSessionIdHex(s2)}, {"a_bytes", 0}}.dump());

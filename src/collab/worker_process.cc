@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,10 +18,12 @@ extern char** environ;
 namespace tessera::collab::internal {
 namespace {
 
+// Writes to a stream socket without SIGPIPE: a worker that fails and leaves before reading a
+// stream to its end makes this an error (EPIPE), not a signal that ends the process hosting it.
 Status WriteAll(int fd, std::string_view s) {
   size_t at = 0;
   while (at < s.size()) {
-    const ssize_t w = ::write(fd, s.data() + at, s.size() - at);
+    const ssize_t w = ::send(fd, s.data() + at, s.size() - at, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return InternalError("writing to the join worker: {}", std::strerror(errno));
     at += static_cast<size_t>(w);
@@ -53,8 +56,10 @@ StatusOr<WorkerProcess> WorkerProcess::Start(const std::string& binary,
                                              const std::vector<std::string>& wrapper) {
   WorkerProcess w;
   int a[2], b[2], out[2], err[2];
-  if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  // The owners' streams go over socket pairs, which a write can leave without SIGPIPE (WriteAll).
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) != 0 ||
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) != 0 ||
+      ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     return InternalError("pipes for the join worker: {}", std::strerror(errno));
   }
   posix_spawn_file_actions_t actions;
