@@ -23,8 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)tessera::collab::ParseCollaboration(text, "fuzz.toml");
   if (auto binding = tessera::collab::ParseWorkerBinding(text); binding.ok()) {
-    auto again =
-        tessera::collab::ParseWorkerBinding(tessera::collab::WorkerBindingJson(*binding));
+    auto again = tessera::collab::ParseWorkerBinding(tessera::collab::WorkerBindingJson(*binding));
     if (!again.ok() || !(*again == *binding)) std::abort();
   }
   return 0;
