@@ -6,6 +6,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "collab/refusal.h"
 #include "collab/worker_process.h"
 #include "tessera/collab/audit_log.h"
 #include "tessera/collab/session.h"
@@ -17,6 +18,7 @@ namespace tessera::collab {
 namespace {
 
 using Json = nlohmann::json;
+using internal::Refusal;
 using internal::WorkerProcess;
 
 int64_t SystemNow() {
@@ -45,12 +47,6 @@ Purpose PurposeOfKind(QueryKind kind) {
       return Purpose::kActivation;
   }
   return Purpose::kOverlap;
-}
-
-Status Refused(std::string_view reason, std::string message) {
-  Status s = FailedPreconditionError("{}", message);
-  s.SetDetail("reason", std::string(reason));
-  return s;
 }
 
 Json SignatureJson(const NodeSignature& s) {
@@ -96,7 +92,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   if (spec.kind == QueryKind::kActivation) {
     // The list names owner A's customers and goes to the requester: they must be one party.
     if (owners[0]->id != self) {
-      return Refused("requester_not_owner",
+      return Refusal("requester_not_owner",
                      "an activation list goes only to the owner of those customers: this party "
                      "must be the first owner (tessera collab activate --partner NAME)");
     }
@@ -141,7 +137,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     auto policy = CombineGrants(mine, PolicyRequest{purpose, self, now()});
     if (!policy.ok()) return policy.status().WithContext(owner->name);
     if (spec.kind == QueryKind::kActivation && policy->differential_privacy) {
-      return Refused("activation_under_dp",
+      return Refusal("activation_under_dp",
                      fmt::format("{}'s grants ask for differential privacy, and an activation list "
                                  "cannot be noised: they allow no activation",
                                  owner->name));
@@ -199,7 +195,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
       const CollaborationParty* p = options.collaboration.Find(id);
       names += (names.empty() ? "" : ", ") + (p ? p->name : id.ToString());
     }
-    return Refused("worker_host_not_allowed",
+    return Refusal("worker_host_not_allowed",
                    fmt::format("the grants let the join worker run only at {} (choose one with "
                                "--worker-host, and make sure it has the role worker_host)",
                                names.empty() ? "no party all owners accept" : names));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "collab/refusal.h"
 #include "tessera/audience/expression.h"
 #include "tessera/audience/index.h"
 #include "tessera/collab/audit_log.h"
@@ -20,6 +21,7 @@ namespace tessera::collab {
 namespace {
 
 using Json = nlohmann::json;
+using internal::Refusal;
 
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr size_t kMaxExpressionBytes = 10000;
@@ -52,12 +54,6 @@ std::optional<std::array<uint8_t, N>> FromHex(std::string_view hex) {
 Status FieldError(std::string_view field, std::string_view why) {
   Status s = InvalidArgumentError("session request: {}: {}", field, why);
   s.SetDetail("field", std::string(field));
-  return s;
-}
-
-Status Refusal(std::string_view reason, std::string_view message) {
-  Status s = FailedPreconditionError("{}", message);
-  s.SetDetail("reason", std::string(reason));
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "collab/refusal.h"
 #include "collab/worker_process.h"
 #include "tessera/collab/worker.h"
 
@@ -13,6 +14,7 @@ namespace tessera::collab {
 namespace {
 
 using Json = nlohmann::json;
+using internal::Refusal;
 
 int64_t SystemNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -23,12 +25,6 @@ int64_t SystemNow() {
 Status BindingError(std::string_view field, std::string_view why) {
   Status s = InvalidArgumentError("worker binding: {}: {}", field, why);
   s.SetDetail("field", std::string(field));
-  return s;
-}
-
-Status Refusal(std::string_view reason, std::string message) {
-  Status s = FailedPreconditionError("{}", message);
-  s.SetDetail("reason", std::string(reason));
   return s;
 }
 
