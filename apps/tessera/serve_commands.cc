@@ -39,6 +39,9 @@ struct ServeArgs {
   int max_connections_per_address = 256;
   int max_busy_per_client = 32;
   int request_timeout = 30;
+  std::string tls_cert, tls_key;
+  int max_key_failures = 20;
+  int key_failure_window = 60;
   bool with_key = false;
   bool reuse_port = false;
 };
@@ -56,6 +59,13 @@ Status RunServe(const ServeArgs& a) {
   o.read_timeout_seconds = a.request_timeout;
   o.reuse_port = a.reuse_port;
   o.collaboration_path = a.collaboration;
+  o.tls_cert_path = a.tls_cert;
+  o.tls_key_path = a.tls_key;
+  o.max_key_failures = a.max_key_failures;
+  o.key_failure_window_seconds = a.key_failure_window;
+  if (a.tls_cert.empty() != a.tls_key.empty()) {
+    return InvalidArgumentError("--tls-cert and --tls-key go together: give both, or neither");
+  }
   // SIGINT and SIGTERM stop the server cleanly: blocked here (and so in every thread
   // started later) and awaited by one thread.
   sigset_t signals;
@@ -64,12 +74,21 @@ Status RunServe(const ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   TESSERA_ASSIGN_OR_RETURN(auto srv, server::Server::Start(o));
-  std::printf("Listening on http://%s:%d\n", o.host.c_str(), srv->port());
+  const char* scheme = srv->tls() ? "https" : "http";
+  std::printf("Listening on %s://%s:%d\n", scheme, o.host.c_str(), srv->port());
   std::fflush(stdout);
   std::fprintf(stderr,
-               "tessera: serving %s; dashboard at http://%s:%d/ , API at /api/v1 (docs/api.md)%s\n",
-               a.store.store.c_str(), o.host.c_str(), srv->port(),
+               "tessera: serving %s; dashboard at %s://%s:%d/ , API at /api/v1 (docs/api.md)%s\n",
+               a.store.store.c_str(), scheme, o.host.c_str(), srv->port(),
                o.key_path.empty() ? "; uploads off (start with --with-key to accept them)" : "");
+  if (!srv->tls() && server::ListensBeyondLoopback(o.host)) {
+    std::fprintf(stderr,
+                 "tessera: warning: listening on %s without TLS: API keys and results cross the "
+                 "network readable by anyone on the way. Give --tls-cert and --tls-key, or keep "
+                 "--listen on 127.0.0.1 behind a reverse proxy that speaks HTTPS "
+                 "(docs/deployment.md).\n",
+                 o.host.c_str());
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -174,6 +193,28 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
                    "wait their turn (0: no limit)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
+  serve
+      ->add_option("--tls-cert", serve_args.tls_cert,
+                   "Serve HTTPS only (TLS 1.2+, with HSTS): the server's certificate, PEM, with "
+                   "its chain (e.g. Let's Encrypt's fullchain.pem); needs --tls-key")
+      ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--tls-key", serve_args.tls_key,
+                   "The certificate's private key, PEM, unencrypted (e.g. privkey.pem, readable "
+                   "by this user only)")
+      ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--max-key-failures", serve_args.max_key_failures,
+                   "Wrong API keys one client address may send per window; then it waits a "
+                   "window (429 with Retry-After), any key refused (0: no limit, e.g. behind a "
+                   "reverse proxy that limits)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  serve
+      ->add_option("--key-failure-window", serve_args.key_failure_window,
+                   "Seconds of the window of --max-key-failures")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   serve->add_flag("--reuse-port", serve_args.reuse_port,
                   "Share the port with another server (SO_REUSEPORT); without it a port in use "
                   "is refused");
@@ -183,8 +224,9 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
       "  tessera serve                                             # http://127.0.0.1:8080/\n"
       "  curl -H 'Authorization: Bearer tsk_...' http://127.0.0.1:8080/api/v1/segments\n"
       "  =IMPORTDATA(\"https://tessera.example/api/v1/segments?format=csv&key=tsk_...\")\n"
-      "Results come from kept snapshots (`tessera snapshots create`). TLS: put it behind a "
-      "reverse proxy (docs/api.md).");
+      "  tessera serve --listen 0.0.0.0:8443 --tls-cert fullchain.pem --tls-key privkey.pem\n"
+      "Results come from kept snapshots (`tessera snapshots create`). Reachable from other\n"
+      "machines: give --tls-cert/--tls-key, or run behind nginx or Caddy (docs/deployment.md).");
   serve->callback([rc] {
     const Status s = RunServe(serve_args);
     *rc = s.ok() ? 0 : Fail(s);

@@ -75,6 +75,8 @@ std::optional<server::ApiKeyRecord> MatchApiKey(const std::vector<server::ApiKey
   const size_t sep = presented.find('_');
   if (sep == std::string_view::npos) return std::nullopt;
   const std::string_view id = presented.substr(0, sep), secret = presented.substr(sep + 1);
+  // The id is public (listed, logged, named in errors): compared as text. The secret is
+  // compared only as its salted hash, in constant time.
   for (const auto& k : keys) {
     if (k.id != id) continue;
     if (!k.revoked_at.empty() || k.hash.size() != kHashBytes) return std::nullopt;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -16,6 +17,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -247,9 +249,60 @@ struct EventServer::Connection {
   std::string remote_ip, local_ip;
   int remote_port = 0, local_port = 0;
   std::vector<std::string> slots;  // the clients whose worker slot this request holds
+  // The TLS session, when the server speaks TLS. Used by one thread at a time, as the rest.
+  std::unique_ptr<SSL, decltype(&SSL_free)> tls{nullptr, &SSL_free};
+  bool handshaking = false;      // TLS: no request may be read before the handshake ends
+  bool tls_wants_write = false;  // TLS: the session can go on once the socket is writable
+  bool tls_wants_read = false;   // TLS: ... once the socket is readable (a write waiting)
+  bool tls_failed = false;       // TLS: a fatal error; no close_notify to send
+  bool tls_checked = false;      // TLS: its first byte was seen, and was not plain HTTP
 
   size_t InPending() const { return in.size() - in_pos; }
   size_t OutPending() const { return out.size() - out_pos; }
+
+  // One receive without waiting, through TLS when the connection has it: like recv(2), the
+  // bytes received, 0 at the end, or -1 with errno (EAGAIN: nothing yet, or TLS waits to
+  // write first, tls_wants_write).
+  ssize_t ReceiveSome(char* buf, size_t size) {
+    if (!tls) return ::recv(fd, buf, size, 0);
+    ERR_clear_error();
+    const int r = SSL_read(tls.get(), buf, static_cast<int>(std::min<size_t>(size, INT_MAX)));
+    tls_wants_write = false;
+    if (r > 0) return r;
+    return TlsResult(r);
+  }
+
+  // One send without waiting: like send(2) with MSG_NOSIGNAL (-1 and EAGAIN: try again once the
+  // socket is writable, or, tls_wants_read, readable). A retry after EAGAIN must send the same
+  // bytes (TLS), from wherever they are now.
+  ssize_t SendSome(const char* buf, size_t size) {
+    if (!tls) return ::send(fd, buf, size, MSG_NOSIGNAL);
+    ERR_clear_error();
+    const int w = SSL_write(tls.get(), buf, static_cast<int>(std::min<size_t>(size, INT_MAX)));
+    tls_wants_read = false;
+    if (w > 0) return w;
+    return TlsResult(w);
+  }
+
+  // The result of a TLS call that did not move data, as recv/send would say it.
+  ssize_t TlsResult(int r) {
+    switch (SSL_get_error(tls.get(), r)) {
+      case SSL_ERROR_ZERO_RETURN:
+        return 0;
+      case SSL_ERROR_WANT_READ:
+        tls_wants_read = true;
+        errno = EAGAIN;
+        return -1;
+      case SSL_ERROR_WANT_WRITE:
+        tls_wants_write = true;
+        errno = EAGAIN;
+        return -1;
+      default:
+        tls_failed = true;
+        errno = ECONNRESET;
+        return -1;
+    }
+  }
 };
 
 // The connection as cpp-httplib sees it. It reads the request from the received bytes (no
@@ -270,7 +323,8 @@ class EventServer::ConnectionStream final : public httplib::Stream {
         swallow_continue_(swallow_continue) {}
 
   bool is_readable() const override {
-    return Available() > 0 || (read_socket_ && Wait(POLLIN, read_timeout_ms_));
+    return Available() > 0 || (read_socket_ && ((c_.tls && SSL_pending(c_.tls.get()) > 0) ||
+                                                Wait(POLLIN, read_timeout_ms_)));
   }
   bool is_writable() const override { return !write_socket_ || Wait(POLLOUT, write_timeout_ms_); }
 
@@ -299,13 +353,13 @@ class EventServer::ConnectionStream final : public httplib::Stream {
     }
     size_t done = 0;
     while (done < size) {
-      const ssize_t w = ::send(c_.fd, ptr + done, size - done, MSG_NOSIGNAL);
+      const ssize_t w = c_.SendSome(ptr + done, size - done);
       if (w > 0) {
         done += static_cast<size_t>(w);
       } else if (w < 0 && errno == EINTR) {
         continue;
       } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!Wait(POLLOUT, write_timeout_ms_)) return -1;
+        if (!Wait(c_.tls_wants_read ? POLLIN : POLLOUT, write_timeout_ms_)) return -1;
       } else {
         return -1;
       }
@@ -344,14 +398,17 @@ class EventServer::ConnectionStream final : public httplib::Stream {
     c_.in_pos = 0;
     char buf[kReadChunk];
     for (;;) {
-      const ssize_t r = ::recv(c_.fd, buf, sizeof buf, 0);
+      const ssize_t r = c_.ReceiveSome(buf, sizeof buf);
       if (r > 0) {
         c_.in.append(buf, static_cast<size_t>(r));
         return r;
       }
       if (r == 0) return 0;
       if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !Wait(POLLIN, read_timeout_ms_)) return -1;
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+          !Wait(c_.tls_wants_write ? POLLOUT : POLLIN, read_timeout_ms_)) {
+        return -1;
+      }
     }
   }
 
@@ -464,10 +521,13 @@ class EventServer::Loop {
       c->last_active_ns = now_;
       AddressOf(addr, &c->remote_ip, &c->remote_port);
       if (!server_.AdmitConnection(c->remote_ip)) {
-        // Best effort: the answer fits the socket's send buffer of a new connection.
-        const std::string answer =
-            Refusal(503, "too_many_connections", "too many connections from this address");
-        [[maybe_unused]] const ssize_t w = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        // Best effort: the answer fits the socket's send buffer of a new connection. A TLS
+        // client would not understand it before a handshake, which is not worth its cost here.
+        if (!server_.tls_) {
+          const std::string answer =
+              Refusal(503, "too_many_connections", "too many connections from this address");
+          [[maybe_unused]] const ssize_t w = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        }
         ::close(fd);
         ++server_.refused_connections_;
         continue;
@@ -478,6 +538,17 @@ class EventServer::Loop {
       socklen_t local_len = sizeof local;
       if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
         AddressOf(local, &c->local_ip, &c->local_port);
+      }
+      if (server_.tls_) {
+        c->tls.reset(SSL_new(server_.tls_->get()));
+        if (!c->tls || SSL_set_fd(c->tls.get(), fd) != 1) {
+          server_.ReleaseConnection(c->remote_ip);
+          ::close(fd);
+          continue;
+        }
+        SSL_set_accept_state(c->tls.get());
+        c->handshaking = true;
+        c->request_start_ns = now_;  // the handshake has the read timeout
       }
       epoll_event e{};
       e.events = EPOLLIN;
@@ -530,11 +601,55 @@ class EventServer::Loop {
   }
 
   void OnEvent(Connection* c, uint32_t events) {
+    if (c->handshaking) {
+      if (!Handshake(c) || c->handshaking) return;
+      events |= EPOLLIN;  // the request may have come with the handshake's last message
+    }
     if ((events & EPOLLOUT) && !Flush(c)) return;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    // TLS may need the socket writable to go on reading (a key update to answer).
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || ((events & EPOLLOUT) && c->tls_wants_write)) {
       if (!Receive(c)) return;
     }
     Process(c);
+  }
+
+  // Takes the TLS handshake of `c` one step further; false when the connection was closed (a
+  // failed handshake, or plain HTTP).
+  bool Handshake(Connection* c) {
+    if (!c->tls_checked && !PlainHttpCheck(c)) return false;
+    ERR_clear_error();
+    const int r = SSL_do_handshake(c->tls.get());
+    c->last_active_ns = now_;
+    c->tls_wants_write = false;
+    if (r == 1) {
+      c->handshaking = false;
+      c->request_start_ns = now_;
+      return true;
+    }
+    if (c->TlsResult(r) < 0 && errno == EAGAIN) {
+      UpdateInterest(c);
+      return true;
+    }
+    ++server_.refused_tls_;
+    Close(c);
+    return false;
+  }
+
+  // Before the handshake's first step: a client speaking plain HTTP to the TLS port (a
+  // mistyped http://) is told so in plain HTTP, as nginx does, rather than left with a reset.
+  // False when it was (and the connection closed).
+  bool PlainHttpCheck(Connection* c) {
+    char first = 0;
+    const ssize_t n = ::recv(c->fd, &first, 1, MSG_PEEK);
+    c->tls_checked = n == 1;
+    if (n != 1 || first < 'A' || first > 'Z') return true;  // a TLS record starts with 0x16
+    const std::string answer = Refusal(
+        400, "https_required", "this server speaks HTTPS only: use https:// in the address");
+    [[maybe_unused]] const ssize_t w = ::send(c->fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    c->tls_failed = true;
+    ++server_.refused_tls_;
+    Close(c);
+    return false;
   }
 
   // Reads what has arrived; false when the connection failed and was closed.
@@ -546,11 +661,13 @@ class EventServer::Loop {
     const bool new_request = c->InPending() == 0;
     size_t received = 0;
     while (received < kMaxBufferedIn && c->InPending() < max_buffered_in_) {
-      const ssize_t r = ::recv(c->fd, buffer_.data(), buffer_.size(), 0);
+      const ssize_t r = c->ReceiveSome(buffer_.data(), buffer_.size());
       if (r > 0) {
         c->in.append(buffer_.data(), static_cast<size_t>(r));
         received += static_cast<size_t>(r);
-        if (static_cast<size_t>(r) < buffer_.size()) break;
+        // A short read emptied the socket; TLS returns one record at a time, so it reads on
+        // until it would block.
+        if (!c->tls && static_cast<size_t>(r) < buffer_.size()) break;
         continue;
       }
       if (r == 0) {
@@ -691,7 +808,7 @@ class EventServer::Loop {
   // Sends queued answers; false when the connection was closed (an error, or done).
   bool Flush(Connection* c) {
     while (c->OutPending() > 0) {
-      const ssize_t w = ::send(c->fd, c->out.data() + c->out_pos, c->OutPending(), MSG_NOSIGNAL);
+      const ssize_t w = c->SendSome(c->out.data() + c->out_pos, c->OutPending());
       if (w > 0) {
         c->out_pos += static_cast<size_t>(w);
         c->last_active_ns = now_;
@@ -716,8 +833,12 @@ class EventServer::Loop {
 
   void UpdateInterest(Connection* c) {
     uint32_t want = 0;
-    if (!c->peer_closed && c->InPending() < max_buffered_in_) want |= EPOLLIN;
-    if (c->OutPending() > 0) want |= EPOLLOUT;
+    if (c->handshaking) {
+      want = c->tls_wants_write ? EPOLLOUT : EPOLLIN;
+    } else {
+      if (!c->peer_closed && c->InPending() < max_buffered_in_) want |= EPOLLIN;
+      if (c->OutPending() > 0 || c->tls_wants_write) want |= EPOLLOUT;
+    }
     if (want == c->events) return;
     epoll_event e{};
     e.events = want;
@@ -771,6 +892,11 @@ class EventServer::Loop {
   void Close(Connection* c) {
     const int fd = c->fd;
     if (c->parked) Unpark(c);
+    // TLS: tell the client the answer is complete (close_notify), without waiting for its own.
+    if (c->tls && !c->handshaking && !c->tls_failed) {
+      ERR_clear_error();
+      SSL_shutdown(c->tls.get());
+    }
     server_.ReleaseConnection(c->remote_ip);
     ::close(fd);  // also leaves the epoll set
     connections_.erase(fd);
@@ -782,9 +908,12 @@ class EventServer::Loop {
   void Sweep() {
     std::vector<Connection*> expired, timed_out, waited;
     const int64_t read_timeout = server_.read_timeout_ns();
+    std::vector<Connection*> handshakes;
     for (auto& [fd, c] : connections_) {
       if (c->busy) continue;
-      if (c->parked) {
+      if (c->handshaking) {
+        if (now_ - c->request_start_ns > read_timeout) handshakes.push_back(c.get());
+      } else if (c->parked) {
         if (now_ - c->parked_since_ns > read_timeout) waited.push_back(c.get());
       } else if (c->OutPending() > 0) {
         if (now_ - c->last_active_ns > server_.write_timeout_ns()) expired.push_back(c.get());
@@ -795,6 +924,10 @@ class EventServer::Loop {
       }
     }
     for (Connection* c : expired) Close(c);
+    for (Connection* c : handshakes) {
+      ++server_.refused_tls_;
+      Close(c);
+    }
     for (Connection* c : timed_out) {
       Refuse(c, 408, "request_timeout", "the request did not arrive in time");
       ++server_.refused_timeout_;
@@ -831,6 +964,8 @@ EventServer::~EventServer() {
 }
 
 void EventServer::DeepenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+
+void EventServer::EnableTls(std::unique_ptr<TlsContext> tls) { tls_ = std::move(tls); }
 
 int64_t EventServer::read_timeout_ns() const {
   return SecondsToNs(read_timeout_sec_, read_timeout_usec_);
@@ -902,7 +1037,7 @@ void EventServer::WakeLoops() {
 
 EventServer::Refusals EventServer::refusals() const {
   return {refused_too_large_.load(), refused_bad_framing_.load(), refused_timeout_.load(),
-          refused_busy_.load(), refused_connections_.load()};
+          refused_busy_.load(),      refused_connections_.load(), refused_tls_.load()};
 }
 
 Status EventServer::Serve(int loops, int workers, AnswersInline answers_inline,

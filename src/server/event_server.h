@@ -17,6 +17,11 @@
 // each client address and each API key has at most so many requests on workers at once (the
 // rest wait on the loop, their order kept) and so many connections open.
 //
+// With TLS (EnableTls) the loops also drive each connection's TLS session over the same
+// non-blocking socket: the handshake must end within the read timeout, and every limit above
+// holds for the decrypted requests as for plain ones. A plain HTTP request to a TLS server is
+// answered 400 in plain text, naming https.
+//
 // Internal to the server module.
 
 #include <httplib.h>
@@ -30,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/tls.h"
 #include "tessera/common/status.h"
 
 namespace tessera::server::internal {
@@ -65,6 +71,7 @@ class EventServer : public httplib::Server {
     uint64_t timeout = 0;      // 408: a request not complete within the read timeout
     uint64_t busy = 0;         // 429: waited the read timeout for a worker slot
     uint64_t connections = 0;  // 503: over max_connections_per_address
+    uint64_t tls = 0;          // a failed TLS handshake, or plain HTTP to a TLS server
   };
 
   EventServer();
@@ -75,6 +82,9 @@ class EventServer : public httplib::Server {
   // After bind_to_port or bind_to_any_port: listen with a deep accept queue (cpp-httplib's is
   // 5, so a burst of new connections loses SYNs and waits a second per retry).
   void DeepenBacklog();
+
+  // Before Serve(): every connection speaks TLS with this context.
+  void EnableTls(std::unique_ptr<TlsContext> tls);
 
   // Serves the bound socket with `loops` event loops and `workers` worker threads until
   // Stop(). Errors: kUnavailable when there is no bound socket or epoll cannot be set up.
@@ -114,11 +124,12 @@ class EventServer : public httplib::Server {
   std::unordered_map<std::string, int> busy_by_client_;          // GUARDED_BY(clients_mu_)
   std::atomic<int> parked_{0};  // connections waiting for a worker slot, on all loops
   std::atomic<uint64_t> refused_too_large_{0}, refused_bad_framing_{0}, refused_timeout_{0},
-      refused_busy_{0}, refused_connections_{0};
+      refused_busy_{0}, refused_connections_{0}, refused_tls_{0};
   std::atomic<bool> stopping_{false};
   std::mutex loops_mu_;
   std::vector<std::unique_ptr<Loop>> loops_;  // GUARDED_BY(loops_mu_) while they start and stop
   std::unique_ptr<httplib::TaskQueue> workers_;
+  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
 };
 
 // The number of CPUs this process may run on (its affinity mask), at least 1.

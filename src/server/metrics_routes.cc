@@ -40,9 +40,18 @@ void Server::Impl::Metrics(const httplib::Request& req, httplib::Response& res) 
                                   {"bad_framing", refused.bad_framing},
                                   {"timeout", refused.timeout},
                                   {"busy", refused.busy},
-                                  {"connections", refused.connections}}) {
+                                  {"connections", refused.connections},
+                                  {"tls", refused.tls}}) {
     out += fmt::format("tessera_http_refused_total{{reason=\"{}\"}} {}\n", reason, n);
   }
+  out += "# HELP tessera_api_key_failures_total Requests with an unknown or revoked API key.\n";
+  out += "# TYPE tessera_api_key_failures_total counter\n";
+  out += fmt::format("tessera_api_key_failures_total {}\n", failed_keys->failures());
+  out +=
+      "# HELP tessera_api_key_lockouts_total Requests refused (429) because their address sent "
+      "too many wrong API keys.\n";
+  out += "# TYPE tessera_api_key_lockouts_total counter\n";
+  out += fmt::format("tessera_api_key_lockouts_total {}\n", failed_keys->refusals());
   const int64_t latest = latest_id.load();
   out += "# HELP tessera_latest_snapshot_id The newest snapshot the server has seen.\n";
   out += "# TYPE tessera_latest_snapshot_id gauge\n";

@@ -44,6 +44,8 @@ Json Responses(const char* ok, bool csv, bool with_auth = true) {
   if (with_auth) {
     r["401"] = {{"$ref", "#/components/responses/Error"}};
     r["403"] = {{"$ref", "#/components/responses/Error"}};
+    // Too many wrong keys from the caller's address (Retry-After).
+    r["429"] = {{"$ref", "#/components/responses/Error"}};
   }
   r["404"] = {{"$ref", "#/components/responses/Error"}};
   return r;

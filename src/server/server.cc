@@ -1,5 +1,7 @@
 #include "tessera/server/server.h"
 
+#include <arpa/inet.h>
+
 #include "server/server_impl.h"
 
 namespace tessera::server {
@@ -65,6 +67,16 @@ bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res
                     ""});
     return false;
   }
+  // An address that sent too many wrong keys waits, whatever key it sends now: were a right
+  // one let through, the answer would tell a guess right from wrong.
+  if (const int64_t wait = failed_keys->RetryAfterSeconds(req.remote_addr, NowNs()); wait > 0) {
+    res.set_header("Retry-After", std::to_string(wait));
+    SendError(
+        res,
+        {429, "too_many_failed_keys",
+         fmt::format("too many wrong API keys from this address; try again in {} s", wait), ""});
+    return false;
+  }
   auto all = Keys();
   if (!all.ok()) {
     SendError(res, FromStatus(all.status()));
@@ -72,6 +84,7 @@ bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res
   }
   auto key = MatchApiKey(**all, presented);
   if (!key) {
+    failed_keys->RecordFailure(req.remote_addr, NowNs());
     res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
     SendError(res, {401, "unauthorized", "unknown or revoked API key", ""});
     return false;
@@ -518,7 +531,20 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->http.set_tcp_nodelay(true);
   impl->http.set_keep_alive_max_count(100000);
   impl->http.set_keep_alive_timeout(30);
-  impl->http.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
+  if (!options.tls_cert_path.empty() || !options.tls_key_path.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(
+        auto tls, internal::TlsContext::Create(options.tls_cert_path, options.tls_key_path));
+    impl->http.EnableTls(std::move(tls));
+    // Browsers that once reached the server over HTTPS never try it in plain HTTP again.
+    impl->http.set_default_headers(
+        {{"X-Content-Type-Options", "nosniff"}, {"Strict-Transport-Security", "max-age=31536000"}});
+  } else {
+    impl->http.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
+  }
+  internal::FailedKeyLimiter::Options key_limits;
+  key_limits.max_failures = options.max_key_failures;
+  key_limits.window_ns = int64_t{options.key_failure_window_seconds} * 1000000000;
+  impl->failed_keys = std::make_unique<internal::FailedKeyLimiter>(key_limits);
   // cpp-httplib's default also sets SO_REUSEPORT, with which a second server binds the same
   // port and the kernel splits requests between two servers of different stores.
   const bool reuse_port = options.reuse_port;
@@ -547,6 +573,15 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
 }
 
 int Server::port() const { return impl_->port; }
+bool Server::tls() const {
+  return !impl_->options.tls_cert_path.empty() || !impl_->options.tls_key_path.empty();
+}
+
+bool ListensBeyondLoopback(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return false;
+  in_addr v4{};
+  return !(::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+}
 
 Status Server::Run() {
   Impl& impl = *impl_;

@@ -30,6 +30,7 @@
 #include "server/audience_api.h"
 #include "server/collab_node_api.h"
 #include "server/event_server.h"
+#include "server/failed_key_limiter.h"
 #include "server/http_common.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
@@ -265,6 +266,8 @@ struct Server::Impl {
   std::mutex keys_mu, keys_refresh_mu;
   std::shared_ptr<const KeyList> keys;
   std::atomic<int64_t> keys_loaded_ns{0};
+  // Wrong keys per client address (brute force); made in Start from the options.
+  std::unique_ptr<internal::FailedKeyLimiter> failed_keys;
 
   // Snapshots in memory, by id; the newest id re-read every kSnapshotRefresh by one request
   // at a time.

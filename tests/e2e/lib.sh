@@ -19,6 +19,39 @@ fail() { echo "FAIL: $*"; exit 1; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# --- One `tessera serve` at a time (tls.sh, key_guessing.sh).
+
+# serve_begin BIN: $tessera (BIN, absolute) and a fresh work directory the script runs in
+# ($work); at exit the server (if one runs) is stopped and the directory removed.
+serve_begin() {
+  tessera=$(realpath "$1")
+  work=$(mktemp -d)
+  server=""
+  trap serve_end EXIT
+  cd "$work"
+}
+serve_end() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  cd / && rm -rf "$work"
+}
+# serve_start ARGS...: `tessera serve ARGS` in the background ($server; its output in serve.out
+# and serve.err); waits for its "Listening on" line and sets $port.
+serve_start() {
+  "$tessera" serve "$@" >serve.out 2>serve.err &
+  server=$!
+  for _ in $(seq 200); do
+    grep -q "^Listening on" serve.out 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || fail "serve exited: $(cat serve.err)"
+    sleep 0.05
+  done
+  port=$(sed -nE 's#^Listening on https?://[^:]+:([0-9]+)$#\1#p' serve.out)
+  [ -n "$port" ] || fail "no port in: $(cat serve.out)"
+}
+serve_stop() {
+  kill "$server" && wait "$server" || true
+  server=""
+}
+
 # --- Parties of a collaboration on loopback (collab_activate.sh, collab_three_party.sh), each
 # with its own key, store and node. They run in the script's work directory and use its $bin
 # (the tessera binary) and its `pids` array (the nodes started, for the script to stop).

@@ -29,23 +29,38 @@ struct ServerOptions {
   int max_connections_per_address = 256;
   int max_busy_per_client = 32;
   bool reuse_port = false;  // share the port with another server (SO_REUSEPORT), on purpose
+  // TLS (both, or neither): the certificate (PEM, with its chain) and its private key (PEM).
+  // With them the server speaks HTTPS only (TLS 1.2 and 1.3) and sends HSTS.
+  std::string tls_cert_path, tls_key_path;
+  // Wrong API keys one client address may send per window before it waits a whole window
+  // (429, Retry-After), good keys included; 0: no limit (behind a reverse proxy every client
+  // has the proxy's address: limit there instead).
+  int max_key_failures = 20;
+  int key_failure_window_seconds = 60;
   // The collaboration file of this party (collab/party.h, docs/collaboration.md): parsed once
   // at start, which fails with its error when the file is bad. Empty: none, and the
   // /api/v1/collab routes that need it answer 409.
   std::string collaboration_path;
 };
 
+// Whether `host` (--listen's) reaches beyond this machine: anything but a loopback address or
+// "localhost".
+bool ListensBeyondLoopback(const std::string& host);
+
 class Server {
  public:
-  // Opens the store (which must exist), reads the collaboration file (if any) and binds the
-  // socket. Errors: the store's; the collaboration file's (collab::LoadCollaboration);
-  // kUnavailable when the address cannot be bound.
+  // Opens the store (which must exist), reads the collaboration file (if any), loads the TLS
+  // certificate and key (if any) and binds the socket. Errors: the store's; the collaboration
+  // file's (collab::LoadCollaboration); kInvalidArgument for a TLS certificate or key that is
+  // missing, unreadable, not PEM, expired or not a pair; kUnavailable when the address cannot
+  // be bound.
   static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   int port() const;
+  bool tls() const;
   // Serves until Stop() (from another thread or a signal handler's thread).
   Status Run();
   void Stop();
