@@ -646,6 +646,11 @@ class EventServer::Loop {
     const std::string answer = Refusal(
         400, "https_required", "this server speaks HTTPS only: use https:// in the address");
     [[maybe_unused]] const ssize_t w = ::send(c->fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    // Closing with the request unread would reset the connection, and the client might lose
+    // the answer: the request is read (what has arrived of it) and the close is a FIN.
+    for (int i = 0; i < 4 && ::recv(c->fd, buffer_.data(), buffer_.size(), 0) > 0; ++i) {
+    }
+    ::shutdown(c->fd, SHUT_WR);
     c->tls_failed = true;
     ++server_.refused_tls_;
     Close(c);

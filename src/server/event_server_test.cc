@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,10 +11,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "server/tls_test_support.h"
 
 namespace tessera::server::internal {
 namespace {
@@ -28,7 +32,9 @@ using Clock = std::chrono::steady_clock;
 //   POST /upload  a streamed body (larger than the limit), read by the handler
 class TestServer {
  public:
-  explicit TestServer(EventServer::Limits limits, int read_timeout_seconds = 2, int workers = 4) {
+  explicit TestServer(EventServer::Limits limits, int read_timeout_seconds = 2, int workers = 4,
+                      std::unique_ptr<TlsContext> tls = nullptr) {
+    if (tls) http_.EnableTls(std::move(tls));
     http_.set_read_timeout(read_timeout_seconds, 0);
     http_.set_write_timeout(5, 0);
     http_.set_keep_alive_timeout(30);
@@ -406,6 +412,182 @@ TEST(EventServer, OversizedHeadsAreRefusedOnTheLoop) {
   while (head.size() < 20000) head += "X-Filler: " + std::string(100, 'f') + "\r\n";
   headers.Send(head);
   EXPECT_TRUE(headers.Response().starts_with("HTTP/1.1 431 "));
+}
+
+// TLS: a certificate made for the test, the server's context, and clients that check the
+// server against the certificate.
+class TlsFiles {
+ public:
+  TlsFiles()
+      : dir_(std::filesystem::temp_directory_path() /
+             ("tessera_event_tls_" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(dir_);
+    test_support::WriteSelfSignedPair(cert(), key());
+  }
+  ~TlsFiles() { std::filesystem::remove_all(dir_); }
+  TlsFiles(const TlsFiles&) = delete;
+  TlsFiles& operator=(const TlsFiles&) = delete;
+
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string key() const { return (dir_ / "key.pem").string(); }
+  std::unique_ptr<TlsContext> Context() const {
+    auto tls = TlsContext::Create(cert(), key());
+    EXPECT_TRUE(tls.ok()) << tls.status().ToString();
+    return tls.ok() ? std::move(*tls) : nullptr;
+  }
+  std::unique_ptr<httplib::SSLClient> Client(int port) const {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+    c->set_ca_cert_path(cert());
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(10, 0);
+    return c;
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// A raw TLS client connection (blocking), for requests no library client would send.
+class TlsConn {
+ public:
+  // `max_version`: the newest TLS version the client offers (0: any); older ones than 1.2 are
+  // offered at OpenSSL's security level 0, so that only the server can refuse them.
+  TlsConn(int port, const std::string& ca_path, int max_version = 0)
+      : ctx_(SSL_CTX_new(TLS_client_method())) {
+    SSL_CTX_load_verify_locations(ctx_, ca_path.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (max_version != 0) {
+      SSL_CTX_set_min_proto_version(ctx_, 0);
+      SSL_CTX_set_max_proto_version(ctx_, max_version);
+      SSL_CTX_set_security_level(ctx_, 0);
+      SSL_CTX_set_cipher_list(ctx_, "DEFAULT:@SECLEVEL=0");
+    }
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    ERR_clear_error();
+    connected_ = SSL_connect(ssl_) == 1;
+    if (!connected_) error_ = ERR_GET_REASON(ERR_peek_error());
+  }
+  ~TlsConn() {
+    SSL_free(ssl_);
+    ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  TlsConn(const TlsConn&) = delete;
+  TlsConn& operator=(const TlsConn&) = delete;
+
+  bool connected() const { return connected_; }
+  int error() const { return error_; }  // OpenSSL's reason when the handshake failed
+  void Send(std::string_view data) {
+    ASSERT_EQ(SSL_write(ssl_, data.data(), static_cast<int>(data.size())),
+              static_cast<int>(data.size()));
+  }
+  // Everything until the server closes the connection (or 10 s pass).
+  std::string ReadAll() {
+    std::string all;
+    char buf[4096];
+    int n;
+    while ((n = SSL_read(ssl_, buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
+    return all;
+  }
+
+ private:
+  SSL_CTX* ctx_;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool connected_ = false;
+  int error_ = 0;
+};
+
+EventServer::Limits MegabyteBodies() {
+  EventServer::Limits l = Unlimited();
+  l.max_body_bytes = 1 << 20;
+  return l;
+}
+
+TEST(EventServerTls, RequestsOfEveryKindAreAnsweredOverTls) {
+  TlsFiles files;
+  TestServer server(MegabyteBodies(), 2, 4, files.Context());
+  auto client = files.Client(server.port());
+  // On the loop and on a worker, one keep-alive connection for all.
+  for (int i = 0; i < 20; ++i) {
+    auto fast = client->Get("/fast");
+    ASSERT_TRUE(fast) << httplib::to_string(fast.error());
+    EXPECT_EQ(fast->body, "fast");
+  }
+  auto slow = client->Get("/slow");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->body, "slow");
+  // A body of many TLS records read on the loop, one streamed to its handler, and one over
+  // the limit refused from the head.
+  std::string body(700000, 'b');
+  for (size_t i = 0; i < body.size(); i += 1000) body[i] = static_cast<char>('a' + i % 26);
+  auto echo = client->Post("/echo", body, "text/plain");
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->body, "700000:" + body);
+  auto upload = client->Post("/upload", std::string(3000000, 'u'), "text/plain");
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->body, "uploaded 3000000");
+  TlsConn too_large(server.port(), files.cert());
+  ASSERT_TRUE(too_large.connected());
+  too_large.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n");
+  const std::string refused = too_large.ReadAll();
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 413 ")) << refused;
+  EXPECT_EQ(server.http().refusals().too_large, 1u);
+}
+
+TEST(EventServerTls, SlowTlsBodiesDoNotHoldTheWorkersAndTimeOut) {
+  TlsFiles files;
+  TestServer server(MegabyteBodies(), /*read_timeout_seconds=*/2, /*workers=*/4, files.Context());
+  std::vector<std::unique_ptr<TlsConn>> slow;
+  for (int i = 0; i < 12; ++i) {
+    slow.push_back(std::make_unique<TlsConn>(server.port(), files.cert()));
+    ASSERT_TRUE(slow.back()->connected());
+    slow.back()->Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+  }
+  std::this_thread::sleep_for(milliseconds(200));
+  const auto start = Clock::now();
+  auto answer = files.Client(server.port())->Get("/slow");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->body, "slow");
+  EXPECT_LT(Clock::now() - start, milliseconds(1500));
+  for (auto& c : slow) {
+    const std::string late = c->ReadAll();
+    EXPECT_TRUE(late.starts_with("HTTP/1.1 408 ")) << late;
+  }
+  EXPECT_EQ(server.http().refusals().timeout, 12u);
+}
+
+TEST(EventServerTls, PlainHttpOldTlsAndSilentHandshakesAreRefused) {
+  TlsFiles files;
+  TestServer server(MegabyteBodies(), /*read_timeout_seconds=*/2, 4, files.Context());
+  Conn plain(server.port());
+  plain.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string answer = plain.Response();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << answer;
+  EXPECT_NE(answer.find("\"https_required\""), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("fast"), std::string::npos) << answer;
+  EXPECT_TRUE(plain.ClosedByPeer());
+
+  TlsConn tls11(server.port(), files.cert(), TLS1_1_VERSION);
+  EXPECT_FALSE(tls11.connected());
+  EXPECT_EQ(tls11.error(), SSL_R_TLSV1_ALERT_PROTOCOL_VERSION);  // the server's alert
+  TlsConn tls12(server.port(), files.cert(), TLS1_2_VERSION);
+  EXPECT_TRUE(tls12.connected());
+
+  const auto start = Clock::now();
+  Conn silent(server.port());
+  EXPECT_TRUE(silent.ClosedByPeer(milliseconds(5000)));
+  EXPECT_GE(Clock::now() - start, milliseconds(1900));
+  EXPECT_EQ(server.http().refusals().tls, 3u);
 }
 
 }  // namespace
