@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -196,14 +197,42 @@ int Run(int argc, char** argv) {
     const std::string frame = tessera::collab::Frame(tessera::collab::EncodeWorkerHello(hello));
     if (Status written = WriteAll(*fo, frame); !written.ok()) return Fail(written);
   }
-  // One owner's stream: plain frames, or the plaintext frames of a stream sealed to this run.
-  const auto read_owner = [&](int fd,
-                              const std::string& owner) -> StatusOr<tessera::collab::OwnerStream> {
-    if (!sealed) return tessera::collab::ReadOwnerStream(Reader(fd), owner);
-    auto reader = tessera::collab::SealedStreamReader::Open(Reader(fd), *keys);
-    if (!reader.ok()) return reader.status().WithContext(fmt::format("owner {}", owner));
-    return tessera::collab::ReadOwnerStream(
-        tessera::collab::FrameSource([&reader] { return reader->Next(); }), owner);
+  // One owner's stream — plain frames, or the plaintext frames of a stream sealed to this run,
+  // read to its final frame (when the job keeps its match, counts follow on the same
+  // descriptor) — or none when the descriptor ends before a sealed stream begins.
+  using Stream = tessera::collab::OwnerStream;
+  const auto next_owner = [&](int fd, const std::string& owner) -> StatusOr<std::optional<Stream>> {
+    StatusOr<Stream> stream = tessera::InternalError("unread");
+    if (!sealed) {
+      stream = tessera::collab::ReadOwnerStream(Reader(fd), owner);
+    } else {
+      auto reader = tessera::collab::SealedStreamReader::OpenNext(Reader(fd), *keys);
+      if (!reader.ok()) return reader.status().WithContext(fmt::format("owner {}", owner));
+      if (!*reader) return std::optional<Stream>();
+      stream = tessera::collab::ReadOwnerStream(
+          tessera::collab::FrameSource([&reader] { return (*reader)->Next(); }), owner);
+    }
+    if (!stream.ok()) return stream.status();
+    return std::optional<Stream>(std::move(*stream));
+  };
+  const auto read_owner = [&](int fd, const std::string& owner) -> StatusOr<Stream> {
+    auto stream = next_owner(fd, owner);
+    if (!stream.ok()) return stream.status();
+    if (!*stream) {
+      return tessera::InvalidArgumentError("owner {}: the sealed stream ends before its header",
+                                           owner);
+    }
+    return std::move(**stream);
+  };
+  // Without a kept match, each stream ends with its final frame: anything after it is refused.
+  const auto ends = [&](int fd, const std::string& owner) -> Status {
+    if (!sealed) return tessera::OkStatus();
+    auto extra = tessera::collab::ReadFrame(Reader(fd));
+    if (!extra.ok() || *extra) {
+      return tessera::InvalidArgumentError("owner {}: bytes after the sealed stream's final frame",
+                                           owner);
+    }
+    return tessera::OkStatus();
   };
   auto sa = read_owner(*fa, "a");
   if (!sa.ok()) return Fail(sa.status());
@@ -215,19 +244,51 @@ int Run(int argc, char** argv) {
   }
   auto sb = read_owner(*fb, "b");
   if (!sb.ok()) return Fail(sb.status());
-  auto result = tessera::collab::RunJoinJob(*sa, *sb, **attestation, **random);
+  if (job->keep && !sealed) {
+    return Fail(tessera::InvalidArgumentError(
+        "the job asks to keep its match, which takes --sealed (the counts on it come sealed)"));
+  }
+  if (!job->keep) {
+    if (Status end = ends(*fa, "a"); !end.ok()) return Fail(end);
+    if (Status end = ends(*fb, "b"); !end.ok()) return Fail(end);
+  }
+  tessera::collab::KeptJoin kept;
+  auto result = tessera::collab::RunJoinJob(*sa, *sb, **attestation, **random, &kept);
   if (!result.ok()) return Fail(result.status());
+  sa->of_partner = {};
+  sb->of_partner = {};
   // RunJoinJob refused different jobs: a's result_key is b's.
-  if (job->result_key) {
-    auto sealed_result = tessera::collab::SealResult(*result, *job->result_key);
-    if (!sealed_result.ok()) return Fail(sealed_result.status());
-    if (Status written = WriteAll(*fo, tessera::collab::Frame(*sealed_result)); !written.ok()) {
+  const auto release = [&](const std::string& text,
+                           const std::optional<tessera::collab::X25519PublicKey>& to) -> Status {
+    if (!to) return WriteAll(*fo, text + "\n");
+    auto sealed_result = tessera::collab::SealResult(text, *to);
+    if (!sealed_result.ok()) return sealed_result.status();
+    return WriteAll(*fo, tessera::collab::Frame(*sealed_result));
+  };
+  if (Status written = release(*result, job->result_key); !written.ok()) return Fail(written);
+  if (!job->keep) return 0;
+  // The match stays here for counts on it: each a pair of streams (owner a's, then owner b's),
+  // sealed to this run's key, following each other on the same descriptors, until they end.
+  // A count that fails ends the match (the requester matches again).
+  for (;;) {
+    auto sa_count = next_owner(*fa, "a");
+    if (!sa_count.ok()) return Fail(sa_count.status());
+    if (!*sa_count) return 0;  // the requester ended the match
+    auto sb_count = read_owner(*fb, "b");
+    if (!sb_count.ok()) return Fail(sb_count.status());
+    const std::array<Stream, 2> streams = {std::move(**sa_count), std::move(*sb_count)};
+    auto count_job = tessera::collab::ParseJoinJob(streams[0].job);
+    if (!count_job.ok()) return Fail(count_job.status());
+    if (!count_job->result_key) {
+      return Fail(tessera::InvalidArgumentError("a count names no result_key"));
+    }
+    auto counted =
+        tessera::collab::RunKeptCount(kept, streams[0], streams[1], **attestation, **random);
+    if (!counted.ok()) return Fail(counted.status());
+    if (Status written = release(*counted, count_job->result_key); !written.ok()) {
       return Fail(written);
     }
-    return 0;
   }
-  if (Status written = WriteAll(*fo, *result + "\n"); !written.ok()) return Fail(written);
-  return 0;
 }
 
 // The worker leaves by _exit: it has nothing buffered (it writes with write(2)), and a sanitizer

@@ -57,16 +57,68 @@ Json SignatureJson(const NodeSignature& s) {
               {"signature", s.signature}};
 }
 
-}  // namespace
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
-StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
-                               std::span<const StoredGrant> received_grants,
-                               NodeTransport& transport) {
-  if (!options.owner_key) return InvalidArgumentError("a query needs this party's owner key");
-  auto now = [&] { return options.clock ? options.clock() : SystemNow(); };
-  TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
-  const PartyId self = key.id();
+// Stops a worker a host started for a query, unless disarmed (it ran, or the match keeps it).
+struct HostedWorkerStop {
+  NodeTransport* transport = nullptr;
+  const CollaborationParty* host = nullptr;
+  std::string session;  // hex
+  bool armed = true;
+  HostedWorkerStop(NodeTransport* t, const CollaborationParty* h, std::string s)
+      : transport(t), host(h), session(std::move(s)) {}
+  HostedWorkerStop(const HostedWorkerStop&) = delete;
+  HostedWorkerStop& operator=(const HostedWorkerStop&) = delete;
+  ~HostedWorkerStop() {
+    if (armed) (void)transport->Call(*host, "worker_stop", Json{{"session", session}}.dump());
+  }
+};
+
+// Opens the worker's result sealed to `key` and checks it is the one of result->request: its
+// session (a count on a kept match: the match's, and the count's id), its kind, its cells.
+Status OpenResult(const ResultKeyPair& key, const std::string& sealed, QueryResult* result) {
+  const SessionRequest& r = result->request;
+  TESSERA_ASSIGN_OR_RETURN(result->result_json, key.Open(sealed));
+  Json parsed = Json::parse(result->result_json, nullptr, false);
+  const std::string session = Hex(r.match ? *r.match : r.session);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("session") ||
+      parsed["session"] != session || !parsed.contains("kind") ||
+      parsed["kind"] != QueryKindName(r.kind) ||
+      (r.match && (!parsed.contains("count") || parsed["count"] != Hex(r.session)))) {
+    return InternalError("the join worker's result is not one of this session");
+  }
+  if (r.kind == QueryKind::kActivation) {
+    if (!parsed.contains("withheld") || !parsed["withheld"].is_boolean()) {
+      return InternalError("the join worker's result is not an activation's");
+    }
+    result->cells_returned = parsed["withheld"].get<bool>() ? 0 : 1;  // one list, or none
+  } else {
+    if (!parsed.contains("cells") || !parsed["cells"].is_array()) {
+      return InternalError("the join worker's result has no cells");
+    }
+    result->cells_returned = parsed["cells"].size();
+  }
+  return OkStatus();
+}
+
+// A query's parties and what the grants received allow it, judged before anything is sent.
+struct Plan {
   std::array<const CollaborationParty*, 2> owners{};
+  const CollaborationParty* host = nullptr;  // none: the worker runs here
+  SessionRequest request;                    // all but session, result_key and issued_at
+  std::vector<std::string> grant_ids;
+};
+
+// Resolves the owners and the worker's place, and judges the request with the owners' own
+// rules on the grants received, so that a request they would refuse is not sent at all.
+StatusOr<Plan> PlanQuery(const QuerySpec& spec, const RequesterOptions& options,
+                         std::span<const StoredGrant> received_grants, const PartyId& self) {
+  auto now = [&] { return options.clock ? options.clock() : SystemNow(); };
+  Plan plan;
+  std::array<const CollaborationParty*, 2>& owners = plan.owners;
   for (size_t i = 0; i < 2; ++i) {
     owners[i] = Resolve(options.collaboration, spec.owners[i]);
     if (owners[i] == nullptr) {
@@ -77,7 +129,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
   }
   if (owners[0]->id == owners[1]->id) return InvalidArgumentError("the two owners are one party");
-  const CollaborationParty* host = nullptr;  // none: the worker runs here
+  const CollaborationParty*& host = plan.host;
   if (!options.worker_host.empty()) {
     host = Resolve(options.collaboration, options.worker_host);
     if (host == nullptr) {
@@ -101,8 +153,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
   }
 
-  QueryResult result;
-  SessionRequest& r = result.request;
+  SessionRequest& r = plan.request;
   r.kind = spec.kind;
   r.requester = self.ToString();
   r.owners = {owners[0]->id.ToString(), owners[1]->id.ToString()};
@@ -158,8 +209,7 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
           static_cast<uint64_t>(policy->differential_privacy->epsilon_per_query_micro);
       r.epsilon_micro = r.epsilon_micro ? std::min(*r.epsilon_micro, allowed) : allowed;
     }
-    result.grant_ids.insert(result.grant_ids.end(), policy->grant_ids.begin(),
-                            policy->grant_ids.end());
+    plan.grant_ids.insert(plan.grant_ids.end(), policy->grant_ids.begin(), policy->grant_ids.end());
   }
   if (owners[0]->id == self && owners[1]->id == self) k_min = kDefaultKMin;
   if (spec.k_min) {
@@ -201,7 +251,45 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
                                names.empty() ? "no party all owners accept" : names));
   }
   r.worker_host = worker_at.ToString();
+  r.keep = spec.keep;
+  return plan;
+}
 
+}  // namespace
+
+struct KeptMatch::Impl {
+  RequesterOptions options;
+  SessionRequest request;
+  int64_t created = 0;
+  std::optional<CollaborationParty> host;  // none: the worker runs here
+  std::optional<WorkerProcess> worker;
+  bool ended = false;
+};
+
+StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
+                               std::span<const StoredGrant> received_grants,
+                               NodeTransport& transport) {
+  return RunQuery(spec, options, received_grants, transport, nullptr);
+}
+
+StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
+                               std::span<const StoredGrant> received_grants,
+                               NodeTransport& transport, std::unique_ptr<KeptMatch>* kept) {
+  if (!options.owner_key) return InvalidArgumentError("a query needs this party's owner key");
+  if (spec.keep && (kept == nullptr || spec.kind == QueryKind::kActivation)) {
+    return InvalidArgumentError(
+        "only an overlap or counts keeps its match, for a caller that takes it");
+  }
+  auto now = [&] { return options.clock ? options.clock() : SystemNow(); };
+  TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
+  const PartyId self = key.id();
+  TESSERA_ASSIGN_OR_RETURN(Plan plan, PlanQuery(spec, options, received_grants, self));
+  const std::array<const CollaborationParty*, 2> owners = plan.owners;
+  const CollaborationParty* host = plan.host;
+  QueryResult result;
+  result.request = std::move(plan.request);
+  result.grant_ids = std::move(plan.grant_ids);
+  SessionRequest& r = result.request;
   TESSERA_ASSIGN_OR_RETURN(r.session, NewPsiSessionId());
   // The worker: a child process here, or one a worker host starts and binds to this session
   // with its signature (worker_host.h), which the owners check before they seal to it. Started
@@ -209,6 +297,9 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
   // reserves ε.
   std::optional<WorkerProcess> worker;
   std::optional<NodeReply> binding;
+  // A worker a host started for this query is stopped there when the query ends before it ran:
+  // it would hold one of the host's places for the whole session timeout.
+  std::optional<HostedWorkerStop> stop_hosted;
   std::string hello;  // the worker's, as the owners seal to it
   if (host == nullptr) {
     TESSERA_ASSIGN_OR_RETURN(worker,
@@ -226,16 +317,13 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
     }
     hello = b->hello;
     binding = std::move(*started);
+    stop_hosted.emplace(&transport, host, PsiSessionIdHex(r.session));
   }
   TESSERA_ASSIGN_OR_RETURN(ResultKeyPair result_key, ResultKeyPair::Generate());
   r.result_key = result_key.public_key();
   r.issued_at = now();
   const std::string request = SessionRequestJson(r);
 
-  using Clock = std::chrono::steady_clock;
-  const auto since = [](Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  };
   auto step_start = Clock::now();
   // Round 1 at both owners at once.
   auto call = [&](size_t i, std::string_view op, const std::string& body) {
@@ -281,40 +369,129 @@ StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& op
 
   std::string sealed_result;
   if (worker) {
-    TESSERA_ASSIGN_OR_RETURN(sealed_result, worker->Run(sealed_a->body, sealed_b->body));
+    TESSERA_ASSIGN_OR_RETURN(sealed_result, r.keep
+                                                ? worker->Exchange(sealed_a->body, sealed_b->body)
+                                                : worker->Run(sealed_a->body, sealed_b->body));
   } else {
-    std::string run = Frame(
-        Json{{"session", PsiSessionIdHex(r.session)}, {"a_bytes", sealed_a->body.size()}}.dump());
+    Json head{{"session", PsiSessionIdHex(r.session)}, {"a_bytes", sealed_a->body.size()}};
+    if (r.keep) head["keep"] = true;
+    std::string run = Frame(head.dump());
     run.reserve(run.size() + sealed_a->body.size() + sealed_b->body.size());
     run += sealed_a->body;
     sealed_a->body.clear();
     run += sealed_b->body;
     sealed_b->body.clear();
     result.bytes_to_worker_host = run.size();
+    stop_hosted->armed = false;  // the host ends the worker after this step, or keeps it
     auto ran = transport.Call(*host, "worker_run", run);
     if (!ran.ok()) return ran.status().WithContext(host->name);
     sealed_result = std::move(ran->body);
   }
   result.seconds_worker = since(step_start);
-  TESSERA_ASSIGN_OR_RETURN(result.result_json, result_key.Open(sealed_result));
-  Json parsed = Json::parse(result.result_json, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("session") ||
-      parsed["session"] != Hex(r.session) || !parsed.contains("kind") ||
-      parsed["kind"] != QueryKindName(r.kind)) {
-    return InternalError("the join worker's result is not one of this session");
-  }
-  if (r.kind == QueryKind::kActivation) {
-    if (!parsed.contains("withheld") || !parsed["withheld"].is_boolean()) {
-      return InternalError("the join worker's result is not an activation's");
-    }
-    result.cells_returned = parsed["withheld"].get<bool>() ? 0 : 1;  // one list, or none
-  } else {
-    if (!parsed.contains("cells") || !parsed["cells"].is_array()) {
-      return InternalError("the join worker's result has no cells");
-    }
-    result.cells_returned = parsed["cells"].size();
+  TESSERA_RETURN_IF_ERROR(OpenResult(result_key, sealed_result, &result));
+  if (r.keep) {
+    auto impl = std::make_unique<KeptMatch::Impl>();
+    impl->options = options;
+    impl->request = r;
+    impl->created = r.issued_at;
+    if (host) impl->host = *host;
+    impl->worker = std::move(worker);
+    *kept = std::unique_ptr<KeptMatch>(new KeptMatch(std::move(impl)));
   }
   return result;
+}
+
+KeptMatch::KeptMatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KeptMatch::~KeptMatch() = default;
+const SessionRequest& KeptMatch::request() const { return impl_->request; }
+int64_t KeptMatch::expires() const { return impl_->created + kMatchLifetimeSeconds; }
+
+StatusOr<QueryResult> KeptMatch::Count(const QuerySpec& spec,
+                                       std::span<const StoredGrant> received_grants,
+                                       NodeTransport& transport) {
+  Impl& m = *impl_;
+  const auto now = [&] { return m.options.clock ? m.options.clock() : SystemNow(); };
+  if (m.ended || now() >= expires()) {
+    return Refusal("unknown_match", "this match has ended: match again");
+  }
+  if (spec.kind != QueryKind::kCounts || spec.keep) {
+    return InvalidArgumentError("a query on a kept match is a count");
+  }
+  // The worker stays where the match put it, if the grants still allow it there.
+  RequesterOptions options = m.options;
+  options.worker_host = m.request.worker_host;
+  TESSERA_ASSIGN_OR_RETURN(PartyKey key, PartyKey::Derive(*options.owner_key));
+  TESSERA_ASSIGN_OR_RETURN(Plan plan, PlanQuery(spec, options, received_grants, key.id()));
+  if (plan.request.owners != m.request.owners || plan.request.identifier != m.request.identifier) {
+    return InvalidArgumentError("a count on a match asks the match's owners about its identifier");
+  }
+  QueryResult result;
+  result.request = std::move(plan.request);
+  result.grant_ids = std::move(plan.grant_ids);
+  SessionRequest& r = result.request;
+  r.worker_host = m.request.worker_host;
+  r.match = m.request.session;
+  TESSERA_ASSIGN_OR_RETURN(r.session, NewPsiSessionId());
+  TESSERA_ASSIGN_OR_RETURN(ResultKeyPair result_key, ResultKeyPair::Generate());
+  r.result_key = result_key.public_key();
+  r.issued_at = now();
+  const std::string request = SessionRequestJson(r);
+
+  // Each owner judges the count and seals its contribution to the match's worker, at once.
+  auto step_start = Clock::now();
+  auto call = [&](size_t i) { return transport.Call(*plan.owners[i], "count", request); };
+  auto from_b = std::async(std::launch::async, call, 1);
+  auto sealed_a = call(0);
+  auto sealed_b = from_b.get();
+  if (!sealed_a.ok()) return sealed_a.status().WithContext(plan.owners[0]->name);
+  if (!sealed_b.ok()) return sealed_b.status().WithContext(plan.owners[1]->name);
+  result.seconds_round2 = since(step_start);
+  step_start = Clock::now();
+  result.bytes_to_owners = 2 * request.size();
+  result.bytes_from_owners = sealed_a->body.size() + sealed_b->body.size();
+
+  std::string sealed_result;
+  if (m.worker) {
+    auto ran = m.worker->Exchange(sealed_a->body, sealed_b->body);
+    if (!ran.ok()) m.ended = true;  // a count that fails ends the worker, and the match with it
+    TESSERA_ASSIGN_OR_RETURN(sealed_result, std::move(ran));
+  } else {
+    std::string run = Frame(Json{
+        {"session", PsiSessionIdHex(m.request.session)},
+        {"a_bytes",
+         sealed_a->body.size()}}.dump());
+    run += sealed_a->body;
+    run += sealed_b->body;
+    result.bytes_to_worker_host = run.size();
+    auto ran = transport.Call(*m.host, "worker_count", run);
+    if (!ran.ok()) {
+      if (ran.status().code() != StatusCode::kUnavailable) m.ended = true;
+      return ran.status().WithContext(m.host->name);
+    }
+    sealed_result = std::move(ran->body);
+  }
+  result.seconds_worker = since(step_start);
+  TESSERA_RETURN_IF_ERROR(OpenResult(result_key, sealed_result, &result));
+  return result;
+}
+
+Status KeptMatch::End(NodeTransport& transport) {
+  Impl& m = *impl_;
+  m.ended = true;
+  m.worker.reset();
+  Status first;
+  const std::string match = PsiSessionIdHex(m.request.session);
+  for (const std::string& owner : m.request.owners) {
+    const CollaborationParty* p = Resolve(m.options.collaboration, owner);
+    if (p == nullptr) continue;
+    auto told = transport.Call(*p, "match_end", Json{{"match", match}}.dump());
+    if (!told.ok() && first.ok()) first = told.status().WithContext(p->name);
+  }
+  if (m.host) {
+    auto told = transport.Call(*m.host, "worker_stop", Json{{"session", match}}.dump());
+    if (!told.ok() && first.ok()) first = told.status().WithContext(m.host->name);
+  }
+  return first;
 }
 
 LocalTransport::LocalTransport(const PartyKey& requester_key, std::vector<OwnerNode*> locals,

@@ -137,7 +137,9 @@ std::string_view QueryKindName(QueryKind kind) {
 
 std::string SessionRequestJson(const SessionRequest& r) {
   Json j;
-  j["type"] = kSessionRequestType;
+  j["type"] = r.match ? kCountRequestType : kSessionRequestType;
+  if (r.match) j["match"] = Hex(*r.match);
+  if (r.keep) j["keep"] = true;
   j["session"] = Hex(r.session);
   j["kind"] = QueryKindName(r.kind);
   j["requester"] = r.requester;
@@ -164,7 +166,7 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
       "epsilon", "identifier", "issued_at",  "k_min",   "kind", "owners",
       "queries", "requester",  "result_key", "session", "type", "worker_host"};
   for (const auto& [k, v] : j.items()) {
-    if (!kFields.contains(k)) return FieldError(k, "unknown field");
+    if (!kFields.contains(k) && k != "keep" && k != "match") return FieldError(k, "unknown field");
   }
   for (const std::string& k : kFields) {
     if (!j.contains(k)) return FieldError(k, "missing");
@@ -175,7 +177,20 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
   };
   SessionRequest r;
   TESSERA_ASSIGN_OR_RETURN(std::string type, text_of("type"));
-  if (type != kSessionRequestType) return FieldError("type", "not a session request");
+  const bool count = type == kCountRequestType;
+  if (type != kSessionRequestType && !count) return FieldError("type", "not a session request");
+  if (j.contains("keep")) {
+    if (j["keep"] != true) return FieldError("keep", "true or absent");
+    r.keep = true;
+  }
+  if (count != j.contains("match")) {
+    return FieldError("match", count ? "missing" : "only in a count on a kept match");
+  }
+  if (count) {
+    TESSERA_ASSIGN_OR_RETURN(std::string match, text_of("match"));
+    r.match = FromHex<16>(match);
+    if (!r.match) return FieldError("match", "not 32 lowercase hex digits");
+  }
   TESSERA_ASSIGN_OR_RETURN(std::string session, text_of("session"));
   auto sid = FromHex<16>(session);
   if (!sid) return FieldError("session", "not 32 lowercase hex digits");
@@ -248,6 +263,12 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view text) {
   if (r.kind == QueryKind::kActivation && breakdowns > 0) {
     return FieldError("queries", "an activation takes no breakdown");
   }
+  if (r.keep && (r.kind == QueryKind::kActivation || count)) {
+    return FieldError("keep", "only an overlap or counts keeps its match");
+  }
+  if (count && r.kind != QueryKind::kCounts) {
+    return FieldError("kind", "a count on a kept match is of kind counts");
+  }
   if (!j["k_min"].is_number_unsigned() || j["k_min"].get<uint64_t>() < 2 ||
       j["k_min"].get<uint64_t>() > 1'000'000'000) {
     return FieldError("k_min", "not a whole number from 2 to 10^9");
@@ -286,9 +307,21 @@ struct OwnerSession {
   std::vector<std::string> grant_ids;  // every grant applied, checked again in round 2
   uint64_t epsilon_micro = 0;          // what this owner's budget pays (0 without its own DP)
   int64_t created = 0;
-  // An activation this party asked itself as owner A: the customer index at each session
-  // position, for ActivationMembers after round 2. Never set for anyone else's request.
+  // An activation this party asked itself as owner A, or a match kept for counts: the customer
+  // index at each session position (ActivationMembers; the counts). Never set otherwise.
   std::optional<std::vector<uint32_t>> customers;
+  std::string index_stamp;  // a kept match: the store state its customers are of
+};
+
+// A match kept for counts (SessionRequest::keep) after its round 2: this owner's side of it.
+struct OwnerMatch {
+  SessionRequest request;  // the query that made it
+  int side = 0;
+  std::vector<uint32_t> customers;  // by session position
+  std::string index_stamp;          // the store state `customers` are of
+  X25519PublicKey worker{};         // the kept worker's key, checked in round 2
+  int64_t created = 0;
+  std::set<PsiSessionId> counts;  // count ids seen (each count runs once)
 };
 
 // An activation's permutation after round 2, waiting for the released positions.
@@ -297,12 +330,85 @@ struct KeptActivation {
   int64_t created = 0;
 };
 
+// What an owner contributes for each position of a session (`customers`: the customer index at
+// each position): its audience bit and the codes of its breakdown attributes.
+StatusOr<Contribution> BuildContribution(const PsiSessionId& session,
+                                         std::span<const uint32_t> customers,
+                                         const audience::AudienceIndex* index,
+                                         const audience::Expression* expression,
+                                         const std::vector<std::string>& breakdown) {
+  const auto n = static_cast<uint32_t>(customers.size());
+  Contribution c;
+  c.session = session;
+  c.in_audience.assign(n, true);
+  if (index) {
+    if (expression) {
+      const audience::Bitmap selected = expression->Evaluate();
+      for (uint32_t i = 0; i < n; ++i) c.in_audience[i] = selected.Contains(customers[i]);
+    }
+    for (const std::string& b : breakdown) {
+      Dimension d;
+      d.name = b;
+      std::vector<uint16_t> code_of;  // by customer
+      code_of.assign(index->info().customers, 0);
+      const size_t values =
+          b == "segment" ? index->segments().size() : index->attributes().at(b).size();
+      if (values > kMaxDimensionLabels) {
+        return InvalidArgumentError("'{}' has more than {} values to break counts down by", b,
+                                    kMaxDimensionLabels);
+      }
+      auto mark = [&](const std::string& label, const audience::Bitmap& members) {
+        d.labels.push_back(label);
+        for (uint32_t customer : members.ToVector()) {
+          if (customer < code_of.size()) code_of[customer] = static_cast<uint16_t>(d.labels.size());
+        }
+      };
+      if (b == "segment") {
+        for (size_t s = 0; s < index->segments().size(); ++s) {
+          mark(index->segments()[s].key, index->segment(s));
+        }
+      } else {
+        for (const auto& [label, members] : index->attributes().at(b)) mark(label, members);
+      }
+      d.codes.resize(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        d.codes[i] = customers[i] < code_of.size() ? code_of[customers[i]] : 0;
+      }
+      c.dimensions.push_back(std::move(d));
+    }
+  }
+  TESSERA_RETURN_IF_ERROR(ValidateContribution(c));
+  return c;
+}
+
 // What the owner's grants allow for one request, once checked.
 struct Allowance {
   std::vector<std::string> grant_ids;
   std::vector<std::pair<std::string, DpPolicy>> budgets;  // grant id, its DP policy
   std::optional<EffectivePolicy> policy;                  // none: the owner asks itself
 };
+
+// Reserves r's ε on every grant of `allowance` that asks for a budget, into *reservations, and
+// sets *epsilon to what this owner's budget pays; releases them all if one cannot be reserved.
+// Errors: the ledger's (kResourceExhausted with the reason "budget_exhausted").
+Status Reserve(store::Database& db, const SessionRequest& r, const Allowance& allowance,
+               std::vector<int64_t>* reservations, uint64_t* epsilon, int64_t now) {
+  BudgetLedger ledger(db);
+  for (const auto& [id, dp] : allowance.budgets) {
+    auto reserved = ledger.Reserve(r.requester, id, *r.epsilon_micro,
+                                   static_cast<uint64_t>(dp.budget_per_period_micro), now);
+    if (!reserved.ok()) {
+      for (int64_t done : *reservations) (void)ledger.Release(done, now);
+      reservations->clear();
+      Status s = reserved.status();
+      if (s.code() == StatusCode::kResourceExhausted) s.SetDetail("reason", "budget_exhausted");
+      return s;
+    }
+    reservations->push_back(reserved->id);
+    *epsilon = *r.epsilon_micro;
+  }
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -315,6 +421,7 @@ struct OwnerNode::Impl {
   std::mutex index_mu;                                             // around LoadOrBuildIndex
   std::map<PsiSessionId, std::shared_ptr<OwnerSession>> sessions;  // guarded by mu
   std::map<PsiSessionId, KeptActivation> activations;              // guarded by mu
+  std::map<PsiSessionId, std::shared_ptr<OwnerMatch>> matches;     // guarded by mu
 
   Impl(OwnerNodeOptions o, PartyKey k, MatchTokenKey m)
       : options(std::move(o)), key(std::move(k)), match_key(std::move(m)) {}
@@ -391,6 +498,9 @@ struct OwnerNode::Impl {
       std::erase_if(activations, [&](const auto& kept) {
         return kept.second.created + kSessionTimeoutSeconds < Now();
       });
+      std::erase_if(matches, [&](const auto& kept) {
+        return kept.second->created + kMatchLifetimeSeconds < Now();
+      });
     }
     BudgetLedger ledger(db);
     for (const auto& s : expired) {
@@ -404,8 +514,18 @@ struct OwnerNode::Impl {
                             const std::optional<audience::Expression>& expression,
                             const audience::AudienceIndex* index, int side,
                             const std::vector<std::string>& extra_fields = {});
+  // The index and the parsed expression of this owner's query (none without `need_index`).
+  // The index lives behind a pointer: the expression points into it, and Prepared moves.
+  struct Prepared {
+    std::unique_ptr<audience::AudienceIndex> index;
+    std::optional<audience::Expression> expression;
+  };
+  StatusOr<Prepared> Prepare(store::Store& store, const SessionRequest& r, int side,
+                             bool need_index);
   // Whether the grants a session relies on are still in force (revoked or expired since).
   Status StillInForce(store::Store& store, const OwnerSession& session);
+  StatusOr<NodeReply> Count(const PartyId& from, std::string_view body);
+  StatusOr<NodeReply> MatchEnd(const PartyId& from, std::string_view body);
   StatusOr<NodeReply> Round1(const PartyId& from, std::string_view body);
   StatusOr<NodeReply> Round2(const PartyId& from, std::string_view body);
   StatusOr<NodeReply> GrantRevoked(const PartyId& from, std::string_view body);
@@ -540,6 +660,45 @@ StatusOr<Allowance> OwnerNode::Impl::Check(store::Store& store, const SessionReq
   return allowance;
 }
 
+StatusOr<OwnerNode::Impl::Prepared> OwnerNode::Impl::Prepare(store::Store& store,
+                                                             const SessionRequest& r, int side,
+                                                             bool need_index) {
+  Prepared out;
+  if (!need_index) return out;
+  const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
+  bool rebuilt = false;
+  {
+    // One session at a time reads or (re)builds the index file: concurrent builds would write
+    // the same file.
+    std::lock_guard index_lock(index_mu);
+    TESSERA_ASSIGN_OR_RETURN(audience::AudienceIndex index,
+                             audience::LoadOrBuildIndex(store, options.index_path, &rebuilt));
+    out.index = std::make_unique<audience::AudienceIndex>(std::move(index));
+  }
+  if (!q.expression.empty()) {
+    auto parsed = audience::Expression::Parse(q.expression, *out.index);
+    if (!parsed.ok()) {
+      // A partner sees no suggestion: they would list this owner's values and fields.
+      if (r.requester == key.id().ToString()) {
+        return parsed.status().WithContext("this owner's expression");
+      }
+      const std::string& m = parsed.status().message();
+      const std::string where = m.starts_with("column ") ? m.substr(0, m.find(':')) : "";
+      return InvalidArgumentError(
+          "this owner's expression does not parse, or names a field, value or category the "
+          "grants do not let it show{}",
+          where.empty() ? "" : " (" + where + ")");
+    }
+    out.expression = std::move(*parsed);
+  }
+  for (const std::string& b : q.breakdown) {
+    if (b != "segment" && !out.index->attributes().contains(b)) {
+      return InvalidArgumentError("this owner has no attribute '{}' to break counts down by", b);
+    }
+  }
+  return out;
+}
+
 StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_view body) {
   auto parsed = ParseSessionRequest(body);
   if (!parsed.ok()) return AuditUnread(from, body, parsed.status());
@@ -570,6 +729,18 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     } else if (open >= kMaxOpenSessionsPerRequester) {
       early = Refusal("too_many_sessions",
                       fmt::format("the requester has {} sessions open here already", open));
+    } else if (r.match) {
+      early = InvalidArgumentError("round1: a count on a kept match goes to the step count");
+    } else if (r.keep) {
+      size_t kept = 0;
+      for (const auto& [id, m] : matches) kept += m->request.requester == r.requester;
+      for (const auto& [id, o] : sessions)
+        kept += o->request.keep && o->request.requester == r.requester;
+      if (kept >= kMaxKeptMatchesPerRequester) {
+        early = Refusal(
+            "too_many_matches",
+            fmt::format("the requester keeps {} matches here already: end one first", kept));
+      }
     }
   }
   if (!early.ok()) {
@@ -582,58 +753,20 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
   std::string grant_id, reply_body;
   // Everything that may refuse runs before anything is reserved or computed.
   auto decide = [&]() -> Status {
-    std::optional<audience::AudienceIndex> index;
-    std::optional<audience::Expression> expression;
     // The grants first, as far as they can be judged without the index: a party without a
     // grant makes this node load nothing and learns nothing of its fields.
     TESSERA_RETURN_IF_ERROR(Check(*store, r, std::nullopt, nullptr, side).status());
-    if (r.kind == QueryKind::kCounts || r.kind == QueryKind::kActivation) {
-      bool rebuilt = false;
-      // One session at a time reads or (re)builds the index file: concurrent builds would
-      // write the same file.
-      std::lock_guard index_lock(index_mu);
-      TESSERA_ASSIGN_OR_RETURN(index,
-                               audience::LoadOrBuildIndex(*store, options.index_path, &rebuilt));
-      if (!q.expression.empty()) {
-        auto parsed = audience::Expression::Parse(q.expression, *index);
-        if (!parsed.ok()) {
-          // A partner sees no suggestion: they would list this owner's values and fields.
-          if (r.requester == self) return parsed.status().WithContext("this owner's expression");
-          const std::string& m = parsed.status().message();
-          const std::string where = m.starts_with("column ") ? m.substr(0, m.find(':')) : "";
-          return InvalidArgumentError(
-              "this owner's expression does not parse, or names a field, value or category the "
-              "grants do not let it show{}",
-              where.empty() ? "" : " (" + where + ")");
-        }
-        expression = std::move(*parsed);
-      }
-      for (const std::string& b : q.breakdown) {
-        if (b != "segment" && !index->attributes().contains(b)) {
-          return InvalidArgumentError("this owner has no attribute '{}' to break counts down by",
-                                      b);
-        }
-      }
-    }
+    TESSERA_ASSIGN_OR_RETURN(Prepared prepared,
+                             Prepare(*store, r, side, r.kind != QueryKind::kOverlap || r.keep));
+    const std::unique_ptr<audience::AudienceIndex>& index = prepared.index;
+    std::optional<audience::Expression>& expression = prepared.expression;
     TESSERA_ASSIGN_OR_RETURN(Allowance allowance,
                              Check(*store, r, expression, index ? &*index : nullptr, side));
     if (!allowance.grant_ids.empty()) grant_id = allowance.grant_ids.front();
     session->grant_ids = allowance.grant_ids;
     // Reserve ε on every grant that asks for a budget; refuse before computing if one cannot.
-    BudgetLedger ledger(store->db());
-    for (const auto& [id, dp] : allowance.budgets) {
-      auto reserved = ledger.Reserve(r.requester, id, *r.epsilon_micro,
-                                     static_cast<uint64_t>(dp.budget_per_period_micro), Now());
-      if (!reserved.ok()) {
-        for (int64_t done : session->reservations) (void)ledger.Release(done, Now());
-        session->reservations.clear();
-        Status s = reserved.status();
-        if (s.code() == StatusCode::kResourceExhausted) s.SetDetail("reason", "budget_exhausted");
-        return s;
-      }
-      session->reservations.push_back(reserved->id);
-      session->epsilon_micro = *r.epsilon_micro;
-    }
+    TESSERA_RETURN_IF_ERROR(
+        Reserve(store->db(), r, allowance, &session->reservations, &session->epsilon_micro, Now()));
 
     // This owner's tokens of the identifier kind.
     const auto kind = r.identifier == MatchKind::kPhone ? privacy::IdentifierKind::kPhone
@@ -665,57 +798,17 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     const uint32_t n = static_cast<uint32_t>(tokens.size());
     TESSERA_ASSIGN_OR_RETURN(std::vector<uint32_t> permutation, ShuffleForSession(n));
 
-    // What this owner contributes for each position: its audience bit and breakdown codes.
-    Contribution& c = session->contribution;
-    c.session = r.session;
-    c.in_audience.assign(n, true);
-    if (index) {
-      if (expression) {
-        const audience::Bitmap selected = expression->Evaluate();
-        for (uint32_t i = 0; i < n; ++i) {
-          c.in_audience[i] = selected.Contains(tokens[permutation[i]].second);
-        }
-      }
-      for (const std::string& b : q.breakdown) {
-        Dimension d;
-        d.name = b;
-        std::vector<uint16_t> code_of;  // by customer
-        code_of.assign(index->info().customers, 0);
-        const size_t values =
-            b == "segment" ? index->segments().size() : index->attributes().at(b).size();
-        if (values > kMaxDimensionLabels) {
-          return InvalidArgumentError("'{}' has more than {} values to break counts down by", b,
-                                      kMaxDimensionLabels);
-        }
-        auto mark = [&](const std::string& label, const audience::Bitmap& members) {
-          d.labels.push_back(label);
-          for (uint32_t customer : members.ToVector()) {
-            if (customer < code_of.size()) {
-              code_of[customer] = static_cast<uint16_t>(d.labels.size());
-            }
-          }
-        };
-        if (b == "segment") {
-          for (size_t s = 0; s < index->segments().size(); ++s) {
-            mark(index->segments()[s].key, index->segment(s));
-          }
-        } else {
-          for (const auto& [label, members] : index->attributes().at(b)) mark(label, members);
-        }
-        d.codes.resize(n);
-        for (uint32_t i = 0; i < n; ++i) {
-          const uint32_t customer = tokens[permutation[i]].second;
-          d.codes[i] = customer < code_of.size() ? code_of[customer] : 0;
-        }
-        c.dimensions.push_back(std::move(d));
-      }
-    }
-    TESSERA_RETURN_IF_ERROR(ValidateContribution(c));
-    // Only the requester-owner of an activation keeps which customer each position is (Check
-    // refused an activation for anyone but owner A).
-    if (r.kind == QueryKind::kActivation && r.requester == self && side == 0) {
-      session->customers.emplace(n);
-      for (uint32_t i = 0; i < n; ++i) (*session->customers)[i] = tokens[permutation[i]].second;
+    // Which customer each position is, and what this owner contributes for it.
+    std::vector<uint32_t> customers(n);
+    for (uint32_t i = 0; i < n; ++i) customers[i] = tokens[permutation[i]].second;
+    TESSERA_ASSIGN_OR_RETURN(session->contribution,
+                             BuildContribution(r.session, customers, index ? &*index : nullptr,
+                                               expression ? &*expression : nullptr, q.breakdown));
+    // Only the requester-owner of an activation (Check refused an activation for anyone but owner
+    // A), and an owner of a match kept for counts, keep which customer each position is.
+    if ((r.kind == QueryKind::kActivation && r.requester == self && side == 0) || r.keep) {
+      session->customers = std::move(customers);
+      if (r.keep) session->index_stamp = index->info().stamp;
     }
 
     // Round 1: the tokens in session order, blinded with a fresh scalar.
@@ -899,6 +992,7 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
   job.k_min = r.k_min;
   job.epsilon_micro = r.epsilon_micro;
   job.result_key = r.result_key;
+  job.keep = r.keep;
   auto sealed = writer->Seal(JoinJobJson(job), false);
   if (!sealed.ok()) return fail(sealed.status());
   out += *sealed;
@@ -939,11 +1033,137 @@ StatusOr<NodeReply> OwnerNode::Impl::Round2(const PartyId& from, std::string_vie
     if (Status c = ledger.Commit(id); !c.ok()) return fail(c);
   }
   Audit(store->db(), r, session->query_hash, session->grant_id, session->epsilon_micro, OkStatus());
-  if (session->customers) {
+  if (r.keep) {
+    auto kept = std::make_shared<OwnerMatch>();
+    kept->request = r;
+    kept->side = session->side;
+    kept->customers = std::move(*session->customers);
+    kept->index_stamp = session->index_stamp;
+    kept->worker = hello->public_key;
+    kept->created = Now();
+    std::lock_guard lock(mu);
+    matches[r.session] = std::move(kept);
+  } else if (session->customers) {
     std::lock_guard lock(mu);
     activations[r.session] = KeptActivation{std::move(*session->customers), Now()};
   }
   return Reply("round2", from, std::move(out));
+}
+
+StatusOr<NodeReply> OwnerNode::Impl::Count(const PartyId& from, std::string_view body) {
+  auto parsed = ParseSessionRequest(body);
+  if (!parsed.ok()) return AuditUnread(from, body, parsed.status());
+  SessionRequest r = std::move(*parsed);
+  if (!r.match) {
+    return AuditUnread(from, body, InvalidArgumentError("count: not a count on a kept match"));
+  }
+  if (r.requester != from.ToString()) {
+    return AuditUnread(
+        from, body,
+        PermissionDeniedError("count: the request names another requester than its sender"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto store, options.open_store());
+  Sweep(store->db());
+  TESSERA_ASSIGN_OR_RETURN(std::string query_hash, QueryHash(SessionRequestJson(r)));
+  std::shared_ptr<OwnerMatch> match;
+  Status early;
+  {
+    std::lock_guard lock(mu);
+    auto it = matches.find(*r.match);
+    if (it != matches.end() && it->second->request.requester == r.requester) match = it->second;
+  }
+  if (!match) {
+    early = Refusal("unknown_match",
+                    "count: no such match kept here (ended, older than its lifetime, or this node "
+                    "restarted): match again");
+  } else if (r.owners != match->request.owners || r.identifier != match->request.identifier ||
+             r.worker_host != match->request.worker_host) {
+    early = InvalidArgumentError(
+        "count: its owners, identifier or worker host are not those of the match");
+  } else if (r.issued_at < Now() - kNodeClockSkewSeconds ||
+             r.issued_at > Now() + kNodeClockSkewSeconds) {
+    early = Refusal("stale_request", "the request was issued too long ago or in the future");
+  } else {
+    std::lock_guard lock(mu);
+    if (!match->counts.insert(r.session).second) {
+      early = InvalidArgumentError("count: this count id was used before");
+    }
+  }
+  if (!early.ok()) {
+    Audit(store->db(), r, query_hash, "", 0, early);
+    return early;
+  }
+  const int side = match->side;
+  const OwnerQuery& q = r.queries[static_cast<size_t>(side)];
+  std::vector<int64_t> reservations;
+  std::string grant_id, reply_body;
+  uint64_t epsilon = 0;
+  // As a round 1 judges a request, then as a round 2 seals: the worker holds the match already.
+  auto decide = [&]() -> Status {
+    TESSERA_RETURN_IF_ERROR(Check(*store, r, std::nullopt, nullptr, side).status());
+    TESSERA_ASSIGN_OR_RETURN(Prepared prepared, Prepare(*store, r, side, true));
+    if (prepared.index->info().stamp != match->index_stamp) {
+      return Refusal("match_stale",
+                     "this owner's data changed since the match, and its positions would name "
+                     "other customers: match again");
+    }
+    TESSERA_ASSIGN_OR_RETURN(Allowance allowance,
+                             Check(*store, r, prepared.expression, &*prepared.index, side));
+    if (!allowance.grant_ids.empty()) grant_id = allowance.grant_ids.front();
+    TESSERA_RETURN_IF_ERROR(Reserve(store->db(), r, allowance, &reservations, &epsilon, Now()));
+    TESSERA_ASSIGN_OR_RETURN(
+        Contribution c,
+        BuildContribution(*r.match, match->customers, &*prepared.index,
+                          prepared.expression ? &*prepared.expression : nullptr, q.breakdown));
+    TESSERA_ASSIGN_OR_RETURN(SealedStreamWriter writer, SealedStreamWriter::Create(match->worker));
+    std::string out = writer.header();
+    JoinJob job;
+    job.session = *r.match;
+    job.kind = JoinJob::Kind::kCounts;
+    job.k_min = r.k_min;
+    job.epsilon_micro = r.epsilon_micro;
+    job.result_key = r.result_key;
+    job.count = r.session;
+    job.request = query_hash;
+    TESSERA_ASSIGN_OR_RETURN(std::string sealed_job, writer.Seal(JoinJobJson(job), false));
+    out += sealed_job;
+    TESSERA_ASSIGN_OR_RETURN(std::string encoded, EncodeContribution(c));
+    TESSERA_ASSIGN_OR_RETURN(std::string sealed, writer.Seal(encoded, true));
+    out += sealed;
+    // From here the worker can release a result: the ε is spent.
+    BudgetLedger ledger(store->db());
+    for (int64_t id : reservations) TESSERA_RETURN_IF_ERROR(ledger.Commit(id));
+    reservations.clear();
+    reply_body = std::move(out);
+    return OkStatus();
+  };
+  Status decided = decide();
+  if (!decided.ok()) {
+    BudgetLedger ledger(store->db());
+    for (int64_t id : reservations) (void)ledger.Release(id, Now());
+  }
+  Audit(store->db(), r, query_hash, grant_id, decided.ok() ? epsilon : 0, decided);
+  if (!decided.ok()) return decided;
+  return Reply("count", from, std::move(reply_body));
+}
+
+StatusOr<NodeReply> OwnerNode::Impl::MatchEnd(const PartyId& from, std::string_view body) {
+  const Json j = Json::parse(body, nullptr, false);
+  std::optional<PsiSessionId> id;
+  if (j.is_object() && j.size() == 1 && j.contains("match") && j["match"].is_string()) {
+    id = FromHex<16>(j["match"].get<std::string>());
+  }
+  if (!id) return InvalidArgumentError("match_end: the body is not {{\"match\": \"<32 hex>\"}}");
+  bool ended = false;
+  {
+    std::lock_guard lock(mu);
+    auto it = matches.find(*id);
+    if (it != matches.end() && it->second->request.requester == from.ToString()) {
+      matches.erase(it);
+      ended = true;
+    }
+  }
+  return Reply("match_end", from, Json{{"ended", ended}}.dump());
 }
 
 StatusOr<std::unique_ptr<OwnerNode>> OwnerNode::Create(OwnerNodeOptions options) {
@@ -1044,7 +1264,9 @@ Status OwnerNode::Admit(const NodeSignature& signature) const {
 }
 
 uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
-  return op == "round1" || op == "grant_revoked" ? kMaxRequestBytes : otherwise;
+  return op == "round1" || op == "grant_revoked" || op == "count" || op == "match_end"
+             ? kMaxRequestBytes
+             : otherwise;
 }
 
 // A grantor tells this party that it revoked a grant it had issued to this party: the copy here
@@ -1071,6 +1293,8 @@ StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& 
                                              impl_->key.id(), impl_->nonces, impl_->Now()));
   if (op == "round1") return impl_->Round1(from, body);
   if (op == "round2") return impl_->Round2(from, body);
+  if (op == "count") return impl_->Count(from, body);
+  if (op == "match_end") return impl_->MatchEnd(from, body);
   if (op == "grant_revoked") return impl_->GrantRevoked(from, body);
   return NotFoundError("node message: no step '{}'", op);
 }

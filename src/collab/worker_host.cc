@@ -105,6 +105,20 @@ Status CheckWorkerBinding(const SessionRequest& request, const NodeSignature& si
   return OkStatus();
 }
 
+namespace {
+
+// The session of a body {"session":"<32 hex>"} (worker_start, worker_stop).
+StatusOr<PsiSessionId> SessionOfBody(std::string_view op, std::string_view body) {
+  const Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.size() != 1 || !j.contains("session") ||
+      !j["session"].is_string()) {
+    return InvalidArgumentError("{}: the body is not {{\"session\": \"<32 hex>\"}}", op);
+  }
+  return ParsePsiSessionIdHex(j["session"].get<std::string>());
+}
+
+}  // namespace
+
 struct WorkerHostNode::Impl {
   WorkerHostOptions options;
   PartyKey key;
@@ -113,7 +127,8 @@ struct WorkerHostNode::Impl {
     std::string requester;
     int64_t started = 0;
     std::unique_ptr<internal::WorkerProcess> process;  // none while it starts or runs
-    bool running = false;                              // fed by a worker_run now
+    bool running = false;                              // fed by a worker_run or count now
+    bool kept = false;  // it ran, and keeps its match for counts (worker.h)
   };
   std::mutex mu;
   std::map<PsiSessionId, Running> workers;  // guarded by mu
@@ -131,24 +146,28 @@ struct WorkerHostNode::Impl {
     return NodeReply{std::move(body), std::move(sig)};
   }
 
-  // Stops workers past their time (their processes end with their entries). Caller holds mu.
+  // Stops workers past their time (their processes end with their entries): one not run after
+  // the session timeout, one that keeps a match after the match's lifetime. Caller holds mu.
   void Expire() {
     const int64_t now = Now();
     for (auto it = workers.begin(); it != workers.end();) {
-      const bool expired = !it->second.running && it->second.started + kSessionTimeoutSeconds < now;
+      const int64_t lifetime = it->second.kept ? kMatchLifetimeSeconds : kSessionTimeoutSeconds;
+      const bool expired = !it->second.running && it->second.started + lifetime < now;
       it = expired ? workers.erase(it) : std::next(it);
     }
   }
 
   StatusOr<NodeReply> Start(const PartyId& from, std::string_view body) {
-    const Json j = Json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.size() != 1 || !j.contains("session") ||
-        !j["session"].is_string()) {
-      return InvalidArgumentError("worker_start: the body is not {{\"session\": \"<32 hex>\"}}");
-    }
-    TESSERA_ASSIGN_OR_RETURN(PsiSessionId session,
-                             ParsePsiSessionIdHex(j["session"].get<std::string>()));
+    TESSERA_ASSIGN_OR_RETURN(PsiSessionId session, SessionOfBody("worker_start", body));
     const std::string requester = from.ToString();
+    // Workers are for those who may ask queries: a worker host of the file asks none.
+    const CollaborationParty* asking = options.collaboration.Find(from);
+    if (asking == nullptr ||
+        (!asking->HasRole(PartyRole::kDataOwner) && !asking->HasRole(PartyRole::kAnalyst))) {
+      return Refusal("not_a_requester",
+                     "worker_start: only a data_owner or analyst of the collaboration file may "
+                     "have a worker started");
+    }
     {
       std::lock_guard lock(mu);
       Expire();
@@ -187,23 +206,28 @@ struct WorkerHostNode::Impl {
     return reply;
   }
 
-  StatusOr<NodeReply> Run(const PartyId& from, std::string_view body) {
+  // "worker_run" (the first job; `count` false) and "worker_count" (a count on the match a
+  // worker keeps): feeds the worker the owners' streams and returns its result.
+  StatusOr<NodeReply> Feed(const PartyId& from, std::string_view op, std::string_view body,
+                           bool count) {
     FrameCursor frames(body);
     TESSERA_ASSIGN_OR_RETURN(auto head_frame, frames.Next());
-    if (!head_frame) return InvalidArgumentError("worker_run: empty request");
+    if (!head_frame) return InvalidArgumentError("{}: empty request", op);
     const Json head = Json::parse(*head_frame, nullptr, false);
-    if (head.is_discarded() || !head.is_object() || head.size() != 2 || !head.contains("session") ||
-        !head["session"].is_string() || !head.contains("a_bytes") ||
-        !head["a_bytes"].is_number_unsigned()) {
+    const bool keep = !count && head.is_object() && head.contains("keep");
+    if (head.is_discarded() || !head.is_object() || head.size() != (keep ? 3u : 2u) ||
+        !head.contains("session") || !head["session"].is_string() || !head.contains("a_bytes") ||
+        !head["a_bytes"].is_number_unsigned() || (keep && head["keep"] != true)) {
       return InvalidArgumentError(
-          "worker_run: the head is not {{\"session\": \"<32 hex>\", \"a_bytes\": N}}");
+          "{}: the head is not {{\"session\": \"<32 hex>\", \"a_bytes\": N{}}}", op,
+          count ? "" : "[, \"keep\": true]");
     }
     TESSERA_ASSIGN_OR_RETURN(PsiSessionId session,
                              ParsePsiSessionIdHex(head["session"].get<std::string>()));
     const std::string_view streams = frames.rest();
     const uint64_t a_bytes = head["a_bytes"].get<uint64_t>();
     if (a_bytes > streams.size()) {
-      return InvalidArgumentError("worker_run: a_bytes is larger than the streams sent");
+      return InvalidArgumentError("{}: a_bytes is larger than the streams sent", op);
     }
     std::unique_ptr<internal::WorkerProcess> process;
     {
@@ -211,24 +235,50 @@ struct WorkerHostNode::Impl {
       Expire();
       auto it = workers.find(session);
       if (it != workers.end() && it->second.requester != from.ToString()) {
-        return PermissionDeniedError("worker_run: another party started this session's worker");
+        return PermissionDeniedError("{}: another party started this session's worker", op);
       }
-      if (it == workers.end() || !it->second.process) {
-        return Refusal("unknown_session",
-                       "worker_run: no worker of this session waits here (never started, run "
-                       "already, timed out, or this node restarted): start the query again");
+      if (it == workers.end() || !it->second.process || it->second.kept != count) {
+        return Refusal(count ? "unknown_match" : "unknown_session",
+                       fmt::format("{}: no worker of this {} waits here (never started, {}, timed "
+                                   "out, or this node restarted): {}",
+                                   op, count ? "match" : "session", count ? "ended" : "run already",
+                                   count ? "match again" : "start the query again"));
       }
-      // Counted among the host's workers until it has run.
+      // Counted among the host's workers until it has run (a kept one, until the match ends).
       process = std::move(it->second.process);
       it->second.running = true;
     }
-    auto result = process->Run(streams.substr(0, a_bytes), streams.substr(a_bytes));
+    const std::string_view a = streams.substr(0, a_bytes), b = streams.substr(a_bytes);
+    auto result = keep || count ? process->Exchange(a, b) : process->Run(a, b);
     {
       std::lock_guard lock(mu);
-      workers.erase(session);
+      auto it = workers.find(session);
+      if (it != workers.end() && result.ok() && (keep || count)) {
+        it->second.process = std::move(process);
+        it->second.running = false;
+        it->second.kept = true;
+      } else if (it != workers.end()) {
+        workers.erase(it);  // run once; or failed (a failed count ends the match)
+      }
     }
     if (!result.ok()) return result.status();
-    return Reply("worker_run", from, std::move(*result));
+    return Reply(op, from, std::move(*result));
+  }
+
+  // "worker_stop": the party that started a worker ends it (a query refused before it ran, a
+  // match it is done with). Reply {"stopped": bool}.
+  StatusOr<NodeReply> Stop(const PartyId& from, std::string_view body) {
+    TESSERA_ASSIGN_OR_RETURN(PsiSessionId session, SessionOfBody("worker_stop", body));
+    bool stopped = false;
+    {
+      std::lock_guard lock(mu);
+      auto it = workers.find(session);
+      if (it != workers.end() && it->second.requester == from.ToString()) {
+        workers.erase(it);  // a worker being fed ends when its feed returns
+        stopped = true;
+      }
+    }
+    return Reply("worker_stop", from, Json{{"stopped", stopped}}.dump());
   }
 };
 
@@ -257,7 +307,7 @@ Status WorkerHostNode::Admit(const NodeSignature& signature) const {
 }
 
 uint64_t WorkerHostNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
-  return op == "worker_start" ? kMaxStartBytes : otherwise;
+  return op == "worker_start" || op == "worker_stop" ? kMaxStartBytes : otherwise;
 }
 
 StatusOr<NodeReply> WorkerHostNode::Handle(std::string_view op, const NodeSignature& signature,
@@ -267,7 +317,9 @@ StatusOr<NodeReply> WorkerHostNode::Handle(std::string_view op, const NodeSignat
                            AcceptNodeMessage(signature, op, body, MaxBodyBytes(op, body.size()),
                                              impl_->key.id(), impl_->nonces, impl_->Now()));
   if (op == "worker_start") return impl_->Start(from, body);
-  if (op == "worker_run") return impl_->Run(from, body);
+  if (op == "worker_run") return impl_->Feed(from, op, body, false);
+  if (op == "worker_count") return impl_->Feed(from, op, body, true);
+  if (op == "worker_stop") return impl_->Stop(from, body);
   return NotFoundError("node message: no step '{}'", op);
 }
 

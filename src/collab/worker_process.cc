@@ -159,6 +159,18 @@ StatusOr<std::string> WorkerProcess::Run(std::string_view a, std::string_view b)
   return std::move(**frame);
 }
 
+StatusOr<std::string> WorkerProcess::Exchange(std::string_view a, std::string_view b) {
+  if (pid_ <= 0 || a_ < 0 || b_ < 0) return InternalError("the join worker has ended");
+  const int fa = a_;
+  auto feed_a = std::async(std::launch::async, [&a, fa] { return WriteAll(fa, a); });
+  Status wb = WriteAll(b_, b);
+  Status wa = feed_a.get();
+  if (!wa.ok() || !wb.ok()) return Failed(!wa.ok() ? wa.message() : wb.message());
+  auto frame = ReadFrame(FdReader(out_));
+  if (!frame.ok() || !*frame) return Failed("it sent no result");
+  return std::move(**frame);
+}
+
 Status WorkerProcess::Failed(const std::string& why) {
   std::string said;
   if (errors_.valid()) {

@@ -39,6 +39,11 @@ class WorkerProcess {
   // Errors: kInternal when the worker fails or says nothing (with its error output).
   StatusOr<std::string> Run(std::string_view a, std::string_view b);
 
+  // For a job that keeps its match (worker.h), and then each count on it: feeds both streams
+  // without ending them and returns the worker's next result frame; the worker keeps running.
+  // Errors: as Run's (a worker that fails has ended; every later call fails).
+  StatusOr<std::string> Exchange(std::string_view a, std::string_view b);
+
  private:
   Status Failed(const std::string& why);
 

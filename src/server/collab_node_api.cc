@@ -146,9 +146,10 @@ bool CollabNodeApi::StreamsBody(std::string_view method, std::string_view path) 
 std::string CollabNodeApi::Unavailable() const { return node_ ? "" : why_not_; }
 
 void CollabNodeApi::AddRoutes(httplib::Server& http) {
-  http.Post(R"(/api/v1/collab/node/(round1|round2|grant_revoked|worker_start|worker_run))",
-            [this](const httplib::Request& req, httplib::Response& res,
-                   const httplib::ContentReader& reader) { Node(req, res, reader); });
+  http.Post(
+      R"(/api/v1/collab/node/(round1|round2|count|match_end|grant_revoked|worker_start|worker_run|worker_count|worker_stop))",
+      [this](const httplib::Request& req, httplib::Response& res,
+             const httplib::ContentReader& reader) { Node(req, res, reader); });
   http.Post("/api/v1/collab/overlap", [this](const httplib::Request& req, httplib::Response& res) {
     Query(req, res, collab::QueryKind::kOverlap);
   });

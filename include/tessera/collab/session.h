@@ -56,6 +56,11 @@ inline constexpr std::string_view kSessionRequestType = "tessera.collab.session.
 inline constexpr int64_t kSessionTimeoutSeconds = 1800;
 // Sessions one requester may have open at an owner at once (each holds its contribution).
 inline constexpr size_t kMaxOpenSessionsPerRequester = 8;
+// A kept match (SessionRequest::keep): how long owners and the worker keep it for counts on it,
+// and how many one requester may keep at an owner at once (each holds 4 bytes per position).
+inline constexpr int64_t kMatchLifetimeSeconds = 4 * 3600;
+inline constexpr size_t kMaxKeptMatchesPerRequester = 2;
+inline constexpr std::string_view kCountRequestType = "tessera.collab.count.v1";
 
 // kActivation: the members of a joint audience, to the owner of those customers (owner A, who
 // must be the requester), as its own pseudonyms; purpose activation, output activation_list.
@@ -83,6 +88,12 @@ struct SessionRequest {
   std::optional<uint64_t> epsilon_micro;  // ε of the release; none: exact counts (activation)
   X25519PublicKey result_key{};
   int64_t issued_at = 0;  // Unix seconds
+  // An overlap or counts whose match the owners and the worker keep for counts on it, for
+  // kMatchLifetimeSeconds or until the requester ends it (KeptMatch).
+  bool keep = false;
+  // A count on a kept match (type kCountRequestType): the match's session; `session` is then
+  // this count's own id. Kind counts; owners, identifier and worker host those of the match.
+  std::optional<PsiSessionId> match;
   friend bool operator==(const SessionRequest&, const SessionRequest&) = default;
 };
 
@@ -92,6 +103,8 @@ struct SessionRequest {
 //    "queries":[{"breakdown":[…],"expression":"…"},{…}],"requester":"tp1:…",
 //    "result_key":"<64 hex>","session":"<32 hex>","type":"tessera.collab.session.v1",
 //    "worker_host":"tp1:…"}
+// plus "keep":true when it keeps its match; a count on a kept match has the type
+// kCountRequestType and "match":"<32 hex>".
 std::string SessionRequestJson(const SessionRequest& request);
 // Strict: every field, no other, valid ids, owners distinct, at most two breakdown attributes in
 // all, expressions up to 10,000 bytes, an overlap without expressions or breakdowns, an activation
@@ -110,7 +123,11 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
 // round 2: a worker at another host than the requester whose host did not sign its hello for this
 // session, worker_host.h), and for activations "requester_not_owner" (the list would go to someone
 // other than owner A, the owner of the customers listed) and "activation_under_dp" (a grant that
-// asks for differential privacy: a list cannot be noised, so such a grant allows no activation).
+// asks for differential privacy: a list cannot be noised, so such a grant allows no activation);
+// for kept matches "too_many_matches" (kMaxKeptMatchesPerRequester), "unknown_match" (none kept
+// here: never made, ended, older than kMatchLifetimeSeconds, or this node restarted) and
+// "match_stale" (this owner's data changed since the match: its positions would name other
+// customers).
 
 struct OwnerNodeOptions {
   // Opens this owner's store (a new connection; called once per request).
@@ -142,11 +159,14 @@ class OwnerNode {
 
   // Handles one signed node request: "round1" (body: a session request's JSON), "round2"
   // (body: Frame(JSON {"session","worker","partner"[,"worker_host"]}) then Frame(the partner's
-  // round-1 reply body)), or "grant_revoked" (a RevocationNotice from the grant's grantor; reply
-  // {"changed": bool}). Checks the signature (the sender must be a party of the collaboration), its
-  // time and nonce, then the step. Errors: kPermissionDenied (not signed, unknown party, replayed),
-  // kInvalidArgument (malformed), kFailedPrecondition / kResourceExhausted with the detail
-  // "reason" (refused by policy; audited), the store's errors.
+  // round-1 reply body)), "grant_revoked" (a RevocationNotice from the grant's grantor; reply
+  // {"changed": bool}), and for kept matches "count" (body: a count request's JSON; reply this
+  // owner's stream for the count, sealed to the match's worker: judged by the grants and the
+  // ledger as a round 1, ε committed as in a round 2) and "match_end" (body {"match":"<32 hex>"};
+  // reply {"ended": bool}). Checks the signature (the sender must be a party of the collaboration),
+  // its time and nonce, then the step. Errors: kPermissionDenied (not signed, unknown party,
+  // replayed), kInvalidArgument (malformed), kFailedPrecondition / kResourceExhausted with the
+  // detail "reason" (refused by policy; audited), the store's errors.
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
                              std::string_view body);
 
@@ -219,6 +239,8 @@ struct QuerySpec {
   // A floor of this party's own on k_min, whatever the grants and `k_min` say (an activation:
   // its minimum export size, audience::MinExportSize, since the list is an export).
   uint64_t k_min_floor = 0;
+  // Keep the match for counts on it (an overlap or counts only; RunQuery's `kept`).
+  bool keep = false;
 };
 
 struct QueryResult {
@@ -261,6 +283,45 @@ struct RequesterOptions {
 StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
                                std::span<const StoredGrant> received_grants,
                                NodeTransport& transport);
+
+// A match kept at the owners and the worker (QuerySpec::keep), for joint counts that send only
+// what each owner's query selects: no blinding, no matching — a count on 10 M matched people
+// takes seconds where a new query takes minutes. Each count is judged by the owners' grants and
+// ledgers like a new query (its own ε, k_min, audit entry); the owners keep which customer each
+// position of the match is (never the partner's), the worker keeps which positions matched.
+// Ends when End is called, after kMatchLifetimeSeconds, when an owner's data changes
+// ("match_stale"), when a count fails at the worker, or when a node restarts. Not thread-safe:
+// one count at a time (a server serializes them).
+class KeptMatch {
+ public:
+  ~KeptMatch();  // stops a worker running here; tells no one else (End does)
+  const SessionRequest& request() const;  // the query that made the match
+  // Unix seconds after which the owners have forgotten it.
+  int64_t expires() const;
+
+  // A joint count on the match: `spec` of kind counts, with the match's owners and identifier
+  // (as names or ids). Errors: as RunQuery's, kFailedPrecondition "unknown_match" (ended or
+  // expired here or at an owner), "match_stale"; kInternal when the worker fails (the match
+  // has ended).
+  StatusOr<QueryResult> Count(const QuerySpec& spec, std::span<const StoredGrant> received_grants,
+                              NodeTransport& transport);
+  // Tells the owners and the worker host to forget the match, and stops a worker running here.
+  // Errors: the first owner's or host's that could not be told (the rest are told anyway).
+  Status End(NodeTransport& transport);
+
+ private:
+  friend StatusOr<QueryResult> RunQuery(const QuerySpec&, const RequesterOptions&,
+                                        std::span<const StoredGrant>, NodeTransport&,
+                                        std::unique_ptr<KeptMatch>*);
+  struct Impl;
+  explicit KeptMatch(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// As above; with spec.keep, also the kept match in *kept (which must be given).
+StatusOr<QueryResult> RunQuery(const QuerySpec& spec, const RequesterOptions& options,
+                               std::span<const StoredGrant> received_grants,
+                               NodeTransport& transport, std::unique_ptr<KeptMatch>* kept);
 
 // What an activation gives its requester: the members of the joint audience among its own
 // customers, or nothing when they are fewer than k_min.

@@ -72,12 +72,21 @@ struct JoinJob {
   // Whom the result is sealed to (worker_channel.h's SealResult); none: the result goes out as
   // it is. JSON: "result_key":"<64 lower-case hex>", absent for none.
   std::optional<X25519PublicKey> result_key;
+  // An overlap or counts job whose match the worker keeps for further counts (KeptJoin; session.h
+  // KeptMatch), until its streams end. JSON: "keep":true, absent for false.
+  bool keep = false;
+  // A count on a kept match (`session` is the match's): its own id, never used twice on that
+  // match, and the hash both owners accepted of the count's request (so that both accepted the
+  // same one). Its stream carries the job and a contribution, no values. JSON: "count":"<32
+  // hex>","request":"<64 hex>", both absent otherwise. Only kind counts.
+  std::optional<PsiSessionId> count;
+  std::string request;
 };
 // Errors: kInvalidArgument naming the field (an activation with an ε too).
 StatusOr<JoinJob> ParseJoinJob(std::string_view json);
 std::string JoinJobJson(const JoinJob& job);
 
-// What one owner sent.
+// What one owner sent (for a count on a kept match, no values).
 struct OwnerStream {
   std::string job;                // the job as sent
   std::vector<Point> of_partner;  // double-blinded values at the partner's positions
@@ -107,6 +116,25 @@ StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string
 // dimensions; those of CountJoint.
 StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
                                  const AttestationProvider& attestation, RandomSource& random);
+
+// A match the worker keeps after a job that asked for it (JoinJob::keep), for counts on it.
+struct KeptJoin {
+  JoinJob job;                     // the job that made the match
+  std::vector<MatchedPair> pairs;  // owner A's and owner B's positions of each matched value
+  uint32_t a_positions = 0, b_positions = 0;
+  std::vector<PsiSessionId> counts;  // ids of the counts run on it (each runs once)
+};
+// As above, and when the job asks to keep its match (and `kept` is given), the match in *kept.
+// Errors: as above, and kInvalidArgument for a count on a kept match (RunKeptCount's).
+StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
+                                 const AttestationProvider& attestation, RandomSource& random,
+                                 KeptJoin* kept);
+// A count on a kept match: both owners' jobs equal, of kind counts, on that match's session, with
+// a count id not used before on it; each contribution of the size of the owner's positions in
+// the match. Result as RunJoinJob's for counts, with "count":"<32 hex>" after "session".
+// Errors: kInvalidArgument naming what does not fit; those of CountJoint.
+StatusOr<std::string> RunKeptCount(KeptJoin& kept, const OwnerStream& a, const OwnerStream& b,
+                                   const AttestationProvider& attestation, RandomSource& random);
 
 // Positions of an owner's session (each below `size`) as lower-case hex of ceil(size / 8)
 // bytes, position i being bit i % 8 (least significant first) of byte i / 8: at most 8 MiB of

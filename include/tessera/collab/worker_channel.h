@@ -142,6 +142,11 @@ class SealedStreamReader {
   // Reads the header. Errors: kInvalidArgument (no header, a header of the wrong size or
   // version, an owner key no key can be agreed with), those of ReadFrame.
   static StatusOr<SealedStreamReader> Open(ReadFn read, const WorkerKeyPair& keys);
+  // The next of several sealed streams that follow each other on one descriptor (the counts on
+  // a kept match, worker.h): none at a clean end before a header; the stream ends at its final
+  // frame, without waiting for the descriptor to end. Errors: as Open's.
+  static StatusOr<std::optional<SealedStreamReader>> OpenNext(ReadFn read,
+                                                              const WorkerKeyPair& keys);
 
   // The next plaintext frame; none after the final one (once the underlying stream has ended
   // there). Errors: kInvalidArgument for a damaged, reordered, replayed or forged frame, one
@@ -159,6 +164,7 @@ class SealedStreamReader {
   ReadFn read_;
   internal::SecretStreamState state_;
   uint64_t frames_ = 0;  // frames opened so far
+  bool ends_at_final_ = false;
   enum class Phase { kOpen, kFinal, kEnded, kFailed } phase_ = Phase::kOpen;
 };
 

@@ -90,14 +90,21 @@ class WorkerHostNode {
   // The largest body a step takes: worker_start a small JSON; worker_run `otherwise`.
   static uint64_t MaxBodyBytes(std::string_view op, uint64_t otherwise);
 
-  // "worker_start": body {"session":"<32 hex>"}; reply WorkerBindingJson. "worker_run": body
-  // Frame({"session":"<32 hex>","a_bytes":N}) then owner A's sealed stream (N bytes) then owner
-  // B's; reply the worker's result (sealed to the requester's result key), once.
+  // "worker_start": body {"session":"<32 hex>"}, from a data_owner or analyst of the file; reply
+  // WorkerBindingJson. "worker_run": body Frame({"session":"<32 hex>","a_bytes":N[,"keep":true]})
+  // then owner A's sealed stream (N bytes) then owner B's; reply the worker's result (sealed to
+  // the requester's result key), once; with "keep", the worker keeps its match for counts
+  // (session.h KeptMatch) until kMatchLifetimeSeconds after its start. "worker_count": the same
+  // body without "keep", for a count on a kept match; reply the count's result (a count that
+  // fails ends the worker). "worker_stop": body {"session":"<32 hex>"} from the party that
+  // started the worker; stops it (a query refused before it ran, a match ended); reply
+  // {"stopped": bool}.
   // Errors: kPermissionDenied (not signed, unknown party, replayed, a run of another party's
   // worker); kInvalidArgument (malformed); kFailedPrecondition with the detail "reason":
-  // "not_a_worker_host", "worker_host_busy" (too many workers running), "unknown_session" (none
-  // started, run already, timed out, or this node restarted), "session_exists"; kInternal or
-  // kUnavailable when the worker fails or cannot start.
+  // "not_a_worker_host", "not_a_requester", "worker_host_busy" (too many workers running, kept
+  // ones included), "unknown_session" (none started, run already, timed out, or this node
+  // restarted), "unknown_match" (worker_count: no kept worker of that session), "session_exists";
+  // kInternal or kUnavailable when the worker fails or cannot start.
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
                              std::string_view body);
 

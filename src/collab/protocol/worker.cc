@@ -165,7 +165,7 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
   if (j.is_discarded() || !j.is_object()) return InvalidArgumentError("job: not a JSON object");
   for (const auto& [k, v] : j.items()) {
     if (k != "version" && k != "session" && k != "kind" && k != "k_min" && k != "epsilon_micro" &&
-        k != "result_key") {
+        k != "result_key" && k != "keep" && k != "count" && k != "request") {
       return InvalidArgumentError("job: unknown field '{}'", k);
     }
   }
@@ -213,6 +213,36 @@ StatusOr<JoinJob> ParseJoinJob(std::string_view text) {
     if (!key.ok()) return InvalidArgumentError("job: result_key: {}", key.status().message());
     job.result_key = *key;
   }
+  if (j.contains("keep")) {
+    if (j["keep"] != true) return InvalidArgumentError("job: keep must be true or absent");
+    if (job.kind == JoinJob::Kind::kActivation) {
+      return InvalidArgumentError("job: an activation keeps no match");
+    }
+    job.keep = true;
+  }
+  if (j.contains("count") != j.contains("request")) {
+    return InvalidArgumentError("job: count and request go together");
+  }
+  if (j.contains("count")) {
+    if (!j["count"].is_string()) return InvalidArgumentError("job: count is not 32 hex digits");
+    auto count = ParsePsiSessionIdHex(j["count"].get<std::string>());
+    if (!count.ok()) return count.status().WithContext("job: count");
+    job.count = *count;
+    const auto is_hex = [](const nlohmann::json& v) {
+      if (!v.is_string()) return false;
+      const std::string& h = v.get_ref<const std::string&>();
+      return h.size() == 64 && std::all_of(h.begin(), h.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+             });
+    };
+    if (!is_hex(j["request"])) {
+      return InvalidArgumentError("job: request must be 64 lower-case hex digits");
+    }
+    job.request = j["request"].get<std::string>();
+    if (job.kind != JoinJob::Kind::kCounts || job.keep) {
+      return InvalidArgumentError("job: a count on a kept match is of kind counts and keeps none");
+    }
+  }
   return job;
 }
 
@@ -224,6 +254,11 @@ std::string JoinJobJson(const JoinJob& job) {
   j["k_min"] = job.k_min;
   j["epsilon_micro"] = job.epsilon_micro ? nlohmann::ordered_json(*job.epsilon_micro) : nullptr;
   if (job.result_key) j["result_key"] = PublicKeyHex(*job.result_key);
+  if (job.keep) j["keep"] = true;
+  if (job.count) {
+    j["count"] = Hex(*job.count);
+    j["request"] = job.request;
+  }
   return j.dump();
 }
 
@@ -243,7 +278,8 @@ StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string
   auto parsed = ParseJoinJob(out.job);
   if (!parsed.ok()) return where(parsed.status());
   ReplayGuard guard;
-  for (;;) {
+  // A count on a kept match sends no values: the worker holds the match.
+  for (bool values = !parsed->count; values;) {
     auto frame = next();
     if (!frame.ok()) return where(frame.status());
     if (!*frame) return where(InvalidArgumentError("the stream ends before its last values"));
@@ -258,7 +294,7 @@ StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string
     }
     if (Status accepted = guard.Accept(owner, *message); !accepted.ok()) return where(accepted);
     out.of_partner.insert(out.of_partner.end(), message->points.begin(), message->points.end());
-    if (message->last) break;
+    values = !message->last;
   }
   auto frame = next();
   if (!frame.ok()) return where(frame.status());
@@ -276,10 +312,66 @@ StatusOr<OwnerStream> ReadOwnerStream(const FrameSource& next, const std::string
   return out;
 }
 
+namespace {
+
+// Both contributions' values go into the JSON result, which holds UTF-8 only.
+Status CheckLabels(const Contribution& a, const Contribution& b) {
+  for (const auto& [owner, c] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
+    for (const Dimension& d : c->dimensions) {
+      for (const std::string& label : d.labels) {
+        if (!internal::IsUtf8(label)) {
+          return InvalidArgumentError("owner {}: a value of {} is not UTF-8", owner, d.name);
+        }
+      }
+    }
+  }
+  return OkStatus();
+}
+
+// Counts of the pairs, released as RunJoinJob documents (an overlap: every position, no
+// breakdown).
+StatusOr<std::string> ReleaseCounts(const JoinJob& job, const std::string& job_text,
+                                    std::span<const MatchedPair> pairs, Contribution ca,
+                                    Contribution cb, const AttestationProvider& attestation,
+                                    RandomSource& random) {
+  if (job.kind == JoinJob::Kind::kOverlap) {
+    ca.in_audience.assign(ca.in_audience.size(), true);
+    cb.in_audience.assign(cb.in_audience.size(), true);
+    ca.dimensions.clear();
+    cb.dimensions.clear();
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      const JointCounts counts,
+      CountJoint(pairs, ca, cb, JointCountQuery{job.k_min, job.epsilon_micro}, random));
+  nlohmann::ordered_json j;
+  j["session"] = Hex(job.session);
+  if (job.count) j["count"] = Hex(*job.count);
+  j["kind"] = KindName(job.kind);
+  j["dimensions"] = counts.dimensions;
+  j["cells"] = nlohmann::ordered_json::array();
+  for (const JointCell& c : counts.cells) {
+    j["cells"].push_back({{"labels", c.labels}, {"count", c.count}});
+  }
+  j["filtered_cells"] = counts.filtered_cells;
+  j["k_min"] = job.k_min;
+  j["noise"] = counts.noise;
+  TESSERA_RETURN_IF_ERROR(Attest(j, job_text, attestation));
+  return j.dump();
+}
+
+}  // namespace
+
 StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
                                  const AttestationProvider& attestation, RandomSource& random) {
+  return RunJoinJob(a, b, attestation, random, nullptr);
+}
+
+StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
+                                 const AttestationProvider& attestation, RandomSource& random,
+                                 KeptJoin* kept) {
   if (a.job != b.job) return InvalidArgumentError("the owners sent different jobs");
   TESSERA_ASSIGN_OR_RETURN(const JoinJob job, ParseJoinJob(a.job));
+  if (job.count) return InvalidArgumentError("a count on a kept match, but no match is kept");
   // B double-blinded A's values: they sit at A's positions, as A's contribution does.
   const std::vector<Point>& of_a = b.of_partner;
   const std::vector<Point>& of_b = a.of_partner;
@@ -291,45 +383,49 @@ StatusOr<std::string> RunJoinJob(const OwnerStream& a, const OwnerStream& b,
         a.contribution.in_audience.size(), of_a.size(), b.contribution.in_audience.size(),
         of_b.size());
   }
-  // The values' names go into the JSON result, which holds UTF-8 only.
-  for (const auto& [owner, c] :
-       {std::pair{"a", &a.contribution}, std::pair{"b", &b.contribution}}) {
-    for (const Dimension& d : c->dimensions) {
-      for (const std::string& label : d.labels) {
-        if (!internal::IsUtf8(label)) {
-          return InvalidArgumentError("owner {}: a value of {} is not UTF-8", owner, d.name);
-        }
-      }
-    }
-  }
-  const std::vector<MatchedPair> pairs = MatchPositions(of_a, of_b);
+  TESSERA_RETURN_IF_ERROR(CheckLabels(a.contribution, b.contribution));
+  std::vector<MatchedPair> pairs = MatchPositions(of_a, of_b);
   if (job.kind == JoinJob::Kind::kActivation) {
     return ReleaseActivation(job, a.job, pairs, a.contribution, b.contribution, attestation);
   }
-  Contribution ca = a.contribution, cb = b.contribution;
-  if (job.kind == JoinJob::Kind::kOverlap) {
-    // The overlap of the sessions: every position counts, no breakdown.
-    ca.in_audience.assign(ca.in_audience.size(), true);
-    cb.in_audience.assign(cb.in_audience.size(), true);
-    ca.dimensions.clear();
-    cb.dimensions.clear();
-  }
   TESSERA_ASSIGN_OR_RETURN(
-      const JointCounts counts,
-      CountJoint(pairs, ca, cb, JointCountQuery{job.k_min, job.epsilon_micro}, random));
-  nlohmann::ordered_json j;
-  j["session"] = Hex(job.session);
-  j["kind"] = KindName(job.kind);
-  j["dimensions"] = counts.dimensions;
-  j["cells"] = nlohmann::ordered_json::array();
-  for (const JointCell& c : counts.cells) {
-    j["cells"].push_back({{"labels", c.labels}, {"count", c.count}});
+      std::string released,
+      ReleaseCounts(job, a.job, pairs, a.contribution, b.contribution, attestation, random));
+  if (job.keep && kept != nullptr) {
+    kept->job = job;
+    kept->pairs = std::move(pairs);
+    kept->a_positions = static_cast<uint32_t>(of_a.size());
+    kept->b_positions = static_cast<uint32_t>(of_b.size());
+    kept->counts.clear();
   }
-  j["filtered_cells"] = counts.filtered_cells;
-  j["k_min"] = job.k_min;
-  j["noise"] = counts.noise;
-  TESSERA_RETURN_IF_ERROR(Attest(j, a.job, attestation));
-  return j.dump();
+  return released;
+}
+
+StatusOr<std::string> RunKeptCount(KeptJoin& kept, const OwnerStream& a, const OwnerStream& b,
+                                   const AttestationProvider& attestation, RandomSource& random) {
+  if (a.job != b.job) return InvalidArgumentError("the owners sent different jobs");
+  TESSERA_ASSIGN_OR_RETURN(const JoinJob job, ParseJoinJob(a.job));
+  if (!job.count) return InvalidArgumentError("a job that is no count, on a kept match");
+  if (job.session != kept.job.session) {
+    return InvalidArgumentError("a count on another match than the one kept here");
+  }
+  if (std::find(kept.counts.begin(), kept.counts.end(), *job.count) != kept.counts.end()) {
+    return InvalidArgumentError("a count that ran on this match already");
+  }
+  if (a.contribution.session != job.session || b.contribution.session != job.session) {
+    return InvalidArgumentError("a contribution of another session");
+  }
+  if (a.contribution.in_audience.size() != kept.a_positions ||
+      b.contribution.in_audience.size() != kept.b_positions) {
+    return InvalidArgumentError(
+        "sizes do not fit: the match has {} positions of owner a and {} of owner b; the owners "
+        "contribute {} and {}",
+        kept.a_positions, kept.b_positions, a.contribution.in_audience.size(),
+        b.contribution.in_audience.size());
+  }
+  TESSERA_RETURN_IF_ERROR(CheckLabels(a.contribution, b.contribution));
+  kept.counts.push_back(*job.count);
+  return ReleaseCounts(job, a.job, kept.pairs, a.contribution, b.contribution, attestation, random);
 }
 
 }  // namespace tessera::collab

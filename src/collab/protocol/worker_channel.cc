@@ -238,10 +238,19 @@ StatusOr<std::string> SealedStreamWriter::Seal(std::string_view payload, bool la
 }
 
 StatusOr<SealedStreamReader> SealedStreamReader::Open(ReadFn read, const WorkerKeyPair& keys) {
+  TESSERA_ASSIGN_OR_RETURN(std::optional<SealedStreamReader> reader,
+                           OpenNext(std::move(read), keys));
+  if (!reader) return InvalidArgumentError("the sealed stream ends before its header");
+  reader->ends_at_final_ = false;
+  return std::move(*reader);
+}
+
+StatusOr<std::optional<SealedStreamReader>> SealedStreamReader::OpenNext(
+    ReadFn read, const WorkerKeyPair& keys) {
   TESSERA_RETURN_IF_ERROR(internal::EnsureSodium());
   auto frame = ReadFrame(read);
   if (!frame.ok()) return frame.status().WithContext("the sealed stream's header");
-  if (!*frame) return InvalidArgumentError("the sealed stream ends before its header");
+  if (!*frame) return std::optional<SealedStreamReader>();
   const std::string& header = **frame;
   if (header.size() < sizeof kMagic + 1 || std::memcmp(header.data(), kMagic, sizeof kMagic) != 0) {
     return InvalidArgumentError("not a sealed worker stream: its first frame is no TWC header");
@@ -270,7 +279,8 @@ StatusOr<SealedStreamReader> SealedStreamReader::Open(ReadFn read, const WorkerK
     return InvalidArgumentError("the sealed stream's header is not valid");
   }
   reader.read_ = std::move(read);
-  return reader;
+  reader.ends_at_final_ = true;
+  return std::optional<SealedStreamReader>(std::move(reader));
 }
 
 StatusOr<std::optional<std::string>> SealedStreamReader::Next() {
@@ -286,6 +296,10 @@ StatusOr<std::optional<std::string>> SealedStreamReader::Next() {
     case Phase::kEnded:
       return std::optional<std::string>();
     case Phase::kFinal: {
+      if (ends_at_final_) {
+        phase_ = Phase::kEnded;
+        return std::optional<std::string>();
+      }
       auto extra = ReadFrame(read_);
       if (!extra.ok() && extra.status().code() != StatusCode::kInvalidArgument) {
         return fail(extra.status());
