@@ -49,11 +49,14 @@ class WorkerHostTest : public testing::SessionTest {
     return std::move(*host);
   }
 
-  // B grants A an overlap with the worker allowed at `hosts`; A imports it.
-  void GrantOverlap(std::vector<PartyId> hosts) {
+  // B grants A an overlap (or audience counts of everyone) with the worker allowed at `hosts`;
+  // A imports it.
+  void GrantOverlap(std::vector<PartyId> hosts, Purpose purpose = Purpose::kOverlap) {
     GrantSpec spec{.grantor = b_.party->id(), .grantee = a_.party->id()};
-    spec.purpose = Purpose::kOverlap;
-    spec.output_kinds = {OutputKind::kOverlapSize};
+    spec.purpose = purpose;
+    spec.output_kinds = {purpose == Purpose::kOverlap ? OutputKind::kOverlapSize
+                                                      : OutputKind::kAudienceCount};
+    if (purpose != Purpose::kOverlap) spec.allowed_fields = {"orders"};
     spec.k_min = 10;
     spec.recipients = {a_.party->id()};
     spec.worker_hosts = std::move(hosts);
@@ -300,6 +303,78 @@ TEST_F(WorkerHostTest, HostLimitsAndRefusals) {
                           Json{{"session", PsiSessionIdHex(s1)}}.dump())
                          .status()),
             "not_a_worker_host");
+  // Workers are for parties that ask queries: a worker host of the file has none started.
+  EXPECT_EQ(ReasonOf(start(*host_party_, *NewPsiSessionId()).status()), "not_a_requester");
+  // worker_stop: only the starter's, then the place is free again.
+  auto own = MakeHost(host_key_, collaboration_, /*per_requester=*/1);
+  const PsiSessionId s4 = *NewPsiSessionId();
+  ASSERT_TRUE(
+      Call(*own, *a_.party, "worker_start", Json{{"session", PsiSessionIdHex(s4)}}.dump()).ok());
+  const std::string stop = Json{{"session", PsiSessionIdHex(s4)}}.dump();
+  EXPECT_EQ(Json::parse(Call(*own, *b_.party, "worker_stop", stop)->body)["stopped"], false);
+  EXPECT_EQ(Json::parse(Call(*own, *a_.party, "worker_stop", stop)->body)["stopped"], true);
+  EXPECT_TRUE(
+      Call(*own, *a_.party, "worker_start", Json{{"session", PsiSessionIdHex(s1)}}.dump()).ok());
+}
+
+// A query refused after its worker was started (here: B revoked its grant, which A still holds)
+// stops that worker at once, instead of holding one of the host's places for 30 minutes.
+TEST_F(WorkerHostTest, AQueryRefusedAfterItsWorkerStartedStopsIt) {
+  host_ = MakeHost(host_key_, collaboration_, /*per_requester=*/1);
+  GrantOverlap({host_party_->id()});
+  auto grants = GrantStore(b_.store->db()).List();
+  ASSERT_TRUE(grants.ok());
+  ASSERT_TRUE(GrantStore(b_.store->db()).Revoke(grants->front().grant.id, "over").ok());
+  for (int i = 0; i < 2; ++i) {  // the second would find the host busy if the first held it
+    auto refused = RunAtHost("Neutral");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(ReasonOf(refused.status()), "revoked") << refused.status().ToString();
+  }
+  EXPECT_TRUE(Call(*host_, *a_.party, "worker_start",
+                   Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump())
+                  .ok());
+}
+
+// A match kept at a neutral host: counts go through worker_count to the same worker, until the
+// requester ends it; its place at the host is then free again.
+TEST_F(WorkerHostTest, AKeptMatchCountsAtItsHostUntilEnded) {
+  host_ = MakeHost(host_key_, collaboration_, /*per_requester=*/1);
+  GrantOverlap({host_party_->id()}, Purpose::kAudienceCounts);
+  LocalTransport transport = TransportOfA();
+  transport.AddWorkerHost(host_.get());
+  RequesterOptions options = RequesterOf(a_);
+  options.worker_host = "Neutral";
+  auto grants = GrantStore(a_.store->db()).List();
+  ASSERT_TRUE(grants.ok());
+  QuerySpec spec = Overlap();
+  spec.kind = QueryKind::kCounts;
+  spec.keep = true;
+  std::unique_ptr<KeptMatch> kept;
+  auto matched = RunQuery(spec, options, *grants, transport, &kept);
+  ASSERT_TRUE(matched.ok()) << matched.status().ToString();
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(Json::parse(matched->result_json)["cells"][0]["count"], 150);
+  spec.keep = false;
+  for (int i = 0; i < 2; ++i) {
+    auto counted = kept->Count(spec, *grants, transport);
+    ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+    EXPECT_EQ(Json::parse(counted->result_json)["cells"][0]["count"], 150);
+    EXPECT_GT(counted->bytes_to_worker_host, 0u);
+  }
+  // The kept worker holds A's one place; a count to it from B is not B's to make.
+  const std::string run =
+      Frame(Json{{"session", PsiSessionIdHex(kept->request().session)}, {"a_bytes", 0}}.dump());
+  EXPECT_EQ(Call(*host_, *b_.party, "worker_count", run).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(ReasonOf(Call(*host_, *a_.party, "worker_start",
+                          Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump())
+                         .status()),
+            "worker_host_busy");
+  ASSERT_TRUE(kept->End(transport).ok());
+  EXPECT_EQ(ReasonOf(Call(*host_, *a_.party, "worker_count", run).status()), "unknown_match");
+  EXPECT_TRUE(Call(*host_, *a_.party, "worker_start",
+                   Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump())
+                  .ok());
 }
 
 }  // namespace

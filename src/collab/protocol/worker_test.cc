@@ -56,6 +56,27 @@ Owner MakeOwner(uint8_t key_byte, std::map<std::string, std::string> people) {
   return o;
 }
 
+// `self`'s contribution for its session positions, framed: audience everyone but people whose
+// e-mail starts with "vip"; a breakdown by their attribute named `dimension`, none when empty.
+std::string ContributionFrame(const Owner& self, const PsiSessionId& session,
+                              const std::string& dimension) {
+  Contribution c;
+  c.session = session;
+  Dimension d{dimension, {}, {}};
+  std::map<std::string, uint16_t> code;
+  for (const auto& id : self.session) {
+    c.in_audience.push_back(id.rfind("vip", 0) != 0);  // everyone but "vip..." people
+    const std::string& band = self.people.at(id);
+    if (!code.count(band)) {
+      d.labels.push_back(band);
+      code[band] = static_cast<uint16_t>(d.labels.size());
+    }
+    d.codes.push_back(code[band]);
+  }
+  if (!dimension.empty()) c.dimensions.push_back(std::move(d));
+  return Frame(*EncodeContribution(c));
+}
+
 // What `self` sends the worker: the job, `other`'s round-1 values under its own r·k (in two
 // chunks), and its contribution (audience: people whose e-mail does not start with "vip"; a
 // breakdown by their attribute named `dimension`, none when it is empty).
@@ -74,22 +95,13 @@ std::string Stream(const Owner& self, const Owner& other, const std::string& job
                     chunk == 0 ? doubled.begin() + half : doubled.end());
     out += Frame(*EncodePsiMessage(m));
   }
-  Contribution c;
-  c.session = session;
-  Dimension d{dimension, {}, {}};
-  std::map<std::string, uint16_t> code;
-  for (const auto& id : self.session) {
-    c.in_audience.push_back(id.rfind("vip", 0) != 0);  // everyone but "vip..." people
-    const std::string& band = self.people.at(id);
-    if (!code.count(band)) {
-      d.labels.push_back(band);
-      code[band] = static_cast<uint16_t>(d.labels.size());
-    }
-    d.codes.push_back(code[band]);
-  }
-  if (!dimension.empty()) c.dimensions.push_back(std::move(d));
-  out += Frame(*EncodeContribution(c));
-  return out;
+  return out + ContributionFrame(self, session, dimension);
+}
+
+// A count on a kept match (worker.h): the job and the contribution, no values.
+std::string CountStream(const Owner& self, const std::string& job, const PsiSessionId& session,
+                        const std::string& dimension) {
+  return Frame(job) + ContributionFrame(self, session, dimension);
 }
 
 ReadFn FromString(const std::string& s) {
@@ -600,6 +612,121 @@ TEST(JoinWorkerBinary, SealedReleasesTheCountsToTheRecipientOnly) {
   auto wrong = ResultKeyPair::Generate()->Open(run.frames[0]);
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A count job on the kept match of `s`: the match's session, its own id, a request hash.
+std::string CountJob(const Session& s, const PsiSessionId& count, char request = 'a') {
+  JoinJob job = *ParseJoinJob(s.job);
+  job.kind = JoinJob::Kind::kCounts;
+  job.keep = false;
+  job.count = count;
+  job.request = std::string(64, request);
+  return JoinJobJson(job);
+}
+
+TEST(JoinWorker, AKeptMatchCountsAgainFromContributionsOnly) {
+  Session s = Shared(JoinJob::Kind::kOverlap);
+  JoinJob keep = *ParseJoinJob(s.job);
+  keep.keep = true;
+  s.job = JoinJobJson(keep);
+  auto a = ReadOwnerStream(FromString(Stream(s.a, s.b, s.job, s.id, "")), "a");
+  auto b = ReadOwnerStream(FromString(Stream(s.b, s.a, s.job, s.id, "")), "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto simulated = MakeAttestationProvider("simulated");
+  ASSERT_TRUE(simulated.ok());
+  SeededRandom random(uint64_t{5});
+  KeptJoin kept;
+  auto overlap = RunJoinJob(*a, *b, **simulated, random, &kept);
+  ASSERT_TRUE(overlap.ok()) << overlap.status().message();
+  EXPECT_EQ(nlohmann::json::parse(*overlap)["cells"][0]["count"], 250);
+  EXPECT_EQ(kept.pairs.size(), 250u);
+
+  const PsiSessionId id = *NewPsiSessionId();
+  const std::string job = CountJob(s, id);
+  auto count_a = ReadOwnerStream(FromString(CountStream(s.a, job, s.id, "age_band")), "a");
+  auto count_b = ReadOwnerStream(FromString(CountStream(s.b, job, s.id, "tariff")), "b");
+  ASSERT_TRUE(count_a.ok()) << count_a.status().message();
+  ASSERT_TRUE(count_b.ok()) << count_b.status().message();
+  EXPECT_TRUE(count_a->of_partner.empty());
+  auto counted = RunKeptCount(kept, *count_a, *count_b, **simulated, random);
+  ASSERT_TRUE(counted.ok()) << counted.status().message();
+  const auto j = nlohmann::json::parse(*counted);
+  EXPECT_EQ(Cells(j), Truth(s, 10));
+  EXPECT_EQ(j["count"], PsiSessionIdHex(id));
+  EXPECT_EQ(j["session"], PsiSessionIdHex(s.id));
+
+  const auto refused = [&](const OwnerStream& x, const OwnerStream& y) {
+    auto r = RunKeptCount(kept, x, y, **simulated, random);
+    return r.ok() ? std::string("accepted") : r.status().message();
+  };
+  // The same count twice; owners that accepted different requests; another match; sizes.
+  EXPECT_THAT(refused(*count_a, *count_b), ::testing::HasSubstr("ran on this match already"));
+  const PsiSessionId other = *NewPsiSessionId();
+  OwnerStream a2 = *count_a, b2 = *count_b;
+  a2.job = CountJob(s, other, 'a');
+  b2.job = CountJob(s, other, 'b');
+  EXPECT_THAT(refused(a2, b2), ::testing::HasSubstr("different jobs"));
+  JoinJob elsewhere = *ParseJoinJob(CountJob(s, other));
+  elsewhere.session = *NewPsiSessionId();
+  a2.job = b2.job = JoinJobJson(elsewhere);
+  EXPECT_THAT(refused(a2, b2), ::testing::HasSubstr("another match"));
+  a2.job = b2.job = CountJob(s, other);
+  a2.contribution.in_audience.pop_back();
+  EXPECT_THAT(refused(a2, b2), ::testing::HasSubstr("sizes do not fit"));
+  // A count is no first job, and an activation keeps nothing.
+  EXPECT_FALSE(RunJoinJob(*count_a, *count_b, **simulated, random, &kept).ok());
+  JoinJob activation = *ParseJoinJob(s.job);
+  activation.kind = JoinJob::Kind::kActivation;
+  EXPECT_FALSE(ParseJoinJob(JoinJobJson(activation)).ok());
+}
+
+TEST(JoinWorkerBinary, SealedKeepsItsMatchForCountsUntilTheStreamsEnd) {
+  signal(SIGPIPE, SIG_IGN);
+  Session s = Shared(JoinJob::Kind::kOverlap);
+  const ResultKeyPair recipient = *ResultKeyPair::Generate();
+  SealResultTo(s, recipient.public_key());
+  JoinJob keep = *ParseJoinJob(s.job);
+  keep.keep = true;
+  s.job = JoinJobJson(keep);
+  const std::array<PsiSessionId, 2> ids = {*NewPsiSessionId(), *NewPsiSessionId()};
+  const SealedRun run = RunSealedWorker([&](const WorkerHello& hello) {
+    // The match, then two counts, each a sealed stream of its own on the same descriptors.
+    std::pair<std::string, std::string> sealed = {
+        SealStream(Stream(s.a, s.b, s.job, s.id, ""), hello.public_key),
+        SealStream(Stream(s.b, s.a, s.job, s.id, ""), hello.public_key)};
+    for (const PsiSessionId& id : ids) {
+      sealed.first +=
+          SealStream(CountStream(s.a, CountJob(s, id), s.id, "age_band"), hello.public_key);
+      sealed.second +=
+          SealStream(CountStream(s.b, CountJob(s, id), s.id, "tariff"), hello.public_key);
+    }
+    return sealed;
+  });
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+      << run.status << " " << run.stderr_text;
+  ASSERT_EQ(run.frames.size(), 3u) << run.error;
+  EXPECT_EQ(nlohmann::json::parse(*recipient.Open(run.frames[0]))["cells"][0]["count"], 250);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto j = nlohmann::json::parse(*recipient.Open(run.frames[i + 1]));
+    EXPECT_EQ(Cells(j), Truth(s, 10));
+    EXPECT_EQ(j["count"], PsiSessionIdHex(ids[i]));
+  }
+
+  // A count whose owners sent different jobs ends the worker, after the match's result.
+  const SealedRun broken = RunSealedWorker([&](const WorkerHello& hello) {
+    std::pair<std::string, std::string> sealed = {
+        SealStream(Stream(s.a, s.b, s.job, s.id, ""), hello.public_key),
+        SealStream(Stream(s.b, s.a, s.job, s.id, ""), hello.public_key)};
+    sealed.first +=
+        SealStream(CountStream(s.a, CountJob(s, ids[0], 'a'), s.id, ""), hello.public_key);
+    sealed.second +=
+        SealStream(CountStream(s.b, CountJob(s, ids[0], 'b'), s.id, ""), hello.public_key);
+    return sealed;
+  });
+  ASSERT_TRUE(WIFEXITED(broken.status));
+  EXPECT_NE(WEXITSTATUS(broken.status), 0);
+  EXPECT_EQ(broken.frames.size(), 1u);
+  EXPECT_THAT(broken.stderr_text, ::testing::HasSubstr("different jobs"));
 }
 
 TEST(JoinWorkerBinary, SealedAnnouncesAFreshKeyEachRun) {
