@@ -2,7 +2,9 @@
 # The dashboard in a real browser: a store with two snapshots, a viewer and an analyst key,
 # `tessera serve` on a free loopback port, and tests/browser/dashboard.test.mjs driving Debian's
 # chromium headless through playwright-core (log in, charts draw, a segment's profiles, CSV
-# downloads, German, a phone-width layout, the audience builder against `tessera audience`).
+# downloads, German, a phone-width layout, the audience builder against `tessera audience`), and
+# tests/browser/dashboard_locales.test.mjs (issue 17: every screen in English and German at
+# 1400×900 and 390×844, untranslated words, numbers in German notation, roles, contrast).
 # Screenshots of the overview and the audience builder are kept: in
 # $TESSERA_ARTIFACT_DIR, else build/tests/artifacts under ctest, else a printed directory.
 # Skips (77) without node/npm or chromium, or when the binary was built without the dashboard.
@@ -46,7 +48,8 @@ store=$TESSERA_STORE
 "$tessera" audience index -q >/dev/null
 viewer=$("$tessera" keys api create --role viewer --label "dashboard test" 2>/dev/null)
 analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/dev/null)
-[[ "$viewer" == tsk_* && "$analyst" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }
+admin=$("$tessera" keys api create --role admin --label "dashboard test" 2>/dev/null)
+[[ "$viewer" == tsk_* && "$analyst" == tsk_* && "$admin" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }
 
 # Starts `tessera serve` on a store and sets $served to the URL it prints as its first line.
 # (Not in a $(...) subshell: the server's pid must reach cleanup.)
@@ -81,12 +84,23 @@ TESSERA_STORE=$fresh "$tessera" ingest "$work/orders.csv" --quiet
 fresh_viewer=$(TESSERA_STORE=$fresh "$tessera" keys api create --role viewer 2>/dev/null)
 serve "$fresh"
 fresh_url=$served
+# And one more, for dashboard_locales.test.mjs alone: an admin keeps its first snapshot there.
+empty=$work/empty.db
+TESSERA_STORE=$empty "$tessera" ingest "$work/orders.csv" --quiet
+empty_viewer=$(TESSERA_STORE=$empty "$tessera" keys api create --role viewer 2>/dev/null)
+empty_admin=$(TESSERA_STORE=$empty "$tessera" keys api create --role admin 2>/dev/null)
+serve "$empty"
+empty_url=$served
 
 cd "$root/tests/browser"
 TESSERA_URL=$url TESSERA_VIEWER_KEY=$viewer TESSERA_ANALYST_KEY=$analyst \
   TESSERA_FRESH_URL=$fresh_url TESSERA_FRESH_KEY=$fresh_viewer TESSERA_FRESH_STORE=$fresh \
   TESSERA_BIN=$tessera TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
   node --test dashboard.test.mjs
+TESSERA_URL=$url TESSERA_VIEWER_KEY=$viewer TESSERA_ANALYST_KEY=$analyst TESSERA_ADMIN_KEY=$admin \
+  TESSERA_EMPTY_URL=$empty_url TESSERA_EMPTY_VIEWER_KEY=$empty_viewer TESSERA_EMPTY_ADMIN_KEY=$empty_admin \
+  TESSERA_BIN=$tessera TESSERA_ARTIFACT_DIR=$artifacts CHROMIUM=$chromium \
+  node --test dashboard_locales.test.mjs
 echo "screenshots in $artifacts"
 
 # Under ASan/UBSan the servers' reports land in their stderr.

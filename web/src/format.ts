@@ -21,9 +21,9 @@ export function decimal(n: number | null | undefined, digits = 1): string {
   }).format(n);
 }
 
-export function percent(n: number | null | undefined): string {
+export function percent(n: number | null | undefined, digits = 1): string {
   if (n === null || n === undefined) return "–";
-  return decimal(n, 1) + "\u202f%";
+  return decimal(n, digits) + "\u202f%";
 }
 
 export function money(v: number | string | null | undefined, currency: string, digits = 2): string {
@@ -82,4 +82,19 @@ export function rich(text: string): Node[] {
       ? h("code", null, part.slice(1, -1))
       : document.createTextNode(part),
   );
+}
+
+// A number typed in the reader's notation, as the expression language writes it: German
+// `1.000,50` and English `1,000.50` are both "1000.50". Thousands separators count only in
+// groups of three; a separator that fits neither reading (German `200.5`, English `200,5`) is
+// refused, not guessed. Returns null for anything that is not such a number.
+export function parseLocaleNumber(text: string, language = lang()): string | null {
+  const s = text.trim().replace(/[\s\u00a0\u202f]/g, "");
+  const [group, point] = language === "de" ? [".", ","] : [",", "."];
+  const g = group === "." ? "\\." : group;
+  const p = point === "." ? "\\." : point;
+  const m = new RegExp(`^(-?)(\\d{1,3}(?:${g}\\d{3})+|\\d+)(?:${p}(\\d+))?$`).exec(s);
+  if (!m) return null;
+  const whole = m[2].split(group).join("").replace(/^0+(?=\d)/, "");
+  return m[1] + whole + (m[3] ? "." + m[3] : "");
 }

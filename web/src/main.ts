@@ -4,13 +4,22 @@
 
 import "./styles.css";
 
-import { ApiError, getJson, setUnauthorizedHandler, storeKey, storedKey, type SnapshotInfo } from "./api";
+import {
+  ApiError,
+  getJson,
+  keyRole,
+  setUnauthorizedHandler,
+  storeKey,
+  storedKey,
+  type KeyRole,
+  type SnapshotInfo,
+} from "./api";
 import { disposeCharts } from "./charts";
 import { clear, h } from "./dom";
 import { date, rich } from "./format";
 import { lang, setLang, t, type Lang, type MessageKey } from "./i18n";
 import { renderAudiences } from "./views/audiences";
-import { errorBox, type ViewContext } from "./views/common";
+import { errorBox, noSnapshotBox, type ViewContext } from "./views/common";
 import { renderDistributions } from "./views/distributions";
 import { renderMigration } from "./views/migration";
 import { renderOverview } from "./views/overview";
@@ -30,6 +39,8 @@ const SCREENS: { path: string; label: MessageKey }[] = [
 ];
 
 let snapshots: SnapshotInfo[] = [];
+// The signed-in key's role (null until known): screens show up front what it may do.
+let role: KeyRole | null = null;
 let generation = 0;  // bumped per screen; late answers for an older one are dropped
 let main: HTMLElement | null = null;
 let loginMessage: MessageKey | null = null;
@@ -105,6 +116,7 @@ function renderLogin(): void {
     try {
       snapshots = await getJson<SnapshotInfo[]>("snapshots", {}, key);
       storeKey(key);
+      role = await keyRole();
       loginMessage = null;
       if (!location.hash) history.replaceState(null, "", "#/segments");
       renderShell();
@@ -169,7 +181,17 @@ function snapshotPicker(): HTMLElement {
   return h("label", { class: "snapshot-picker" }, h("span", null, t("snapshot")), select);
 }
 
+const ROLE_LABELS: Record<KeyRole, MessageKey> = { viewer: "roleViewer", analyst: "roleAnalyst", admin: "roleAdmin" };
+
 function renderShell(): void {
+  if (role === null) {
+    // A reload keeps the key but not what it may do.
+    keyRole().then((r) => {
+      role = r;
+      if (storedKey()) renderShell();
+    });
+    return;
+  }
   clear(app);
   document.title = `${t("appName")} · ${t("dashboard")}`;
   const nav = h(
@@ -180,6 +202,7 @@ function renderShell(): void {
   const signOut = h("button", { type: "button", class: "secondary", id: "sign-out" }, t("signOut"));
   signOut.addEventListener("click", () => {
     storeKey(null);
+    role = null;
     sessionStorage.removeItem(SNAPSHOT_STORAGE);
     renderLogin();
   });
@@ -190,7 +213,14 @@ function renderShell(): void {
       { class: "topbar" },
       h("a", { class: "brand", href: "#/segments" }, logo(), t("appName")),
       nav,
-      h("div", { class: "topbar-tools" }, snapshotPicker(), languageSwitch(renderShell), signOut),
+      h(
+        "div",
+        { class: "topbar-tools" },
+        snapshotPicker(),
+        languageSwitch(renderShell),
+        h("span", { class: "role-badge", id: "key-role", "data-role": role }, t(ROLE_LABELS[role])),
+        signOut,
+      ),
     ),
     main,
   );
@@ -239,6 +269,7 @@ async function route(): Promise<void> {
     snapshot,
     snapshots,
     currency: info?.currency ?? "EUR",
+    role: role ?? "viewer",
     params,
     alive: () => gen === generation,
     navigate: (hash) => {
@@ -247,8 +278,8 @@ async function route(): Promise<void> {
     },
   };
   // Partners are about the collaboration, not a snapshot.
-  if (snapshots.length === 0 && screen !== "profiles" && screen !== "partners") {
-    target.append(h("div", { class: "message notice", role: "status" }, h("p", null, rich(t("noSnapshots")))));
+  if (snapshots.length === 0 && screen !== "partners") {
+    target.append(noSnapshotBox(ctx, "noSnapshots"));
     return;
   }
   switch (screen) {
@@ -272,6 +303,7 @@ async function route(): Promise<void> {
 
 setUnauthorizedHandler(() => {
   storeKey(null);
+  role = null;
   loginMessage = "keyExpired";
   renderLogin();
 });

@@ -12,11 +12,12 @@ import {
   sendJson,
   type AudienceCount,
   type AudienceSchema,
+  type CategorySearch,
   type SavedAudience,
 } from "../api";
 import { SEGMENT_COLORS } from "../charts";
 import { clear, h } from "../dom";
-import { date, int, percent, rich } from "../format";
+import { date, decimal, int, parseLocaleNumber, percent, rich } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
 import { boughtClause, categoryPicker } from "./category_picker";
 import { errorBox, errorMessage, loading, type ViewContext } from "./common";
@@ -31,6 +32,7 @@ import {
   tokenLength,
   type Connector,
 } from "./expression";
+import { decimalCommaAt, translateExpected, translateExpressionError } from "./expression_messages";
 import { savedAudiences } from "./saved_audiences";
 
 const DRAFT_STORAGE = "tessera.audience.draft";
@@ -62,6 +64,19 @@ const ATTRIBUTE_LABELS: Record<string, MessageKey> = {
   channel: "attrChannel",
 };
 
+const CONNECTORS: { c: Connector; label: MessageKey }[] = [
+  { c: "and", label: "connAnd" },
+  { c: "or", label: "connOr" },
+  { c: "and not", label: "connAndNot" },
+];
+
+// An example that counts on this data: its first two segments and its most bought top-level
+// category (none when the data has no categories).
+function example(schema: AudienceSchema, category: string | null): string {
+  const segments = memberOf("segment", schema.segments.slice(0, 2).map((s) => s.key));
+  return category ? `${segments} and ${boughtClause(category, "90d")}` : `${segments} and orders >= 2`;
+}
+
 const OPS: { op: string; label: MessageKey }[] = [
   { op: ">", label: "opGt" },
   { op: ">=", label: "opGe" },
@@ -78,11 +93,15 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
   main.append(loading());
   let schema: AudienceSchema;
   let saved: SavedAudience[];
+  let topCategory: string | null;
   try {
-    [schema, saved] = await Promise.all([
+    let top: CategorySearch;
+    [schema, saved, top] = await Promise.all([
       getJson<AudienceSchema>("audiences/schema", { lang: lang() }),
       getJson<SavedAudience[]>("audiences"),
+      getJson<CategorySearch>("audiences/categories", { limit: 1 }),
     ]);
+    topCategory = top.categories[0]?.path ?? null;
   } catch (err) {
     if (!ctx.alive()) return;
     clear(main);
@@ -100,7 +119,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     spellcheck: "false",
     autocomplete: "off",
     autocapitalize: "off",
-    placeholder: 'segment in ["champions", "loyal"] and bought("Cheese", within=90d)',
+    placeholder: example(schema, topCategory),
     "aria-describedby": "expression-help expression-error",
   });
   editor.value = sessionStorage.getItem(DRAFT_STORAGE) ?? "";
@@ -171,13 +190,35 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
     editor.setAttribute("aria-invalid", "true");
     const column = errorColumn(err.details, err.message);
     const text = errorText(err.message);
+    const translated = translateExpressionError(text);
     const head = h("p", { class: "expr-error-message" });
     if (column !== null) {
       errorBoxEl.dataset.column = String(column);
       head.append(h("strong", { class: "expr-error-column" }, t("errorAtColumn", { column })), " ");
     }
-    head.append(text);
+    // A decimal comma (`clv > 200,50`) is said in words, with the fix, before what the parser
+    // made of it.
+    const comma = column !== null ? decimalCommaAt(expr, offsetOfColumn(expr, column)) : null;
+    if (comma) {
+      head.append(t(comma.fixed.includes(".") ? "decimalPoint" : "noThousands", { typed: comma.typed, fixed: comma.fixed }));
+    } else if (translated !== null) {
+      head.append(...(lang() === "en" ? [translated] : rich(translated)));
+    } else {
+      // A message this version cannot translate: said as the server wrote it, marked English.
+      head.append(t("serverSaidEnglish"), " ", h("span", { lang: "en" }, text));
+    }
     errorBoxEl.append(head);
+    if (comma && editor.value.trim() === expr) {
+      const fix = h("button", { type: "button", class: "secondary small-button", id: "expression-fix" }, t("useSuggestion", { word: comma.fixed }));
+      fix.addEventListener("click", () => {
+        const at = editor.value.indexOf(expr) + comma.start;
+        editor.value = editor.value.slice(0, at) + comma.fixed + editor.value.slice(at + comma.typed.length);
+        editor.focus();
+        schedule();
+      });
+      errorBoxEl.append(fix);
+      return;
+    }
     if (column !== null) {
       const offset = offsetOfColumn(expr, column);
       const len = Math.max(1, tokenLength(expr, offset));
@@ -208,7 +249,15 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
       // already says is not said twice.
       const said = field === "suggestion" ? word !== null && s.includes(word) : err.message.includes(`expected ${s}`);
       if (s && !said) {
-        errorBoxEl.append(h("p", { class: `expr-error-${field}` }, h("span", { class: "muted" }, t(label) + ": "), s));
+        const shown = field === "expected" ? translateExpected(s) : s;
+        errorBoxEl.append(
+          h(
+            "p",
+            { class: `expr-error-${field}` },
+            h("span", { class: "muted" }, t(label) + ": "),
+            shown ?? h("span", { lang: "en" }, s),
+          ),
+        );
       }
     }
     if (word !== null && column !== null) {
@@ -242,8 +291,8 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
 
   let connector: Connector = "and";
   const connectorBar = h("div", { class: "segmented", role: "group", "aria-label": t("combineWith") });
-  for (const c of ["and", "or", "and not"] as Connector[]) {
-    const b = h("button", { type: "button", "aria-pressed": String(c === connector), "data-connector": c }, c);
+  for (const { c, label } of CONNECTORS) {
+    const b = h("button", { type: "button", "aria-pressed": String(c === connector), "data-connector": c }, t(label));
     b.addEventListener("click", () => {
       connector = c;
       for (const o of connectorBar.querySelectorAll("button")) o.setAttribute("aria-pressed", String(o === b));
@@ -311,15 +360,21 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
         ),
         editor,
         errorBoxEl,
-        h("p", { class: "muted small", id: "expression-help" }, rich(t("expressionHelp"))),
+        h("p", { class: "muted small", id: "expression-help" }, rich(t("expressionHelp", { example: example(schema, topCategory) }))),
       ),
       result.element,
       h(
         "section",
         { class: "card aud-helpers", "aria-labelledby": "helpers-title" },
         h("h2", { id: "helpers-title" }, t("addCondition")),
-        h("div", { class: "connector-row" }, h("span", { class: "muted small" }, t("combineWith")), connectorBar),
-        helpers(schema, insert, pickCategory),
+        h(
+          "div",
+          { class: "connector-row" },
+          h("span", { class: "muted small" }, t("combineWith")),
+          connectorBar,
+          lang() === "en" ? null : h("span", { class: "muted small", id: "connector-note" }, rich(t("connectorNote"))),
+        ),
+        helpers(schema, insert, pickCategory, topCategory),
       ),
     ),
     savedAudiences(ctx, builder, saved),
@@ -334,9 +389,10 @@ function helpers(
   schema: AudienceSchema,
   insert: (clause: string) => void,
   pickCategory: (path: string, within: string) => void,
+  topCategory: string | null,
 ): HTMLElement {
   const panels: { id: string; label: MessageKey; body: HTMLElement }[] = [
-    { id: "category", label: "helperCategory", body: categoryPicker(schema, pickCategory) },
+    { id: "category", label: "helperCategory", body: categoryPicker(schema, pickCategory, topCategory) },
     { id: "segment", label: "helperSegment", body: segmentHelper(schema, insert) },
     { id: "place", label: "helperPlace", body: placeHelper(schema, insert) },
     { id: "number", label: "helperNumber", body: numberHelper(schema, insert) },
@@ -478,10 +534,14 @@ function numberHelper(schema: AudienceSchema, insert: (clause: string) => void):
     { id: "number-op", "aria-label": t("comparison") },
     OPS.map((o) => h("option", { value: o.op }, t(o.label))),
   );
+  // Text, not type=number: the reader's notation (German 1.000,50) is read here, where a
+  // browser's number field would silently drop what it does not understand.
   const value = h("input", {
     id: "number-value",
-    type: "number",
+    type: "text",
     inputmode: "decimal",
+    autocomplete: "off",
+    placeholder: t("numberPlaceholder"),
     required: true,
     "aria-label": t("numberValue"),
     "aria-describedby": "number-unit number-error",
@@ -491,11 +551,6 @@ function numberHelper(schema: AudienceSchema, insert: (clause: string) => void):
   const unitOf = () => schema.numbers.find((n) => n.name === field.value)?.unit ?? "count";
   const update = () => {
     const u = unitOf();
-    value.step = u === "money" ? "0.01" : u === "probability" ? "0.01" : "1";
-    value.min = u === "score" ? "1" : "0";
-    if (u === "score") value.max = "5";
-    else if (u === "probability") value.max = "1";
-    else value.removeAttribute("max");
     clear(unit);
     unit.append(
       u === "money" ? schema.currency : u === "days" ? t("days") : u === "score" ? "1–5" : u === "probability" ? "0–1" : "",
@@ -514,13 +569,23 @@ function numberHelper(schema: AudienceSchema, insert: (clause: string) => void):
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clear(error);
-    const v = value.value.trim();
-    if (v === "" || !Number.isFinite(Number(v))) {
-      error.append(t("numberMissing"));
+    const refuse = (message: string) => {
+      error.append(message);
+      value.setAttribute("aria-invalid", "true");
       value.focus();
-      return;
+    };
+    value.removeAttribute("aria-invalid");
+    if (value.value.trim() === "") return refuse(t("numberMissing"));
+    const v = parseLocaleNumber(value.value);
+    if (v === null) return refuse(t("numberFormat"));
+    const u = unitOf();
+    const n = Number(v);
+    const [min, max] = u === "score" ? [1, 5] : u === "probability" ? [0, 1] : [0, Infinity];
+    if ((u === "score" || u === "count" || u === "days") && !Number.isInteger(n)) return refuse(t("numberWhole"));
+    if (n < min || n > max) {
+      return refuse(t("numberRange", { min: decimal(min, 0), max: max === Infinity ? "∞" : decimal(max, 0) }));
     }
-    insert(`${field.value} ${op.value} ${Number(v)}`);
+    insert(`${field.value} ${op.value} ${v}`);
   });
   return h("div", null, h("p", { class: "muted small" }, t("numberHelp")), form);
 }

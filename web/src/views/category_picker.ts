@@ -25,7 +25,12 @@ export function windowLabel(w: string): string {
 }
 
 // `pick` gets the chosen path and window ("" for the whole window).
-export function categoryPicker(schema: AudienceSchema, pick: (path: string, within: string) => void): HTMLElement {
+// `example` is a category of the data itself, for the placeholder.
+export function categoryPicker(
+  schema: AudienceSchema,
+  pick: (path: string, within: string) => void,
+  example: string | null,
+): HTMLElement {
   const input = h("input", {
     id: "category-search",
     type: "text",
@@ -36,7 +41,7 @@ export function categoryPicker(schema: AudienceSchema, pick: (path: string, with
     "aria-expanded": "false",
     "aria-controls": "category-list",
     "aria-describedby": "category-status",
-    placeholder: t("categoryPlaceholder"),
+    placeholder: example ? t("categoryPlaceholder", { example: example.toLowerCase() }) : null,
   });
   const list = h("ul", { id: "category-list", class: "combo-list", role: "listbox", "aria-label": t("categories"), hidden: true });
   const status = h("p", { id: "category-status", class: "muted small", role: "status" });

@@ -1,7 +1,7 @@
 // Pieces every screen uses: the context a screen renders in, loading and error states, and
 // the CSV download button.
 
-import { ApiError, getBlob, type SnapshotInfo } from "../api";
+import { ApiError, getBlob, sendJson, type KeyRole, type SnapshotInfo } from "../api";
 import { clear, h } from "../dom";
 import { rich } from "../format";
 import { t, type MessageKey } from "../i18n";
@@ -12,6 +12,8 @@ export interface ViewContext {
   snapshots: SnapshotInfo[];
   // The chosen snapshot's currency (profiles carry money as decimal strings without one).
   currency: string;
+  // What the key may do: screens show it up front rather than after a refused click.
+  role: KeyRole;
   params: URLSearchParams;
   // False once the user has moved on: a late answer must not draw into the new screen.
   alive: () => boolean;
@@ -53,6 +55,52 @@ export function errorBox(
 
 export function noticeBox(text: string): HTMLElement {
   return h("div", { class: "message notice", role: "status" }, h("p", null, rich(text)));
+}
+
+// What a screen says when it needs a (further) snapshot; an admin keeps one from here
+// (POST /api/v1/snapshots with the server's default window and as-of date, as the CLI has them).
+export function noSnapshotBox(ctx: ViewContext, message: MessageKey): HTMLElement {
+  const box = noticeBox(t(message));
+  box.id = "no-snapshot";
+  if (ctx.role !== "admin") return box;
+  const status = h("p", { class: "keep-status", id: "keep-status", role: "status" });
+  const keep = h("button", { type: "button", id: "keep-snapshot" }, t("keepSnapshot"));
+  keep.addEventListener("click", async () => {
+    keep.disabled = true;
+    status.textContent = t("keepingSnapshot");
+    try {
+      await sendJson("POST", "snapshots", {});
+      if (ctx.alive()) ctx.navigate(location.hash);
+    } catch (err) {
+      status.textContent = t("keepFailed", { message: errorMessage(err) });
+      keep.disabled = false;
+    }
+  });
+  box.append(h("div", { class: "keep-row" }, keep, status));
+  return box;
+}
+
+// A wide table in a box that scrolls sideways: focusable and named (so keyboards can scroll
+// it), with shadows at the edges that hide more columns and a line saying how many there are.
+export function scrollTable(table: HTMLTableElement, name: string): HTMLElement {
+  const hint = h("p", { class: "scroll-hint small", hidden: true, "aria-hidden": "true" });
+  const box = h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("tableRegion", { name }) }, table);
+  const update = () => {
+    const over = box.scrollWidth - box.clientWidth > 1;
+    box.dataset.overflow = over ? (box.scrollLeft + box.clientWidth >= box.scrollWidth - 1 ? "left" : box.scrollLeft > 0 ? "both" : "right") : "none";
+    hint.hidden = !over;
+    if (over) {
+      // Columns whose right edge lies beyond the visible part.
+      const right = box.getBoundingClientRect().right;
+      const cells = [...(table.tHead?.rows[0]?.cells ?? [])];
+      const hidden = cells.filter((c) => c.getBoundingClientRect().right > right + 1).length;
+      hint.textContent = t("scrollHint", { n: hidden });
+      hint.hidden = hidden === 0;
+    }
+  };
+  box.addEventListener("scroll", update, { passive: true });
+  new ResizeObserver(update).observe(box);
+  return h("div", { class: "table-wrap" }, hint, box);
 }
 
 // Fetches with the key and saves the body as a file: a plain link cannot send the header.

@@ -2,7 +2,8 @@
 // and recency.
 
 import { getJson, type Distributions, type Histogram } from "../api";
-import { AXIS_COLOR, drawChart } from "../charts";
+import { AXIS_COLOR, ariaDescription, drawChart, keyboardChart } from "../charts";
+import { contrastText } from "../contrast";
 import { clear, h } from "../dom";
 import { int, money, moneyShort, decimal } from "../format";
 import { t } from "../i18n";
@@ -31,30 +32,70 @@ export async function renderDistributions(main: HTMLElement, ctx: ViewContext): 
     h(
       "div",
       { class: "dist-grid" },
-      card(t("rfTitle"), h("p", { class: "muted" }, t("rfIntro")), heat),
-      card(t("clvHistogram"), clv, h("p", { class: "muted small" }, t("histogramNote"))),
-      card(t("recencyHistogram"), recency, h("p", { class: "muted small" }, t("histogramNote"))),
+      card(t("rfTitle"), h("p", { class: "muted" }, t("rfIntro")), heat, chartStatus(heat), emptyColumns(d)),
+      card(t("clvHistogram"), clv, chartStatus(clv), h("p", { class: "muted small" }, t("histogramNote"))),
+      card(t("recencyHistogram"), recency, chartStatus(recency), h("p", { class: "muted small" }, t("histogramNote"))),
     ),
   );
 
   drawHeatmap(heat, d, ctx);
-  drawHistogram(clv, d.clv, (lo, hi) =>
+  drawHistogram(clv, d.clv, t("histogramClvAxis", { currency: d.currency }), (lo, hi) =>
     hi === null ? `≥ ${moneyShort(lo, d.currency)}` : `${moneyShort(lo, d.currency)} – ${moneyShort(hi, d.currency)}`,
   );
-  drawHistogram(recency, d.recency_days, (lo, hi) =>
+  drawHistogram(recency, d.recency_days, t("histogramRecencyAxis"), (lo, hi) =>
     hi === null
       ? `≥ ${t("daysUnit", { n: decimal(lo, 0) })}`
       : `${decimal(lo, 0)} – ${t("daysUnit", { n: decimal(hi, 0) })}`,
   );
 }
 
+// The line under a chart that says what the keyboard has chosen in it.
+function chartStatus(chart: HTMLElement): HTMLElement {
+  const status = h("p", { class: "chart-status small", id: `${chart.id}-status`, role: "status" }, t("chartKeys"));
+  chart.setAttribute("aria-describedby", status.id);
+  return status;
+}
+
+// Frequency scores no customer has (F = 2 when many customers have one order: equal values
+// get equal scores, so all one-order customers share F = 1 and the next score starts higher).
+function emptyColumns(d: Distributions): HTMLElement | null {
+  const empty = [1, 2, 3, 4, 5].filter((f) => d.rf_grid.filter((c) => c.f === f).every((c) => c.customers === 0));
+  return empty.length ? h("p", { class: "muted small", id: "rf-empty-note" }, t("emptyFrequency", { f: empty.join(", ") })) : null;
+}
+
 function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void {
   const scores = ["1", "2", "3", "4", "5"];
   const max = Math.max(1, ...d.rf_grid.map((c) => c.customers));
-  const data = d.rf_grid.map((c) => ({ value: [c.f - 1, c.r - 1, c.customers], cell: c }));
-  drawChart(
+  // The colour of each cell: light blues for the fewer half (dark text), dark blues for the
+  // more (white text). No cell is mid-blue, on which neither text would reach 4.5:1 (WCAG AA).
+  const light = [[242, 246, 251], [140, 180, 220]];
+  const dark = [[62, 105, 150], [25, 55, 92]];
+  const colour = (n: number) => {
+    const x = Math.sqrt(n / max);
+    const [from, to] = x < 0.5 ? light : dark;
+    const f = x < 0.5 ? x / 0.5 : (x - 0.5) / 0.5;
+    return from.map((c, k) => Math.round(c + (to[k] - c) * f));
+  };
+  const data = d.rf_grid.map((c) => {
+    const bg = colour(c.customers);
+    return {
+      value: [c.f - 1, c.r - 1, c.customers],
+      cell: c,
+      itemStyle: { color: `rgb(${bg.join(", ")})` },
+      label: { color: contrastText(bg) },
+    };
+  });
+  const chart = drawChart(
     box,
     {
+      ...ariaDescription(
+        t("heatmapAria", {
+          items: [...d.rf_grid]
+            .sort((a, b) => b.r - a.r || a.f - b.f)
+            .map((c) => `R ${c.r} · F ${c.f}: ${int(c.customers)}`)
+            .join("; "),
+        }),
+      ),
       grid: { left: 48, right: 8, top: 8, bottom: 48 },
       tooltip: {
         formatter: (p: { data: (typeof data)[number] }) => {
@@ -83,12 +124,6 @@ function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void
         axisLabel: { color: AXIS_COLOR },
         splitArea: { show: true },
       },
-      visualMap: {
-        min: 0,
-        max,
-        show: false,
-        inRange: { color: ["#f2f6fb", "#9ec3e6", "#4e79a7", "#1f3f66"] },
-      },
       series: [
         {
           type: "heatmap",
@@ -106,6 +141,21 @@ function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void
       ctx.navigate(`#/profiles?r=${c.r}&f=${c.f}`);
     },
   );
+  // Arrow keys walk the grid as drawn: up is a higher R, right a higher F.
+  const at = (r: number, f: number) => data.findIndex((x) => x.cell.r === r && x.cell.f === f);
+  keyboardChart(
+    chart,
+    data.length,
+    document.getElementById(`${box.id}-status`)!,
+    (i) => `R ${data[i].cell.r} · F ${data[i].cell.f}: ${int(data[i].cell.customers)} ${t("customersLower")}`,
+    (i, key) => {
+      const { r, f } = data[i].cell;
+      const [nr, nf] = { ArrowUp: [r + 1, f], ArrowDown: [r - 1, f], ArrowLeft: [r, f - 1], ArrowRight: [r, f + 1] }[key] ?? [0, 0];
+      const j = at(nr, nf);
+      return j >= 0 ? j : null;
+    },
+    ctx.role === "viewer" ? undefined : (i) => ctx.navigate(`#/profiles?r=${data[i].cell.r}&f=${data[i].cell.f}`),
+  );
 }
 
 // Bin i covers [edges[i], edges[i+1]); the last bin is open-ended (everything above the 99th
@@ -113,12 +163,16 @@ function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void
 function drawHistogram(
   box: HTMLElement,
   hist: Histogram,
+  axisName: string,
   label: (lo: number, hi: number | null) => string,
 ): void {
   const n = hist.counts.length;
   const labels = hist.counts.map((_, i) => label(hist.edges[i], i === n - 1 ? null : hist.edges[i + 1]));
-  drawChart(box, {
-    grid: { left: 8, right: 8, top: 16, bottom: 8, containLabel: true },
+  const chart = drawChart(box, {
+    ...ariaDescription(
+      t("histogramAria", { what: axisName, items: labels.map((l, i) => `${l}: ${int(hist.counts[i])}`).join("; ") }),
+    ),
+    grid: { left: 8, right: 8, top: 16, bottom: 24, containLabel: true },
     tooltip: {
       trigger: "axis",
       axisPointer: { type: "shadow" },
@@ -130,6 +184,10 @@ function drawHistogram(
     xAxis: {
       type: "category",
       data: labels,
+      name: axisName,
+      nameLocation: "middle",
+      nameGap: 30,
+      nameTextStyle: { color: AXIS_COLOR },
       axisLabel: {
         color: AXIS_COLOR,
         formatter: (v: string) => v.split(" – ")[0],
@@ -152,4 +210,11 @@ function drawHistogram(
       },
     ],
   });
+  keyboardChart(
+    chart,
+    n,
+    document.getElementById(`${box.id}-status`)!,
+    (i) => `${labels[i]}: ${int(hist.counts[i])} ${t("customersLower")}`,
+    (i, key) => ({ ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: n - 1 })[key] ?? null,
+  );
 }

@@ -5,7 +5,8 @@ import { ApiError, getJson, type Migration, type SegmentReport, type SnapshotInf
 import { clear, h } from "../dom";
 import { date, int } from "../format";
 import { lang, t } from "../i18n";
-import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
+import { contrastText } from "../contrast";
+import { card, downloadButton, errorBox, loading, noSnapshotBox, scrollTable, type ViewContext } from "./common";
 
 function snapshotLabel(s: SnapshotInfo): string {
   return `#${s.id} · ${date(s.as_of)} · ${s.window.length}`;
@@ -13,7 +14,7 @@ function snapshotLabel(s: SnapshotInfo): string {
 
 export async function renderMigration(main: HTMLElement, ctx: ViewContext): Promise<void> {
   if (ctx.snapshots.length < 2) {
-    main.append(pageHead(), noticeBox(t("migrationNeedsTwo")));
+    main.append(pageHead(), noSnapshotBox(ctx, "migrationNeedsTwo"));
     return;
   }
   const from = ctx.params.get("from");
@@ -30,7 +31,7 @@ export async function renderMigration(main: HTMLElement, ctx: ViewContext): Prom
     if (!ctx.alive()) return;
     clear(main);
     main.append(pageHead());
-    if (err instanceof ApiError && err.status === 404 && !from) main.append(noticeBox(t("migrationNeedsTwo")));
+    if (err instanceof ApiError && err.status === 404 && !from) main.append(noSnapshotBox(ctx, "migrationNeedsTwo"));
     else main.append(errorBox(err, () => ctx.navigate(location.hash)));
     return;
   }
@@ -88,7 +89,8 @@ export async function renderMigration(main: HTMLElement, ctx: ViewContext): Prom
     "tr",
     null,
     h("th", { scope: "col", class: "corner" }, `${t("migrationFrom")} ↓ / ${t("migrationTo")} →`),
-    colKeys.map((k) => h("th", { scope: "col", class: "num" }, k === null ? t("migrationLeft") : names.get(k)!)),
+    // Upright column heads: German names ("Vielversprechende") do not fit beside each other.
+    colKeys.map((k) => h("th", { scope: "col", class: "num col-head" }, h("span", null, k === null ? t("migrationLeft") : names.get(k)!))),
     h("th", { scope: "col", class: "num total" }, t("total")),
   );
   const colTotals = colKeys.map(() => 0);
@@ -99,12 +101,16 @@ export async function renderMigration(main: HTMLElement, ctx: ViewContext): Prom
       rowTotal += n;
       colTotals[j] += n;
       if (rk === null && ck === null) return h("td", { class: "num void" }, "");
+      // The accent blue over white, stronger for more customers; the text takes whichever of
+      // dark or white reads better on it. At most 70 % blue, where dark text still has 4.9:1
+      // (WCAG AA asks 4.5:1): darker cells would have neither colour reach it.
       const strength = n === 0 ? 0 : 0.08 + 0.62 * Math.sqrt(n / max);
+      const bg = [78, 121, 167].map((c) => Math.round(255 - strength * (255 - c)));
       return h(
         "td",
         {
           class: "num" + (rk !== null && rk === ck ? " diagonal" : ""),
-          style: n === 0 ? null : `background: rgba(78, 121, 167, ${strength.toFixed(3)}); color: ${strength > 0.45 ? "#fff" : "inherit"}`,
+          style: n === 0 ? null : `background: rgb(${bg.join(", ")}); color: ${contrastText(bg)}`,
           title: `${rk === null ? t("migrationNew") : names.get(rk)} → ${ck === null ? t("migrationLeft") : names.get(ck)}: ${int(n)}`,
         },
         n === 0 ? "·" : int(n),
@@ -146,10 +152,9 @@ export async function renderMigration(main: HTMLElement, ctx: ViewContext): Prom
     card(
       null,
       h("p", { class: "muted" }, t("migrationRowsCaption", { from: `#${m.from.id} (${date(m.from.as_of)})`, to: `#${m.to.id} (${date(m.to.as_of)})` })),
-      h(
-        "div",
-        { class: "table-scroll" },
+      scrollTable(
         h("table", { class: "data matrix", id: "migration-matrix" }, h("thead", null, header), h("tbody", null, body, footer)),
+        t("migrationTitle"),
       ),
     ),
   );

@@ -2,11 +2,11 @@
 // every measure; a click on either lists the segment's customers.
 
 import { getJson, type Segment, type SegmentReport } from "../api";
-import { AXIS_COLOR, SEGMENT_COLORS, animate, drawChart, updateChart, type Chart } from "../charts";
+import { AXIS_COLOR, SEGMENT_COLORS, animate, ariaDescription, drawChart, textWidth, updateChart, type Chart } from "../charts";
 import { clear, h } from "../dom";
 import { date, decimal, int, money, moneyShort, percent, windowLength } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
-import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
+import { card, downloadButton, errorBox, loading, noticeBox, scrollTable, type ViewContext } from "./common";
 
 type Metric = "uuid_count" | "share_percent" | "avg_clv" | "avg_recency_days" | "avg_order_count";
 
@@ -29,11 +29,11 @@ function formatMetric(metric: Metric, value: number | null, currency: string): s
     case "uuid_count":
       return int(value);
     case "share_percent":
-      return percent(value);
+      return percent(value, 2);
     case "avg_clv":
       return money(value, currency);
     case "avg_recency_days":
-      return value === null ? "–" : t("daysUnit", { n: decimal(value, 0) });
+      return value === null ? "–" : t("daysUnit", { n: decimal(value, 1) });
     case "avg_order_count":
       return decimal(value, 2);
   }
@@ -73,7 +73,7 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
     h(
       "div",
       { class: "page-head" },
-      h("div", null, h("h1", null, t("overviewTitle")), h("p", { class: "muted" }, t("overviewIntro"))),
+      h("div", null, h("h1", null, t("overviewTitle")), ctx.role === "viewer" ? null : h("p", { class: "muted" }, t("overviewIntro"))),
       downloadButton("segments", { snapshot: ctx.snapshot, lang: lang() }, `segments-${report.as_of}.csv`),
     ),
     h(
@@ -85,6 +85,11 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
       kpi(t("snapshot"), "#" + report.snapshot_id, cur),
     ),
   );
+  if (ctx.role === "viewer") {
+    const note = noticeBox(t("roleViewerNote"));
+    note.id = "role-note";
+    main.append(note);
+  }
   if (report.customer_count === 0) {
     main.append(noticeBox(t("empty")));
   }
@@ -95,7 +100,17 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
   let chart: Chart | null = null;
   const draw = () => {
     const rows = [...report.segments].reverse();  // first rule on top
+    // Names are never cut: the axis takes the longest (up to 45 % of the chart; a longer one
+    // wraps onto a second line).
+    const labelWidth = Math.min(textWidth(rows.map((s) => s.group)) + 4, Math.max(80, chartBox.clientWidth * 0.45));
+    const measure = t(METRICS.find((m) => m.key === chosenMetric)!.label);
     const option = {
+      ...ariaDescription(
+        t("chartSegmentsAria", {
+          measure,
+          items: report.segments.map((s) => `${s.group}: ${formatMetric(chosenMetric, s[chosenMetric], cur)}`).join("; "),
+        }),
+      ),
       grid: { left: 8, right: 72, top: 8, bottom: 8, containLabel: true },
       tooltip: {
         trigger: "item",
@@ -115,13 +130,13 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
       yAxis: {
         type: "category",
         data: rows.map((s) => s.group),
-        axisLabel: { color: "#3b4252", width: 140, overflow: "truncate" },
+        axisLabel: { color: "#3b4252", width: labelWidth, overflow: "break" },
         axisTick: { show: false },
       },
       series: [
         {
           type: "bar",
-          name: t(METRICS.find((m) => m.key === chosenMetric)!.label),
+          name: measure,
           data: rows.map((s) => ({ value: s[chosenMetric] ?? 0, itemStyle: { color: colorOf.get(s.key) } })),
           barMaxWidth: 28,
           cursor: "pointer",
@@ -159,7 +174,18 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
       "div",
       { class: "overview-grid" },
       card(t("segments"), switchBar, chartBox),
-      card(null, segmentTable(report, colorOf)),
+      card(
+        null,
+        segmentTable(report, colorOf, ctx.role !== "viewer"),
+        h(
+          "p",
+          { class: "muted small", id: "shares-base" },
+          t("sharesBase", {
+            n: int(report.customer_count),
+            all: int(ctx.snapshots.find((s) => s.id === report.snapshot_id)?.customers_in_store ?? report.customer_count),
+          }),
+        ),
+      ),
     ),
   );
   draw();
@@ -175,11 +201,26 @@ function kpi(label: string, value: string, sub?: string): HTMLElement {
   );
 }
 
-function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTMLElement {
+// On a phone each row is a card of label and value (data-label), so no column is lost.
+function segmentTable(report: SegmentReport, colorOf: Map<string, string>, linked: boolean): HTMLElement {
   const cur = report.currency;
-  const num = (text: string) => h("td", { class: "num" }, text);
+  const labels: string[] = [];
+  const num = (text: string, label: string, extra = "") =>
+    h("td", { class: "num" + extra, "data-label": label }, text);
   const maxShare = Math.max(1, ...report.segments.map((s) => s.share_percent));
   const predicted = report.predictions !== undefined;
+  labels.push(
+    t("segment"),
+    t("customers"),
+    t("share"),
+    t("avgClv"),
+    `${t("avgRecency")} (${t("days")})`,
+    t("avgOrders"),
+    t("medianClv"),
+    t("sumClv"),
+    t("avgPAlive"),
+    `${t("avgPredictedClv")} (${report.predictions?.horizon_months} ${t("monthsShort")})`,
+  );
   const rows = report.segments.map((s: Segment) =>
     h(
       "tr",
@@ -188,63 +229,53 @@ function segmentTable(report: SegmentReport, colorOf: Map<string, string>): HTML
         "th",
         { scope: "row" },
         h("span", { class: "swatch", style: `background:${colorOf.get(s.key)}`, "aria-hidden": "true" }),
-        h("a", { href: segmentHash(s.key) }, s.group),
+        // A viewer's key cannot list customers: no link that only leads to a refusal.
+        linked ? h("a", { href: segmentHash(s.key) }, s.group) : s.group,
       ),
-      num(int(s.uuid_count)),
+      num(int(s.uuid_count), labels[1]),
       h(
         "td",
-        { class: "num share" },
+        { class: "num share", "data-label": labels[2] },
         h(
           "span",
           { class: "share-track", "aria-hidden": "true" },
           h("span", { class: "share-fill", style: `width:${((100 * s.share_percent) / maxShare).toFixed(1)}%` }),
         ),
-        h("span", { class: "pct" }, percent(s.share_percent)),
+        h("span", { class: "pct" }, percent(s.share_percent, 2)),
       ),
-      num(money(s.avg_clv, cur)),
-      num(s.avg_recency_days === null ? "–" : decimal(s.avg_recency_days, 0)),
-      num(decimal(s.avg_order_count, 2)),
-      h("td", { class: "num wide-only" }, money(s.median_clv, cur)),
-      h("td", { class: "num wide-only" }, money(s.sum_clv, cur, 0)),
-      predicted ? num(s.avg_p_alive == null ? "–" : decimal(s.avg_p_alive, 2)) : null,
-      predicted ? num(money(s.avg_predicted_clv ?? null, cur)) : null,
+      num(money(s.avg_clv, cur), labels[3]),
+      num(s.avg_recency_days === null ? "–" : decimal(s.avg_recency_days, 1), labels[4]),
+      num(decimal(s.avg_order_count, 2), labels[5]),
+      num(money(s.median_clv, cur), labels[6]),
+      num(money(s.sum_clv, cur), labels[7]),
+      predicted ? num(s.avg_p_alive == null ? "–" : decimal(s.avg_p_alive, 2), labels[8]) : null,
+      predicted ? num(money(s.avg_predicted_clv ?? null, cur), labels[9]) : null,
     ),
   );
-  const head = (text: string, numeric = true, extra = "") =>
-    h("th", { scope: "col", class: (numeric ? "num" : "") + extra || null }, text);
+  const head = (text: string, numeric = true) => h("th", { scope: "col", class: numeric ? "num" : null }, text);
   const table = h(
     "table",
-    { class: "data segments-table", id: "segments-table" },
+    { class: "data segments-table stack-on-phone" + (linked ? " linked" : ""), id: "segments-table" },
     h(
       "thead",
       null,
       h(
         "tr",
         null,
-        head(t("segment"), false),
-        head(t("customers")),
-        head(t("share")),
-        head(t("avgClv")),
-        head(`${t("avgRecency")} (${t("days")})`),
-        head(t("avgOrders")),
-        head(t("medianClv"), true, " wide-only"),
-        head(t("sumClv"), true, " wide-only"),
-        predicted ? head(t("avgPAlive")) : null,
-        predicted
-          ? head(`${t("avgPredictedClv")} (${report.predictions?.horizon_months} ${t("monthsShort")})`)
-          : null,
+        labels.slice(0, predicted ? 10 : 8).map((l, i) => head(l, i > 0)),
       ),
     ),
     h("tbody", null, rows),
   );
   // The whole row is a target, not just the name's link.
   table.addEventListener("click", (e) => {
+    if (!linked) return;
     const target = e.target as HTMLElement;
     if (target.closest("a")) return;
     const row = target.closest("tr[data-segment]") as HTMLElement | null;
     if (row) location.hash = segmentHash(row.dataset.segment!);
   });
-  return h("div", { class: "table-scroll" }, table);
+  return scrollTable(table, t("segments"));
 }
 
 export function escapeHtml(s: string): string {

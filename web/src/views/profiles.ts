@@ -7,7 +7,7 @@ import { getJson, normalizeProfile, type Profile, type ProfilePage, type Segment
 import { clear, h } from "../dom";
 import { date, decimal, int, money } from "../format";
 import { lang, t } from "../i18n";
-import { card, downloadButton, errorBox, loading, noticeBox, type ViewContext } from "./common";
+import { card, downloadButton, errorBox, loading, noticeBox, scrollTable, type ViewContext } from "./common";
 
 const PAGE = 100;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -58,6 +58,13 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
   const f = ctx.params.get("f");
   const head = h("div", { class: "page-head" }, h("div", null, h("h1", null, t("profilesTitle"))));
   main.append(head);
+  if (ctx.role === "viewer") {
+    // Said up front: a viewer key can neither list nor look up customers.
+    const note = noticeBox(t("viewerProfiles"));
+    note.id = "role-note";
+    main.append(note);
+    return;
+  }
   if (!segment && !(r && f)) {
     main.append(noticeBox(t("lookupIntro")), lookupForm(ctx));
     return;
@@ -131,12 +138,31 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
       null,
       page.total === 0
         ? noticeBox(t("empty"))
-        : h("div", { class: "table-scroll" }, h("table", { class: "data profiles-table", id: "profiles-table" }, profileHead(!segment), tbody)),
+        : scrollTable(
+            h("table", { class: "data profiles-table stack-on-phone", id: "profiles-table" }, profileHead(!segment), tbody),
+            t("profilesTitle"),
+          ),
       moreStatus,
     ),
     lookupForm(ctx),
   );
   add(page);
+}
+
+function profileLabels(withSegment: boolean): string[] {
+  return [
+    t("pseudonym"),
+    ...(withSegment ? [t("segment")] : []),
+    t("r"),
+    t("f"),
+    t("m"),
+    t("orders"),
+    t("clv"),
+    t("aov"),
+    `${t("recency")} (${t("days")})`,
+    t("firstOrder"),
+    t("lastOrder"),
+  ];
 }
 
 function profileHead(withSegment: boolean): HTMLElement {
@@ -147,28 +173,21 @@ function profileHead(withSegment: boolean): HTMLElement {
     h(
       "tr",
       null,
-      th(t("pseudonym"), false),
-      withSegment ? th(t("segment"), false) : null,
-      th(t("r")),
-      th(t("f")),
-      th(t("m")),
-      th(t("orders")),
-      th(t("clv")),
-      th(t("aov")),
-      th(`${t("recency")} (${t("days")})`),
-      th(t("firstOrder")),
-      th(t("lastOrder")),
+      profileLabels(withSegment).map((l, i) => th(l, i > (withSegment ? 1 : 0))),
     ),
   );
 }
 
 function profileRow(p: Profile, withSegment: boolean, currency: string): HTMLElement {
-  const td = (text: string) => h("td", { class: "num" }, text);
+  // On a phone each row is a card of label and value (data-label), so no column is lost.
+  const labels = profileLabels(withSegment).slice(withSegment ? 2 : 1);
+  let i = 0;
+  const td = (text: string) => h("td", { class: "num", "data-label": labels[i++] }, text);
   return h(
     "tr",
     { "data-uuid": p.uuid },
-    h("td", { class: "uuid" }, h("a", { href: profileHash(p.uuid) }, p.uuid)),
-    withSegment ? h("td", null, p.group) : null,
+    h("td", { class: "uuid", "data-label": t("pseudonym") }, h("a", { href: profileHash(p.uuid) }, p.uuid)),
+    withSegment ? h("td", { "data-label": t("segment") }, p.group) : null,
     td(String(p.r)),
     td(String(p.f)),
     td(String(p.m)),

@@ -17,7 +17,7 @@ import { clear, h } from "../dom";
 import { date, int, percent } from "../format";
 import { t, type MessageKey } from "../i18n";
 import type { Builder } from "./audiences";
-import { errorMessage, type ViewContext } from "./common";
+import { errorMessage, noticeBox, type ViewContext } from "./common";
 
 const EVENT_LABELS: Record<string, MessageKey> = {
   saved: "eventSaved",
@@ -51,6 +51,11 @@ function roleMessage(err: unknown, action: MessageKey): string {
 export function savedAudiences(ctx: ViewContext, builder: Builder, initial: SavedAudience[]): HTMLElement {
   let audiences = initial;
   const selected = new Set<string>();
+  // A viewer key counts but may not save, export or delete: those buttons are off from the
+  // start, and a note says why and how to get an analyst key.
+  const mayWrite = ctx.role !== "viewer";
+  const roleNote = mayWrite ? null : noticeBox(t("viewerAudienceActions"));
+  if (roleNote) roleNote.id = "audience-role-note";
 
   // Save / update the expression in the editor.
   const name = h("input", {
@@ -60,9 +65,14 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
     maxlength: 100,
     autocomplete: "off",
     required: true,
-    "aria-describedby": "save-status",
+    disabled: !mayWrite,
+    "aria-describedby": mayWrite ? "save-status" : "save-status audience-role-note",
   });
-  const saveButton = h("button", { type: "submit", id: "save-audience" }, t("saveAudience"));
+  const saveButton = h(
+    "button",
+    { type: "submit", id: "save-audience", disabled: !mayWrite, "aria-describedby": mayWrite ? null : "audience-role-note" },
+    t("saveAudience"),
+  );
   const saveStatus = h("p", { id: "save-status", class: "save-status", role: "status" });
   const existing = () => audiences.find((a) => a.name === name.value.trim());
   const labelSave = () => {
@@ -94,7 +104,12 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
       say(saveStatus, t("expressionMissing"), "error");
       return;
     }
-    const update = existing() !== undefined;
+    const old = existing();
+    const update = old !== undefined;
+    // Saving over an existing name asks first, as deleting does.
+    if (old && !(await dialog.ask(t("replaceQuestion", { name: n }), t("replaceExplain", { old: old.expression, expression }), t("replace")))) {
+      return;
+    }
     saveButton.disabled = true;
     say(saveStatus, t("saving"));
     try {
@@ -205,7 +220,8 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
           note.append(h("p", { class: "field-error" }, errorMessage(err)));
         }
       });
-      const exportButton = h("button", { type: "button", class: "secondary small-button", "data-action": "export" }, t("exportCsv"));
+      const off = { disabled: !mayWrite, "aria-describedby": mayWrite ? null : "audience-role-note" };
+      const exportButton = h("button", { type: "button", class: "secondary small-button", "data-action": "export", ...off }, t("exportCsv"));
       exportButton.addEventListener("click", async () => {
         exportButton.disabled = true;
         historyRow.hidden = false;
@@ -233,9 +249,9 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
           exportButton.disabled = false;
         }
       });
-      const remove = h("button", { type: "button", class: "secondary small-button danger", "data-action": "delete" }, t("delete"));
+      const remove = h("button", { type: "button", class: "secondary small-button danger", "data-action": "delete", ...off }, t("delete"));
       remove.addEventListener("click", async () => {
-        if (!(await dialog.ask(t("deleteQuestion", { name: a.name }), t("deleteExplain")))) return;
+        if (!(await dialog.ask(t("deleteQuestion", { name: a.name }), t("deleteExplain"), t("delete")))) return;
         try {
           await sendJson("DELETE", audiencePath(a.name));
           selected.delete(a.name);
@@ -253,7 +269,7 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
           "tr",
           { "data-name": a.name },
           h("td", { class: "check-col" }, check),
-          h("th", { scope: "row" }, h("label", { for: check.id }, a.name)),
+          h("th", { scope: "row", "data-user-text": "" }, h("label", { for: check.id }, a.name)),
           h(
             "td",
             { class: "num" },
@@ -322,6 +338,7 @@ export function savedAudiences(ctx: ViewContext, builder: Builder, initial: Save
     "section",
     { class: "card saved", "aria-labelledby": "saved-title" },
     h("h2", { id: "saved-title" }, t("savedAudiences")),
+    roleNote,
     saveForm,
     listBox,
     h("div", { class: "overlap-bar" }, overlapButton, overlapHint),
@@ -425,7 +442,10 @@ function overlapTable(names: string[], report: OverlapReport): HTMLElement {
 }
 
 // A modal question with Cancel (focused) and a destructive confirm; Escape cancels.
-function confirmDialog(): { element: HTMLElement; ask: (question: string, detail: string) => Promise<boolean> } {
+function confirmDialog(): {
+  element: HTMLElement;
+  ask: (question: string, detail: string, confirm: string) => Promise<boolean>;
+} {
   const title = h("h2", { id: "confirm-title" });
   const detail = h("p", { class: "muted", id: "confirm-detail" });
   const cancel = h("button", { type: "button", class: "secondary", id: "confirm-cancel" }, t("cancel"));
@@ -448,9 +468,10 @@ function confirmDialog(): { element: HTMLElement; ask: (question: string, detail
   dialog.addEventListener("close", () => close(false));
   return {
     element: dialog,
-    ask: (question, text) => {
+    ask: (question, text, confirm) => {
       title.textContent = question;
       detail.textContent = text;
+      ok.textContent = confirm;
       const opener = document.activeElement as HTMLElement | null;
       dialog.showModal();
       cancel.focus();
