@@ -291,7 +291,7 @@ void AddAudienceCommands(CLI::App& app, int* rc) {
   aud->footer(
       "Expressions:\n"
       "  segment in [\"champions\", \"loyal\"] and clv > 200\n"
-      "  bought(\"Food > Dairy > Cheese\", within=90d, min_count=2, min_spend=20)\n"
+      "  bought(\"Food > Dairy\", within=90d, min_count=2, min_spend=20)\n"
       "  region = \"south\" and not channel in [\"online\"] and recency_days <= 30\n"
       "Fields: segment, clv, orders, recency_days, aov, r_score, f_score, m_score, "
       "predicted_clv, p_alive, store, region, channel, attached attributes.\n"
@@ -305,7 +305,7 @@ void AddAudienceCommands(CLI::App& app, int* rc) {
   count->add_option("expression", expression, "The audience expression")->required();
   count->footer(
       "Example: tessera audience count 'segment in [\"VIPs\", \"loyal\"] and "
-      "bought(\"Cheese\", within=90d)'");
+      "bought(\"Dairy\", within=90d)'");
   count->callback([rc] { *rc = RunCount(args, expression); });
 
   auto* overlap = aud->add_subcommand(
@@ -351,7 +351,7 @@ void AddAudienceCommands(CLI::App& app, int* rc) {
   exp->add_option("audience", expression, "A saved audience's name, or an expression")->required();
   exp->add_option("--output,-o", args.output, "Write to this file instead of stdout");
   exp->footer(
-      "Example: tessera audience export \"cheese lovers\" -o cheese.csv\n"
+      "Example: tessera audience export \"dairy lovers\" -o dairy.csv\n"
       "The data owner sets the minimum size with `tessera audience policy --min-export-size N` "
       "(default 100).");
   exp->callback([rc] { *rc = RunExport(args, expression); });
@@ -411,7 +411,7 @@ void AddMatchCommand(CLI::App& app, int* rc) {
   match->add_option("--output,-o", output, "Write to this file instead of stdout");
   match->add_flag("--quiet,-q", quiet, "No summary on stderr");
   match->footer(
-      "Example: tessera match --crm crm.csv --audience cheese.csv --format meta -o upload.csv\n"
+      "Example: tessera match --crm crm.csv --audience dairy.csv --format meta -o upload.csv\n"
       "The store never sees the CRM file: matching pseudonymizes it with the key, here.");
   match->callback(
       [rc] { *rc = RunMatch(key, crm, mapping, audience_file, format, output, quiet); });

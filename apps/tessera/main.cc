@@ -441,7 +441,7 @@ int main(int argc, char** argv) {
       "  tessera profiles --segment champions    # one row per customer pseudonym\n"
       "  tessera snapshots create                # keep results for the API, dashboard, BI\n"
       "  tessera serve                           # dashboard and API, http://127.0.0.1:8080/\n"
-      "  tessera audience count 'segment = \"VIPs\" and bought(\"Cheese\", within=90d)'\n"
+      "  tessera audience count 'segment = \"VIPs\" and bought(\"Dairy\", within=90d)'\n"
       "                                          # size a target group (docs/audiences.md)\n"
       "Or all at once on generated data: tessera demo",
       "tessera"};
