@@ -6,7 +6,9 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -1053,6 +1055,14 @@ Status EventServer::Serve(int loops, int workers, AnswersInline answers_inline,
   streams_body_ = std::move(streams_body);
   limits_ = limits;
   ::fcntl(listen_fd, F_SETFL, ::fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+  // OpenSSL writes to a socket with write(2), which raises SIGPIPE when the client has gone
+  // (the loops' own sends say MSG_NOSIGNAL). The server's threads, started here, inherit this
+  // thread's signal mask with SIGPIPE blocked, so such a write fails with EPIPE instead of
+  // ending the process; this thread's mask is restored once they run.
+  sigset_t pipe_signal, caller_mask;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &caller_mask);
   workers_ = std::make_unique<httplib::ThreadPool>(static_cast<size_t>(std::max(1, workers)));
   Status status = OkStatus();
   {
@@ -1065,6 +1075,7 @@ Status EventServer::Serve(int loops, int workers, AnswersInline answers_inline,
       for (auto& l : loops_) l->Start();
     }
   }
+  ::pthread_sigmask(SIG_SETMASK, &caller_mask, nullptr);
   for (auto& l : loops_) l->Join();
   workers_->shutdown();
   std::lock_guard lock(loops_mu_);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,17 @@ class TestServer {
       std::this_thread::sleep_for(milliseconds(slow_ms_));
       --running_;
       res.set_content("slow", "text/plain");
+    });
+    // A write(2) to a peer that has gone, as OpenSSL's writes are: "EPIPE" when it failed
+    // rather than raising SIGPIPE.
+    http_.Get("/pipe", [](const httplib::Request&, httplib::Response& res) {
+      int pair[2];
+      ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+      ::close(pair[1]);
+      const ssize_t w = ::write(pair[0], "x", 1);
+      const int error = errno;
+      ::close(pair[0]);
+      res.set_content(w < 0 && error == EPIPE ? "EPIPE" : "wrote", "text/plain");
     });
     http_.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
       res.set_content(std::to_string(req.body.size()) + ":" + req.body, "text/plain");
@@ -564,6 +576,20 @@ TEST(EventServerTls, SlowTlsBodiesDoNotHoldTheWorkersAndTimeOut) {
     EXPECT_TRUE(late.starts_with("HTTP/1.1 408 ")) << late;
   }
   EXPECT_EQ(server.http().refusals().timeout, 12u);
+}
+
+TEST(EventServerTls, AWriteToAClientThatHasGoneFailsWithoutSigpipe) {
+  TlsFiles files;
+  TestServer server(MegabyteBodies(), 2, 4, files.Context());
+  // As a shell started from a terminal leaves it: SIGPIPE ends the process. (cpp-httplib
+  // ignores it process-wide from some of its calls, the server's own not all of them.)
+  auto* const previous = ::signal(SIGPIPE, SIG_DFL);
+  TlsConn c(server.port(), files.cert());
+  ASSERT_TRUE(c.connected());
+  c.Send("GET /pipe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string answer = c.ReadAll();
+  ::signal(SIGPIPE, previous);
+  EXPECT_TRUE(answer.ends_with("\r\n\r\nEPIPE")) << answer;
 }
 
 TEST(EventServerTls, PlainHttpOldTlsAndSilentHandshakesAreRefused) {
