@@ -66,12 +66,13 @@ Status RunServe(const ServeArgs& a) {
   if (a.tls_cert.empty() != a.tls_key.empty()) {
     return InvalidArgumentError("--tls-cert and --tls-key go together: give both, or neither");
   }
-  // SIGINT and SIGTERM stop the server cleanly: blocked here (and so in every thread
-  // started later) and awaited by one thread.
+  // SIGINT and SIGTERM stop the server cleanly, SIGHUP reloads the TLS certificate and key:
+  // blocked here (and so in every thread started later) and awaited by one thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   TESSERA_ASSIGN_OR_RETURN(auto srv, server::Server::Start(o));
   const char* scheme = srv->tls() ? "https" : "http";
@@ -91,7 +92,15 @@ Status RunServe(const ServeArgs& a) {
   }
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      const Status reloaded = srv->ReloadTls();
+      if (reloaded.ok()) {
+        std::fprintf(stderr, "tessera: reloaded the TLS certificate and key (new connections)\n");
+      } else {
+        std::fprintf(stderr, "tessera: SIGHUP: kept the TLS certificate in use: %s\n",
+                     reloaded.message().c_str());
+      }
+    }
     srv->Stop();
   });
   const Status s = srv->Run();
@@ -196,7 +205,8 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
   serve
       ->add_option("--tls-cert", serve_args.tls_cert,
                    "Serve HTTPS only (TLS 1.2+, with HSTS): the server's certificate, PEM, with "
-                   "its chain (e.g. Let's Encrypt's fullchain.pem); needs --tls-key")
+                   "its chain (e.g. Let's Encrypt's fullchain.pem); needs --tls-key. SIGHUP "
+                   "reads both files again (after a renewal)")
       ->check(CLI::ExistingFile);
   serve
       ->add_option("--tls-key", serve_args.tls_key,

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "server/http_common.h"
 
@@ -525,7 +526,7 @@ class EventServer::Loop {
       if (!server_.AdmitConnection(c->remote_ip)) {
         // Best effort: the answer fits the socket's send buffer of a new connection. A TLS
         // client would not understand it before a handshake, which is not worth its cost here.
-        if (!server_.tls_) {
+        if (!server_.tls_on_.load()) {
           const std::string answer =
               Refusal(503, "too_many_connections", "too many connections from this address");
           [[maybe_unused]] const ssize_t w = ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
@@ -541,8 +542,8 @@ class EventServer::Loop {
       if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
         AddressOf(local, &c->local_ip, &c->local_port);
       }
-      if (server_.tls_) {
-        c->tls.reset(SSL_new(server_.tls_->get()));
+      if (server_.tls_on_.load()) {
+        c->tls.reset(server_.NewTlsSession());
         if (!c->tls || SSL_set_fd(c->tls.get(), fd) != 1) {
           server_.ReleaseConnection(c->remote_ip);
           ::close(fd);
@@ -972,7 +973,19 @@ EventServer::~EventServer() {
 
 void EventServer::DeepenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
 
-void EventServer::EnableTls(std::unique_ptr<TlsContext> tls) { tls_ = std::move(tls); }
+void EventServer::EnableTls(std::unique_ptr<TlsContext> tls) {
+  std::unique_ptr<TlsContext> previous;  // freed outside the lock
+  std::lock_guard lock(tls_mu_);
+  previous = std::exchange(tls_, std::move(tls));
+  tls_on_ = tls_ != nullptr;
+}
+
+SSL* EventServer::NewTlsSession() {
+  // The session holds a reference to its context: a context replaced meanwhile lives on
+  // until its last connection ends.
+  std::lock_guard lock(tls_mu_);
+  return tls_ ? SSL_new(tls_->get()) : nullptr;
+}
 
 int64_t EventServer::read_timeout_ns() const {
   return SecondsToNs(read_timeout_sec_, read_timeout_usec_);

@@ -83,7 +83,8 @@ class EventServer : public httplib::Server {
   // 5, so a burst of new connections loses SYNs and waits a second per retry).
   void DeepenBacklog();
 
-  // Before Serve(): every connection speaks TLS with this context.
+  // Every connection accepted from now on speaks TLS with this context; those open keep the
+  // one they have. Before or during Serve() (a renewed certificate), from any thread.
   void EnableTls(std::unique_ptr<TlsContext> tls);
 
   // Serves the bound socket with `loops` event loops and `workers` worker threads until
@@ -129,7 +130,12 @@ class EventServer : public httplib::Server {
   std::mutex loops_mu_;
   std::vector<std::unique_ptr<Loop>> loops_;  // GUARDED_BY(loops_mu_) while they start and stop
   std::unique_ptr<httplib::TaskQueue> workers_;
-  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
+  // A new TLS session for a connection just accepted; null without TLS or on an error.
+  SSL* NewTlsSession();
+
+  std::mutex tls_mu_;
+  std::unique_ptr<TlsContext> tls_;  // GUARDED_BY(tls_mu_); null: plain HTTP
+  std::atomic<bool> tls_on_{false};  // tls_ != null
 };
 
 // The number of CPUs this process may run on (its affinity mask), at least 1.

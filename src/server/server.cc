@@ -577,6 +577,14 @@ bool Server::tls() const {
   return !impl_->options.tls_cert_path.empty() || !impl_->options.tls_key_path.empty();
 }
 
+Status Server::ReloadTls() {
+  if (!tls()) return FailedPreconditionError("the server was started without TLS");
+  TESSERA_ASSIGN_OR_RETURN(auto fresh, internal::TlsContext::Create(impl_->options.tls_cert_path,
+                                                                    impl_->options.tls_key_path));
+  impl_->http.EnableTls(std::move(fresh));
+  return OkStatus();
+}
+
 bool ListensBeyondLoopback(const std::string& host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return false;
   in_addr v4{};

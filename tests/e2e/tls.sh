@@ -2,8 +2,9 @@
 # `tessera serve --tls-cert --tls-key`, with real parts: a self-signed certificate made by the
 # openssl CLI, the real server on loopback, curl and openssl s_client as clients. The API
 # answers over TLS 1.2 and 1.3 with HSTS; TLS 1.1 and plain HTTP are refused; the slow-client
-# limit holds over TLS; a bad key, a key of another certificate, or half the pair is refused at
-# start; listening beyond loopback without TLS warns.
+# limit holds over TLS; SIGHUP reads a renewed certificate; a bad key, a key of another
+# certificate, or half the pair is refused at start; listening beyond loopback without TLS
+# warns.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 serve_begin "$1"
@@ -93,6 +94,27 @@ refused=$(curl -sS --cacert cert.pem -H "Authorization: Bearer $key" "$url/metri
   sed -nE 's/^tessera_http_refused_total\{reason="tls"\} ([0-9]+)$/\1/p')
 [ "${refused:-0}" -ge 2 ] || fail "tls refusals counted: '${refused}'"
 echo "slow clients over TLS: 408 in ${took} s; a silent handshake closed; refusals counted"
+
+# A renewed certificate is read on SIGHUP, without a restart; a renewal that cannot be used is
+# reported and the pair in use kept.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=renewed \
+  -addext "subjectAltName=DNS:localhost" -keyout renewed_key.pem -out renewed_cert.pem 2>/dev/null
+cp renewed_cert.pem cert.pem
+cp renewed_key.pem key.pem
+kill -HUP "$server"
+for _ in $(seq 50); do grep -q "reloaded the TLS certificate" serve.err && break; sleep 0.1; done
+grep -q "reloaded the TLS certificate" serve.err || fail "no reload: $(cat serve.err)"
+subject=$(openssl s_client -connect "127.0.0.1:$port" </dev/null 2>/dev/null | grep "^subject=")
+[ "$subject" = "subject=CN = renewed" ] || fail "after SIGHUP the server shows '$subject'"
+curl -sS --cacert renewed_cert.pem -o /dev/null "$url/api/v1/health" || fail "renewed certificate"
+echo "not a key" >key.pem
+kill -HUP "$server"
+for _ in $(seq 50); do grep -q "kept the TLS certificate in use" serve.err && break; sleep 0.1; done
+grep -q "kept the TLS certificate in use: TLS private key 'key.pem'" serve.err ||
+  fail "a bad renewal: $(cat serve.err)"
+kill -0 "$server" || fail "a bad renewal stopped the server"
+curl -sS --cacert renewed_cert.pem -o /dev/null "$url/api/v1/health" || fail "after a bad renewal"
+echo "SIGHUP: a renewed certificate in use without a restart; a bad one refused, the old kept"
 serve_stop
 
 # Start-up refusals, each with a clear message and a non-zero exit.

@@ -61,6 +61,11 @@ class Server {
 
   int port() const;
   bool tls() const;
+  // Reads the TLS certificate and key again from their files (after a renewal): connections
+  // accepted from then on use them, open ones keep theirs. Thread-safe. Errors: those of
+  // Start for the files, and the server keeps the pair it has; kFailedPrecondition when it
+  // was started without TLS.
+  Status ReloadTls();
   // Serves until Stop() (from another thread or a signal handler's thread).
   Status Run();
   void Stop();
