@@ -350,6 +350,7 @@ struct QueryArgs {
   int64_t k_min = 0;
   std::string worker, worker_wrapper, worker_host;
   std::string output;  // activate: the list
+  std::string then;    // count: further counts on the kept match, one JSON object a line
 };
 
 std::string CellsTable(const Json& result) {
@@ -420,10 +421,9 @@ std::string AttestationLine(const Json& result) {
   return fmt::format("attestation: {}\n", mode);
 }
 
-Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
-  TESSERA_ASSIGN_OR_RETURN(auto context, OpenQueryContext(a));
-  QueryContext& c = *context;
-  const collab::PartyProfile& profile = *c.profile;
+// The query the arguments ask of the owners.
+StatusOr<collab::QuerySpec> SpecOf(const QueryArgs& a, collab::QueryKind kind,
+                                   const collab::PartyProfile& profile) {
   collab::QuerySpec spec;
   spec.kind = kind;
   if (a.partner.empty() == a.owners.empty()) {
@@ -447,35 +447,128 @@ Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
     spec.epsilon_micro = *eps;
   }
   if (a.k_min > 0) spec.k_min = static_cast<uint64_t>(a.k_min);
-  auto result = collab::RunQuery(spec, c.requester, c.grants, *c.transport);
-  TESSERA_RETURN_IF_ERROR(collab::AuditQuery(c.store->db(), profile.id, spec, result,
-                                             static_cast<int64_t>(std::time(nullptr))));
-  if (!result.ok()) return result.status();
-  Json out = Json::parse(result->result_json);
-  out["epsilon_spent"] = result->request.epsilon_micro
-                             ? Json(collab::FormatEpsilon(*result->request.epsilon_micro))
-                             : Json(nullptr);
-  out["grants"] = result->grant_ids;
-  out["bytes"] = {{"to_owners", result->bytes_to_owners},
-                  {"from_owners", result->bytes_from_owners},
-                  {"to_worker_host", result->bytes_to_worker_host}};
-  out["seconds"] = {{"round1", result->seconds_round1},
-                    {"round2", result->seconds_round2},
-                    {"worker", result->seconds_worker}};
-  if (a.format == "json") {
-    Print(out.dump(2) + "\n");
-    return OkStatus();
+  return spec;
+}
+
+// The further counts of --then FILE: one JSON object a line (blank lines and lines starting with
+// # skipped), with the members expression, partner_expression, breakdown, partner_breakdown
+// (lists of names), epsilon (text) and k_min, each as the option of the same name; the rest as
+// the first count's. Errors: kInvalidArgument "FILE:LINE: reason".
+StatusOr<std::vector<QueryArgs>> ReadFurtherCounts(const QueryArgs& first) {
+  std::ifstream in(first.then);
+  if (!in) return InvalidArgumentError("--then {}: cannot be read", first.then);
+  std::vector<QueryArgs> out;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const auto where = [&](std::string_view why) {
+      return InvalidArgumentError("{}:{}: {}", first.then, number, why);
+    };
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
+    const Json j = Json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return where("not a JSON object");
+    QueryArgs a = first;
+    a.expression = a.partner_expression = a.breakdown = a.partner_breakdown = a.epsilon = "";
+    for (const auto& [k, v] : j.items()) {
+      if (k == "expression" || k == "partner_expression" || k == "epsilon") {
+        if (!v.is_string()) return where(fmt::format("{} is not text", k));
+        (k == "expression" ? a.expression
+         : k == "epsilon"  ? a.epsilon
+                           : a.partner_expression) = v.get<std::string>();
+      } else if (k == "breakdown" || k == "partner_breakdown") {
+        std::string names;
+        if (!v.is_array()) return where(fmt::format("{} is not a list of names", k));
+        for (const Json& n : v) {
+          if (!n.is_string()) return where(fmt::format("{} is not a list of names", k));
+          names += (names.empty() ? "" : ",") + n.get<std::string>();
+        }
+        (k == "breakdown" ? a.breakdown : a.partner_breakdown) = names;
+      } else if (k == "k_min") {
+        if (!v.is_number_unsigned()) return where("k_min is not a whole number");
+        a.k_min = v.get<int64_t>();
+      } else {
+        return where(fmt::format("unknown member '{}'", k));
+      }
+    }
+    out.push_back(std::move(a));
   }
+  if (in.bad()) return InvalidArgumentError("--then {}: read error", first.then);
+  return out;
+}
+
+// The result as printed (JSON) or as the table with its footer (text).
+Json ResultJson(const collab::QueryResult& result) {
+  Json out = Json::parse(result.result_json);
+  out["epsilon_spent"] = result.request.epsilon_micro
+                             ? Json(collab::FormatEpsilon(*result.request.epsilon_micro))
+                             : Json(nullptr);
+  out["grants"] = result.grant_ids;
+  out["bytes"] = {{"to_owners", result.bytes_to_owners},
+                  {"from_owners", result.bytes_from_owners},
+                  {"to_worker_host", result.bytes_to_worker_host}};
+  out["seconds"] = {{"round1", result.seconds_round1},
+                    {"round2", result.seconds_round2},
+                    {"worker", result.seconds_worker}};
+  return out;
+}
+
+std::string ResultText(const Json& out) {
   std::string text = CellsTable(out);
   text += fmt::format("{} cells under the minimum of {} withheld; noise: {}; ε spent: {}\n",
                       out["filtered_cells"].get<int64_t>(), out["k_min"].get<int64_t>(),
                       out["noise"].get<std::string>(),
-                      result->request.epsilon_micro
-                          ? collab::FormatEpsilon(*result->request.epsilon_micro)
-                          : std::string("none"));
+                      out["epsilon_spent"].is_null() ? std::string("none")
+                                                     : out["epsilon_spent"].get<std::string>());
   text += AttestationLine(out);
-  Print(text);
-  return OkStatus();
+  return text;
+}
+
+Status RunCollabQuery(QueryArgs a, collab::QueryKind kind) {
+  TESSERA_ASSIGN_OR_RETURN(auto context, OpenQueryContext(a));
+  QueryContext& c = *context;
+  const collab::PartyProfile& profile = *c.profile;
+  TESSERA_ASSIGN_OR_RETURN(collab::QuerySpec spec, SpecOf(a, kind, profile));
+  // Further counts on the same match: read and checked before anything is asked.
+  std::vector<QueryArgs> further;
+  std::vector<collab::QuerySpec> further_specs;
+  if (!a.then.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(further, ReadFurtherCounts(a));
+    for (const QueryArgs& f : further) {
+      TESSERA_ASSIGN_OR_RETURN(collab::QuerySpec s, SpecOf(f, kind, profile));
+      further_specs.push_back(std::move(s));
+    }
+    spec.keep = true;
+  }
+  const auto now = [] { return static_cast<int64_t>(std::time(nullptr)); };
+  std::unique_ptr<collab::KeptMatch> kept;
+  auto result = collab::RunQuery(spec, c.requester, c.grants, *c.transport, &kept);
+  TESSERA_RETURN_IF_ERROR(collab::AuditQuery(c.store->db(), profile.id, spec, result, now()));
+  if (!result.ok()) return result.status();
+  std::vector<Json> outs = {ResultJson(*result)};
+  Status failed;
+  for (size_t i = 0; i < further_specs.size() && failed.ok(); ++i) {
+    auto counted = kept->Count(further_specs[i], c.grants, *c.transport);
+    TESSERA_RETURN_IF_ERROR(
+        collab::AuditQuery(c.store->db(), profile.id, further_specs[i], counted, now()));
+    if (!counted.ok()) {
+      failed = counted.status().WithContext(fmt::format("{}: count {}", a.then, i + 1));
+    } else {
+      outs.push_back(ResultJson(*counted));
+    }
+  }
+  if (kept) (void)kept->End(*c.transport);
+  if (a.format == "json") {
+    Print((a.then.empty() ? outs.front() : Json(outs)).dump(2) + "\n");
+  } else {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (!a.then.empty()) {
+        Print(i == 0
+                  ? std::string("The match (kept for the counts of ") + a.then + "):\n"
+                  : fmt::format("\nCount {} of {} on the kept match:\n", i, further_specs.size()));
+      }
+      Print(ResultText(outs[i]));
+    }
+  }
+  return failed;
 }
 
 // Exit 0 with the list written; 1 when it was withheld (fewer than k_min people: nothing is
@@ -573,6 +666,11 @@ void AddQueryCommands(CLI::App& app, int* rc) {
   count->add_option("--epsilon", count_args.epsilon,
                     "ε of this query (default: the grants' ε per query, if they ask for noise)");
   count->add_option("--k-min", count_args.k_min, "Smallest cell (at least the grants')");
+  count->add_option("--then", count_args.then,
+                    "Keep the match and run the counts of this file on it, one JSON object a "
+                    "line ({\"expression\", \"partner_expression\", \"breakdown\": [...], "
+                    "\"partner_breakdown\": [...], \"epsilon\", \"k_min\"}): each takes seconds "
+                    "instead of a new match, and is judged and logged by the owners as a query");
   count->footer(
       "Example: tessera collab count --partner Telco --collaboration collab.toml \\\n"
       "           --expression 'segment = \"champions\"' --partner-breakdown age_band");

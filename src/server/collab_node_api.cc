@@ -15,6 +15,10 @@
 namespace tessera::server::internal {
 namespace {
 
+// Matches this server keeps for its analysts at once (each holds a worker here, or a place at a
+// worker host, and a place at each owner).
+constexpr size_t kMaxKeptMatches = 4;
+
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -158,6 +162,8 @@ void CollabNodeApi::AddRoutes(httplib::Server& http) {
   });
   http.Post("/api/v1/collab/activate",
             [this](const httplib::Request& req, httplib::Response& res) { Activate(req, res); });
+  http.Delete(R"(/api/v1/collab/matches/([0-9a-f]{32}))",
+              [this](const httplib::Request& req, httplib::Response& res) { EndMatch(req, res); });
 }
 
 void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
@@ -210,8 +216,8 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
 }
 
 std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, collab::QueryKind kind,
-                                               collab::QuerySpec* spec,
-                                               std::string* worker_host) const {
+                                               collab::QuerySpec* spec, std::string* worker_host,
+                                               std::string* match) const {
   if (req.body.size() > options_.max_json_bytes) {
     return HttpError{413, "payload_too_large", "the JSON body is too large", ""};
   }
@@ -225,8 +231,8 @@ std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, coll
       : kind == collab::QueryKind::kActivation
           ? std::set<std::string>{"partner",      "identifier", "own",
                                   "partner_side", "k_min",      "worker_host"}
-          : std::set<std::string>{"partner", "identifier", "own",        "partner_side",
-                                  "epsilon", "k_min",      "worker_host"};
+          : std::set<std::string>{"partner", "identifier", "own",   "partner_side", "epsilon",
+                                  "k_min",   "keep",       "match", "worker_host"};
   for (const auto& [k, v] : body.items()) {
     if (!allowed.contains(k)) return BadParameter(k, fmt::format("unknown member {}", k));
   }
@@ -270,7 +276,48 @@ std::optional<HttpError> CollabNodeApi::SpecOf(const httplib::Request& req, coll
     }
     *worker_host = body["worker_host"].get<std::string>();
   }
+  if (body.contains("keep")) {
+    if (!body["keep"].is_boolean()) return BadParameter("keep", "keep must be true or false");
+    spec->keep = body["keep"].get<bool>();
+  }
+  if (body.contains("match")) {
+    if (!body["match"].is_string() || match == nullptr) {
+      return BadParameter("match", "match must be the id of a kept match");
+    }
+    if (spec->keep || body.contains("worker_host")) {
+      return BadParameter("match",
+                          "a count on a kept match keeps no new one, and its worker stays where "
+                          "the match put it");
+    }
+    *match = body["match"].get<std::string>();
+  }
   return std::nullopt;
+}
+
+std::shared_ptr<CollabNodeApi::Kept> CollabNodeApi::FindMatch(const std::string& id) {
+  std::vector<std::shared_ptr<Kept>> expired;
+  std::shared_ptr<Kept> found;
+  {
+    std::lock_guard lock(matches_mu_);
+    for (auto it = matches_.begin(); it != matches_.end();) {
+      std::unique_lock kept_lock(it->second->mu, std::try_to_lock);
+      const bool gone =
+          kept_lock.owns_lock() && (!it->second->match || it->second->match->expires() <= Now());
+      if (gone) {
+        expired.push_back(it->second);
+        it = matches_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (auto it = matches_.find(id); it != matches_.end()) found = it->second;
+  }
+  // The owners and the host forget an expired match by themselves; its worker here ends now.
+  for (const auto& kept : expired) {
+    std::lock_guard kept_lock(kept->mu);
+    kept->match.reset();
+  }
+  return found;
 }
 
 void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
@@ -279,14 +326,50 @@ void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
   if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
   collab::QuerySpec spec;
   collab::RequesterOptions requester = RequesterOptions();
-  if (auto e = SpecOf(req, kind, &spec, &requester.worker_host)) return SendError(res, *e);
+  std::string match_id;
+  if (auto e = SpecOf(req, kind, &spec, &requester.worker_host, &match_id)) {
+    return SendError(res, *e);
+  }
   auto store = hooks_.store();
   if (!store.ok()) return SendError(res, FromStatus(store.status()));
   auto grants = collab::GrantStore((*store)->db()).List();
   if (!grants.ok()) return SendError(res, FromStatus(grants.status()));
   HttpNodeTransport remote(*party_key_);
   collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
-  auto result = collab::RunQuery(spec, requester, *grants, transport);
+  StatusOr<collab::QueryResult> result = InternalError("no query ran");
+  std::unique_ptr<collab::KeptMatch> kept;
+  if (!match_id.empty()) {
+    std::shared_ptr<Kept> entry = FindMatch(match_id);
+    std::unique_lock<std::mutex> lock;  // one count at a time on a match
+    if (entry) lock = std::unique_lock(entry->mu);
+    if (!entry || !entry->match) {
+      HttpError e{404, "not_found",
+                  "no match of that id is kept here (ended, expired, or this server restarted): "
+                  "count with \"keep\": true to match again",
+                  ""};
+      e.extra["reason"] = "unknown_match";
+      return SendError(res, e);
+    }
+    result = entry->match->Count(spec, *grants, transport);
+    // A count that failed at the worker ended the match; its refusals by grants did not.
+    if (!result.ok() && result.status().TextDetail("reason").value_or("") == "unknown_match") {
+      entry->match.reset();
+    }
+  } else {
+    if (spec.keep) {
+      std::lock_guard lock(matches_mu_);
+      if (matches_.size() >= kMaxKeptMatches) {
+        HttpError e{409, "conflict",
+                    fmt::format("this server keeps {} matches already: end one "
+                                "(DELETE /api/v1/collab/matches/ID) or let it expire",
+                                matches_.size()),
+                    ""};
+        e.extra["reason"] = "too_many_matches";
+        return SendError(res, e);
+      }
+    }
+    result = collab::RunQuery(spec, requester, *grants, transport, spec.keep ? &kept : nullptr);
+  }
   if (Status audited = collab::AuditQuery((*store)->db(), party_key_->id(), spec, result, Now());
       !audited.ok()) {
     return SendError(res, FromStatus(audited));
@@ -297,6 +380,44 @@ void CollabNodeApi::Query(const httplib::Request& req, httplib::Response& res,
                              ? Json(collab::FormatEpsilon(*result->request.epsilon_micro))
                              : Json(nullptr);
   out["grants"] = result->grant_ids;
+  out["seconds"] = result->seconds_round1 + result->seconds_round2 + result->seconds_worker;
+  if (kept) {
+    const std::string id = collab::PsiSessionIdHex(kept->request().session);
+    out["match"] = {{"id", id}, {"expires", kept->expires()}};
+    auto entry = std::make_shared<Kept>();
+    entry->match = std::move(kept);
+    std::lock_guard lock(matches_mu_);
+    matches_[id] = std::move(entry);
+  } else if (!match_id.empty()) {
+    out["match"] = {{"id", match_id}};
+  }
+  res.set_content(out.dump() + "\n", "application/json");
+}
+
+void CollabNodeApi::EndMatch(const httplib::Request& req, httplib::Response& res) {
+  if (!hooks_.authorize(req, res, Role::kAnalyst)) return;
+  if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
+  const std::string id = req.matches[1].str();
+  std::shared_ptr<Kept> entry;
+  {
+    std::lock_guard lock(matches_mu_);
+    if (auto it = matches_.find(id); it != matches_.end()) {
+      entry = it->second;
+      matches_.erase(it);
+    }
+  }
+  if (!entry) return SendError(res, {404, "not_found", "no match of that id is kept here", ""});
+  std::lock_guard lock(entry->mu);  // after a count running on it
+  Status told = OkStatus();
+  if (entry->match) {
+    HttpNodeTransport remote(*party_key_);
+    collab::LocalTransport transport(*party_key_, {node_.get()}, &remote);
+    told = entry->match->End(transport);
+    entry->match.reset();
+  }
+  // Ended here whatever the others answered: they forget it when it expires.
+  Json out{{"ended", true}, {"everyone_told", told.ok()}};
+  if (!told.ok()) out["note"] = told.message();
   res.set_content(out.dump() + "\n", "application/json");
 }
 

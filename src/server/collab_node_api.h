@@ -7,7 +7,10 @@
 //   POST /api/v1/collab/node/worker_start, /worker_run — the same, for a party with the role
 //        worker_host: a join worker for another party's query (worker_host.h);
 //   POST /api/v1/collab/overlap, /count       — analysts: run a query as the requester, with this
-//        party as one owner and a partner as the other, the join worker started here;
+//        party as one owner and a partner as the other, the join worker started here; a count
+//        with "keep": true keeps its match (answering its id), one with "match": ID counts on a
+//        kept match in seconds (session.h KeptMatch);
+//   DELETE /api/v1/collab/matches/{id}         — analysts: end a kept match;
 //   POST /api/v1/collab/activate              — analysts: the same for an activation, answering
 //        the members of the joint audience among this party's own customers (pseudonyms, JSON or
 //        CSV) when they are at least k_min and this party's minimum export size.
@@ -19,7 +22,9 @@
 #include <httplib.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -64,12 +69,22 @@ class CollabNodeApi {
             const httplib::ContentReader& reader);
   void Query(const httplib::Request& req, httplib::Response& res, collab::QueryKind kind);
   void Activate(const httplib::Request& req, httplib::Response& res);
+  void EndMatch(const httplib::Request& req, httplib::Response& res);
   // The query a request's JSON body asks for, with this party as the first owner, and where
   // its worker should run (empty: where the grants allow, here first).
+  // A count's "match" (a kept match's id) goes to *match when given.
   std::optional<HttpError> SpecOf(const httplib::Request& req, collab::QueryKind kind,
-                                  collab::QuerySpec* spec, std::string* worker_host) const;
+                                  collab::QuerySpec* spec, std::string* worker_host,
+                                  std::string* match = nullptr) const;
   // How this node runs a query as the requester (its key, collaboration file and worker).
   collab::RequesterOptions RequesterOptions() const;
+  // A match kept for counts: one count at a time on it.
+  struct Kept {
+    std::mutex mu;
+    std::unique_ptr<collab::KeptMatch> match;  // none once ended
+  };
+  // The kept match of that id (hex), none when unknown; forgets and ends expired ones first.
+  std::shared_ptr<Kept> FindMatch(const std::string& id);
   // Why this node cannot take part, or empty.
   std::string Unavailable() const;
 
@@ -81,6 +96,8 @@ class CollabNodeApi {
   std::unique_ptr<collab::OwnerNode> node_;
   std::unique_ptr<collab::WorkerHostNode> host_;  // refuses unless this party is a worker_host
   std::string why_not_;
+  std::mutex matches_mu_;
+  std::map<std::string, std::shared_ptr<Kept>> matches_;  // by id; guarded by matches_mu_
 };
 
 }  // namespace tessera::server::internal

@@ -491,17 +491,45 @@ std::string OpenApiDocument() {
                     {"404", "this node takes no part in collaborations (what is missing)"},
                     {"409", kQueryRefused},
                     {"502", "the partner's node cannot be reached (partner_unreachable)"}}));
+  const std::string count_refused =
+      std::string(kQueryRefused) +
+      "; for kept matches too_many_matches, match_stale (the partner's data changed: match again)";
+  const char* kCountRefused = count_refused.c_str();
+  Json count_body = query_body;
+  Json& count_props = count_body["content"]["application/json"]["schema"]["properties"];
+  count_props["keep"] = {
+      {"type", "boolean"},
+      {"description",
+       "keep the match for further counts on it (answer: match {id, expires}); up to 4 kept "
+       "here, 2 per owner"}};
+  count_props["match"] = {
+      {"type", "string"},
+      {"description",
+       "the id of a kept match: count on it in seconds, without matching again (the partner "
+       "judges and logs the count as a query; its ε is spent as one)"}};
   p["/api/v1/collab/count"]["post"] =
       op("A joint audience's size, broken down by up to two attributes; cells under k_min "
-         "withheld, noisy when the grants ask for differential privacy",
-         "analyst", none, query_body,
+         "withheld, noisy when the grants ask for differential privacy. With keep the match "
+         "stays for counts on it (match), each taking seconds",
+         "analyst", none, count_body,
          responses({{"200", kQueryResult},
                     {"400", kErr},
                     {"401", kErr},
                     {"403", kErr},
-                    {"404", "this node takes no part in collaborations (what is missing)"},
-                    {"409", kQueryRefused},
+                    {"404",
+                     "this node takes no part in collaborations (what is missing), or no match "
+                     "of that id is kept here (reason unknown_match)"},
+                    {"409", kCountRefused},
                     {"502", "the partner's node cannot be reached (partner_unreachable)"}}));
+  p["/api/v1/collab/matches/{id}"]["delete"] =
+      op("End a kept match: the owners forget their positions, the worker stops", "analyst",
+         {Param("id", "path", "string", "the match's id (32 hex digits)")}, Json(nullptr),
+         responses({{"200",
+                     "ended: true; everyone_told (false: an owner or host was not "
+                     "reached and forgets it when it expires), note"},
+                    {"401", kErr},
+                    {"403", kErr},
+                    {"404", "no match of that id is kept here"}}));
   const Json activation_body = {
       {"required", true},
       {"content",
@@ -548,13 +576,15 @@ std::string OpenApiDocument() {
          std::move(activation_responses));
   p["/api/v1/collab/node/{step}"]["post"] =
       op("Between nodes, not for people: a session's round (round1, round2) at an owner, a "
-         "grantor's revocation notice (grant_revoked), or a join worker's start and run "
-         "(worker_start, worker_run) at a worker host, signed by the sending "
+         "grantor's revocation notice (grant_revoked), a count on a kept match and its end "
+         "(count, match_end), or a join worker's start, run, counts and stop (worker_start, "
+         "worker_run, worker_count, worker_stop) at a worker host, signed by the sending "
          "party (headers Tessera-From, Tessera-To, Tessera-Time, Tessera-Nonce, Tessera-Signature; "
          "docs/collaboration.md \"Between nodes\"); no API key",
          "party signature",
          {Param("step", "path", "string",
-                "round1, round2, grant_revoked, worker_start or worker_run")},
+                "round1, round2, count, match_end, grant_revoked, worker_start, worker_run, "
+                "worker_count or worker_stop")},
          {{"required", true},
           {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}}}}}}}},
          responses({{"200", "the reply (octet-stream), signed in the same headers"},
