@@ -5,7 +5,10 @@
 #
 #   bench/collab_query.sh KIND [N_A] [N_B] [OVERLAP] [BUILD_DIR]
 #     KIND       overlap: the overlap's size; count: a joint audience count broken down by two
-#                attributes, A's segment × B's segment
+#                attributes, A's segment × B's segment; kept: a match kept for counts (its own
+#                count of everyone), then three counts on it (`collab count --then`): segment ×
+#                segment, A's champions by B's segment, segment × segment again — the time of
+#                each is what a count costs once matched
 #     N_A, N_B   customers with an e-mail at A and at B (default 1000000 each)
 #     OVERLAP    people both have (default N_B / 2)
 #   COLLAB_BENCH_DIR=DIR keeps the two parties (stores, keys, snapshots) in DIR and reuses them
@@ -19,7 +22,7 @@
 # between them. Loads are timed apart.
 set -euo pipefail
 kind=${1:-}
-[ "$kind" = overlap ] || [ "$kind" = count ] || { echo "usage: $0 overlap|count [N_A] [N_B] [OVERLAP] [BUILD_DIR]" >&2; exit 2; }
+case "$kind" in overlap | count | kept) ;; *) echo "usage: $0 overlap|count|kept [N_A] [N_B] [OVERLAP] [BUILD_DIR]" >&2; exit 2 ;; esac
 na=${2:-1000000}
 nb=${3:-1000000}
 overlap=${4:-$((nb / 2))}
@@ -98,7 +101,7 @@ TOML
 if [ "$kind" = overlap ]; then
   grant=(--purpose overlap --outputs overlap_size)
 else
-  grant=(--purpose audience_counts --outputs cell_counts --fields segment --k-min 10)
+  grant=(--purpose audience_counts --outputs audience_count,cell_counts --fields segment --k-min 10)
 fi
 "$bin" grant create --partner A --collaboration collab.toml "${grant[@]}" --worker-hosts A \
   --recipients A --store b.db --key b.key --out grant.json 2>/dev/null
@@ -113,8 +116,15 @@ done
 
 if [ "$kind" = overlap ]; then
   query=(overlap)
-else
+elif [ "$kind" = count ]; then
   query=(count --breakdown segment --partner-breakdown segment)
+else
+  cat >counts.jsonl <<'JSONL'
+{"breakdown": ["segment"], "partner_breakdown": ["segment"]}
+{"expression": "segment = \"champions\"", "partner_breakdown": ["segment"]}
+{"breakdown": ["segment"], "partner_breakdown": ["segment"]}
+JSONL
+  query=(count --then counts.jsonl)
 fi
 start=$(date +%s.%N)
 /usr/bin/time -f '%M' -o a.rss "$bin" collab "${query[@]}" --partner B --collaboration collab.toml \
@@ -125,6 +135,17 @@ python3 - "$kind $na x $nb" "$overlap" "$wall" "$(($(cat a.rss) / 1024))" "$((b_
 import json, sys
 what, overlap, wall, a_rss, b_rss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
 r = json.load(open("result.json"))
+if isinstance(r, list):  # kept: the match, then the counts on it
+    first = r[0]
+    for i, c in enumerate(r[1:], 1):
+        total = sum(x["count"] for x in c["cells"])
+        s = c["seconds"]
+        print(f"count {i} on the match: {len(c['cells'])} cells ({c['filtered_cells']} withheld), "
+              f"sum {total}; {s['round2'] + s['worker']:.2f} s (owners {s['round2']:.2f} s, worker "
+              f"{s['worker']:.2f} s); {(c['bytes']['to_owners'] + c['bytes']['from_owners']) >> 20} MiB")
+        if i != 2 and c["filtered_cells"] == 0 and total != overlap:
+            sys.exit("WRONG sum")
+    r = first
 total = sum(c["count"] for c in r["cells"])
 s, b = r["seconds"], r["bytes"]
 print(f"{what}: {len(r['cells'])} cells ({r['filtered_cells']} under k_min withheld), sum {total} "
