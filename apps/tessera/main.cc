@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -355,6 +356,26 @@ int RunOrdersDecrypt(const std::string& key_path, std::vector<std::string> token
   return rc;
 }
 
+// A load's summary in words (`GET /api/v1/loads` has it as JSON): what was read, rejected and
+// stored. A summary this version cannot read is printed as stored.
+std::string LoadSummaryLine(const std::string& summary_json) {
+  const auto j = nlohmann::json::parse(summary_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return summary_json;
+  const auto n = [&](const char* name) { return j.value(name, uint64_t{0}); };
+  const auto count = [&](const char* name) { return WithThousands(n(name)); };
+  std::string line =
+      fmt::format("{} file{}, {} rows read, {} rejected", count("files"),
+                  n("files") == 1 ? "" : "s", count("rows_read"), count("rows_rejected"));
+  if (n("duplicate_rows") > 0) line += fmt::format(", {} duplicate", count("duplicate_rows"));
+  line += fmt::format("; {} orders stored ({} already there); {} customers ({} new)",
+                      count("orders_stored"), count("orders_already_stored"),
+                      count("customers_in_input"), count("customers_new"));
+  if (j.contains("seconds") && j["seconds"].is_number()) {
+    line += fmt::format("; {:.1f} s", j["seconds"].get<double>());
+  }
+  return line;
+}
+
 int RunStatus(const StoreArgs& sa) {
   auto store = server::OpenStore(sa.store, false);
   if (!store.ok()) return Fail(store.status());
@@ -374,7 +395,8 @@ int RunStatus(const StoreArgs& sa) {
   if (loads.ok()) {
     for (const auto& l : *loads) {
       std::printf("  load %lld  %s  %s\n", static_cast<long long>(l.load_id), l.started_at.c_str(),
-                  l.finished_at.empty() ? "(interrupted or running)" : l.summary_json.c_str());
+                  l.finished_at.empty() ? "(interrupted or running)"
+                                        : LoadSummaryLine(l.summary_json).c_str());
     }
   }
   return 0;

@@ -533,6 +533,28 @@ for (const lang of LANGS) {
   });
 }
 
+// --- Item 10: Profiles has its own choice of segment ---
+
+for (const lang of LANGS) {
+  test(`${lang}: Profiles chooses its segment itself`, async () => {
+    const page = await newPage("phone", lang);
+    await login(page, keys.analyst);
+    await go(page, "#/profiles", "#profiles-segment:not([disabled])");
+    const report = await api(`api/v1/segments?lang=${lang}`);
+    const fmt = (n) => new Intl.NumberFormat(LOCALE[lang]).format(n);
+    assert.deepEqual(
+      await page.$$eval("#profiles-segment option", (os) => os.slice(1).map((o) => o.textContent)),
+      report.segments.map((s) => `${s.group} (${fmt(s.uuid_count)})`),
+    );
+    const loyal = report.segments.find((s) => s.key === "loyal");
+    await page.selectOption("#profiles-segment", "loyal");
+    await page.waitForSelector("#profiles-table tbody tr");
+    assert.match(await page.textContent("#profiles-count"), new RegExp(`${fmt(loyal.uuid_count)}`));
+    assert.equal(await page.inputValue("#profiles-segment"), "loyal");
+    await page.context().close();
+  });
+}
+
 // --- Items 4 and 13: one base for each share, said; the CLI's precision ---
 
 for (const lang of LANGS) {

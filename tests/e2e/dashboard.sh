@@ -40,6 +40,10 @@ store=$TESSERA_STORE
 "$tessera" keys init >/dev/null
 "$tessera" generate --customers 3000 --months 24 --seed 11 --end 2025-06-30 --output "$work/orders.csv" 2>/dev/null
 "$tessera" ingest "$work/orders.csv" --quiet
+# The load history in words, not the summary's JSON (issue 17 #13).
+loadline=$("$tessera" status | grep -E '^  load 1 ')
+[[ "$loadline" =~ \ 1\ file,\ [0-9,]+\ rows\ read,\ 0\ rejected.*\;\ [0-9,]+\ orders\ stored && "$loadline" != *"{"* ]] ||
+  { echo "tessera status printed the load as: $loadline"; exit 1; }
 "$tessera" snapshots create --as-of 2025-01-31 --window 12m --quiet >/dev/null
 # The newest with predictions, which the segment table and profile view then show.
 "$tessera" snapshots create --as-of 2025-06-30 --window 12m --predict --quiet >/dev/null

@@ -50,6 +50,26 @@ function lookupForm(ctx: ViewContext, value = ""): HTMLElement {
   return card(t("lookupTitle"), form);
 }
 
+// Profiles' own choice of segment (issue 17 #10): every segment of the snapshot, with its size.
+function segmentPicker(ctx: ViewContext, current: string | null): HTMLElement {
+  const select = h("select", { id: "profiles-segment", name: "segment" }, h("option", { value: "" }, "–"));
+  select.disabled = true;
+  getJson<SegmentReport>("segments", { snapshot: ctx.snapshot, lang: lang() }).then(
+    (report) => {
+      if (!ctx.alive()) return;
+      for (const s of report.segments) {
+        select.append(h("option", { value: s.key, selected: s.key === current }, `${s.group} (${int(s.uuid_count)})`));
+      }
+      select.disabled = false;
+    },
+    () => {},
+  );
+  select.addEventListener("change", () => {
+    if (select.value) ctx.navigate("#/profiles?segment=" + encodeURIComponent(select.value));
+  });
+  return h("label", { class: "field inline", for: "profiles-segment" }, h("span", null, t("segment")), select);
+}
+
 export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: string | null): Promise<void> {
   if (uuid !== null) return renderProfile(main, ctx, uuid);
 
@@ -66,7 +86,7 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
     return;
   }
   if (!segment && !(r && f)) {
-    main.append(noticeBox(t("lookupIntro")), lookupForm(ctx));
+    main.append(noticeBox(t("lookupIntro")), h("div", { class: "toolbar" }, segmentPicker(ctx, null)), lookupForm(ctx));
     return;
   }
 
@@ -134,6 +154,7 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
   });
 
   main.append(
+    h("div", { class: "toolbar" }, segmentPicker(ctx, segment)),
     card(
       null,
       page.total === 0
