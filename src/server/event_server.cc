@@ -42,6 +42,10 @@ constexpr size_t kMaxHeadBytes = 16 << 10;
 constexpr size_t kMaxBufferedIn = 1 << 20;
 constexpr size_t kMaxBufferedOut = 256 << 10;
 constexpr size_t kReadChunk = 64 << 10;
+// After a last answer the loop reads (and drops) what the client still sends, for so long and
+// so much at most, before it closes (Loop::Linger).
+constexpr int64_t kLingerNs = int64_t{2} * 1000000000;
+constexpr size_t kMaxLingerBytes = 16 << 20;
 constexpr int kMaxEvents = 128;
 
 int64_t NowNs() {
@@ -259,6 +263,9 @@ struct EventServer::Connection {
   bool tls_wants_read = false;   // TLS: ... once the socket is readable (a write waiting)
   bool tls_failed = false;       // TLS: a fatal error; no close_notify to send
   bool tls_checked = false;      // TLS: its first byte was seen, and was not plain HTTP
+  bool lingering = false;        // its last answer is sent; what still comes is read and dropped
+  int64_t linger_until_ns = 0;
+  size_t lingered_bytes = 0;
 
   size_t InPending() const { return in.size() - in_pos; }
   size_t OutPending() const { return out.size() - out_pos; }
@@ -578,10 +585,6 @@ class EventServer::Loop {
       c->busy = false;
       c->last_active_ns = now_;
       c->request_start_ns = now_;
-      if (c->close_after_flush) {
-        Close(c);
-        continue;
-      }
       epoll_event e{};
       e.events = EPOLLIN;
       e.data.ptr = c;
@@ -590,6 +593,10 @@ class EventServer::Loop {
         continue;
       }
       c->events = EPOLLIN;
+      if (c->close_after_flush) {
+        Linger(c);
+        continue;
+      }
       Process(c);
     }
   }
@@ -604,6 +611,7 @@ class EventServer::Loop {
   }
 
   void OnEvent(Connection* c, uint32_t events) {
+    if (c->lingering) return Drain(c);
     if (c->handshaking) {
       if (!Handshake(c) || c->handshaking) return;
       events |= EPOLLIN;  // the request may have come with the handshake's last message
@@ -833,15 +841,53 @@ class EventServer::Loop {
     c->out.clear();
     c->out_pos = 0;
     if (c->close_after_flush) {
-      Close(c);
+      Linger(c);
       return false;
     }
     return true;
   }
 
+  // The last answer is sent, but the client may still be sending (a body refused from its
+  // head, an upload its handler refused): closing with its bytes unread would reset the
+  // connection, and the client could lose the answer before reading it. So the loop ends its
+  // side (close_notify over TLS, then FIN) and reads and drops what still comes, until the
+  // client closes, kLingerNs pass or kMaxLingerBytes arrive (nginx's lingering close).
+  void Linger(Connection* c) {
+    if (c->peer_closed) return Close(c);
+    if (c->tls && !c->handshaking && !c->tls_failed) {
+      ERR_clear_error();
+      SSL_shutdown(c->tls.get());
+    }
+    c->tls_failed = true;  // nothing more to say over TLS, close_notify included
+    ::shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    c->linger_until_ns = now_ + kLingerNs;
+    c->in.clear();
+    c->in_pos = 0;
+    if (c->parked) Unpark(c);
+    UpdateInterest(c);
+  }
+
+  // Reads and drops what a lingering connection's client sends; closes it at the end.
+  void Drain(Connection* c) {
+    for (;;) {
+      const ssize_t r = ::recv(c->fd, buffer_.data(), buffer_.size(), 0);
+      if (r > 0) {
+        c->lingered_bytes += static_cast<size_t>(r);
+        if (c->lingered_bytes > kMaxLingerBytes) return Close(c);
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      return Close(c);
+    }
+  }
+
   void UpdateInterest(Connection* c) {
     uint32_t want = 0;
-    if (c->handshaking) {
+    if (c->lingering) {
+      want = EPOLLIN;
+    } else if (c->handshaking) {
       want = c->tls_wants_write ? EPOLLOUT : EPOLLIN;
     } else {
       if (!c->peer_closed && c->InPending() < max_buffered_in_) want |= EPOLLIN;
@@ -917,9 +963,12 @@ class EventServer::Loop {
     std::vector<Connection*> expired, timed_out, waited;
     const int64_t read_timeout = server_.read_timeout_ns();
     std::vector<Connection*> handshakes;
+    std::vector<Connection*> lingered;
     for (auto& [fd, c] : connections_) {
       if (c->busy) continue;
-      if (c->handshaking) {
+      if (c->lingering) {
+        if (now_ >= c->linger_until_ns) lingered.push_back(c.get());
+      } else if (c->handshaking) {
         if (now_ - c->request_start_ns > read_timeout) handshakes.push_back(c.get());
       } else if (c->parked) {
         if (now_ - c->parked_since_ns > read_timeout) waited.push_back(c.get());
@@ -932,6 +981,7 @@ class EventServer::Loop {
       }
     }
     for (Connection* c : expired) Close(c);
+    for (Connection* c : lingered) Close(c);
     for (Connection* c : handshakes) {
       ++server_.refused_tls_;
       Close(c);

@@ -556,6 +556,24 @@ TEST(EventServerTls, RequestsOfEveryKindAreAnsweredOverTls) {
   EXPECT_EQ(server.http().refusals().too_large, 1u);
 }
 
+TEST(EventServerTls, AClientStillSendingARefusedBodyReadsTheRefusal) {
+  // Without "Expect: 100-continue" a client sends the whole body before it reads; were the
+  // connection closed with the body unread, the reset would lose it the 413.
+  TlsFiles files;
+  TestServer server(MegabyteBodies(), 2, 4, files.Context());
+  TestServer plain_server(MegabyteBodies());
+  const std::string body(3 << 20, 'x');
+  for (int i = 0; i < 3; ++i) {
+    auto tls = files.Client(server.port())->Post("/echo", body, "text/plain");
+    ASSERT_TRUE(tls) << httplib::to_string(tls.error());
+    EXPECT_EQ(tls->status, 413);
+    httplib::Client plain("127.0.0.1", plain_server.port());
+    auto answer = plain.Post("/echo", body, "text/plain");
+    ASSERT_TRUE(answer) << httplib::to_string(answer.error());
+    EXPECT_EQ(answer->status, 413);
+  }
+}
+
 TEST(EventServerTls, SlowTlsBodiesDoNotHoldTheWorkersAndTimeOut) {
   TlsFiles files;
   TestServer server(MegabyteBodies(), /*read_timeout_seconds=*/2, /*workers=*/4, files.Context());

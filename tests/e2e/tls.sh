@@ -72,13 +72,14 @@ s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
                     server_hostname="localhost")
 s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # and never the end of the head
 start = time.monotonic()
-s.settimeout(10)
+s.settimeout(15)
 answer = b""
 while chunk := s.recv(4096):
     answer += chunk
 took = time.monotonic() - start
 print(answer.split(b"\r\n")[0].decode(), f"{took:.1f}")
-assert answer.startswith(b"HTTP/1.1 408") and took < 4.5, (answer[:100], took)
+# 2 s, checked every second; loose for a loaded machine, but well short of the client's 15 s.
+assert answer.startswith(b"HTTP/1.1 408") and took < 7, (answer[:100], took)
 PY
 took=$(awk '{print $NF}' slow.out)
 # A connection that never starts its handshake is closed after the request timeout too.
@@ -86,10 +87,10 @@ start=$(date +%s)
 python3 - "$port" <<'PY' || fail "a silent connection was not closed"
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(8)
+s.settimeout(15)
 assert s.recv(1) == b""  # closed by the server
 PY
-[ $(($(date +%s) - start)) -le 6 ] || fail "a silent connection stayed open"
+[ $(($(date +%s) - start)) -le 8 ] || fail "a silent connection stayed open"
 refused=$(curl -sS --cacert cert.pem -H "Authorization: Bearer $key" "$url/metrics" |
   sed -nE 's/^tessera_http_refused_total\{reason="tls"\} ([0-9]+)$/\1/p')
 [ "${refused:-0}" -ge 2 ] || fail "tls refusals counted: '${refused}'"
@@ -102,14 +103,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cp renewed_cert.pem cert.pem
 cp renewed_key.pem key.pem
 kill -HUP "$server"
-for _ in $(seq 50); do grep -q "reloaded the TLS certificate" serve.err && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "reloaded the TLS certificate" serve.err && break; sleep 0.1; done
 grep -q "reloaded the TLS certificate" serve.err || fail "no reload: $(cat serve.err)"
 subject=$(openssl s_client -connect "127.0.0.1:$port" </dev/null 2>/dev/null | grep "^subject=")
 [ "$subject" = "subject=CN = renewed" ] || fail "after SIGHUP the server shows '$subject'"
 curl -sS --cacert renewed_cert.pem -o /dev/null "$url/api/v1/health" || fail "renewed certificate"
 echo "not a key" >key.pem
 kill -HUP "$server"
-for _ in $(seq 50); do grep -q "kept the TLS certificate in use" serve.err && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "kept the TLS certificate in use" serve.err && break; sleep 0.1; done
 grep -q "kept the TLS certificate in use: TLS private key 'key.pem'" serve.err ||
   fail "a bad renewal: $(cat serve.err)"
 kill -0 "$server" || fail "a bad renewal stopped the server"
