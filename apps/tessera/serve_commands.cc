@@ -87,7 +87,7 @@ Status RunServe(const ServeArgs& a) {
                  "tessera: warning: listening on %s without TLS: API keys and results cross the "
                  "network readable by anyone on the way. Give --tls-cert and --tls-key, or keep "
                  "--listen on 127.0.0.1 behind a reverse proxy that speaks HTTPS "
-                 "(docs/deployment.md).\n",
+                 "(docs/api.md, \"Running with TLS\").\n",
                  o.host.c_str());
   }
   std::thread waiter([&] {
@@ -236,7 +236,7 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
       "  =IMPORTDATA(\"https://tessera.example/api/v1/segments?format=csv&key=tsk_...\")\n"
       "  tessera serve --listen 0.0.0.0:8443 --tls-cert fullchain.pem --tls-key privkey.pem\n"
       "Results come from kept snapshots (`tessera snapshots create`). Reachable from other\n"
-      "machines: give --tls-cert/--tls-key, or run behind nginx or Caddy (docs/deployment.md).");
+      "machines: give --tls-cert/--tls-key, or run behind nginx or Caddy (docs/api.md).");
   serve->callback([rc] {
     const Status s = RunServe(serve_args);
     *rc = s.ok() ? 0 : Fail(s);
