@@ -340,13 +340,14 @@ export type KeyRole = "viewer" | "analyst" | "admin";
 
 // The role of the signed-in key, so each screen shows up front what the key may do. The API has
 // no "who am I": `loads` is for admins and `profiles` for analysts, and both answer 403 to a
-// lower role before reading any data (limit=1: one row at most). Any other answer (a missing
-// snapshot, a network error) is no refusal: the server still refuses what the role may not do.
+// lower role before reading any data (limit=1: one row at most). Another refusal (a missing
+// snapshot) still says the role may; a server out of reach says nothing, and the page then
+// offers the least (the server refuses what a role may not do in any case).
 export async function keyRole(): Promise<KeyRole> {
   const allowed = (path: string, params: Params) =>
     request(path, params, storedKey()).then(
       (res) => (res.body?.cancel(), true),
-      (err) => !(err instanceof ApiError && err.status === 403),
+      (err) => err instanceof ApiError && err.status !== 403 && err.status !== 0,
     );
   const [admin, analyst] = await Promise.all([allowed("loads", {}), allowed("profiles", { limit: 1 })]);
   return admin ? "admin" : analyst ? "analyst" : "viewer";

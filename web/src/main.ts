@@ -16,7 +16,7 @@ import {
 } from "./api";
 import { disposeCharts } from "./charts";
 import { clear, h } from "./dom";
-import { date, rich } from "./format";
+import { date, rich, windowLength } from "./format";
 import { lang, setLang, t, type Lang, type MessageKey } from "./i18n";
 import { renderAudiences } from "./views/audiences";
 import { errorBox, noSnapshotBox, type ViewContext } from "./views/common";
@@ -171,7 +171,7 @@ function snapshotPicker(): HTMLElement {
     h("option", { value: "latest" }, t("latest")),
     [...snapshots]
       .reverse()
-      .map((s) => h("option", { value: String(s.id) }, `#${s.id} · ${date(s.as_of)} · ${s.window.length}`)),
+      .map((s) => h("option", { value: String(s.id) }, `#${s.id} · ${date(s.as_of)} · ${windowLength(s.window.length)}`)),
   );
   select.value = chosenSnapshot();
   select.addEventListener("change", () => {

@@ -17,7 +17,7 @@ import {
 } from "../api";
 import { SEGMENT_COLORS } from "../charts";
 import { clear, h } from "../dom";
-import { date, decimal, int, parseLocaleNumber, percent, rich } from "../format";
+import { date, decimal, int, parseLocaleNumber, percent, rich, windowLength } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
 import { boughtClause, categoryPicker } from "./category_picker";
 import { errorBox, errorMessage, loading, type ViewContext } from "./common";
@@ -340,7 +340,7 @@ export async function renderAudiences(main: HTMLElement, ctx: ViewContext): Prom
         t("audienceBasis", {
           id: schema.snapshot_id,
           asOf: date(schema.as_of),
-          window: schema.window,
+          window: windowLength(schema.window),
           customers: int(schema.customers),
         }),
       ),

@@ -5,7 +5,7 @@
 
 import { getJson, isAbort, type AudienceSchema, type CategorySearch } from "../api";
 import { clear, h } from "../dom";
-import { int } from "../format";
+import { int, windowLength } from "../format";
 import { t, type MessageKey } from "../i18n";
 import { errorMessage } from "./common";
 import { quote } from "./expression";
@@ -49,7 +49,7 @@ export function categoryPicker(
     "select",
     { id: "category-window" },
     schema.windows.map((w) => h("option", { value: w }, windowLabel(w))),
-    h("option", { value: "" }, t("wholeWindow", { window: schema.window })),
+    h("option", { value: "" }, t("wholeWindow", { window: windowLength(schema.window) })),
   );
   windowSelect.value = schema.windows.includes("90d") ? "90d" : schema.windows[0] ?? "";
 

@@ -3,13 +3,13 @@
 
 import { ApiError, getJson, type Migration, type SegmentReport, type SnapshotInfo } from "../api";
 import { clear, h } from "../dom";
-import { date, int } from "../format";
+import { date, int, windowLength } from "../format";
 import { lang, t } from "../i18n";
 import { contrastText } from "../contrast";
 import { card, downloadButton, errorBox, loading, noSnapshotBox, scrollTable, type ViewContext } from "./common";
 
 function snapshotLabel(s: SnapshotInfo): string {
-  return `#${s.id} · ${date(s.as_of)} · ${s.window.length}`;
+  return `#${s.id} · ${date(s.as_of)} · ${windowLength(s.window.length)}`;
 }
 
 export async function renderMigration(main: HTMLElement, ctx: ViewContext): Promise<void> {
