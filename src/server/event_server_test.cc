@@ -538,6 +538,18 @@ TEST(EventServerTls, RequestsOfEveryKindAreAnsweredOverTls) {
   auto slow = client->Get("/slow");
   ASSERT_TRUE(slow);
   EXPECT_EQ(slow->body, "slow");
+  // Pipelined in one TLS record, answered in order: the loop's, a worker's, the loop's.
+  TlsConn pipelined(server.port(), files.cert());
+  ASSERT_TRUE(pipelined.connected());
+  pipelined.Send(
+      "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string answers = pipelined.ReadAll();
+  const size_t first = answers.find("\r\n\r\nfast"), second = answers.find("\r\n\r\nslow"),
+               third = answers.rfind("\r\n\r\nfast");
+  EXPECT_TRUE(first != std::string::npos && first < second && second != std::string::npos &&
+              second < third && third != first)
+      << answers;
   // A body of many TLS records read on the loop, one streamed to its handler, and one over
   // the limit refused from the head.
   std::string body(700000, 'b');
