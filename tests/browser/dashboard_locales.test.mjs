@@ -525,6 +525,14 @@ for (const lang of LANGS) {
     await page.keyboard.press("ArrowRight");
     await page.keyboard.press("ArrowRight");
     assert.match(await page.textContent("#clv-histogram-status"), new RegExp(`: ${fmt(d.clv.counts[1])} `));
+    // The CLV axis is labelled at round amounts (€200, €400), not at the bins' edges.
+    const amounts = (await page.$$eval("#clv-histogram svg text", (ts) => ts.map((t) => t.textContent)))
+      .filter((x) => x.includes("€"))
+      .map((x) => Number(x.replace(/[^\d]/g, "")));
+    assert.ok(amounts.length >= 2, `CLV axis labels: ${amounts}`);
+    const step = amounts[1] - amounts[0];
+    assert.ok(/^(1|2|25|5)0*$/.test(String(step)), `a step of ${step}`);
+    assert.ok(amounts.every((x, i) => x % step === 0 && (i === 0 || x - amounts[i - 1] === step)), `CLV axis labels: ${amounts}`);
     const empty = [1, 2, 3, 4, 5].filter((f) => d.rf_grid.filter((c) => c.f === f).every((c) => c.customers === 0));
     const note = await page.$("#rf-empty-note");
     assert.equal(note !== null, empty.length > 0);

@@ -39,10 +39,10 @@ export async function renderDistributions(main: HTMLElement, ctx: ViewContext): 
   );
 
   drawHeatmap(heat, d, ctx);
-  drawHistogram(clv, d.clv, t("histogramClvAxis", { currency: d.currency }), (lo, hi) =>
+  drawHistogram(clv, d.clv, t("histogramClvAxis", { currency: d.currency }), (v) => moneyShort(v, d.currency), (lo, hi) =>
     hi === null ? `≥ ${moneyShort(lo, d.currency)}` : `${moneyShort(lo, d.currency)} – ${moneyShort(hi, d.currency)}`,
   );
-  drawHistogram(recency, d.recency_days, t("histogramRecencyAxis"), (lo, hi) =>
+  drawHistogram(recency, d.recency_days, t("histogramRecencyAxis"), (v) => decimal(v, 0), (lo, hi) =>
     hi === null
       ? `≥ ${t("daysUnit", { n: decimal(lo, 0) })}`
       : `${decimal(lo, 0)} – ${t("daysUnit", { n: decimal(hi, 0) })}`,
@@ -159,14 +159,18 @@ function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void
 }
 
 // Bin i covers [edges[i], edges[i+1]); the last bin is open-ended (everything above the 99th
-// percentile lands there).
+// percentile lands there). The bins stand on a value axis, so its labels fall on round values
+// (€100, €200) rather than on the bins' edges (€173, €345).
 function drawHistogram(
   box: HTMLElement,
   hist: Histogram,
   axisName: string,
+  tick: (v: number) => string,
   label: (lo: number, hi: number | null) => string,
 ): void {
   const n = hist.counts.length;
+  const width = n > 1 ? hist.edges[1] - hist.edges[0] : 1;
+  const lo = hist.edges[0];
   const labels = hist.counts.map((_, i) => label(hist.edges[i], i === n - 1 ? null : hist.edges[i + 1]));
   const chart = drawChart(box, {
     ...ariaDescription(
@@ -182,18 +186,15 @@ function drawHistogram(
       },
     },
     xAxis: {
-      type: "category",
-      data: labels,
+      type: "value",
+      min: lo,
+      max: lo + n * width,
       name: axisName,
       nameLocation: "middle",
       nameGap: 30,
       nameTextStyle: { color: AXIS_COLOR },
-      axisLabel: {
-        color: AXIS_COLOR,
-        formatter: (v: string) => v.split(" – ")[0],
-        hideOverlap: true,
-      },
-      axisTick: { alignWithLabel: true },
+      axisLabel: { color: AXIS_COLOR, formatter: tick, hideOverlap: true, showMinLabel: false, showMaxLabel: false },
+      splitLine: { show: false },
     },
     yAxis: {
       type: "value",
@@ -204,7 +205,8 @@ function drawHistogram(
       {
         type: "bar",
         name: t("customers"),
-        data: hist.counts,
+        // Each bar in the middle of its bin; equal bins make the bars as wide as a bin.
+        data: hist.counts.map((c, i) => [lo + (i + 0.5) * width, c]),
         barCategoryGap: "8%",
         itemStyle: { color: "#4e79a7" },
       },
