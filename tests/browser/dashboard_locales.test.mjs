@@ -137,6 +137,19 @@ test("every English interface string has a German one of its own", () => {
   assert.equal(untranslated([{ text: strings.de.staleCount, where: "p" }], strings).length, 0);
 });
 
+test("German: the sign-in screen, and a wrong key's refusal", async () => {
+  const page = await newPage("phone", "de");
+  await page.goto(base);
+  await page.waitForSelector("#api-key");
+  assert.deepEqual(untranslated(await pageTexts(page), strings), []);
+  await page.fill("#api-key", "tsk_0000000000000000_" + "0".repeat(64));
+  await page.click("#sign-in");
+  await page.waitForSelector("#login-error:not(:empty)");
+  assert.deepEqual(untranslated(await pageTexts(page), strings), []);
+  assert.ok((await pageOverflow(page)) <= 0);
+  await page.context().close();
+});
+
 for (const size of Object.keys(SIZES)) {
   for (const role of ["analyst", "viewer"]) {
     test(`German at ${SIZES[size].width}×${SIZES[size].height} for ${role === "analyst" ? "an" : "a"} ${role}: no English word on any screen, chart or error`, async () => {
