@@ -37,6 +37,20 @@ std::string SignedBytes(std::string_view op, std::string_view from, std::string_
                      Hex(digest));
 }
 
+std::string HeadBytes(std::string_view op, std::string_view from, std::string_view to, int64_t time,
+                      std::string_view nonce, uint64_t body_bytes) {
+  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", kNodeHeadSignatureContext, op, from, to, time,
+                     nonce, body_bytes);
+}
+
+std::array<uint8_t, 64> RawSignature(const std::string& hex) {
+  std::array<uint8_t, 64> raw{};
+  for (size_t i = 0; i < raw.size(); ++i) {
+    raw[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  return raw;
+}
+
 }  // namespace
 
 StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op, const PartyId& to,
@@ -51,6 +65,8 @@ StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op
   sig.nonce = Hex(nonce);
   const Signature s = key.Sign(SignedBytes(op, sig.from, sig.to, now, sig.nonce, body));
   sig.signature = Hex(s);
+  sig.body_bytes = body.size();
+  sig.head = Hex(key.Sign(HeadBytes(op, sig.from, sig.to, now, sig.nonce, sig.body_bytes)));
   return sig;
 }
 
@@ -68,11 +84,8 @@ Status VerifyNodeMessage(const NodeSignature& sig, std::string_view op, const Pa
   if (!IsLowerHex(sig.signature, 128)) {
     return PermissionDeniedError("node message: the signature is not 128 lowercase hex digits");
   }
-  std::array<uint8_t, 64> raw{};
-  for (size_t i = 0; i < raw.size(); ++i) {
-    raw[i] = static_cast<uint8_t>(std::stoi(sig.signature.substr(2 * i, 2), nullptr, 16));
-  }
-  if (!Verify(from, SignedBytes(op, sig.from, sig.to, sig.time, sig.nonce, body), raw)) {
+  if (!Verify(from, SignedBytes(op, sig.from, sig.to, sig.time, sig.nonce, body),
+              RawSignature(sig.signature))) {
     return PermissionDeniedError("node message: the signature does not verify for step '{}'", op);
   }
   return OkStatus();
@@ -105,8 +118,8 @@ void NonceCache::RefuseSignedBefore(int64_t time) {
   not_before_ = time;
 }
 
-Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& collaboration,
-                        const PartyId& self, int64_t now) {
+Status AdmitNodeMessage(const NodeSignature& signature, std::string_view op,
+                        const Collaboration& collaboration, const PartyId& self, int64_t now) {
   auto from = PartyId::Parse(signature.from);
   if (!from.ok()) return PermissionDeniedError("node message: the sender is not a party id");
   if (collaboration.Find(*from) == nullptr) {
@@ -126,6 +139,19 @@ Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& col
   if (!IsLowerHex(signature.nonce, 32) || !IsLowerHex(signature.signature, 128)) {
     return PermissionDeniedError("node message: a malformed nonce or signature");
   }
+  if (!IsLowerHex(signature.head, 128)) {
+    return PermissionDeniedError(
+        "node message: no signature of its head (Tessera-Head-Signature, 128 lowercase hex "
+        "digits)");
+  }
+  if (!Verify(*from,
+              HeadBytes(op, signature.from, signature.to, signature.time, signature.nonce,
+                        signature.body_bytes),
+              RawSignature(signature.head))) {
+    return PermissionDeniedError(
+        "node message: the head's signature does not verify for step '{}' and a body of {} bytes",
+        op, signature.body_bytes);
+  }
   return OkStatus();
 }
 
@@ -135,6 +161,10 @@ StatusOr<PartyId> AcceptNodeMessage(const NodeSignature& signature, std::string_
   TESSERA_ASSIGN_OR_RETURN(PartyId from, PartyId::Parse(signature.from));
   if (body.size() > max_body) {
     return InvalidArgumentError("node message: a body larger than step '{}' takes", op);
+  }
+  if (body.size() != signature.body_bytes) {
+    return PermissionDeniedError(
+        "node message: a body of another size than its head was signed for");
   }
   TESSERA_RETURN_IF_ERROR(VerifyNodeMessage(signature, op, from, self, body));
   TESSERA_RETURN_IF_ERROR(nonces.Accept(signature, now));

@@ -1259,8 +1259,9 @@ StatusOr<bool> NotifyRevocation(store::Database& db, std::string_view grant_id,
   return j["changed"].get<bool>();
 }
 
-Status OwnerNode::Admit(const NodeSignature& signature) const {
-  return AdmitNodeMessage(signature, impl_->options.collaboration, impl_->key.id(), impl_->Now());
+Status OwnerNode::Admit(std::string_view op, const NodeSignature& signature) const {
+  return AdmitNodeMessage(signature, op, impl_->options.collaboration, impl_->key.id(),
+                          impl_->Now());
 }
 
 uint64_t OwnerNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
@@ -1287,7 +1288,7 @@ StatusOr<NodeReply> OwnerNode::Impl::GrantRevoked(const PartyId& from, std::stri
 
 StatusOr<NodeReply> OwnerNode::Handle(std::string_view op, const NodeSignature& signature,
                                       std::string_view body) {
-  TESSERA_RETURN_IF_ERROR(Admit(signature));
+  TESSERA_RETURN_IF_ERROR(Admit(op, signature));
   TESSERA_ASSIGN_OR_RETURN(PartyId from,
                            AcceptNodeMessage(signature, op, body, MaxBodyBytes(op, body.size()),
                                              impl_->key.id(), impl_->nonces, impl_->Now()));

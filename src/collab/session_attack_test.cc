@@ -1005,6 +1005,39 @@ TEST_F(SessionAttackTest, AnUnsignedNodeRequestIsRefusedBeforeItsBodyIsRead) {
       << "signed by no one (" << (sent >> 20) << " MiB sent)";
 }
 
+// MEDIUM (availability), review of stop 23: Admit checked only the form of the signature headers,
+// so anyone who knew a party id could make a node read (and hold) a body up to --max-upload-mb.
+// Now the sender also signs the head — step, parties, time, nonce and the body's size — and Admit
+// verifies it before a byte of the body is read.
+TEST_F(SessionAttackTest, ANodeReadsNoBodyWhoseSizeItsSenderDidNotSign) {
+  const std::string body = "{}";
+  auto sig = SignNodeMessage(*a_.party, "round2", b_.party->id(), body, now_);
+  ASSERT_TRUE(sig.ok());
+  EXPECT_TRUE(b_.node->Admit("round2", *sig).ok());
+  const auto denied = [&](const NodeSignature& s, std::string_view op = "round2") {
+    const Status admitted = b_.node->Admit(op, s);
+    return admitted.code() == StatusCode::kPermissionDenied;
+  };
+  NodeSignature bigger = *sig;
+  bigger.body_bytes = uint64_t{1} << 30;  // a gigabyte announced under a head signed for 2 bytes
+  EXPECT_TRUE(denied(bigger));
+  EXPECT_TRUE(denied(*sig, "round1"));  // signed for another step
+  NodeSignature no_head = *sig;
+  no_head.head.clear();
+  EXPECT_TRUE(denied(no_head));
+  // Someone who knows A's party id but not its key signs a head in A's name.
+  auto stranger = PartyKey::Derive(KeyOf(99));
+  ASSERT_TRUE(stranger.ok());
+  auto forged = SignNodeMessage(*stranger, "round2", b_.party->id(), body, now_);
+  ASSERT_TRUE(forged.ok());
+  forged->from = a_.party->id().ToString();
+  EXPECT_TRUE(denied(*forged));
+  // A body of another size than the head was signed for is refused when it has been read.
+  auto handled = b_.node->Handle("round2", *sig, body + "x");
+  ASSERT_FALSE(handled.ok());
+  EXPECT_EQ(handled.status().code(), StatusCode::kPermissionDenied);
+}
+
 #endif  // TESSERA_WORKER_BINARY
 
 }  // namespace

@@ -295,9 +295,9 @@ StatusOr<std::unique_ptr<WorkerHostNode>> WorkerHostNode::Create(WorkerHostOptio
 
 const PartyId& WorkerHostNode::id() const { return impl_->key.id(); }
 
-Status WorkerHostNode::Admit(const NodeSignature& signature) const {
+Status WorkerHostNode::Admit(std::string_view op, const NodeSignature& signature) const {
   TESSERA_RETURN_IF_ERROR(
-      AdmitNodeMessage(signature, impl_->options.collaboration, impl_->key.id(), impl_->Now()));
+      AdmitNodeMessage(signature, op, impl_->options.collaboration, impl_->key.id(), impl_->Now()));
   if (!impl_->Hosts()) {
     return Refusal("not_a_worker_host",
                    "this party hosts no join workers (its collaboration file does not give it "
@@ -312,7 +312,7 @@ uint64_t WorkerHostNode::MaxBodyBytes(std::string_view op, uint64_t otherwise) {
 
 StatusOr<NodeReply> WorkerHostNode::Handle(std::string_view op, const NodeSignature& signature,
                                            std::string_view body) {
-  TESSERA_RETURN_IF_ERROR(Admit(signature));
+  TESSERA_RETURN_IF_ERROR(Admit(op, signature));
   TESSERA_ASSIGN_OR_RETURN(PartyId from,
                            AcceptNodeMessage(signature, op, body, MaxBodyBytes(op, body.size()),
                                              impl_->key.id(), impl_->nonces, impl_->Now()));

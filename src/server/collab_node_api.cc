@@ -169,12 +169,13 @@ void CollabNodeApi::AddRoutes(httplib::Server& http) {
 void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
                          const httplib::ContentReader& reader) {
   if (!node_) return SendError(res, {404, "not_found", why_not_, ""});
-  const collab::NodeSignature sig =
+  collab::NodeSignature sig =
       NodeSignatureFromHeaders([&](const char* name) { return req.get_header_value(name); });
   if (sig.from.empty() || sig.signature.empty()) {
     return SendError(res, {401, "unauthorized",
                            "a node request is signed by its party: Tessera-From, Tessera-To, "
-                           "Tessera-Time, Tessera-Nonce and Tessera-Signature",
+                           "Tessera-Time, Tessera-Nonce, Tessera-Signature and "
+                           "Tessera-Head-Signature",
                            ""});
   }
   // Refused before a byte of the body is read: no one holds a node's memory or threads with
@@ -182,7 +183,13 @@ void CollabNodeApi::Node(const httplib::Request& req, httplib::Response& res,
   // owner node.
   const std::string op = req.matches[1].str();
   const bool to_host = op.starts_with("worker_");
-  if (Status admitted = to_host ? host_->Admit(sig) : node_->Admit(sig); !admitted.ok()) {
+  // The head's signature covers the body's size: Content-Length, which a node request must have.
+  if (!req.has_header("Content-Length")) {
+    return SendError(res, {411, "length_required",
+                           "a node request states its body's size in Content-Length", ""});
+  }
+  sig.body_bytes = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+  if (Status admitted = to_host ? host_->Admit(op, sig) : node_->Admit(op, sig); !admitted.ok()) {
     return SendError(res, ErrorOf(admitted));
   }
   const uint64_t limit = to_host ? collab::WorkerHostNode::MaxBodyBytes(op, options_.max_body_bytes)

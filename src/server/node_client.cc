@@ -39,7 +39,8 @@ std::vector<std::pair<std::string, std::string>> NodeSignatureHeaders(
           {"Tessera-To", sig.to},
           {"Tessera-Time", std::to_string(sig.time)},
           {"Tessera-Nonce", sig.nonce},
-          {"Tessera-Signature", sig.signature}};
+          {"Tessera-Signature", sig.signature},
+          {"Tessera-Head-Signature", sig.head}};
 }
 
 collab::NodeSignature NodeSignatureFromHeaders(
@@ -53,6 +54,7 @@ collab::NodeSignature NodeSignatureFromHeaders(
   if (time.empty() || end == nullptr || *end != '\0') sig.time = 0;
   sig.nonce = get("Tessera-Nonce");
   sig.signature = get("Tessera-Signature");
+  sig.head = get("Tessera-Head-Signature");
   return sig;
 }
 

@@ -11,8 +11,13 @@
 // never valid for another; `from` and `to` are party ids ("tp1:..."), time is Unix seconds in
 // decimal, the nonce 32 lowercase hex digits (16 random bytes).
 //
+// A request also carries a signature of its head, checked before a byte of its body is read, so
+// that nobody who merely knows a party id makes a node read (and hold) a large body:
+//   "tessera.collab.node.head.v1" \n op \n from \n to \n time \n nonce \n the body's size in bytes
+//
 // Over HTTP the fields travel as headers: Tessera-From, Tessera-To, Tessera-Time,
-// Tessera-Nonce, Tessera-Signature (128 hex digits).
+// Tessera-Nonce, Tessera-Signature (128 hex digits), Tessera-Head-Signature (128 hex digits);
+// the body's size is the request's Content-Length.
 //
 // Privacy: nothing here touches personal data; the bodies signed are blinded values and
 // aggregates.
@@ -29,18 +34,22 @@
 namespace tessera::collab {
 
 inline constexpr std::string_view kNodeSignatureContext = "tessera.collab.node.v1";
+inline constexpr std::string_view kNodeHeadSignatureContext = "tessera.collab.node.head.v1";
 // How far a message's time may lie from the receiver's clock.
 inline constexpr int64_t kNodeClockSkewSeconds = 300;
 
 struct NodeSignature {
-  std::string from;       // the sender's party id
-  std::string to;         // the receiver's party id
-  int64_t time = 0;       // Unix seconds
-  std::string nonce;      // 32 lowercase hex digits
-  std::string signature;  // 128 lowercase hex digits
+  std::string from;         // the sender's party id
+  std::string to;           // the receiver's party id
+  int64_t time = 0;         // Unix seconds
+  std::string nonce;        // 32 lowercase hex digits
+  std::string signature;    // 128 lowercase hex digits
+  std::string head;         // 128 lowercase hex digits: the head's signature (requests)
+  uint64_t body_bytes = 0;  // the body's size, as the head's signature covers it
 };
 
-// Signs `body` for step `op` from `key`'s party to `to` at `now`, with a fresh nonce.
+// Signs `body` for step `op` from `key`'s party to `to` at `now`, with a fresh nonce, and the
+// head (body_bytes: the body's size).
 // Errors: kInternal if libsodium cannot initialize.
 StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op, const PartyId& to,
                                         std::string_view body, int64_t now);
@@ -51,20 +60,22 @@ StatusOr<NodeSignature> SignNodeMessage(const PartyKey& key, std::string_view op
 Status VerifyNodeMessage(const NodeSignature& sig, std::string_view op, const PartyId& from,
                          const PartyId& to, std::string_view body);
 
-// What a node checks of a request before it reads its body: the sender is a party of
-// `collaboration`, the request is addressed to `self`, its time lies within
-// kNodeClockSkewSeconds of `now`, its nonce and signature are well-formed. A transport calls it
-// first, so that nobody makes a node read a body without a plausible signature.
-// Errors: kPermissionDenied naming what is wrong.
-Status AdmitNodeMessage(const NodeSignature& signature, const Collaboration& collaboration,
-                        const PartyId& self, int64_t now);
+// What a node checks of a request for step `op` before it reads its body: the sender is a party
+// of `collaboration`, the request is addressed to `self`, its time lies within
+// kNodeClockSkewSeconds of `now`, its nonce and signature are well-formed, and the head's
+// signature verifies for `op` and body_bytes with the sender's key. A transport calls it first
+// (body_bytes the Content-Length), so that nobody makes a node read a body without the sender's
+// signature of its size. Errors: kPermissionDenied naming what is wrong.
+Status AdmitNodeMessage(const NodeSignature& signature, std::string_view op,
+                        const Collaboration& collaboration, const PartyId& self, int64_t now);
 
 class NonceCache;
 
 // The rest of a node's checks, once it has admitted a request (AdmitNodeMessage) and read its
-// body: no larger than `max_body`, signed by its sender for `op` over this body and addressed to
-// `self`, its nonce not seen before. Returns the sender. Errors: kInvalidArgument for a body
-// too large; kPermissionDenied as VerifyNodeMessage and NonceCache::Accept.
+// body: no larger than `max_body`, of the size its head was signed for, signed by its sender for
+// `op` over this body and addressed to `self`, its nonce not seen before. Returns the sender.
+// Errors: kInvalidArgument for a body too large; kPermissionDenied as VerifyNodeMessage and
+// NonceCache::Accept.
 StatusOr<PartyId> AcceptNodeMessage(const NodeSignature& signature, std::string_view op,
                                     std::string_view body, uint64_t max_body, const PartyId& self,
                                     NonceCache& nonces, int64_t now);

@@ -170,11 +170,12 @@ class OwnerNode {
   StatusOr<NodeReply> Handle(std::string_view op, const NodeSignature& signature,
                              std::string_view body);
 
-  // What can be checked of a node request before its body is read: the sender is a party of
-  // the collaboration file, the request is addressed to this party, its time is within the
-  // allowed skew, its nonce and signature are well-formed. A transport calls it first, so that
-  // nobody makes a node read a body without a plausible signature. Errors: kPermissionDenied.
-  Status Admit(const NodeSignature& signature) const;
+  // What can be checked of a node request for step `op` before its body is read: the sender is
+  // a party of the collaboration file, the request is addressed to this party, its time is
+  // within the allowed skew, and the sender's signature of its head (step, parties, time, nonce,
+  // the body's size) verifies (AdmitNodeMessage). A transport calls it first, so that nobody
+  // makes a node read a body its sender did not sign the size of. Errors: kPermissionDenied.
+  Status Admit(std::string_view op, const NodeSignature& signature) const;
   // The largest body a step takes (round 1: a session request).
   static uint64_t MaxBodyBytes(std::string_view op, uint64_t otherwise);
 

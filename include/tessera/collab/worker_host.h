@@ -86,7 +86,7 @@ class WorkerHostNode {
 
   // As OwnerNode::Admit, and kFailedPrecondition "not_a_worker_host" (detail "reason") when
   // this party hosts no workers.
-  Status Admit(const NodeSignature& signature) const;
+  Status Admit(std::string_view op, const NodeSignature& signature) const;
   // The largest body a step takes: worker_start a small JSON; worker_run `otherwise`.
   static uint64_t MaxBodyBytes(std::string_view op, uint64_t otherwise);
 
