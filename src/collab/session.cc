@@ -732,14 +732,26 @@ StatusOr<NodeReply> OwnerNode::Impl::Round1(const PartyId& from, std::string_vie
     } else if (r.match) {
       early = InvalidArgumentError("round1: a count on a kept match goes to the step count");
     } else if (r.keep) {
-      size_t kept = 0;
-      for (const auto& [id, m] : matches) kept += m->request.requester == r.requester;
-      for (const auto& [id, o] : sessions)
-        kept += o->request.keep && o->request.requester == r.requester;
-      if (kept >= kMaxKeptMatchesPerRequester) {
-        early = Refusal(
-            "too_many_matches",
-            fmt::format("the requester keeps {} matches here already: end one first", kept));
+      size_t pending = 0;  // kept matches between their rounds
+      for (const auto& [id, o] : sessions) {
+        pending += o->request.keep && o->request.requester == r.requester;
+      }
+      if (pending >= kMaxKeptMatchesPerRequester) {
+        early =
+            Refusal("too_many_matches",
+                    fmt::format("the requester is making {} kept matches here already", pending));
+      } else {
+        // A requester's new match ends its oldest beyond the limit: only the requester could
+        // count on them, and one that crashed cannot end its own.
+        std::vector<std::pair<int64_t, PsiSessionId>> mine;
+        for (const auto& [id, m] : matches) {
+          if (m->request.requester == r.requester) mine.emplace_back(m->created, id);
+        }
+        std::sort(mine.begin(), mine.end());
+        for (size_t i = 0;
+             i < mine.size() && mine.size() - i + pending >= kMaxKeptMatchesPerRequester; ++i) {
+          matches.erase(mine[i].second);
+        }
       }
     }
   }

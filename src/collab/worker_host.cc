@@ -174,8 +174,23 @@ struct WorkerHostNode::Impl {
       if (workers.contains(session)) {
         return Refusal("session_exists", "worker_start: a worker for this session runs already");
       }
+      // A requester's new worker ends its oldest idle kept one when it has no place left: only
+      // the requester could count on it, and one that crashed cannot stop its own.
       size_t mine = 0;
       for (const auto& [id, w] : workers) mine += w.requester == requester ? 1 : 0;
+      if (mine >= options.max_workers_per_requester || workers.size() >= options.max_workers) {
+        auto oldest = workers.end();
+        for (auto it = workers.begin(); it != workers.end(); ++it) {
+          if (it->second.requester == requester && it->second.kept && !it->second.running &&
+              (oldest == workers.end() || it->second.started < oldest->second.started)) {
+            oldest = it;
+          }
+        }
+        if (oldest != workers.end()) {
+          workers.erase(oldest);
+          --mine;
+        }
+      }
       if (workers.size() >= options.max_workers || mine >= options.max_workers_per_requester) {
         return Refusal("worker_host_busy",
                        fmt::format("worker_start: this host runs {} workers ({} for you) and "

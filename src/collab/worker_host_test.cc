@@ -361,20 +361,27 @@ TEST_F(WorkerHostTest, AKeptMatchCountsAtItsHostUntilEnded) {
     EXPECT_EQ(Json::parse(counted->result_json)["cells"][0]["count"], 150);
     EXPECT_GT(counted->bytes_to_worker_host, 0u);
   }
-  // The kept worker holds A's one place; a count to it from B is not B's to make.
+  // A count to A's kept worker is not B's to make.
   const std::string run =
       Frame(Json{{"session", PsiSessionIdHex(kept->request().session)}, {"a_bytes", 0}}.dump());
   EXPECT_EQ(Call(*host_, *b_.party, "worker_count", run).status().code(),
             StatusCode::kPermissionDenied);
-  EXPECT_EQ(ReasonOf(Call(*host_, *a_.party, "worker_start",
-                          Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump())
-                         .status()),
-            "worker_host_busy");
+  // Ended, the match's worker is gone and its place free.
   ASSERT_TRUE(kept->End(transport).ok());
   EXPECT_EQ(ReasonOf(Call(*host_, *a_.party, "worker_count", run).status()), "unknown_match");
-  EXPECT_TRUE(Call(*host_, *a_.party, "worker_start",
-                   Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump())
-                  .ok());
+  const std::string next = Json{{"session", PsiSessionIdHex(*NewPsiSessionId())}}.dump();
+  EXPECT_TRUE(Call(*host_, *a_.party, "worker_start", next).ok());
+  EXPECT_TRUE(Call(*host_, *a_.party, "worker_stop", next).ok());
+  // A requester that crashed cannot end its match: its next worker takes the place of its
+  // oldest kept one (A has one place here), and that match ends.
+  spec.keep = true;
+  std::unique_ptr<KeptMatch> crashed;
+  ASSERT_TRUE(RunQuery(spec, options, *grants, transport, &crashed).ok());
+  spec.keep = false;
+  ASSERT_TRUE(RunQuery(spec, options, *grants, transport).ok());  // takes the place
+  auto gone = crashed->Count(spec, *grants, transport);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(ReasonOf(gone.status()), "unknown_match") << gone.status().ToString();
 }
 
 }  // namespace

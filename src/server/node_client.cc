@@ -83,6 +83,13 @@ StatusOr<collab::NodeReply> HttpNodeTransport::Call(const collab::CollaborationP
   auto res = client.Post(base + "/api/v1/collab/node/" + std::string(op), headers, body,
                          "application/octet-stream");
   if (!res) {
+    if (res.error() == httplib::Error::SSLServerVerification) {
+      return UnavailableError(
+          "{} cannot be reached at {}: its TLS certificate is not trusted here "
+          "(SSLServerVerification; a certificate of a private CA: give the CA's file as "
+          "SSL_CERT_FILE)",
+          to.name, to.endpoint);
+    }
     return UnavailableError("{} cannot be reached at {}: {}", to.name, to.endpoint,
                             httplib::to_string(res.error()));
   }

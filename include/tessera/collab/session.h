@@ -57,7 +57,8 @@ inline constexpr int64_t kSessionTimeoutSeconds = 1800;
 // Sessions one requester may have open at an owner at once (each holds its contribution).
 inline constexpr size_t kMaxOpenSessionsPerRequester = 8;
 // A kept match (SessionRequest::keep): how long owners and the worker keep it for counts on it,
-// and how many one requester may keep at an owner at once (each holds 4 bytes per position).
+// and how many one requester may keep at an owner at once (each holds 4 bytes per position; a
+// new one beyond that ends the requester's oldest).
 inline constexpr int64_t kMatchLifetimeSeconds = 4 * 3600;
 inline constexpr size_t kMaxKeptMatchesPerRequester = 2;
 inline constexpr std::string_view kCountRequestType = "tessera.collab.count.v1";
@@ -124,7 +125,8 @@ StatusOr<SessionRequest> ParseSessionRequest(std::string_view json);
 // session, worker_host.h), and for activations "requester_not_owner" (the list would go to someone
 // other than owner A, the owner of the customers listed) and "activation_under_dp" (a grant that
 // asks for differential privacy: a list cannot be noised, so such a grant allows no activation);
-// for kept matches "too_many_matches" (kMaxKeptMatchesPerRequester), "unknown_match" (none kept
+// for kept matches "too_many_matches" (kMaxKeptMatchesPerRequester being made at once; a new
+// match beyond the limit ends the requester's oldest instead), "unknown_match" (none kept
 // here: never made, ended, older than kMatchLifetimeSeconds, or this node restarted) and
 // "match_stale" (this owner's data changed since the match: its positions would name other
 // customers).
