@@ -43,23 +43,40 @@ ProfileRows::ProfileRows(const Snapshot& snapshot, Lang lang)
   }
 }
 
-std::string ProfileRows::CsvHeader() const {
-  return std::string(
-             "uuid,segment_key,segment,r_score,f_score,m_score,order_count,clv,avg_order_value,"
-             "recency_days,first_order,last_order,currency") +
-         (predictions_ ? ",p_alive,expected_purchases,predicted_clv\r\n" : "\r\n");
+std::string ProfileRows::CsvHeader(const CsvDialect& d) const {
+  static constexpr CsvColumn kColumns[] = {{"uuid", "UUID"},
+                                           {"segment_key", "Segment-Schlüssel"},
+                                           {"segment", "Segment"},
+                                           {"r_score", "R-Wert"},
+                                           {"f_score", "F-Wert"},
+                                           {"m_score", "M-Wert"},
+                                           {"order_count", "Bestellungen"},
+                                           {"clv", "CLV"},
+                                           {"avg_order_value", "Ø Bestellwert"},
+                                           {"recency_days", "Tage seit Kauf"},
+                                           {"first_order", "Erste Bestellung"},
+                                           {"last_order", "Letzte Bestellung"},
+                                           {"currency", "Währung"},
+                                           {"p_alive", "P(aktiv)"},
+                                           {"expected_purchases", "Erwartete Käufe"},
+                                           {"predicted_clv", "Prognostizierter CLV"}};
+  return CsvHeaderLine(std::span(kColumns).first(predictions_ ? 16 : 13), d);
 }
 
-void ProfileRows::AppendCsv(const Profile& p, std::string* out) const {
+void ProfileRows::AppendCsv(const Profile& p, std::string* out, const CsvDialect& d) const {
   const SegmentName& g = segments_[p.segment];
-  fmt::format_to(std::back_inserter(*out), "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                 uuids_[p.customer].ToString(), CsvTextCell(g.key), CsvTextCell(g.name), p.r_score,
-                 p.f_score, p.m_score, p.order_count, FormatMinor(p.revenue_minor, exponent_),
-                 FormatMinor(AverageOrderValue(p), exponent_), p.recency_days,
+  fmt::format_to(std::back_inserter(*out),
+                 "{1}{0}{2}{0}{3}{0}{4}{0}{5}{0}{6}{0}{7}{0}{8}{0}{9}{0}{10}{0}{11}{0}{12}{0}{13}",
+                 d.separator, uuids_[p.customer].ToString(), CsvTextCell(g.key, d),
+                 CsvTextCell(g.name, d), p.r_score, p.f_score, p.m_score, p.order_count,
+                 CsvNumber(FormatMinor(p.revenue_minor, exponent_), d),
+                 CsvNumber(FormatMinor(AverageOrderValue(p), exponent_), d), p.recency_days,
                  FormatIsoDate(p.first_day), FormatIsoDate(p.last_day), currency_);
   if (predictions_) {
-    fmt::format_to(std::back_inserter(*out), ",{},{},{}", Rounded(p.p_alive, 4),
-                   Rounded(p.expected_purchases, 4), Rounded(p.predicted_clv, exponent_));
+    fmt::format_to(std::back_inserter(*out), "{0}{1}{0}{2}{0}{3}", d.separator,
+                   CsvNumber(Rounded(p.p_alive, 4), d),
+                   CsvNumber(Rounded(p.expected_purchases, 4), d),
+                   CsvNumber(Rounded(p.predicted_clv, exponent_), d));
   }
   *out += "\r\n";
 }

@@ -307,22 +307,35 @@ std::string SegmentReport::ToJson() const {
   return j.dump(2) + "\n";
 }
 
-std::string SegmentReport::ToCsv() const {
-  std::string out =
-      "group,key,uuid_count,avg_order_count,avg_clv,avg_recency_days,share_percent,sum_clv,median_"
-      "clv";
-  out += has_predictions ? ",avg_p_alive,avg_predicted_clv\r\n" : "\r\n";
+std::string SegmentReport::ToCsv(const CsvDialect& d) const {
+  static constexpr CsvColumn kColumns[] = {{"group", "Segment"},
+                                           {"key", "Schlüssel"},
+                                           {"uuid_count", "Kunden"},
+                                           {"avg_order_count", "Ø Bestellungen"},
+                                           {"avg_clv", "Ø CLV"},
+                                           {"avg_recency_days", "Ø Tage seit Kauf"},
+                                           {"share_percent", "Anteil %"},
+                                           {"sum_clv", "Summe CLV"},
+                                           {"median_clv", "Median CLV"},
+                                           {"avg_p_alive", "Ø P(aktiv)"},
+                                           {"avg_predicted_clv", "Ø prognostizierter CLV"}};
+  std::string out = CsvHeaderLine(std::span(kColumns).first(has_predictions ? 11 : 9), d);
+  const char sep = d.separator;
+  auto number = [&](double v, int decimals) {
+    return CsvNumber(fmt::format("{:.{}f}", v, decimals), d);
+  };
   for (const auto& s : segments) {
     const bool empty = s.uuid_count == 0;
-    out += fmt::format("{},{},{},{},{},{},{:.2f},{},{}", CsvTextCell(s.group), CsvTextCell(s.key),
-                       s.uuid_count, empty ? "" : fmt::format("{:.2f}", s.avg_order_count),
-                       empty ? "" : fmt::format("{:.2f}", s.avg_clv),
-                       empty ? "" : fmt::format("{:.2f}", s.avg_recency_days), s.share_percent,
-                       FormatMinor(s.sum_clv_minor, currency_exponent),
-                       empty ? "" : FormatMinor(s.median_clv_minor, currency_exponent));
+    out += fmt::format(
+        "{1}{0}{2}{0}{3}{0}{4}{0}{5}{0}{6}{0}{7}{0}{8}{0}{9}", sep, CsvTextCell(s.group, d),
+        CsvTextCell(s.key, d), s.uuid_count, empty ? "" : number(s.avg_order_count, 2),
+        empty ? "" : number(s.avg_clv, 2), empty ? "" : number(s.avg_recency_days, 2),
+        number(s.share_percent, 2), CsvNumber(FormatMinor(s.sum_clv_minor, currency_exponent), d),
+        empty ? "" : CsvNumber(FormatMinor(s.median_clv_minor, currency_exponent), d));
     if (has_predictions) {
-      out += empty ? std::string(",,")
-                   : fmt::format(",{:.4f},{:.2f}", s.avg_p_alive, s.avg_predicted_clv);
+      out += empty ? std::string(2, sep)
+                   : fmt::format("{0}{1}{0}{2}", sep, number(s.avg_p_alive, 4),
+                                 number(s.avg_predicted_clv, 2));
     }
     out += "\r\n";
   }

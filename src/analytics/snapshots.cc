@@ -222,17 +222,22 @@ std::string SegmentMigration::ToJson(Lang lang) const {
   return j.dump(2) + "\n";
 }
 
-std::string SegmentMigration::ToCsv(Lang lang) const {
-  std::string out = "from_group,from_key,to_group,to_key,customers\r\n";
+std::string SegmentMigration::ToCsv(Lang lang, const CsvDialect& d) const {
+  static constexpr CsvColumn kColumns[] = {{"from_group", "von Segment"},
+                                           {"from_key", "von Schlüssel"},
+                                           {"to_group", "nach Segment"},
+                                           {"to_key", "nach Schlüssel"},
+                                           {"customers", "Kunden"}};
+  std::string out = CsvHeaderLine(kColumns, d);
   for (size_t a = 0; a < counts.size(); ++a) {
     for (size_t b = 0; b < counts[a].size(); ++b) {
       if (counts[a][b] == 0) continue;
       const bool known_from = a < from_segments.size(), known_to = b < to_segments.size();
-      out += fmt::format("{},{},{},{},{}\r\n",
-                         known_from ? CsvTextCell(Name(from_segments[a], lang)) : "",
-                         known_from ? CsvTextCell(from_segments[a].key) : "",
-                         known_to ? CsvTextCell(Name(to_segments[b], lang)) : "",
-                         known_to ? CsvTextCell(to_segments[b].key) : "", counts[a][b]);
+      out += fmt::format("{1}{0}{2}{0}{3}{0}{4}{0}{5}\r\n", d.separator,
+                         known_from ? CsvTextCell(Name(from_segments[a], lang), d) : "",
+                         known_from ? CsvTextCell(from_segments[a].key, d) : "",
+                         known_to ? CsvTextCell(Name(to_segments[b], lang), d) : "",
+                         known_to ? CsvTextCell(to_segments[b].key, d) : "", counts[a][b]);
     }
   }
   return out;

@@ -83,6 +83,27 @@ TEST(Text, CsvEscapeQuotesOnlyWhenNeeded) {
   EXPECT_EQ(CsvEscape("two\nlines"), "\"two\nlines\"");
 }
 
+TEST(Text, GermanCsvWritesDecimalCommasAndNoThousandsSeparators) {
+  EXPECT_EQ(CsvNumber("1552515.64", kGermanCsv), "1552515,64");
+  EXPECT_EQ(CsvNumber("-0.5", kGermanCsv), "-0,5");
+  EXPECT_EQ(CsvNumber("12", kGermanCsv), "12");
+  EXPECT_EQ(CsvNumber("", kGermanCsv), "");
+  EXPECT_EQ(CsvNumber("1552515.64", kRfc4180Csv), "1552515.64");
+}
+
+TEST(Text, GermanCsvQuotesSemicolonsNotCommas) {
+  EXPECT_EQ(CsvEscape("a,b", kGermanCsv), "a,b");
+  EXPECT_EQ(CsvEscape("a;b", kGermanCsv), "\"a;b\"");
+  EXPECT_EQ(CsvEscape("a;b"), "a;b");
+  EXPECT_EQ(CsvTextCell("=1;2", kGermanCsv), "\"'=1;2\"");
+}
+
+TEST(Text, CsvHeaderLineIsInTheDialectsLanguageAfterItsByteOrderMark) {
+  const CsvColumn columns[] = {{"sum_clv", "Summe CLV"}, {"share_percent", "Anteil %"}};
+  EXPECT_EQ(CsvHeaderLine(columns, kRfc4180Csv), "sum_clv,share_percent\r\n");
+  EXPECT_EQ(CsvHeaderLine(columns, kGermanCsv), "\xEF\xBB\xBFSumme CLV;Anteil %\r\n");
+}
+
 TEST(Text, CsvTextCellsNeverRunAsSpreadsheetFormulas) {
   EXPECT_EQ(CsvTextCell("VIPs"), "VIPs");
   EXPECT_EQ(CsvTextCell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");

@@ -34,8 +34,11 @@ std::string_view TrimWhitespace(std::string_view s) {
   return s;
 }
 
-std::string CsvEscape(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+std::string CsvEscape(std::string_view s, const CsvDialect& dialect) {
+  const char special[] = {dialect.separator, '"', '\r', '\n'};
+  if (s.find_first_of(std::string_view(special, sizeof special)) == std::string_view::npos) {
+    return std::string(s);
+  }
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += '"';
@@ -45,12 +48,31 @@ std::string CsvEscape(std::string_view s) {
   return out;
 }
 
-std::string CsvTextCell(std::string_view s) {
+std::string CsvTextCell(std::string_view s, const CsvDialect& dialect) {
   if (!s.empty() &&
       (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')) {
-    return CsvEscape("'" + std::string(s));
+    return CsvEscape("'" + std::string(s), dialect);
   }
-  return CsvEscape(s);
+  return CsvEscape(s, dialect);
+}
+
+std::string CsvNumber(std::string_view formatted, const CsvDialect& dialect) {
+  std::string out(formatted);
+  for (char& c : out) {
+    if (c == '.') c = dialect.decimal;
+  }
+  return out;
+}
+
+std::string CsvHeaderLine(std::span<const CsvColumn> columns, const CsvDialect& dialect) {
+  std::string out = dialect.byte_order_mark ? "\xEF\xBB\xBF" : "";
+  bool first = true;
+  for (const CsvColumn& c : columns) {
+    if (!first) out += dialect.separator;
+    first = false;
+    out += CsvEscape(dialect.german_headers ? c.de : c.en, dialect);
+  }
+  return out + "\r\n";
 }
 
 std::string WithThousands(uint64_t v) {

@@ -152,10 +152,21 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     return key.empty() ? c.Get(path.c_str()) : c.Get(path.c_str(), env_->Auth(key));
   }
   static Json Body(const httplib::Result& r) { return Json::parse(r->body); }
-  // Expects a JSON error with this status (and parameter, when given).
+  // Expects a JSON error with this status (and parameter, when given); to a request that asked
+  // for CSV (format=csv), the same as one CSV cell.
   static void ExpectError(const httplib::Result& r, int status, const std::string& parameter = "") {
     ASSERT_TRUE(r) << "no response";
     EXPECT_EQ(r->status, status) << r->body;
+    if (r->get_header_value("Content-Type").starts_with("text/csv")) {
+      // The cell is quoted when the message holds a comma.
+      const size_t start = r->body.starts_with('"') ? 1 : 0;
+      EXPECT_EQ(r->body.find(fmt::format("Tessera error {} (", status)), start) << r->body;
+      EXPECT_TRUE(r->body.ends_with("\r\n") && r->body.find('\n') == r->body.size() - 1) << r->body;
+      if (!parameter.empty()) {
+        EXPECT_NE(r->body.find("[parameter " + parameter + "]"), std::string::npos) << r->body;
+      }
+      return;
+    }
     const Json j = Json::parse(r->body, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << r->body;
     EXPECT_EQ(j["error"]["status"], status);
@@ -309,6 +320,8 @@ TEST_P(ApiTest, BadParametersAreNamedNeverACrash) {
            {"/api/v1/profiles?cursor=My45OTk5OTk5", "cursor"},
            {"/api/v1/segments?lang=fr", "lang"},
            {"/api/v1/segments?format=xml", "format"},
+           {"/api/v1/segments?dialect=de", "dialect"},
+           {"/api/v1/segments?format=csv&dialect=fr", "dialect"},
            {"/api/v1/segments?snapshot=abc", "snapshot"},
            {"/api/v1/segments?snapshot=-1", "snapshot"},
            {"/api/v1/distributions?bins=0", "bins"},

@@ -66,6 +66,9 @@ std::string OpenApiDocument() {
   const Json snapshot = Param("snapshot", "query", "string", "latest (default) or a snapshot id");
   const Json lang = Enum("lang", {"en", "de"}, "language of segment names (default en)");
   const Json format = Enum("format", {"json", "csv"}, "json (default) or csv (RFC 4180)");
+  const Json dialect = Enum("dialect", {"rfc4180", "de"},
+                            "with format=csv: rfc4180 (default) or de for German Excel and "
+                            "Sheets (; separator, decimal comma, German headers, UTF-8 BOM)");
   // Predictive CLV on request, as `tessera profiles --predict`.
   Json horizon = Param("horizon_months", "query", "number",
                        "with predict: prediction horizon in months (0 to 1200, default 12)");
@@ -105,7 +108,7 @@ std::string OpenApiDocument() {
                                       {"responses", {{"200", {{"description", "OpenAPI 3"}}}}}};
   p["/api/v1/segments"]["get"] =
       Get("Segment statistics of a snapshot", "viewer",
-          {snapshot, lang, format, predict, horizon, discount},
+          {snapshot, lang, format, dialect, predict, horizon, discount},
           Responses(
               "group, uuid_count, avg_order_count, avg_clv, avg_recency_days, "
               "share_percent, sum_clv, sum_order_count, median_clv per segment; with predict also "
@@ -134,30 +137,30 @@ std::string OpenApiDocument() {
         {"403", {{"$ref", "#/components/responses/Error"}}}}}};
   p["/api/v1/snapshots/{id}/segments"]["get"] =
       Get("Segment statistics of snapshot {id}", "viewer",
-          {Param("id", "path", "integer", "snapshot id", true), lang, format, predict, horizon,
-           discount},
+          {Param("id", "path", "integer", "snapshot id", true), lang, format, dialect, predict,
+           horizon, discount},
           Responses("as /api/v1/segments", true));
-  p["/api/v1/migration"]["get"] =
-      Get("Customers moving between the segments of two snapshots", "viewer",
-          {Param("from", "query", "integer", "older snapshot (default: second newest)"),
-           Param("to", "query", "integer", "newer snapshot (default: newest)"), lang, format},
-          Responses("moves: from_key, to_key (null = new / gone), customers", true));
+  p["/api/v1/migration"]["get"] = Get(
+      "Customers moving between the segments of two snapshots", "viewer",
+      {Param("from", "query", "integer", "older snapshot (default: second newest)"),
+       Param("to", "query", "integer", "newer snapshot (default: newest)"), lang, format, dialect},
+      Responses("moves: from_key, to_key (null = new / gone), customers", true));
   p["/api/v1/distributions"]["get"] =
       Get("Histograms of CLV, order count and recency; the R x F grid", "viewer",
           {snapshot, Range("bins", 1, 200, "bins per histogram (default 20)")},
           Responses("histograms and rf_grid", false));
-  p["/api/v1/profiles"]["get"] =
-      Get("Per-customer profiles, paginated", "analyst",
-          {snapshot, lang, format, Param("segment", "query", "string", "segment key or name"),
-           Range("r_min", 1, 5, "lowest R score"), Range("r_max", 1, 5, "highest R score"),
-           Range("f_min", 1, 5, "lowest F score"), Range("f_max", 1, 5, "highest F score"),
-           Range("m_min", 1, 5, "lowest M score"), Range("m_max", 1, 5, "highest M score"),
-           Range("limit", 1, 1000, "items per page (default 100)"),
-           Param("cursor", "query", "string", "next_cursor of the previous page"), predict, horizon,
-           discount},
-          Responses("total, items, next_cursor, next (JSON); every matching row (CSV); with "
-                    "predict each also has p_alive, expected_purchases, predicted_clv",
-                    true));
+  p["/api/v1/profiles"]["get"] = Get(
+      "Per-customer profiles, paginated", "analyst",
+      {snapshot, lang, format, dialect, Param("segment", "query", "string", "segment key or name"),
+       Range("r_min", 1, 5, "lowest R score"), Range("r_max", 1, 5, "highest R score"),
+       Range("f_min", 1, 5, "lowest F score"), Range("f_max", 1, 5, "highest F score"),
+       Range("m_min", 1, 5, "lowest M score"), Range("m_max", 1, 5, "highest M score"),
+       Range("limit", 1, 1000, "items per page (default 100)"),
+       Param("cursor", "query", "string", "next_cursor of the previous page"), predict, horizon,
+       discount},
+      Responses("total, items, next_cursor, next (JSON); every matching row (CSV); with "
+                "predict each also has p_alive, expected_purchases, predicted_clv",
+                true));
   p["/api/v1/profiles/{uuid}"]["get"] =
       Get("One customer's profile", "analyst",
           {Param("uuid", "path", "string", "the customer's pseudonym", true), snapshot, lang,

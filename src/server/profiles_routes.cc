@@ -9,7 +9,8 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   if (!Authorize(req, res, Role::kAnalyst)) return;
   analytics::Lang lang;
   std::string format;
-  if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
+  CsvDialect dialect;
+  if (auto e = LangFormat(req, &lang, &format, &dialect)) return SendError(res, *e);
   int64_t limit = 100;
   if (auto e = IntParam(req, "limit", 1, 1000, &limit)) return SendError(res, *e);
   analytics::ProfileFilter filter;
@@ -58,9 +59,9 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   if (Cached(req, res, *snap)) return;
   const analytics::ProfileRows rows(s, lang);
   if (format == "csv") {
-    std::string out = rows.CsvHeader();
+    std::string out = rows.CsvHeader(dialect);
     for (const auto& p : s.profiles) {
-      if (filter.Matches(p)) rows.AppendCsv(p, &out);
+      if (filter.Matches(p)) rows.AppendCsv(p, &out, dialect);
     }
     return Send(res, out, "csv", fmt::format("profiles-{}", FormatIsoDate(s.info.as_of_day)));
   }
@@ -94,7 +95,7 @@ void Server::Impl::Profile(const httplib::Request& req, httplib::Response& res) 
   if (!Authorize(req, res, Role::kAnalyst)) return;
   analytics::Lang lang;
   std::string format;
-  if (auto e = LangFormat(req, &lang, &format, false)) return SendError(res, *e);
+  if (auto e = LangFormat(req, &lang, &format)) return SendError(res, *e);
   auto uuid = privacy::Uuid::Parse(req.matches[1].str());
   if (!uuid.ok()) return SendError(res, BadParameter("uuid", "not a UUID"));
   PredictRequest predict;

@@ -9,7 +9,8 @@ void Server::Impl::Segments(const httplib::Request& req, httplib::Response& res,
   if (!Authorize(req, res, Role::kViewer)) return;
   analytics::Lang lang;
   std::string format;
-  if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
+  CsvDialect dialect;
+  if (auto e = LangFormat(req, &lang, &format, &dialect)) return SendError(res, *e);
   PredictRequest predict;
   if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
   std::shared_ptr<const LoadedSnapshot> snap;
@@ -22,11 +23,13 @@ void Server::Impl::Segments(const httplib::Request& req, httplib::Response& res,
   }
   if (auto e = ApplyPredictions(predict, &snap)) return SendError(res, *e);
   if (Cached(req, res, *snap)) return;
-  const auto body = snap->Render(
-      fmt::format("segments/{}/{}", lang == analytics::Lang::kDe ? "de" : "en", format), [&] {
-        const auto report = analytics::SnapshotReport(snap->snapshot, lang);
-        return format == "csv" ? report.ToCsv() : report.ToJson();
-      });
+  const auto body =
+      snap->Render(fmt::format("segments/{}/{}/{}", lang == analytics::Lang::kDe ? "de" : "en",
+                               format, dialect.german_headers ? "de" : "rfc4180"),
+                   [&] {
+                     const auto report = analytics::SnapshotReport(snap->snapshot, lang);
+                     return format == "csv" ? report.ToCsv(dialect) : report.ToJson();
+                   });
   Send(req, res, *body, format,
        fmt::format("segments-{}", FormatIsoDate(snap->snapshot.info.as_of_day)));
 }
@@ -44,7 +47,8 @@ void Server::Impl::Migration(const httplib::Request& req, httplib::Response& res
   if (!Authorize(req, res, Role::kViewer)) return;
   analytics::Lang lang;
   std::string format;
-  if (auto e = LangFormat(req, &lang, &format, true)) return SendError(res, *e);
+  CsvDialect dialect;
+  if (auto e = LangFormat(req, &lang, &format, &dialect)) return SendError(res, *e);
   int64_t from = 0, to = 0;
   if (auto e = IntParam(req, "from", 1, INT64_MAX, &from)) return SendError(res, *e);
   if (auto e = IntParam(req, "to", 1, INT64_MAX, &to)) return SendError(res, *e);
@@ -57,7 +61,7 @@ void Server::Impl::Migration(const httplib::Request& req, httplib::Response& res
   auto m = analytics::ComputeMigration(**s, from, to);
   if (!m.ok()) return SendError(res, FromStatus(m.status()));
   res.set_header("X-Tessera-Snapshot", std::to_string(m->to.id));
-  Send(res, format == "csv" ? m->ToCsv(lang) : m->ToJson(lang), format,
+  Send(res, format == "csv" ? m->ToCsv(lang, dialect) : m->ToJson(lang), format,
        fmt::format("migration-{}-{}", m->from.id, m->to.id));
 }
 

@@ -335,16 +335,53 @@ void Server::Impl::Send(const httplib::Request& req, httplib::Response& res,
 
 std::optional<HttpError> Server::Impl::LangFormat(const httplib::Request& req,
                                                   analytics::Lang* lang, std::string* format,
-                                                  bool csv_allowed) {
-  std::string l = "en";
+                                                  CsvDialect* dialect) {
+  std::string d = "rfc4180";
+  if (dialect != nullptr) {
+    if (auto e = ChoiceParam(req, "dialect", {"rfc4180", "de"}, &d)) return e;
+    *dialect = d == "de" ? kGermanCsv : kRfc4180Csv;
+  }
+  std::string l = d == "de" ? "de" : "en";
   if (auto e = ChoiceParam(req, "lang", {"en", "de"}, &l)) return e;
   *lang = l == "de" ? analytics::Lang::kDe : analytics::Lang::kEn;
   *format = "json";
-  if (csv_allowed) return ChoiceParam(req, "format", {"json", "csv"}, format);
-  return ChoiceParam(req, "format", {"json"}, format);
+  if (dialect == nullptr) return ChoiceParam(req, "format", {"json"}, format);
+  if (auto e = ChoiceParam(req, "format", {"json", "csv"}, format)) return e;
+  if (req.has_param("dialect") && *format != "csv") {
+    return BadParameter("dialect", "dialect is for format=csv");
+  }
+  return std::nullopt;
 }
 
 std::string OpenApiDocument();
+
+namespace {
+
+// A client that asked for CSV and not JSON: the route's format=csv, a .csv path or an Accept
+// header naming text/csv (spreadsheets' IMPORTDATA, Power Query's Web.Contents), unless its
+// Accept header names application/json (the dashboard, which downloads CSV but reads errors
+// as JSON).
+bool AsksForCsv(const httplib::Request& req) {
+  const std::string accept = req.get_header_value("Accept");
+  if (accept.find("application/json") != std::string::npos) return false;
+  return (req.has_param("format") && req.get_param_value("format") == "csv") ||
+         req.path.ends_with(".csv") || accept.find("text/csv") != std::string::npos;
+}
+
+// A JSON error answered to a CSV client as one readable cell, so that a spreadsheet shows
+// what went wrong where the data would be ("Tessera error 401 (unauthorized): ..."). The
+// status code stays.
+void ErrorAsCsvCell(httplib::Response& res) {
+  const Json j = Json::parse(res.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error") || !j["error"].is_object()) return;
+  const Json& e = j["error"];
+  std::string text = fmt::format("Tessera error {} ({}): {}", res.status, e.value("code", ""),
+                                 e.value("message", ""));
+  if (e.contains("parameter")) text += fmt::format(" [parameter {}]", e.value("parameter", ""));
+  res.set_content(CsvTextCell(text) + "\r\n", "text/csv; charset=utf-8");
+}
+
+}  // namespace
 
 void Server::Impl::Routes() {
   thread_local std::chrono::steady_clock::time_point request_start;
@@ -379,15 +416,20 @@ void Server::Impl::Routes() {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         SendError(res, {500, "internal", "internal error", ""});
       });
+  // Every answer of status 400 and above passes here, before compression and Content-Length.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404) {
-      SendError(res, {404, "not_found",
-                      "no such endpoint: " + req.path + " (see /api/v1/openapi.json)", ""});
-    } else if (res.status == 413) {
-      SendError(res, {413, "payload_too_large", "the request body is too large", ""});
-    } else if (res.status == 400) {
-      SendError(res, {400, "invalid_parameter", "malformed request", ""});
+    if (res.body.empty()) {
+      if (res.status == 404) {
+        SendError(res, {404, "not_found",
+                        "no such endpoint: " + req.path + " (see /api/v1/openapi.json)", ""});
+      } else if (res.status == 413) {
+        SendError(res, {413, "payload_too_large", "the request body is too large", ""});
+      } else if (res.status == 400) {
+        SendError(res, {400, "invalid_parameter", "malformed request", ""});
+      }
+    }
+    if (AsksForCsv(req) && res.get_header_value("Content-Type") == "application/json") {
+      ErrorAsCsvCell(res);
     }
   });
 

@@ -355,9 +355,11 @@ struct Server::Impl {
   void Send(const httplib::Request& req, httplib::Response& res, const RenderedBody& body,
             const std::string& format, const std::string& filename);
 
-  // Common read parameters: lang and format.
+  // Common read parameters: lang, format and, where CSV is allowed (`dialect` not null),
+  // dialect: rfc4180 (the default) or de (German Excel and Sheets: `;`, decimal comma,
+  // German headers, a UTF-8 byte order mark; names in German unless lang says otherwise).
   std::optional<HttpError> LangFormat(const httplib::Request& req, analytics::Lang* lang,
-                                      std::string* format, bool csv_allowed);
+                                      std::string* format, CsvDialect* dialect = nullptr);
 
   void Segments(const httplib::Request& req, httplib::Response& res, int64_t forced_id);
 

@@ -203,7 +203,7 @@ test("the CSV downloads hold the API's rows", async () => {
   await login(page, analystKey);
   const [segments] = await Promise.all([
     page.waitForEvent("download"),
-    page.click('[data-download="segments"]'),
+    page.click('[data-download="segments"][data-dialect="rfc4180"]'),
   ]);
   const got = await readFile(await segments.path(), "utf8");
   const want = await (await api("api/v1/segments?format=csv&lang=en")).text();
@@ -211,11 +211,22 @@ test("the CSV downloads hold the API's rows", async () => {
   assert.equal(got.trim().split(/\r?\n/).length, 10, "a header and nine segments");
   assert.match(segments.suggestedFilename(), /\.csv$/);
 
+  // The German Excel dialect, byte for byte (the byte order mark included).
+  const [german] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click('[data-download="segments"][data-dialect="de"]'),
+  ]);
+  const gotDe = await readFile(await german.path());
+  const wantDe = Buffer.from(await (await api("api/v1/segments?format=csv&lang=en&dialect=de")).arrayBuffer());
+  assert.ok(gotDe.equals(wantDe), "the German download is the API's dialect=de");
+  assert.equal(gotDe.subarray(0, 3).toString("hex"), "efbbbf");
+  assert.match(gotDe.toString("utf8"), /^\uFEFFSegment;Schlüssel;Kunden;/);
+
   await page.goto(base + "#/profiles?segment=champions");
   await page.waitForSelector("#profiles-table tbody tr");
   const [profiles] = await Promise.all([
     page.waitForEvent("download"),
-    page.click('[data-download="profiles"]'),
+    page.click('[data-download="profiles"][data-dialect="rfc4180"]'),
   ]);
   const rows = (await readFile(await profiles.path(), "utf8")).trim().split(/\r?\n/);
   const total = (await (await api("api/v1/profiles?segment=champions&limit=1")).json()).total;

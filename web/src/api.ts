@@ -257,7 +257,9 @@ interface RequestOptions {
 }
 
 async function request(path: string, params: Params, key: string | null, options: RequestOptions = {}): Promise<Response> {
-  const headers: Record<string, string> = {};
+  // JSON names this a JSON client, so that errors come as JSON even for a CSV download (the
+  // server answers a spreadsheet's CSV request's error as one CSV cell).
+  const headers: Record<string, string> = { Accept: "application/json, text/csv;q=0.9" };
   if (key) headers["Authorization"] = "Bearer " + key;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   let res: Response;

@@ -17,6 +17,7 @@
 #include "tessera/analytics/profiles.h"
 #include "tessera/analytics/segments.h"
 #include "tessera/analytics/snapshots.h"
+#include "tessera/common/text.h"
 
 namespace tessera::analytics {
 
@@ -30,10 +31,10 @@ class ProfileRows {
   ProfileRows(const ProfileSet& set, const SegmentRules& rules, Lang lang);
   ProfileRows(const Snapshot& snapshot, Lang lang);
 
-  // The CSV header line, with its CRLF.
-  std::string CsvHeader() const;
-  // Appends `p`'s CSV row (text cells formula-safe), with its CRLF.
-  void AppendCsv(const Profile& p, std::string* out) const;
+  // The CSV header line in `dialect`, with its CRLF (and the dialect's byte order mark).
+  std::string CsvHeader(const CsvDialect& dialect = kRfc4180Csv) const;
+  // Appends `p`'s CSV row in `dialect` (text cells formula-safe), with its CRLF.
+  void AppendCsv(const Profile& p, std::string* out, const CsvDialect& dialect = kRfc4180Csv) const;
   nlohmann::ordered_json Json(const Profile& p) const;
 
  private:

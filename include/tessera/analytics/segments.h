@@ -11,6 +11,7 @@
 
 #include "tessera/analytics/profiles.h"
 #include "tessera/common/status.h"
+#include "tessera/common/text.h"
 
 namespace tessera::analytics {
 
@@ -87,8 +88,9 @@ struct SegmentReport {
   std::string prediction_models;
   double prediction_horizon_months = 0;
 
-  std::string ToJson() const;   // the documented JSON shape (docs/output.md)
-  std::string ToCsv() const;    // RFC 4180, header row
+  std::string ToJson() const;  // the documented JSON shape (docs/output.md)
+  // A header row, then a row per segment, in `dialect` (common/text.h).
+  std::string ToCsv(const CsvDialect& dialect = kRfc4180Csv) const;
   std::string ToTable() const;  // for people
 };
 

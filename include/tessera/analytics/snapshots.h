@@ -55,8 +55,9 @@ struct SegmentMigration {
   // extra last column those absent from `to` (no purchase in its window any more).
   std::vector<std::vector<uint64_t>> counts;
 
-  std::string ToJson(Lang lang) const;   // docs/output.md
-  std::string ToCsv(Lang lang) const;    // from_segment,to_segment,customers (long format)
+  std::string ToJson(Lang lang) const;  // docs/output.md
+  // from_group,from_key,to_group,to_key,customers (long format) in `dialect`.
+  std::string ToCsv(Lang lang, const CsvDialect& dialect = kRfc4180Csv) const;
   std::string ToTable(Lang lang) const;  // a matrix for people
 };
 

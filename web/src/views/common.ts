@@ -104,6 +104,8 @@ export function scrollTable(table: HTMLTableElement, name: string): HTMLElement 
 }
 
 // Fetches with the key and saves the body as a file: a plain link cannot send the header.
+// Two buttons: the standard CSV (comma, decimal point) and the German dialect that German Excel
+// opens with a double click (`;`, decimal comma, German headers, UTF-8 byte order mark).
 export function downloadButton(
   path: string,
   params: Record<string, string | number | null | undefined>,
@@ -111,36 +113,47 @@ export function downloadButton(
   special: Partial<Record<number, MessageKey>> = {},
 ): HTMLElement {
   const status = h("span", { class: "download-status", role: "status" });
-  const button = h(
-    "button",
-    { type: "button", class: "secondary download", "data-download": path },
-    t("downloadCsv"),
+  const buttons: HTMLButtonElement[] = [];
+  const button = (label: MessageKey, dialect: string | null): HTMLButtonElement => {
+    const b = h(
+      "button",
+      { type: "button", class: "secondary download", "data-download": path, "data-dialect": dialect ?? "rfc4180" },
+      t(label),
+    ) as HTMLButtonElement;
+    buttons.push(b);
+    b.addEventListener("click", async () => {
+      for (const other of buttons) other.disabled = true;
+      clear(status);
+      status.append(t("downloading"));
+      try {
+        const { blob, filename } = await getBlob(path, { ...params, format: "csv", dialect });
+        const url = URL.createObjectURL(blob);
+        const a = h("a", { href: url, download: filename ?? fallbackName, hidden: true });
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        clear(status);
+      } catch (err) {
+        clear(status);
+        status.append(
+          err instanceof ApiError && special[err.status]
+            ? errorMessage(err, special)
+            : t("downloadFailed", { message: errorMessage(err) }),
+        );
+      } finally {
+        for (const other of buttons) other.disabled = false;
+      }
+    });
+    return b;
+  };
+  return h(
+    "span",
+    { class: "download-wrap" },
+    button("downloadCsv", null),
+    button("downloadCsvExcelDe", "de"),
+    status,
   );
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    clear(status);
-    status.append(t("downloading"));
-    try {
-      const { blob, filename } = await getBlob(path, { ...params, format: "csv" });
-      const url = URL.createObjectURL(blob);
-      const a = h("a", { href: url, download: filename ?? fallbackName, hidden: true });
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      clear(status);
-    } catch (err) {
-      clear(status);
-      status.append(
-        err instanceof ApiError && special[err.status]
-          ? errorMessage(err, special)
-          : t("downloadFailed", { message: errorMessage(err) }),
-      );
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return h("span", { class: "download-wrap" }, button, status);
 }
 
 export function card(title: string | null, ...children: (Node | null)[]): HTMLElement {
