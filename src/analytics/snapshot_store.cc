@@ -212,6 +212,36 @@ FROM a FULL OUTER JOIN b ON a.customer_uuid = b.customer_uuid
 WHERE (SELECT older FROM ids) IS NOT NULL
 GROUP BY a.segment_key, b.segment_key;
 )sql"},
+    // 2: money in the PostgreSQL views rounded to the currency's minor unit (two decimals for
+    // EUR): minor units divided by a numeric power of ten came out with the division's scale
+    // (1552515.6400000000000000), which Power BI, Tableau and Excel show as it is. Same
+    // columns and types (numeric), so the views are replaced in place and keep their grants.
+    // SQLite's views give REAL, which BI tools show as the number.
+    {R"sql(
+-- Nothing to change on SQLite.
+)sql",
+     R"sql(
+CREATE OR REPLACE VIEW tessera_bi.segments AS
+SELECT g.snapshot_id, s.as_of, s.window_length, g.position, g.segment_key,
+       g.name_en AS group_en, g.name_de AS group_de, g.uuid_count, g.avg_order_count,
+       g.avg_clv, g.avg_recency_days, g.share_percent,
+       round(g.sum_clv_minor / power(10::numeric, s.currency_exponent), s.currency_exponent)
+         AS sum_clv,
+       round(g.median_clv_minor / power(10::numeric, s.currency_exponent), s.currency_exponent)
+         AS median_clv,
+       s.currency
+FROM snapshot_segments g JOIN snapshots s USING (snapshot_id);
+CREATE OR REPLACE VIEW tessera_bi.profiles AS
+SELECT p.snapshot_id, p.customer_uuid, g.segment_key, g.name_en AS group_en,
+       g.name_de AS group_de, p.r_score, p.f_score, p.m_score, p.order_count,
+       round(p.revenue_minor / power(10::numeric, s.currency_exponent), s.currency_exponent)
+         AS clv,
+       p.recency_days, p.first_order, p.last_order, p.p_alive, p.expected_purchases,
+       p.predicted_clv, s.currency
+FROM snapshot_profiles p
+JOIN snapshots s ON s.snapshot_id = p.snapshot_id
+JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position;
+)sql"},
 };
 constexpr store::Schema kSchema{"analytics", kMigrations};
 

@@ -255,6 +255,18 @@ TEST_P(SnapshotStoreTest, BiViewsShowTheNewestSnapshotWithPseudonymsAndMajorUnit
             "1");
 }
 
+TEST_P(SnapshotStoreTest, BiViewsGiveMoneyWithTheCurrencysTwoDecimals) {
+  ASSERT_TRUE(Snapshots().Save(Info(20'000), TwoSegments(), Profiles({0, 1, 3})).ok());
+  // As a BI tool reads the value: its text, not a numeric with the division's scale.
+  EXPECT_EQ(Sql("SELECT CAST(sum_clv AS text) FROM " + View("segments_latest") +
+                " WHERE segment_key = 'champions'"),
+            "1234.56");
+  EXPECT_EQ(Sql("SELECT CAST(median_clv AS text) FROM " + View("segments_latest") +
+                " WHERE segment_key = 'lost'"),
+            "-0.99");
+  EXPECT_EQ(Sql("SELECT CAST(min(clv) AS text) FROM " + View("profiles_latest")), "99.99");
+}
+
 TEST_P(SnapshotStoreTest, AStoreOfTheFirstSchemaIsMigratedWhenOpened) {
   // Take the store back to schema version 1, as the first release wrote it.
   if (GetParam() == Backend::kPostgres) {
