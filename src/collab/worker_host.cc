@@ -1,6 +1,7 @@
 #include "tessera/collab/worker_host.h"
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 
 #include "collab/refusal.h"
 #include "collab/worker_process.h"
+#include "tessera/collab/audit_log.h"
 #include "tessera/collab/worker.h"
 
 namespace tessera::collab {
@@ -134,6 +136,46 @@ struct WorkerHostNode::Impl {
   std::map<PsiSessionId, Running> workers;  // guarded by mu
 
   int64_t Now() const { return options.clock ? options.clock() : SystemNow(); }
+
+  // The host's record of a step: who asked, the step (as the purpose: worker_start, worker_run,
+  // worker_count, worker_stop), the hash of the step and session it concerns, the outcome and
+  // why. Never a value: the host sees none. A failure to log fails nothing that happened, but is
+  // said.
+  void Audit(const PartyId& from, std::string_view op, std::string_view body,
+             const Status& outcome) {
+    if (!options.open_store) return;
+    AuditRecord rec;
+    rec.time = Now();
+    rec.party = from.ToString();
+    rec.purpose = ValidateCollabCode("purpose", op).ok() ? std::string(op) : "join_worker";
+    // The session named by the body (its head frame for run and count), else the body's start.
+    std::string session(body.substr(0, std::min<size_t>(body.size(), 200)));
+    FrameCursor frames(body);
+    if (op == "worker_run" || op == "worker_count") {
+      if (auto head = frames.Next(); head.ok() && *head) session = std::string(**head);
+    }
+    const Json j = Json::parse(session, nullptr, false);
+    if (j.is_object() && j.contains("session") && j["session"].is_string()) {
+      session = std::string(op) + " " + j["session"].get<std::string>();
+    }
+    auto hash = QueryHash(session);
+    if (!hash.ok()) return;
+    rec.query_hash = *hash;
+    rec.attestation = AttestationMode::kSimulated;
+    if (!outcome.ok()) {
+      const bool refused = outcome.code() == StatusCode::kFailedPrecondition ||
+                           outcome.code() == StatusCode::kPermissionDenied;
+      rec.outcome = refused ? AuditOutcome::kRefused : AuditOutcome::kFailed;
+      std::string reason = outcome.TextDetail("reason").value_or(refused ? "refused" : "failed");
+      if (!ValidateCollabCode("reason", reason).ok()) reason = refused ? "refused" : "failed";
+      rec.reason = reason;
+    } else {
+      rec.reason = "";
+    }
+    auto store = options.open_store();
+    Status logged = store.ok() ? AuditLog((*store)->db()).Append(rec).status() : store.status();
+    if (!logged.ok()) std::fprintf(stderr, "tessera: audit log: %s\n", logged.message().c_str());
+  }
 
   bool Hosts() const {
     const CollaborationParty* self = options.collaboration.Find(key.id());
@@ -331,11 +373,13 @@ StatusOr<NodeReply> WorkerHostNode::Handle(std::string_view op, const NodeSignat
   TESSERA_ASSIGN_OR_RETURN(PartyId from,
                            AcceptNodeMessage(signature, op, body, MaxBodyBytes(op, body.size()),
                                              impl_->key.id(), impl_->nonces, impl_->Now()));
-  if (op == "worker_start") return impl_->Start(from, body);
-  if (op == "worker_run") return impl_->Feed(from, op, body, false);
-  if (op == "worker_count") return impl_->Feed(from, op, body, true);
-  if (op == "worker_stop") return impl_->Stop(from, body);
-  return NotFoundError("node message: no step '{}'", op);
+  StatusOr<NodeReply> reply = NotFoundError("node message: no step '{}'", op);
+  if (op == "worker_start") reply = impl_->Start(from, body);
+  if (op == "worker_run") reply = impl_->Feed(from, op, body, false);
+  if (op == "worker_count") reply = impl_->Feed(from, op, body, true);
+  if (op == "worker_stop") reply = impl_->Stop(from, body);
+  impl_->Audit(from, op, body, reply.status());
+  return reply;
 }
 
 }  // namespace tessera::collab

@@ -384,6 +384,46 @@ TEST_F(WorkerHostTest, AKeptMatchCountsAtItsHostUntilEnded) {
   EXPECT_EQ(ReasonOf(gone.status()), "unknown_match") << gone.status().ToString();
 }
 
+// The host keeps its own audit log of what it was asked: each step, who asked, the outcome —
+// never a value (it sees none).
+TEST_F(WorkerHostTest, TheHostLogsEveryStepItWasAsked) {
+  const std::string location = (dir_ / "host.db").string();
+  {
+    auto created = store::Store::Open(location, true);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+  }
+  WorkerHostOptions options;
+  options.owner_key = host_key_;
+  options.collaboration = collaboration_;
+  options.worker_binary = TESSERA_WORKER_BINARY;
+  options.clock = [this] { return now_; };
+  options.open_store = [location]() -> StatusOr<std::unique_ptr<store::Store>> {
+    return store::Store::Open(location, false);
+  };
+  auto host = WorkerHostNode::Create(std::move(options));
+  ASSERT_TRUE(host.ok());
+  host_ = std::move(*host);
+  GrantOverlap({host_party_->id()});
+  auto result = RunAtHost("Neutral");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  // A refusal: B may not run A's worker.
+  EXPECT_FALSE(Call(*host_, *b_.party, "worker_start", "{}").ok());
+  auto store = store::Store::Open(location, false);
+  ASSERT_TRUE(store.ok());
+  auto entries = AuditLog((*store)->db()).List();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].record.purpose, "worker_start");
+  EXPECT_EQ((*entries)[1].record.purpose, "worker_run");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ((*entries)[i].record.party, a_.party->id().ToString());
+    EXPECT_EQ((*entries)[i].record.outcome, AuditOutcome::kOk);
+  }
+  EXPECT_EQ((*entries)[2].record.party, b_.party->id().ToString());
+  EXPECT_EQ((*entries)[2].record.outcome, AuditOutcome::kFailed);  // a malformed body
+  EXPECT_TRUE(AuditLog((*store)->db()).Verify()->ok());
+}
+
 }  // namespace
 }  // namespace tessera::collab
 

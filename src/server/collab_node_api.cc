@@ -123,6 +123,7 @@ StatusOr<std::unique_ptr<CollabNodeApi>> CollabNodeApi::Create(const Options& op
   host.owner_key = api->owner_key_;
   host.collaboration = *api->collaboration_;
   host.worker_binary = api->options_.worker_binary;
+  host.open_store = [location] { return OpenStore(location, false); };
   TESSERA_ASSIGN_OR_RETURN(api->host_, collab::WorkerHostNode::Create(std::move(host)));
   return api;
 }

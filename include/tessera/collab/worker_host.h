@@ -33,6 +33,7 @@
 #include "tessera/collab/session.h"
 #include "tessera/common/status.h"
 #include "tessera/privacy/owner_key.h"
+#include "tessera/store/store.h"
 
 namespace tessera::collab {
 
@@ -70,6 +71,10 @@ struct WorkerHostOptions {
   size_t max_workers = 4;                // running at once, for all requesters
   size_t max_workers_per_requester = 2;
   std::function<int64_t()> clock;  // Unix seconds; the system clock when empty
+  // This party's store, for its audit log (audit_log.h): every step asked of it — who, the step
+  // as the purpose (worker_start, worker_run, worker_count, worker_stop), the hash of the step
+  // and session, the outcome and why. None: no log.
+  std::function<StatusOr<std::unique_ptr<store::Store>>()> open_store;
 };
 
 // The worker host's side: starts a worker per session when a party of the collaboration asks
