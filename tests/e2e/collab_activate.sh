@@ -89,11 +89,19 @@ cmp -s api.csv max_plus.csv || fail "the API's list differs from the CLI's"
 curl -sf -H "Authorization: Bearer $key" -X POST "http://127.0.0.1:$pr/api/v1/collab/activate" \
   -d "$body" -o api.json || fail "POST /api/v1/collab/activate"
 [ "$(json api.json 'len(d["members"])')" = "$max_plus" ] || fail "JSON members: $(head -c 300 api.json)"
+# Withheld: a JSON client gets the reason with its numbers; a spreadsheet (CSV asked, no JSON
+# accepted) gets it as one CSV cell (docs/api.md, errors).
 code=$(curl -s -o withheld.json -w '%{http_code}' -H "Authorization: Bearer $key" -X POST \
+  -H "Accept: application/json" "http://127.0.0.1:$pr/api/v1/collab/activate?format=csv" \
+  -d '{"partner": "Telco", "partner_side": {"expression": "tariff = \"Max\""}}')
+[ "$code" = 409 ] && [ "$(json withheld.json 'd["error"]["code"]')" = below_min_cell_size ] &&
+  [ "$(json withheld.json 'd["error"]["withheld"]')" = True ] \
+  || fail "withheld over the API: $code $(cat withheld.json)"
+code=$(curl -s -o withheld.csv -w '%{http_code}' -H "Authorization: Bearer $key" -X POST \
   "http://127.0.0.1:$pr/api/v1/collab/activate?format=csv" \
   -d '{"partner": "Telco", "partner_side": {"expression": "tariff = \"Max\""}}')
-[ "$code" = 409 ] && [ "$(json withheld.json 'd["error"]["code"]')" = below_min_cell_size ] \
-  || fail "withheld over the API: $code $(cat withheld.json)"
+[ "$code" = 409 ] && grep -q "below_min_cell_size" withheld.csv && ! grep -q "@" withheld.csv \
+  || fail "withheld over the API, as CSV: $code $(cat withheld.csv)"
 
 # --- A revoked grant: the retailer still holds it; the operator refuses, logs it, computes nothing
 "$bin" grant revoke "$g" --reason "campaign over" --store telco.db >/dev/null 2>&1
