@@ -105,10 +105,18 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
     return Fail(InvalidArgumentError(
         "--memory-budget and --temp-dir apply to orders; a load of people holds them in memory"));
   }
-  const std::string mapping_name = !mapping_arg.empty() ? mapping_arg
-                                   : people             ? "people"
-                                                        : "generic";
-  auto mapping = io::LoadMapping(mapping_name);
+  io::PresetChoice choice{!mapping_arg.empty() ? mapping_arg : people ? "people" : "generic"};
+  if (mapping_arg.empty() && !people) {
+    // A known shop export is recognized by its header; --mapping always wins.
+    auto detected = io::ChooseOrderPreset(files);
+    if (!detected.ok()) return Fail(detected.status());
+    choice = *std::move(detected);
+    if (choice.detected && !quiet) {
+      std::fprintf(stderr, "Reading the files with preset '%s' (recognized by their header)\n",
+                   choice.name.c_str());
+    }
+  }
+  auto mapping = io::LoadMapping(choice.name);
   if (!mapping.ok()) return Fail(mapping.status());
   auto key = privacy::OwnerKey::Load(sa.key);
   if (!key.ok()) return Fail(key.status());
@@ -127,6 +135,7 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   ProgressLine progress(!quiet, people ? "people" : "orders");
   ingest::LoadOptions options;
   options.mapping = std::move(*mapping);
+  options.mapping_detected = choice.detected;
   options.batch_orders = batch;
   options.memory_budget = memory_budget;
   options.temp_dir = temp_dir;
@@ -515,10 +524,11 @@ int main(int argc, char** argv) {
                    "phone) plus attribute columns that audience expressions see")
       ->check(CLI::IsMember({"orders", "people"}))
       ->capture_default_str();
-  ingest->add_option("--mapping", ia.mapping,
-                     "Column mapping: a preset (generic, online-retail, cdnow, cdnow-master; for "
-                     "people: people, subscribers) or a TOML file (default: generic, or people "
-                     "for --kind people)");
+  ingest->add_option("--mapping,--preset", ia.mapping,
+                     "Column mapping: a preset (generic, shopify, woocommerce, shopware6, "
+                     "magento2, online-retail, cdnow, cdnow-master; for people: people, "
+                     "subscribers) or a TOML file (default: the shop export the header is "
+                     "recognized as, else generic; people for --kind people)");
   AddStoreOptions(ingest, &ingest_args, true);
   ingest->add_option("--rejects", ia.rejects,
                      "Write every rejected row's file, line, column and reason to this CSV");
@@ -541,6 +551,8 @@ int main(int argc, char** argv) {
   ingest->footer(
       "Examples:\n"
       "  tessera ingest orders.csv                                 # generic header names\n"
+      "  tessera ingest orders_export.csv     # a Shopify, WooCommerce, Shopware or Magento "
+      "export\n"
       "  tessera ingest online_retail.csv.gz --mapping online-retail\n"
       "  tessera ingest export-*.csv --mapping my-shop.toml --rejects rejects.csv\n"
       "  zcat orders.jsonl.gz | tessera ingest -\n"

@@ -54,6 +54,8 @@ class Loader {
         match_tokens_(std::move(match_key), PhoneDefaultsOf(options.mapping)),
         writer_(store, options, summary_, dicts_, customers_, match_tokens_) {
     rejects_.SetFiles(std::move(files));
+    summary_.mapping = options.mapping.name;
+    summary_.mapping_detected = options.mapping_detected;
   }
 
   Status ReadStoreState() { return writer_.ReadStoreState(); }
@@ -113,7 +115,8 @@ class Loader {
       const auto result = parsed.result;
       io::OrderLine& line = parsed.line;
       if (result == io::OrderReader::Result::kLine) batch->Bind(&parsed);
-      ++summary_.rows_read;
+      const bool adjustment = result == io::OrderReader::Result::kLine && line.order_adjustment;
+      if (!adjustment) ++summary_.rows_read;
       if (options_.on_progress && (summary_.rows_read & 0xffff) == 0) {
         options_.on_progress(
             LoadProgress{path, batch->bytes_read, total, summary_.rows_read, 0, false});
@@ -133,7 +136,7 @@ class Loader {
         if (Status limit = rejects_.Add(parsed.reject); !limit.ok()) return fail(std::move(limit));
         continue;
       }
-      if (line.customer_id.empty() && line.email.empty() && line.phone.empty()) {
+      if (line.customer_id.empty() && line.email.empty() && line.phone.empty() && !adjustment) {
         ++summary_.rows_without_customer;
       }
       if (synthesize_ids) {

@@ -11,6 +11,8 @@ namespace tessera::ingest {
 
 std::string LoadSummary::ToJson() const {
   nlohmann::ordered_json j;
+  j["mapping"] = mapping;
+  j["mapping_detected"] = mapping_detected;
   j["files"] = files;
   j["rows_read"] = rows_read;
   j["rows_rejected"] = rows_rejected;

@@ -20,9 +20,9 @@ extern const int kEmbeddedConfigCount;
 namespace {
 
 constexpr std::string_view kFieldNames[kFieldCount] = {
-    "order_id", "customer_id", "email",    "ordered_at", "amount",
-    "quantity", "unit_price",  "currency", "status",     "category",
-    "sku",      "store",       "region",   "channel",    "phone"};
+    "order_id", "customer_id", "email",           "ordered_at",  "amount", "quantity", "unit_price",
+    "currency", "status",      "category",        "sku",         "store",  "region",   "channel",
+    "phone",    "order_total", "refunded_amount", "cancelled_at"};
 
 std::string Where(std::string_view origin, const toml::node& node) {
   const auto& src = node.source();
@@ -95,9 +95,20 @@ Status ParseSource(const toml::table& t, std::string_view origin, Mapping* m) {
       else
         return InvalidArgumentError("{}: decimal must be point, comma or auto",
                                     Where(origin, node));
+    } else if (k == "detect") {
+      TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->detect));
+    } else if (k == "order_fields") {
+      if (str == "first_line")
+        m->order_fields_on_first_line = true;
+      else if (str == "every_line")
+        m->order_fields_on_first_line = false;
+      else
+        return InvalidArgumentError("{}: order_fields must be every_line or first_line",
+                                    Where(origin, node));
     } else {
       return InvalidArgumentError(
-          "{}: unknown key [source].{} (known: format, delimiter, header, level, decimal)",
+          "{}: unknown key [source].{} (known: format, delimiter, header, level, decimal, "
+          "order_fields, detect)",
           Where(origin, node), k);
     }
   }
@@ -112,7 +123,7 @@ Status ParseColumns(const toml::table& t, std::string_view origin, Mapping* m) {
       return InvalidArgumentError(
           "{}: unknown field [columns].{} (known: order_id, customer_id, email, phone, "
           "ordered_at, amount, quantity, unit_price, currency, status, category, sku, store, "
-          "region, channel)",
+          "region, channel, order_total, refunded_amount, cancelled_at)",
           Where(origin, node), k);
     }
     TESSERA_RETURN_IF_ERROR(StringList(node, origin, k, &m->columns[it - std::begin(kFieldNames)]));
@@ -362,7 +373,9 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
     missing.push_back("customer_id, email or phone");
   }
   if (!has(Field::kOrderedAt)) missing.push_back("ordered_at");
-  if (!has(Field::kAmount) && !has(Field::kUnitPrice)) missing.push_back("amount or unit_price");
+  if (!has(Field::kAmount) && !has(Field::kUnitPrice) && !has(Field::kOrderTotal)) {
+    missing.push_back("amount, order_total or unit_price");
+  }
   if (!missing.empty()) {
     std::string need;
     for (const auto& m : missing) need += (need.empty() ? "" : "; ") + m;
@@ -386,6 +399,71 @@ StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
   r.decimal_mark =
       mapping.decimal_mark.value_or(delimiter == ';' ? DecimalMark::kComma : DecimalMark::kPoint);
   return r;
+}
+
+StatusOr<std::optional<std::string>> DetectPreset(const std::vector<std::string>& columns) {
+  std::set<std::string> have;
+  for (const auto& c : columns) have.insert(AsciiLower(TrimWhitespace(c)));
+  std::vector<std::string> found;
+  for (const std::string& name : PresetNames()) {
+    auto preset = LoadMapping(name);
+    if (!preset.ok() || preset->detect.empty()) continue;
+    const bool all = std::all_of(preset->detect.begin(), preset->detect.end(), [&](const auto& c) {
+      return have.contains(AsciiLower(TrimWhitespace(c)));
+    });
+    if (all) found.push_back(name);
+  }
+  if (found.empty()) return std::optional<std::string>();
+  if (found.size() > 1) {
+    std::string names;
+    for (const auto& n : found) names += (names.empty() ? "" : ", ") + n;
+    return InvalidArgumentError(
+        "the header fits more than one preset ({}); pass --mapping with the one that made the "
+        "file",
+        names);
+  }
+  return std::optional<std::string>(found[0]);
+}
+
+StatusOr<std::optional<std::string>> DetectPresetOfFile(const std::string& path) {
+  if (path == "-") return std::optional<std::string>();
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<RowSource> source, RowSource::Open(path, {}));
+  auto preset = DetectPreset(source->columns());
+  if (!preset.ok()) return preset.status().WithContext(path);
+  return preset;
+}
+
+StatusOr<PresetChoice> ChooseOrderPreset(const std::vector<std::string>& files) {
+  std::optional<std::string> chosen;
+  std::string chosen_file, generic_file;
+  for (const std::string& path : files) {
+    auto preset = DetectPresetOfFile(path);
+    if (!preset.ok()) {
+      if (preset.status().code() == StatusCode::kInvalidArgument &&
+          preset.status().message().find("more than one preset") != std::string::npos) {
+        return preset.status();
+      }
+      continue;  // unreadable: the load says why
+    }
+    if (path == "-") continue;
+    if (!preset->has_value()) {
+      if (generic_file.empty()) generic_file = path;
+    } else if (!chosen) {
+      chosen = **preset;
+      chosen_file = path;
+    } else if (*chosen != **preset) {
+      return InvalidArgumentError(
+          "{} is a {} export and {} a {} export: load them separately, or pass --mapping",
+          chosen_file, *chosen, path, **preset);
+    }
+  }
+  if (chosen && !generic_file.empty()) {
+    return InvalidArgumentError(
+        "{} is a {} export but {} is not: load them separately, or pass --mapping", chosen_file,
+        *chosen, generic_file);
+  }
+  if (chosen) return PresetChoice{*chosen, true};
+  return PresetChoice{"generic", false};
 }
 
 StatusOr<ResolvedPeopleMapping> ResolvePeopleMapping(const Mapping& mapping,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/test_support.h"
+#include "tessera/common/text.h"
 #include "tessera/io/columns.h"
 
 namespace tessera::io {
@@ -306,14 +307,14 @@ TEST(ResolveMapping, AColumnItUsesTwiceIsRefusedNamingBoth) {
 }
 
 TEST(ResolveMapping, MissingFieldsAreNamedWithTheColumnsFound) {
-  auto r = ResolveMapping(Generic(), {"Kunde", "Datum", "Betrag"}, ';');
+  auto r = ResolveMapping(Generic(), {"Kunde", "Zeitpunkt", "Summe"}, ';');
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   const std::string& msg = r.status().message();
   EXPECT_THAT(msg, HasSubstr("customer_id, email or phone"));
   EXPECT_THAT(msg, HasSubstr("ordered_at"));
-  EXPECT_THAT(msg, HasSubstr("amount or unit_price"));
-  EXPECT_THAT(msg, HasSubstr("Columns found: Kunde, Datum, Betrag"));
+  EXPECT_THAT(msg, HasSubstr("amount, order_total or unit_price"));
+  EXPECT_THAT(msg, HasSubstr("Columns found: Kunde, Zeitpunkt, Summe"));
   EXPECT_THAT(msg, HasSubstr("'generic'"));
 }
 
@@ -450,6 +451,201 @@ TEST(ResolveMapping, DecimalMarkAutoIsCommaForSemicolonFiles) {
   Mapping comma = Generic();
   comma.decimal_mark = DecimalMark::kComma;
   EXPECT_EQ(ResolveMapping(comma, cols, ',')->decimal_mark, DecimalMark::kComma);
+}
+
+// The header rows each shop system's documented export has (see the presets' comments for the
+// sources), split at their delimiter.
+std::vector<std::string> Split(std::string_view header, char delimiter) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= header.size(); ++i) {
+    if (i == header.size() || header[i] == delimiter) {
+      out.emplace_back(header.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+const std::vector<std::pair<std::string, std::vector<std::string>>>& DocumentedHeaders() {
+  static const auto* headers = new std::vector<std::pair<std::string, std::vector<std::string>>>{
+      {"shopify",
+       Split("Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts "
+             "Marketing,Currency,Subtotal,Shipping,Taxes,Total,Discount Code,Discount Amount,"
+             "Shipping Method,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem "
+             "compare at price,Lineitem sku,Lineitem requires shipping,Lineitem taxable,Lineitem "
+             "fulfillment status,Billing Name,Billing Street,Billing Address1,Billing Address2,"
+             "Billing Company,Billing City,Billing Zip,Billing Province,Billing Country,Billing "
+             "Phone,Shipping Name,Shipping Street,Shipping Address1,Shipping Address2,Shipping "
+             "Company,Shipping City,Shipping Zip,Shipping Province,Shipping Country,Shipping "
+             "Phone,Notes,Note Attributes,Cancelled at,Payment Method,Payment Reference,Refunded "
+             "Amount,Vendor,Outstanding Balance,Employee,Location,Device ID,Id,Tags,Risk Level,"
+             "Source,Lineitem discount,Tax 1 Name,Tax 1 Value,Tax 2 Name,Tax 2 Value,Phone,"
+             "Receipt Number,Duties,Billing Province Name,Shipping Province Name,Payment ID,"
+             "Payment Terms Name,Next Payment Due At,Payment References",
+             ',')},
+      {"woocommerce",
+       Split("order_id,order_number,order_number_formatted,date,status,shipping_total,"
+             "shipping_tax_total,fee_total,fee_tax_total,tax_total,discount_total,order_total,"
+             "refunded_total,order_currency,payment_method,shipping_method,customer_id,"
+             "billing_first_name,billing_last_name,billing_company,billing_email,billing_phone,"
+             "billing_address_1,billing_address_2,billing_postcode,billing_city,billing_state,"
+             "billing_country,shipping_first_name,shipping_last_name,shipping_address_1,"
+             "shipping_address_2,shipping_postcode,shipping_city,shipping_state,shipping_country,"
+             "shipping_company,customer_note,line_items,shipping_items,fee_items,tax_items,"
+             "coupon_items,refunds,order_notes,download_permissions_granted",
+             ',')},
+      {"woocommerce",  // "Default - One Row per Item"
+       Split("order_id,order_number,date,status,shipping_total,shipping_tax_total,fee_total,"
+             "fee_tax_total,tax_total,discount_total,order_total,refunded_total,order_currency,"
+             "payment_method,shipping_method,customer_id,billing_first_name,billing_last_name,"
+             "billing_company,billing_email,billing_phone,billing_address_1,billing_address_2,"
+             "billing_postcode,billing_city,billing_state,billing_country,shipping_first_name,"
+             "shipping_last_name,shipping_address_1,shipping_address_2,shipping_postcode,"
+             "shipping_city,shipping_state,shipping_country,shipping_company,customer_note,"
+             "item_id,item_product_id,item_name,item_sku,item_price,item_quantity,item_subtotal,"
+             "item_subtotal_tax,item_total,item_total_tax,item_refunded,item_refunded_qty,"
+             "item_meta,shipping_items,fee_items,tax_items,coupon_items,order_notes,"
+             "download_permissions_granted",
+             ',')},
+      {"shopware6",
+       Split("id;order_number;sales_channel_id;customer_firstname;customer_lastname;"
+             "customer_email;billing_address_street;billing_address_zipcode;billing_address_city;"
+             "billing_address_company;billing_address_department;billing_address_country_id;"
+             "billing_address_country_state_id;shipping_address_street;shipping_address_zipcode;"
+             "shipping_address_city;shipping_address_company;shipping_address_department;"
+             "shipping_address_country_id;shipping_address_country_state_id;amount_total;"
+             "order_state_id;line_items;order_date_time",
+             ';')},
+      {"magento2",
+       Split("ID,Purchase Point,Purchase Date,Bill-to Name,Ship-to Name,Grand Total (Base),Grand "
+             "Total (Purchased),Status,Billing Address,Shipping Address,Shipping Information,"
+             "Customer Email,Customer Group,Subtotal,Shipping and Handling,Customer Name,Payment "
+             "Method,Total Refunded",
+             ',')},
+  };
+  return *headers;
+}
+
+TEST(DetectPreset, EachShopExportIsRecognizedAsItsOwnPresetAndNoOther) {
+  for (const auto& [preset, header] : DocumentedHeaders()) {
+    auto found = DetectPreset(header);
+    ASSERT_TRUE(found.ok()) << preset << ": " << found.status().ToString();
+    EXPECT_EQ(found->value_or("(none)"), preset);
+    // Case and blanks around the names do not matter.
+    std::vector<std::string> shouted;
+    for (const auto& c : header) shouted.push_back(" " + AsciiLower(c) + " ");
+    EXPECT_EQ(DetectPreset(shouted)->value_or("(none)"), preset);
+    // Every preset resolves its own export, which has what an order needs.
+    auto m = LoadMapping(preset);
+    ASSERT_TRUE(m.ok());
+    auto r = ResolveMapping(*m, header, preset == "shopware6" ? ';' : ',');
+    EXPECT_TRUE(r.ok()) << preset << ": " << r.status().ToString();
+  }
+}
+
+TEST(DetectPreset, EveryPresetThatDetectsNamesOnlyColumnsItsExportHas) {
+  // A detect column no documented header has would make the preset unreachable.
+  for (const std::string& name : PresetNames()) {
+    auto m = LoadMapping(name);
+    ASSERT_TRUE(m.ok());
+    if (m->detect.empty()) continue;
+    bool reachable = false;
+    for (const auto& [preset, header] : DocumentedHeaders()) reachable |= preset == name;
+    EXPECT_TRUE(reachable) << name << " detects files but has no documented header in this test";
+  }
+}
+
+TEST(DetectPreset, OtherHeadersGetTheGenericPath) {
+  for (const std::vector<std::string>& header : std::vector<std::vector<std::string>>{
+           {"order_id", "customer_id", "email", "order_date", "amount", "currency"},
+           {"Bestellnummer", "Kundennummer", "E-Mail", "Bestelldatum", "Betrag", "W\xC3\xA4hrung"},
+           {"InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+            "CustomerID", "Country"},
+           // Most of a Shopify header, but not its line items: not a Shopify export.
+           {"Name", "Email", "Financial Status", "Created at", "Total"},
+           {}}) {
+    auto found = DetectPreset(header);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_FALSE(found->has_value()) << **found;
+  }
+}
+
+TEST(DetectPreset, AHeaderWithTwoExportsColumnsIsAmbiguous) {
+  std::vector<std::string> both = DocumentedHeaders()[0].second;  // shopify
+  const auto& magento = DocumentedHeaders().back().second;
+  for (const auto& c : magento) {
+    if (std::find(both.begin(), both.end(), c) == both.end()) both.push_back(c);
+  }
+  auto found = DetectPreset(both);
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(found.status().message(), HasSubstr("more than one preset (magento2, shopify)"));
+}
+
+TEST(ChooseOrderPreset, FilesOfOneExportOrOfNone) {
+  const std::filesystem::path dir = ::testing::TempDir();
+  std::ofstream(dir / "shop1.csv") << "Name,Financial Status,Created at,Lineitem quantity,"
+                                      "Lineitem price,Email,Total\n";
+  std::ofstream(dir / "shop2.csv") << "Name,Financial Status,Created at,Lineitem quantity,"
+                                      "Lineitem price,Email,Total\n";
+  std::ofstream(dir / "plain.csv") << "order_id,email,date,amount\n";
+  const auto path = [&](const char* f) { return (dir / f).string(); };
+  auto shop = ChooseOrderPreset(std::vector<std::string>{path("shop1.csv"), path("shop2.csv")});
+  ASSERT_TRUE(shop.ok());
+  EXPECT_EQ(shop->name, "shopify");
+  EXPECT_TRUE(shop->detected);
+  auto plain = ChooseOrderPreset(std::vector<std::string>{path("plain.csv"), "-"});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->name, "generic");
+  EXPECT_FALSE(plain->detected);
+  // A missing file is left to the load, which names it.
+  EXPECT_EQ(ChooseOrderPreset(std::vector<std::string>{path("missing.csv")})->name, "generic");
+  auto mixed = ChooseOrderPreset(std::vector<std::string>{path("shop1.csv"), path("plain.csv")});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_THAT(mixed.status().message(), HasSubstr("is a shopify export but"));
+  EXPECT_THAT(mixed.status().message(), HasSubstr("plain.csv is not"));
+}
+
+TEST(ParseMapping, ReadsDetectAndOrderFields) {
+  auto m = ParseMapping(
+      "[source]\ndetect = [\"A\", \"B\"]\norder_fields = \"first_line\"\n"
+      "[columns]\norder_total = \"T\"\nrefunded_amount = \"R\"\ncancelled_at = \"C\"\n",
+      "x.toml");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_THAT(m->detect, ElementsAre("A", "B"));
+  EXPECT_TRUE(m->order_fields_on_first_line);
+  EXPECT_THAT(Columns(*m, Field::kOrderTotal), ElementsAre("T"));
+  EXPECT_THAT(Columns(*m, Field::kRefundedAmount), ElementsAre("R"));
+  EXPECT_THAT(Columns(*m, Field::kCancelledAt), ElementsAre("C"));
+  EXPECT_THAT(ParseError("[source]\norder_fields = \"some\"\n"),
+              HasSubstr("order_fields must be every_line or first_line"));
+}
+
+TEST(Presets, GenericReadsGermanColumnNames) {
+  auto r = ResolveMapping(Generic(),
+                          {"Bestellnummer", "Kundennummer", "E-Mail", "Bestelldatum", "Menge",
+                           "Einzelpreis", "W\xC3\xA4hrung", "Status", "Artikelnummer", "Kategorie",
+                           "Filiale", "Kanal", "Gutscheincode"},
+                          ';');
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Selected(*r, Field::kOrderId), "Bestellnummer");
+  EXPECT_EQ(Selected(*r, Field::kCustomerId), "Kundennummer");
+  EXPECT_EQ(Selected(*r, Field::kEmail), "E-Mail");
+  EXPECT_EQ(Selected(*r, Field::kOrderedAt), "Bestelldatum");
+  EXPECT_EQ(Selected(*r, Field::kQuantity), "Menge");
+  EXPECT_EQ(Selected(*r, Field::kUnitPrice), "Einzelpreis");
+  EXPECT_EQ(Selected(*r, Field::kCurrency), "W\xC3\xA4hrung");
+  EXPECT_EQ(Selected(*r, Field::kStatus), "Status");
+  EXPECT_EQ(Selected(*r, Field::kSku), "Artikelnummer");
+  EXPECT_EQ(Selected(*r, Field::kCategory), "Kategorie");
+  EXPECT_EQ(Selected(*r, Field::kStore), "Filiale");
+  EXPECT_EQ(Selected(*r, Field::kChannel), "Kanal");
+  EXPECT_EQ(r->level, RowLevel::kLine);
+  EXPECT_EQ(r->decimal_mark, DecimalMark::kComma);
+  auto totals = ResolveMapping(Generic(), {"Kundennummer", "Datum", "Gesamtbetrag", "Betrag"}, ';');
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(Selected(*totals, Field::kAmount), "Gesamtbetrag");
 }
 
 }  // namespace

@@ -64,6 +64,9 @@ OrderReader::OrderReader(std::string path, const Mapping& mapping,
   for (char c : mapping_.currency) {
     currency_upper_.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
   }
+  track_orders_ = resolved_.level == RowLevel::kLine && has_order_id() &&
+                  (has_field(Field::kOrderTotal) || has_field(Field::kRefundedAmount) ||
+                   mapping_.order_fields_on_first_line);
 }
 
 StatusOr<std::unique_ptr<OrderReader>> OrderReader::Open(const std::string& path,
@@ -108,21 +111,137 @@ Reject OrderReader::MakeReject(uint64_t line, Field f, std::string reason_code,
 }
 
 OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
+  if (held_) {
+    const Result r = *held_;
+    held_.reset();
+    if (r == Result::kLine) *out = held_line_;
+    if (r == Result::kReject || r == Result::kReadError) *reject = std::move(held_reject_);
+    return r;
+  }
   RowError error;
   bool ok = true;
-  if (!source_->Next(&row_, &error, &ok)) return Result::kEnd;
+  if (!source_->Next(&row_, &error, &ok)) {
+    return track_orders_ && CloseOrder(out) ? Result::kLine : Result::kEnd;
+  }
   if (!ok) {
     *reject = RejectOfRowError(path_, error);
     return error.code == kReadError ? Result::kReadError : Result::kReject;
   }
+  if (!track_orders_) return ReadRow(out, reject);
+
+  const std::string_view id = FieldValue(row_, Field::kOrderId);
+  const bool continues = order_.open && !id.empty() && id == order_.id;
+  OrderLine adjustment;
+  bool adjust = false;
+  if (!continues) {
+    // The row begins another order (or has no order id): the open one is complete.
+    adjust = CloseOrder(&adjustment);
+    if (!id.empty()) {
+      order_.open = true;
+      order_.id.assign(id);
+      order_.line = row_.line;
+    }
+  }
+  Result r;
+  if (continues && order_.rejected) {
+    *reject = MakeReject(row_.line, Field::kOrderId, "order_rejected",
+                         "the first line of this order was rejected");
+    r = Result::kReject;
+  } else if (continues && order_.ignored) {
+    r = Result::kSkip;
+  } else {
+    r = ReadRow(out, reject);
+  }
+  if (order_.open && !continues) {
+    order_.rejected = r == Result::kReject;
+    order_.ignored = r == Result::kSkip;
+    if (r == Result::kLine) {
+      // Copies: the row's buffer moves on, and further lines may take these fields.
+      const OrderLine& o = *out;
+      order_.customer_id.assign(o.customer_id);
+      order_.email.assign(o.email);
+      order_.phone.assign(o.phone);
+      order_.currency.assign(o.currency);
+      order_.store.assign(o.store);
+      order_.region.assign(o.region);
+      order_.channel.assign(o.channel);
+      order_.ordered_at = o.ordered_at;
+      order_.kind = o.kind;
+      order_.has_total = row_total_present_;
+      order_.total_micro = row_total_micro_;
+      order_.refunded_micro = row_refunded_micro_;
+      order_.lines_micro = o.amount_micro;
+    }
+  } else if (continues && r == Result::kLine) {
+    order_.lines_micro += out->amount_micro;
+  }
+  if (!adjust) return r;
+  held_ = r;
+  held_line_ = *out;
+  held_reject_ = std::move(*reject);
+  *out = adjustment;
+  return Result::kLine;
+}
+
+bool OrderReader::ParseMoney(Field f, uint64_t line, int64_t* micro, bool* present,
+                             Reject* reject) {
+  *micro = 0;
+  *present = false;
+  const std::string_view text = FieldValue(row_, f);
+  if (text.empty()) return true;
+  auto v = ParseDecimal(text, resolved_.decimal_mark, 6);
+  if (!v.ok()) {
+    *reject = MakeReject(line, f, "bad_number",
+                         fmt::format("{}: {}", FieldName(f), v.status().message()));
+    return false;
+  }
+  *micro = *v;
+  *present = true;
+  return true;
+}
+
+bool OrderReader::CloseOrder(OrderLine* line) {
+  if (!order_.open) return false;
+  std::swap(closed_, order_);
+  order_.open = false;
+  const OpenOrder& c = closed_;
+  if (c.rejected || c.ignored || c.kind == OrderKind::kVoid) return false;
+  const int64_t net = (c.has_total ? c.total_micro : c.lines_micro) - c.refunded_micro;
+  if (net == c.lines_micro) return false;
+  OrderLine& o = *line;
+  o = OrderLine();
+  o.line = c.line;
+  o.order_id = c.id;
+  o.customer_id = c.customer_id;
+  o.email = c.email;
+  o.phone = c.phone;
+  o.ordered_at = c.ordered_at;
+  o.amount_micro = net - c.lines_micro;
+  o.quantity_milli = 0;
+  o.currency = c.currency;
+  o.kind = c.kind;
+  o.store = c.store;
+  o.region = c.region;
+  o.channel = c.channel;
+  // Two fields, unlike any row of the file's selected columns but one-column files: distinct
+  // from the order's lines, so never taken for a duplicate of one.
+  o.content_hash = HashFields({std::string_view("\x01order total"), o.order_id}, -1);
+  o.order_adjustment = true;
+  return true;
+}
+
+OrderReader::Result OrderReader::ReadRow(OrderLine* out, Reject* reject) {
   const uint64_t line = row_.line;
+  // A further line of the open order, which takes the order's fields from its first line.
+  const bool from_first =
+      track_orders_ && mapping_.order_fields_on_first_line && order_.open && order_.line != line;
   OrderLine& o = *out;
   o = OrderLine();
   o.line = line;
 
   // Status first: ignored rows are skipped before anything else is checked.
-  o.kind = OrderKind::kPurchase;
-  if (std::string_view status = FieldValue(row_, Field::kStatus); !status.empty()) {
+  o.kind = from_first ? order_.kind : OrderKind::kPurchase;
+  if (std::string_view status = FieldValue(row_, Field::kStatus); !from_first && !status.empty()) {
     // Exports repeat a handful of status values: classify each distinct one once.
     if (status != last_status_) {
       const std::string s = AsciiLower(status);
@@ -136,6 +255,7 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
     if (last_status_class_ == kStatusVoid) o.kind = OrderKind::kVoid;
     if (last_status_class_ == kStatusCredit) o.kind = OrderKind::kCredit;
   }
+  if (!from_first && !FieldValue(row_, Field::kCancelledAt).empty()) o.kind = OrderKind::kVoid;
 
   o.order_id = FieldValue(row_, Field::kOrderId);
   if (has_order_id() && o.order_id.empty()) {
@@ -150,16 +270,22 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
   if (!mapping_.cancel_prefix.empty() && o.order_id.starts_with(mapping_.cancel_prefix)) {
     o.kind = OrderKind::kCredit;
   }
-  o.customer_id = FieldValue(row_, Field::kCustomerId);
-  o.email = FieldValue(row_, Field::kEmail);
-  o.phone = FieldValue(row_, Field::kPhone);
-
-  auto ts = timestamps_.Parse(FieldValue(row_, Field::kOrderedAt));
-  if (!ts.ok()) {
-    *reject = MakeReject(line, Field::kOrderedAt, "bad_timestamp", ts.status().message());
-    return Result::kReject;
+  if (from_first) {
+    o.customer_id = order_.customer_id;
+    o.email = order_.email;
+    o.phone = order_.phone;
+    o.ordered_at = order_.ordered_at;
+  } else {
+    o.customer_id = FieldValue(row_, Field::kCustomerId);
+    o.email = FieldValue(row_, Field::kEmail);
+    o.phone = FieldValue(row_, Field::kPhone);
+    auto ts = timestamps_.Parse(FieldValue(row_, Field::kOrderedAt));
+    if (!ts.ok()) {
+      *reject = MakeReject(line, Field::kOrderedAt, "bad_timestamp", ts.status().message());
+      return Result::kReject;
+    }
+    o.ordered_at = *ts;
   }
-  o.ordered_at = *ts;
 
   const DecimalMark mark = resolved_.decimal_mark;
   o.quantity_milli = 1000;
@@ -198,13 +324,36 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
       return Result::kReject;
     }
     o.amount_micro = static_cast<int64_t>(micro);
-  } else {
+  } else if (!has_field(Field::kAmount) && !has_field(Field::kUnitPrice)) {
+    o.amount_micro = 0;  // lines without amounts: the order total below says what was paid
+  } else if (!has_field(Field::kOrderTotal) || track_orders_) {
     const Field f = resolved_.index[Idx(Field::kAmount)] >= 0 ? Field::kAmount : Field::kUnitPrice;
     *reject = MakeReject(line, f, "missing_amount", "amount is empty");
     return Result::kReject;
   }
+  // Order-level money: a tracked order's first line notes it for the adjustment line (Next);
+  // any other row is an order of its own, its amount the order total net of refunds.
+  row_total_present_ = false;
+  row_refunded_micro_ = 0;
+  if (!from_first) {
+    bool refunded = false;
+    if (!ParseMoney(Field::kOrderTotal, line, &row_total_micro_, &row_total_present_, reject) ||
+        !ParseMoney(Field::kRefundedAmount, line, &row_refunded_micro_, &refunded, reject)) {
+      return Result::kReject;
+    }
+    if (!track_orders_) {
+      if (row_total_present_) {
+        o.amount_micro = row_total_micro_;
+      } else if (has_field(Field::kOrderTotal) && amount.empty() &&
+                 FieldValue(row_, Field::kUnitPrice).empty()) {
+        *reject = MakeReject(line, Field::kOrderTotal, "missing_amount", "order total is empty");
+        return Result::kReject;
+      }
+      o.amount_micro -= row_refunded_micro_;
+    }
+  }
 
-  o.currency = FieldValue(row_, Field::kCurrency);
+  o.currency = from_first ? std::string_view(order_.currency) : FieldValue(row_, Field::kCurrency);
   if (std::any_of(o.currency.begin(), o.currency.end(),
                   [](char c) { return c >= 'a' && c <= 'z'; })) {
     currency_buffer_.assign(o.currency);
@@ -229,9 +378,9 @@ OrderReader::Result OrderReader::Next(OrderLine* out, Reject* reject) {
 
   o.category = FieldValue(row_, Field::kCategory);
   o.sku = FieldValue(row_, Field::kSku);
-  o.store = FieldValue(row_, Field::kStore);
-  o.region = FieldValue(row_, Field::kRegion);
-  o.channel = FieldValue(row_, Field::kChannel);
+  o.store = from_first ? std::string_view(order_.store) : FieldValue(row_, Field::kStore);
+  o.region = from_first ? std::string_view(order_.region) : FieldValue(row_, Field::kRegion);
+  o.channel = from_first ? std::string_view(order_.channel) : FieldValue(row_, Field::kChannel);
   const std::pair<Field, std::string_view> attributes[] = {{Field::kCategory, o.category},
                                                            {Field::kSku, o.sku},
                                                            {Field::kStore, o.store},

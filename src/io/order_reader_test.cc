@@ -22,6 +22,7 @@ struct Got {
   OrderReader::Result result = OrderReader::Result::kEnd;
   uint64_t line = 0;
   std::string order_id, customer_id, email, phone, currency, sku, category, region;
+  bool adjustment = false;
   int64_t ordered_at = 0, amount_micro = 0, quantity_milli = 0;
   OrderKind kind = OrderKind::kPurchase;
   Reject reject;
@@ -65,6 +66,7 @@ std::vector<Got> ReadAll(const std::string& path, const Mapping& mapping) {
       g.amount_micro = line.amount_micro;
       g.quantity_milli = line.quantity_milli;
       g.kind = line.kind;
+      g.adjustment = line.order_adjustment;
     }
     out.push_back(std::move(g));
   }
@@ -534,6 +536,159 @@ TEST(OrderReader, ThePhoneIsLeftOutOfTheContentHash) {
   ASSERT_EQ(hashes.size(), 4u);
   EXPECT_EQ(hashes[0], hashes[1]);  // rows that differ only in the phone
   EXPECT_EQ(hashes[0], hashes[2]);  // the same row, its phone column read or not
+}
+
+Mapping Preset(const std::string& name) {
+  auto m = LoadMapping(name);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? *m : Mapping();
+}
+
+// Shopify's layout: one row per line item, the order's fields on its first row only.
+TEST(OrderReader, LinesOfAnExportWithOrderTotalsAddUpToTheTotalNetOfRefunds) {
+  const std::string path = WriteFile(
+      "shopify.csv",
+      "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem price,"
+      "Lineitem sku,Cancelled at,Refunded Amount\n"
+      // 2 x 10.00 + 1 x 5.00 = 25.00; total 27.50 (shipping 4.90, discount 2.40), 5.00 refunded
+      "#1001,Jane@Example.com,partially_refunded,EUR,27.50,2024-03-01 14:05:09 +0100,2,10.00,A,,"
+      "5.00\n"
+      "#1001,,,,,,1,5.00,B,,\n"
+      // one line that is the whole total: no adjustment
+      "#1002,max@example.com,paid,EUR,8.00,2024-03-02 09:00:00 +0100,1,8.00,C,,0.00\n");
+  const auto got = ReadAll(path, Preset("shopify"));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].amount_micro, 20'000'000);
+  EXPECT_EQ(got[0].sku, "A");
+  EXPECT_EQ(got[1].line, 3u);
+  EXPECT_EQ(got[1].amount_micro, 5'000'000);
+  EXPECT_EQ(got[1].sku, "B");
+  // The second line takes the order's fields from the first.
+  EXPECT_EQ(got[1].email, "Jane@Example.com");
+  EXPECT_EQ(got[1].currency, "EUR");
+  EXPECT_EQ(got[1].ordered_at, Utc(2024, 3, 1, 13, 5, 9));
+  // After the order's last line: 27.50 - 5.00 - 25.00 = -2.50, without sku and quantity.
+  EXPECT_EQ(got[2].result, OrderReader::Result::kLine);
+  EXPECT_TRUE(got[2].adjustment);
+  EXPECT_EQ(got[2].order_id, "#1001");
+  EXPECT_EQ(got[2].email, "Jane@Example.com");
+  EXPECT_EQ(got[2].amount_micro, -2'500'000);
+  EXPECT_EQ(got[2].quantity_milli, 0);
+  EXPECT_EQ(got[2].sku, "");
+  EXPECT_EQ(got[2].line, 2u);
+  EXPECT_EQ(got[3].order_id, "#1002");
+  EXPECT_FALSE(got[3].adjustment);
+  EXPECT_EQ(got[3].amount_micro, 8'000'000);
+}
+
+TEST(OrderReader, TheLastOrderOfAFileGetsItsAdjustmentToo) {
+  const std::string path = WriteFile(
+      "shopify_last.csv",
+      "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem price\n"
+      "#1,a@example.com,paid,EUR,14.90,2024-03-01 10:00:00 +0000,1,10.00\n");
+  const auto got = ReadAll(path, Preset("shopify"));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[1].adjustment);
+  EXPECT_EQ(got[1].amount_micro, 4'900'000);
+}
+
+TEST(OrderReader, VoidedSkippedAndRejectedOrdersTakeTheirFurtherLinesAlong) {
+  const std::string path = WriteFile(
+      "shopify_states.csv",
+      "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem price,"
+      "Cancelled at,Refunded Amount\n"
+      "#1,a@example.com,refunded,EUR,20.00,2024-03-01 10:00:00 +0000,2,10.00,,20.00\n"
+      "#1,,,,,,1,0.00,,\n"
+      "#2,b@example.com,paid,EUR,9.00,2024-03-01 11:00:00 +0000,1,9.00,"
+      "2024-03-02 08:00:00 +0000,\n"
+      "#3,c@example.com,pending,EUR,5.00,2024-03-01 12:00:00 +0000,1,5.00,,\n"
+      "#3,,,,,,1,1.00,,\n"
+      "#4,d@example.com,paid,EUR,5.00,yesterday,1,5.00,,\n"
+      "#4,,,,,,1,1.00,,\n");
+  const auto got = ReadAll(path, Preset("shopify"));
+  ASSERT_EQ(got.size(), 7u);
+  // refunded in full, and cancelled: voided, lines and all, and no adjustment
+  EXPECT_EQ(got[0].kind, OrderKind::kVoid);
+  EXPECT_EQ(got[1].kind, OrderKind::kVoid);
+  EXPECT_EQ(got[2].kind, OrderKind::kVoid);
+  EXPECT_FALSE(got[1].adjustment);
+  EXPECT_EQ(got[3].result, OrderReader::Result::kSkip);  // pending
+  EXPECT_EQ(got[4].result, OrderReader::Result::kSkip);
+  EXPECT_EQ(got[5].result, OrderReader::Result::kReject);
+  EXPECT_EQ(got[5].reject.reason_code, "bad_timestamp");
+  EXPECT_EQ(got[6].result, OrderReader::Result::kReject);
+  EXPECT_EQ(got[6].reject.reason_code, "order_rejected");
+  EXPECT_EQ(got[6].reject.line, 8u);
+}
+
+// WooCommerce's "one row per item": the order's columns repeated on every row.
+TEST(OrderReader, RepeatedOrderColumnsCountOnce) {
+  const std::string path = WriteFile(
+      "woo.csv",
+      "order_id,date,status,order_total,refunded_total,order_currency,billing_email,item_sku,"
+      "item_quantity,item_total\n"
+      "55,2024-03-01 10:00:00,completed,36.50,4.50,EUR,a@example.com,X,2,20.00\n"
+      "55,2024-03-01 10:00:00,completed,36.50,4.50,EUR,a@example.com,Y,1,10.00\n");
+  const auto got = ReadAll(path, Preset("woocommerce"));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].amount_micro, 20'000'000);
+  EXPECT_EQ(got[1].amount_micro, 10'000'000);
+  EXPECT_TRUE(got[2].adjustment);
+  EXPECT_EQ(got[2].amount_micro, 2'000'000);  // 36.50 - 4.50 - 30.00: shipping and taxes
+}
+
+TEST(OrderReader, OrderLevelRowsAreTheirTotalNetOfRefunds) {
+  const std::string path = WriteFile(
+      "magento.csv",
+      "ID,Purchase Point,Purchase Date,Grand Total (Purchased),Status,Customer Email,"
+      "Total Refunded\n"
+      "000000001,Default Store View,\"Mar 1, 2024 02:05:09 PM\",119.9900,Complete,"
+      "a@example.com,20.0000\n"
+      "000000002,Default Store View,\"Mar 2, 2024 09:00:00 AM\",50.0000,Canceled,"
+      "b@example.com,\n"
+      "000000003,Default Store View,\"Mar 3, 2024 09:00:00 AM\",,Complete,c@example.com,\n");
+  const auto got = ReadAll(path, Preset("magento2"));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].amount_micro, 99'990'000);
+  EXPECT_EQ(got[0].ordered_at, Utc(2024, 3, 1, 14, 5, 9));
+  EXPECT_EQ(got[0].currency, "EUR");
+  EXPECT_EQ(got[1].kind, OrderKind::kVoid);
+  EXPECT_EQ(got[2].result, OrderReader::Result::kReject);
+  EXPECT_EQ(got[2].reject.reason_code, "missing_amount");
+  EXPECT_EQ(got[2].reject.column_name, "Grand Total (Purchased)");
+}
+
+TEST(OrderReader, ABadRefundIsRejectedWithItsColumnAndWithoutItsValue) {
+  const std::string path =
+      WriteFile("woo_bad.csv",
+                "order_id,date,status,order_total,refunded_total,order_currency,billing_email\n"
+                "7,2024-03-01 10:00:00,completed,10.00,zehn Euro,EUR,a@example.com\n");
+  const auto got = ReadAll(path, Preset("woocommerce"));
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].result, OrderReader::Result::kReject);
+  EXPECT_EQ(got[0].reject.reason_code, "bad_number");
+  EXPECT_EQ(got[0].reject.column_name, "refunded_total");
+  EXPECT_EQ(got[0].reject.column, 5u);
+  ExpectNoValue(got[0].reject, "zehn Euro");
+}
+
+// The German export: ';', day-first dates, decimal commas, German column names.
+TEST(OrderReader, TheGenericPresetReadsAGermanExport) {
+  const std::string path =
+      WriteFile("german.csv",
+                "Bestellnummer;Kundennummer;E-Mail;Bestelldatum;Betrag;W\xC3\xA4hrung\n"
+                "B-1;K-100;jana@example.de;01.03.2024 14:05;1.234,50;EUR\n"
+                "B-2;K-200;max@example.de;2.3.2024;7,99;EUR\n");
+  const auto got = ReadAll(path, Generic());
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].result, OrderReader::Result::kLine) << got[0].reject.reason;
+  EXPECT_EQ(got[0].order_id, "B-1");
+  EXPECT_EQ(got[0].customer_id, "K-100");
+  EXPECT_EQ(got[0].email, "jana@example.de");
+  EXPECT_EQ(got[0].ordered_at, Utc(2024, 3, 1, 14, 5));
+  EXPECT_EQ(got[0].amount_micro, 1'234'500'000);
+  EXPECT_EQ(got[1].ordered_at, Utc(2024, 3, 2));
+  EXPECT_EQ(got[1].amount_micro, 7'990'000);
 }
 
 }  // namespace

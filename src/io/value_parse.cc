@@ -224,10 +224,10 @@ StatusOr<TimestampParser> TimestampParser::Create(std::string pattern, std::stri
     for (size_t i = 0; i < pattern.size(); ++i) {
       if (pattern[i] != '%') continue;
       if (i + 1 == pattern.size() ||
-          std::string_view("YmdHMSyfz%").find(pattern[i + 1]) == std::string_view::npos) {
+          std::string_view("YmdHIMSyfzbp%").find(pattern[i + 1]) == std::string_view::npos) {
         return InvalidArgumentError(
-            "timestamp format '{}': unknown field at position {} (known: %Y %m %d %H %M %S %y %f "
-            "%z %%)",
+            "timestamp format '{}': unknown field at position {} (known: %Y %m %d %H %I %M %S %y "
+            "%f %z %b %p %%)",
             pattern, i + 1);
       }
       ++i;
@@ -263,22 +263,33 @@ StatusOr<int64_t> TimestampParser::ParseAny(std::string_view text) {
 
 StatusOr<int64_t> TimestampParser::ParseIso(std::string_view text) {
   auto bad = [] {
-    return InvalidArgumentError("expected an ISO 8601 date like 2024-03-01 or 2024-03-01T14:05:00");
+    return InvalidArgumentError(
+        "expected an ISO 8601 date like 2024-03-01 or 2024-03-01T14:05:00 or a day-first date "
+        "like 31.12.2024 23:59");
   };
   size_t pos = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  if (!ReadNumber(text, &pos, 4, 4, &y) || pos >= text.size() || text[pos++] != '-' ||
-      !ReadNumber(text, &pos, 2, 2, &mo) || pos >= text.size() || text[pos++] != '-' ||
-      !ReadNumber(text, &pos, 2, 2, &d)) {
+  // Day first with dots (01.03.2024, 1.3.2024 14:05): how German-speaking countries (and
+  // their shop exports) write dates; no one writes the month first with dots.
+  const bool dotted = text.size() > 2 && (text[1] == '.' || text[2] == '.');
+  if (dotted) {
+    if (!ReadNumber(text, &pos, 1, 2, &d) || pos >= text.size() || text[pos++] != '.' ||
+        !ReadNumber(text, &pos, 1, 2, &mo) || pos >= text.size() || text[pos++] != '.' ||
+        !ReadNumber(text, &pos, 4, 4, &y)) {
+      return bad();
+    }
+  } else if (!ReadNumber(text, &pos, 4, 4, &y) || pos >= text.size() || text[pos++] != '-' ||
+             !ReadNumber(text, &pos, 2, 2, &mo) || pos >= text.size() || text[pos++] != '-' ||
+             !ReadNumber(text, &pos, 2, 2, &d)) {
     return bad();
   }
   if (!IsValidDate(y, mo, d)) return InvalidArgumentError("no such date");
   bool has_offset = false;
   int64_t offset = 0;
-  if (pos < text.size() && (text[pos] == 'T' || text[pos] == ' ')) {
+  if (pos < text.size() && ((text[pos] == 'T' && !dotted) || text[pos] == ' ')) {
     ++pos;
-    if (!ReadNumber(text, &pos, 2, 2, &h) || pos >= text.size() || text[pos++] != ':' ||
-        !ReadNumber(text, &pos, 2, 2, &mi)) {
+    if (!ReadNumber(text, &pos, dotted ? 1 : 2, 2, &h) || pos >= text.size() ||
+        text[pos++] != ':' || !ReadNumber(text, &pos, 2, 2, &mi)) {
       return bad();
     }
     if (pos < text.size() && text[pos] == ':') {
@@ -310,6 +321,7 @@ StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
   bool has_offset = false;
   int64_t offset = 0;
   size_t pos = 0;
+  int half_day = -1;  // %p: 0 AM, 1 PM; -1 none (%H/%I read a 24-hour clock)
   for (size_t i = 0; i < pattern_.size(); ++i) {
     const char p = pattern_[i];
     if (p != '%') {
@@ -334,8 +346,39 @@ StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
         ok = ReadNumber(text, &pos, 1, 2, &d);
         break;
       case 'H':
+      case 'I':
         ok = ReadNumber(text, &pos, 1, 2, &h);
         break;
+      case 'b': {
+        // English month abbreviations, as PHP's 'M' writes them (Magento's grid exports).
+        static constexpr std::string_view kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                       "jul", "aug", "sep", "oct", "nov", "dec"};
+        ok = false;
+        if (pos + 3 <= text.size()) {
+          const std::string m = AsciiLower(text.substr(pos, 3));
+          for (int k = 0; k < 12; ++k) {
+            if (m == kMonths[k]) {
+              mo = k + 1;
+              pos += 3;
+              ok = true;
+              break;
+            }
+          }
+        }
+        break;
+      }
+      case 'p': {
+        ok = false;
+        if (pos + 2 <= text.size()) {
+          const std::string ap = AsciiLower(text.substr(pos, 2));
+          if (ap == "am" || ap == "pm") {
+            half_day = ap == "pm" ? 1 : 0;
+            pos += 2;
+            ok = true;
+          }
+        }
+        break;
+      }
       case 'M':
         ok = ReadNumber(text, &pos, 1, 2, &mi);
         break;
@@ -361,6 +404,10 @@ StatusOr<int64_t> TimestampParser::ParsePattern(std::string_view text) {
     if (!ok) return bad();
   }
   if (pos != text.size()) return bad();
+  if (half_day >= 0) {  // 12:30 AM is 00:30, 12:30 PM is 12:30
+    if (h < 1 || h > 12) return InvalidArgumentError("no such time of day");
+    h = h % 12 + half_day * 12;
+  }
   if (!IsValidDate(y, mo, d)) return InvalidArgumentError("no such date");
   if (h > 23 || mi > 59 || s > 60) return InvalidArgumentError("no such time of day");
   const int64_t local = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + std::min(s, 59);

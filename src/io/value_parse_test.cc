@@ -378,6 +378,32 @@ TEST(TimestampParser, IsoRejectsOtherShapes) {
   EXPECT_THAT(TsError("", "  "), HasSubstr("empty"));
 }
 
+TEST(TimestampParser, DefaultAlsoReadsGermanDatesWithTheDayFirst) {
+  EXPECT_EQ(Ts("", "01.03.2024"), Utc(2024, 3, 1));
+  EXPECT_EQ(Ts("", "1.3.2024"), Utc(2024, 3, 1));
+  EXPECT_EQ(Ts("", "01.03.2024 14:05"), Utc(2024, 3, 1, 14, 5));
+  EXPECT_EQ(Ts("", "1.3.2024 9:05"), Utc(2024, 3, 1, 9, 5));
+  EXPECT_EQ(Ts("", "31.12.2023 23:59:58"), Utc(2023, 12, 31, 23, 59, 58));
+  EXPECT_EQ(Ts("", "01.08.2024 00:00", "Europe/Berlin"), Utc(2024, 7, 31, 22, 0));
+  EXPECT_THAT(TsError("", "29.02.2023"), HasSubstr("no such date"));
+  EXPECT_THAT(TsError("", "13.13.2024"), HasSubstr("no such date"));
+  EXPECT_THAT(TsError("", "01.03.2024 25:00"), HasSubstr("no such time"));
+  for (std::string_view bad : {"01.03.24", "01.03.2024T14:05", "01.03.2024 14", "1.3.", "01.03"}) {
+    EXPECT_THAT(TsError("", bad), HasSubstr("31.12.2024 23:59")) << bad;
+  }
+}
+
+TEST(TimestampParser, MonthNamesAndTwelveHourClock) {
+  // Magento's grid export: PHP 'M j, Y h:i:s A'.
+  const std::string p = "%b %d, %Y %I:%M:%S %p";
+  EXPECT_EQ(Ts(p, "Mar 1, 2024 02:05:09 PM"), Utc(2024, 3, 1, 14, 5, 9));
+  EXPECT_EQ(Ts(p, "Dec 31, 2023 12:30:00 AM"), Utc(2023, 12, 31, 0, 30));
+  EXPECT_EQ(Ts(p, "dec 31, 2023 12:30:00 pm"), Utc(2023, 12, 31, 12, 30));
+  EXPECT_THAT(TsError(p, "Mrz 1, 2024 02:05:09 PM"), HasSubstr("does not match"));
+  EXPECT_THAT(TsError(p, "Mar 1, 2024 13:05:09 PM"), HasSubstr("no such time"));
+  EXPECT_THAT(TsError(p, "Mar 1, 2024 00:05:09 AM"), HasSubstr("no such time"));
+}
+
 TEST(TimestampParser, CompactDatePattern) {
   EXPECT_EQ(Ts("%Y%m%d", "20240301"), 1709251200);
   EXPECT_EQ(Ts("%Y%m%d", "19970101"), 852076800);  // first day of the CDNOW data
@@ -446,7 +472,7 @@ TEST(TimestampParser, EpochMillisecondsBefore1970RoundDownToTheirSecond) {
 }
 
 TEST(TimestampParser, CreateRejectsUnknownFieldsAndZones) {
-  for (const char* bad : {"%Y-%m-%Q", "%Y%", "%d.%m.%Y %I:%M"}) {
+  for (const char* bad : {"%Y-%m-%Q", "%Y%", "%d.%m.%Y %k:%M"}) {
     auto p = TimestampParser::Create(bad, "UTC");
     ASSERT_FALSE(p.ok()) << bad;
     EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);

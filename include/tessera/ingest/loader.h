@@ -57,9 +57,14 @@ struct LoadOptions {
   // only serves its own segments need not pay for it (about 55 µs of CPU per distinct e-mail or
   // phone). Loading the same exports again later fills in the tokens of customers that lack them.
   bool match_tokens = false;
+  // The mapping was picked by its `detect` columns (io::DetectPreset), not named by the user:
+  // the summary says so.
+  bool mapping_detected = false;
 };
 
 struct LoadSummary {
+  std::string mapping;            // the preset or mapping file the files were read with
+  bool mapping_detected = false;  // picked by the files' header (LoadOptions)
   uint64_t files = 0;
   uint64_t rows_read = 0;  // data rows seen (blank lines excluded)
   uint64_t rows_rejected = 0;

@@ -34,8 +34,14 @@ enum class Field : uint8_t {
   kRegion,
   kChannel,
   kPhone,
+  // Order-level money of exports with one row per line item (Shopify, WooCommerce): the
+  // order's total (after discounts, with shipping and taxes) and the amount refunded of it;
+  // and a column whose non-empty value (a date) says the order was cancelled (voided).
+  kOrderTotal,
+  kRefundedAmount,
+  kCancelledAt,
 };
-inline constexpr size_t kFieldCount = 15;
+inline constexpr size_t kFieldCount = 18;
 std::string_view FieldName(Field f);  // the mapping key: "order_id", "customer_id", ...
 
 // Whether each row is a whole order or one line of an order (lines are grouped by order id).
@@ -58,6 +64,15 @@ bool IsAttributeName(std::string_view name);
 struct Mapping {
   std::string name;  // preset name or file path, for messages
   SourceOptions source;
+  // [source] detect: the columns a header must all have (case-insensitive) for `tessera
+  // ingest` to pick this preset by itself (DetectPreset); empty: never picked.
+  std::vector<std::string> detect;
+  // [source] order_fields = "first_line": the export writes an order's fields (customer,
+  // time, currency, status, store, totals) on its first line only, and its further lines (the
+  // same order id on the rows that follow) carry the line's own fields; those lines take the
+  // order's fields from the first line, whatever they hold. Default ("every_line"): each line
+  // is read on its own.
+  bool order_fields_on_first_line = false;
   std::optional<RowLevel> level;            // unset: line level when quantity/unit_price/sku/
                                             // category are mapped, else order level
   std::optional<DecimalMark> decimal_mark;  // unset: comma for ';'-delimited files, else point
@@ -102,8 +117,8 @@ struct ResolvedMapping {
 };
 
 // Errors: kInvalidArgument when the file lacks what an order needs (a customer id, e-mail or phone,
-// a timestamp, an amount or a unit price), naming the missing fields and listing the columns
-// found.
+// a timestamp, an amount, an order total or a unit price), naming the missing fields and listing
+// the columns found.
 StatusOr<ResolvedMapping> ResolveMapping(const Mapping& mapping,
                                          const std::vector<std::string>& columns, char delimiter);
 
@@ -126,6 +141,28 @@ struct ResolvedPeopleMapping {
 // other_columns is no attribute name (IsAttributeName), or over kMaxAttributes.
 StatusOr<ResolvedPeopleMapping> ResolvePeopleMapping(const Mapping& mapping,
                                                      const std::vector<std::string>& columns);
+
+// The preset made for a file with these columns: the one whose `detect` columns are all
+// present (case-insensitive, blanks around a name ignored); nullopt when none is.
+// Errors: kInvalidArgument when the header has the columns of more than one preset (naming
+// them), so that a file is never read with a guess.
+StatusOr<std::optional<std::string>> DetectPreset(const std::vector<std::string>& columns);
+
+// DetectPreset on the header of `path` (CSV with any delimiter, or JSON Lines); nullopt for
+// standard input ("-"), which cannot be read twice.
+// Errors: those of RowSource::Open and DetectPreset.
+StatusOr<std::optional<std::string>> DetectPresetOfFile(const std::string& path);
+
+// The preset to read order `files` with when the user names no mapping: the one their
+// headers fit (DetectPreset), else "generic"; `detected` says which. A file that cannot be
+// opened is left to the load to report. Standard input is never looked at.
+// Errors: kInvalidArgument when a header fits more than one preset, or the files fit
+// different presets (naming both files), or some fit a preset and others none.
+struct PresetChoice {
+  std::string name;
+  bool detected = false;
+};
+StatusOr<PresetChoice> ChooseOrderPreset(const std::vector<std::string>& files);
 
 // Embedded text of a shipped config file ("segments.toml", "mappings/generic.toml"), or
 // nullopt.

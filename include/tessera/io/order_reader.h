@@ -42,6 +42,9 @@ struct OrderLine {
   // Hash of every mapped field but the phone, to spot byte-identical duplicates (and to name
   // the orders of a file without order ids).
   uint64_t content_hash = 0;
+  // The line OrderReader::Next adds after an order's last line to bring the order to its
+  // total (no row of the file: not counted as a row read).
+  bool order_adjustment = false;
 };
 
 struct Reject {
@@ -75,6 +78,15 @@ class OrderReader {
   // Reads the next row: kLine fills *line, kReject fills *reject, kSkip means a row the
   // mapping says to ignore (an ignored status), kEnd ends the file. kReadError (with *reject
   // saying why) means the file broke off before its end: what was read is only part of it.
+  //
+  // Line items of an export with order totals (order_total, refunded_amount mapped at line
+  // level): after the last line of an order (the next row has another order id, or the file
+  // ends), one more line of that order, without sku, category or quantity, carries the
+  // difference between the order's total net of refunds and the sum of its lines (discounts,
+  // shipping, taxes, refunds), so that the order's amount is its total net of refunds while
+  // each line keeps its own amount. Lines of an order whose first line was rejected are
+  // rejected too (`order_rejected`), and those of an order whose first line's status is
+  // ignored are skipped.
   Result Next(OrderLine* line, Reject* reject);
 
   // A reject for `field` of the row at `line` (for checks made after reading, such as
@@ -93,6 +105,12 @@ class OrderReader {
  private:
   OrderReader(std::string path, const Mapping& mapping, std::unique_ptr<RowSource> source,
               ResolvedMapping resolved, TimestampParser timestamps);
+  Result ReadRow(OrderLine* line, Reject* reject);
+  // Parses an order-level money column into *micro (0 when the cell is empty, *present false).
+  bool ParseMoney(Field f, uint64_t line, int64_t* micro, bool* present, Reject* reject);
+  // Closes the open order (order_) and, when its lines do not add up to its total net of
+  // refunds, fills *line with the line that does. False when no line is needed.
+  bool CloseOrder(OrderLine* line);
   std::string_view FieldValue(const Row& row, Field f) const;
   Reject MakeReject(uint64_t line, Field f, std::string reason_code, std::string reason) const;
 
@@ -107,6 +125,29 @@ class OrderReader {
   enum StatusClass { kStatusPurchase, kStatusVoid, kStatusCredit, kStatusIgnore };
   std::string last_status_;  // the previous row's status value and its class
   int last_status_class_ = kStatusPurchase;
+
+  // Line-level exports with order totals or order fields on the first line only: the order
+  // being read (its order-level fields as its first line had them) and the one just closed,
+  // whose adjustment line views its copies.
+  // Privacy: copies of the order's identifiers, overwritten by the next order.
+  struct OpenOrder {
+    bool open = false, rejected = false, ignored = false;
+    uint64_t line = 0;
+    std::string id, customer_id, email, phone, currency, category, store, region, channel;
+    int64_t ordered_at = 0;
+    OrderKind kind = OrderKind::kPurchase;
+    bool has_total = false;
+    int64_t total_micro = 0, refunded_micro = 0, lines_micro = 0;
+  };
+  bool track_orders_ = false;
+  // The order-level money of the row ReadRow read last (order total, refunds).
+  bool row_total_present_ = false;
+  int64_t row_total_micro_ = 0, row_refunded_micro_ = 0;
+  OpenOrder order_, closed_;
+  // A row read after the last line of an order is returned after that order's adjustment.
+  std::optional<Result> held_;
+  OrderLine held_line_;
+  Reject held_reject_;
 };
 
 }  // namespace tessera::io

@@ -47,10 +47,13 @@ class TimeZone {
 
 // Parses timestamps of one column. With an empty pattern it accepts ISO 8601 dates and
 // date-times: "2024-03-01", "2024-03-01 14:05", "2024-03-01T14:05:09.123", each optionally
-// followed by "Z" or an offset "+01:00"/"+0100"/"+01". A pattern uses strptime-like fields:
-// %Y %m %d %H %M %S (one or two digits for all but %Y), %y (two-digit year, 1970-2069), %f
-// (fraction of a second, ignored), %z (offset or Z) and literal characters; the pseudo
-// patterns "epoch" and "epoch_ms" read Unix time. Times without a zone are in `zone`.
+// followed by "Z" or an offset "+01:00"/"+0100"/"+01"; and dates with the day first and dots
+// ("01.03.2024", "1.3.2024 9:05", "01.03.2024 14:05:09"), as German exports write them. A
+// pattern uses strptime-like fields: %Y %m %d %H %M %S (one or two digits for all but %Y), %I
+// (an hour of a 12-hour clock, with %p), %p (AM or PM), %b (an English month abbreviation:
+// Jan..Dec), %y (two-digit year, 1970-2069), %f (fraction of a second, ignored), %z (offset or
+// Z) and literal characters; the pseudo patterns "epoch" and "epoch_ms" read Unix time. Times
+// without a zone are in `zone`.
 class TimestampParser {
  public:
   // Errors: kInvalidArgument for an unknown zone or a pattern with an unknown field.
