@@ -1,5 +1,6 @@
 #include "tessera/analytics/profile_rows.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 
@@ -118,17 +119,111 @@ StatusOr<int> FindSegment(const Snapshot& snapshot, std::string_view want) {
   return InvalidArgumentError("unknown segment (known: {})", known);
 }
 
-ProfilePage PageProfiles(const std::vector<Profile>& profiles, const ProfileFilter& filter,
-                         size_t start, size_t limit) {
-  ProfilePage page;
+namespace {
+
+struct SortField {
+  ProfileSort::Field field;
+  const char* name;  // the profile rows' field
+};
+constexpr SortField kSortFields[] = {
+    {ProfileSort::Field::kRScore, "r_score"},
+    {ProfileSort::Field::kFScore, "f_score"},
+    {ProfileSort::Field::kMScore, "m_score"},
+    {ProfileSort::Field::kOrderCount, "order_count"},
+    {ProfileSort::Field::kClv, "clv"},
+    {ProfileSort::Field::kAvgOrderValue, "avg_order_value"},
+    {ProfileSort::Field::kRecencyDays, "recency_days"},
+    {ProfileSort::Field::kFirstOrder, "first_order"},
+    {ProfileSort::Field::kLastOrder, "last_order"},
+};
+
+int64_t SortValue(const Profile& p, ProfileSort::Field field) {
+  switch (field) {
+    case ProfileSort::Field::kCustomer:
+      return p.customer;
+    case ProfileSort::Field::kRScore:
+      return p.r_score;
+    case ProfileSort::Field::kFScore:
+      return p.f_score;
+    case ProfileSort::Field::kMScore:
+      return p.m_score;
+    case ProfileSort::Field::kOrderCount:
+      return p.order_count;
+    case ProfileSort::Field::kClv:
+      return p.revenue_minor;
+    case ProfileSort::Field::kAvgOrderValue:
+      return AverageOrderValue(p);
+    case ProfileSort::Field::kRecencyDays:
+      return p.recency_days;
+    case ProfileSort::Field::kFirstOrder:
+      return p.first_day;
+    case ProfileSort::Field::kLastOrder:
+      return p.last_day;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> ProfileSort::Allowed() {
+  std::vector<std::string> out;
+  for (const SortField& f : kSortFields) {
+    out.emplace_back(f.name);
+    out.push_back(std::string("-") + f.name);
+  }
+  return out;
+}
+
+StatusOr<ProfileSort> ProfileSort::Parse(std::string_view text) {
+  ProfileSort sort;
+  sort.descending = text.starts_with('-');
+  const std::string_view name = sort.descending ? text.substr(1) : text;
+  for (const SortField& f : kSortFields) {
+    if (name == f.name) {
+      sort.field = f.field;
+      return sort;
+    }
+  }
+  std::string allowed;
+  for (const std::string& a : Allowed()) allowed += (allowed.empty() ? "" : ", ") + a;
+  return InvalidArgumentError(
+      "sort must be one of: {} (a field, ascending; with a leading - descending)", allowed);
+}
+
+std::string ProfileSort::ToString() const {
+  for (const SortField& f : kSortFields) {
+    if (f.field == field) return (descending ? "-" : "") + std::string(f.name);
+  }
+  return "";
+}
+
+std::vector<uint32_t> SortProfiles(const std::vector<Profile>& profiles, const ProfileSort& sort) {
+  std::vector<int64_t> keys(profiles.size());
   for (size_t i = 0; i < profiles.size(); ++i) {
+    const int64_t v = SortValue(profiles[i], sort.field);
+    keys[i] = sort.descending ? -v : v;  // values are far from INT64_MIN
+  }
+  std::vector<uint32_t> order(profiles.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+  // Stable: equal values keep customer order, the tie-break in both directions.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+  return order;
+}
+
+ProfilePage PageProfiles(const std::vector<Profile>& profiles, const ProfileFilter& filter,
+                         size_t start, size_t limit, std::span<const uint32_t> order) {
+  ProfilePage page;
+  const size_t n = order.empty() ? profiles.size() : order.size();
+  for (size_t place = 0; place < n; ++place) {
+    const size_t i = order.empty() ? place : order[place];
     if (!filter.Matches(profiles[i])) continue;
     ++page.total;
-    if (i < start) continue;
+    if (place < start) continue;
     if (page.positions.size() < limit) {
       page.positions.push_back(i);
     } else if (!page.next) {
-      page.next = i;
+      page.next = place;
     }
   }
   return page;

@@ -109,5 +109,52 @@ TEST(ProfileRows, PagesTheMatchingProfilesWithACursorToTheNextOne) {
   EXPECT_EQ(PageProfiles(s.profiles, filter, 0, 10).positions, (std::vector<size_t>{2}));
 }
 
+TEST(ProfileRows, SortsByAFieldEitherWayWithEqualValuesInCustomerOrder) {
+  Snapshot s = TwoSegments();
+  // CLV 10.01, 20.02, 30.03, 40.04, 50.05; two equal pairs of order counts.
+  for (uint32_t i : {0u, 1u}) s.profiles[i].order_count = 7;
+  for (uint32_t i : {3u, 4u}) s.profiles[i].order_count = 2;
+  auto sort = [&](std::string_view text) {
+    auto parsed = ProfileSort::Parse(text);
+    EXPECT_TRUE(parsed.ok()) << text;
+    return SortProfiles(s.profiles, *parsed);
+  };
+  EXPECT_EQ(sort("-clv"), (std::vector<uint32_t>{4, 3, 2, 1, 0}));
+  EXPECT_EQ(sort("clv"), (std::vector<uint32_t>{0, 1, 2, 3, 4}));
+  // Ties keep customer order in both directions.
+  EXPECT_EQ(sort("order_count"), (std::vector<uint32_t>{3, 4, 2, 0, 1}));
+  EXPECT_EQ(sort("-order_count"), (std::vector<uint32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(sort("-recency_days"), (std::vector<uint32_t>{4, 3, 2, 1, 0}));
+  EXPECT_EQ(ProfileSort::Parse("-avg_order_value")->ToString(), "-avg_order_value");
+  EXPECT_EQ(ProfileSort().ToString(), "");
+}
+
+TEST(ProfileRows, ABadSortNamesEveryAllowedValue) {
+  for (const char* bad : {"CLV", "--clv", "uuid", "", "clv desc"}) {
+    const auto parsed = ProfileSort::Parse(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
+    for (const std::string& allowed : ProfileSort::Allowed()) {
+      EXPECT_NE(parsed.status().message().find(allowed), std::string::npos) << allowed;
+    }
+  }
+  EXPECT_EQ(ProfileSort::Allowed().size(), 18u);
+}
+
+TEST(ProfileRows, PagesASortedListingByPlaceInIt) {
+  const Snapshot s = TwoSegments();
+  const auto order = SortProfiles(s.profiles, *ProfileSort::Parse("-clv"));  // 4 3 2 1 0
+  ProfileFilter filter;
+  filter.segment = 0;  // positions 0, 2, 4
+  const ProfilePage first = PageProfiles(s.profiles, filter, 0, 2, order);
+  EXPECT_EQ(first.total, 3u);
+  EXPECT_EQ(first.positions, (std::vector<size_t>{4, 2}));
+  ASSERT_TRUE(first.next.has_value());
+  EXPECT_EQ(*first.next, 4u);  // the place of position 0 in the order
+  const ProfilePage last = PageProfiles(s.profiles, filter, *first.next, 2, order);
+  EXPECT_EQ(last.positions, (std::vector<size_t>{0}));
+  EXPECT_FALSE(last.next.has_value());
+}
+
 }  // namespace
 }  // namespace tessera::analytics

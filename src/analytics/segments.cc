@@ -130,15 +130,19 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
     }
     rules.rules_.push_back(std::move(rule));
   }
-  if (rules.rules_.size() > 1000)
-    return InvalidArgumentError("{}: more than 1000 segments", origin);
-  std::vector<bool> reachable(rules.rules_.size(), false);
+  TESSERA_RETURN_IF_ERROR(rules.Complete(origin));
+  return rules;
+}
+
+Status SegmentRules::Complete(std::string_view origin) {
+  if (rules_.size() > 1000) return InvalidArgumentError("{}: more than 1000 segments", origin);
+  std::vector<bool> reachable(rules_.size(), false);
   for (uint8_t r = 1; r <= 5; ++r) {
     for (uint8_t f = 1; f <= 5; ++f) {
       for (uint8_t m = 1; m <= 5; ++m) {
         int match = -1;
-        for (size_t i = 0; i < rules.rules_.size(); ++i) {
-          const auto& rule = rules.rules_[i];
+        for (size_t i = 0; i < rules_.size(); ++i) {
+          const auto& rule = rules_[i];
           if (rule.recency.Contains(r) && rule.frequency.Contains(f) && rule.monetary.Contains(m)) {
             match = static_cast<int>(i);
             break;
@@ -148,10 +152,10 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
           return InvalidArgumentError(
               "{}:{}: the rules leave customers unassigned (for example recency {}, frequency {}, "
               "monetary {}); end the file with a catch-all [[segment]] that has no ranges",
-              origin, rules.rules_.back().line, r, f, m);
+              origin, rules_.back().line, r, f, m);
         }
         reachable[static_cast<size_t>(match)] = true;
-        rules.table_[(r - 1) * 25 + (f - 1) * 5 + (m - 1)] = static_cast<uint16_t>(match);
+        table_[(r - 1) * 25 + (f - 1) * 5 + (m - 1)] = static_cast<uint16_t>(match);
       }
     }
   }
@@ -159,10 +163,47 @@ StatusOr<SegmentRules> SegmentRules::Parse(std::string_view toml_text, std::stri
     if (!reachable[i]) {
       return InvalidArgumentError(
           "{}:{}: segment '{}' can never match: earlier rules take all of its customers", origin,
-          rules.rules_[i].line, rules.rules_[i].key);
+          rules_[i].line, rules_[i].key);
     }
   }
+  return OkStatus();
+}
+
+StatusOr<SegmentRules> SegmentRules::FromRules(std::vector<SegmentRule> given,
+                                               std::string_view origin) {
+  SegmentRules rules;
+  if (given.empty()) return InvalidArgumentError("{}: no segment rules", origin);
+  for (const SegmentRule& r : given) {
+    for (const ScoreRange* range : {&r.recency, &r.frequency, &r.monetary}) {
+      if (range->lo < 1 || range->hi > 5 || range->lo > range->hi) {
+        return InvalidArgumentError("{}:{}: segment '{}' has a score range outside 1 to 5", origin,
+                                    r.line, r.key);
+      }
+    }
+  }
+  rules.rules_ = std::move(given);
+  TESSERA_RETURN_IF_ERROR(rules.Complete(origin));
   return rules;
+}
+
+std::vector<size_t> SegmentRules::Preceding(size_t i) const {
+  std::vector<size_t> out;
+  const SegmentRule& rule = rules_[i];
+  auto overlap = [](const ScoreRange& a, const ScoreRange& b) {
+    return a.lo <= b.hi && b.lo <= a.hi;
+  };
+  for (size_t j = 0; j < i; ++j) {
+    const SegmentRule& e = rules_[j];
+    if (overlap(e.recency, rule.recency) && overlap(e.frequency, rule.frequency) &&
+        overlap(e.monetary, rule.monetary)) {
+      out.push_back(j);
+    }
+  }
+  return out;
+}
+
+int SegmentRules::Combinations(size_t i) const {
+  return static_cast<int>(std::count(table_.begin(), table_.end(), static_cast<uint16_t>(i)));
 }
 
 int SegmentRules::Find(std::string_view key_or_name) const {

@@ -490,5 +490,37 @@ TEST(AssignSegments, UsesTheScoresOfEachProfile) {
   EXPECT_EQ(set.profiles[2].segment, rules.Find("lost"));
 }
 
+TEST(SegmentRules, RulesGivenAsValuesAreCheckedAsAFilesAre) {
+  const SegmentRules shipped = *SegmentRules::Default();
+  auto same = SegmentRules::FromRules(shipped.rules(), "the rules of snapshot 1");
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  for (uint8_t r = 1; r <= 5; ++r) {
+    for (uint8_t f = 1; f <= 5; ++f) {
+      for (uint8_t m = 1; m <= 5; ++m) EXPECT_EQ(same->Assign(r, f, m), shipped.Assign(r, f, m));
+    }
+  }
+  std::vector<SegmentRule> without_catch_all(shipped.rules().begin(), shipped.rules().end() - 1);
+  auto open = SegmentRules::FromRules(without_catch_all, "the rules of snapshot 1");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("the rules of snapshot 1:"), std::string::npos);
+  std::vector<SegmentRule> bad = shipped.rules();
+  bad[0].recency = {4, 6};
+  EXPECT_EQ(SegmentRules::FromRules(bad, "x").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SegmentRules, SayWhichEarlierRulesTakeCustomersFirstAndHowManyCombinationsEachTakes) {
+  const SegmentRules rules = *SegmentRules::Default();
+  const int at_risk = rules.Find("at_risk"), cant_lose = rules.Find("cant_lose");
+  EXPECT_EQ(rules.Preceding(static_cast<size_t>(at_risk)),
+            (std::vector<size_t>{static_cast<size_t>(cant_lose)}));
+  EXPECT_TRUE(rules.Preceding(0).empty());
+  EXPECT_EQ(rules.Preceding(rules.rules().size() - 1).size(), rules.rules().size() - 1);
+  EXPECT_EQ(rules.Combinations(0), 2 * 2 * 2);  // champions
+  EXPECT_EQ(rules.Combinations(static_cast<size_t>(at_risk)), 2 * 3 * 5 - 2 * 2 * 2);
+  int all = 0;
+  for (size_t i = 0; i < rules.rules().size(); ++i) all += rules.Combinations(i);
+  EXPECT_EQ(all, 125);
+}
+
 }  // namespace
 }  // namespace tessera::analytics

@@ -242,6 +242,25 @@ FROM snapshot_profiles p
 JOIN snapshots s ON s.snapshot_id = p.snapshot_id
 JOIN snapshot_segments g ON g.snapshot_id = p.snapshot_id AND g.position = p.position;
 )sql"},
+    // 3: each segment's rule as the snapshot was made with it (score ranges, inclusive), so
+    // that a snapshot says how its segments are defined (GET /api/v1/segments/definitions)
+    // even when it was made with a rule file of its own. NULL in snapshots kept before.
+    {R"sql(
+ALTER TABLE snapshot_segments ADD COLUMN recency_min INTEGER;
+ALTER TABLE snapshot_segments ADD COLUMN recency_max INTEGER;
+ALTER TABLE snapshot_segments ADD COLUMN frequency_min INTEGER;
+ALTER TABLE snapshot_segments ADD COLUMN frequency_max INTEGER;
+ALTER TABLE snapshot_segments ADD COLUMN monetary_min INTEGER;
+ALTER TABLE snapshot_segments ADD COLUMN monetary_max INTEGER;
+)sql",
+     R"sql(
+ALTER TABLE snapshot_segments ADD COLUMN IF NOT EXISTS recency_min smallint,
+  ADD COLUMN IF NOT EXISTS recency_max smallint,
+  ADD COLUMN IF NOT EXISTS frequency_min smallint,
+  ADD COLUMN IF NOT EXISTS frequency_max smallint,
+  ADD COLUMN IF NOT EXISTS monetary_min smallint,
+  ADD COLUMN IF NOT EXISTS monetary_max smallint;
+)sql"},
 };
 constexpr store::Schema kSchema{"analytics", kMigrations};
 
@@ -324,26 +343,39 @@ StatusOr<int64_t> SnapshotStore::Save(const SnapshotInfo& info,
         {"median_clv_minor", SqlType::kInt64}, {"avg_order_count", SqlType::kReal},
         {"avg_clv", SqlType::kReal},           {"avg_recency_days", SqlType::kReal},
         {"share_percent", SqlType::kReal},     {"avg_p_alive", SqlType::kReal},
-        {"avg_predicted_clv", SqlType::kReal}};
-    TESSERA_RETURN_IF_ERROR(db_.Insert("snapshot_segments", segment_columns, segments.size(),
-                                       [&](size_t i, store::SqlRowWriter& w) {
-                                         const auto& g = segments[i];
-                                         w.Int(id);
-                                         w.Int(static_cast<int64_t>(i));
-                                         w.Text(g.key);
-                                         w.Text(g.name_en);
-                                         w.Text(g.name_de);
-                                         w.Int(static_cast<int64_t>(g.uuid_count));
-                                         w.Int(static_cast<int64_t>(g.sum_order_count));
-                                         w.Int(g.sum_clv_minor);
-                                         w.Int(g.median_clv_minor);
-                                         w.Real(g.avg_order_count);
-                                         w.Real(g.avg_clv);
-                                         w.Real(g.avg_recency_days);
-                                         w.Real(g.share_percent);
-                                         w.Real(g.avg_p_alive);
-                                         w.Real(g.avg_predicted_clv);
-                                       }));
+        {"avg_predicted_clv", SqlType::kReal}, {"recency_min", SqlType::kInt16},
+        {"recency_max", SqlType::kInt16},      {"frequency_min", SqlType::kInt16},
+        {"frequency_max", SqlType::kInt16},    {"monetary_min", SqlType::kInt16},
+        {"monetary_max", SqlType::kInt16}};
+    TESSERA_RETURN_IF_ERROR(
+        db_.Insert("snapshot_segments", segment_columns, segments.size(),
+                   [&](size_t i, store::SqlRowWriter& w) {
+                     const auto& g = segments[i];
+                     w.Int(id);
+                     w.Int(static_cast<int64_t>(i));
+                     w.Text(g.key);
+                     w.Text(g.name_en);
+                     w.Text(g.name_de);
+                     w.Int(static_cast<int64_t>(g.uuid_count));
+                     w.Int(static_cast<int64_t>(g.sum_order_count));
+                     w.Int(g.sum_clv_minor);
+                     w.Int(g.median_clv_minor);
+                     w.Real(g.avg_order_count);
+                     w.Real(g.avg_clv);
+                     w.Real(g.avg_recency_days);
+                     w.Real(g.share_percent);
+                     w.Real(g.avg_p_alive);
+                     w.Real(g.avg_predicted_clv);
+                     for (const ScoreRange* range : {&g.recency, &g.frequency, &g.monetary}) {
+                       if (g.rule_recorded) {
+                         w.Int(range->lo);
+                         w.Int(range->hi);
+                       } else {
+                         w.Null();
+                         w.Null();
+                       }
+                     }
+                   }));
     const store::SqlColumn profile_columns[] = {
         {"customer_uuid", SqlType::kUuid},  // PostgreSQL only: left out on SQLite below
         {"snapshot_id", SqlType::kInt64},
@@ -421,8 +453,9 @@ StatusOr<std::vector<SnapshotSegment>> SnapshotStore::Segments(int64_t id) {
   TESSERA_RETURN_IF_ERROR(
       db_.Query("SELECT segment_key, name_en, name_de, uuid_count, sum_order_count, "
                 "sum_clv_minor, median_clv_minor, avg_order_count, avg_clv, avg_recency_days, "
-                "share_percent, avg_p_alive, avg_predicted_clv FROM snapshot_segments WHERE "
-                "snapshot_id = $1 ORDER BY position",
+                "share_percent, avg_p_alive, avg_predicted_clv, recency_min, recency_max, "
+                "frequency_min, frequency_max, monetary_min, monetary_max FROM "
+                "snapshot_segments WHERE snapshot_id = $1 ORDER BY position",
                 {id}, [&](const store::SqlRow& r) {
                   SnapshotSegment g;
                   g.key = r.Text(0);
@@ -438,6 +471,15 @@ StatusOr<std::vector<SnapshotSegment>> SnapshotStore::Segments(int64_t id) {
                   g.share_percent = r.Real(10);
                   g.avg_p_alive = r.Real(11);
                   g.avg_predicted_clv = r.Real(12);
+                  g.rule_recorded = true;
+                  for (int c = 13; c < 19; ++c) g.rule_recorded = g.rule_recorded && !r.IsNull(c);
+                  if (g.rule_recorded) {
+                    ScoreRange* ranges[] = {&g.recency, &g.frequency, &g.monetary};
+                    for (int k = 0; k < 3; ++k) {
+                      ranges[k]->lo = static_cast<uint8_t>(r.Int(13 + 2 * k));
+                      ranges[k]->hi = static_cast<uint8_t>(r.Int(14 + 2 * k));
+                    }
+                  }
                   out.push_back(std::move(g));
                   return OkStatus();
                 }));

@@ -36,6 +36,10 @@ StatusOr<int64_t> SaveSnapshot(store::Store& store, const ProfileSet& set,
     g.key = s.key;
     g.name_en = rules.rules()[i].name_en;
     g.name_de = rules.rules()[i].name_de;
+    g.rule_recorded = true;
+    g.recency = rules.rules()[i].recency;
+    g.frequency = rules.rules()[i].frequency;
+    g.monetary = rules.rules()[i].monetary;
   }
   return SnapshotStore(store).Save(info, segments, set.profiles, set.uuids);
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,13 +64,44 @@ struct ProfileFilter {
 // (case-insensitive). Errors: kInvalidArgument naming the known keys.
 StatusOr<int> FindSegment(const Snapshot& snapshot, std::string_view key_or_name);
 
-// One page of the profiles that match `filter`, from position `start` in `profiles`.
+// The order of a listing (`?sort=` of /api/v1/profiles): by a field of the profile rows,
+// ascending ("clv") or descending ("-clv"); customers with equal values stay in customer order
+// (the store's, the same on every request), so pages never repeat or skip one.
+struct ProfileSort {
+  enum class Field : uint8_t {
+    kCustomer,  // no sort: customer order
+    kRScore,
+    kFScore,
+    kMScore,
+    kOrderCount,
+    kClv,
+    kAvgOrderValue,
+    kRecencyDays,
+    kFirstOrder,
+    kLastOrder,
+  };
+  Field field = Field::kCustomer;
+  bool descending = false;
+
+  // Errors: kInvalidArgument naming every value allowed.
+  static StatusOr<ProfileSort> Parse(std::string_view text);
+  // Every value Parse takes, ascending then descending per field.
+  static std::vector<std::string> Allowed();
+  std::string ToString() const;  // "" for customer order
+};
+
+// The positions of `profiles` in `sort`'s order.
+std::vector<uint32_t> SortProfiles(const std::vector<Profile>& profiles, const ProfileSort& sort);
+
+// One page of the profiles that match `filter`, from place `start` of the listing: of
+// `profiles` in `order` (positions, from SortProfiles), or in their own order when `order` is
+// empty.
 struct ProfilePage {
   uint64_t total = 0;             // matching profiles in all
   std::vector<size_t> positions;  // at most `limit`, in order
-  std::optional<size_t> next;     // where the next page starts; none after the last
+  std::optional<size_t> next;     // the place in the listing where the next page starts
 };
 ProfilePage PageProfiles(const std::vector<Profile>& profiles, const ProfileFilter& filter,
-                         size_t start, size_t limit);
+                         size_t start, size_t limit, std::span<const uint32_t> order = {});
 
 }  // namespace tessera::analytics

@@ -44,6 +44,9 @@ class SegmentRules {
   // the line).
   static StatusOr<SegmentRules> LoadFile(const std::string& path);
   static StatusOr<SegmentRules> Parse(std::string_view toml_text, std::string_view origin);
+  // Rules given as values (e.g. as a snapshot recorded them), checked as a file's are: the
+  // same errors, naming `origin` and each rule's `line`.
+  static StatusOr<SegmentRules> FromRules(std::vector<SegmentRule> rules, std::string_view origin);
 
   const std::vector<SegmentRule>& rules() const { return rules_; }
   // Index of the first rule matching the scores (always found: validated at load).
@@ -52,8 +55,16 @@ class SegmentRules {
   }
   // Index of the rule with this key or name (either language, case-insensitive), or -1.
   int Find(std::string_view key_or_name) const;
+  // The earlier rules that share score combinations with rule `i`: a customer matching rule
+  // `i`'s ranges belongs to it unless one of these took the customer first.
+  std::vector<size_t> Preceding(size_t i) const;
+  // How many of the 125 score combinations rule `i` takes.
+  int Combinations(size_t i) const;
 
  private:
+  // Checks that every combination finds a rule and every rule some combination; builds table_.
+  Status Complete(std::string_view origin);
+
   std::vector<SegmentRule> rules_;
   std::array<uint16_t, 125> table_{};
 };

@@ -36,9 +36,13 @@ struct SnapshotInfo {
   double prediction_horizon_months = 0;
 };
 
-// One segment's statistics, in rule order; names in both languages.
+// One segment's statistics, in rule order; names in both languages; the score ranges of the
+// rule that made it (SegmentRule's), when the snapshot recorded them.
 struct SnapshotSegment : SegmentFigures {
   std::string key, name_en, name_de;
+  // False for snapshots kept before snapshots recorded their rules (analytics migration 3).
+  bool rule_recorded = false;
+  ScoreRange recency, frequency, monetary;
 };
 
 // The snapshot tables of one store, brought up to date on first use. Borrows the store; not
