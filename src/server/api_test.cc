@@ -23,6 +23,7 @@
 #include "server/serve_test_support.h"
 #include "store/backends.h"
 #include "store/test_stores.h"
+#include "tessera/analytics/segments.h"
 
 namespace tessera::server {
 namespace {
@@ -868,6 +869,200 @@ TEST_P(ApiTest, RecomputationKeepsANewSnapshotThatReadsSeeAtOnce) {
   auto seg = Get("/api/v1/segments", env_->viewer_);
   EXPECT_EQ(seg->get_header_value("X-Tessera-Snapshot"), "4");
   EXPECT_EQ(seg->body, r->body);
+}
+
+// GET /api/v1/segments/definitions gives the rules the snapshot was made with, as the scoring
+// applied them: every customer is in the first segment whose returned ranges hold its scores,
+// and every score's band holds the values of the customers with that score.
+TEST_P(ApiTest, SegmentDefinitionsAreTheRulesTheScoringApplied) {
+  auto r = Get("/api/v1/segments/definitions?snapshot=3&lang=de", env_->viewer_);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json d = Body(r);
+  EXPECT_EQ(d["snapshot_id"], 3);
+  EXPECT_EQ(d["rules_recorded"], true);
+  EXPECT_EQ(d["matching"], "first");
+  // The shipped rule file, read here on its own.
+  auto shipped =
+      analytics::SegmentRules::LoadFile(std::string(TESSERA_SOURCE_DIR) + "/config/segments.toml");
+  ASSERT_TRUE(shipped.ok()) << shipped.status().ToString();
+  const auto& rules = shipped->rules();
+  ASSERT_EQ(d["segments"].size(), rules.size());
+  const Json counts = Body(Get("/api/v1/segments?snapshot=3", env_->viewer_));
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const Json& s = d["segments"][i];
+    SCOPED_TRACE(rules[i].key);
+    EXPECT_EQ(s["position"], i + 1);
+    EXPECT_EQ(s["key"], rules[i].key);
+    EXPECT_EQ(s["group"], rules[i].name_de);
+    EXPECT_EQ(s["name_en"], rules[i].name_en);
+    EXPECT_EQ(s["name_de"], rules[i].name_de);
+    EXPECT_EQ(s["recency"], Json({{"min", rules[i].recency.lo}, {"max", rules[i].recency.hi}}));
+    EXPECT_EQ(s["frequency"],
+              Json({{"min", rules[i].frequency.lo}, {"max", rules[i].frequency.hi}}));
+    EXPECT_EQ(s["monetary"], Json({{"min", rules[i].monetary.lo}, {"max", rules[i].monetary.hi}}));
+    EXPECT_EQ(s["uuid_count"], counts["segments"][i]["uuid_count"]);
+    EXPECT_FALSE(s["rule_en"].get<std::string>().empty());
+    EXPECT_FALSE(s["rule_de"].get<std::string>().empty());
+  }
+  EXPECT_EQ(d["segments"][6]["unless"], Json::array({"cant_lose"}));
+
+  // Every customer of the snapshot, as the profiles route gives them.
+  uint64_t seen = 0;
+  for (std::string next = "/api/v1/profiles?snapshot=3&limit=1000"; !next.empty();) {
+    const Json page = Body(Get(next, env_->analyst_));
+    for (const auto& p : page["items"]) {
+      const int scores[] = {p["r_score"], p["f_score"], p["m_score"]};
+      std::string first;
+      for (const auto& s : d["segments"]) {
+        bool holds = true;
+        int k = 0;
+        for (const char* dim : {"recency", "frequency", "monetary"}) {
+          holds = holds && scores[k] >= s[dim]["min"].get<int>() &&
+                  scores[k] <= s[dim]["max"].get<int>();
+          ++k;
+        }
+        if (holds) {
+          first = s["key"].get<std::string>();
+          break;
+        }
+      }
+      EXPECT_EQ(p["segment_key"], first) << p.dump();
+      const double values[] = {p["recency_days"].get<double>(), p["order_count"].get<double>(),
+                               std::stod(p["clv"].get<std::string>())};
+      for (int k = 0; k < 3; ++k) {
+        const char* dims[] = {"recency", "frequency", "monetary"};
+        const Json& band = d["scores"][dims[k]]["bands"][scores[k] - 1];
+        auto number = [](const Json& v) {
+          return v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>();
+        };
+        EXPECT_GE(values[k], number(band["min"])) << dims[k] << " " << p.dump();
+        EXPECT_LE(values[k], number(band["max"])) << dims[k] << " " << p.dump();
+      }
+      ++seen;
+    }
+    next = page["next"].is_null() ? "" : page["next"].get<std::string>();
+  }
+  EXPECT_EQ(seen, d["customer_count"].get<uint64_t>());
+
+  // A snapshot made with a rule file of its own shows that file's names; CSV as other routes.
+  const Json own = Body(Get("/api/v1/segments/definitions?snapshot=1", env_->viewer_));
+  EXPECT_EQ(own["segments"][0]["name_en"], "=HYPERLINK(\"x\")+Champions");
+  auto csv = Get("/api/v1/segments/definitions?snapshot=3&format=csv", env_->viewer_);
+  ASSERT_EQ(csv->status, 200);
+  EXPECT_EQ(csv->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(csv->body.substr(0, csv->body.find('\r')),
+            "position,key,group,name_en,name_de,recency_min,recency_max,frequency_min,"
+            "frequency_max,monetary_min,monetary_max,unless,uuid_count,rule");
+  EXPECT_NE(csv->body.find("\r\n1,champions,Champions,Champions,VIPs,4,5,4,5,4,5,,"),
+            std::string::npos)
+      << csv->body;
+  auto own_csv = Get("/api/v1/segments/definitions?snapshot=1&format=csv", env_->viewer_);
+  EXPECT_NE(own_csv->body.find(",\"'=HYPERLINK("), std::string::npos) << own_csv->body;
+  auto german = Get("/api/v1/segments/definitions?snapshot=3&format=csv&dialect=de", env_->viewer_);
+  EXPECT_TRUE(german->body.starts_with("\xEF\xBB\xBFPosition;Schlüssel;Segment;")) << german->body;
+  EXPECT_NE(german->body.find("\r\n1;champions;VIPs;Champions;VIPs;4;5;4;5;4;5;;"),
+            std::string::npos);
+  ExpectError(Get("/api/v1/segments/definitions?format=xml", env_->viewer_), 400, "format");
+  ExpectError(Get("/api/v1/segments/definitions?snapshot=999", env_->viewer_), 404);
+  ExpectError(Get("/api/v1/segments/definitions", ""), 401);
+  const Json doc = Body(Get("/api/v1/openapi.json", ""));
+  EXPECT_TRUE(doc["paths"].contains("/api/v1/segments/definitions"));
+}
+
+// ?sort= orders the profiles across pages: every customer once, in the field's order either
+// way, equal values in customer order; CSV in the same order; a bad sort or a cursor of another
+// order is a 400 that says what to send.
+TEST_P(ApiTest, ProfilesSortAcrossPagesAndEqualValuesStayInCustomerOrder) {
+  // Customer order: the listing without sort.
+  std::map<std::string, size_t> place;
+  for (std::string next = "/api/v1/profiles?snapshot=3&limit=1000"; !next.empty();) {
+    const Json page = Body(Get(next, env_->analyst_));
+    for (const auto& p : page["items"]) place.emplace(p["uuid"].get<std::string>(), place.size());
+    next = page["next"].is_null() ? "" : page["next"].get<std::string>();
+  }
+  auto value = [](const Json& p, const std::string& field) {
+    const Json& v = p[field];
+    return v.is_string() ? (field.ends_with("order")
+                                ? static_cast<double>(std::stoll(v.get<std::string>().substr(0, 4) +
+                                                                 v.get<std::string>().substr(5, 2) +
+                                                                 v.get<std::string>().substr(8, 2)))
+                                : std::stod(v.get<std::string>()))
+                         : v.get<double>();
+  };
+  for (const std::string sort : {"-clv", "clv", "order_count", "-order_count", "recency_days",
+                                 "-avg_order_value", "-last_order", "r_score"}) {
+    for (const std::string filter : {"", "&segment=loyal"}) {
+      SCOPED_TRACE(sort + filter);
+      const std::string field = sort[0] == '-' ? sort.substr(1) : sort;
+      const bool down = sort[0] == '-';
+      std::vector<Json> listed;
+      uint64_t total = 0;
+      int pages = 0;
+      for (std::string next = "/api/v1/profiles?snapshot=3&limit=97&sort=" + sort + filter;
+           !next.empty(); ++pages) {
+        auto r = Get(next, env_->analyst_);
+        ASSERT_EQ(r->status, 200) << next << " " << r->body;
+        const Json page = Body(r);
+        EXPECT_EQ(page["sort"], sort);
+        total = page["total"];
+        for (const auto& p : page["items"]) listed.push_back(p);
+        next = page["next"].is_null() ? "" : page["next"].get<std::string>();
+        ASSERT_LT(pages, 100);
+      }
+      ASSERT_EQ(listed.size(), total);
+      EXPECT_EQ(pages, static_cast<int>((total + 96) / 97));
+      std::set<std::string> once;
+      for (size_t i = 0; i < listed.size(); ++i) {
+        EXPECT_TRUE(once.insert(listed[i]["uuid"].get<std::string>()).second);
+        if (!filter.empty()) EXPECT_EQ(listed[i]["segment_key"], "loyal");
+        if (i == 0) continue;
+        const double a = value(listed[i - 1], field), b = value(listed[i], field);
+        if (a == b) {
+          EXPECT_LT(place.at(listed[i - 1]["uuid"].get<std::string>()),
+                    place.at(listed[i]["uuid"].get<std::string>()))
+              << "a tie out of customer order at " << i;
+        } else {
+          EXPECT_EQ(down ? a > b : a < b, true)
+              << "out of order at " << i << ": " << a << ", " << b;
+        }
+      }
+      if (filter.empty()) EXPECT_EQ(listed.size(), place.size());
+      // The CSV has the same rows in the same order.
+      auto csv =
+          Get("/api/v1/profiles?snapshot=3&format=csv&sort=" + sort + filter, env_->analyst_);
+      ASSERT_EQ(csv->status, 200);
+      std::istringstream lines(csv->body);
+      std::string line;
+      std::getline(lines, line);  // the header
+      for (size_t i = 0; std::getline(lines, line); ++i) {
+        ASSERT_LT(i, listed.size());
+        EXPECT_EQ(line.substr(0, 36), listed[i]["uuid"].get<std::string>()) << i;
+      }
+    }
+  }
+  auto bad = Get("/api/v1/profiles?sort=CLV", env_->analyst_);
+  ExpectError(bad, 400, "sort");
+  for (const char* allowed :
+       {"clv, -clv", "order_count, -order_count", "recency_days", "-last_order"}) {
+    EXPECT_NE(bad->body.find(allowed), std::string::npos) << bad->body;
+  }
+  // A cursor continues the order it was given out with, and nothing else.
+  const Json first = Body(Get("/api/v1/profiles?snapshot=3&limit=5&sort=-clv", env_->analyst_));
+  const std::string cursor = first["next_cursor"];
+  ExpectError(Get("/api/v1/profiles?limit=5&sort=clv&cursor=" + cursor, env_->analyst_), 400,
+              "cursor");
+  auto plain = Get("/api/v1/profiles?limit=5&cursor=" + cursor, env_->analyst_);
+  ExpectError(plain, 400, "cursor");
+  EXPECT_NE(plain->body.find("sort=-clv"), std::string::npos) << plain->body;
+  const Json unsorted = Body(Get("/api/v1/profiles?snapshot=3&limit=5", env_->analyst_));
+  ExpectError(
+      Get("/api/v1/profiles?limit=5&sort=clv&cursor=" + unsorted["next_cursor"].get<std::string>(),
+          env_->analyst_),
+      400, "cursor");
+  EXPECT_EQ(
+      Body(Get("/api/v1/profiles?limit=5&sort=-clv&cursor=" + cursor, env_->analyst_))["items"]
+          .size(),
+      5u);
 }
 
 }  // namespace

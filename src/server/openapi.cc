@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/analytics/profile_rows.h"
+
 namespace tessera::server {
 namespace {
 
@@ -49,6 +51,16 @@ Json Responses(const char* ok, bool csv, bool with_auth = true) {
   }
   r["404"] = {{"$ref", "#/components/responses/Error"}};
   return r;
+}
+
+// ?sort= of /api/v1/profiles, with every value it takes.
+Json SortParam() {
+  Json p = Param("sort", "query", "string",
+                 "order of the listing: a field, ascending, or with a leading - descending; "
+                 "equal values in customer order (default: customer order)");
+  p["schema"]["enum"] = Json::array();
+  for (const std::string& v : analytics::ProfileSort::Allowed()) p["schema"]["enum"].push_back(v);
+  return p;
 }
 
 Json Get(const char* summary, const char* role, Json params, Json responses) {
@@ -145,6 +157,16 @@ std::string OpenApiDocument() {
       {Param("from", "query", "integer", "older snapshot (default: second newest)"),
        Param("to", "query", "integer", "newer snapshot (default: newest)"), lang, format, dialect},
       Responses("moves: from_key, to_key (null = new / gone), customers", true));
+  p["/api/v1/segments/definitions"]["get"] =
+      Get("How a snapshot's segments are defined: its rules, first match wins, and what each score "
+          "meant in it",
+          "viewer", {snapshot, lang, format, dialect},
+          Responses("segments [{position, key, group, name_en, name_de, recency, frequency, "
+                    "monetary ({min, max} scores), unless (keys of earlier rules that take some of "
+                    "its customers first), score_combinations, takes, uuid_count, rule_en, "
+                    "rule_de}], scores {recency, frequency, monetary: bands [{score, customers, "
+                    "min, max}]}, rules_recorded, score_formula (JSON); one row per segment (CSV)",
+                    true));
   p["/api/v1/distributions"]["get"] =
       Get("Histograms of CLV, order count and recency; the R x F grid", "viewer",
           {snapshot, Range("bins", 1, 200, "bins per histogram (default 20)")},
@@ -156,8 +178,8 @@ std::string OpenApiDocument() {
        Range("f_min", 1, 5, "lowest F score"), Range("f_max", 1, 5, "highest F score"),
        Range("m_min", 1, 5, "lowest M score"), Range("m_max", 1, 5, "highest M score"),
        Range("limit", 1, 1000, "items per page (default 100)"),
-       Param("cursor", "query", "string", "next_cursor of the previous page"), predict, horizon,
-       discount},
+       Param("cursor", "query", "string", "next_cursor of the previous page"), SortParam(), predict,
+       horizon, discount},
       Responses("total, items, next_cursor, next (JSON); every matching row (CSV); with "
                 "predict each also has p_alive, expected_purchases, predicted_clv",
                 true));

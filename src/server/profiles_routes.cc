@@ -25,15 +25,41 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   }
   PredictRequest predict;
   if (auto e = PredictParams(req, &predict)) return SendError(res, *e);
-  // The cursor pins the snapshot and the position: "<snapshot>.<next profile position>".
+  analytics::ProfileSort sort;
+  if (req.has_param("sort")) {
+    auto parsed = analytics::ProfileSort::Parse(req.get_param_value("sort"));
+    if (!parsed.ok()) return SendError(res, BadParameter("sort", parsed.status().message()));
+    sort = *parsed;
+  }
+  // The cursor pins the snapshot, the place in the listing and its order:
+  // "<snapshot>.<next place>" in customer order, "<snapshot>.<next place>.<sort>" sorted.
   int64_t cursor_snapshot = 0;
   size_t start = 0;
   if (req.has_param("cursor")) {
     const auto raw = UnB64(req.get_param_value("cursor"));
     long long sid = 0;
     unsigned long long pos = 0;
-    if (!raw || std::sscanf(raw->c_str(), "%lld.%llu", &sid, &pos) != 2 || sid <= 0) {
+    int used = 0;
+    if (!raw || std::sscanf(raw->c_str(), "%lld.%llu%n", &sid, &pos, &used) != 2 || sid <= 0) {
       return SendError(res, BadParameter("cursor", "cursor is not one this API gave out"));
+    }
+    const std::string_view rest = std::string_view(*raw).substr(static_cast<size_t>(used));
+    const std::string cursor_sort(rest.empty() ? rest : rest.substr(1));
+    if (!rest.empty() &&
+        (!rest.starts_with('.') || !analytics::ProfileSort::Parse(cursor_sort).ok())) {
+      return SendError(res, BadParameter("cursor", "cursor is not one this API gave out"));
+    }
+    if (cursor_sort != sort.ToString()) {
+      return SendError(
+          res, BadParameter("cursor",
+                            cursor_sort.empty()
+                                ? std::string("the cursor continues a listing in customer "
+                                              "order: ask for its next page without sort, or "
+                                              "start again without the cursor")
+                                : fmt::format("the cursor continues a listing with sort={}: ask "
+                                              "for its next page with that sort, or start "
+                                              "again without the cursor",
+                                              cursor_sort)));
     }
     cursor_snapshot = sid;
     start = pos;
@@ -58,23 +84,31 @@ void Server::Impl::Profiles(const httplib::Request& req, httplib::Response& res)
   }
   if (Cached(req, res, *snap)) return;
   const analytics::ProfileRows rows(s, lang);
+  std::shared_ptr<const std::vector<uint32_t>> order;
+  if (sort.field != analytics::ProfileSort::Field::kCustomer) order = snap->Order(sort);
   if (format == "csv") {
     std::string out = rows.CsvHeader(dialect);
-    for (const auto& p : s.profiles) {
+    const size_t n = order ? order->size() : s.profiles.size();
+    for (size_t place = 0; place < n; ++place) {
+      const auto& p = s.profiles[order ? (*order)[place] : place];
       if (filter.Matches(p)) rows.AppendCsv(p, &out, dialect);
     }
     return Send(res, out, "csv", fmt::format("profiles-{}", FormatIsoDate(s.info.as_of_day)));
   }
-  const analytics::ProfilePage page =
-      analytics::PageProfiles(s.profiles, filter, start, static_cast<size_t>(limit));
+  const analytics::ProfilePage page = analytics::PageProfiles(
+      s.profiles, filter, start, static_cast<size_t>(limit),
+      order ? std::span<const uint32_t>(*order) : std::span<const uint32_t>());
   Json items = Json::array();
   for (size_t i : page.positions) items.push_back(rows.Json(s.profiles[i]));
   Json j;
   j["snapshot_id"] = s.info.id;
   j["total"] = page.total;
   j["limit"] = limit;
+  j["sort"] = order ? Json(sort.ToString()) : Json();
   if (page.next) {
-    const std::string cursor = B64(fmt::format("{}.{}", s.info.id, *page.next));
+    const std::string cursor =
+        B64(order ? fmt::format("{}.{}.{}", s.info.id, *page.next, sort.ToString())
+                  : fmt::format("{}.{}", s.info.id, *page.next));
     j["next_cursor"] = cursor;
     std::string link = "/api/v1/profiles?";
     for (const auto& [k, v] : req.params) {

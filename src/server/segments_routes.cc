@@ -1,6 +1,7 @@
 // Routes: Segments, kept snapshots, migration between them and distributions.
 
 #include "server/server_impl.h"
+#include "tessera/analytics/segment_definitions.h"
 
 namespace tessera::server {
 
@@ -134,6 +135,33 @@ void Server::Impl::Distributions(const httplib::Request& req, httplib::Response&
     return j.dump() + "\n";
   });
   SendBody(req, res, *rendered, "application/json");
+}
+
+void Server::Impl::SegmentDefinitions(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorize(req, res, Role::kViewer)) return;
+  analytics::Lang lang;
+  std::string format;
+  CsvDialect dialect;
+  if (auto e = LangFormat(req, &lang, &format, &dialect)) return SendError(res, *e);
+  std::shared_ptr<const LoadedSnapshot> snap;
+  if (auto e = SnapshotParam(req, &snap)) return SendError(res, *e);
+  // The rules alone first (no pass over the profiles): a snapshot whose rules are unknown is
+  // an error, not an answer to keep.
+  bool recorded = false;
+  if (auto rules = analytics::RulesOfSnapshot(snap->snapshot, &recorded); !rules.ok()) {
+    return SendError(res, FromStatus(rules.status()));
+  }
+  if (Cached(req, res, *snap)) return;
+  const auto body =
+      snap->Render(fmt::format("definitions/{}/{}/{}", lang == analytics::Lang::kDe ? "de" : "en",
+                               format, dialect.german_headers ? "de" : "rfc4180"),
+                   [&] {
+                     const auto d = analytics::DefineSegments(snap->snapshot);
+                     if (!d.ok()) return std::string();  // not reached: the rules were read above
+                     return format == "csv" ? d->ToCsv(lang, dialect) : d->ToJson(lang);
+                   });
+  Send(req, res, *body, format,
+       fmt::format("segment-definitions-{}", FormatIsoDate(snap->snapshot.info.as_of_day)));
 }
 
 }  // namespace tessera::server

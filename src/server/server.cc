@@ -208,7 +208,7 @@ bool Server::Impl::AnswersFromMemory(std::string_view method, std::string_view t
       return false;
     }
   } else if (path != "/api/v1/segments" && path != "/api/v1/distributions" &&
-             !path.starts_with("/api/v1/profiles/")) {
+             path != "/api/v1/segments/definitions" && !path.starts_with("/api/v1/profiles/")) {
     return false;
   }
   for (size_t at = 0; at < query.size();) {
@@ -466,6 +466,10 @@ void Server::Impl::Routes() {
   });
   http.Get("/api/v1/migration",
            [this](const httplib::Request& req, httplib::Response& res) { Migration(req, res); });
+  http.Get("/api/v1/segments/definitions",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             SegmentDefinitions(req, res);
+           });
   http.Get("/api/v1/distributions", [this](const httplib::Request& req, httplib::Response& res) {
     Distributions(req, res);
   });

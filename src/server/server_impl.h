@@ -34,6 +34,7 @@
 #include "server/http_common.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
+#include "tessera/analytics/profile_rows.h"
 #include "tessera/analytics/snapshots.h"
 #include "tessera/collab/party.h"
 #include "tessera/common/civil_time.h"
@@ -105,6 +106,29 @@ struct LoadedSnapshot {
   // once: a snapshot never changes.
   mutable std::mutex rendered_mu;
   mutable std::unordered_map<std::string, std::shared_ptr<const RenderedBody>> rendered;
+
+  // Profile listings' orders (?sort=, analytics::SortProfiles), made once per field and
+  // direction; at most kMaxOrders kept (4 bytes a profile each), the oldest given up first.
+  static constexpr size_t kMaxOrders = 4;
+  mutable std::mutex orders_mu;
+  mutable std::vector<std::pair<std::string, std::shared_ptr<const std::vector<uint32_t>>>>
+      orders;  // GUARDED_BY(orders_mu)
+
+  std::shared_ptr<const std::vector<uint32_t>> Order(const analytics::ProfileSort& sort) const {
+    const std::string key = sort.ToString();
+    {
+      std::lock_guard lock(orders_mu);
+      for (const auto& [k, order] : orders) {
+        if (k == key) return order;
+      }
+    }
+    auto made = std::make_shared<const std::vector<uint32_t>>(
+        analytics::SortProfiles(snapshot.profiles, sort));
+    std::lock_guard lock(orders_mu);
+    if (orders.size() >= kMaxOrders) orders.erase(orders.begin());
+    orders.emplace_back(key, made);
+    return made;
+  }
 
   template <typename Fn>
   std::shared_ptr<const RenderedBody> Render(const std::string& key, Fn make) const {
@@ -184,6 +208,7 @@ inline std::string RouteOf(const std::string& path) {
       "/api/v1/health",    "/api/v1/ready",     "/api/v1/openapi.json",  "/api/v1/segments",
       "/api/v1/snapshots", "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles",
       "/api/v1/ingest",    "/api/v1/loads",     "/api/v1/audiences",     "/metrics"};
+  if (path == "/api/v1/segments/definitions") return path;
   for (const auto& r : kFixed) {
     if (path == r) return r;
   }
@@ -370,6 +395,9 @@ struct Server::Impl {
   static Json Histogram(std::vector<double> values, int bins, bool money);
 
   void Distributions(const httplib::Request& req, httplib::Response& res);
+
+  // GET /api/v1/segments/definitions: the snapshot's segment rules and what its scores meant.
+  void SegmentDefinitions(const httplib::Request& req, httplib::Response& res);
 
   void Profiles(const httplib::Request& req, httplib::Response& res);
 
