@@ -404,8 +404,9 @@ void AddMatchCommand(CLI::App& app, int* rc) {
       ->required();
   match
       ->add_option("--format", format,
-                   "rows (the CRM rows), google (Customer Match: Email) or meta (Custom "
-                   "Audiences: email), the last two as SHA-256 of the normalized e-mail")
+                   "rows (the CRM rows), google (Customer Match: Email, and Phone, First "
+                   "Name, Last Name, Country, Zip where the CRM file has them; gmail dots "
+                   "removed) or meta (Custom Audiences: email), hashed as each platform asks")
       ->check(CLI::IsMember({"rows", "google", "meta"}))
       ->capture_default_str();
   match->add_option("--output,-o", output, "Write to this file instead of stdout");

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <array>
 #include <unordered_set>
 
 #include "tessera/common/text.h"
@@ -25,6 +27,38 @@ std::string Sha256Hex(std::string_view text) {
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   return privacy::HexEncode(
       std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+StatusOr<std::string> PlatformEmail(MatchFormat format, std::string_view raw) {
+  TESSERA_ASSIGN_OR_RETURN(std::string email, privacy::NormalizeEmail(raw));
+  if (format != MatchFormat::kGoogle) return email;
+  const size_t at = email.rfind('@');
+  const std::string_view domain = std::string_view(email).substr(at + 1);
+  if (domain != "gmail.com" && domain != "googlemail.com") return email;
+  std::string local = email.substr(0, at);
+  std::erase(local, '.');
+  return local + email.substr(at);
+}
+
+StatusOr<std::string> PlatformPhone(MatchFormat format, std::string_view raw,
+                                    const privacy::PhoneDefaults& defaults) {
+  TESSERA_ASSIGN_OR_RETURN(std::string e164, privacy::NormalizePhone(raw, defaults));
+  return format == MatchFormat::kGoogle ? e164 : e164.substr(1);
+}
+
+std::string GoogleName(std::string_view raw) {
+  std::string out;
+  bool blank = false;
+  for (char c : TrimWhitespace(raw)) {
+    if (IsAsciiSpace(c)) {
+      blank = true;
+      continue;
+    }
+    if (blank) out += ' ';
+    blank = false;
+    out += AsciiLower(c);
+  }
+  return out;
 }
 
 std::string MatchSummary::ToText() const {
@@ -87,9 +121,30 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
         "{}: no customer id or e-mail column (mapping {}); columns found: {}", crm_path,
         mapping.name, io::DescribeColumns(columns).text);
   }
-  if (format != MatchFormat::kRows && email_col < 0) {
-    return InvalidArgumentError("{}: the {} format needs an e-mail column (mapping {})", crm_path,
-                                format == MatchFormat::kGoogle ? "google" : "meta", mapping.name);
+  // Google's further columns: a phone, and a name with its country and zip (all four or none).
+  const privacy::PhoneDefaults phone_defaults{mapping.default_phone_country,
+                                              mapping.bare_phone_numbers_international};
+  int phone_col = -1;
+  std::array<int, 4> address_cols{-1, -1, -1, -1};  // first name, last name, country, zip
+  if (format == MatchFormat::kGoogle) {
+    phone_col = FindColumn(columns, mapping.columns[static_cast<size_t>(io::Field::kPhone)]);
+    address_cols = {
+        FindColumn(columns, {"first_name", "firstname", "first name", "given_name", "vorname"}),
+        FindColumn(columns,
+                   {"last_name", "lastname", "last name", "surname", "family_name", "nachname"}),
+        FindColumn(columns, {"country", "country_code", "land"}),
+        FindColumn(columns, {"zip", "zip_code", "zipcode", "postal_code", "postcode", "plz",
+                             "postleitzahl"})};
+    if (std::find(address_cols.begin(), address_cols.end(), -1) != address_cols.end()) {
+      address_cols.fill(-1);
+    }
+  }
+  const bool address = address_cols[0] >= 0;
+  if (format != MatchFormat::kRows && email_col < 0 && phone_col < 0) {
+    return InvalidArgumentError("{}: the {} format needs an e-mail column{} (mapping {})", crm_path,
+                                format == MatchFormat::kGoogle ? "google" : "meta",
+                                format == MatchFormat::kGoogle ? " or a phone column" : "",
+                                mapping.name);
   }
   TESSERA_RETURN_IF_ERROR(crm->Select(columns));
 
@@ -109,8 +164,15 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
     for (size_t i = 0; i < columns.size(); ++i) {
       buffer += (i ? "," : "") + CsvEscape(columns[i]);
     }
+  } else if (format == MatchFormat::kMeta) {
+    buffer += "email";
   } else {
-    buffer += format == MatchFormat::kGoogle ? "Email" : "email";
+    // Google's own header names (support.google.com/google-ads/answer/7659867).
+    std::vector<std::string_view> header;
+    if (email_col >= 0) header.push_back("Email");
+    if (phone_col >= 0) header.push_back("Phone");
+    if (address) header.insert(header.end(), {"First Name", "Last Name", "Country", "Zip"});
+    for (size_t i = 0; i < header.size(); ++i) (buffer += i ? "," : "") += header[i];
   }
   buffer += "\r\n";
   io::Row row;
@@ -149,14 +211,50 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
       buffer += "\r\n";
       ++summary.written;
     } else {
-      auto email = privacy::NormalizeEmail(row.fields[email_col]);  // trimmed, lower case
-      if (!email.ok()) {
+      // Each cell normalized as the platform asks, hashed (but Google's country and zip); a
+      // cell that does not normalize stays empty.
+      std::string line;
+      bool any = false, first = true;
+      const auto next = [&](const std::string& value, bool hash) {
+        if (!first) line += ',';
+        first = false;
+        if (value.empty()) return;
+        line += hash ? Sha256Hex(value) : CsvEscape(value);
+        any = true;
+      };
+      if (email_col >= 0) {
+        auto email = PlatformEmail(format, row.fields[email_col]);
+        next(email.ok() ? *email : "", true);
+      }
+      if (phone_col >= 0) {
+        auto phone = PlatformPhone(format, row.fields[phone_col], phone_defaults);
+        next(phone.ok() ? *phone : "", true);
+      }
+      if (address) {
+        std::string first_name = GoogleName(row.fields[address_cols[0]]);
+        std::string last_name = GoogleName(row.fields[address_cols[1]]);
+        std::string country(TrimWhitespace(row.fields[address_cols[2]]));
+        std::string zip(TrimWhitespace(row.fields[address_cols[3]]));
+        for (char& c : country) c = AsciiUpper(c);
+        const bool iso = country.size() == 2 && country[0] >= 'A' && country[0] <= 'Z' &&
+                         country[1] >= 'A' && country[1] <= 'Z';
+        // A name without its country and zip matches nothing: all four or none.
+        if (first_name.empty() || last_name.empty() || !iso || zip.empty()) {
+          first_name.clear(), last_name.clear(), country.clear(), zip.clear();
+        }
+        const bool had = any;
+        next(first_name, true);
+        next(last_name, true);
+        next(country, false);
+        next(zip, false);
+        any = had || !first_name.empty();
+      }
+      if (!any) {
         ++summary.without_email;
         continue;
       }
-      std::string hash = Sha256Hex(*email);
-      if (!hashes.insert(hash).second) continue;
-      buffer += hash;
+      if (!hashes.insert(line).second) continue;
+      buffer += line;
       buffer += "\r\n";
       ++summary.written;
     }

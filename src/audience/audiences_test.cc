@@ -239,7 +239,7 @@ TEST_P(AudiencesTest, MatchTurnsAnExportBackIntoTheOwnersCrmRowsAndHashedEmails)
     const auto hash_lines = Lines(ReadFile((dir_ / "hashed.csv").string()));
     EXPECT_EQ(hash_lines[0], format == MatchFormat::kGoogle ? "Email" : "email");
     std::set<std::string> expected;
-    for (const auto& e : emails) expected.insert(Sha256Hex(e));
+    for (const auto& e : emails) expected.insert(Sha256Hex(*PlatformEmail(format, e)));
     EXPECT_EQ(std::set<std::string>(hash_lines.begin() + 1, hash_lines.end()), expected);
     EXPECT_EQ(hash_lines.size() - 1, expected.size());
   }
@@ -248,6 +248,100 @@ TEST_P(AudiencesTest, MatchTurnsAnExportBackIntoTheOwnersCrmRowsAndHashedEmails)
 TEST(Sha256Hex, MatchesTheStandardTestVectors) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// Known answers: the platforms' own examples, and SHA-256 computed apart (sha256sum).
+TEST(PlatformEmail, GoogleRemovesTheDotsOfGmailAddressesAndMetaDoesNot) {
+  // Google Ads API, "Normalize and hash user-provided data"
+  // (https://developers.google.com/google-ads/api/docs/conversions/upload-online): trim, lower
+  // case, and remove the periods before the domain of gmail.com and googlemail.com addresses;
+  // the example of issue 16.
+  EXPECT_EQ(*PlatformEmail(MatchFormat::kGoogle, " Jane.Doe@GMail.com "), "janedoe@gmail.com");
+  EXPECT_EQ(Sha256Hex(*PlatformEmail(MatchFormat::kGoogle, "Jane.Doe@GMail.com")),
+            "d6117306485ed0e50afab3ac871e98f81699151f30281527d63ff5f233656c69");
+  EXPECT_EQ(*PlatformEmail(MatchFormat::kGoogle, "j.a.n.e@googlemail.com"), "jane@googlemail.com");
+  EXPECT_EQ(*PlatformEmail(MatchFormat::kGoogle, "Jane.Doe@Example.com"), "jane.doe@example.com");
+  EXPECT_EQ(*PlatformEmail(MatchFormat::kGoogle, "jane.doe@mail.gmail.com"),
+            "jane.doe@mail.gmail.com");
+  // Meta, Customer Information Parameters (https://developers.facebook.com/docs/marketing-api/
+  // conversions-api/parameters/customer-information-parameters), em: "John_Smith@gmail.com" is
+  // "john_smith@gmail.com", SHA-256 62a14e44...; no dot is removed.
+  EXPECT_EQ(Sha256Hex(*PlatformEmail(MatchFormat::kMeta, "John_Smith@gmail.com")),
+            "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f");
+  EXPECT_EQ(*PlatformEmail(MatchFormat::kMeta, "Jane.Doe@GMail.com"), "jane.doe@gmail.com");
+  EXPECT_EQ(Sha256Hex(*PlatformEmail(MatchFormat::kMeta, "Jane.Doe@GMail.com")),
+            "831f6494ad6be4fcb3a724c3d5fef22d3ceffa3c62ef3a7984e45a0ea177f982");
+  EXPECT_FALSE(PlatformEmail(MatchFormat::kGoogle, "not an address").ok());
+}
+
+TEST(PlatformPhone, GoogleWantsE164AndMetaItsDigits) {
+  // Meta's example (same page), ph: "1 (650) 555-1212" is "16505551212", SHA-256 e323ec62...
+  EXPECT_EQ(*PlatformPhone(MatchFormat::kMeta, "+1 (650) 555-1212", {}), "16505551212");
+  EXPECT_EQ(Sha256Hex(*PlatformPhone(MatchFormat::kMeta, "+1 (650) 555-1212", {})),
+            "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176");
+  // Google: E.164 with its '+' (Customer Match formatting guidelines).
+  EXPECT_EQ(*PlatformPhone(MatchFormat::kGoogle, "+1 (650) 555-1212", {}), "+16505551212");
+  EXPECT_EQ(Sha256Hex(*PlatformPhone(MatchFormat::kGoogle, "+1 (650) 555-1212", {})),
+            "1e231c66011e7a2d867a9cfae267a6aff103cf4913640b6e71a99850fc0ffbc8");
+  privacy::PhoneDefaults germany;
+  germany.country = *io::FindPhoneCountry("DE");
+  EXPECT_EQ(*PlatformPhone(MatchFormat::kGoogle, "030 123456", germany), "+4930123456");
+  EXPECT_FALSE(PlatformPhone(MatchFormat::kGoogle, "030 123456", {}).ok());
+}
+
+TEST(GoogleName, TrimsLowerCasesAndJoinsBlanks) {
+  EXPECT_EQ(GoogleName("  Mary \t  Ann "), "mary ann");
+  EXPECT_EQ(Sha256Hex(GoogleName(" DOE")),
+            "799ef92a11af918e3fb741df42934f3b568ed2d93ac1df74f1b8d41a27932a6f");
+  EXPECT_EQ(GoogleName("   "), "");
+}
+
+TEST(MatchAudience, GoogleGetsItsFullColumnSetWhereTheCrmFileHasIt) {
+  const auto dir = testing::TestDir();
+  std::ofstream(dir / "crm.csv")
+      << "customer_id,email,phone,first_name,last_name,country,zip\n"
+      << "K1,Jane.Doe@GMail.com,030 123456,Mary  Ann,DOE,de,10115\n"
+      << "K2,not an address,+1 (650) 555-1212,Max,Muster,Germany,80331\n"  // no ISO country
+      << "K3,,,,,,\n"                                                      // nothing usable
+      << "K4,kim@example.com,,Kim,Lee,kr,04524\n"
+      << "K9,out@example.com,,Out,Side,de,10115\n";  // not in the audience
+  auto p = privacy::Pseudonymizer::Create(testing::TestKey());
+  ASSERT_TRUE(p.ok());
+  std::ofstream audience(dir / "audience.csv");
+  audience << "uuid\n";
+  for (const char* id : {"K1", "K2", "K3", "K4"}) {
+    audience << p->Pseudonym(privacy::IdentifierKind::kCustomerNumber, id).ToString() << "\n";
+  }
+  audience.close();
+  io::Mapping mapping = *io::LoadMapping("generic");
+  mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  const auto run = [&](MatchFormat format) {
+    std::FILE* out = std::fopen((dir / "out.csv").c_str(), "wb");
+    auto summary = MatchAudience(testing::TestKey(), (dir / "crm.csv").string(), mapping,
+                                 (dir / "audience.csv").string(), format, out);
+    std::fclose(out);
+    EXPECT_TRUE(summary.ok()) << summary.status().ToString();
+    return std::make_pair(summary.ok() ? *summary : MatchSummary(),
+                          Lines(ReadFile((dir / "out.csv").string())));
+  };
+  const auto [google, g] = run(MatchFormat::kGoogle);
+  EXPECT_EQ(google.matched_rows, 4u);
+  EXPECT_EQ(google.without_email, 1u);  // K3
+  EXPECT_EQ(google.written, 3u);
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_EQ(g[0], "Email,Phone,First Name,Last Name,Country,Zip");
+  EXPECT_EQ(g[1], Sha256Hex("janedoe@gmail.com") + "," + Sha256Hex("+4930123456") + "," +
+                      Sha256Hex("mary ann") + "," + Sha256Hex("doe") + ",DE,10115");
+  EXPECT_EQ(g[2], "," + Sha256Hex("+16505551212") + ",,,,");
+  EXPECT_EQ(g[3], Sha256Hex("kim@example.com") + ",," + Sha256Hex("kim") + "," + Sha256Hex("lee") +
+                      ",KR,04524");
+  // Meta: its own rule on the e-mail alone, the dots kept.
+  const auto [meta, m] = run(MatchFormat::kMeta);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0], "email");
+  EXPECT_EQ(m[1], Sha256Hex("jane.doe@gmail.com"));
+  EXPECT_EQ(m[2], Sha256Hex("kim@example.com"));
+  EXPECT_EQ(meta.without_email, 2u);
 }
 
 TEST(MatchAudience, NeedsAnIdentifierColumnAndAUuidColumn) {
