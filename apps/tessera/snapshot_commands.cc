@@ -110,11 +110,10 @@ Status RunBiRole(const StoreArgs& sa, const std::string& role, const std::string
   TESSERA_ASSIGN_OR_RETURN(auto store, server::OpenStore(sa.store, false));
   TESSERA_RETURN_IF_ERROR(analytics::SnapshotStore(*store).CreateReadOnlyRole(role, password));
   std::printf(
-      "Role %s may now read the views in schema tessera_bi of %s, and nothing else%s.\n"
+      "Role %s may now read the views in schema tessera_bi of %s, and nothing else.\n"
       "Views: snapshots, segments, segments_latest, profiles, profiles_latest, "
       "segment_migration_latest (docs/bi.md).\n",
-      role.c_str(), store->Describe().c_str(),
-      password.empty() ? " (NOLOGIN: grant it to users with GRANT ... TO user)" : "");
+      role.c_str(), store->Describe().c_str());
   return OkStatus();
 }
 
@@ -190,18 +189,20 @@ void AddSnapshotCommands(CLI::App& app, int* rc) {
   static StoreArgs role_store;
   static std::string role, password_env;
   auto* bi = app.add_subcommand(
-      "bi-role",
-      "PostgreSQL: create a role that may read the BI views (schema tessera_bi) and nothing else");
+      "bi-role", "PostgreSQL: grant a role the BI views (schema tessera_bi) and nothing else");
   bi->add_option("role", role, "Role name, e.g. tessera_bi_reader")->required();
   bi->add_option("--password-env", password_env,
-                 "Environment variable holding the role's password (makes it a login role)");
+                 "Environment variable holding the role's password (makes it a login role; "
+                 "needs CREATEROLE). Without it a new role is NOLOGIN and an existing one keeps "
+                 "its login and password");
   AddStoreOptions(bi, &role_store, false);
   bi->footer(
-      "Example:\n"
-      "  TABLEAU_PW=... tessera bi-role tableau --password-env TABLEAU_PW --store "
-      "postgresql://owner@db/tessera\n"
-      "The connecting user needs CREATEROLE. Tableau or Power BI then connect as that role and "
-      "read tessera_bi.segments_latest, tessera_bi.profiles_latest, ...");
+      "Example (docs/deployment.md, \"Roles\"):\n"
+      "  sudo -u postgres createuser --pwprompt powerbi   # a superuser creates the login role\n"
+      "  tessera bi-role powerbi --store postgresql://tessera_owner@db/tessera  # owner grants\n"
+      "Power BI or Tableau then connect as that role and read tessera_bi.segments_latest,\n"
+      "tessera_bi.profiles_latest, ... A role that may do more (a superuser, a member of the\n"
+      "owner) is refused.");
   bi->callback([rc] {
     const Status s = RunBiRole(role_store, role, password_env);
     *rc = s.ok() ? 0 : Fail(s);

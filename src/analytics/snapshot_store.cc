@@ -1,5 +1,7 @@
 #include "tessera/analytics/snapshot_store.h"
 
+#include <algorithm>
+
 namespace tessera::analytics {
 namespace {
 
@@ -536,6 +538,23 @@ StatusOr<uint64_t> SnapshotStore::Prune(uint64_t keep) {
   return pruned;
 }
 
+namespace {
+
+// The command a superuser runs to make or change a BI role that the connecting user may not:
+// `createuser` or psql's \password, which prompt for the password, so it never appears in a
+// message, a shell history or the process list.
+std::string RoleSetupForSuperuser(const std::string& role, bool exists, bool login) {
+  const bool plain = std::all_of(role.begin(), role.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  const std::string shell = plain ? role : "'" + role + "'";
+  if (exists) return fmt::format("sudo -u postgres psql -c '\\password {}'", role);
+  return login ? fmt::format("sudo -u postgres createuser --pwprompt {}", shell)
+               : fmt::format("sudo -u postgres createuser --no-login {}", shell);
+}
+
+}  // namespace
+
 Status SnapshotStore::CreateReadOnlyRole(const std::string& role, const std::string& password) {
   if (db_.dialect() != store::Dialect::kPostgres) {
     return FailedPreconditionError(
@@ -548,22 +567,71 @@ Status SnapshotStore::CreateReadOnlyRole(const std::string& role, const std::str
   }
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   TESSERA_ASSIGN_OR_RETURN(auto name, db_.QueryText("SELECT quote_ident($1)", {role}));
-  std::string login = "NOLOGIN";
-  if (!password.empty()) {
-    TESSERA_ASSIGN_OR_RETURN(auto pw, db_.QueryText("SELECT quote_literal($1)", {password}));
-    login = "LOGIN PASSWORD " + pw.value_or("''");
-  }
+  TESSERA_ASSIGN_OR_RETURN(auto me, db_.QueryText("SELECT current_user::text"));
+  TESSERA_ASSIGN_OR_RETURN(auto may_create_roles,
+                           db_.QueryInt("SELECT (rolsuper OR rolcreaterole)::int FROM pg_roles "
+                                        "WHERE rolname = current_user"));
+  // The views belong to the role that ran the migrations (the store's owner): default
+  // privileges are set for it, also when a superuser runs this.
+  TESSERA_ASSIGN_OR_RETURN(
+      auto views_owner,
+      db_.QueryText("SELECT quote_ident(pg_get_userbyid(nspowner)) FROM pg_namespace "
+                    "WHERE nspname = 'tessera_bi'"));
   TESSERA_ASSIGN_OR_RETURN(
       auto exists, db_.QueryInt("SELECT count(*) FROM pg_roles WHERE rolname = $1", {role}));
+  const bool existed = exists.value_or(0) > 0;
+  if (existed) {
+    // A role that may do more than read would make the promise of this command false.
+    TESSERA_ASSIGN_OR_RETURN(
+        auto more,
+        db_.QueryText("SELECT CASE WHEN r.rolname = current_user THEN 'is the role running this "
+                      "command' WHEN r.rolsuper THEN 'is a superuser' WHEN r.rolcreaterole OR "
+                      "r.rolcreatedb OR r.rolbypassrls THEN 'may create roles or databases or "
+                      "bypass row security' WHEN pg_has_role(r.oid, n.nspowner, 'MEMBER') THEN "
+                      "'is a member of the store''s owner, which may write' END FROM pg_roles r, "
+                      "pg_namespace n WHERE r.rolname = $1 AND n.nspname = 'tessera_bi'",
+                      {role}));
+    if (more.has_value()) {
+      return FailedPreconditionError(
+          "role {} {}, so it would not be read-only; give each BI tool a login role of its own "
+          "(docs/deployment.md, \"Roles\")",
+          role, *more);
+    }
+  }
+  // An existing role keeps its login and password unless a new password is given: whoever
+  // made it (a superuser) decided them.
+  std::string role_sql;
+  if (!existed || !password.empty()) {
+    std::string login = "NOLOGIN";
+    if (!password.empty()) {
+      TESSERA_ASSIGN_OR_RETURN(auto pw, db_.QueryText("SELECT quote_literal($1)", {password}));
+      login = "LOGIN PASSWORD " + pw.value_or("''");
+    }
+    role_sql = fmt::format("{} ROLE {} {} NOSUPERUSER NOCREATEDB NOCREATEROLE; ",
+                           existed ? "ALTER" : "CREATE", name.value_or(""), login);
+  }
+  const auto superuser_needed = [&] {
+    return FailedPreconditionError(
+        "{} may not {} roles (it has no CREATEROLE, and the store's owner should not: "
+        "docs/deployment.md, \"Roles\"). As a PostgreSQL superuser, run\n  {}\nthen run `tessera "
+        "bi-role {}` again, without --password-env",
+        me.value_or("this user"), existed ? "change" : "create",
+        RoleSetupForSuperuser(role, existed, existed || !password.empty()), role);
+  };
+  if (!role_sql.empty() && may_create_roles.value_or(0) == 0) return superuser_needed();
   // Views run with their owner's rights: the role needs SELECT on the views only, never on
   // the tables behind them. Default privileges cover views added by later migrations.
   const std::string sql = fmt::format(
-      "{0} ROLE {1} {2} NOSUPERUSER NOCREATEDB NOCREATEROLE; "
-      "GRANT USAGE ON SCHEMA tessera_bi TO {1}; "
+      "{0}GRANT USAGE ON SCHEMA tessera_bi TO {1}; "
       "GRANT SELECT ON ALL TABLES IN SCHEMA tessera_bi TO {1}; "
-      "ALTER DEFAULT PRIVILEGES IN SCHEMA tessera_bi GRANT SELECT ON TABLES TO {1};",
-      exists.value_or(0) > 0 ? "ALTER" : "CREATE", name.value_or(""), login);
+      "ALTER DEFAULT PRIVILEGES FOR ROLE {2} IN SCHEMA tessera_bi GRANT SELECT ON TABLES TO {1};",
+      role_sql, name.value_or(""), views_owner.value_or(me.value_or("")));
   const Status created = db_.Transaction([&] { return db_.ExecuteScript(sql); });
+  // PostgreSQL 16 and later: CREATEROLE changes only roles its holder administers.
+  if (!created.ok() && created.message().find("SQLSTATE 42501") != std::string::npos &&
+      !role_sql.empty()) {
+    return superuser_needed();
+  }
   if (!created.ok() && created.code() != StatusCode::kUnavailable) {
     return Status(StatusCode::kInternal, created.message());
   }

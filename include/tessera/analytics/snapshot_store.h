@@ -68,10 +68,15 @@ class SnapshotStore {
   // Deletes all but the newest `keep` snapshots; returns how many were deleted.
   StatusOr<uint64_t> Prune(uint64_t keep);
 
-  // PostgreSQL only: creates `role` (or updates it when it exists) with SELECT on the
-  // documented read-only BI views (schema tessera_bi, docs/bi.md) and no other rights; it can
-  // log in when `password` is not empty. Errors: kFailedPrecondition on SQLite,
-  // kInvalidArgument for a bad name, kInternal when the connecting user may not create roles.
+  // PostgreSQL only: grants `role` SELECT on the documented read-only BI views (schema
+  // tessera_bi, docs/bi.md) and no other rights. A missing role is created (NOLOGIN, or LOGIN
+  // with `password` when it is not empty); an existing one keeps its login and password unless
+  // `password` is given. Creating or changing a role needs CREATEROLE, which the store's owner
+  // should not have: a superuser creates the role, the owner grants. Errors:
+  // kFailedPrecondition on SQLite, for a role that may do more than read (a superuser, a member
+  // of the store's owner, ...) and when the connecting user may not create or change the role
+  // (the message gives the superuser's command, never a password); kInvalidArgument for a bad
+  // name; kInternal for other database errors.
   Status CreateReadOnlyRole(const std::string& role, const std::string& password);
 
   // The tables (and views) this class owns, with their migrations.
