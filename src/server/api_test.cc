@@ -731,6 +731,20 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
   ExpectError(Get("/api/v1/loads/" + std::to_string(load_id) + "/rejects", env_->analyst_), 403);
   ExpectError(Get("/api/v1/loads/999/rejects", env_->admin_), 404);
 
+  // A Shopify export without ?mapping=: read with the shopify preset, and the summary says so.
+  const std::string shopify =
+      "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem price\n"
+      "#77,shop-buyer@example.com,paid,EUR,24.90,2025-06-03 10:00:00 +0200,2,10.00\n";
+  auto shop = c.Post("/api/v1/ingest?name=orders_export.csv", env_->Auth(env_->admin_), shopify,
+                     "text/csv");
+  ASSERT_EQ(shop->status, 201) << shop->body;
+  EXPECT_EQ(Body(shop)["summary"]["mapping"], "shopify");
+  EXPECT_EQ(Body(shop)["summary"]["mapping_detected"], true);
+  EXPECT_EQ(Body(shop)["summary"]["purchases_stored"], 1);
+  EXPECT_EQ(Body(shop)["summary"]["rows_read"], 1);
+  EXPECT_EQ(j["summary"]["mapping"], "generic");
+  EXPECT_EQ(j["summary"]["mapping_detected"], false);
+
   ExpectError(c.Post("/api/v1/ingest", env_->Auth(env_->admin_), "", "text/csv"), 400, "body");
   ExpectError(
       c.Post("/api/v1/ingest?mapping=../../etc/x", env_->Auth(env_->admin_), csv, "text/csv"), 400,

@@ -109,6 +109,21 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
     if (staged->size() == 0) return SendError(res, BadParameter("body", "the body is empty"));
     return SendError(res, {507, "internal", "cannot store the upload", ""});
   }
+  // Without ?mapping= a known shop export is recognized by its header, as by tessera ingest.
+  bool detected = false;
+  if (!req.has_param("mapping")) {
+    auto preset = io::DetectPresetOfFile(staged->path());
+    if (preset.ok() && preset->has_value()) {
+      mapping = io::LoadMapping(**preset);
+      if (!mapping.ok()) return SendError(res, FromStatus(mapping.status()));
+      detected = true;
+    } else if (!preset.ok() && preset.status().code() == StatusCode::kInvalidArgument &&
+               preset.status().message().find("more than one preset") != std::string::npos) {
+      // The message without its context: that is the server's temporary path.
+      const std::string& m = preset.status().message();
+      return SendError(res, BadParameter("mapping", m.substr(m.find("the header fits"))));
+    }
+  }
   auto key = privacy::OwnerKey::Load(options.key_path);
   if (!key.ok()) return SendError(res, FromStatus(key.status()));
   std::lock_guard lock(write_mu);
@@ -116,6 +131,7 @@ void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,
   if (!s.ok()) return SendError(res, FromStatus(s.status()));
   ingest::LoadOptions lo;
   lo.mapping = std::move(*mapping);
+  lo.mapping_detected = detected;
   lo.match_tokens = collab::PartyStore((**s).db()).Show().ok();  // a party keeps match tokens
   Json rejects = Json::array();
   uint64_t reject_count = 0;

@@ -194,7 +194,9 @@ std::string OpenApiDocument() {
        "Needs an admin key and a server started with the owner's key. The body is the file "
        "(CSV, JSON Lines, optionally gzip), streamed to disk."},
       {"parameters",
-       {Param("mapping", "query", "string", "mapping preset (default generic)"),
+       {Param(
+            "mapping", "query", "string",
+            "mapping preset (default: the shop export the header is recognized as, else generic)"),
         Param("name", "query", "string", "the file's name, for reject reports")}},
       {"requestBody",
        {{"required", true},
