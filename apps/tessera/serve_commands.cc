@@ -40,6 +40,7 @@ struct ServeArgs {
   int max_busy_per_client = 32;
   int request_timeout = 30;
   std::string tls_cert, tls_key;
+  std::string access_log;
   int max_key_failures = 20;
   int key_failure_window = 60;
   bool with_key = false;
@@ -61,13 +62,15 @@ Status RunServe(const ServeArgs& a) {
   o.collaboration_path = a.collaboration;
   o.tls_cert_path = a.tls_cert;
   o.tls_key_path = a.tls_key;
+  o.access_log_path = a.access_log;
   o.max_key_failures = a.max_key_failures;
   o.key_failure_window_seconds = a.key_failure_window;
   if (a.tls_cert.empty() != a.tls_key.empty()) {
     return InvalidArgumentError("--tls-cert and --tls-key go together: give both, or neither");
   }
-  // SIGINT and SIGTERM stop the server cleanly, SIGHUP reloads the TLS certificate and key:
-  // blocked here (and so in every thread started later) and awaited by one thread.
+  // SIGINT and SIGTERM stop the server cleanly, SIGHUP reloads the TLS certificate and key and
+  // reopens the access log file: blocked here (and so in every thread started later) and
+  // awaited by one thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -93,6 +96,11 @@ Status RunServe(const ServeArgs& a) {
   std::thread waiter([&] {
     int sig = 0;
     while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      if (const Status reopened = srv->ReopenAccessLog(); !reopened.ok()) {
+        std::fprintf(stderr, "tessera: SIGHUP: the access log goes on in the old file: %s\n",
+                     reopened.message().c_str());
+      }
+      if (!srv->tls()) continue;
       const Status reloaded = srv->ReloadTls();
       if (reloaded.ok()) {
         std::fprintf(stderr, "tessera: reloaded the TLS certificate and key (new connections)\n");
@@ -167,6 +175,7 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
       ->add_option("--listen", serve_args.listen,
                    "Address and port; 127.0.0.1 keeps it on this machine, port 0 picks a free "
                    "one")
+      ->envname("TESSERA_LISTEN")
       ->capture_default_str();
   AddStoreOptions(serve, &serve_args.store, true);
   serve->add_flag("--with-key", serve_args.with_key,
@@ -207,12 +216,21 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
                    "Serve HTTPS only (TLS 1.2+, with HSTS): the server's certificate, PEM, with "
                    "its chain (e.g. Let's Encrypt's fullchain.pem); needs --tls-key. SIGHUP "
                    "reads both files again (after a renewal)")
+      ->envname("TESSERA_TLS_CERT")
       ->check(CLI::ExistingFile);
   serve
       ->add_option("--tls-key", serve_args.tls_key,
                    "The certificate's private key, PEM, unencrypted (e.g. privkey.pem, readable "
                    "by this user only)")
+      ->envname("TESSERA_TLS_KEY")
       ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--access-log", serve_args.access_log,
+                   "Log each request to this file (appended; SIGHUP reopens it after a rotation), "
+                   "or - for standard output (journald under systemd): key id, time, method, "
+                   "route template, status, bytes, microseconds, role; never a client address, "
+                   "a query or a key (docs/deployment.md)")
+      ->envname("TESSERA_ACCESS_LOG");
   serve
       ->add_option("--max-key-failures", serve_args.max_key_failures,
                    "Wrong API keys one client address may send per window; then it waits a "

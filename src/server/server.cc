@@ -5,6 +5,25 @@
 #include "server/server_impl.h"
 
 namespace tessera::server {
+namespace {
+
+// Who asked, for the access log: set by Authorize on the thread that answers the request (its
+// handler and the logger run on one thread), cleared before routing.
+struct RequestIdentity {
+  std::string key_id;
+  std::string_view role;
+};
+thread_local RequestIdentity request_identity;
+
+// The access log's route: RouteOf's, as one token of the request line.
+std::string AccessLogRoute(const std::string& path) {
+  std::string route = RouteOf(path);
+  if (route == "/ (dashboard)") return "/{dashboard}";
+  if (route == "/api/ (unknown)") return "/api/{unknown}";
+  return route;
+}
+
+}  // namespace
 
 StatusOr<store::Store*> Server::Impl::ThreadStore() {
   thread_local std::map<const Impl*, std::unique_ptr<store::Store>> stores;
@@ -89,6 +108,7 @@ bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res
     SendError(res, {401, "unauthorized", "unknown or revoked API key", ""});
     return false;
   }
+  request_identity.key_id = key->id;
   if (from_query && !key->allow_query_key) {
     SendError(res, {401, "unauthorized",
                     fmt::format("API key {} may not be sent as ?key= (create one with "
@@ -107,6 +127,7 @@ bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res
     return false;
   }
   if (granted != nullptr) *granted = have;
+  request_identity.role = RoleName(have);
   return true;
 }
 
@@ -387,6 +408,7 @@ void Server::Impl::Routes() {
   thread_local std::chrono::steady_clock::time_point request_start;
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_start = std::chrono::steady_clock::now();
+    request_identity = {};
     if (!options.cors_origins.empty()) {
       const std::string origin = req.get_header_value("Origin");
       const bool any = std::find(options.cors_origins.begin(), options.cors_origins.end(), "*") !=
@@ -409,8 +431,17 @@ void Server::Impl::Routes() {
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    Record(req, res,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start).count());
+    const auto took = std::chrono::steady_clock::now() - request_start;
+    Record(req, res, std::chrono::duration<double>(took).count());
+    if (access_log == nullptr) return;
+    const std::string route = AccessLogRoute(req.path);
+    access_log->Write(
+        {std::chrono::system_clock::now(), req.method, route, res.status,
+         res.is_chunked_content_provider_
+             ? std::nullopt
+             : std::optional<uint64_t>(res.body.empty() ? res.content_length_ : res.body.size()),
+         std::chrono::duration_cast<std::chrono::microseconds>(took).count(),
+         request_identity.key_id, request_identity.role});
   });
   http.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -548,6 +579,9 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     TESSERA_ASSIGN_OR_RETURN(impl->collaboration,
                              collab::LoadCollaboration(options.collaboration_path));
   }
+  if (!options.access_log_path.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(impl->access_log, internal::AccessLog::Open(options.access_log_path));
+  }
   // Open the store once here, so that a wrong location fails at start, not at first request.
   TESSERA_ASSIGN_OR_RETURN(store::Store * store, impl->ThreadStore());
   // Longest first, so that a description is replaced whole before the path inside it.
@@ -629,6 +663,10 @@ Status Server::ReloadTls() {
                                                                     impl_->options.tls_key_path));
   impl_->http.EnableTls(std::move(fresh));
   return OkStatus();
+}
+
+Status Server::ReopenAccessLog() {
+  return impl_->access_log == nullptr ? OkStatus() : impl_->access_log->Reopen();
 }
 
 bool ListensBeyondLoopback(const std::string& host) {

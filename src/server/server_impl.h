@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "server/access_log.h"
 #include "server/audience_api.h"
 #include "server/collab_node_api.h"
 #include "server/event_server.h"
@@ -318,6 +319,8 @@ struct Server::Impl {
   std::array<uint64_t, std::size(kBuckets) + 1> duration_counts{};
   double duration_sum = 0;
   std::atomic<uint64_t> orders_ingested{0}, snapshots_created{0};
+  // --access-log; null without one.
+  std::unique_ptr<internal::AccessLog> access_log;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   // One store per server thread: stores are not thread-safe.

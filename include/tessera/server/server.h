@@ -41,6 +41,10 @@ struct ServerOptions {
   // at start, which fails with its error when the file is bad. Empty: none, and the
   // /api/v1/collab routes that need it answer 409.
   std::string collaboration_path;
+  // The access log (server/access_log.h): one line per request with the route's template,
+  // status, bytes, time taken and the API key's id and role; never a client address, a query
+  // or a key. "-": standard output; empty: none.
+  std::string access_log_path;
 };
 
 // Whether `host` (--listen's) reaches beyond this machine: anything but a loopback address or
@@ -66,6 +70,10 @@ class Server {
   // Start for the files, and the server keeps the pair it has; kFailedPrecondition when it
   // was started without TLS.
   Status ReloadTls();
+  // Opens the access log file again by its name (after logrotate moved it); the log goes on
+  // into the old file when that fails. Thread-safe. Errors: kPermissionDenied, kNotFound,
+  // kInternal for the file; OK without a log file.
+  Status ReopenAccessLog();
   // Serves until Stop() (from another thread or a signal handler's thread).
   Status Run();
   void Stop();
