@@ -546,10 +546,33 @@ for (const lang of LANGS) {
     const step = amounts[1] - amounts[0];
     assert.ok(/^(1|2|25|5)0*$/.test(String(step)), `a step of ${step}`);
     assert.ok(amounts.every((x, i) => x % step === 0 && (i === 0 || x - amounts[i - 1] === step)), `CLV axis labels: ${amounts}`);
+    await page.waitForSelector("#segment-definitions");
     const empty = [1, 2, 3, 4, 5].filter((f) => d.rf_grid.filter((c) => c.f === f).every((c) => c.customers === 0));
     const note = await page.$("#rf-empty-note");
     assert.equal(note !== null, empty.length > 0);
-    if (note) assert.ok((await note.textContent()).includes(`F = ${empty.join(", ")}`));
+    if (note) {
+      // Each run of empty scores is named, and the score said to come next is the one the
+      // tie-safe formula gives for the customers below it, and the one the grid shows in use.
+      const text = await note.textContent();
+      const defs = await api("api/v1/segments/definitions");
+      const bands = defs.scores.frequency.bands;
+      const total = bands.reduce((n, b) => n + b.customers, 0);
+      for (let i = 0; i < 5; i++) {
+        if (bands[i].customers > 0) continue;
+        let j = i;
+        while (j < 5 && bands[j].customers === 0) j++;
+        assert.ok(text.includes(`F = ${[...Array(j - i).keys()].map((k) => i + 1 + k).join(lang === "de" ? " oder " : " or ")}`), text);
+        if (j < 5 && i > 0) {
+          const below = bands.slice(0, j).reduce((n, b) => n + b.customers, 0);
+          const next = Math.min(5, 1 + Math.floor((5 * below) / total));
+          assert.equal(next, j + 1, "the formula gives the next score in use");
+          assert.ok(d.rf_grid.some((c) => c.f === next && c.customers > 0));
+          assert.ok(text.includes(`⌋ = ${next}.`), text);
+          assert.ok(text.includes(`${fmt(Number(bands[j].min))}`), text);
+        }
+        i = j;
+      }
+    }
     await page.context().close();
   });
 }
@@ -572,6 +595,112 @@ for (const lang of LANGS) {
     await page.waitForSelector("#profiles-table tbody tr");
     assert.match(await page.textContent("#profiles-count"), new RegExp(`${fmt(loyal.uuid_count)}`));
     assert.equal(await page.inputValue("#profiles-segment"), "loyal");
+    await page.context().close();
+  });
+}
+
+// --- Item 9: how segments are defined, from the server's rules ---
+
+// Both languages, both sizes and both roles in two runs (the German scans above read the panel
+// at every size and role too).
+for (const [lang, size, role] of [["en", "desktop", "viewer"], ["de", "phone", "analyst"]]) {
+  test(`${lang} at ${SIZES[size].width}×${SIZES[size].height} for ${role === "analyst" ? "an" : "a"} ${role}: Segments and Distributions say how each segment is defined, as the snapshot's rules`, async () => {
+    const page = await newPage(size, lang);
+    await login(page, keys[role]);
+    const defs = await api(`api/v1/segments/definitions?lang=${lang}`, keys[role]);
+    const other = lang === "de" ? "en" : "de";
+    for (const screen of ["segments", "distributions"]) {
+      await go(page, `#/${screen}`, "#segment-definitions summary");
+      assert.equal(await page.$eval("#segment-definitions", (d) => d.open), false);
+      // Opened with the keyboard.
+      await page.focus("#segment-definitions summary");
+      await page.keyboard.press("Enter");
+      await page.waitForSelector("#definitions-table tbody tr");
+      const rows = await page.$$eval("#definitions-table tbody tr", (trs) =>
+        trs.map((tr) => ({
+          key: tr.dataset.segment,
+          name: tr.querySelector(".rule-name").textContent,
+          other: tr.querySelector(".other-name").textContent,
+          otherLang: tr.querySelector(".other-name").lang,
+          note: tr.querySelector(".rule-note")?.textContent ?? null,
+          ranges: [...tr.querySelectorAll("td[data-dimension]")].map((td) => [td.dataset.dimension, Number(td.dataset.min), Number(td.dataset.max), td.getBoundingClientRect().width]),
+        })),
+      );
+      assert.deepEqual(rows.map((r) => r.key), defs.segments.map((s) => s.key));
+      rows.forEach((r, i) => {
+        const s = defs.segments[i];
+        assert.equal(r.name, `${s.position}. ${s.group}`);
+        assert.equal(r.other, other === "en" ? s.name_en : s.name_de);
+        assert.equal(r.otherLang, other);
+        assert.deepEqual(r.ranges.map(([dim, lo, hi]) => [dim, lo, hi]), ["recency", "frequency", "monetary"].map((dim) => [dim, s[dim].min, s[dim].max]));
+        assert.ok(r.ranges.every(([, , , width]) => width > 0), `${s.key}: a rule is not shown`);
+        const catchAll = ["recency", "frequency", "monetary"].every((dim) => s[dim].min === 1 && s[dim].max === 5);
+        if (catchAll) assert.ok(r.note, `${s.key} does not say it takes everyone left`);
+        else for (const u of s.unless) assert.ok(r.note?.includes(defs.segments.find((x) => x.key === u).group), `${s.key}: ${r.note}`);
+      });
+      // What each score meant: an empty score says so, the others show values.
+      const bands = await page.$$eval("#score-bands tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => Number(td.dataset.customers))));
+      assert.deepEqual(bands, ["recency", "frequency", "monetary"].map((dim) => defs.scores[dim].bands.map((b) => b.customers)));
+      assert.ok((await pageOverflow(page)) <= 0, "the page is wider than the screen");
+      assert.deepEqual(lang === "de" ? untranslated(await pageTexts(page), strings) : [], []);
+    }
+    await page.screenshot({ path: path.join(artifacts, `locales-definitions-${size}-${lang}.png`), fullPage: true });
+    await page.context().close();
+  });
+}
+
+// --- Item 10: Profiles sorted by the server, by column head or (on a phone) by a choice ---
+
+// The column heads at 1400 px in German, the phone's choice in English.
+{
+  const lang = "de";
+  test(`${lang} at 1400×900: the profile table sorts by a column head from the keyboard, as the API sorts`, async () => {
+    const page = await newPage("desktop", lang);
+    await login(page, keys.analyst);
+    await go(page, "#/profiles?segment=loyal", "#profiles-table tbody tr");
+    const uuids = () => page.$$eval("#profiles-table tbody tr", (trs) => trs.map((tr) => tr.dataset.uuid));
+    const head = (field) => page.$eval(`button[data-sort="${field}"]`, (b) => b.closest("th").getAttribute("aria-sort"));
+    assert.equal(await head("clv"), "none");
+    await page.focus('button[data-sort="clv"]');
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector('button[data-sort="clv"]')?.closest("th").getAttribute("aria-sort") === "descending");
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.sort), "clv", "the focus stays on the head");
+    const down = await api("api/v1/profiles?segment=loyal&sort=-clv&limit=100");
+    assert.deepEqual(await uuids(), down.items.map((p) => p.uuid));
+    assert.equal(await head("order_count"), "none");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector('button[data-sort="clv"]')?.closest("th").getAttribute("aria-sort") === "ascending");
+    const up = await api("api/v1/profiles?segment=loyal&sort=clv&limit=100");
+    assert.deepEqual(await uuids(), up.items.map((p) => p.uuid));
+    assert.equal(await page.inputValue("#profiles-sort"), "clv");
+    // The next page continues the order.
+    if (up.next_cursor) {
+      await page.click("#load-more");
+      await page.waitForFunction((n) => document.querySelectorAll("#profiles-table tbody tr").length > n, up.items.length);
+      const more = await api(`api/v1/profiles?segment=loyal&sort=clv&limit=100&cursor=${up.next_cursor}`);
+      assert.deepEqual((await uuids()).slice(up.items.length), more.items.map((p) => p.uuid));
+    }
+    await page.context().close();
+  });
+}
+{
+  const lang = "en";
+  test(`${lang} on a phone: Profiles sorts by a choice of its own, as the API sorts`, async () => {
+    const page = await newPage("phone", lang);
+    await login(page, keys.analyst);
+    await go(page, "#/profiles?segment=champions", "#profiles-table tbody tr");
+    await page.selectOption("#profiles-sort", "-order_count");
+    await page.waitForFunction(() => location.hash.includes("sort=-order_count"));
+    await page.waitForSelector("#profiles-table tbody tr");
+    const want = await api("api/v1/profiles?segment=champions&sort=-order_count&limit=100");
+    await page.waitForFunction((first) => document.querySelector("#profiles-table tbody tr")?.dataset.uuid === first, want.items[0].uuid);
+    assert.deepEqual(await page.$$eval("#profiles-table tbody tr", (trs) => trs.map((tr) => tr.dataset.uuid)), want.items.map((p) => p.uuid));
+    // Another segment keeps the order.
+    await page.selectOption("#profiles-segment", "loyal");
+    await page.waitForFunction(() => location.hash.includes("segment=loyal"));
+    await page.waitForSelector("#profiles-table tbody tr");
+    assert.equal(await page.inputValue("#profiles-sort"), "-order_count");
+    assert.ok((await pageOverflow(page)) <= 0);
     await page.context().close();
   });
 }

@@ -83,6 +83,49 @@ export interface Distributions {
   rf_grid: RfCell[];
 }
 
+export interface ScoreRange {
+  min: number;
+  max: number;
+}
+
+// The customers with one score, and the values they had (days, orders, or money as a decimal
+// string); min and max are null when no customer has the score.
+export interface ScoreBand {
+  score: number;
+  customers: number;
+  min: number | string | null;
+  max: number | string | null;
+}
+
+export interface SegmentRuleDefinition {
+  position: number;
+  key: string;
+  group: string;
+  name_en: string;
+  name_de: string;
+  recency: ScoreRange;
+  frequency: ScoreRange;
+  monetary: ScoreRange;
+  unless: string[];
+  score_combinations: number;
+  takes: { recency: ScoreRange; frequency: ScoreRange; monetary: ScoreRange } | null;
+  uuid_count: number;
+  rule_en: string;
+  rule_de: string;
+}
+
+// GET /api/v1/segments/definitions.
+export interface SegmentDefinitions {
+  snapshot_id: number;
+  as_of: string;
+  window: SnapshotWindow;
+  currency: string;
+  customer_count: number;
+  rules_recorded: boolean;
+  scores: Record<"recency" | "frequency" | "monetary", { unit: string; better: string; bands: ScoreBand[] }>;
+  segments: SegmentRuleDefinition[];
+}
+
 export interface Profile {
   uuid: string;
   segment: string;
@@ -130,6 +173,8 @@ export interface ProfilePage {
   snapshot_id: number;
   total: number;
   limit: number;
+  // The order asked for with ?sort= ("-clv"), null in customer order.
+  sort?: string | null;
   next_cursor: string | null;
   next: string | null;
   items: Profile[];

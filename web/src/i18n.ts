@@ -207,8 +207,33 @@ const en = {
   scrollHint: "The table is wider than the screen: scroll sideways for {n} more columns.",
   tableRegion: "{name} (scrolls sideways)",
   chartKeys: "With the keyboard: focus the chart (Tab), then the arrow keys.",
-  emptyFrequency:
-    "No customer has F = {f}: scores rank equal values equally, so when many customers have the same number of orders (often one), they all share a score and the next score in use is higher.",
+  emptyFrequencyShort:
+    "No customer has F = {f}: ties are never split, so customers with the same number of orders always share one score.",
+  emptyFrequencyExact:
+    "No customer has F = {f}. Ties are never split: F = 1 + ⌊5 × customers with fewer orders ÷ all customers⌋, so customers with the same number of orders share one score. {share} of the customers have at most {orders}, so the next number of orders, {next}, starts at F = 1 + ⌊5 × {fraction}⌋ = {score}.",
+  monetaryScore: "Monetary score (M)",
+  definitionsTitle: "How segments are defined",
+  definitionsIntro:
+    "Every customer with a purchase in the window gets three scores from 1 to 5, ranked against all the others: R for how recently they bought, F for how often, M for how much (net revenue, the CLV). The rules are checked from the top; each customer belongs to the first rule that fits.",
+  definitionsAny: "any",
+  definitionsNobody: "no customer",
+  definitionsDays: "{range} days ago",
+  definitionsOrders: "{range} orders",
+  definitionsOneOrder: "1 order",
+  definitionsCatchAll: "Everyone the rules above leave.",
+  definitionsCatchAllHere: "Everyone the rules above leave; that is {scores}.",
+  definitionsUnless: "Unless an earlier segment takes them first: {names}.",
+  definitionsBandsTitle: "What each score meant in this snapshot",
+  definitionsBandsIntro:
+    "Scores rank customers against each other, and ties are never split: score = 1 + ⌊5 × customers ranked worse ÷ all customers⌋. So the values behind a score change from one snapshot to the next.",
+  definitionsMeasure: "Measure",
+  definitionsAssumed:
+    "This snapshot was kept by an older version that did not record its rules; its segments are the shipped ones, shown here.",
+  sortBy: "Sort by",
+  sortNone: "Unsorted (as stored)",
+  sortDescending: "{field}, descending",
+  sortAscending: "{field}, ascending",
+  sortColumn: "Sort by {field}",
   audienceSize: "Audience size",
   customersLower: "customers",
   shareOfAll: "{share} of all {customers} customers in the store, with or without a purchase in the window",
@@ -741,8 +766,33 @@ const de: Record<MessageKey, string> = {
   scrollHint: "Die Tabelle ist breiter als der Bildschirm: Seitwärts scrollen zeigt {n} weitere Spalten.",
   tableRegion: "{name} (seitwärts scrollbar)",
   chartKeys: "Mit der Tastatur: das Diagramm fokussieren (Tab), dann die Pfeiltasten.",
-  emptyFrequency:
-    "Kein Kunde hat F = {f}: Gleiche Werte erhalten gleiche Scores. Haben viele Kunden gleich viele Bestellungen (oft eine), teilen sie sich einen Score, und der nächste vergebene Score liegt höher.",
+  emptyFrequencyShort:
+    "Kein Kunde hat F = {f}: Gleiche Werte werden nie getrennt, daher teilen sich Kunden mit gleich vielen Bestellungen immer einen Score.",
+  emptyFrequencyExact:
+    "Kein Kunde hat F = {f}. Gleiche Werte werden nie getrennt: F = 1 + ⌊5 × Kunden mit weniger Bestellungen ÷ alle Kunden⌋, daher teilen sich Kunden mit gleich vielen Bestellungen einen Score. {share} der Kunden haben höchstens {orders}, daher beginnt die nächste Bestellzahl, {next}, bei F = 1 + ⌊5 × {fraction}⌋ = {score}.",
+  monetaryScore: "Umsatz-Score (M)",
+  definitionsTitle: "Wie Segmente definiert sind",
+  definitionsIntro:
+    "Jeder Kunde mit einem Kauf im Zeitfenster erhält drei Scores von 1 bis 5, im Vergleich mit allen anderen: R dafür, wie kürzlich er gekauft hat, F wie oft, M für wie viel (Nettoumsatz, der CLV). Die Regeln werden von oben geprüft; jeder Kunde gehört zur ersten Regel, die passt.",
+  definitionsAny: "beliebig",
+  definitionsNobody: "kein Kunde",
+  definitionsDays: "vor {range} Tagen",
+  definitionsOrders: "{range} Bestellungen",
+  definitionsOneOrder: "1 Bestellung",
+  definitionsCatchAll: "Alle, die keine Regel darüber erfasst.",
+  definitionsCatchAllHere: "Alle, die keine Regel darüber erfasst; das sind {scores}.",
+  definitionsUnless: "Außer ein früheres Segment erfasst sie zuerst: {names}.",
+  definitionsBandsTitle: "Was jeder Score in dieser Auswertung bedeutete",
+  definitionsBandsIntro:
+    "Scores ordnen Kunden untereinander, und gleiche Werte werden nie getrennt: Score = 1 + ⌊5 × schlechter eingestufte Kunden ÷ alle Kunden⌋. Deshalb ändern sich die Werte hinter einem Score von Auswertung zu Auswertung.",
+  definitionsMeasure: "Kennzahl",
+  definitionsAssumed:
+    "Diese Auswertung stammt von einer älteren Version, die ihre Regeln nicht gespeichert hat; ihre Segmente sind die mitgelieferten, hier gezeigt.",
+  sortBy: "Sortieren nach",
+  sortNone: "Unsortiert (wie gespeichert)",
+  sortDescending: "{field}, absteigend",
+  sortAscending: "{field}, aufsteigend",
+  sortColumn: "Nach {field} sortieren",
   audienceSize: "Größe der Zielgruppe",
   customersLower: "Kunden",
   shareOfAll: "{share} aller {customers} gespeicherten Kunden, mit oder ohne Kauf im Zeitfenster",

@@ -8,11 +8,14 @@ import { clear, h } from "../dom";
 import { int, money, moneyShort, decimal } from "../format";
 import { t } from "../i18n";
 import { card, errorBox, loading, type ViewContext } from "./common";
+import { definitionsSection, emptyFrequencyNote, fetchDefinitions } from "./definitions";
 import { escapeHtml } from "./overview";
 
 export async function renderDistributions(main: HTMLElement, ctx: ViewContext): Promise<void> {
   main.append(loading());
   let d: Distributions;
+  const definitions = fetchDefinitions(ctx);
+  definitions.catch(() => {});  // said in the panel
   try {
     d = await getJson<Distributions>("distributions", { snapshot: ctx.snapshot, bins: 20 });
   } catch (err) {
@@ -25,6 +28,15 @@ export async function renderDistributions(main: HTMLElement, ctx: ViewContext): 
   clear(main);
 
   const heat = h("div", { class: "chart chart-heatmap", id: "rf-heatmap" });
+  // Why an F column is empty, with this snapshot's numbers (definitions.ts).
+  const emptyNote = h("div", { class: "rf-empty-place" });
+  definitions.then(
+    (defs) => {
+      const note = ctx.alive() ? emptyFrequencyNote(defs) : null;
+      if (note) emptyNote.append(note);
+    },
+    () => {},
+  );
   const clv = h("div", { class: "chart chart-histogram", id: "clv-histogram" });
   const recency = h("div", { class: "chart chart-histogram", id: "recency-histogram" });
   main.append(
@@ -32,10 +44,11 @@ export async function renderDistributions(main: HTMLElement, ctx: ViewContext): 
     h(
       "div",
       { class: "dist-grid" },
-      card(t("rfTitle"), h("p", { class: "muted" }, t("rfIntro")), heat, chartStatus(heat), emptyColumns(d)),
+      card(t("rfTitle"), h("p", { class: "muted" }, t("rfIntro")), heat, chartStatus(heat), emptyNote),
       card(t("clvHistogram"), clv, chartStatus(clv), h("p", { class: "muted small" }, t("histogramNote"))),
       card(t("recencyHistogram"), recency, chartStatus(recency), h("p", { class: "muted small" }, t("histogramNote"))),
     ),
+    definitionsSection(ctx, definitions),
   );
 
   drawHeatmap(heat, d, ctx);
@@ -54,13 +67,6 @@ function chartStatus(chart: HTMLElement): HTMLElement {
   const status = h("p", { class: "chart-status small", id: `${chart.id}-status`, role: "status" }, t("chartKeys"));
   chart.setAttribute("aria-describedby", status.id);
   return status;
-}
-
-// Frequency scores no customer has (F = 2 when many customers have one order: equal values
-// get equal scores, so all one-order customers share F = 1 and the next score starts higher).
-function emptyColumns(d: Distributions): HTMLElement | null {
-  const empty = [1, 2, 3, 4, 5].filter((f) => d.rf_grid.filter((c) => c.f === f).every((c) => c.customers === 0));
-  return empty.length ? h("p", { class: "muted small", id: "rf-empty-note" }, t("emptyFrequency", { f: empty.join(", ") })) : null;
 }
 
 function drawHeatmap(box: HTMLElement, d: Distributions, ctx: ViewContext): void {
@@ -176,7 +182,7 @@ function drawHistogram(
     ...ariaDescription(
       t("histogramAria", { what: axisName, items: labels.map((l, i) => `${l}: ${int(hist.counts[i])}`).join("; ") }),
     ),
-    grid: { left: 8, right: 8, top: 16, bottom: 24, containLabel: true },
+    grid: { left: 8, right: 8, top: 32, bottom: 24, containLabel: true },
     tooltip: {
       trigger: "axis",
       axisPointer: { type: "shadow" },
@@ -198,6 +204,11 @@ function drawHistogram(
     },
     yAxis: {
       type: "value",
+      // The axis title above the axis, where no label can push it out of the chart.
+      name: t("customers"),
+      nameLocation: "end",
+      nameGap: 10,
+      nameTextStyle: { color: AXIS_COLOR, align: "left" },
       axisLabel: { color: AXIS_COLOR, formatter: (v: number) => int(v) },
       splitLine: { lineStyle: { color: "#eceff4" } },
     },

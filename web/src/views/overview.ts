@@ -7,6 +7,7 @@ import { clear, h } from "../dom";
 import { date, decimal, int, money, moneyShort, percent, windowLength } from "../format";
 import { lang, t, type MessageKey } from "../i18n";
 import { card, downloadButton, errorBox, loading, noticeBox, scrollTable, type ViewContext } from "./common";
+import { definitionsSection } from "./definitions";
 
 type Metric = "uuid_count" | "share_percent" | "avg_clv" | "avg_recency_days" | "avg_order_count";
 
@@ -187,6 +188,7 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
         ),
       ),
     ),
+    definitionsSection(ctx),
   );
   draw();
 }

@@ -6,10 +6,55 @@
 import { getJson, normalizeProfile, type Profile, type ProfilePage, type SegmentReport } from "../api";
 import { clear, h } from "../dom";
 import { date, decimal, int, money } from "../format";
-import { lang, t } from "../i18n";
+import { lang, t, type MessageKey } from "../i18n";
 import { card, downloadButton, errorBox, loading, noticeBox, scrollTable, type ViewContext } from "./common";
 
 const PAGE = 100;
+
+// The columns the server sorts by (?sort= of /api/v1/profiles), by the label they carry.
+const SORTS: { field: string; label: MessageKey }[] = [
+  { field: "clv", label: "clv" },
+  { field: "order_count", label: "orders" },
+  { field: "recency_days", label: "recency" },
+  { field: "avg_order_value", label: "aov" },
+  { field: "last_order", label: "lastOrder" },
+  { field: "first_order", label: "firstOrder" },
+  { field: "r_score", label: "r" },
+  { field: "f_score", label: "f" },
+  { field: "m_score", label: "m" },
+];
+// A sort header the keyboard used, to be focused again once the sorted list is drawn.
+let focusSortAfterRender: string | null = null;
+
+function parseSort(value: string | null): { field: string; descending: boolean } | null {
+  if (!value) return null;
+  const descending = value.startsWith("-");
+  const field = descending ? value.slice(1) : value;
+  return SORTS.some((s) => s.field === field) ? { field, descending } : null;
+}
+
+// The listing's hash with another order (or none), keeping its segment or cell.
+function sortHash(ctx: ViewContext, sort: string | null): string {
+  const params = new URLSearchParams(ctx.params);
+  if (sort) params.set("sort", sort);
+  else params.delete("sort");
+  return "#/profiles?" + params.toString();
+}
+
+// The order as a choice of its own: the column headers are not shown on a phone.
+function sortPicker(ctx: ViewContext, current: string | null): HTMLElement {
+  const select = h(
+    "select",
+    { id: "profiles-sort", name: "sort" },
+    h("option", { value: "", selected: !current }, t("sortNone")),
+    SORTS.flatMap(({ field, label }) => [
+      h("option", { value: "-" + field, selected: current === "-" + field }, t("sortDescending", { field: t(label) })),
+      h("option", { value: field, selected: current === field }, t("sortAscending", { field: t(label) })),
+    ]),
+  );
+  select.addEventListener("change", () => ctx.navigate(sortHash(ctx, select.value || null)));
+  return h("label", { class: "field inline", for: "profiles-sort" }, h("span", null, t("sortBy")), select);
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function profileHash(uuid: string): string {
@@ -65,7 +110,10 @@ function segmentPicker(ctx: ViewContext, current: string | null): HTMLElement {
     () => {},
   );
   select.addEventListener("change", () => {
-    if (select.value) ctx.navigate("#/profiles?segment=" + encodeURIComponent(select.value));
+    if (!select.value) return;
+    const sort = parseSort(ctx.params.get("sort"));
+    const order = sort ? `&sort=${sort.descending ? "-" : ""}${sort.field}` : "";
+    ctx.navigate("#/profiles?segment=" + encodeURIComponent(select.value) + order);
   });
   return h("label", { class: "field inline", for: "profiles-segment" }, h("span", null, t("segment")), select);
 }
@@ -93,7 +141,9 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
   const filter: Record<string, string | null> = segment
     ? { segment }
     : { r_min: r, r_max: r, f_min: f, f_max: f };
-  const base = { ...filter, snapshot: ctx.snapshot, lang: lang() };
+  const sort = parseSort(ctx.params.get("sort"));
+  const sortParam = sort ? `${sort.descending ? "-" : ""}${sort.field}` : null;
+  const base = { ...filter, sort: sortParam, snapshot: ctx.snapshot, lang: lang() };
   const status = loading();
   main.append(status);
   let page: ProfilePage;
@@ -154,13 +204,13 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
   });
 
   main.append(
-    h("div", { class: "toolbar" }, segmentPicker(ctx, segment)),
+    h("div", { class: "toolbar" }, segmentPicker(ctx, segment), sortPicker(ctx, sortParam)),
     card(
       null,
       page.total === 0
         ? noticeBox(t("empty"))
         : scrollTable(
-            h("table", { class: "data profiles-table stack-on-phone", id: "profiles-table" }, profileHead(!segment), tbody),
+            h("table", { class: "data profiles-table stack-on-phone", id: "profiles-table" }, profileHead(!segment, ctx, sort), tbody),
             t("profilesTitle"),
           ),
       moreStatus,
@@ -168,6 +218,10 @@ export async function renderProfiles(main: HTMLElement, ctx: ViewContext, uuid: 
     lookupForm(ctx),
   );
   add(page);
+  if (focusSortAfterRender) {
+    main.querySelector<HTMLButtonElement>(`button[data-sort="${focusSortAfterRender}"]`)?.focus();
+    focusSortAfterRender = null;
+  }
 }
 
 function profileLabels(withSegment: boolean): string[] {
@@ -186,17 +240,31 @@ function profileLabels(withSegment: boolean): string[] {
   ];
 }
 
-function profileHead(withSegment: boolean): HTMLElement {
-  const th = (text: string, numeric = true) => h("th", { scope: "col", class: numeric ? "num" : null }, text);
-  return h(
-    "thead",
-    null,
-    h(
-      "tr",
-      null,
-      profileLabels(withSegment).map((l, i) => th(l, i > (withSegment ? 1 : 0))),
-    ),
-  );
+// The sortable columns' heads are buttons (the keyboard reaches them); the sorted one says so
+// with aria-sort. A first click sorts descending (highest CLV first), a second ascending.
+function profileHead(withSegment: boolean, ctx: ViewContext, sort: { field: string; descending: boolean } | null): HTMLElement {
+  const fields = [null, ...(withSegment ? [null] : []), "r_score", "f_score", "m_score", "order_count", "clv", "avg_order_value", "recency_days", "first_order", "last_order"];
+  const th = (text: string, i: number) => {
+    const field = fields[i];
+    const numeric = i > (withSegment ? 1 : 0);
+    if (!field) return h("th", { scope: "col", class: numeric ? "num" : null }, text);
+    const sorted = sort?.field === field ? sort : null;
+    const button = h(
+      "button",
+      { type: "button", class: "sort-button", "data-sort": field, title: t("sortColumn", { field: text }) },
+      text,
+    );
+    button.addEventListener("click", () => {
+      focusSortAfterRender = field;
+      ctx.navigate(sortHash(ctx, sorted?.descending ? field : "-" + field));
+    });
+    return h(
+      "th",
+      { scope: "col", class: numeric ? "num sortable" : "sortable", "aria-sort": sorted ? (sorted.descending ? "descending" : "ascending") : "none" },
+      button,
+    );
+  };
+  return h("thead", null, h("tr", null, profileLabels(withSegment).map((l, i) => th(l, i))));
 }
 
 function profileRow(p: Profile, withSegment: boolean, currency: string): HTMLElement {
