@@ -58,7 +58,9 @@ inline void AddStoreOptions(CLI::App* cmd, StoreArgs* args, bool with_key) {
 // surfaces in Commit (the stream's error flag, the flush, fsync and close).
 class Output {
  public:
-  // Errors: kInvalidArgument for a directory; kPermissionDenied when it cannot be created.
+  // Errors: kInvalidArgument for a directory; kNotFound when the directory it would be in does
+  // not exist (usage, exit 2, like a missing input); kPermissionDenied when it cannot be
+  // created otherwise.
   static StatusOr<std::unique_ptr<Output>> Open(const std::string& path) {
     auto out = std::unique_ptr<Output>(new Output());
     if (path.empty() || path == "-") {
@@ -72,16 +74,14 @@ class Output {
         return InvalidArgumentError("{} is a directory; name a file to write", path);
       }
       out->file_ = std::fopen(path.c_str(), "wb");
-      if (out->file_ == nullptr) {
-        return PermissionDeniedError("cannot write {}: {}", path, std::strerror(errno));
-      }
+      if (out->file_ == nullptr) return CannotCreate(path, errno);
       out->in_place_ = true;
       return out;
     }
     // A name of its own (two writers of the same file do not share one), created here.
     out->tmp_ = fmt::format("{}.tmp-{}", path, ::getpid());
     const int fd = ::open(out->tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return PermissionDeniedError("cannot write {}: {}", path, std::strerror(errno));
+    if (fd < 0) return CannotCreate(path, errno);
     out->file_ = ::fdopen(fd, "wb");
     if (out->file_ == nullptr) {
       ::close(fd);
@@ -119,6 +119,12 @@ class Output {
 
  private:
   Output() = default;
+  static Status CannotCreate(const std::string& path, int err) {
+    if (err == ENOENT || err == ENOTDIR) {
+      return NotFoundError("cannot write {}: {}", path, std::strerror(err));
+    }
+    return PermissionDeniedError("cannot write {}: {}", path, std::strerror(err));
+  }
   static Status WriteError(const char* name, int err) {
     if (err == 0) return OkStatus();
     if (err == ENOSPC || err == EDQUOT) {

@@ -123,12 +123,19 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   auto store = server::OpenStore(sa.store, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
 
-  std::unique_ptr<Output> rejects;
+  // Both outputs are opened before the load, so that a path that cannot be written fails the
+  // command before anything is stored.
+  std::unique_ptr<Output> rejects, summary_out;
   if (!rejects_path.empty()) {
     auto out = Output::Open(rejects_path);
     if (!out.ok()) return Fail(out.status());
     rejects = std::move(*out);
     std::fprintf(rejects->file(), "%s\n", std::string(io::kRejectsCsvHeader).c_str());
+  }
+  if (!summary_json.empty()) {
+    auto out = Output::Open(summary_json);
+    if (!out.ok()) return Fail(out.status());
+    summary_out = std::move(*out);
   }
   uint64_t shown = 0, total_rejects = 0;
   constexpr uint64_t kShow = 10;
@@ -172,11 +179,9 @@ int RunIngest(const StoreArgs& sa, const IngestArgs& args) {
   if (!quiet) {
     std::fprintf(stderr, "Loaded into %s\n%s", (*store)->Describe().c_str(), summary->text.c_str());
   }
-  if (!summary_json.empty()) {
-    auto out = Output::Open(summary_json);
-    if (!out.ok()) return Fail(out.status());
-    std::fputs((summary->json + "\n").c_str(), (*out)->file());
-    if (Status s = (*out)->Commit(); !s.ok()) return Fail(s);
+  if (summary_out) {
+    std::fputs((summary->json + "\n").c_str(), summary_out->file());
+    if (Status s = summary_out->Commit(); !s.ok()) return Fail(s);
   }
   UpdateAudienceIndex(**store, sa.store, quiet);
   return 0;
@@ -532,8 +537,10 @@ int main(int argc, char** argv) {
   AddStoreOptions(ingest, &ingest_args, true);
   ingest->add_option("--rejects", ia.rejects,
                      "Write every rejected row's file, line, column and reason to this CSV");
-  ingest->add_option("--max-rejects", ia.max_rejects,
-                     "Fail, storing nothing, when more rows than this are rejected");
+  ingest
+      ->add_option("--max-rejects", ia.max_rejects,
+                   "Fail, storing nothing, when more rows than this are rejected")
+      ->check(CLI::NonNegativeNumber);
   ingest->add_option("--batch-size", ia.batch, "Orders (or people) per committed batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000'000));
@@ -542,9 +549,11 @@ int main(int argc, char** argv) {
                    "Memory for the orders gathered before writing (e.g. 512M, 4G; default "
                    "256M); larger loads go through temporary files, partitioned by order")
       ->transform(CLI::AsSizeValue(false));
-  ingest->add_option("--temp-dir", ia.temp_dir,
-                     "Where a load over its memory budget keeps its temporary files (default "
-                     "$TMPDIR, else /tmp); they hold no identifier and vanish with the load");
+  ingest
+      ->add_option("--temp-dir", ia.temp_dir,
+                   "Where a load over its memory budget keeps its temporary files (default "
+                   "$TMPDIR, else /tmp); they hold no identifier and vanish with the load")
+      ->check(CLI::ExistingDirectory);
   ingest->add_flag("--quiet,-q", ia.quiet, "No progress and no summary");
   ingest->add_option("--summary-json", ia.summary_json,
                      "Also write the load summary as JSON to this file");

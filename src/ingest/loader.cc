@@ -61,7 +61,13 @@ class Loader {
   Status ReadStoreState() { return writer_.ReadStoreState(); }
 
   Status ReadFile(const std::string& path) {
-    TESSERA_ASSIGN_OR_RETURN(auto reader, io::OrderReader::Open(path, options_.mapping));
+    auto opened = io::OrderReader::Open(path, options_.mapping);
+    if (!opened.ok()) {
+      io::Reject named;
+      named.file = path;
+      return internal::OpenInputError(opened.status(), rejects_.Label(named).file);
+    }
+    std::unique_ptr<io::OrderReader> reader = std::move(*opened);
     const auto file_index = static_cast<uint32_t>(summary_.files);
     // How a line of another currency than its order's is rejected, should a spilled load find
     // one when it puts the order's runs together.
@@ -128,9 +134,8 @@ class Loader {
       if (result == io::OrderReader::Result::kReadError) {
         // The input broke off (a truncated gzip, a failing disk): the rows read so far are
         // only part of it, so nothing is written (loads write after reading everything).
-        return fail(InvalidArgumentError(
-            "{}: the input is damaged ({}); nothing was loaded: export or fetch the file again",
-            rejects_.Label(parsed.reject).file, parsed.reject.reason));
+        return fail(
+            internal::DamagedInputError(rejects_.Label(parsed.reject).file, parsed.reject.reason));
       }
       if (result == io::OrderReader::Result::kReject) {
         if (Status limit = rejects_.Add(parsed.reject); !limit.ok()) return fail(std::move(limit));

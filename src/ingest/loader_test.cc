@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "ingest/loader_test_support.h"
 #include "store/test_stores.h"
@@ -218,6 +219,26 @@ TEST_P(LoaderTest, ATruncatedGzipFailsTheLoadWithNothingWritten) {
   auto s = Load(*store, {whole});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->orders_stored, 20000u);
+}
+
+// Damage within the first block read (the header row's), in a small file: a damaged input like
+// damage further on (exit 2), not an error of the machine (it was kDataLoss, exit 1).
+TEST_P(LoaderTest, ASmallGzipDamagedBeforeItsEndFailsAsADamagedInput) {
+  const std::string bytes = ReadFile(
+      WriteGzip("small.csv.gz", "order_id,customer_id,ordered_at,amount\nA1,K1,2024-01-05,1\n"));
+  std::string bad_crc = bytes;
+  bad_crc[bad_crc.size() - 8] ^= 0x5a;  // the trailer's CRC-32
+  for (const auto& [name, content] : {std::pair<std::string, std::string>{"crc.csv.gz", bad_crc},
+                                      {"cut.csv.gz", bytes.substr(0, bytes.size() - 5)},
+                                      {"header.csv.gz", bytes.substr(0, 6)}}) {
+    auto store = OpenStore(name + ".db");
+    auto s = Load(*store, {Write(name, content)});
+    ASSERT_FALSE(s.ok()) << name;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << s.status().ToString();
+    EXPECT_NE(s.status().message().find(name + ": the input is damaged"), std::string::npos)
+        << s.status().message();
+    EXPECT_EQ(store->Stats()->orders, 0u);
+  }
 }
 
 TEST_P(LoaderTest, TheRejectLimitFailsTheLoadBeforeAnythingIsWritten) {

@@ -83,10 +83,12 @@ class PeopleLoader {
   Status ReadStoreState() { return stored_.Read(store_, options_.match_tokens); }
 
   Status ReadFile(const std::string& path) {
-    TESSERA_ASSIGN_OR_RETURN(auto reader, io::PeopleReader::Open(path, options_.mapping));
     io::Reject named;
     named.file = path;
     const std::string label = rejects_.Label(named).file;
+    auto opened = io::PeopleReader::Open(path, options_.mapping);
+    if (!opened.ok()) return internal::OpenInputError(opened.status(), label);
+    std::unique_ptr<io::PeopleReader> reader = std::move(*opened);
     // The load's attribute of each of the file's attributes.
     std::vector<uint32_t> attribute;
     for (const std::string& name : reader->attribute_names()) {
@@ -111,9 +113,7 @@ class PeopleLoader {
       }
       if (result == io::PeopleReader::Result::kReadError) {
         // The input broke off: the rows read so far are only part of it, so nothing is written.
-        return InvalidArgumentError(
-            "{}: the input is damaged ({}); nothing was loaded: export or fetch the file again",
-            rejects_.Label(reject).file, reject.reason);
+        return internal::DamagedInputError(rejects_.Label(reject).file, reject.reason);
       }
       if (result == io::PeopleReader::Result::kReject) {
         TESSERA_RETURN_IF_ERROR(rejects_.Add(reject));

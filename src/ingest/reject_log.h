@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -73,5 +74,20 @@ class RejectLog {
   std::vector<std::string> files_;
   std::vector<io::Reject> kept_;
 };
+
+// A file that could not be read to its end: no bad row but a failed load, whose rows read so far
+// are only part of the file, so nothing is written (docs/ingest.md, "Rejected rows").
+inline Status DamagedInputError(std::string_view file, std::string_view reason) {
+  return InvalidArgumentError(
+      "{}: the input is damaged ({}); nothing was loaded: export or fetch the file again", file,
+      reason);
+}
+
+// The status of opening an input file: a read error there (a gzip file damaged before the end
+// of its header row) is a damaged input like one further on, not an error of the machine.
+inline Status OpenInputError(Status status, std::string_view file) {
+  if (status.code() != StatusCode::kDataLoss) return status;
+  return DamagedInputError(file, status.message());
+}
 
 }  // namespace tessera::ingest::internal
