@@ -12,4 +12,7 @@ set(TESSERA_FUZZ_TARGETS
   audience_expression:audience
   psi_message:collab_protocol
   worker_stream:collab_protocol
-  grant:collab)
+  grant:collab
+  http_framing:http
+  csv_escape:io
+  upload:ingest)
