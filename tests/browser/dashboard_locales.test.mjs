@@ -68,11 +68,19 @@ async function login(page, key) {
   await page.waitForSelector("#key-role");
 }
 
+// Until the new screen replaces it, the one on screen may match `ready` too (the start page is
+// Segments, so "#/segments" right after signing in renders it again): what matches before the
+// hash changes is marked stale and not waited for.
 async function go(page, hash, ready) {
-  await page.evaluate((h) => {
-    location.hash = h;
-  }, hash);
-  await page.waitForSelector(ready);
+  const [css, ...chained] = ready.split(" >> ");  // CSS, then playwright's own parts (nth=0)
+  await page.evaluate(
+    ({ h, selector }) => {
+      if (location.hash !== h) for (const el of document.querySelectorAll(selector)) el.setAttribute("data-stale", "");
+      location.hash = h;
+    },
+    { h: hash, selector: css },
+  );
+  await page.waitForSelector([`${css}:not([data-stale])`, ...chained].join(" >> "));
 }
 
 async function api(pathAndQuery, key = keys.analyst) {
