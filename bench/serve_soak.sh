@@ -127,6 +127,8 @@ echo "serve soak: ${seconds} s, $customers customers, wrk -t2 -c$connections (mi
 echo "  well-behaved: $requests requests, $rps req/s, p50 $p50, p99 $p99, non-2xx ${non2xx:-0}, socket errors ${socket_errors:-0}"
 echo "  slow clients: $attacker_closed connections closed by the server, $refused refused for taking too long (408)"
 echo "  RSS: ${rss_warm} KiB after ${warmup} s warm-up, ${rss_end} KiB at the end (${growth} %), max ${rss_max} KiB"
+# SOAK_RSS_LOG=FILE keeps the RSS trace (seconds since start, KiB), one sample per 2 s.
+[ -n "${SOAK_RSS_LOG:-}" ] && cp "$work/rss.log" "$SOAK_RSS_LOG"
 status=0
 if [ "${non2xx:-0}" != 0 ] || [ "${socket_errors:-0}" != 0 ]; then
   echo "FAIL: well-behaved clients saw errors"; status=1
