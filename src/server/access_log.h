@@ -3,7 +3,8 @@
 // The access log of `tessera serve` (--access-log): one line per answered request, in the
 // Common Log Format with two fields added (Apache's "%D" and the key's role):
 //
-//   - - 3f9a2c1d8e7b6a50 [07/Dec/2026:16:42:42 +0000] "GET /api/v1/segments HTTP/1.1" 200 1234 812 viewer
+//   - - 3f9a2c1d8e7b6a50 [07/Dec/2026:16:42:42 +0000] "GET /api/v1/segments HTTP/1.1" 200 1234 812
+//   viewer
 //
 // client address and identity (always "-"), the API key's id (or "-"), the time (UTC), the
 // method and the route's template (ids, pseudonyms and audience names folded: RouteOf), the
