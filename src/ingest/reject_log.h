@@ -57,9 +57,13 @@ class RejectLog {
   // Errors: kResourceExhausted when `rejects` rows are more than the load may reject.
   Status CheckLimit(uint64_t rejects) const {
     if (rejects > options_.max_rejects) {
-      return ResourceExhaustedError(
+      // The detail tells this limit from a full disk (also kResourceExhausted): a watched
+      // folder refuses the file for the one and retries it after the other.
+      Status s = ResourceExhaustedError(
           "more than {} rows rejected (the --max-rejects limit); nothing was stored",
           options_.max_rejects);
+      s.SetDetail("max_rejects", static_cast<int64_t>(options_.max_rejects));
+      return s;
     }
     return OkStatus();
   }

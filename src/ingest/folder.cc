@@ -1,0 +1,265 @@
+#include "tessera/ingest/folder.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tessera/io/mapping.h"
+
+namespace tessera::ingest {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Names that writers use while a file is not complete yet (browsers, WinSCP, rsync's hidden
+// temporary names, editors' and scripts' habits).
+bool InProgressName(std::string_view name) {
+  if (name.empty() || name.front() == '.') return true;
+  for (std::string_view suffix : {".tmp", ".part", ".partial", ".crdownload", ".filepart"}) {
+    if (name.size() > suffix.size() &&
+        std::equal(suffix.rbegin(), suffix.rend(), name.rbegin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+  }
+  // Our own error notes beside refused files never sit in the watched folder, but a user may
+  // move one back with its file.
+  return name.ends_with(".error.txt");
+}
+
+// A file is the file's fault when it cannot be mapped or read to its end, or has more rejected
+// rows than allowed; anything else (store busy or unreachable, a full disk, another key) is
+// the machine's, and the file is tried again next run.
+bool FileIsAtFault(const Status& s) {
+  if (s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kPermissionDenied) {
+    return true;
+  }
+  return s.code() == StatusCode::kResourceExhausted && s.IntDetail("max_rejects").has_value();
+}
+
+Status EnsureDir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return PermissionDeniedError("cannot create the folder {}: {}", dir.string(), ec.message());
+  }
+  return OkStatus();
+}
+
+// Moves `from` into `dir` under its own name, or name-1, name-2, ... when that is taken: never
+// over an existing file (renameat2 RENAME_NOREPLACE), and atomically (same file system).
+StatusOr<std::string> MoveInto(const fs::path& from, const fs::path& dir) {
+  TESSERA_RETURN_IF_ERROR(EnsureDir(dir));
+  const std::string stem = from.stem().string(), ext = from.extension().string();
+  for (int n = 0; n < 10'000; ++n) {
+    const fs::path to =
+        dir / (n == 0 ? from.filename().string() : fmt::format("{}-{}{}", stem, n, ext));
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+      return to.string();
+    }
+    if (errno == EEXIST) continue;
+    if (errno == EXDEV) {
+      return InvalidArgumentError(
+          "cannot move {} to {}: another file system (put the folders on the same disk)",
+          from.string(), dir.string());
+    }
+    return PermissionDeniedError("cannot move {} to {}: {}", from.string(), dir.string(),
+                                 std::strerror(errno));
+  }
+  return InternalError("cannot move {}: 10000 files of that name in {}", from.string(),
+                       dir.string());
+}
+
+// Writes `text` to `path` through a temporary name, every write checked.
+Status WriteNote(const fs::path& path, std::string_view text) {
+  const std::string tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return PermissionDeniedError("cannot write {}: {}", tmp, std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return ResourceExhaustedError("cannot write {}: {}", tmp, std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return ResourceExhaustedError("cannot write {}: {}", path.string(), std::strerror(e));
+  }
+  return OkStatus();
+}
+
+struct Candidate {
+  fs::path path;
+  int64_t mtime_ns = 0;
+};
+
+int64_t NowSeconds(const FolderOptions& options) {
+  if (options.now_seconds) return options.now_seconds();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string_view FolderOutcomeName(FolderFile::Outcome outcome) {
+  switch (outcome) {
+    case FolderFile::Outcome::kLoaded:
+      return "loaded";
+    case FolderFile::Outcome::kRefused:
+      return "refused";
+    case FolderFile::Outcome::kWaiting:
+      return "waiting";
+  }
+  return "?";
+}
+
+StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key,
+                               const FolderOptions& options) {
+  const fs::path dir(options.dir);
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return NotFoundError("no such folder: {}", options.dir);
+  if (!fs::is_directory(dir, ec)) return InvalidArgumentError("not a folder: {}", options.dir);
+  const fs::path loaded_dir =
+      options.loaded_dir.empty() ? dir / "loaded" : fs::path(options.loaded_dir);
+  const fs::path failed_dir =
+      options.failed_dir.empty() ? dir / "failed" : fs::path(options.failed_dir);
+
+  std::vector<Candidate> candidates;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return PermissionDeniedError("cannot read the folder {}: {}", options.dir, ec.message());
+  for (const fs::directory_entry& entry : it) {
+    struct stat st;
+    // Regular files only (a symbolic link is followed: a file put there by link is a file).
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (InProgressName(entry.path().filename().string())) continue;
+    candidates.push_back(
+        {entry.path(), int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec});
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.mtime_ns, a.path) < std::tie(b.mtime_ns, b.path);
+  });
+
+  FolderRun run;
+  const int64_t now_ns = NowSeconds(options) * 1'000'000'000;
+  for (const Candidate& c : candidates) {
+    FolderFile file;
+    file.name = c.path.filename().string();
+    // Modified within the settle time (and not in the future, which a copied file's kept
+    // time can be): a writer may still be at it.
+    if (c.mtime_ns > now_ns - options.settle_seconds * 1'000'000'000 &&
+        c.mtime_ns <= now_ns + 1'000'000'000) {
+      file.outcome = FolderFile::Outcome::kWaiting;
+      ++run.waiting;
+      run.files.push_back(std::move(file));
+      continue;
+    }
+    LoadOptions load = options.load;
+    load.file_labels = {file.name};
+    Status status;
+    if (options.detect_mapping) {
+      auto preset = io::DetectPresetOfFile(c.path.string());
+      if (!preset.ok()) {
+        status = preset.status();
+      } else {
+        auto mapping = io::LoadMapping(preset->value_or("generic"));
+        if (!mapping.ok()) return mapping.status();
+        load.mapping = std::move(*mapping);
+        load.mapping_detected = preset->has_value();
+      }
+    }
+    if (status.ok()) {
+      auto summary = LoadOrders(store, key, {c.path.string()}, load);
+      if (summary.ok()) {
+        auto moved = MoveInto(c.path, loaded_dir);
+        if (!moved.ok()) return moved.status().WithContext("loaded, but not moved aside");
+        file.outcome = FolderFile::Outcome::kLoaded;
+        file.moved_to = *moved;
+        file.summary = std::move(*summary);
+        ++run.loaded;
+        run.orders_stored += file.summary.orders_stored;
+        run.rows_read += file.summary.rows_read;
+        run.rows_rejected += file.summary.rows_rejected;
+        run.files.push_back(std::move(file));
+        continue;
+      }
+      status = summary.status();
+    }
+    // Gone since it was listed (another run, a person): nothing to do with it.
+    if (status.code() == StatusCode::kNotFound && !fs::exists(c.path, ec)) continue;
+    if (!FileIsAtFault(status)) return status.WithContext(file.name);
+    // The message names the file by its full path where the reader had it; say it by name.
+    file.error = status.message();
+    auto moved = MoveInto(c.path, failed_dir);
+    if (!moved.ok()) return moved.status().WithContext("refused, but not moved aside");
+    TESSERA_RETURN_IF_ERROR(WriteNote(fs::path(*moved).string() + ".error.txt", file.error + "\n"));
+    file.outcome = FolderFile::Outcome::kRefused;
+    file.moved_to = *moved;
+    ++run.refused;
+    run.files.push_back(std::move(file));
+  }
+  return run;
+}
+
+std::string FolderRun::ToJson() const {
+  nlohmann::ordered_json j;
+  j["loaded"] = loaded;
+  j["refused"] = refused;
+  j["waiting"] = waiting;
+  j["orders_stored"] = orders_stored;
+  j["rows_read"] = rows_read;
+  j["rows_rejected"] = rows_rejected;
+  auto& list = j["files"] = nlohmann::ordered_json::array();
+  for (const FolderFile& f : files) {
+    nlohmann::ordered_json e;
+    e["name"] = f.name;
+    e["outcome"] = FolderOutcomeName(f.outcome);
+    if (!f.moved_to.empty()) e["moved_to"] = f.moved_to;
+    if (f.outcome == FolderFile::Outcome::kLoaded) {
+      e["summary"] = nlohmann::ordered_json::parse(f.summary.ToJson());
+    }
+    if (!f.error.empty()) e["error"] = f.error;
+    list.push_back(std::move(e));
+  }
+  return j.dump();
+}
+
+std::string FolderRun::ToText() const {
+  std::string out;
+  for (const FolderFile& f : files) {
+    switch (f.outcome) {
+      case FolderFile::Outcome::kLoaded:
+        out += fmt::format("loaded   {}: {} rows, {} new orders, {} rejected -> {}\n", f.name,
+                           f.summary.rows_read, f.summary.orders_stored, f.summary.rows_rejected,
+                           f.moved_to);
+        break;
+      case FolderFile::Outcome::kRefused:
+        out += fmt::format("refused  {}: {} -> {}\n", f.name, f.error, f.moved_to);
+        break;
+      case FolderFile::Outcome::kWaiting:
+        out += fmt::format("waiting  {}: still being written (changed moments ago)\n", f.name);
+        break;
+    }
+  }
+  out += fmt::format("{} loaded, {} refused, {} waiting; {} new orders, {} rows rejected\n", loaded,
+                     refused, waiting, orders_stored, rows_rejected);
+  return out;
+}
+
+}  // namespace tessera::ingest
