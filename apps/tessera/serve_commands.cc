@@ -41,6 +41,7 @@ struct ServeArgs {
   int request_timeout = 30;
   std::string tls_cert, tls_key;
   std::string access_log;
+  std::string schedule, schedule_zone, schedule_window = "24m";
   int max_key_failures = 20;
   int key_failure_window = 60;
   bool with_key = false;
@@ -63,6 +64,9 @@ Status RunServe(const ServeArgs& a) {
   o.tls_cert_path = a.tls_cert;
   o.tls_key_path = a.tls_key;
   o.access_log_path = a.access_log;
+  o.schedule = a.schedule;
+  o.schedule_zone = a.schedule_zone;
+  o.schedule_window = a.schedule_window;
   o.max_key_failures = a.max_key_failures;
   o.key_failure_window_seconds = a.key_failure_window;
   if (a.tls_cert.empty() != a.tls_key.empty()) {
@@ -85,6 +89,9 @@ Status RunServe(const ServeArgs& a) {
                "tessera: serving %s; dashboard at %s://%s:%d/ , API at /api/v1 (docs/api.md)%s\n",
                a.store.store.c_str(), scheme, o.host.c_str(), srv->port(),
                o.key_path.empty() ? "; uploads off (start with --with-key to accept them)" : "");
+  if (const std::string schedule = srv->ScheduleSummary(); !schedule.empty()) {
+    std::fprintf(stderr, "tessera: %s\n", schedule.c_str());
+  }
   if (!srv->tls() && server::ListensBeyondLoopback(o.host)) {
     std::fprintf(stderr,
                  "tessera: warning: listening on %s without TLS: API keys and results cross the "
@@ -242,6 +249,23 @@ void AddServeCommands(CLI::App& app, CLI::App* keys, int* rc) {
       ->add_option("--key-failure-window", serve_args.key_failure_window,
                    "Seconds of the window of --max-key-failures")
       ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve
+      ->add_option("--schedule", serve_args.schedule,
+                   "Every day at these local times (HH:MM, several comma-separated: "
+                   "06:00,18:30): pull the sources, recompute the segments into a kept "
+                   "snapshot, deliver to the destinations; last and next run in GET "
+                   "/api/v1/schedule and on the dashboard. A time missed while the server was "
+                   "down runs once at start")
+      ->envname("TESSERA_SCHEDULE");
+  serve
+      ->add_option("--schedule-zone", serve_args.schedule_zone,
+                   "The time zone of --schedule's times (an IANA name such as Europe/Berlin; "
+                   "default UTC)")
+      ->envname("TESSERA_SCHEDULE_ZONE");
+  serve
+      ->add_option("--schedule-window", serve_args.schedule_window,
+                   "The window the scheduled recompute uses (12m, 24m, 36m, ...)")
       ->capture_default_str();
   serve->add_flag("--reuse-port", serve_args.reuse_port,
                   "Share the port with another server (SO_REUSEPORT); without it a port in use "

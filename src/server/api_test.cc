@@ -199,7 +199,8 @@ TEST_P(ApiTest, HealthReadinessAndOpenApiNeedNoKey) {
   for (const char* path :
        {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/snapshots/{id}/segments",
         "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles", "/api/v1/profiles/{uuid}",
-        "/api/v1/ingest", "/api/v1/loads", "/api/v1/loads/{id}/rejects", "/metrics"}) {
+        "/api/v1/ingest", "/api/v1/loads", "/api/v1/loads/{id}/rejects", "/api/v1/schedule",
+        "/metrics"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
 }
@@ -213,6 +214,7 @@ TEST_P(ApiTest, EveryEndpointButHealthNeedsAValidKey) {
                                           "/api/v1/profiles",
                                           "/api/v1/profiles/00000000-0000-8000-8000-000000000000",
                                           "/api/v1/loads",
+                                          "/api/v1/schedule",
                                           "/metrics"};
   for (const auto& p : paths) {
     SCOPED_TRACE(p);
@@ -240,6 +242,7 @@ TEST_P(ApiTest, RolesGrantWhatTheySay) {
                                          {"/api/v1/migration", 200, 200, 200},
                                          {"/api/v1/distributions", 200, 200, 200},
                                          {"/metrics", 200, 200, 200},
+                                         {"/api/v1/schedule", 200, 200, 200},
                                          {"/api/v1/profiles", 403, 200, 200},
                                          {"/api/v1/loads", 403, 403, 200}}) {
     SCOPED_TRACE(k.path);

@@ -40,27 +40,31 @@ void Server::Impl::Recompute(const httplib::Request& req, httplib::Response& res
     if (!l.ok()) return SendError(res, BadParameter("lang", l.status().message()));
     lang = *l;
   }
+  auto done = RecomputeSnapshot(o);
+  if (!done.ok()) return SendError(res, FromStatus(done.status()));
+  auto report = analytics::BuildReport(done->set, done->rules, lang);
+  report.snapshot_id = done->snapshot_id;
+  const int64_t id = done->snapshot_id;
+  res.status = 201;
+  res.set_header("X-Tessera-Snapshot", std::to_string(id));
+  res.set_header("Location", fmt::format("/api/v1/snapshots/{}/segments", id));
+  res.set_content(report.ToJson(), "application/json");
+}
+
+StatusOr<Server::Impl::Recomputed> Server::Impl::RecomputeSnapshot(
+    const analytics::ProfileOptions& o) {
   std::lock_guard lock(write_mu);
-  auto s = ThreadStore();
-  if (!s.ok()) return SendError(res, FromStatus(s.status()));
-  auto rules = analytics::SegmentRules::Default();
-  if (!rules.ok()) return SendError(res, FromStatus(rules.status()));
+  TESSERA_ASSIGN_OR_RETURN(store::Store * s, ThreadStore());
+  TESSERA_ASSIGN_OR_RETURN(auto rules, analytics::SegmentRules::Default());
   analytics::AnalysisOptions analysis;
   analysis.profiles = o;
-  auto set = analytics::Analyze(**s, analysis, *rules);
-  if (!set.ok()) return SendError(res, FromStatus(set.status()));
-  auto id = analytics::SaveSnapshot(**s, *set, *rules);
-  if (!id.ok()) return SendError(res, FromStatus(id.status()));
+  TESSERA_ASSIGN_OR_RETURN(auto set, analytics::Analyze(*s, analysis, rules));
+  TESSERA_ASSIGN_OR_RETURN(const int64_t id, analytics::SaveSnapshot(*s, set, rules));
   ++snapshots_created;
-  latest_id = *id;  // the next read sees the new snapshot
+  latest_id = id;  // the next read sees the new snapshot
   latest_checked_ns = NowNs();
   audiences->StoreChanged();  // and the next count
-  auto report = analytics::BuildReport(*set, *rules, lang);
-  report.snapshot_id = *id;
-  res.status = 201;
-  res.set_header("X-Tessera-Snapshot", std::to_string(*id));
-  res.set_header("Location", fmt::format("/api/v1/snapshots/{}/segments", *id));
-  res.set_content(report.ToJson(), "application/json");
+  return Recomputed{id, std::move(set), std::move(rules)};
 }
 
 void Server::Impl::Ingest(const httplib::Request& req, httplib::Response& res,

@@ -214,6 +214,9 @@ std::string OpenApiDocument() {
   p["/api/v1/loads/{id}/rejects"]["get"] = Get(
       "The rejected rows of an ingest run (file, line, column, reason; never values)", "admin",
       {Param("id", "path", "integer", "load id", true), format}, Responses("rejected rows", true));
+  p["/api/v1/schedule"]["get"] =
+      Get("serve --schedule: the daily times, the next run, the run in progress and the last runs",
+          "viewer", none, Responses("the schedule", false));
   // Audiences (docs/audiences.md, "API").
   const Json name =
       Param("name", "path", "string",

@@ -517,6 +517,8 @@ void Server::Impl::Routes() {
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
   http.Get("/metrics",
            [this](const httplib::Request& req, httplib::Response& res) { Metrics(req, res); });
+  http.Get("/api/v1/schedule",
+           [this](const httplib::Request& req, httplib::Response& res) { Schedule(req, res); });
   // Collaboration: this party, its partners and grants, the audit log (collab_routes.cc).
   using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
   auto route = [this](Handler handler) {
@@ -633,6 +635,30 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     if (reuse_port) ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
   });
+  if (!options.schedule.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(auto schedule,
+                             DailySchedule::Parse(options.schedule, options.schedule_zone));
+    TESSERA_RETURN_IF_ERROR(analytics::Window::Parse(options.schedule_window).status());
+    TESSERA_ASSIGN_OR_RETURN(auto runs, ScheduledRuns(store->db(), 1));
+    std::optional<int64_t> last;
+    if (!runs.empty()) last = runs.front().scheduled_for;
+    impl->scheduler = std::make_unique<Scheduler>(
+        std::move(schedule), [self](int64_t due) { return self->RunSchedule(due); },
+        [] {
+          return std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+              .count();
+        },
+        last,
+        [self](const ScheduledRun& run) {
+          auto s = self->ThreadStore();
+          Status recorded = s.ok() ? RecordScheduledRun((**s).db(), run) : s.status();
+          if (!recorded.ok()) {
+            std::fprintf(stderr, "tessera serve: the scheduled run was not recorded: %s\n",
+                         recorded.ToString().c_str());
+          }
+        });
+  }
   impl->Routes();
   if (options.port == 0) {
     impl->port = impl->http.bind_to_any_port(options.host);
@@ -677,11 +703,12 @@ bool ListensBeyondLoopback(const std::string& host) {
 
 Status Server::Run() {
   Impl& impl = *impl_;
+  if (impl.scheduler) impl.scheduler->Start();
   internal::EventServer::Limits limits;
   limits.max_body_bytes = impl.options.max_json_bytes;
   limits.max_connections_per_address = impl.options.max_connections_per_address;
   limits.max_busy_per_client = impl.options.max_busy_per_client;
-  return impl.http.Serve(
+  Status served = impl.http.Serve(
       internal::UsableCpus(), std::max(4, impl.options.threads),
       [&impl](std::string_view method, std::string_view target) {
         return impl.AnswersFromMemory(method, target);
@@ -693,6 +720,9 @@ Status Server::Run() {
                internal::CollabNodeApi::StreamsBody(method, target);
       },
       limits);
+  // A scheduled run in progress is finished first: its steps are transactions, each whole.
+  if (impl.scheduler) impl.scheduler->Stop();
+  return served;
 }
 
 void Server::Stop() {

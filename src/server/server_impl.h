@@ -33,6 +33,7 @@
 #include "server/event_server.h"
 #include "server/failed_key_limiter.h"
 #include "server/http_common.h"
+#include "server/schedule.h"
 #include "tessera/analytics/pipeline.h"
 #include "tessera/analytics/predict.h"
 #include "tessera/analytics/profile_rows.h"
@@ -208,7 +209,8 @@ inline std::string RouteOf(const std::string& path) {
   static const std::string kFixed[] = {
       "/api/v1/health",    "/api/v1/ready",     "/api/v1/openapi.json",  "/api/v1/segments",
       "/api/v1/snapshots", "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles",
-      "/api/v1/ingest",    "/api/v1/loads",     "/api/v1/audiences",     "/metrics"};
+      "/api/v1/ingest",    "/api/v1/loads",     "/api/v1/audiences",     "/api/v1/schedule",
+      "/metrics"};
   if (path == "/api/v1/segments/definitions") return path;
   for (const auto& r : kFixed) {
     if (path == r) return r;
@@ -408,6 +410,20 @@ struct Server::Impl {
 
   void Recompute(const httplib::Request& req, httplib::Response& res);
 
+  // Recomputes the segments with `o` (the default rules) and keeps them as a new snapshot, which
+  // the next read sees. Takes write_mu. Errors: the store's and the analysis's.
+  struct Recomputed {
+    int64_t snapshot_id = 0;
+    analytics::ProfileSet set;
+    analytics::SegmentRules rules;
+  };
+  StatusOr<Recomputed> RecomputeSnapshot(const analytics::ProfileOptions& o);
+
+  // The job of --schedule (schedule.h): sources, recompute, destinations, each a step of the
+  // returned run. GET /api/v1/schedule shows the schedule and its last runs.
+  ScheduledRun RunSchedule(int64_t scheduled_for);
+  void Schedule(const httplib::Request& req, httplib::Response& res);
+
   void Ingest(const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader& reader);
 
@@ -431,6 +447,8 @@ struct Server::Impl {
   void Record(const httplib::Request& req, const httplib::Response& res, double seconds);
 
   void Routes();
+
+  std::unique_ptr<Scheduler> scheduler;  // --schedule's thread; last, so it stops first
 };
 
 }  // namespace tessera::server

@@ -1,5 +1,6 @@
 #include "tessera/server/store_tables.h"
 
+#include "server/schedule.h"
 #include "tessera/analytics/snapshot_store.h"
 #include "tessera/audience/audience_store.h"
 #include "tessera/collab/audit_log.h"
@@ -11,11 +12,15 @@
 namespace tessera::server {
 
 std::span<const store::Schema* const> AllSchemas() {
-  static const store::Schema* const kAll[] = {
-      &store::Store::OrderSchema(),    &analytics::SnapshotStore::Schema(),
-      &ApiKeyStore::Schema(),          &audience::AudienceStore::Schema(),
-      &collab::PartyStore::Schema(),   &collab::GrantStore::Schema(),
-      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema()};
+  static const store::Schema* const kAll[] = {&store::Store::OrderSchema(),
+                                              &analytics::SnapshotStore::Schema(),
+                                              &ApiKeyStore::Schema(),
+                                              &audience::AudienceStore::Schema(),
+                                              &collab::PartyStore::Schema(),
+                                              &collab::GrantStore::Schema(),
+                                              &collab::BudgetLedger::Schema(),
+                                              &collab::AuditLog::Schema(),
+                                              &ScheduleSchema()};
   return kAll;
 }
 

@@ -109,6 +109,13 @@ test("after login the overview draws the segment chart and table", async () => {
     await page.click(`[data-metric="${metric}"]`);
     assert.ok((await colouredPixels(page, "#segments-chart")) > 2000, `${metric} drew nothing`);
   }
+  // The server's daily schedule and its next run (never run yet), as the API says.
+  const schedule = await (await api("api/v1/schedule", viewerKey)).json();
+  assert.match(schedule.schedule, /^daily at \d\d:\d\d \(UTC\)$/);
+  await page.waitForSelector("#schedule-line:not([hidden])");
+  const line = await page.textContent("#schedule-line");
+  assert.ok(line.includes(`Refreshed ${schedule.schedule}. Next run:`), line);
+  assert.ok(!line.includes("Last run"), line);
   await page.click('[data-metric="uuid_count"]');
   await page.waitForTimeout(1200);  // the bars' animation
   const shot = path.join(artifacts, "dashboard-overview.png");

@@ -55,11 +55,11 @@ analyst=$("$tessera" keys api create --role analyst --label "dashboard test" 2>/
 admin=$("$tessera" keys api create --role admin --label "dashboard test" 2>/dev/null)
 [[ "$viewer" == tsk_* && "$analyst" == tsk_* && "$admin" == tsk_* ]] || { echo "keys api create printed no key"; exit 1; }
 
-# Starts `tessera serve` on a store and sets $served to the URL it prints as its first line.
-# (Not in a $(...) subshell: the server's pid must reach cleanup.)
+# Starts `tessera serve` on a store (more options after it) and sets $served to the URL it prints
+# as its first line. (Not in a $(...) subshell: the server's pid must reach cleanup.)
 serve() {
   local out=$work/serve.${#servers[@]}.out
-  "$tessera" serve --listen 127.0.0.1:0 --store "$1" >"$out" 2>"$out.err" &
+  "$tessera" serve --listen 127.0.0.1:0 --store "$@" >"$out" 2>"$out.err" &
   servers+=($!)
   served=""
   for _ in $(seq 100); do
@@ -71,7 +71,9 @@ serve() {
   echo "tessera serve printed no address: $(cat "$out" "$out.err")"
   exit 1
 }
-serve "$store"
+# With a daily schedule half a day away (so that it never runs during the test), which the
+# overview shows.
+serve "$store" --schedule "$(date -u -d '+12 hours' +%H:%M)" --schedule-zone UTC
 url=$served
 echo "tessera serve at $url"
 

@@ -27,6 +27,7 @@ serve_begin() {
   tessera=$(realpath "$1")
   work=$(mktemp -d)
   server=""
+  serve_prefix=()
   trap serve_end EXIT
   cd "$work"
 }
@@ -35,9 +36,10 @@ serve_end() {
   cd / && rm -rf "$work"
 }
 # serve_start ARGS...: `tessera serve ARGS` in the background ($server; its output in serve.out
-# and serve.err); waits for its "Listening on" line and sets $port.
+# and serve.err), behind the command words of the array serve_prefix if set (faketime ...);
+# waits for its "Listening on" line and sets $port.
 serve_start() {
-  "$tessera" serve "$@" >serve.out 2>serve.err &
+  "${serve_prefix[@]}" "$tessera" serve "$@" >serve.out 2>serve.err &
   server=$!
   for _ in $(seq 200); do
     grep -q "^Listening on" serve.out 2>/dev/null && break

@@ -37,6 +37,29 @@ export interface SegmentReport {
   predictions?: { models: string; horizon_months: number };
 }
 
+export interface ScheduledRunStep {
+  name: string;
+  outcome: "ok" | "failed" | "skipped";
+  detail: string;
+}
+
+export interface ScheduledRun {
+  scheduled_for: string;
+  started: string;
+  finished: string | null;
+  outcome: "ok" | "failed" | "running";
+  steps: ScheduledRunStep[];
+}
+
+// GET /api/v1/schedule (serve --schedule); schedule is null without one.
+export interface ScheduleInfo {
+  schedule: string | null;
+  zone?: string;
+  next_run?: string;
+  running?: ScheduledRun | null;
+  runs: ScheduledRun[];
+}
+
 export interface SnapshotInfo {
   id: number;
   created_at: string;

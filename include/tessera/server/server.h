@@ -45,6 +45,12 @@ struct ServerOptions {
   // status, bytes, time taken and the API key's id and role; never a client address, a query
   // or a key. "-": standard output; empty: none.
   std::string access_log_path;
+  // --schedule: local times of day ("03:00", or "06:00,18:30") in schedule_zone (an IANA name;
+  // empty: UTC) at which the server pulls its sources, recomputes the segments over
+  // schedule_window into a kept snapshot, and delivers the changes to its destinations. Empty:
+  // no schedule. A time missed while the server was down runs once at start.
+  std::string schedule, schedule_zone;
+  std::string schedule_window = "24m";
 };
 
 // Whether `host` (--listen's) reaches beyond this machine: anything but a loopback address or
@@ -74,6 +80,10 @@ class Server {
   // into the old file when that fails. Thread-safe. Errors: kPermissionDenied, kNotFound,
   // kInternal for the file; OK without a log file.
   Status ReopenAccessLog();
+  // "refreshing daily at 03:00 (Europe/Berlin) over 24m; next run 2026-12-08T02:00:00Z" with
+  // --schedule; empty without.
+  std::string ScheduleSummary() const;
+
   // Serves until Stop() (from another thread or a signal handler's thread).
   Status Run();
   void Stop();

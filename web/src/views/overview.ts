@@ -1,7 +1,7 @@
 // Segment overview: the nine segments as a bar chart (one measure at a time) and a table with
 // every measure; a click on either lists the segment's customers.
 
-import { getJson, type Segment, type SegmentReport } from "../api";
+import { getJson, type ScheduleInfo, type Segment, type SegmentReport } from "../api";
 import { AXIS_COLOR, SEGMENT_COLORS, animate, ariaDescription, drawChart, textWidth, updateChart, type Chart } from "../charts";
 import { clear, h } from "../dom";
 import { date, decimal, int, money, moneyShort, percent, windowLength } from "../format";
@@ -86,6 +86,9 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
       kpi(t("snapshot"), "#" + report.snapshot_id, cur),
     ),
   );
+  const scheduleBox = h("p", { class: "muted schedule-line", id: "schedule-line", hidden: true });
+  main.append(scheduleBox);
+  void showSchedule(scheduleBox, ctx);
   if (ctx.role === "viewer") {
     const note = noticeBox(t("roleViewerNote"));
     note.id = "role-note";
@@ -191,6 +194,45 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
     definitionsSection(ctx),
   );
   draw();
+}
+
+// A date and time in the browser's zone ("8 Dec 2026, 03:00").
+function dateTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(lang() === "de" ? "de-DE" : "en-GB", {
+    dateStyle: "medium",
+    timeStyle: "short",
+  }).format(d);
+}
+
+// `serve --schedule`'s line under the KPIs: when the data is refreshed, the next run, and how the
+// last one went (a failed step by name, with its reason). Nothing without a schedule; a failure
+// to ask is not the page's failure.
+async function showSchedule(box: HTMLElement, ctx: ViewContext): Promise<void> {
+  let info: ScheduleInfo;
+  try {
+    info = await getJson<ScheduleInfo>("schedule");
+  } catch {
+    return;
+  }
+  if (!ctx.alive() || info.schedule === null) return;
+  const parts = [t("scheduleLine", { schedule: info.schedule, next: info.next_run ? dateTime(info.next_run) : "–" })];
+  if (info.running) {
+    parts.push(t("scheduleRunning", { when: dateTime(info.running.started) }));
+  } else if (info.runs.length > 0) {
+    const last = info.runs[0];
+    const failed = last.steps.find((s) => s.outcome === "failed");
+    parts.push(
+      t("scheduleLast", {
+        when: dateTime(last.started),
+        outcome: failed ? t("scheduleFailed", { step: failed.name, detail: failed.detail }) : t("scheduleOk"),
+      }),
+    );
+    if (failed) box.classList.add("schedule-failed");
+  }
+  box.textContent = parts.join(" ");
+  box.hidden = false;
 }
 
 function kpi(label: string, value: string, sub?: string): HTMLElement {
