@@ -7,6 +7,7 @@
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
 #include "tessera/server/api_keys.h"
+#include "tessera/sources/source_store.h"
 
 namespace tessera::server {
 
@@ -15,7 +16,8 @@ std::span<const store::Schema* const> AllSchemas() {
       &store::Store::OrderSchema(),    &analytics::SnapshotStore::Schema(),
       &ApiKeyStore::Schema(),          &audience::AudienceStore::Schema(),
       &collab::PartyStore::Schema(),   &collab::GrantStore::Schema(),
-      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema()};
+      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema(),
+      &sources::SourceStore::Schema()};
   return kAll;
 }
 
