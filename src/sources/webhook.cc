@@ -4,12 +4,26 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+
 #include "sources/secrets.h"
 #include "sources/shop_orders.h"
 #include "tessera/ingest/loader.h"
 #include "tessera/sources/pull.h"
 
 namespace tessera::sources {
+namespace {
+
+// "webhook_id=" and 1 to 20 digits, nothing else.
+bool IsWooCommercePing(std::string_view body) {
+  constexpr std::string_view kPrefix = "webhook_id=";
+  if (!body.starts_with(kPrefix)) return false;
+  const std::string_view id = body.substr(kPrefix.size());
+  return !id.empty() && id.size() <= 20 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
 
 std::string WebhookSignature(std::string_view secret, std::string_view body) {
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -54,6 +68,14 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
   }
   TESSERA_ASSIGN_OR_RETURN(const std::string secret,
                            internal::ReadSecret(name, config.webhook_secret, "its webhook secret"));
+  // WooCommerce's ping when a webhook is saved is a form body "webhook_id=N" that it sends
+  // unsigned (WC_Webhook::deliver_ping) and that must be answered 200, or the webhook is not
+  // saved. Only that exact shape passes without a signature, and it loads nothing.
+  if (config.kind == SourceKind::kWooCommerce && IsWooCommercePing(body)) {
+    if (signature.empty() || VerifyWebhookSignature(secret, body, signature)) {
+      return WebhookResult{.ping = true};
+    }
+  }
   if (signature.empty()) {
     return PermissionDeniedError("source '{}': the webhook has no {} header", name,
                                  WebhookSignatureHeader(config.kind));
@@ -63,11 +85,6 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
                                  WebhookSignatureHeader(config.kind));
   }
   WebhookResult result;
-  // WooCommerce pings a new webhook with a form body "webhook_id=N" (signed like the rest).
-  if (config.kind == SourceKind::kWooCommerce && body.starts_with("webhook_id=")) {
-    result.ping = true;
-    return result;
-  }
   TESSERA_ASSIGN_OR_RETURN(io::Mapping mapping, SourceMapping(config.kind));
   auto orders = internal::ParseOrders(config.kind, body, /*single=*/true);
   if (!orders.ok()) return orders.status().WithContext("source '" + name + "' webhook");

@@ -130,6 +130,17 @@ TEST_P(WebhookTest, WooCommercePingsAndOrders) {
   auto p = ReceiveWebhook(*store_, *key_, "woo", WebhookSignature("whsec_woo", ping), ping, false);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_TRUE(p->ping);
+  // WooCommerce sends its ping unsigned (WC_Webhook::deliver_ping): only that exact shape passes.
+  auto unsigned_ping = ReceiveWebhook(*store_, *key_, "woo", "", ping, false);
+  ASSERT_TRUE(unsigned_ping.ok()) << unsigned_ping.status().ToString();
+  EXPECT_TRUE(unsigned_ping->ping);
+  EXPECT_EQ(ReceiveWebhook(*store_, *key_, "woo", "", "webhook_id=42&x=1", false).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(ReceiveWebhook(*store_, *key_, "woo", "bad", ping, false).status().code(),
+            StatusCode::kPermissionDenied);
+  // A Shopify source has no ping.
+  EXPECT_EQ(ReceiveWebhook(*store_, *key_, "shop", "", ping, false).status().code(),
+            StatusCode::kPermissionDenied);
   const std::string body = testing::WooOrder(1, 1709286000).dump();
   auto r = ReceiveWebhook(*store_, *key_, "woo", WebhookSignature("whsec_woo", body), body, false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -39,7 +39,8 @@ struct WebhookResult {
 
 // Handles one webhook delivery for the source `name`: reads its webhook secret, verifies
 // `signature` over the raw `body`, then loads the order the body holds and records a run
-// (trigger "webhook").
+// (trigger "webhook"). A WooCommerce source's ping (exactly "webhook_id=" and digits) passes
+// without a signature, as WooCommerce sends it, and loads nothing.
 // Errors: kNotFound (no such source), kFailedPrecondition (the source has no webhook secret, or
 // its variable or file cannot be read), kPermissionDenied (missing or wrong signature: nothing
 // read from the body), kInvalidArgument (the body is not an order of that kind), the loader's
