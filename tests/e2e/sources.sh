@@ -17,7 +17,7 @@ wc_key=ck_e2e_7a6b5c4d
 wc_secret=cs_e2e_9e8d7c6b
 webhook_secret=whsec_e2e_13579
 cat >shop.py <<'PY'
-import base64, json, sys, urllib.parse
+import base64, json, sys, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 token, key, secret = sys.argv[1], sys.argv[2], sys.argv[3]
 def shopify(i):
@@ -32,6 +32,7 @@ def woo(i):
             "total": "12.00", "customer_id": 0, "billing": {"email": "wooperson%d@example.org" % i},
             "line_items": [{"sku": "W-1", "quantity": 2, "total": "12.00"}], "refunds": []}
 SHOPIFY = [shopify(i) for i in range(7)]
+SLOW = [dict(shopify(100 + i), updated_at="2024-07-01T08:%02d:%02dZ" % (i // 3, i % 3)) for i in range(40)]
 WOO = [woo(i) for i in range(5)]
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
@@ -46,15 +47,21 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
+        orders = SHOPIFY
+        if u.path.startswith("/slow/"):  # a slow shop of 40 orders, to be killed while pulled
+            time.sleep(0.15)
+            orders = SLOW
+            u = u._replace(path=u.path[len("/slow"):])
         if u.path == "/admin/api/2024-01/orders.json":
             if self.headers.get("X-Shopify-Access-Token") != token:
                 return self.send(401, {"errors": "Invalid API key or access token"})
             limit = int(q["limit"]); offset = int(q.get("page_info", "0"))
-            rows = [o for o in SHOPIFY if o["updated_at"] >= q.get("updated_at_min", "")]
+            rows = [o for o in orders if o["updated_at"] >= q.get("updated_at_min", "")]
             headers = []
             if offset + limit < len(rows):
-                headers.append(("Link", '<http://127.0.0.1:%d%s?limit=%d&page_info=%d>; rel="next"'
-                                % (self.server.server_port, u.path, limit, offset + limit)))
+                headers.append(("Link", '<http://127.0.0.1:%d%s%s?limit=%d&page_info=%d>; rel="next"'
+                                % (self.server.server_port, "/slow" if orders is SLOW else "",
+                                   u.path, limit, offset + limit)))
             return self.send(200, {"orders": rows[offset:offset + limit]}, headers)
         if u.path == "/shop/wp-json/wc/v3/orders":
             auth = "Basic " + base64.b64encode(("%s:%s" % (key, secret)).encode()).decode()
@@ -65,7 +72,10 @@ class H(BaseHTTPRequestHandler):
             pages = (len(rows) + per - 1) // per
             return self.send(200, rows[(page - 1) * per:page * per], [("X-WP-TotalPages", str(pages))])
         self.send(404, {})
-s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-answer (the kills below)
+s = Server(("127.0.0.1", 0), H)
 print(s.server_port, flush=True)
 s.serve_forever()
 PY
@@ -134,6 +144,30 @@ serve_stop
 cat serve.out >>out.txt
 cat serve.err >>err.txt
 
+# Killed (SIGKILL) at random moments while pulling, then run to the end: the store equals an
+# uninterrupted pull (0 lost, 0 duplicated).
+for store in whole.db killed.db; do
+  "$tessera" source add shopify --name slow --shop-url "http://127.0.0.1:$shop_port/slow" \
+    --token-env SHOP_TOKEN --store "$store" >>out.txt 2>>err.txt
+done
+"$tessera" source run slow --page-size 4 --store whole.db >>out.txt 2>>err.txt
+RANDOM=20261207
+kills=0
+for _ in 1 2 3 4 5; do
+  "$tessera" source run slow --page-size 4 --store killed.db >>out.txt 2>>err.txt &
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))"
+  if kill -KILL "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null || true
+done
+"$tessera" source run slow --page-size 4 --store killed.db >>out.txt 2>kill.err || fail "after kills: $(cat kill.err)"
+cat kill.err >>err.txt
+"$tessera" orders list --store whole.db | sort >whole.orders
+"$tessera" orders list --store killed.db | sort >killed.orders
+[ "$(wc -l <whole.orders)" = 41 ] || fail "uninterrupted pull: $(wc -l <whole.orders) lines (40 orders and a header)"
+cmp -s whole.orders killed.orders || fail "killed $kills times, the store differs: $(diff whole.orders killed.orders | head)"
+"$tessera" source list --store killed.db --runs 10 >>out.txt 2>>err.txt
+
 "$tessera" source remove wc >>out.txt 2>>err.txt
 "$tessera" source list >list.txt 2>>err.txt
 cat list.txt >>out.txt
@@ -141,13 +175,13 @@ grep -q "^shop " list.txt || fail "shop not listed: $(cat list.txt)"
 grep -q "^wc " list.txt && fail "wc still listed"
 
 # No credential and no raw e-mail anywhere: the store (and its WAL), stdout, stderr.
-for f in store.db store.db-wal out.txt err.txt; do
+for f in store.db store.db-wal whole.db killed.db killed.db-wal out.txt err.txt; do
   [ -f "$f" ] || continue
   for secret in "$token" "$wc_key" "$wc_secret" "$webhook_secret" shpat_wrong_2468; do
     if grep -a -q -- "$secret" "$f"; then fail "credential found in $f"; fi
   done
-  if grep -a -q -i -E "person[0-9]@example|wooperson|webhook\.person" "$f"; then
+  if grep -a -q -i -E "person[0-9]+@example|wooperson|webhook\.person" "$f"; then
     fail "a raw e-mail found in $f"
   fi
 done
-echo "OK: sources pulled 12 orders once, a webhook 1; no credential or e-mail in store or output"
+echo "OK: sources pulled 12 orders once, a webhook 1; $kills kills lost and duplicated nothing; no credential or e-mail in store or output"
