@@ -6,7 +6,7 @@
 
 #include "sources/secrets.h"
 #include "sources/shop_client.h"
-#include "sources/shop_orders.h"
+#include "sources/orders/shop_orders.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/ingest/loader.h"
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "sources/secrets.h"
-#include "sources/shop_orders.h"
+#include "sources/orders/shop_orders.h"
 #include "tessera/ingest/loader.h"
 #include "tessera/sources/pull.h"
 

@@ -1,4 +1,4 @@
-#include "sources/shop_orders.h"
+#include "sources/orders/shop_orders.h"
 
 #include <map>
 #include <optional>
