@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <optional>
 
+#include "sources/orders/shop_orders.h"
 #include "sources/secrets.h"
 #include "sources/shop_client.h"
-#include "sources/orders/shop_orders.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/ingest/loader.h"
 

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "sources/secrets.h"
 #include "sources/orders/shop_orders.h"
+#include "sources/secrets.h"
 #include "tessera/ingest/loader.h"
 #include "tessera/sources/pull.h"
 
