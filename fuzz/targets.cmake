@@ -15,4 +15,5 @@ set(TESSERA_FUZZ_TARGETS
   grant:collab
   http_framing:http
   csv_escape:io
-  upload:ingest)
+  upload:ingest
+  shop_orders:sources_orders)

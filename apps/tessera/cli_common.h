@@ -151,6 +151,8 @@ void AddCollabCommands(CLI::App& app, int* rc);
 // rebuild it; says so on stderr unless `quiet`. A failure is a warning, not an error: the next
 // audience command rebuilds (audience_commands.cc).
 void UpdateAudienceIndex(store::Store& store, const std::string& location, bool quiet);
+// `tessera source add|list|run|remove` (source_commands.cc).
+void AddSourceCommands(CLI::App& app, int* rc);
 // `tessera match` (audience_commands.cc).
 void AddMatchCommand(CLI::App& app, int* rc);
 

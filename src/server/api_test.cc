@@ -24,6 +24,7 @@
 #include "store/backends.h"
 #include "store/test_stores.h"
 #include "tessera/analytics/segments.h"
+#include "tessera/sources/webhook.h"
 
 namespace tessera::server {
 namespace {
@@ -777,6 +778,43 @@ TEST_P(ApiTest, UploadsLoadOrdersAndReportRejectsByLineWithoutValues) {
 }
 
 // The store keeps API keys as salted hashes: no key, and no secret of one, is in it.
+// An order webhook needs no API key but its signature (sources/webhook.h); a valid one loads
+// the order once, a missing or wrong one is 401 and loads nothing.
+TEST_P(ApiTest, OrderWebhooksLoadOnlyWithAValidSignature) {
+  const std::string secret_file = (env_->dir_ / "webhook.secret").string();
+  std::ofstream(secret_file) << "whsec_api_test\n";
+  const std::string source = GetParam() == Backend::kSqlite ? "hook-shop" : "hook-shop-pg";
+  ::setenv("TESSERA_API_TEST_SHOP_TOKEN", "unused", 1);
+  Tessera({"source", "add", "shopify", "--name", source, "--shop-url", "https://hook.myshopify.com",
+           "--token-env", "TESSERA_API_TEST_SHOP_TOKEN", "--webhook-secret-file", secret_file},
+          env_->store_);
+  const std::string body =
+      R"({"id": 77001, "name": "#77001", "email": "hook.buyer@example.com", )"
+      R"("created_at": "2025-06-03T10:00:00+02:00", "updated_at": "2025-06-03T08:00:00Z", )"
+      R"("currency": "EUR", "total_price": "42.00", "financial_status": "paid", "line_items": []})";
+  // printf '%s' "$body" | openssl dgst -sha256 -hmac whsec_api_test -binary | base64
+  const std::string signature = sources::WebhookSignature("whsec_api_test", body);
+  const std::string path = "/api/v1/sources/" + source + "/webhook";
+  auto c = env_->Client();
+  ExpectError(c.Post(path, body, "application/json"), 401);
+  auto bad = c.Post(path, {{"X-Shopify-Hmac-Sha256", "x" + signature.substr(1)}}, body,
+                    "application/json");
+  ExpectError(bad, 401);
+  EXPECT_EQ(Body(bad)["error"]["code"], "bad_signature");
+  EXPECT_EQ(bad->body.find("hook.buyer"), std::string::npos);
+  auto ok = c.Post(path, {{"X-Shopify-Hmac-Sha256", signature}}, body, "application/json");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(Body(ok)["orders_stored"], 1);
+  auto again = c.Post(path, {{"X-Shopify-Hmac-Sha256", signature}}, body, "application/json");
+  EXPECT_EQ(Body(again)["orders_stored"], 0);
+  ExpectError(c.Post("/api/v1/sources/no-such-source/webhook",
+                     {{"X-Shopify-Hmac-Sha256", signature}}, body, "application/json"),
+              404);
+  const Json doc = Body(Get("/api/v1/openapi.json", ""));
+  EXPECT_TRUE(doc["paths"].contains("/api/v1/sources/{name}/webhook"));
+}
+
 TEST_P(ApiTest, TheStoreHoldsNoApiKeySecret) {
   std::string bytes;
   if (GetParam() == Backend::kSqlite) {

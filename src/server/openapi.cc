@@ -209,6 +209,28 @@ std::string OpenApiDocument() {
         {"401", {{"$ref", "#/components/responses/Error"}}},
         {"403", {{"$ref", "#/components/responses/Error"}}},
         {"413", {{"$ref", "#/components/responses/Error"}}}}}};
+  p["/api/v1/sources/{name}/webhook"]["post"] = {
+      {"summary", "An order webhook of a Shopify or WooCommerce source: load that order"},
+      {"description",
+       "No API key: the shop signs the delivery. X-Shopify-Hmac-Sha256 (Shopify) or "
+       "X-WC-Webhook-Signature (WooCommerce) must be base64(HMAC-SHA256(webhook secret, raw "
+       "body)), checked before the body is read. WooCommerce's unsigned ping (exactly "
+       "webhook_id=N) answers 200 with ping true and loads nothing. Needs a server started with "
+       "the owner's key (docs/ingest.md, "
+       "\"Order webhooks\")."},
+      {"security", Json::array()},
+      {"parameters",
+       {Param("name", "path", "string", "the source's name (tessera source add)", true)}},
+      {"requestBody",
+       {{"required", true},
+        {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+      {"responses",
+       {{"200", {{"description", "source, ping, orders_stored (0: stored before), rejects"}}},
+        {"400", {{"$ref", "#/components/responses/Error"}}},
+        {"401", {{"$ref", "#/components/responses/Error"}}},
+        {"404", {{"$ref", "#/components/responses/Error"}}},
+        {"409", {{"$ref", "#/components/responses/Error"}}},
+        {"413", {{"$ref", "#/components/responses/Error"}}}}}};
   p["/api/v1/loads"]["get"] =
       Get("Ingest runs with their summaries", "admin", none, Responses("loads", false));
   p["/api/v1/loads/{id}/rejects"]["get"] = Get(

@@ -515,6 +515,9 @@ void Server::Impl::Routes() {
            [this](const httplib::Request& req, httplib::Response& res) { LoadRejects(req, res); });
   http.Get("/api/v1/loads",
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
+  http.Post(
+      R"(/api/v1/sources/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/webhook)",
+      [this](const httplib::Request& req, httplib::Response& res) { SourceWebhook(req, res); });
   http.Get("/metrics",
            [this](const httplib::Request& req, httplib::Response& res) { Metrics(req, res); });
   http.Get("/api/v1/schedule",

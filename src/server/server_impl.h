@@ -179,6 +179,10 @@ inline std::string RouteOf(const std::string& path) {
   if (path.starts_with("/api/v1/profiles/")) return "/api/v1/profiles/{uuid}";
   if (path.starts_with("/api/v1/snapshots/")) return "/api/v1/snapshots/{id}/segments";
   if (path.starts_with("/api/v1/loads/")) return "/api/v1/loads/{id}/rejects";
+  // Source names are the customer's words: folded.
+  if (path.starts_with("/api/v1/sources/") && path.ends_with("/webhook")) {
+    return "/api/v1/sources/{name}/webhook";
+  }
   if (path.starts_with("/api/v1/collab/")) {
     static const std::string kRoutes[] = {
         "/api/v1/collab/party", "/api/v1/collab/partners",     "/api/v1/collab/grants",
@@ -432,6 +436,9 @@ struct Server::Impl {
   void LoadRejects(const httplib::Request& req, httplib::Response& res);
 
   void Metrics(const httplib::Request& req, httplib::Response& res);
+
+  // POST /api/v1/sources/{name}/webhook (sources_routes.cc): an order pushed by a shop.
+  void SourceWebhook(const httplib::Request& req, httplib::Response& res);
 
   // Collaboration (collab_routes.cc, docs/api.md "Collaboration").
   void CollabParty(const httplib::Request& req, httplib::Response& res);

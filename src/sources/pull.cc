@@ -1,0 +1,269 @@
+#include "tessera/sources/pull.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+
+#include "sources/orders/shop_orders.h"
+#include "sources/secrets.h"
+#include "sources/shop_client.h"
+#include "tessera/common/civil_time.h"
+#include "tessera/ingest/loader.h"
+
+namespace tessera::sources {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kShopifyMaxPage = 250;
+constexpr int kWooCommerceMaxPage = 100;
+constexpr const char* kShopifyApiVersion = "2024-01";
+
+std::string QueryEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// The target of rel="next" in a Link header (RFC 8288), as Shopify pages:
+// <https://shop/admin/api/2024-01/orders.json?limit=250&page_info=abc>; rel="next".
+std::optional<std::string> NextLink(std::string_view header) {
+  size_t at = 0;
+  while (at < header.size()) {
+    const size_t open = header.find('<', at);
+    if (open == std::string_view::npos) return std::nullopt;
+    const size_t close = header.find('>', open);
+    if (close == std::string_view::npos) return std::nullopt;
+    const size_t next = header.find('<', close);
+    const std::string_view params = header.substr(close + 1, next - close - 1);
+    if (params.find("rel=\"next\"") != std::string_view::npos ||
+        params.find("rel=next") != std::string_view::npos) {
+      return std::string(header.substr(open + 1, close - open - 1));
+    }
+    at = close + 1;
+  }
+  return std::nullopt;
+}
+
+// One run of one source: pages fetched, mapped, loaded and the cursor moved, one by one.
+class Pull {
+ public:
+  Pull(store::Store& store, const privacy::OwnerKey& key, const SourceConfig& config,
+       const RunOptions& options, SourceStore& sources, SourceRun& run, io::Mapping mapping)
+      : store_(store),
+        key_(key),
+        config_(config),
+        options_(options),
+        sources_(sources),
+        run_(run),
+        mapping_(std::move(mapping)) {}
+
+  Status Run() {
+    TESSERA_ASSIGN_OR_RETURN(cursor_, sources_.Cursor(config_.name));
+    TESSERA_ASSIGN_OR_RETURN(client_, internal::ShopClient::Create(config_, options_));
+    return config_.kind == SourceKind::kShopify ? RunShopify() : RunWooCommerce();
+  }
+
+ private:
+  std::string Where(int page) const {
+    return fmt::format("source '{}' page {}", config_.name, page);
+  }
+
+  Status RunShopify() {
+    const int limit =
+        options_.page_size > 0 ? std::min(options_.page_size, kShopifyMaxPage) : kShopifyMaxPage;
+    const auto& url = client_->url();
+    std::string target =
+        fmt::format("{}/admin/api/{}/orders.json?status=any&limit={}&order={}", url.path,
+                    kShopifyApiVersion, limit, QueryEncode("updated_at asc"));
+    // updated_at_min is inclusive: orders of the cursor's second come again and are skipped by
+    // their ids.
+    if (cursor_.updated_at > 0) {
+      target += "&updated_at_min=" + QueryEncode(FormatIsoTimestamp(cursor_.updated_at));
+    }
+    for (int page = 1;; ++page) {
+      TESSERA_ASSIGN_OR_RETURN(internal::HttpAnswer answer, client_->Get(target, page));
+      TESSERA_ASSIGN_OR_RETURN(const PageCounts counts, Page(page, answer.body));
+      (void)counts;
+      const auto next = NextLink(answer.Header("Link"));
+      if (!next) return OkStatus();
+      // The next page must be on the shop's own origin: the token goes with the request.
+      if (!next->starts_with(url.origin + "/")) {
+        return InvalidArgumentError(
+            "{}: the next page's link leads away from the shop's URL ({}); not followed",
+            Where(page), url.origin);
+      }
+      target = next->substr(url.origin.size());
+    }
+  }
+
+  // WooCommerce pages by number, and a number counts from the start of a query whose orders
+  // may change while it is read (an order modified meanwhile moves to the end and shifts the
+  // rest back by one, so that the next page would miss an order). So every page asks again
+  // from the cursor (modified_after, one second early since it is exclusive; orders already
+  // committed are skipped by time and id), and only a page that leaves the cursor's second
+  // as it was (orders of one second filling pages) goes on to the next number of that query.
+  Status RunWooCommerce() {
+    const int per_page = options_.page_size > 0 ? std::min(options_.page_size, kWooCommerceMaxPage)
+                                                : kWooCommerceMaxPage;
+    const auto& url = client_->url();
+    int number = 1;
+    for (int page = 1;; ++page) {
+      std::string target = fmt::format(
+          "{}/wp-json/wc/v3/orders?per_page={}&page={}&orderby=modified&order=asc"
+          "&dates_are_gmt=true",
+          url.path, per_page, number);
+      const int64_t query_time = cursor_.updated_at;
+      if (cursor_.updated_at > 0) {
+        std::string after = FormatIsoTimestamp(cursor_.updated_at - 1);
+        after.pop_back();  // "Z": with dates_are_gmt the time is UTC
+        target += "&modified_after=" + QueryEncode(after);
+      }
+      TESSERA_ASSIGN_OR_RETURN(internal::HttpAnswer answer, client_->Get(target, page));
+      TESSERA_ASSIGN_OR_RETURN(const PageCounts counts, Page(page, answer.body));
+      if (counts.orders < static_cast<size_t>(per_page)) return OkStatus();
+      const std::string total = answer.Header("X-WP-TotalPages");
+      char* end = nullptr;
+      const long total_pages = total.empty() ? -1 : std::strtol(total.c_str(), &end, 10);
+      if (total_pages >= 0 && end != nullptr && *end == '\0' && number >= total_pages) {
+        return OkStatus();
+      }
+      // The same cursor time is the same query: its next number. A later one, a new query.
+      number = cursor_.updated_at == query_time ? number + 1 : 1;
+    }
+  }
+
+  struct PageCounts {
+    size_t orders = 0;  // in the page
+    size_t fresh = 0;   // not committed before (by the cursor)
+  };
+
+  // Maps, loads and commits one page, then moves the cursor.
+  StatusOr<PageCounts> Page(int page, std::string_view body) {
+    auto orders = internal::ParseOrders(config_.kind, body, /*single=*/false);
+    if (!orders.ok()) return orders.status().WithContext(Where(page));
+    auto timestamps = io::TimestampParser::Create("", "UTC");
+    if (!timestamps.ok()) return timestamps.status();
+    PageCounts counts;
+    counts.orders = orders->size();
+    std::string jsonl, records;
+    SourceCursor next;
+    for (size_t i = 0; i < orders->size(); ++i) {
+      records.clear();
+      auto stamp =
+          internal::AppendOrderRecords(config_.kind, (*orders)[i], i + 1, *timestamps, &records);
+      if (!stamp.ok()) return stamp.status().WithContext(Where(page));
+      if (stamp->updated_at > next.updated_at) {
+        next.updated_at = stamp->updated_at;
+        next.ids.clear();
+      }
+      if (stamp->updated_at == next.updated_at) next.ids.push_back(stamp->id);
+      const bool committed =
+          stamp->updated_at < cursor_.updated_at ||
+          (stamp->updated_at == cursor_.updated_at &&
+           std::find(cursor_.ids.begin(), cursor_.ids.end(), stamp->id) != cursor_.ids.end());
+      if (committed) continue;
+      ++counts.fresh;
+      jsonl += records;
+    }
+    run_.orders_seen += counts.fresh;
+    if (!jsonl.empty()) TESSERA_RETURN_IF_ERROR(Load(page, jsonl));
+    if (options_.after_page_loaded) {
+      TESSERA_RETURN_IF_ERROR(options_.after_page_loaded(page));
+    }
+    if (next.updated_at > 0) {
+      TESSERA_RETURN_IF_ERROR(sources_.AdvanceCursor(config_.name, next).WithContext(Where(page)));
+      TESSERA_ASSIGN_OR_RETURN(cursor_, sources_.Cursor(config_.name));
+    }
+    ++run_.pages;
+    if (options_.on_page) options_.on_page(run_);
+    return counts;
+  }
+
+  Status Load(int page, const std::string& jsonl) {
+    const std::string label = fmt::format("source {} page {}", config_.name, page);
+    auto file = internal::MemoryFile::Create(jsonl);
+    if (!file.ok()) return file.status().WithContext(Where(page));
+    ingest::LoadOptions lo;
+    lo.mapping = mapping_;
+    lo.match_tokens = options_.match_tokens;
+    lo.file_labels = {label};
+    lo.on_reject = options_.on_reject;
+    const std::string path = file->path();
+    auto summary = ingest::LoadOrders(store_, key_, {path}, lo);
+    if (!summary.ok()) {
+      std::string message = summary.status().message();
+      for (size_t at; (at = message.find(path)) != std::string::npos;) {
+        message.replace(at, path.size(), label);
+      }
+      return Status(summary.status().code(), message).WithContext(Where(page));
+    }
+    run_.orders_stored += summary->orders_stored;
+    run_.rejects += summary->rows_rejected;
+    return OkStatus();
+  }
+
+  store::Store& store_;
+  const privacy::OwnerKey& key_;
+  const SourceConfig& config_;
+  const RunOptions& options_;
+  SourceStore& sources_;
+  SourceRun& run_;
+  io::Mapping mapping_;
+  SourceCursor cursor_;
+  std::unique_ptr<internal::ShopClient> client_;
+};
+
+}  // namespace
+
+StatusOr<io::Mapping> SourceMapping(SourceKind kind) {
+  return io::ParseMapping(internal::MappingToml(kind),
+                          kind == SourceKind::kShopify ? "shopify-api" : "woocommerce-api");
+}
+
+StatusOr<RunOutcome> RunSource(store::Store& store, const privacy::OwnerKey& key,
+                               const std::string& name, const RunOptions& options) {
+  SourceStore sources(store.db());
+  TESSERA_ASSIGN_OR_RETURN(const SourceConfig config, sources.Get(name));
+  TESSERA_ASSIGN_OR_RETURN(io::Mapping mapping, SourceMapping(config.kind));
+  TESSERA_ASSIGN_OR_RETURN(const int64_t id, sources.BeginRun(name, "pull"));
+  RunOutcome out;
+  out.run.id = id;
+  out.run.source = name;
+  out.run.trigger = "pull";
+  out.status = Pull(store, key, config, options, sources, out.run, std::move(mapping)).Run();
+  out.run.outcome = out.status.ok() ? "ok" : "failed";
+  out.run.error = out.status.ok() ? "" : out.status.message();
+  TESSERA_RETURN_IF_ERROR(sources.FinishRun(out.run));
+  TESSERA_ASSIGN_OR_RETURN(const auto runs, sources.Runs(name, 1));
+  if (!runs.empty() && runs.front().id == id) out.run = runs.front();
+  return out;
+}
+
+StatusOr<std::vector<RunOutcome>> RunSources(store::Store& store, const privacy::OwnerKey& key,
+                                             const std::vector<std::string>& names,
+                                             const RunOptions& options) {
+  SourceStore sources(store.db());
+  std::vector<std::string> chosen = names;
+  if (chosen.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(const auto all, sources.List());
+    for (const auto& c : all) chosen.push_back(c.name);
+  } else {
+    for (const auto& n : chosen) TESSERA_RETURN_IF_ERROR(sources.Get(n).status());
+  }
+  std::vector<RunOutcome> out;
+  for (const auto& n : chosen) {
+    TESSERA_ASSIGN_OR_RETURN(RunOutcome o, RunSource(store, key, n, options));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace tessera::sources

@@ -1,0 +1,407 @@
+// Pulls from a stand-in shop on the loopback (stand_in_test_support.h), into both stores:
+// paging, the cursor, retries, refused credentials, bad bodies, and a run stopped between a
+// page's commit and its cursor, run again.
+
+#include "tessera/sources/pull.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <array>
+#include <tuple>
+
+#include "sources/stand_in_test_support.h"
+#include "store/test_stores.h"
+#include "tessera/sources/source_store.h"
+
+namespace tessera::sources {
+namespace {
+
+using store::Backend;
+using store::BackendName;
+using testing::Fault;
+using testing::ShopifyOrder;
+using testing::StandInShop;
+using testing::WooOrder;
+
+constexpr int64_t kT0 = 1709286000;  // 2024-03-01T09:40:00Z
+constexpr const char* kToken = "shpat_test_token_0123456789";
+constexpr const char* kKey = "ck_test_key";
+constexpr const char* kSecret = "cs_test_secret";
+
+using StoredOrder = std::tuple<std::string, uint32_t, int64_t, int64_t, uint8_t>;
+
+class PullTest : public store::StoreFixture {
+ protected:
+  void SetUp() override {
+    OpenNewStore("pull.db", &SourceStore::Schema());
+    if (IsSkipped() || HasFatalFailure()) return;
+    std::array<uint8_t, 32> bytes;
+    bytes.fill(7);
+    key_ = std::make_unique<privacy::OwnerKey>(privacy::OwnerKey::FromBytes(bytes));
+    ::setenv("TESSERA_TEST_SHOP_TOKEN", kToken, 1);
+    ::setenv("TESSERA_TEST_WC_KEY", kKey, 1);
+    ::setenv("TESSERA_TEST_WC_SECRET", kSecret, 1);
+    options_.page_size = 5;
+    options_.retry.time_scale = 0.001;
+    options_.retry.on_wait = [this](double s, const std::string& reason) {
+      waits_.emplace_back(s, reason);
+    };
+  }
+
+  void AddShopify(store::Store& s, const std::string& name = "shop") {
+    SourceConfig c;
+    c.name = name;
+    c.kind = SourceKind::kShopify;
+    c.url = shop_.url();
+    c.token.env = "TESSERA_TEST_SHOP_TOKEN";
+    const Status added = SourceStore(s.db()).Add(c);
+    ASSERT_TRUE(added.ok()) << added.ToString();
+  }
+  void AddWoo(store::Store& s, const std::string& name = "woo") {
+    SourceConfig c;
+    c.name = name;
+    c.kind = SourceKind::kWooCommerce;
+    c.url = shop_.url() + "/";
+    c.key.env = "TESSERA_TEST_WC_KEY";
+    c.secret.env = "TESSERA_TEST_WC_SECRET";
+    const Status added = SourceStore(s.db()).Add(c);
+    ASSERT_TRUE(added.ok()) << added.ToString();
+  }
+
+  RunOutcome Run(store::Store& s, const std::string& name) {
+    auto out = RunSource(s, *key_, name, options_);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? *out : RunOutcome{};
+  }
+
+  static std::vector<StoredOrder> Orders(store::Store& s) {
+    std::vector<StoredOrder> out;
+    const Status scanned = s.ScanOrders([&](const store::OrderColumns& c) {
+      for (size_t i = 0; i < c.size(); ++i) {
+        out.emplace_back(std::string(c.token(i)), c.customer[i], c.ordered_at[i], c.amount_minor[i],
+                         c.kind[i]);
+      }
+      return OkStatus();
+    });
+    EXPECT_TRUE(scanned.ok()) << scanned.ToString();
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::unique_ptr<store::Store> SecondStore(const std::string& name) {
+    auto s = store::Store::Open(stores_.NewLocation(GetParam(), name), true);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  StandInShop shop_{kToken, kKey, kSecret};
+  std::unique_ptr<privacy::OwnerKey> key_;
+  RunOptions options_;
+  std::vector<std::pair<double, std::string>> waits_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, PullTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+std::vector<nlohmann::json> ShopifyOrders(int n, int first = 0, int64_t t0 = kT0) {
+  std::vector<nlohmann::json> out;
+  for (int i = first; i < first + n; ++i) out.push_back(ShopifyOrder(i, t0 + i * 60));
+  return out;
+}
+
+TEST_P(PullTest, ShopifyPullsEveryPageThenOnlyWhatChanged) {
+  AddShopify(*store_);
+  shop_.SetOrders(ShopifyOrders(12));
+  RunOutcome first = Run(*store_, "shop");
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  EXPECT_EQ(first.run.outcome, "ok");
+  EXPECT_EQ(first.run.pages, 3u);  // 5 + 5 + 2
+  EXPECT_EQ(first.run.orders_seen, 12u);
+  EXPECT_EQ(first.run.orders_stored, 12u);
+  EXPECT_EQ(first.run.rejects, 0u);
+  EXPECT_FALSE(first.run.finished_at.empty());
+  EXPECT_EQ(Orders(*store_).size(), 12u);
+  const auto targets = shop_.targets();
+  ASSERT_EQ(targets.size(), 3u);
+  EXPECT_NE(targets[0].find("status=any&limit=5&order=updated_at%20asc"), std::string::npos)
+      << targets[0];
+  EXPECT_EQ(targets[0].find("updated_at_min"), std::string::npos);
+  EXPECT_NE(targets[1].find("page_info="), std::string::npos);
+
+  auto cursor = SourceStore(store_->db()).Cursor("shop");
+  ASSERT_TRUE(cursor.ok());
+  EXPECT_EQ(cursor->updated_at, kT0 + 11 * 60);
+  EXPECT_EQ(cursor->ids, std::vector<std::string>{"450789011"});
+
+  // Nothing new: one request from the cursor, nothing stored.
+  RunOutcome again = Run(*store_, "shop");
+  EXPECT_EQ(again.run.outcome, "ok");
+  EXPECT_EQ(again.run.orders_seen, 0u);
+  EXPECT_EQ(again.run.orders_stored, 0u);
+  EXPECT_NE(shop_.targets().back().find("updated_at_min=2024-03-01T09%3A51%3A00Z"),
+            std::string::npos)
+      << shop_.targets().back();
+
+  // Two orders more: only they are read.
+  auto more = ShopifyOrders(14);
+  shop_.SetOrders(more);
+  RunOutcome third = Run(*store_, "shop");
+  EXPECT_EQ(third.run.orders_seen, 2u);
+  EXPECT_EQ(third.run.orders_stored, 2u);
+  EXPECT_EQ(Orders(*store_).size(), 14u);
+
+  auto runs = SourceStore(store_->db()).Runs("shop", 10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_EQ((*runs)[0].id, third.run.id);  // newest first
+  EXPECT_EQ((*runs)[2].orders_stored, 12u);
+  EXPECT_EQ((*runs)[2].trigger, "pull");
+}
+
+TEST_P(PullTest, ShopifyOrdersBecomeThePresetsRecords) {
+  AddShopify(*store_);
+  std::vector<nlohmann::json> orders = {ShopifyOrder(1, kT0), ShopifyOrder(2, kT0 + 1, "refunded"),
+                                        ShopifyOrder(3, kT0 + 2, "pending"),
+                                        ShopifyOrder(4, kT0 + 3, "partially_refunded")};
+  orders[3]["refunds"] = nlohmann::json::parse(
+      R"([{"transactions": [{"kind": "refund", "status": "success", "amount": "5.90"},
+                            {"kind": "refund", "status": "failure", "amount": "3.00"}]}])");
+  orders[0]["line_items"].push_back(orders[0]["line_items"][0]);  // the same item twice
+  orders[0]["total_price"] = "45.80";
+  shop_.SetOrders(orders);
+  RunOutcome r = Run(*store_, "shop");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  const auto stored = Orders(*store_);
+  ASSERT_EQ(stored.size(), 3u);  // the pending order is skipped
+  // Purchases at their totals net of successful refunds; the refunded order void.
+  std::vector<int64_t> purchases;
+  int voids = 0;
+  for (const auto& o : stored) {
+    if (std::get<4>(o) == static_cast<uint8_t>(io::OrderKind::kPurchase)) {
+      purchases.push_back(std::get<3>(o));
+    } else if (std::get<4>(o) == static_cast<uint8_t>(io::OrderKind::kVoid)) {
+      ++voids;
+    }
+  }
+  std::sort(purchases.begin(), purchases.end());
+  EXPECT_EQ(purchases, (std::vector<int64_t>{2000, 4580}));
+  EXPECT_EQ(voids, 1);
+  // Created 10:00 at +01:00.
+  EXPECT_EQ(std::get<2>(stored[0]), 1709283600);
+  // The store knows the cheese twice over (quantities summed), and the loader saw no duplicate.
+  EXPECT_EQ(r.run.rejects, 0u);
+}
+
+TEST_P(PullTest, WooCommercePullsEveryPageByNumberFromTheCursor) {
+  AddWoo(*store_);
+  std::vector<nlohmann::json> orders;
+  for (int i = 0; i < 12; ++i) orders.push_back(WooOrder(i, kT0 + i * 60));
+  shop_.SetOrders(orders);
+  RunOutcome first = Run(*store_, "woo");
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  EXPECT_EQ(first.run.orders_stored, 12u);
+  EXPECT_EQ(first.run.pages, 3u);
+  EXPECT_EQ(Orders(*store_).size(), 12u);
+  const auto targets = shop_.targets();
+  EXPECT_NE(targets[0].find("/wp-json/wc/v3/orders?per_page=5&page=1&orderby=modified&order=asc"),
+            std::string::npos)
+      << targets[0];
+  // The second page asks from the cursor, one second early.
+  EXPECT_NE(targets[1].find("modified_after=2024-03-01T09%3A43%3A59"), std::string::npos)
+      << targets[1];
+
+  orders.push_back(WooOrder(12, kT0 + 3600, "cancelled"));
+  orders.push_back(WooOrder(13, kT0 + 3601, "on-hold"));
+  shop_.SetOrders(orders);
+  RunOutcome second = Run(*store_, "woo");
+  EXPECT_EQ(second.run.orders_seen, 2u);
+  EXPECT_EQ(second.run.orders_stored, 1u);  // cancelled: a void order; on-hold: skipped
+  EXPECT_EQ(Orders(*store_).size(), 13u);
+}
+
+TEST_P(PullTest, OrdersOfOneSecondAcrossPagesAreAllStoredOnce) {
+  AddWoo(*store_);
+  AddShopify(*store_);
+  std::vector<nlohmann::json> woo, shopify;
+  for (int i = 0; i < 13; ++i) {
+    woo.push_back(WooOrder(i, kT0));  // all in the same second
+  }
+  shop_.SetOrders(woo);
+  RunOutcome w = Run(*store_, "woo");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+  EXPECT_EQ(w.run.orders_stored, 13u);
+  EXPECT_EQ(Orders(*store_).size(), 13u);
+  auto cursor = SourceStore(store_->db()).Cursor("woo");
+  ASSERT_TRUE(cursor.ok());
+  EXPECT_EQ(cursor->ids.size(), 13u);
+  RunOutcome again = Run(*store_, "woo");
+  EXPECT_EQ(again.run.orders_seen, 0u);
+
+  for (int i = 0; i < 11; ++i) shopify.push_back(ShopifyOrder(i, kT0));
+  shop_.SetOrders(shopify);
+  RunOutcome s = Run(*store_, "shop");
+  EXPECT_EQ(s.run.orders_stored, 11u);
+  RunOutcome s2 = Run(*store_, "shop");
+  EXPECT_EQ(s2.run.orders_seen, 0u);
+  EXPECT_EQ(Orders(*store_).size(), 24u);
+}
+
+TEST_P(PullTest, RetriesAfter429ForRetryAfterAndAfter500) {
+  AddShopify(*store_);
+  shop_.SetOrders(ShopifyOrders(7));
+  shop_.AddFault({429, "2", ""});
+  shop_.FaultAtRequest(3, {500, "", ""});  // page 2's first try
+  RunOutcome r = Run(*store_, "shop");
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.run.orders_stored, 7u);
+  ASSERT_EQ(waits_.size(), 2u);
+  EXPECT_EQ(waits_[0], std::make_pair(2.0, std::string("HTTP 429")));
+  EXPECT_EQ(waits_[1], std::make_pair(1.0, std::string("HTTP 500")));
+  EXPECT_EQ(shop_.requests(), 4);
+}
+
+TEST_P(PullTest, GivesUpAfterTheLastAttemptWithBackoffCapped) {
+  AddWoo(*store_);
+  shop_.SetOrders({WooOrder(1, kT0)});
+  options_.retry.max_attempts = 4;
+  options_.retry.base_seconds = 2;
+  options_.retry.max_wait_seconds = 5;
+  for (int i = 0; i < 4; ++i) shop_.AddFault({503, "", ""});
+  RunOutcome r = Run(*store_, "woo");
+  EXPECT_EQ(r.status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.run.outcome, "failed");
+  EXPECT_NE(r.run.error.find("source 'woo' page 1"), std::string::npos) << r.run.error;
+  EXPECT_NE(r.run.error.find("gave up after 4 attempts"), std::string::npos) << r.run.error;
+  ASSERT_EQ(waits_.size(), 3u);
+  EXPECT_EQ(waits_[0].first, 2.0);
+  EXPECT_EQ(waits_[1].first, 4.0);
+  EXPECT_EQ(waits_[2].first, 5.0);
+  EXPECT_TRUE(Orders(*store_).empty());
+}
+
+TEST_P(PullTest, RefusedCredentialsFailAtOnceNamingTheSource) {
+  AddShopify(*store_);
+  AddWoo(*store_);
+  shop_.SetOrders(ShopifyOrders(3));
+  ::setenv("TESSERA_TEST_SHOP_TOKEN", "shpat_wrong_token_987", 1);
+  RunOutcome r = Run(*store_, "shop");
+  EXPECT_EQ(r.status.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(r.run.error.find("source 'shop' page 1: the shop refused the credentials (HTTP 401)"),
+            std::string::npos)
+      << r.run.error;
+  EXPECT_NE(r.run.error.find("$TESSERA_TEST_SHOP_TOKEN"), std::string::npos);
+  EXPECT_EQ(r.run.error.find("shpat_"), std::string::npos);
+  EXPECT_EQ(shop_.requests(), 0);  // the stand-in counts requests it let in
+  EXPECT_TRUE(waits_.empty());
+  EXPECT_EQ(shop_.targets().size(), 1u);
+
+  ::setenv("TESSERA_TEST_WC_SECRET", "cs_wrong", 1);
+  RunOutcome w = Run(*store_, "woo");
+  EXPECT_EQ(w.status.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(w.run.error.find("$TESSERA_TEST_WC_KEY and $TESSERA_TEST_WC_SECRET"), std::string::npos)
+      << w.run.error;
+
+  ::unsetenv("TESSERA_TEST_WC_SECRET");
+  RunOutcome unset = Run(*store_, "woo");
+  EXPECT_EQ(unset.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unset.run.error.find("TESSERA_TEST_WC_SECRET"), std::string::npos);
+}
+
+TEST_P(PullTest, ABadBodyFailsThePageNamingSourcePageAndReasonAndIsResumed) {
+  AddShopify(*store_);
+  shop_.SetOrders(ShopifyOrders(12));
+  shop_.FaultAtRequest(2, {0, "", "{\"orders\": [{\"id\": 1, \"email\": \"leak@example.com\""});
+  RunOutcome r = Run(*store_, "shop");
+  EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.run.error.find("source 'shop' page 2: the body is not JSON"), std::string::npos)
+      << r.run.error;
+  EXPECT_EQ(r.run.error.find("leak"), std::string::npos);
+  EXPECT_EQ(r.run.pages, 1u);
+  EXPECT_EQ(Orders(*store_).size(), 5u);  // page 1 only
+
+  // A page of the wrong shape: an order without its total.
+  auto broken = ShopifyOrders(12);
+  broken[7].erase("total_price");
+  shop_.SetOrders(broken);
+  RunOutcome shape = Run(*store_, "shop");
+  EXPECT_NE(shape.run.error.find("source 'shop' page 1: order 4 of the page: 'total_price' is "
+                                 "missing"),
+            std::string::npos)
+      << shape.run.error;
+  EXPECT_EQ(Orders(*store_).size(), 5u);
+
+  shop_.SetOrders(ShopifyOrders(12));
+  RunOutcome resumed = Run(*store_, "shop");
+  ASSERT_TRUE(resumed.status.ok()) << resumed.status.ToString();
+  EXPECT_EQ(resumed.run.orders_stored, 7u);
+  EXPECT_EQ(Orders(*store_).size(), 12u);
+}
+
+// A run stopped after a page's orders are committed and before its cursor moves (the worst
+// moment for a kill), then run again, ends as an uninterrupted pull: 0 lost, 0 duplicated.
+TEST_P(PullTest, AStoppedRunRunAgainEqualsAnUninterruptedPull) {
+  for (const SourceKind kind : {SourceKind::kShopify, SourceKind::kWooCommerce}) {
+    SCOPED_TRACE(std::string(SourceKindName(kind)));
+    std::vector<nlohmann::json> orders;
+    for (int i = 0; i < 23; ++i) {
+      // Pairs of orders share a second, so that pages end inside a second.
+      orders.push_back(kind == SourceKind::kShopify ? ShopifyOrder(i, kT0 + i / 2)
+                                                    : WooOrder(i, kT0 + i / 2));
+    }
+    shop_.SetOrders(orders);
+    const std::string name = kind == SourceKind::kShopify ? "shop" : "woo";
+    auto uninterrupted = SecondStore("whole-" + name + ".db");
+    ASSERT_NE(uninterrupted, nullptr);
+    auto stopped = SecondStore("stopped-" + name + ".db");
+    ASSERT_NE(stopped, nullptr);
+    for (store::Store* s : {uninterrupted.get(), stopped.get()}) {
+      kind == SourceKind::kShopify ? AddShopify(*s) : AddWoo(*s);
+    }
+    RunOutcome whole = Run(*uninterrupted, name);
+    ASSERT_TRUE(whole.status.ok()) << whole.status.ToString();
+    ASSERT_EQ(Orders(*uninterrupted).size(), 23u);
+
+    // Each run commits one page more and stops after the next page's commit (page numbers
+    // count per run, from the cursor).
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const int stop_at = attempt == 0 ? 1 : 2;
+      RunOptions o = options_;
+      o.after_page_loaded = [stop_at](int page) {
+        return page == stop_at ? UnavailableError("killed after page {}", page) : OkStatus();
+      };
+      auto r = RunSource(*stopped, *key_, name, o);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->run.outcome, "failed");
+    }
+    RunOutcome rest = Run(*stopped, name);
+    ASSERT_TRUE(rest.status.ok()) << rest.status.ToString();
+    EXPECT_EQ(Orders(*stopped), Orders(*uninterrupted));
+    auto stats = stopped->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->orders, 23u);
+    EXPECT_EQ(stats->customers, (*uninterrupted->Stats()).customers);
+  }
+}
+
+TEST_P(PullTest, RunSourcesRunsEachAndReportsEachOutcome) {
+  AddShopify(*store_);
+  AddWoo(*store_);
+  shop_.SetOrders(ShopifyOrders(3));
+  ::unsetenv("TESSERA_TEST_WC_KEY");
+  auto all = RunSources(*store_, *key_, {}, options_);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].run.source, "shop");
+  EXPECT_EQ((*all)[0].run.outcome, "ok");
+  EXPECT_EQ((*all)[1].run.source, "woo");
+  EXPECT_EQ((*all)[1].run.outcome, "failed");
+  EXPECT_NE((*all)[1].run.error.find("the environment variable TESSERA_TEST_WC_KEY"),
+            std::string::npos)
+      << (*all)[1].run.error;
+  EXPECT_EQ(RunSources(*store_, *key_, {"nope"}, options_).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tessera::sources

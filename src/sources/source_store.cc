@@ -1,0 +1,391 @@
+#include "tessera/sources/source_store.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace tessera::sources {
+namespace {
+
+using Json = nlohmann::json;
+
+// Released migrations are never edited; a change is a new migration.
+constexpr store::Migration kMigrations[] = {
+    // 1: sources (where their credentials are, never the credentials), a cursor per source,
+    // and the record of every run.
+    {R"sql(
+CREATE TABLE sources (
+  name        TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL,
+  url         TEXT NOT NULL,
+  credentials TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE TABLE source_cursors (
+  name       TEXT PRIMARY KEY,
+  updated_at INTEGER NOT NULL,
+  ids        TEXT NOT NULL
+);
+CREATE TABLE source_runs (
+  id            INTEGER PRIMARY KEY,
+  source        TEXT    NOT NULL,
+  via           TEXT    NOT NULL,
+  started_at    TEXT    NOT NULL,
+  finished_at   TEXT,
+  pages         INTEGER NOT NULL DEFAULT 0,
+  orders_seen   INTEGER NOT NULL DEFAULT 0,
+  orders_stored INTEGER NOT NULL DEFAULT 0,
+  rejects       INTEGER NOT NULL DEFAULT 0,
+  outcome       TEXT    NOT NULL,
+  error         TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX source_runs_by_source ON source_runs(source, id);
+)sql",
+     R"sql(
+CREATE TABLE IF NOT EXISTS sources (
+  name        text        PRIMARY KEY,
+  kind        text        NOT NULL,
+  url         text        NOT NULL,
+  credentials text        NOT NULL,
+  created_at  timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS source_cursors (
+  name       text   PRIMARY KEY,
+  updated_at bigint NOT NULL,
+  ids        text   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS source_runs (
+  id            bigserial   PRIMARY KEY,
+  source        text        NOT NULL,
+  via           text        NOT NULL,
+  started_at    timestamptz NOT NULL,
+  finished_at   timestamptz,
+  pages         bigint      NOT NULL DEFAULT 0,
+  orders_seen   bigint      NOT NULL DEFAULT 0,
+  orders_stored bigint      NOT NULL DEFAULT 0,
+  rejects       bigint      NOT NULL DEFAULT 0,
+  outcome       text        NOT NULL,
+  error         text        NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS source_runs_by_source ON source_runs(source, id);
+)sql"},
+};
+constexpr store::Schema kSchema{"sources", kMigrations};
+
+Json SecretJson(const SecretRef& s) {
+  Json j = Json::object();
+  if (!s.env.empty()) j["env"] = s.env;
+  if (!s.file.empty()) j["file"] = s.file;
+  return j;
+}
+
+SecretRef SecretOf(const Json& j, const char* name) {
+  SecretRef s;
+  if (!j.contains(name) || !j[name].is_object()) return s;
+  const Json& o = j[name];
+  if (o.contains("env") && o["env"].is_string()) s.env = o["env"].get<std::string>();
+  if (o.contains("file") && o["file"].is_string()) s.file = o["file"].get<std::string>();
+  return s;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.starts_with("127.");
+}
+
+Status CheckSecretRef(const SecretRef& s, std::string_view option) {
+  if (!s.env.empty() && !s.file.empty()) {
+    return InvalidArgumentError("{}: give an environment variable or a file, not both", option);
+  }
+  if (!s.env.empty()) {
+    const bool ok = std::all_of(s.env.begin(), s.env.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!ok || (s.env[0] >= '0' && s.env[0] <= '9')) {
+      return InvalidArgumentError(
+          "{}: the value given is not the name of an environment variable (give the variable's "
+          "name, never the secret itself)",
+          option);
+    }
+  }
+  return OkStatus();
+}
+
+SourceRun RunOf(const store::SqlRow& row) {
+  SourceRun r;
+  r.id = row.Int(0);
+  r.source = row.Text(1);
+  r.trigger = row.Text(2);
+  r.started_at = row.Text(3);
+  r.finished_at = row.Text(4);
+  r.pages = static_cast<uint64_t>(row.Int(5));
+  r.orders_seen = static_cast<uint64_t>(row.Int(6));
+  r.orders_stored = static_cast<uint64_t>(row.Int(7));
+  r.rejects = static_cast<uint64_t>(row.Int(8));
+  r.outcome = row.Text(9);
+  r.error = row.Text(10);
+  return r;
+}
+
+}  // namespace
+
+std::string_view SourceKindName(SourceKind kind) {
+  return kind == SourceKind::kShopify ? "shopify" : "woocommerce";
+}
+
+StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
+  if (name == "shopify") return SourceKind::kShopify;
+  if (name == "woocommerce") return SourceKind::kWooCommerce;
+  return InvalidArgumentError("unknown source kind '{}' (shopify, woocommerce)", name);
+}
+
+std::string SecretRef::Describe() const {
+  if (!env.empty()) return "$" + env;
+  if (!file.empty()) return "file " + file;
+  return "-";
+}
+
+Status ValidateSourceConfig(const SourceConfig& c) {
+  if (c.name.empty() || c.name.size() > 64 ||
+      !std::all_of(c.name.begin(), c.name.end(),
+                   [](char ch) {
+                     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                            (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+                   }) ||
+      c.name[0] == '.' || c.name[0] == '-' || c.name[0] == '_') {
+    return InvalidArgumentError(
+        "a source name is 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or "
+        "digit");
+  }
+  const bool https = c.url.starts_with("https://");
+  if (!https && !c.url.starts_with("http://")) {
+    return InvalidArgumentError("source '{}': the URL must start with https://", c.name);
+  }
+  const std::string_view rest = std::string_view(c.url).substr(https ? 8 : 7);
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.empty() || authority.find('@') != std::string_view::npos ||
+      rest.find_first_of("?# \t") != std::string_view::npos) {
+    return InvalidArgumentError(
+        "source '{}': the URL must be https://host[:port][/path], without credentials, query "
+        "or fragment",
+        c.name);
+  }
+  if (!https) {
+    std::string_view host = authority;
+    if (host.starts_with('[')) {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    if (!IsLoopbackHost(host)) {
+      return InvalidArgumentError(
+          "source '{}': credentials are sent to the shop, so its URL must be https:// (http:// "
+          "only for a stand-in on the loopback, 127.0.0.1 or localhost)",
+          c.name);
+    }
+  }
+  TESSERA_RETURN_IF_ERROR(CheckSecretRef(c.token, "--token-env/--token-file"));
+  TESSERA_RETURN_IF_ERROR(CheckSecretRef(c.key, "--key-env/--credentials-file"));
+  TESSERA_RETURN_IF_ERROR(CheckSecretRef(c.secret, "--secret-env"));
+  TESSERA_RETURN_IF_ERROR(
+      CheckSecretRef(c.webhook_secret, "--webhook-secret-env/--webhook-secret-file"));
+  if (c.kind == SourceKind::kShopify) {
+    if (c.token.empty()) {
+      return InvalidArgumentError(
+          "source '{}': a Shopify source needs its access token: --token-env VAR or --token-file "
+          "FILE",
+          c.name);
+    }
+    if (!c.key.empty() || !c.secret.empty()) {
+      return InvalidArgumentError(
+          "source '{}': a Shopify source takes a token, not a consumer key and secret", c.name);
+    }
+  } else {
+    if (!c.token.empty()) {
+      return InvalidArgumentError(
+          "source '{}': a WooCommerce source takes a consumer key and secret, not a token", c.name);
+    }
+    const bool file = !c.key.file.empty();
+    if (file ? !c.secret.empty() : (c.key.env.empty() || c.secret.env.empty())) {
+      return InvalidArgumentError(
+          "source '{}': a WooCommerce source needs its consumer key and secret: --key-env VAR "
+          "and --secret-env VAR, or --credentials-file FILE",
+          c.name);
+    }
+  }
+  return OkStatus();
+}
+
+const store::Schema& SourceStore::Schema() { return kSchema; }
+
+Status SourceStore::Add(const SourceConfig& c) {
+  TESSERA_RETURN_IF_ERROR(ValidateSourceConfig(c));
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  Json credentials = Json::object();
+  if (!c.token.empty()) credentials["token"] = SecretJson(c.token);
+  if (!c.key.empty()) credentials["key"] = SecretJson(c.key);
+  if (!c.secret.empty()) credentials["secret"] = SecretJson(c.secret);
+  if (!c.webhook_secret.empty()) credentials["webhook_secret"] = SecretJson(c.webhook_secret);
+  std::string url = c.url;
+  while (url.ends_with('/')) url.pop_back();
+  const std::string kind(SourceKindName(c.kind));
+  const std::string text = credentials.dump();
+  TESSERA_ASSIGN_OR_RETURN(
+      const uint64_t added,
+      db_.Execute("INSERT INTO sources(name, kind, url, credentials, created_at) VALUES ($1, $2, "
+                  "$3, $4, " +
+                      db_.NowSql() + ") ON CONFLICT DO NOTHING",
+                  {c.name, kind, url, text}));
+  if (added != 1) {
+    return AlreadyExistsError(
+        "a source named '{}' exists (remove it first with `tessera source remove {}`)", c.name,
+        c.name);
+  }
+  return OkStatus();
+}
+
+StatusOr<std::vector<SourceConfig>> SourceStore::List() {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  std::vector<SourceConfig> out;
+  Status bad;
+  TESSERA_RETURN_IF_ERROR(
+      db_.Query("SELECT name, kind, url, credentials, " + db_.IsoTimestampSql("created_at") +
+                    " FROM sources ORDER BY name" +
+                    (db_.dialect() == store::Dialect::kPostgres ? " COLLATE \"C\"" : ""),
+                {}, [&](const store::SqlRow& row) -> Status {
+                  SourceConfig c;
+                  c.name = row.Text(0);
+                  auto kind = ParseSourceKind(row.Text(1));
+                  if (!kind.ok())
+                    return DataLossError("source '{}': {}", c.name, kind.status().message());
+                  c.kind = *kind;
+                  c.url = row.Text(2);
+                  const Json j = Json::parse(row.Text(3), nullptr, false);
+                  if (!j.is_object())
+                    return DataLossError("source '{}': its credentials entry is corrupt", c.name);
+                  c.token = SecretOf(j, "token");
+                  c.key = SecretOf(j, "key");
+                  c.secret = SecretOf(j, "secret");
+                  c.webhook_secret = SecretOf(j, "webhook_secret");
+                  c.created_at = row.Text(4);
+                  out.push_back(std::move(c));
+                  return OkStatus();
+                }));
+  return out;
+}
+
+StatusOr<SourceConfig> SourceStore::Get(const std::string& name) {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<SourceConfig> all, List());
+  for (auto& c : all) {
+    if (c.name == name) return std::move(c);
+  }
+  return NotFoundError("no source named '{}' (see `tessera source list`)", name);
+}
+
+StatusOr<bool> SourceStore::Remove(const std::string& name) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  bool removed = false;
+  TESSERA_RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+    TESSERA_ASSIGN_OR_RETURN(const uint64_t n,
+                             db_.Execute("DELETE FROM sources WHERE name = $1", {name}));
+    TESSERA_RETURN_IF_ERROR(
+        db_.Execute("DELETE FROM source_cursors WHERE name = $1", {name}).status());
+    removed = n > 0;
+    return OkStatus();
+  }));
+  return removed;
+}
+
+StatusOr<SourceCursor> SourceStore::Cursor(const std::string& name) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  SourceCursor cursor;
+  TESSERA_RETURN_IF_ERROR(db_.Query("SELECT updated_at, ids FROM source_cursors WHERE name = $1",
+                                    {name}, [&](const store::SqlRow& row) -> Status {
+                                      cursor.updated_at = row.Int(0);
+                                      const Json ids = Json::parse(row.Text(1), nullptr, false);
+                                      if (!ids.is_array()) {
+                                        return DataLossError("source '{}': its cursor is corrupt",
+                                                             name);
+                                      }
+                                      for (const Json& id : ids) {
+                                        if (id.is_string())
+                                          cursor.ids.push_back(id.get<std::string>());
+                                      }
+                                      return OkStatus();
+                                    }));
+  return cursor;
+}
+
+Status SourceStore::AdvanceCursor(const std::string& name, const SourceCursor& next) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  return db_.Transaction([&]() -> Status {
+    TESSERA_ASSIGN_OR_RETURN(SourceCursor current, Cursor(name));
+    SourceCursor merged;
+    if (next.updated_at > current.updated_at) {
+      merged = next;
+    } else if (next.updated_at == current.updated_at) {
+      merged = std::move(current);
+      for (const std::string& id : next.ids) {
+        if (std::find(merged.ids.begin(), merged.ids.end(), id) == merged.ids.end()) {
+          merged.ids.push_back(id);
+        }
+      }
+    } else {
+      return OkStatus();  // never back
+    }
+    const std::string ids = Json(merged.ids).dump();
+    return db_
+        .Execute(
+            "INSERT INTO source_cursors(name, updated_at, ids) VALUES ($1, $2, $3) ON CONFLICT "
+            "(name) DO UPDATE SET updated_at = excluded.updated_at, ids = excluded.ids",
+            {name, merged.updated_at, ids})
+        .status();
+  });
+}
+
+StatusOr<int64_t> SourceStore::BeginRun(const std::string& name, std::string_view trigger) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  int64_t id = 0;
+  TESSERA_RETURN_IF_ERROR(
+      db_.Query("INSERT INTO source_runs(source, via, started_at, outcome) VALUES ($1, $2, " +
+                    db_.NowSql() + ", 'running') RETURNING id",
+                {name, trigger}, [&](const store::SqlRow& row) {
+                  id = row.Int(0);
+                  return OkStatus();
+                }));
+  if (id == 0) return InternalError("source '{}': the run could not be recorded", name);
+  return id;
+}
+
+Status SourceStore::FinishRun(const SourceRun& r) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  TESSERA_ASSIGN_OR_RETURN(
+      const uint64_t n,
+      db_.Execute("UPDATE source_runs SET finished_at = " + db_.NowSql() +
+                      ", pages = $1, orders_seen = $2, orders_stored = $3, rejects = $4, "
+                      "outcome = $5, error = $6 WHERE id = $7",
+                  {r.pages, r.orders_seen, r.orders_stored, r.rejects, r.outcome, r.error, r.id}));
+  if (n != 1) return InternalError("source '{}': run {} is not recorded", r.source, r.id);
+  return OkStatus();
+}
+
+StatusOr<std::vector<SourceRun>> SourceStore::Runs(const std::string& name, size_t limit) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  std::vector<SourceRun> out;
+  const std::string columns =
+      "SELECT id, source, via, " + db_.IsoTimestampSql("started_at") + ", " +
+      db_.IsoTimestampSql("finished_at") +
+      ", pages, orders_seen, orders_stored, rejects, outcome, error FROM source_runs";
+  const auto collect = [&](const store::SqlRow& row) {
+    out.push_back(RunOf(row));
+    return OkStatus();
+  };
+  const int64_t n = static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX));
+  if (name.empty()) {
+    TESSERA_RETURN_IF_ERROR(db_.Query(columns + " ORDER BY id DESC LIMIT $1", {n}, collect));
+  } else {
+    TESSERA_RETURN_IF_ERROR(
+        db_.Query(columns + " WHERE source = $1 ORDER BY id DESC LIMIT $2", {name, n}, collect));
+  }
+  return out;
+}
+
+}  // namespace tessera::sources
