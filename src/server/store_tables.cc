@@ -6,16 +6,21 @@
 #include "tessera/collab/budget_ledger.h"
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
+#include "tessera/destinations/destination_store.h"
 #include "tessera/server/api_keys.h"
 
 namespace tessera::server {
 
 std::span<const store::Schema* const> AllSchemas() {
-  static const store::Schema* const kAll[] = {
-      &store::Store::OrderSchema(),    &analytics::SnapshotStore::Schema(),
-      &ApiKeyStore::Schema(),          &audience::AudienceStore::Schema(),
-      &collab::PartyStore::Schema(),   &collab::GrantStore::Schema(),
-      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema()};
+  static const store::Schema* const kAll[] = {&store::Store::OrderSchema(),
+                                              &analytics::SnapshotStore::Schema(),
+                                              &ApiKeyStore::Schema(),
+                                              &audience::AudienceStore::Schema(),
+                                              &collab::PartyStore::Schema(),
+                                              &collab::GrantStore::Schema(),
+                                              &collab::BudgetLedger::Schema(),
+                                              &collab::AuditLog::Schema(),
+                                              &destinations::DestinationStore::Schema()};
   return kAll;
 }
 
