@@ -153,5 +153,7 @@ void AddCollabCommands(CLI::App& app, int* rc);
 void UpdateAudienceIndex(store::Store& store, const std::string& location, bool quiet);
 // `tessera match` (audience_commands.cc).
 void AddMatchCommand(CLI::App& app, int* rc);
+// `tessera destination add|list|run|log|retry|remove` (destination_commands.cc).
+void AddDestinationCommands(CLI::App& app, int* rc);
 
 }  // namespace tessera

@@ -761,6 +761,7 @@ int main(int argc, char** argv) {
   AddAudienceCommands(app, &rc);
   AddCollabCommands(app, &rc);
   AddMatchCommand(app, &rc);
+  AddDestinationCommands(app, &rc);
 
   try {
     app.parse(argc, argv);
