@@ -12,8 +12,8 @@ tessera=$(realpath "$1")
 work=$(mktemp -d)
 receiver=""
 cleanup() {
-  [ -n "$receiver" ] && kill "$receiver" 2>/dev/null && wait "$receiver" 2>/dev/null
-  rm -rf "$work"
+  if [ -n "$receiver" ]; then kill "$receiver" 2>/dev/null; wait "$receiver" 2>/dev/null || true; fi
+  cd / && rm -rf "$work"
 }
 trap cleanup EXIT
 cd "$work"
