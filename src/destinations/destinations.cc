@@ -78,8 +78,53 @@ Status ValidateDestination(const Destination& d) {
   return OkStatus();
 }
 
+namespace {
+
+// The segment with this key, else with this English or German name (case-insensitive); -1.
+int FindSegment(const std::vector<analytics::SnapshotSegment>& segments, std::string_view name) {
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i].key == name) return static_cast<int>(i);
+  }
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (EqualsIgnoreCase(segments[i].key, name) || EqualsIgnoreCase(segments[i].name_en, name) ||
+        EqualsIgnoreCase(segments[i].name_de, name)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+std::string SegmentKeys(const std::vector<analytics::SnapshotSegment>& segments) {
+  std::string out;
+  for (const auto& s : segments) (out += out.empty() ? "" : ", ") += s.key;
+  return out;
+}
+
+// A typo in --follows is caught when the destination is added, where it can be: an audience
+// must be saved, a segment one of the newest snapshot's (any, before the first snapshot).
+Status CheckFollowed(store::Store& store, const Follows& f) {
+  if (f.type == Follows::Type::kAudience) {
+    TESSERA_ASSIGN_OR_RETURN(auto audiences, audience::AudienceStore(store).List());
+    for (const auto& a : audiences) {
+      if (a.name == f.name) return OkStatus();
+    }
+    return NotFoundError(
+        "no saved audience named '{}' (save it first with `tessera audience save`)", f.name);
+  }
+  analytics::SnapshotStore snapshots(store);
+  TESSERA_ASSIGN_OR_RETURN(auto list, snapshots.List());
+  if (list.empty()) return OkStatus();
+  TESSERA_ASSIGN_OR_RETURN(auto segments, snapshots.Segments(list.back().id));
+  if (FindSegment(segments, f.name) >= 0) return OkStatus();
+  return NotFoundError("the newest snapshot has no segment '{}'; its segments: {}", f.name,
+                       SegmentKeys(segments));
+}
+
+}  // namespace
+
 Status AddDestination(store::Store& store, const Destination& d) {
   TESSERA_RETURN_IF_ERROR(ValidateDestination(d));
+  TESSERA_RETURN_IF_ERROR(CheckFollowed(store, *Follows::Parse(d.follows)));
   return DestinationStore(store).Add(d);
 }
 
@@ -108,20 +153,10 @@ class MemberSource {
         TESSERA_ASSIGN_OR_RETURN(auto s, analytics::LoadSnapshot(store_, 0, true));
         snapshot_ = std::move(s);
       }
-      const auto& segments = snapshot_->segments;
-      int found = -1;
-      for (size_t i = 0; i < segments.size() && found < 0; ++i) {
-        if (segments[i].key == follows.name) found = static_cast<int>(i);
-      }
-      for (size_t i = 0; i < segments.size() && found < 0; ++i) {
-        if (EqualsIgnoreCase(segments[i].key, follows.name) ||
-            EqualsIgnoreCase(segments[i].name_en, follows.name) ||
-            EqualsIgnoreCase(segments[i].name_de, follows.name)) {
-          found = static_cast<int>(i);
-        }
-      }
+      const int found = FindSegment(snapshot_->segments, follows.name);
       if (found < 0) {
-        return NotFoundError("snapshot {} has no segment '{}'", snapshot_->info.id, follows.name);
+        return NotFoundError("snapshot {} has no segment '{}'; its segments: {}",
+                             snapshot_->info.id, follows.name, SegmentKeys(snapshot_->segments));
       }
       m.snapshot_id = snapshot_->info.id;
       for (const auto& p : snapshot_->profiles) {

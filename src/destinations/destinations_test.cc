@@ -20,6 +20,7 @@
 #include "audience/test_support.h"
 #include "destinations/delivery.h"
 #include "tessera/analytics/snapshots.h"
+#include "tessera/audience/audience_store.h"
 #include "tessera/audience/audiences.h"
 #include "tessera/audience/expression.h"
 #include "tessera/audience/index.h"
@@ -436,7 +437,11 @@ TEST_P(DestinationsTest, AnAudienceIsFollowedThroughTheAudienceIndex) {
   ASSERT_EQ(receiver.requests().size(), 1u);
   EXPECT_EQ(Strings(receiver.requests()[0].body["entered"]), expected);
 
-  ASSERT_TRUE(AddDestination(*store_, Webhook("other", receiver.url(), "audience:nope")).ok());
+  // An audience deleted after the destination was added: the run says so.
+  EXPECT_EQ(AddDestination(*store_, Webhook("other", receiver.url(), "audience:nope")).code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(AddDestination(*store_, Webhook("other", receiver.url(), "audience:vips")).ok());
+  ASSERT_TRUE(*audience::AudienceStore(*store_).Delete("vips"));
   auto missing = Run("other");
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status.code(), StatusCode::kNotFound);
@@ -534,10 +539,22 @@ TEST_P(DestinationsTest, AddListAndRemove) {
   csv.kind = DestinationKind::kCsv;
   csv.follows = "audience:vips";
   csv.dir = "/tmp";
+  const Status no_audience = AddDestination(*store_, csv);
+  EXPECT_EQ(no_audience.code(), StatusCode::kNotFound);
+  EXPECT_NE(no_audience.message().find("no saved audience named 'vips'"), std::string::npos);
+  auto index = audience::BuildIndex(*store_);
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE(audience::SaveAudience(*store_, *index, "vips", "segment = 'champions'", false).ok());
   ASSERT_TRUE(AddDestination(*store_, csv).ok());
+  const Status typo = AddDestination(*store_, Webhook("c-hook", receiver.url(), "segment:champs"));
+  EXPECT_EQ(typo.code(), StatusCode::kNotFound);
+  EXPECT_NE(typo.message().find("no segment 'champs'; its segments: champions, loyal"),
+            std::string::npos)
+      << typo.message();
+  EXPECT_TRUE(AddDestination(*store_, Webhook("c-hook", receiver.url(), "segment:VIPs")).ok());
   auto list = DestinationStore(*store_).List();
   ASSERT_TRUE(list.ok());
-  ASSERT_EQ(list->size(), 2u);
+  ASSERT_EQ(list->size(), 3u);
   EXPECT_EQ((*list)[0].name, "a-drop");
   EXPECT_EQ((*list)[1].secret_env, kSecretVar);
   ASSERT_TRUE(Run("b-hook").ok());

@@ -46,7 +46,10 @@ struct Follows {
 // kind's settings (webhook: an http:// or https:// URL, exactly one of secret_env and
 // secret_file, batch_size >= 1; csv: a dir). Errors: kInvalidArgument naming the rule.
 Status ValidateDestination(const Destination& destination);
-// Validates and adds it. Errors: those of ValidateDestination, kAlreadyExists, the store's.
+// Validates and adds it; what it follows must exist: a saved audience, or a segment of the
+// newest snapshot (by key, or English or German name; any segment before the first snapshot).
+// Errors: those of ValidateDestination, kNotFound (no such audience or segment; the message
+// lists the segments), kAlreadyExists, the store's.
 Status AddDestination(store::Store& store, const Destination& destination);
 
 // How deliveries are retried. The waits are a function so that tests (and a scheduler) need
