@@ -321,7 +321,9 @@ std::string DestinationRun::ToText() const {
         d.attempts == 1 ? "" : "s", d.last_error.empty() ? "" : " (" + d.last_error + ")");
   }
   if (unchanged) out += fmt::format("{}: no change since the last delivery\n", destination);
-  if (!status.ok() && deliveries.empty()) {
+  // A failure the last delivery does not already explain (e.g. after a retried one succeeded).
+  if (!status.ok() &&
+      (deliveries.empty() || deliveries.back().status == DeliveryStatus::kDelivered)) {
     out += fmt::format("{}: not delivered: {}\n", destination, status.message());
   }
   return out;

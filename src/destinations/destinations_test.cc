@@ -455,6 +455,7 @@ TEST_P(DestinationsTest, TheMinimumExportSizeHoldsForDestinationsToo) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->status.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(run->status.message().find("minimum export size 100000"), std::string::npos);
+  EXPECT_EQ(run->ToText().rfind("hook: not delivered: segment:champions has ", 0), 0u);
   EXPECT_TRUE(receiver.requests().empty());
   EXPECT_TRUE(DestinationStore(*store_).Log("hook")->empty());
 }
