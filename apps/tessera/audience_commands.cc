@@ -389,8 +389,8 @@ void AddMatchCommand(CLI::App& app, int* rc) {
   static bool quiet = false;
   auto* match = app.add_subcommand(
       "match",
-      "On the data owner's side: the CRM rows of an audience export, or its hashed e-mails for "
-      "Google Ads or Meta");
+      "On the data owner's side: the CRM rows of an audience export, its hashed e-mails for "
+      "Google Ads or Meta, or its contacts for the owner's Klaviyo, Mailchimp or Brevo");
   match->add_option("--crm", crm, "The owner's CRM file (CSV with customer ids and/or e-mails)")
       ->required();
   match
@@ -406,8 +406,10 @@ void AddMatchCommand(CLI::App& app, int* rc) {
       ->add_option("--format", format,
                    "rows (the CRM rows), google (Customer Match: Email, and Phone, First "
                    "Name, Last Name, Country, Zip where the CRM file has them; gmail dots "
-                   "removed) or meta (Custom Audiences: email), hashed as each platform asks")
-      ->check(CLI::IsMember({"rows", "google", "meta"}))
+                   "removed) or meta (Custom Audiences: email), hashed as each platform asks; "
+                   "klaviyo, mailchimp or brevo: the owner's own contacts in the clear, in each "
+                   "e-mail tool's import columns (docs/audiences.md)")
+      ->check(CLI::IsMember({"rows", "google", "meta", "klaviyo", "mailchimp", "brevo"}))
       ->capture_default_str();
   match->add_option("--output,-o", output, "Write to this file instead of stdout");
   match->add_flag("--quiet,-q", quiet, "No summary on stderr");

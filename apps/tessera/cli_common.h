@@ -155,5 +155,7 @@ void UpdateAudienceIndex(store::Store& store, const std::string& location, bool 
 void AddSourceCommands(CLI::App& app, int* rc);
 // `tessera match` (audience_commands.cc).
 void AddMatchCommand(CLI::App& app, int* rc);
+// `tessera destination add|list|run|log|retry|remove` (destination_commands.cc).
+void AddDestinationCommands(CLI::App& app, int* rc);
 
 }  // namespace tessera

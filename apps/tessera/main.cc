@@ -762,6 +762,7 @@ int main(int argc, char** argv) {
   AddCollabCommands(app, &rc);
   AddMatchCommand(app, &rc);
   AddSourceCommands(app, &rc);
+  AddDestinationCommands(app, &rc);
 
   try {
     app.parse(argc, argv);

@@ -19,8 +19,40 @@ StatusOr<MatchFormat> ParseMatchFormat(std::string_view text) {
   if (text == "rows") return MatchFormat::kRows;
   if (text == "google") return MatchFormat::kGoogle;
   if (text == "meta") return MatchFormat::kMeta;
-  return InvalidArgumentError("--format: expected rows, google or meta, got '{}'", text);
+  if (text == "klaviyo") return MatchFormat::kKlaviyo;
+  if (text == "mailchimp") return MatchFormat::kMailchimp;
+  if (text == "brevo") return MatchFormat::kBrevo;
+  return InvalidArgumentError(
+      "--format: expected rows, google, meta, klaviyo, mailchimp or brevo, got '{}'", text);
 }
+
+namespace {
+
+std::string_view FormatName(MatchFormat format) {
+  switch (format) {
+    case MatchFormat::kRows:
+      return "rows";
+    case MatchFormat::kGoogle:
+      return "google";
+    case MatchFormat::kMeta:
+      return "meta";
+    case MatchFormat::kKlaviyo:
+      return "klaviyo";
+    case MatchFormat::kMailchimp:
+      return "mailchimp";
+    case MatchFormat::kBrevo:
+      return "brevo";
+  }
+  return "?";
+}
+
+// The formats for the owner's own e-mail tools: contacts in the clear.
+bool IsContactFormat(MatchFormat format) {
+  return format == MatchFormat::kKlaviyo || format == MatchFormat::kMailchimp ||
+         format == MatchFormat::kBrevo;
+}
+
+}  // namespace
 
 std::string Sha256Hex(std::string_view text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -140,10 +172,22 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
     }
   }
   const bool address = address_cols[0] >= 0;
+  // The e-mail tools' columns: a phone (Klaviyo, Brevo) and each name where present.
+  int first_name_col = -1, last_name_col = -1;
+  if (IsContactFormat(format)) {
+    if (format != MatchFormat::kMailchimp) {
+      phone_col = FindColumn(columns, mapping.columns[static_cast<size_t>(io::Field::kPhone)]);
+    }
+    first_name_col =
+        FindColumn(columns, {"first_name", "firstname", "first name", "given_name", "vorname"});
+    last_name_col = FindColumn(
+        columns, {"last_name", "lastname", "last name", "surname", "family_name", "nachname"});
+  }
+  const bool phone_allowed = format == MatchFormat::kGoogle || format == MatchFormat::kKlaviyo ||
+                             format == MatchFormat::kBrevo;
   if (format != MatchFormat::kRows && email_col < 0 && phone_col < 0) {
     return InvalidArgumentError("{}: the {} format needs an e-mail column{} (mapping {})", crm_path,
-                                format == MatchFormat::kGoogle ? "google" : "meta",
-                                format == MatchFormat::kGoogle ? " or a phone column" : "",
+                                FormatName(format), phone_allowed ? " or a phone column" : "",
                                 mapping.name);
   }
   TESSERA_RETURN_IF_ERROR(crm->Select(columns));
@@ -166,6 +210,21 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
     }
   } else if (format == MatchFormat::kMeta) {
     buffer += "email";
+  } else if (IsContactFormat(format)) {
+    // Each tool's own import column names (Klaviyo "Import contacts from a CSV"; Mailchimp's
+    // default audience fields; Brevo's contact attributes EMAIL, FIRSTNAME, LASTNAME, SMS).
+    const bool brevo = format == MatchFormat::kBrevo;
+    std::vector<std::string_view> header;
+    if (email_col >= 0) {
+      header.push_back(brevo                               ? "EMAIL"
+                       : format == MatchFormat::kMailchimp ? "Email Address"
+                                                           : "Email");
+    }
+    if (phone_col >= 0 && !brevo) header.push_back("Phone Number");
+    if (first_name_col >= 0) header.push_back(brevo ? "FIRSTNAME" : "First Name");
+    if (last_name_col >= 0) header.push_back(brevo ? "LASTNAME" : "Last Name");
+    if (phone_col >= 0 && brevo) header.push_back("SMS");
+    for (size_t i = 0; i < header.size(); ++i) (buffer += i ? "," : "") += header[i];
   } else {
     // Google's own header names (support.google.com/google-ads/answer/7659867).
     std::vector<std::string_view> header;
@@ -208,6 +267,34 @@ StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::st
       for (size_t i = 0; i < row.fields.size(); ++i) {
         buffer += (i ? "," : "") + CsvEscape(row.fields[i]);
       }
+      buffer += "\r\n";
+      ++summary.written;
+    } else if (IsContactFormat(format)) {
+      // The owner's own contact, in the clear: the e-mail normalized, the phone in E.164.
+      std::string email, phone;
+      if (email_col >= 0) {
+        auto e = privacy::NormalizeEmail(row.fields[email_col]);
+        if (e.ok()) email = std::move(*e);
+      }
+      if (phone_col >= 0) {
+        auto p = privacy::NormalizePhone(row.fields[phone_col], phone_defaults);
+        if (p.ok()) phone = std::move(*p);
+      }
+      if (email.empty() && phone.empty()) {
+        ++summary.without_email;
+        continue;
+      }
+      const bool brevo = format == MatchFormat::kBrevo;
+      std::vector<std::string> cells;
+      if (email_col >= 0) cells.push_back(email);
+      if (phone_col >= 0 && !brevo) cells.push_back(phone);
+      if (first_name_col >= 0) cells.emplace_back(TrimWhitespace(row.fields[first_name_col]));
+      if (last_name_col >= 0) cells.emplace_back(TrimWhitespace(row.fields[last_name_col]));
+      if (phone_col >= 0 && brevo) cells.push_back(phone);
+      std::string line;
+      for (size_t i = 0; i < cells.size(); ++i) (line += i ? "," : "") += CsvEscape(cells[i]);
+      if (!hashes.insert(line).second) continue;
+      buffer += line;
       buffer += "\r\n";
       ++summary.written;
     } else {

@@ -344,6 +344,67 @@ TEST(MatchAudience, GoogleGetsItsFullColumnSetWhereTheCrmFileHasIt) {
   EXPECT_EQ(meta.without_email, 2u);
 }
 
+TEST(MatchAudience, EmailToolsGetTheOwnersContactsInTheirImportColumns) {
+  const auto dir = testing::TestDir();
+  std::ofstream(dir / "crm.csv")
+      << "customer_id,email,phone,first_name,last_name\n"
+      << "K1, Jane.Doe@Example.com ,030 123456,\"Mary, Ann\",Doe\n"
+      << "K1,jane.doe@example.com,030 123456,\"Mary, Ann\",Doe\n"  // the same contact again
+      << "K2,,+1 (650) 555-1212,Max,Muster\n"                      // a phone only
+      << "K3,not an address,,Kim,Lee\n"                            // nothing usable
+      << "K9,out@example.com,,Out,Side\n";                         // not in the audience
+  auto p = privacy::Pseudonymizer::Create(testing::TestKey());
+  ASSERT_TRUE(p.ok());
+  std::ofstream audience(dir / "audience.csv");
+  audience << "uuid\n";
+  for (const char* id : {"K1", "K2", "K3"}) {
+    audience << p->Pseudonym(privacy::IdentifierKind::kCustomerNumber, id).ToString() << "\n";
+  }
+  audience.close();
+  io::Mapping mapping = *io::LoadMapping("generic");
+  mapping.default_phone_country = *io::FindPhoneCountry("DE");
+  const auto run = [&](MatchFormat format) {
+    std::FILE* out = std::fopen((dir / "out.csv").c_str(), "wb");
+    auto summary = MatchAudience(testing::TestKey(), (dir / "crm.csv").string(), mapping,
+                                 (dir / "audience.csv").string(), format, out);
+    std::fclose(out);
+    EXPECT_TRUE(summary.ok()) << summary.status().ToString();
+    return std::make_pair(summary.ok() ? *summary : MatchSummary(),
+                          Lines(ReadFile((dir / "out.csv").string())));
+  };
+  EXPECT_EQ(*ParseMatchFormat("klaviyo"), MatchFormat::kKlaviyo);
+  EXPECT_EQ(*ParseMatchFormat("mailchimp"), MatchFormat::kMailchimp);
+  EXPECT_EQ(*ParseMatchFormat("brevo"), MatchFormat::kBrevo);
+  EXPECT_NE(ParseMatchFormat("hubspot").status().message().find("klaviyo, mailchimp or brevo"),
+            std::string::npos);
+
+  const auto [klaviyo, k] = run(MatchFormat::kKlaviyo);
+  EXPECT_EQ(klaviyo.matched_rows, 4u);
+  EXPECT_EQ(klaviyo.without_email, 1u);  // K3
+  EXPECT_EQ(klaviyo.written, 2u);        // K1 once
+  EXPECT_EQ(k, (std::vector<std::string>{"Email,Phone Number,First Name,Last Name",
+                                         "jane.doe@example.com,+4930123456,\"Mary, Ann\",Doe",
+                                         ",+16505551212,Max,Muster"}));
+  const auto [mailchimp, m] = run(MatchFormat::kMailchimp);
+  EXPECT_EQ(mailchimp.without_email, 2u);  // K2 has no e-mail, and Mailchimp takes no phone
+  EXPECT_EQ(m, (std::vector<std::string>{"Email Address,First Name,Last Name",
+                                         "jane.doe@example.com,\"Mary, Ann\",Doe"}));
+  const auto [brevo, b] = run(MatchFormat::kBrevo);
+  EXPECT_EQ(b, (std::vector<std::string>{"EMAIL,FIRSTNAME,LASTNAME,SMS",
+                                         "jane.doe@example.com,\"Mary, Ann\",Doe,+4930123456",
+                                         ",Max,Muster,+16505551212"}));
+
+  // Without an e-mail column, Mailchimp has nothing to import.
+  std::ofstream(dir / "crm_phones.csv") << "customer_id,phone\nK2,+1 650 555 1212\n";
+  std::FILE* out = std::fopen((dir / "out.csv").c_str(), "wb");
+  auto refused = MatchAudience(testing::TestKey(), (dir / "crm_phones.csv").string(), mapping,
+                               (dir / "audience.csv").string(), MatchFormat::kMailchimp, out);
+  std::fclose(out);
+  EXPECT_NE(refused.status().message().find("the mailchimp format needs an e-mail column (mapping"),
+            std::string::npos)
+      << refused.status().message();
+}
+
 TEST(MatchAudience, NeedsAnIdentifierColumnAndAUuidColumn) {
   const auto dir = testing::TestDir();
   std::ofstream(dir / "crm.csv") << "name,city\nA,B\n";

@@ -7,18 +7,24 @@
 #include "tessera/collab/budget_ledger.h"
 #include "tessera/collab/grant.h"
 #include "tessera/collab/party.h"
+#include "tessera/destinations/destination_store.h"
 #include "tessera/server/api_keys.h"
 #include "tessera/sources/source_store.h"
 
 namespace tessera::server {
 
 std::span<const store::Schema* const> AllSchemas() {
-  static const store::Schema* const kAll[] = {
-      &store::Store::OrderSchema(),    &analytics::SnapshotStore::Schema(),
-      &ApiKeyStore::Schema(),          &audience::AudienceStore::Schema(),
-      &collab::PartyStore::Schema(),   &collab::GrantStore::Schema(),
-      &collab::BudgetLedger::Schema(), &collab::AuditLog::Schema(),
-      &sources::SourceStore::Schema(), &ScheduleSchema()};
+  static const store::Schema* const kAll[] = {&store::Store::OrderSchema(),
+                                              &analytics::SnapshotStore::Schema(),
+                                              &ApiKeyStore::Schema(),
+                                              &audience::AudienceStore::Schema(),
+                                              &collab::PartyStore::Schema(),
+                                              &collab::GrantStore::Schema(),
+                                              &collab::BudgetLedger::Schema(),
+                                              &collab::AuditLog::Schema(),
+                                              &sources::SourceStore::Schema(),
+                                              &destinations::DestinationStore::Schema(),
+                                              &ScheduleSchema()};
   return kAll;
 }
 

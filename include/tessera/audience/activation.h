@@ -6,9 +6,11 @@
 // Audiences.
 //
 // Privacy: runs where the key is. Reads identifiers from the owner's CRM file and writes the
-// owner's own rows (rows) or SHA-256 hashes of normalized e-mails, phones and names (google,
-// meta; Google's country and zip as they are, as Google asks); keeps no identifier, writes
-// none to the store, a log or an error (messages name lines and reasons).
+// owner's own rows (rows), SHA-256 hashes of normalized e-mails, phones and names (google,
+// meta; Google's country and zip as they are, as Google asks), or the owner's own contacts in
+// the clear for its own e-mail tool (klaviyo, mailchimp, brevo: never for a destination, never
+// a third party); keeps no identifier, writes none to the store, a log or an error (messages
+// name lines and reasons).
 
 #include <cstdint>
 #include <cstdio>
@@ -28,8 +30,13 @@ enum class MatchFormat {
             // "First Name", "Last Name", "Country", "Zip"), normalized as Google asks
             // (PlatformEmail, PlatformPhone, GoogleName); SHA-256 hex but Country and Zip
   kMeta,    // Meta Custom Audiences: header "email", SHA-256 hex of the normalized e-mail
+  // The owner's own e-mail tools, raw (not hashed: the owner imports its own contacts into its
+  // own account), with each tool's CSV import columns where the CRM file has them:
+  kKlaviyo,    // "Email", "Phone Number" (E.164), "First Name", "Last Name"
+  kMailchimp,  // "Email Address", "First Name", "Last Name"
+  kBrevo,      // "EMAIL", "FIRSTNAME", "LASTNAME", "SMS" (E.164)
 };
-// Errors: kInvalidArgument unless "rows", "google" or "meta".
+// Errors: kInvalidArgument unless "rows", "google", "meta", "klaviyo", "mailchimp" or "brevo".
 StatusOr<MatchFormat> ParseMatchFormat(std::string_view text);
 
 struct MatchSummary {
@@ -53,8 +60,13 @@ struct MatchSummary {
 // columns Phone (the mapping's phone column), and First Name, Last Name, Country and Zip
 // (columns first_name/firstname/vorname, last_name/lastname/surname/nachname,
 // country/country_code/land, zip/postal_code/postcode/plz) when the CRM file has all four.
-// Errors: kInvalidArgument (the CRM file has neither a customer id nor an e-mail column; google
-// and meta: no e-mail column, and for google no phone column either; the audience file has no
+// klaviyo, mailchimp and brevo write each distinct contact once: the e-mail normalized
+// (trimmed, lower case), the phone in E.164 (klaviyo, brevo; the mapping's phone column), the
+// first and last name trimmed (the columns google reads, each where present); a matched row
+// without a usable e-mail (klaviyo, brevo: nor phone) counts in without_email.
+// Errors: kInvalidArgument (the CRM file has neither a customer id nor an e-mail column; google,
+// meta and mailchimp: no e-mail column, and for google, klaviyo and brevo no phone column
+// either; the audience file has no
 // uuid column or a line that is not a UUID), file errors, kInternal on a write failure.
 StatusOr<MatchSummary> MatchAudience(const privacy::OwnerKey& key, const std::string& crm_path,
                                      const io::Mapping& mapping, const std::string& audience_path,

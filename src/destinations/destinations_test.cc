@@ -1,0 +1,625 @@
+// Destinations against a real receiver on loopback (httplib::Server, random port) that checks
+// every signature, and against CSV drops; both stores. Generated orders -> store -> snapshot
+// -> delivery; a second snapshot with a known change of one segment.
+
+#include "tessera/destinations/destinations.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/stat.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "audience/test_support.h"
+#include "destinations/delivery.h"
+#include "tessera/analytics/snapshots.h"
+#include "tessera/audience/audience_store.h"
+#include "tessera/audience/audiences.h"
+#include "tessera/audience/expression.h"
+#include "tessera/audience/index.h"
+
+namespace tessera::destinations {
+namespace {
+
+using store::Backend;
+namespace fs = std::filesystem;
+
+constexpr char kSecretVar[] = "TESSERA_TEST_WEBHOOK_SECRET";
+constexpr char kSecret[] = "whsec_test_0123456789abcdef";
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::set<std::string> UuidLines(const std::string& text) {
+  std::set<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (header) {
+      EXPECT_EQ(line, "uuid");
+      header = false;
+      continue;
+    }
+    out.insert(line);
+  }
+  return out;
+}
+
+// A webhook receiver: verifies each request's signature (a request with a bad one is answered
+// 401 and counted as bad), records it, and answers with the scripted statuses (then 200).
+class Receiver {
+ public:
+  struct Request {
+    std::string key;
+    nlohmann::json body;
+  };
+  struct Answer {
+    int status = 200;
+    std::string retry_after;
+  };
+
+  Receiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const std::string sig = req.get_header_value("X-Tessera-Signature");
+      // t=<unix>,v1=<hex>: recompute over "t.body" with the shared secret.
+      const size_t comma = sig.find(",v1=");
+      const bool shaped = sig.starts_with("t=") && comma != std::string::npos;
+      const int64_t t = shaped ? std::stoll(sig.substr(2, comma - 2)) : 0;
+      if (!shaped || SignatureHeader(kSecret, t, req.body) != sig) {
+        ++bad_signatures_;
+        res.status = 401;
+        return;
+      }
+      requests_.push_back(
+          {req.get_header_value("X-Tessera-Delivery"), nlohmann::json::parse(req.body)});
+      Answer a;
+      if (!answers_.empty()) {
+        a = answers_.front();
+        answers_.pop_front();
+      }
+      res.status = a.status;
+      if (!a.retry_after.empty()) res.set_header("Retry-After", a.retry_after);
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  void Script(std::vector<Answer> answers) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    answers_.assign(answers.begin(), answers.end());
+  }
+  std::vector<Request> requests() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return requests_;
+  }
+  int bad_signatures() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bad_signatures_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::deque<Answer> answers_;
+  std::vector<Request> requests_;
+  int bad_signatures_ = 0;
+};
+
+std::set<std::string> Strings(const nlohmann::json& array) {
+  std::set<std::string> out;
+  for (const auto& v : array) out.insert(v.get<std::string>());
+  return out;
+}
+
+std::set<std::string> Strings(const std::vector<privacy::Uuid>& uuids) {
+  std::set<std::string> out;
+  for (const auto& u : uuids) out.insert(u.ToString());
+  return out;
+}
+
+class DestinationsTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    TESSERA_SKIP_WITHOUT_POSTGRES(GetParam());
+    ::setenv(kSecretVar, kSecret, 1);
+    dir_ = audience::testing::TestDir();
+    const std::string csv = audience::testing::GenerateCsv(dir_, 400, 10, 23);
+    location_ = GetParam() == Backend::kSqlite
+                    ? (dir_ / "store.db").string()
+                    : stores_.NewLocation(Backend::kPostgres, "destinations");
+    store_ = audience::testing::LoadAndSnapshot(location_, csv);
+    ASSERT_NE(store_, nullptr);
+    ASSERT_TRUE(audience::SetMinExportSize(*store_, audience::testing::TestKey(), 1).ok());
+    policy_.initial_backoff = std::chrono::milliseconds(100);
+    policy_.max_backoff = std::chrono::milliseconds(5000);
+    policy_.max_attempts = 3;
+    policy_.timeout = std::chrono::milliseconds(2000);
+    policy_.sleep = [this](std::chrono::milliseconds ms) { waits_.push_back(ms.count()); };
+  }
+
+  // The members of `key` at the newest snapshot.
+  std::set<std::string> Segment(const std::string& key) {
+    auto m = CurrentMembers(*store_, *Follows::Parse("segment:" + key), nullptr);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? Strings(m->uuids) : std::set<std::string>();
+  }
+
+  // Keeps a second snapshot like the newest, but with `moved_out` members of `key` moved to
+  // another segment and `moved_in` customers of other segments moved into it; sets them.
+  void SnapshotWithKnownChange(const std::string& key, int moved_out, int moved_in) {
+    auto s = analytics::LoadSnapshot(*store_, 0, true);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    int target = -1, other = -1;
+    for (size_t i = 0; i < s->segments.size(); ++i) {
+      if (s->segments[i].key == key) target = static_cast<int>(i);
+    }
+    ASSERT_GE(target, 0);
+    other = target == 0 ? 1 : 0;
+    left_.clear();
+    entered_.clear();
+    for (auto& p : s->profiles) {
+      const std::string u = s->uuids[p.customer].ToString();
+      if (p.segment == target && static_cast<int>(left_.size()) < moved_out) {
+        p.segment = static_cast<uint16_t>(other);
+        left_.insert(u);
+      } else if (p.segment != target && static_cast<int>(entered_.size()) < moved_in) {
+        p.segment = static_cast<uint16_t>(target);
+        entered_.insert(u);
+      }
+    }
+    auto id = analytics::SnapshotStore(*store_).Save(s->info, s->segments, s->profiles, s->uuids);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+  }
+
+  Destination Webhook(const std::string& name, const std::string& url,
+                      const std::string& follows = "segment:champions") {
+    Destination d;
+    d.name = name;
+    d.kind = DestinationKind::kWebhook;
+    d.follows = follows;
+    d.url = url;
+    d.secret_env = kSecretVar;
+    return d;
+  }
+
+  StatusOr<DestinationRun> Run(const std::string& name) {
+    DeliverOptions options;
+    options.policy = policy_;
+    auto runs = DeliverAll(*store_, {name}, options);
+    if (!runs.ok()) return runs.status();
+    EXPECT_EQ(runs->size(), 1u);
+    return (*runs)[0];
+  }
+
+  store::TestStores stores_;
+  fs::path dir_;
+  std::string location_;
+  std::unique_ptr<store::Store> store_;
+  DeliveryPolicy policy_;
+  std::vector<int64_t> waits_;
+  std::set<std::string> entered_, left_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DestinationsTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         store::BackendName);
+
+TEST_P(DestinationsTest, AWebhookGetsEveryoneFirstThenWhoEnteredAndWhoLeft) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("crm-hook", receiver.url())).ok());
+  const std::set<std::string> champions = Segment("champions");
+  ASSERT_GT(champions.size(), 5u);
+
+  auto first = Run("crm-hook");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->status.ok()) << first->status.ToString();
+  ASSERT_EQ(first->deliveries.size(), 1u);
+  EXPECT_EQ(first->deliveries[0].status, DeliveryStatus::kDelivered);
+  auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(receiver.bad_signatures(), 0);
+  const auto& body = requests[0].body;
+  EXPECT_EQ(body["destination"], "crm-hook");
+  EXPECT_EQ(body["follows"], "segment:champions");
+  EXPECT_EQ(body["snapshot_id"], 1);
+  EXPECT_EQ(Strings(body["entered"]), champions);
+  EXPECT_TRUE(body["left"].empty());
+  EXPECT_EQ(requests[0].key, body["delivery_id"].get<std::string>() + "-1");
+
+  SnapshotWithKnownChange("champions", 3, 2);
+  auto second = Run("crm-hook");
+  ASSERT_TRUE(second.ok() && second->status.ok());
+  requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].body["snapshot_id"], 2);
+  EXPECT_EQ(Strings(requests[1].body["entered"]), entered_);
+  EXPECT_EQ(Strings(requests[1].body["left"]), left_);
+  EXPECT_NE(requests[1].body["delivery_id"], requests[0].body["delivery_id"]);
+  ASSERT_EQ(second->deliveries.size(), 1u);
+  EXPECT_EQ(second->deliveries[0].entered, 2u);
+  EXPECT_EQ(second->deliveries[0].left, 3u);
+
+  // Nothing changed: nothing is sent, nothing logged.
+  auto third = Run("crm-hook");
+  ASSERT_TRUE(third.ok() && third->status.ok());
+  EXPECT_TRUE(third->unchanged);
+  EXPECT_EQ(receiver.requests().size(), 2u);
+  auto log = DestinationStore(*store_).Log("crm-hook");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[0].snapshot_id, 2);  // newest first
+  EXPECT_EQ((*log)[0].status, DeliveryStatus::kDelivered);
+  EXPECT_FALSE((*log)[0].delivered_at.empty());
+
+  auto baseline = DestinationStore(*store_).Baseline("crm-hook");
+  ASSERT_TRUE(baseline.ok());
+  EXPECT_EQ(Strings(*baseline), Segment("champions"));
+
+  if (GetParam() == Backend::kSqlite) {  // the secret is nowhere in the store file
+    store_.reset();
+    for (const char* suffix : {"", "-wal"}) {
+      EXPECT_EQ(ReadFile(location_ + suffix).find(kSecret), std::string::npos);
+    }
+  }
+}
+
+TEST_P(DestinationsTest, ARetryAfterA500CarriesTheSameDeliveryIdAndBody) {
+  Receiver receiver;
+  receiver.Script({{500, ""}, {200, ""}});
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);  // the receiver got the first one, but answered 500
+  EXPECT_EQ(requests[0].key, requests[1].key);
+  EXPECT_EQ(requests[0].body, requests[1].body);
+  EXPECT_EQ(run->deliveries[0].attempts, 2u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(waits_, std::vector<int64_t>{100});
+}
+
+TEST_P(DestinationsTest, BackoffDoublesAndRetryAfterIsHonouredUpToTheCap) {
+  Receiver receiver;
+  receiver.Script({{503, ""}, {429, "2"}, {429, "3600"}, {502, ""}, {200, ""}});
+  policy_.max_attempts = 5;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  // 100 ms, then Retry-After 2 s, then 3600 s capped at 5 s, then the doubled backoff (800).
+  EXPECT_EQ(waits_, (std::vector<int64_t>{100, 2000, 5000, 800}));
+  EXPECT_EQ(run->deliveries[0].attempts, 5u);
+}
+
+TEST_P(DestinationsTest, ADeadDeliveryIsRetriedFirstByTheNextRunAndNothingIsSkipped) {
+  Receiver receiver;
+  receiver.Script({{503, ""}, {503, ""}, {503, ""}});
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const std::set<std::string> champions = Segment("champions");
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok());
+  EXPECT_FALSE(run->status.ok());
+  EXPECT_NE(run->status.message().find("dead after 3 attempts"), std::string::npos)
+      << run->status.message();
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDead);
+  EXPECT_EQ(run->deliveries[0].last_error, "batch 1 of 1: the receiver answered HTTP 503");
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("hook")->empty());  // not advanced
+  const std::string dead_key = receiver.requests()[0].key;
+
+  // A new snapshot meanwhile; the receiver is back.
+  SnapshotWithKnownChange("champions", 2, 4);
+  auto next = Run("hook");
+  ASSERT_TRUE(next.ok() && next->status.ok()) << next->status.ToString();
+  ASSERT_EQ(next->deliveries.size(), 2u);
+  EXPECT_EQ(next->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(next->deliveries[0].attempts, 4u);
+  EXPECT_EQ(next->deliveries[1].snapshot_id, 2);
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 5u);
+  EXPECT_EQ(requests[3].key, dead_key);  // the same delivery, the same content
+  EXPECT_EQ(Strings(requests[3].body["entered"]), champions);
+  EXPECT_EQ(Strings(requests[4].body["entered"]), entered_);
+  EXPECT_EQ(Strings(requests[4].body["left"]), left_);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+}
+
+TEST_P(DestinationsTest, A400IsDeadAtOnceWithTheReasonAndRetryRecoversIt) {
+  Receiver receiver;
+  receiver.Script({{400, ""}});
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDead);
+  EXPECT_EQ(run->deliveries[0].attempts, 1u);
+  EXPECT_NE(run->deliveries[0].last_error.find("HTTP 400"), std::string::npos);
+  EXPECT_TRUE(waits_.empty());
+
+  DeliverOptions options;
+  options.policy = policy_;
+  auto retried = RetryOutstanding(*store_, "hook", options);
+  ASSERT_TRUE(retried.ok() && retried->status.ok()) << retried->status.ToString();
+  ASSERT_EQ(retried->deliveries.size(), 1u);
+  EXPECT_EQ(retried->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(retried->deliveries[0].attempts, 2u);
+  auto again = RetryOutstanding(*store_, "hook", options);  // nothing outstanding
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->unchanged);
+  EXPECT_EQ(receiver.requests().size(), 2u);
+}
+
+TEST_P(DestinationsTest, AReceiverThatIsDownMakesTheDeliveryDeadAfterTheAttempts) {
+  int port = 0;
+  {
+    Receiver gone;  // a port that was just free; nothing listens on it any more
+    port = std::stoi(gone.url().substr(17, gone.url().find('/', 17) - 17));
+  }
+  ASSERT_TRUE(
+      AddDestination(*store_, Webhook("hook", "http://127.0.0.1:" + std::to_string(port) + "/hook"))
+          .ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDead);
+  EXPECT_EQ(run->deliveries[0].attempts, 3u);
+  EXPECT_NE(run->deliveries[0].last_error.find("could not be reached"), std::string::npos);
+  EXPECT_EQ(waits_, (std::vector<int64_t>{100, 200}));
+}
+
+TEST_P(DestinationsTest, LargeChangesGoInBatchesEachWithItsOwnKeyAndResumeAfterAFailure) {
+  Receiver receiver;
+  receiver.Script({{200, ""}, {500, ""}});  // the second batch fails once
+  Destination d = Webhook("hook", receiver.url(), "segment:champions");
+  d.batch_size = 4;
+  ASSERT_TRUE(AddDestination(*store_, d).ok());
+  const std::set<std::string> champions = Segment("champions");
+  const size_t batches = (champions.size() + 3) / 4;
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), batches + 1);
+  std::set<std::string> got, keys;
+  for (const auto& r : requests) {
+    EXPECT_LE(r.body["entered"].size(), 4u);
+    EXPECT_EQ(r.body["batches"], batches);
+    for (const auto& u : Strings(r.body["entered"])) got.insert(u);
+    keys.insert(r.key);
+  }
+  EXPECT_EQ(got, champions);
+  EXPECT_EQ(keys.size(), batches);  // batch 2 sent twice, under its own key both times
+  EXPECT_EQ(requests[1].key, requests[2].key);
+  EXPECT_NE(requests[0].key, requests[1].key);
+  EXPECT_EQ(run->deliveries[0].attempts, batches + 1);
+}
+
+TEST_P(DestinationsTest, AnAudienceIsFollowedThroughTheAudienceIndex) {
+  auto index = audience::BuildIndex(*store_);
+  ASSERT_TRUE(index.ok());
+  const std::string expression = "segment in ['champions', 'loyal'] and orders >= 2";
+  ASSERT_TRUE(audience::SaveAudience(*store_, *index, "vips", expression, false).ok());
+  auto e = audience::Expression::Parse(expression, *index);
+  ASSERT_TRUE(e.ok());
+  auto uuids = store_->CustomerPseudonyms();
+  ASSERT_TRUE(uuids.ok());
+  std::set<std::string> expected;
+  for (uint32_t c : e->Evaluate().ToVector()) expected.insert((*uuids)[c].ToString());
+
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url(), "audience:vips")).ok());
+  DeliverOptions options;
+  options.policy = policy_;
+  options.index = &*index;
+  auto runs = DeliverAll(*store_, {}, options);
+  ASSERT_TRUE(runs.ok() && (*runs)[0].status.ok()) << (*runs)[0].status.ToString();
+  ASSERT_EQ(receiver.requests().size(), 1u);
+  EXPECT_EQ(Strings(receiver.requests()[0].body["entered"]), expected);
+
+  // An audience deleted after the destination was added: the run says so.
+  EXPECT_EQ(AddDestination(*store_, Webhook("other", receiver.url(), "audience:nope")).code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(AddDestination(*store_, Webhook("other", receiver.url(), "audience:vips")).ok());
+  ASSERT_TRUE(*audience::AudienceStore(*store_).Delete("vips"));
+  auto missing = Run("other");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status.code(), StatusCode::kNotFound);
+}
+
+TEST_P(DestinationsTest, TheMinimumExportSizeHoldsForDestinationsToo) {
+  ASSERT_TRUE(audience::SetMinExportSize(*store_, audience::testing::TestKey(), 100000).ok());
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(run->status.message().find("minimum export size 100000"), std::string::npos);
+  EXPECT_EQ(run->ToText().rfind("hook: not delivered: segment:champions has ", 0), 0u);
+  EXPECT_TRUE(receiver.requests().empty());
+  EXPECT_TRUE(DestinationStore(*store_).Log("hook")->empty());
+}
+
+TEST_P(DestinationsTest, AMissingSecretSendsNothingAndKeepsTheDeliveryPending) {
+  Receiver receiver;
+  Destination d = Webhook("hook", receiver.url());
+  d.secret_env = "TESSERA_TEST_UNSET_SECRET";
+  ::unsetenv(d.secret_env.c_str());
+  ASSERT_TRUE(AddDestination(*store_, d).ok());
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(run->status.message().find("TESSERA_TEST_UNSET_SECRET"), std::string::npos);
+  EXPECT_TRUE(receiver.requests().empty());
+  auto outstanding = DestinationStore(*store_).Outstanding("hook");
+  ASSERT_TRUE(outstanding.ok() && outstanding->has_value());
+  EXPECT_EQ((*outstanding)->status, DeliveryStatus::kPending);
+  EXPECT_EQ((*outstanding)->attempts, 0u);
+}
+
+TEST_P(DestinationsTest, ACsvDropWritesBothFilesAtomicallyAndThenTheChange) {
+  const fs::path out = dir_ / "drop";
+  fs::create_directories(out);
+  Destination d;
+  d.name = "crm-drop";
+  d.kind = DestinationKind::kCsv;
+  d.follows = "segment:champions";
+  d.dir = out.string();
+  ASSERT_TRUE(AddDestination(*store_, d).ok());
+  const std::set<std::string> champions = Segment("champions");
+  auto run = Run("crm-drop");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  EXPECT_EQ(UuidLines(ReadFile(out / "crm-drop-1-entered.csv")), champions);
+  EXPECT_TRUE(UuidLines(ReadFile(out / "crm-drop-1-left.csv")).empty());
+
+  SnapshotWithKnownChange("champions", 1, 2);
+  run = Run("crm-drop");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  EXPECT_EQ(UuidLines(ReadFile(out / "crm-drop-2-entered.csv")), entered_);
+  EXPECT_EQ(UuidLines(ReadFile(out / "crm-drop-2-left.csv")), left_);
+  std::set<std::string> files;
+  for (const auto& e : fs::directory_iterator(out)) files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"crm-drop-1-entered.csv", "crm-drop-1-left.csv",
+                                          "crm-drop-2-entered.csv", "crm-drop-2-left.csv"}));
+}
+
+TEST_P(DestinationsTest, ACsvDropIntoAReadOnlyFolderFailsClearlyAndKeepsTheBaseline) {
+  fs::path out = dir_ / "read-only";
+  fs::create_directories(out);
+  ::chmod(out.c_str(), 0555);
+  if (::geteuid() == 0) out = "/proc";  // root writes anywhere but there
+  Destination d;
+  d.name = "drop";
+  d.kind = DestinationKind::kCsv;
+  d.follows = "segment:champions";
+  d.dir = out.string();
+  ASSERT_TRUE(AddDestination(*store_, d).ok());
+  auto run = Run("drop");
+  ASSERT_TRUE(run.ok());
+  EXPECT_FALSE(run->status.ok());
+  EXPECT_NE(run->status.message().find("destination 'drop': cannot write " + out.string() +
+                                       "/drop-1-entered.csv"),
+            std::string::npos)
+      << run->status.message();
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kPending);
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("drop")->empty());
+  if (out != "/proc") {
+    EXPECT_TRUE(fs::is_empty(out));  // no temporary file left
+    ::chmod(out.c_str(), 0755);
+  }
+}
+
+TEST_P(DestinationsTest, AddListAndRemove) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("b-hook", receiver.url())).ok());
+  EXPECT_EQ(AddDestination(*store_, Webhook("b-hook", receiver.url())).code(),
+            StatusCode::kAlreadyExists);
+  Destination csv;
+  csv.name = "a-drop";
+  csv.kind = DestinationKind::kCsv;
+  csv.follows = "audience:vips";
+  csv.dir = "/tmp";
+  const Status no_audience = AddDestination(*store_, csv);
+  EXPECT_EQ(no_audience.code(), StatusCode::kNotFound);
+  EXPECT_NE(no_audience.message().find("no saved audience named 'vips'"), std::string::npos);
+  auto index = audience::BuildIndex(*store_);
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE(audience::SaveAudience(*store_, *index, "vips", "segment = 'champions'", false).ok());
+  ASSERT_TRUE(AddDestination(*store_, csv).ok());
+  const Status typo = AddDestination(*store_, Webhook("c-hook", receiver.url(), "segment:champs"));
+  EXPECT_EQ(typo.code(), StatusCode::kNotFound);
+  EXPECT_NE(typo.message().find("no segment 'champs'; its segments: champions, loyal"),
+            std::string::npos)
+      << typo.message();
+  EXPECT_TRUE(AddDestination(*store_, Webhook("c-hook", receiver.url(), "segment:VIPs")).ok());
+  auto list = DestinationStore(*store_).List();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].name, "a-drop");
+  EXPECT_EQ((*list)[1].secret_env, kSecretVar);
+  ASSERT_TRUE(Run("b-hook").ok());
+  EXPECT_TRUE(*DestinationStore(*store_).Remove("b-hook"));
+  EXPECT_FALSE(*DestinationStore(*store_).Remove("b-hook"));
+  EXPECT_TRUE(DestinationStore(*store_).Log("b-hook")->empty());
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("b-hook")->empty());
+  EXPECT_EQ(Run("b-hook").status().code(), StatusCode::kNotFound);
+}
+
+// A known answer, computed once with
+//   printf '%s' '1700000000.{"hello":"world"}' | openssl dgst -sha256 -hmac whsec_0123456789abcdef
+TEST(SignatureHeader, MatchesOpenssl) {
+  EXPECT_EQ(SignatureHeader("whsec_0123456789abcdef", 1700000000, R"({"hello":"world"})"),
+            "t=1700000000,v1=27081fd1d84a8689b430c048f40cfc8f1b82009320edcd4d277d5ebf838bff42");
+}
+
+TEST(Diff, SaysWhoEnteredAndWhoLeft) {
+  std::vector<privacy::Uuid> u(5);
+  for (int i = 0; i < 5; ++i) u[i].bytes[0] = static_cast<uint8_t>(i);
+  const ChangeSet c = Diff({u[0], u[1], u[2]}, {u[1], u[2], u[3], u[4]});
+  EXPECT_EQ(c.entered, (std::vector<privacy::Uuid>{u[3], u[4]}));
+  EXPECT_EQ(c.left, (std::vector<privacy::Uuid>{u[0]}));
+  EXPECT_EQ(Diff({}, {u[0]}).entered.size(), 1u);
+}
+
+TEST(ValidateDestination, NamesTheRuleABadDestinationBreaks) {
+  Destination d;
+  d.name = "hook";
+  d.follows = "segment:champions";
+  d.url = "https://example.com/hook?token=abc";
+  d.secret_env = "HOOK_SECRET";
+  EXPECT_TRUE(ValidateDestination(d).ok());
+  auto with = [&](auto change) {
+    Destination e = d;
+    change(e);
+    return ValidateDestination(e);
+  };
+  EXPECT_NE(with([](Destination& e) { e.name = "../x"; }).message().find("destination name"),
+            std::string::npos);
+  EXPECT_NE(with([](Destination& e) { e.follows = "champions"; }).message().find("segment:<key>"),
+            std::string::npos);
+  EXPECT_NE(with([](Destination& e) { e.follows = "audience:"; }).message().find("empty"),
+            std::string::npos);
+  const Status ftp = with([](Destination& e) { e.url = "ftp://example.com/?token=abc"; });
+  EXPECT_NE(ftp.message().find("http://"), std::string::npos);
+  EXPECT_EQ(ftp.message().find("token"), std::string::npos);  // never the URL
+  EXPECT_NE(with([](Destination& e) { e.secret_file = "/s"; }).message().find("exactly one"),
+            std::string::npos);
+  EXPECT_NE(with([](Destination& e) { e.secret_env = "s3cr3t=value!"; }).message().find("NAME"),
+            std::string::npos);
+  d.kind = DestinationKind::kCsv;
+  EXPECT_NE(ValidateDestination(d).message().find("--dir"), std::string::npos);
+}
+
+TEST(SplitUrl, KeepsThePathAndQuery) {
+  auto u = SplitUrl("http://127.0.0.1:8080/a/b?x=1");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->origin, "http://127.0.0.1:8080");
+  EXPECT_EQ(u->path, "/a/b?x=1");
+  EXPECT_EQ(SplitUrl("https://example.com")->path, "/");
+  EXPECT_FALSE(SplitUrl("http:///x").ok());
+  EXPECT_FALSE(SplitUrl("http://user:pw@example.com/").ok());
+}
+
+}  // namespace
+}  // namespace tessera::destinations
