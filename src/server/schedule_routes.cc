@@ -1,6 +1,9 @@
 // The job of `serve --schedule` and GET /api/v1/schedule (schedule.h).
 
 #include "server/server_impl.h"
+#include "tessera/destinations/destination_store.h"
+#include "tessera/destinations/destinations.h"
+#include "tessera/sources/pull.h"
 
 namespace tessera::server {
 namespace {
@@ -26,6 +29,80 @@ Json RunJson(const ScheduledRun& run) {
 
 }  // namespace
 
+ScheduledRun::Step Server::Impl::SourcesStep() {
+  ScheduledRun::Step step{"sources", "ok", ""};
+  auto fail = [&step](const Status& s) {
+    step.outcome = "failed";
+    step.detail = s.message();
+    return step;
+  };
+  auto st = ThreadStore();
+  if (!st.ok()) return fail(st.status());
+  auto list = sources::SourceStore((**st).db()).List();
+  if (!list.ok()) return fail(list.status());
+  if (list->empty()) return {"sources", "skipped", "no sources (tessera source add)"};
+  if (options.key_path.empty()) {
+    return fail(FailedPreconditionError(
+        "the server has no owner's key to pseudonymize the sources' orders with: start it with "
+        "--with-key"));
+  }
+  auto key = privacy::OwnerKey::Load(options.key_path);
+  if (!key.ok()) return fail(key.status());
+  sources::RunOptions ro;
+  std::vector<sources::RunOutcome> outcomes;
+  {
+    std::lock_guard lock(write_mu);  // one load at a time, as uploads
+    ro.match_tokens = collab::PartyStore((**st).db()).Show().ok();
+    auto ran = sources::RunSources(**st, *key, {}, ro);
+    if (!ran.ok()) return fail(ran.status());
+    outcomes = std::move(*ran);
+  }
+  uint64_t stored = 0;
+  for (const sources::RunOutcome& o : outcomes) {
+    stored += o.run.orders_stored;
+    orders_ingested += o.run.orders_stored;
+    if (!step.detail.empty()) step.detail += "; ";
+    if (o.status.ok()) {
+      step.detail += fmt::format("{}: {} new orders, {} rejected", o.run.source,
+                                 o.run.orders_stored, o.run.rejects);
+    } else {
+      step.outcome = "failed";
+      step.detail += fmt::format("{}: failed: {}", o.run.source, o.status.message());
+    }
+  }
+  if (stored > 0) audiences->StoreChanged();
+  return step;
+}
+
+ScheduledRun::Step Server::Impl::DestinationsStep() {
+  ScheduledRun::Step step{"destinations", "ok", ""};
+  auto st = ThreadStore();
+  auto list = st.ok() ? destinations::DestinationStore(**st).List()
+                      : StatusOr<std::vector<destinations::Destination>>(st.status());
+  if (!list.ok()) return {"destinations", "failed", list.status().message()};
+  if (list->empty())
+    return {"destinations", "skipped", "no destinations (tessera destination add)"};
+  auto runs = destinations::DeliverAll(**st, {}, destinations::DeliverOptions{});
+  if (!runs.ok()) return {"destinations", "failed", runs.status().message()};
+  for (const destinations::DestinationRun& r : *runs) {
+    if (!step.detail.empty()) step.detail += "; ";
+    if (!r.status.ok()) {
+      step.outcome = "failed";
+      step.detail += fmt::format("{}: failed: {}", r.destination, r.status.message());
+    } else if (r.unchanged) {
+      step.detail += fmt::format("{}: no change", r.destination);
+    } else {
+      uint64_t entered = 0, left = 0;
+      for (const destinations::Delivery& d : r.deliveries) {
+        entered += d.entered;
+        left += d.left;
+      }
+      step.detail += fmt::format("{}: {} entered, {} left", r.destination, entered, left);
+    }
+  }
+  return step;
+}
+
 ScheduledRun Server::Impl::RunSchedule(int64_t scheduled_for) {
   ScheduledRun run;
   run.scheduled_for = scheduled_for;
@@ -36,7 +113,8 @@ ScheduledRun Server::Impl::RunSchedule(int64_t scheduled_for) {
     run.steps.push_back({std::move(name), status.ok() ? "ok" : "failed",
                          status.ok() ? std::move(detail) : status.message()});
   };
-  run.steps.push_back({"sources", "skipped", "no sources are configured"});
+  run.steps.push_back(SourcesStep());
+  if (run.steps.back().outcome == "failed") run.outcome = "failed";
   // The window ends on the day of the run, in UTC as every other recompute of the server.
   analytics::ProfileOptions o;
   o.as_of_day = DayOfTimestamp(run.started);
@@ -54,7 +132,14 @@ ScheduledRun Server::Impl::RunSchedule(int64_t scheduled_for) {
     }
   }
   step("recompute", recomputed, detail);
-  run.steps.push_back({"destinations", "skipped", "no destinations are configured"});
+  // Changes are delivered only from a snapshot of this run: after a failed recompute the
+  // newest snapshot is the one delivered already.
+  if (recomputed.ok()) {
+    run.steps.push_back(DestinationsStep());
+  } else {
+    run.steps.push_back({"destinations", "skipped", "the recompute failed"});
+  }
+  if (run.steps.back().outcome == "failed") run.outcome = "failed";
   run.finished = UnixNow();
   return run;
 }

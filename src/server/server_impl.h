@@ -426,6 +426,8 @@ struct Server::Impl {
   // The job of --schedule (schedule.h): sources, recompute, destinations, each a step of the
   // returned run. GET /api/v1/schedule shows the schedule and its last runs.
   ScheduledRun RunSchedule(int64_t scheduled_for);
+  ScheduledRun::Step SourcesStep();       // every source (sources::RunSources)
+  ScheduledRun::Step DestinationsStep();  // every destination (destinations::DeliverAll)
   void Schedule(const httplib::Request& req, httplib::Response& res);
 
   void Ingest(const httplib::Request& req, httplib::Response& res,
