@@ -130,28 +130,28 @@ int64_t DailySchedule::InstantOn(int64_t local_day, int minute_of_day) const {
   return Zone(tz_)->to_sys(local, date::choose::earliest).time_since_epoch().count();
 }
 
-int64_t DailySchedule::NextAfter(int64_t unix_seconds) const {
+std::vector<int64_t> DailySchedule::InstantsAround(int64_t unix_seconds) const {
   const auto local = Zone(tz_)->to_local(date::sys_seconds{std::chrono::seconds(unix_seconds)});
   const int64_t day = date::floor<date::days>(local).time_since_epoch().count();
+  std::vector<int64_t> out;
+  for (int64_t d = day - 2; d <= day + 2; ++d) {
+    for (int m : minutes_) out.push_back(InstantOn(d, m));
+  }
+  return out;
+}
+
+int64_t DailySchedule::NextAfter(int64_t unix_seconds) const {
   int64_t best = std::numeric_limits<int64_t>::max();
-  for (int64_t d = day - 1; d <= day + 2; ++d) {
-    for (int m : minutes_) {
-      const int64_t t = InstantOn(d, m);
-      if (t > unix_seconds) best = std::min(best, t);
-    }
+  for (int64_t t : InstantsAround(unix_seconds)) {
+    if (t > unix_seconds) best = std::min(best, t);
   }
   return best;
 }
 
 int64_t DailySchedule::LastAtOrBefore(int64_t unix_seconds) const {
-  const auto local = Zone(tz_)->to_local(date::sys_seconds{std::chrono::seconds(unix_seconds)});
-  const int64_t day = date::floor<date::days>(local).time_since_epoch().count();
   int64_t best = std::numeric_limits<int64_t>::min();
-  for (int64_t d = day - 2; d <= day + 1; ++d) {
-    for (int m : minutes_) {
-      const int64_t t = InstantOn(d, m);
-      if (t <= unix_seconds) best = std::max(best, t);
-    }
+  for (int64_t t : InstantsAround(unix_seconds)) {
+    if (t <= unix_seconds) best = std::max(best, t);
   }
   return best;
 }

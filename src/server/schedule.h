@@ -46,6 +46,8 @@ class DailySchedule {
   // Local seconds since local midnight -> the UTC instant on the local day `day` (days since
   // 1970-01-01 in the zone).
   int64_t InstantOn(int64_t local_day, int minute_of_day) const;
+  // The scheduled instants of the local days from two before to two after `unix_seconds`'s.
+  std::vector<int64_t> InstantsAround(int64_t unix_seconds) const;
 
   std::string zone_;          // "UTC" or the IANA name
   std::vector<int> minutes_;  // minutes after local midnight, sorted, distinct

@@ -12,7 +12,8 @@ using Json = nlohmann::json;
 // The fields of the CSV presets (config/mappings/shopify.toml, woocommerce.toml), read from
 // records whose keys this module writes. A Shopify order's id is its name ("#1001"), as in the
 // CSV export, so that an order loaded from an export and pulled later is stored once.
-constexpr std::string_view kShopifyMapping = R"toml(
+// Both kinds' records have the same keys; only what their statuses mean differs.
+constexpr std::string_view kColumns = R"toml(
 [source]
 format = "jsonl"
 level = "line"
@@ -39,40 +40,12 @@ channel = "channel"
 
 [values]
 timezone = "UTC"
-void_statuses = ["voided", "refunded"]
-ignore_statuses = ["pending", "expired"]
 )toml";
 
-constexpr std::string_view kWooCommerceMapping = R"toml(
-[source]
-format = "jsonl"
-level = "line"
-decimal = "point"
-
-[columns]
-order_id = "order_id"
-customer_id = "customer_id"
-email = "email"
-phone = "phone"
-ordered_at = "ordered_at"
-quantity = "quantity"
-unit_price = "unit_price"
-amount = "amount"
-sku = "sku"
-category = "category"
-order_total = "order_total"
-refunded_amount = "refunded_amount"
-cancelled_at = "cancelled_at"
-currency = "currency"
-status = "status"
-region = "region"
-channel = "channel"
-
-[values]
-timezone = "UTC"
-void_statuses = ["cancelled", "failed", "refunded", "trash"]
-ignore_statuses = ["pending", "on-hold", "checkout-draft", "draft"]
-)toml";
+std::string ShopMapping(std::string_view void_statuses, std::string_view ignore_statuses) {
+  return fmt::format("{}void_statuses = {}\nignore_statuses = {}\n", kColumns, void_statuses,
+                     ignore_statuses);
+}
 
 // A scalar as text: strings as they are, integers in decimal; nullopt for anything else
 // (absent, null, an object). Floating-point numbers are refused by the callers that need
@@ -265,7 +238,12 @@ StatusOr<Order> ReadWooCommerce(const Json& o, size_t position, io::TimestampPar
 }  // namespace
 
 std::string_view MappingToml(SourceKind kind) {
-  return kind == SourceKind::kShopify ? kShopifyMapping : kWooCommerceMapping;
+  static const std::string shopify =
+      ShopMapping(R"(["voided", "refunded"])", R"(["pending", "expired"])");
+  static const std::string woocommerce =
+      ShopMapping(R"(["cancelled", "failed", "refunded", "trash"])",
+                  R"(["pending", "on-hold", "checkout-draft", "draft"])");
+  return kind == SourceKind::kShopify ? shopify : woocommerce;
 }
 
 StatusOr<OrderStamp> AppendOrderRecords(SourceKind kind, const Json& order, size_t position,
