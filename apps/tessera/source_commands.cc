@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,8 @@ int RunSourceAdd(sources::SourceKind kind, const SourceAddArgs& a) {
     c.dir = Absolute(a.dir);
     // A mapping file is kept by its absolute path; a preset by its name.
     c.mapping = a.mapping;
-    std::error_code ec;
-    if (!a.mapping.empty() && std::filesystem::is_regular_file(a.mapping, ec)) {
+    std::error_code file_ec;
+    if (!a.mapping.empty() && std::filesystem::is_regular_file(a.mapping, file_ec)) {
       c.mapping = Absolute(a.mapping);
     } else if (!a.mapping.empty()) {
       if (auto m = io::LoadMapping(a.mapping); !m.ok()) return Fail(m.status());
@@ -57,6 +58,12 @@ int RunSourceAdd(sources::SourceKind kind, const SourceAddArgs& a) {
   auto store = server::OpenStore(a.store.store, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
   if (Status s = sources::SourceStore((*store)->db()).Add(c); !s.ok()) return Fail(s);
+  std::error_code ec;
+  if (kind == sources::SourceKind::kFolder && !std::filesystem::is_directory(c.dir, ec)) {
+    std::fprintf(stderr,
+                 "tessera: note: %s is no folder yet; runs of source '%s' fail until it is.\n",
+                 c.dir.c_str(), c.name.c_str());
+  }
   std::fprintf(stderr, "Added source '%s' (%s, %s). %s its orders with `tessera source run %s`.\n",
                c.name.c_str(), std::string(sources::SourceKindName(kind)).c_str(),
                c.Location().c_str(), kind == sources::SourceKind::kFolder ? "Load" : "Pull",
@@ -179,6 +186,12 @@ int RunSourceRun(const SourceRunArgs& a) {
       std::fprintf(stderr, "tessera: %s, retrying in %.0f s\n", reason.c_str(), seconds);
     };
   }
+  std::set<std::string> folders;  // their runs count files, not pages
+  if (auto all = sources::SourceStore((*store)->db()).List(); all.ok()) {
+    for (const auto& c : *all) {
+      if (c.kind == sources::SourceKind::kFolder) folders.insert(c.name);
+    }
+  }
   auto runs = sources::RunSources(**store, *key, a.names, o);
   if (!runs.ok()) return Fail(runs.status());
   if (runs->empty() && !a.quiet) {
@@ -203,7 +216,7 @@ int RunSourceRun(const SourceRunArgs& a) {
       std::fprintf(stderr, "tessera: source '%s': %s\n", r.run.source.c_str(), r.run.error.c_str());
       rc = std::max(rc, 1);
     }
-    if (!a.quiet && r.run.files_loaded + r.run.files_refused + r.run.files_waiting > 0) {
+    if (!a.quiet && folders.contains(r.run.source)) {
       std::fprintf(stderr,
                    "%s: %llu files loaded, %llu refused, %llu waiting; %llu orders read, %llu "
                    "stored, %llu rejected\n",
