@@ -20,25 +20,31 @@ Status RunFolder(store::Store& store, const privacy::OwnerKey& key, const Source
     fo.load.mapping = std::move(*mapping);
     fo.detect_mapping = false;
   }
+  // Counted file by file, so that a run that fails half-way records what it did before.
+  std::string refused;
+  fo.on_file = [&](const ingest::FolderFile& f) {
+    switch (f.outcome) {
+      case ingest::FolderFile::Outcome::kLoaded:
+        ++run.files_loaded;
+        run.orders_seen += f.summary.orders_in_input;
+        run.orders_stored += f.summary.orders_stored;
+        run.rejects += f.summary.rows_rejected;
+        break;
+      case ingest::FolderFile::Outcome::kRefused:
+        ++run.files_refused;
+        if (!refused.empty()) refused += "; ";
+        refused += fmt::format("{}: {}", f.name, f.error);
+        break;
+      case ingest::FolderFile::Outcome::kWaiting:
+        ++run.files_waiting;
+        break;
+    }
+  };
   auto done = ingest::LoadFolder(store, key, fo);
   if (!done.ok()) return done.status().WithContext(where + " folder " + config.dir);
-  run.files_loaded = done->loaded;
-  run.files_refused = done->refused;
-  run.files_waiting = done->waiting;
-  run.orders_stored = done->orders_stored;
-  run.rejects = done->rows_rejected;
-  std::string refused;
-  for (const ingest::FolderFile& f : done->files) {
-    if (f.outcome == ingest::FolderFile::Outcome::kLoaded) {
-      run.orders_seen += f.summary.orders_in_input;
-    } else if (f.outcome == ingest::FolderFile::Outcome::kRefused) {
-      if (!refused.empty()) refused += "; ";
-      refused += fmt::format("{}: {}", f.name, f.error);
-    }
-  }
-  if (done->refused > 0) {
-    run.error = fmt::format("{} {} refused (moved to failed/, each with a note): {}", done->refused,
-                            done->refused == 1 ? "file" : "files", refused);
+  if (run.files_refused > 0) {
+    run.error = fmt::format("{} {} refused (moved to failed/, each with a note): {}",
+                            run.files_refused, run.files_refused == 1 ? "file" : "files", refused);
   }
   return OkStatus();
 }

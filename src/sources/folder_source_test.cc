@@ -201,6 +201,29 @@ TEST_P(FolderSourceTest, AMissingFolderFailsTheRunNamingTheSource) {
   EXPECT_EQ(runs->front().outcome, "failed");
 }
 
+// A run that fails half-way (here: failed/ cannot be made, since a file has its name) records
+// the files it loaded before.
+TEST_P(FolderSourceTest, AFailedRunRecordsWhatItLoadedBefore) {
+  AddFolder();
+  Drop("good.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n", 120);
+  Drop("unmapped.csv", "foo,bar\n1,2\n", 60);
+  Drop("failed", "in the way\n", /*age=*/0);
+  RunOutcome out = Run();
+  EXPECT_FALSE(out.status.ok());
+  EXPECT_EQ(out.run.outcome, "failed");
+  EXPECT_NE(out.run.error.find("source 'exports'"), std::string::npos) << out.run.error;
+  EXPECT_EQ(out.run.files_loaded, 1u);
+  EXPECT_EQ(out.run.orders_stored, 1u);
+  EXPECT_EQ(OrderCount(), 1u);
+  EXPECT_TRUE(fs::exists(inbox_ / "loaded" / "good.csv"));
+  EXPECT_TRUE(fs::exists(inbox_ / "unmapped.csv"));  // left for the next run
+  auto runs = SourceStore(store_->db()).Runs("exports", 1);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().files_loaded, 1u);
+  EXPECT_EQ(runs->front().orders_stored, 1u);
+}
+
 // A store whose sources tables are at version 1 (shops only, before folders) keeps its shops and
 // their runs when it is brought to today's version.
 TEST_P(FolderSourceTest, AStoreOfShopsOnlyMigratesAndKeepsThem) {
