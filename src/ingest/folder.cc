@@ -167,6 +167,7 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
         c.mtime_ns <= now_ns + 1'000'000'000) {
       file.outcome = FolderFile::Outcome::kWaiting;
       ++run.waiting;
+      if (options.on_file) options.on_file(file);
       run.files.push_back(std::move(file));
       continue;
     }
@@ -196,6 +197,7 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
         run.orders_stored += file.summary.orders_stored;
         run.rows_read += file.summary.rows_read;
         run.rows_rejected += file.summary.rows_rejected;
+        if (options.on_file) options.on_file(file);
         run.files.push_back(std::move(file));
         continue;
       }
@@ -212,6 +214,7 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
     file.outcome = FolderFile::Outcome::kRefused;
     file.moved_to = *moved;
     ++run.refused;
+    if (options.on_file) options.on_file(file);
     run.files.push_back(std::move(file));
   }
   return run;

@@ -137,6 +137,26 @@ TEST_P(FolderTest, RefusesABadFileWithItsReasonAndStillLoadsTheGoodOnes) {
   EXPECT_NE(run->files[1].error.find("unmapped.csv"), std::string::npos) << run->files[1].error;
 }
 
+TEST_P(FolderTest, TellsEachFilesOutcomeAsItIsFinal) {
+  auto store = OpenStore();
+  Drop("good.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n", 300);
+  Drop("unmapped.csv", "foo,bar\n1,2\n", 200);
+  Drop("fresh.csv", std::string(kHeader) + "2,C2,b@example.de,2024-01-02,20.00\n", 0);
+  std::vector<std::pair<std::string, FolderFile::Outcome>> told;
+  options_.on_file = [&](const FolderFile& f) {
+    // Final: a loaded or refused file has been moved when it is told.
+    if (f.outcome != FolderFile::Outcome::kWaiting) EXPECT_TRUE(fs::exists(f.moved_to));
+    told.emplace_back(f.name, f.outcome);
+  };
+  auto run = LoadFolder(*store, *key_, options_);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  const std::vector<std::pair<std::string, FolderFile::Outcome>> want = {
+      {"good.csv", FolderFile::Outcome::kLoaded},
+      {"unmapped.csv", FolderFile::Outcome::kRefused},
+      {"fresh.csv", FolderFile::Outcome::kWaiting}};
+  EXPECT_EQ(told, want);
+}
+
 TEST_P(FolderTest, AFileLoadedButNotMovedIsLoadedAgainWithoutDuplicates) {
   // A run killed between the commit and the move: the next run loads the file again.
   auto store = OpenStore();

@@ -201,7 +201,7 @@ TEST_P(ApiTest, HealthReadinessAndOpenApiNeedNoKey) {
        {"/api/v1/segments", "/api/v1/snapshots", "/api/v1/snapshots/{id}/segments",
         "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles", "/api/v1/profiles/{uuid}",
         "/api/v1/ingest", "/api/v1/loads", "/api/v1/loads/{id}/rejects", "/api/v1/schedule",
-        "/metrics"}) {
+        "/api/v1/sources", "/metrics"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
 }
@@ -216,6 +216,7 @@ TEST_P(ApiTest, EveryEndpointButHealthNeedsAValidKey) {
                                           "/api/v1/profiles/00000000-0000-8000-8000-000000000000",
                                           "/api/v1/loads",
                                           "/api/v1/schedule",
+                                          "/api/v1/sources",
                                           "/metrics"};
   for (const auto& p : paths) {
     SCOPED_TRACE(p);
@@ -245,6 +246,7 @@ TEST_P(ApiTest, RolesGrantWhatTheySay) {
                                          {"/metrics", 200, 200, 200},
                                          {"/api/v1/schedule", 200, 200, 200},
                                          {"/api/v1/profiles", 403, 200, 200},
+                                         {"/api/v1/sources", 403, 200, 200},
                                          {"/api/v1/loads", 403, 403, 200}}) {
     SCOPED_TRACE(k.path);
     EXPECT_EQ(Get(k.path, env_->viewer_)->status, k.viewer);
@@ -813,6 +815,65 @@ TEST_P(ApiTest, OrderWebhooksLoadOnlyWithAValidSignature) {
               404);
   const Json doc = Body(Get("/api/v1/openapi.json", ""));
   EXPECT_TRUE(doc["paths"].contains("/api/v1/sources/{name}/webhook"));
+}
+
+// GET /api/v1/sources: every source with where it reads from and its last runs, as the store
+// recorded them; where credentials are kept only to admins, the credentials never.
+TEST_P(ApiTest, SourcesShowWhereTheyReadFromAndTheirLastRuns) {
+  const std::string suffix = GetParam() == Backend::kSqlite ? "" : "-pg";
+  const std::filesystem::path inbox = env_->dir_ / ("inbox" + suffix);
+  std::filesystem::create_directories(inbox);
+  const std::filesystem::path file = inbox / "orders.csv";
+  std::ofstream(file) << "order_id,customer_id,email,ordered_at,amount\n"
+                         "api-src-1,SRC1,src.buyer@example.com,2025-06-01,12.50\n";
+  std::filesystem::last_write_time(
+      file, std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5));
+  const std::string folder = "exports" + suffix;
+  Tessera({"source", "add", "folder", "--name", folder, "--dir", inbox.string()}, env_->store_);
+  Tessera({"source", "run", folder, "--quiet"}, env_->store_);
+  ::setenv("TESSERA_API_TEST_LIST_TOKEN", "shpat_never_shown", 1);
+  const std::string shop = "listed-shop" + suffix;
+  Tessera({"source", "add", "shopify", "--name", shop, "--shop-url", "https://listed.myshopify.com",
+           "--token-env", "TESSERA_API_TEST_LIST_TOKEN"},
+          env_->store_);
+
+  auto find = [](const Json& body, const std::string& name) {
+    for (const Json& s : body["sources"]) {
+      if (s["name"] == name) return s;
+    }
+    return Json();
+  };
+  auto analyst = Get("/api/v1/sources", env_->analyst_);
+  ASSERT_EQ(analyst->status, 200) << analyst->body;
+  EXPECT_EQ(analyst->body.find("shpat_never_shown"), std::string::npos);
+  EXPECT_EQ(analyst->body.find("TESSERA_API_TEST_LIST_TOKEN"), std::string::npos);
+  EXPECT_EQ(analyst->body.find("src.buyer"), std::string::npos);
+  const Json f = find(Body(analyst), folder);
+  ASSERT_TRUE(f.is_object());
+  EXPECT_EQ(f["kind"], "folder");
+  EXPECT_EQ(f["location"], inbox.string());
+  EXPECT_FALSE(f.contains("credentials_from"));
+  ASSERT_EQ(f["runs"].size(), 1u);
+  const Json& run = f["runs"][0];
+  EXPECT_EQ(run["outcome"], "ok");
+  EXPECT_EQ(run["trigger"], "pull");
+  EXPECT_EQ(run["orders_stored"], 1);
+  EXPECT_EQ(run["rejects"], 0);
+  EXPECT_EQ(run["files_loaded"], 1);
+  EXPECT_TRUE(run["error"].is_null());
+  EXPECT_TRUE(run["finished"].is_string());
+  const Json sa = find(Body(analyst), shop);
+  ASSERT_TRUE(sa.is_object());
+  EXPECT_EQ(sa["kind"], "shopify");
+  EXPECT_EQ(sa["location"], "https://listed.myshopify.com");
+  EXPECT_FALSE(sa.contains("credentials_from"));
+  EXPECT_TRUE(sa["runs"].empty());
+
+  auto admin = Get("/api/v1/sources", env_->admin_);
+  ASSERT_EQ(admin->status, 200);
+  EXPECT_EQ(admin->body.find("shpat_never_shown"), std::string::npos);
+  EXPECT_EQ(find(Body(admin), shop)["credentials_from"]["token"], "$TESSERA_API_TEST_LIST_TOKEN");
+  ExpectError(Get("/api/v1/sources", env_->viewer_), 403);
 }
 
 TEST_P(ApiTest, TheStoreHoldsNoApiKeySecret) {

@@ -231,6 +231,11 @@ std::string OpenApiDocument() {
         {"404", {{"$ref", "#/components/responses/Error"}}},
         {"409", {{"$ref", "#/components/responses/Error"}}},
         {"413", {{"$ref", "#/components/responses/Error"}}}}}};
+  p["/api/v1/sources"]["get"] =
+      Get("The sources (shops, watched folders): kind, name, where each reads from, and its last 5 "
+          "runs (started, finished, trigger, outcome ok|refused|failed|running, orders stored, "
+          "rejects, files, error). Never a credential; where credentials are kept, to admins only",
+          "analyst", none, Responses("sources", false));
   p["/api/v1/loads"]["get"] =
       Get("Ingest runs with their summaries", "admin", none, Responses("loads", false));
   p["/api/v1/loads/{id}/rejects"]["get"] = Get(

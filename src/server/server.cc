@@ -515,6 +515,8 @@ void Server::Impl::Routes() {
            [this](const httplib::Request& req, httplib::Response& res) { LoadRejects(req, res); });
   http.Get("/api/v1/loads",
            [this](const httplib::Request& req, httplib::Response& res) { Loads(req, res); });
+  http.Get("/api/v1/sources",
+           [this](const httplib::Request& req, httplib::Response& res) { Sources(req, res); });
   http.Post(
       R"(/api/v1/sources/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/webhook)",
       [this](const httplib::Request& req, httplib::Response& res) { SourceWebhook(req, res); });

@@ -214,7 +214,7 @@ inline std::string RouteOf(const std::string& path) {
       "/api/v1/health",    "/api/v1/ready",     "/api/v1/openapi.json",  "/api/v1/segments",
       "/api/v1/snapshots", "/api/v1/migration", "/api/v1/distributions", "/api/v1/profiles",
       "/api/v1/ingest",    "/api/v1/loads",     "/api/v1/audiences",     "/api/v1/schedule",
-      "/metrics"};
+      "/api/v1/sources",   "/metrics"};
   if (path == "/api/v1/segments/definitions") return path;
   for (const auto& r : kFixed) {
     if (path == r) return r;
@@ -441,6 +441,7 @@ struct Server::Impl {
 
   // POST /api/v1/sources/{name}/webhook (sources_routes.cc): an order pushed by a shop.
   void SourceWebhook(const httplib::Request& req, httplib::Response& res);
+  void Sources(const httplib::Request& req, httplib::Response& res);
 
   // Collaboration (collab_routes.cc, docs/api.md "Collaboration").
   void CollabParty(const httplib::Request& req, httplib::Response& res);

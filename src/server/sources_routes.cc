@@ -1,10 +1,73 @@
-// Routes: order webhooks pushed by a shop source (sources/webhook.h).
+// Routes: the sources and their last runs (sources/source_store.h), and order webhooks pushed by
+// a shop source (sources/webhook.h).
 
 #include "server/server_impl.h"
 #include "tessera/collab/party.h"
 #include "tessera/sources/webhook.h"
 
 namespace tessera::server {
+namespace {
+
+constexpr size_t kRunsShown = 5;
+
+Json RunJson(const sources::SourceRun& r) {
+  Json j = {{"id", r.id},
+            {"started", r.started_at},
+            {"trigger", r.trigger},
+            {"outcome", r.outcome},
+            {"orders_seen", r.orders_seen},
+            {"orders_stored", r.orders_stored},
+            {"rejects", r.rejects},
+            {"pages", r.pages},
+            {"files_loaded", r.files_loaded},
+            {"files_refused", r.files_refused},
+            {"files_waiting", r.files_waiting}};
+  j["finished"] = r.finished_at.empty() ? Json(nullptr) : Json(r.finished_at);
+  j["error"] = r.error.empty() ? Json(nullptr) : Json(r.error);
+  return j;
+}
+
+}  // namespace
+
+// Every source with where it reads from and its last runs. Credentials are never shown; where
+// they are kept (a variable's name, a file's path) only to admins, who configured them.
+void Server::Impl::Sources(const httplib::Request& req, httplib::Response& res) {
+  Role role = Role::kViewer;
+  if (!Authorize(req, res, Role::kAnalyst, &role)) return;
+  auto s = ThreadStore();
+  if (!s.ok()) return SendError(res, FromStatus(s.status()));
+  sources::SourceStore store((**s).db());
+  auto all = store.List();
+  if (!all.ok()) return SendError(res, FromStatus(all.status()));
+  Json list = Json::array();
+  for (const sources::SourceConfig& c : *all) {
+    auto runs = store.Runs(c.name, kRunsShown);
+    if (!runs.ok()) return SendError(res, FromStatus(runs.status()));
+    Json j = {{"name", c.name},
+              {"kind", sources::SourceKindName(c.kind)},
+              {"location", c.Location()},
+              {"created", c.created_at},
+              {"webhook", !c.webhook_secret.empty()}};
+    if (c.kind == sources::SourceKind::kFolder) {
+      j["mapping"] = c.mapping.empty() ? Json(nullptr) : Json(c.mapping);
+      j["settle_seconds"] = c.settle_seconds;
+    }
+    if (role == Role::kAdmin && c.kind != sources::SourceKind::kFolder) {
+      Json where = Json::object();
+      if (!c.token.empty()) where["token"] = c.token.Describe();
+      if (!c.key.empty()) where["key"] = c.key.Describe();
+      if (!c.secret.empty()) where["secret"] = c.secret.Describe();
+      if (!c.webhook_secret.empty()) where["webhook_secret"] = c.webhook_secret.Describe();
+      j["credentials_from"] = std::move(where);
+    }
+    Json rs = Json::array();
+    for (const auto& r : *runs) rs.push_back(RunJson(r));
+    j["runs"] = std::move(rs);
+    list.push_back(std::move(j));
+  }
+  Json out = {{"sources", std::move(list)}};
+  res.set_content(out.dump() + "\n", "application/json");
+}
 
 // No API key: a shop cannot send one. The delivery is signed instead (HMAC-SHA256 of the raw
 // body under the source's webhook secret), and the signature is checked before the body is

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "sources/folder_source.h"
 #include "sources/orders/shop_orders.h"
 #include "sources/secrets.h"
 #include "sources/shop_client.h"
@@ -224,6 +225,9 @@ class Pull {
 }  // namespace
 
 StatusOr<io::Mapping> SourceMapping(SourceKind kind) {
+  if (kind == SourceKind::kFolder) {
+    return InvalidArgumentError("a folder source reads each file with its own mapping");
+  }
   return io::ParseMapping(internal::MappingToml(kind),
                           kind == SourceKind::kShopify ? "shopify-api" : "woocommerce-api");
 }
@@ -232,15 +236,26 @@ StatusOr<RunOutcome> RunSource(store::Store& store, const privacy::OwnerKey& key
                                const std::string& name, const RunOptions& options) {
   SourceStore sources(store.db());
   TESSERA_ASSIGN_OR_RETURN(const SourceConfig config, sources.Get(name));
-  TESSERA_ASSIGN_OR_RETURN(io::Mapping mapping, SourceMapping(config.kind));
+  io::Mapping mapping;
+  if (config.kind != SourceKind::kFolder) {
+    TESSERA_ASSIGN_OR_RETURN(mapping, SourceMapping(config.kind));
+  }
   TESSERA_ASSIGN_OR_RETURN(const int64_t id, sources.BeginRun(name, "pull"));
   RunOutcome out;
   out.run.id = id;
   out.run.source = name;
   out.run.trigger = "pull";
-  out.status = Pull(store, key, config, options, sources, out.run, std::move(mapping)).Run();
-  out.run.outcome = out.status.ok() ? "ok" : "failed";
-  out.run.error = out.status.ok() ? "" : out.status.message();
+  if (config.kind == SourceKind::kFolder) {
+    out.status = internal::RunFolder(store, key, config, options, out.run);
+  } else {
+    out.status = Pull(store, key, config, options, sources, out.run, std::move(mapping)).Run();
+  }
+  if (!out.status.ok()) {
+    out.run.outcome = "failed";
+    out.run.error = out.status.message();
+  } else {
+    out.run.outcome = out.run.files_refused > 0 ? "refused" : "ok";
+  }
   TESSERA_RETURN_IF_ERROR(sources.FinishRun(out.run));
   TESSERA_ASSIGN_OR_RETURN(const auto runs, sources.Runs(name, 1));
   if (!runs.empty() && runs.front().id == id) out.run = runs.front();

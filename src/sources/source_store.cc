@@ -68,6 +68,20 @@ CREATE TABLE IF NOT EXISTS source_runs (
 );
 CREATE INDEX IF NOT EXISTS source_runs_by_source ON source_runs(source, id);
 )sql"},
+    // 2: watched folders: a source's options (a folder's mapping and settle time; its path is
+    // the url column, where the source reads from) and the files of a folder's run.
+    {R"sql(
+ALTER TABLE sources ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE source_runs ADD COLUMN files_loaded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE source_runs ADD COLUMN files_refused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE source_runs ADD COLUMN files_waiting INTEGER NOT NULL DEFAULT 0;
+)sql",
+     R"sql(
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS options text NOT NULL DEFAULT '{}';
+ALTER TABLE source_runs ADD COLUMN IF NOT EXISTS files_loaded bigint NOT NULL DEFAULT 0;
+ALTER TABLE source_runs ADD COLUMN IF NOT EXISTS files_refused bigint NOT NULL DEFAULT 0;
+ALTER TABLE source_runs ADD COLUMN IF NOT EXISTS files_waiting bigint NOT NULL DEFAULT 0;
+)sql"},
 };
 constexpr store::Schema kSchema{"sources", kMigrations};
 
@@ -109,6 +123,23 @@ Status CheckSecretRef(const SecretRef& s, std::string_view option) {
   return OkStatus();
 }
 
+Status ValidateFolderConfig(const SourceConfig& c) {
+  if (!c.url.empty() || !c.token.empty() || !c.key.empty() || !c.secret.empty() ||
+      !c.webhook_secret.empty()) {
+    return InvalidArgumentError(
+        "source '{}': a folder source takes a folder, not a URL, credentials or a webhook secret",
+        c.name);
+  }
+  if (c.dir.empty() || !c.dir.starts_with('/')) {
+    return InvalidArgumentError("source '{}': the folder must be given by its absolute path",
+                                c.name);
+  }
+  if (c.settle_seconds < 0) {
+    return InvalidArgumentError("source '{}': the settle time must be 0 seconds or more", c.name);
+  }
+  return OkStatus();
+}
+
 SourceRun RunOf(const store::SqlRow& row) {
   SourceRun r;
   r.id = row.Int(0);
@@ -122,19 +153,31 @@ SourceRun RunOf(const store::SqlRow& row) {
   r.rejects = static_cast<uint64_t>(row.Int(8));
   r.outcome = row.Text(9);
   r.error = row.Text(10);
+  r.files_loaded = static_cast<uint64_t>(row.Int(11));
+  r.files_refused = static_cast<uint64_t>(row.Int(12));
+  r.files_waiting = static_cast<uint64_t>(row.Int(13));
   return r;
 }
 
 }  // namespace
 
 std::string_view SourceKindName(SourceKind kind) {
-  return kind == SourceKind::kShopify ? "shopify" : "woocommerce";
+  switch (kind) {
+    case SourceKind::kShopify:
+      return "shopify";
+    case SourceKind::kWooCommerce:
+      return "woocommerce";
+    case SourceKind::kFolder:
+      return "folder";
+  }
+  return "unknown";
 }
 
 StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
   if (name == "shopify") return SourceKind::kShopify;
   if (name == "woocommerce") return SourceKind::kWooCommerce;
-  return InvalidArgumentError("unknown source kind '{}' (shopify, woocommerce)", name);
+  if (name == "folder") return SourceKind::kFolder;
+  return InvalidArgumentError("unknown source kind '{}' (shopify, woocommerce, folder)", name);
 }
 
 std::string SecretRef::Describe() const {
@@ -155,6 +198,7 @@ Status ValidateSourceConfig(const SourceConfig& c) {
         "a source name is 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or "
         "digit");
   }
+  if (c.kind == SourceKind::kFolder) return ValidateFolderConfig(c);
   const bool https = c.url.starts_with("https://");
   if (!https && !c.url.starts_with("http://")) {
     return InvalidArgumentError("source '{}': the URL must start with https://", c.name);
@@ -224,16 +268,22 @@ Status SourceStore::Add(const SourceConfig& c) {
   if (!c.key.empty()) credentials["key"] = SecretJson(c.key);
   if (!c.secret.empty()) credentials["secret"] = SecretJson(c.secret);
   if (!c.webhook_secret.empty()) credentials["webhook_secret"] = SecretJson(c.webhook_secret);
-  std::string url = c.url;
-  while (url.ends_with('/')) url.pop_back();
+  // A folder's path is where it reads from, as a shop's URL is.
+  std::string url = c.kind == SourceKind::kFolder ? c.dir : c.url;
+  while (url.size() > 1 && url.ends_with('/')) url.pop_back();
+  Json options = Json::object();
+  if (c.kind == SourceKind::kFolder) {
+    options["mapping"] = c.mapping;
+    options["settle_seconds"] = c.settle_seconds;
+  }
   const std::string kind(SourceKindName(c.kind));
   const std::string text = credentials.dump();
   TESSERA_ASSIGN_OR_RETURN(
       const uint64_t added,
-      db_.Execute("INSERT INTO sources(name, kind, url, credentials, created_at) VALUES ($1, $2, "
-                  "$3, $4, " +
+      db_.Execute("INSERT INTO sources(name, kind, url, credentials, options, created_at) VALUES "
+                  "($1, $2, $3, $4, $5, " +
                       db_.NowSql() + ") ON CONFLICT DO NOTHING",
-                  {c.name, kind, url, text}));
+                  {c.name, kind, url, text, options.dump()}));
   if (added != 1) {
     return AlreadyExistsError(
         "a source named '{}' exists (remove it first with `tessera source remove {}`)", c.name,
@@ -248,7 +298,7 @@ StatusOr<std::vector<SourceConfig>> SourceStore::List() {
   Status bad;
   TESSERA_RETURN_IF_ERROR(
       db_.Query("SELECT name, kind, url, credentials, " + db_.IsoTimestampSql("created_at") +
-                    " FROM sources ORDER BY name" +
+                    ", options FROM sources ORDER BY name" +
                     (db_.dialect() == store::Dialect::kPostgres ? " COLLATE \"C\"" : ""),
                 {}, [&](const store::SqlRow& row) -> Status {
                   SourceConfig c;
@@ -266,6 +316,17 @@ StatusOr<std::vector<SourceConfig>> SourceStore::List() {
                   c.secret = SecretOf(j, "secret");
                   c.webhook_secret = SecretOf(j, "webhook_secret");
                   c.created_at = row.Text(4);
+                  if (c.kind == SourceKind::kFolder) {
+                    c.dir = std::move(c.url);
+                    c.url.clear();
+                    const Json o = Json::parse(row.Text(5), nullptr, false);
+                    if (!o.is_object())
+                      return DataLossError("source '{}': its options entry is corrupt", c.name);
+                    if (o.contains("mapping") && o["mapping"].is_string())
+                      c.mapping = o["mapping"].get<std::string>();
+                    if (o.contains("settle_seconds") && o["settle_seconds"].is_number_integer())
+                      c.settle_seconds = o["settle_seconds"].get<int64_t>();
+                  }
                   out.push_back(std::move(c));
                   return OkStatus();
                 }));
@@ -361,8 +422,10 @@ Status SourceStore::FinishRun(const SourceRun& r) {
       const uint64_t n,
       db_.Execute("UPDATE source_runs SET finished_at = " + db_.NowSql() +
                       ", pages = $1, orders_seen = $2, orders_stored = $3, rejects = $4, "
-                      "outcome = $5, error = $6 WHERE id = $7",
-                  {r.pages, r.orders_seen, r.orders_stored, r.rejects, r.outcome, r.error, r.id}));
+                      "outcome = $5, error = $6, files_loaded = $7, files_refused = $8, "
+                      "files_waiting = $9 WHERE id = $10",
+                  {r.pages, r.orders_seen, r.orders_stored, r.rejects, r.outcome, r.error,
+                   r.files_loaded, r.files_refused, r.files_waiting, r.id}));
   if (n != 1) return InternalError("source '{}': run {} is not recorded", r.source, r.id);
   return OkStatus();
 }
@@ -373,7 +436,8 @@ StatusOr<std::vector<SourceRun>> SourceStore::Runs(const std::string& name, size
   const std::string columns =
       "SELECT id, source, via, " + db_.IsoTimestampSql("started_at") + ", " +
       db_.IsoTimestampSql("finished_at") +
-      ", pages, orders_seen, orders_stored, rejects, outcome, error FROM source_runs";
+      ", pages, orders_seen, orders_stored, rejects, outcome, error, files_loaded, "
+      "files_refused, files_waiting FROM source_runs";
   const auto collect = [&](const store::SqlRow& row) {
     out.push_back(RunOf(row));
     return OkStatus();

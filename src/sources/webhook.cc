@@ -60,6 +60,9 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
                                        std::string_view body, bool match_tokens) {
   SourceStore sources(store.db());
   TESSERA_ASSIGN_OR_RETURN(const SourceConfig config, sources.Get(name));
+  if (config.kind == SourceKind::kFolder) {
+    return FailedPreconditionError("source '{}' is a watched folder; it takes no webhooks", name);
+  }
   if (config.webhook_secret.empty()) {
     return FailedPreconditionError(
         "source '{}' has no webhook secret (add it again with --webhook-secret-env or "

@@ -124,6 +124,72 @@ test("after login the overview draws the segment chart and table", async () => {
   await page.context().close();
 });
 
+// The overview's Sources section (tests/e2e/dashboard.sh adds a folder with one loaded file and a
+// missing folder whose run failed): what GET /api/v1/sources says, a failed run standing out
+// with its error; viewers do not see it.
+test("the overview lists the sources and their last runs as the API says", async () => {
+  const page = await newPage();
+  await login(page, analystKey);
+  const { sources } = await (await api("api/v1/sources", analystKey)).json();
+  assert.deepEqual(sources.map((s) => s.name).sort(), ["exports", "gone"]);
+  await page.waitForSelector("#sources-table tbody tr");
+  const rows = await page.$$eval("#sources-table tbody tr", (trs) =>
+    trs.map((tr) => ({
+      name: tr.dataset.source,
+      outcome: tr.dataset.outcome,
+      failed: tr.classList.contains("source-failed"),
+      colour: getComputedStyle(tr.querySelector(".source-outcome")).color,
+      cells: [...tr.children].map((c) => c.textContent.trim()),
+      error: tr.querySelector(".source-error")?.textContent ?? null,
+    })),
+  );
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    sources.map((s) => s.name),
+  );
+  for (const [i, s] of sources.entries()) {
+    const row = rows[i];
+    const last = s.runs[0];
+    assert.equal(row.outcome, last.outcome, s.name);
+    assert.equal(row.cells[2], s.location, s.name);
+    assert.equal(row.cells[5].replace(/,/g, ""), String(last.orders_stored), s.name);
+    assert.equal(row.cells[6].replace(/,/g, ""), String(last.rejects), s.name);
+    assert.equal(row.error, last.error, s.name);
+  }
+  const ok = rows.find((r) => r.name === "exports");
+  const okRun = sources.find((s) => s.name === "exports").runs[0];
+  assert.equal(okRun.outcome, "ok");
+  assert.equal(okRun.orders_stored, 2);
+  assert.equal(okRun.files_loaded, 1);
+  assert.equal(ok.cells[1], "Folder");
+  assert.ok(ok.cells[4].startsWith("ok"), ok.cells[4]);
+  assert.equal(ok.failed, false);
+  const gone = rows.find((r) => r.name === "gone");
+  const goneRun = sources.find((s) => s.name === "gone").runs[0];
+  assert.equal(goneRun.outcome, "failed");
+  assert.match(goneRun.error, /source 'gone'/);
+  assert.ok(gone.failed, "the failed source does not stand out");
+  assert.ok(gone.cells[4].startsWith("failed"), gone.cells[4]);
+  assert.notEqual(gone.colour, ok.colour, "the failed outcome has the colour of an ok one");
+  await (await page.$("#sources")).screenshot({ path: path.join(artifacts, "dashboard-sources.png") });
+  // In German.
+  await page.click('[data-lang="de"]');
+  await page.waitForFunction(() => document.querySelector("#sources h2")?.textContent === "Quellen");
+  const de = await page.$$eval("#sources-table tbody tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())),
+  );
+  assert.equal(de[rows.indexOf(ok)][1], "Ordner");
+  assert.ok(de[rows.indexOf(gone)][4].startsWith("fehlgeschlagen"), de[rows.indexOf(gone)][4]);
+  await page.click('[data-lang="en"]');
+  await page.context().close();
+
+  const viewer = await newPage();
+  await login(viewer, viewerKey);
+  await viewer.waitForSelector("#schedule-line:not([hidden])");
+  assert.equal(await viewer.$("#sources"), null, "a viewer sees the sources");
+  await viewer.context().close();
+});
+
 test("the heat map and the histograms draw", async () => {
   const page = await newPage();
   await login(page, viewerKey);

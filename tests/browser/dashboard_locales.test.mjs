@@ -135,6 +135,7 @@ test("every English interface string has a German one of its own", () => {
   const same = new Set([
     "appName", "dashboard", "segment", "pseudonym", "r", "f", "m", "clv", "scores", "helperSegment",
     "attrRegion", "histogramClvAxis", "audienceName", "partyName", "partner", "epsilonOptional", "auditEpsilon",
+    "sourceKindShopify", "sourceKindWoocommerce",
   ]);
   assert.deepEqual(Object.keys(strings.de).sort(), Object.keys(strings.en).sort());
   const identical = Object.keys(strings.en).filter((k) => strings.de[k] === strings.en[k] && !same.has(k));

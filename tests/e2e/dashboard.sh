@@ -2,7 +2,8 @@
 # The dashboard in a real browser: a store with two snapshots, a viewer and an analyst key,
 # `tessera serve` on a free loopback port, and tests/browser/dashboard.test.mjs driving Debian's
 # chromium headless through playwright-core (log in, charts draw, a segment's profiles, CSV
-# downloads, German, a phone-width layout, the audience builder against `tessera audience`), and
+# downloads, German, a phone-width layout, the audience builder against `tessera audience`, the
+# overview's Sources against GET /api/v1/sources: a folder source and a failed one), and
 # tests/browser/dashboard_locales.test.mjs (issue 17: every screen in English and German at
 # 1400×900 and 390×844, untranslated words, numbers in German notation, roles, contrast).
 # Screenshots of the overview and the audience builder are kept: in
@@ -44,6 +45,17 @@ store=$TESSERA_STORE
 loadline=$("$tessera" status | grep -E '^  load 1 ')
 [[ "$loadline" =~ \ 1\ file,\ [0-9,]+\ rows\ read,\ 0\ rejected.*\;\ [0-9,]+\ orders\ stored && "$loadline" != *"{"* ]] ||
   { echo "tessera status printed the load as: $loadline"; exit 1; }
+# Two sources (before the snapshots, so that these orders are in them): a watched folder with one
+# settled file, loaded and moved to loaded/, and a folder that is not there, whose run fails;
+# the overview's Sources section shows both as GET /api/v1/sources does.
+mkdir -p "$work/inbox"
+printf 'order_id,customer_id,email,ordered_at,amount\nfolder-1,FOLDER-C1,folder.one@example.com,2025-06-01,19.90\nfolder-2,FOLDER-C2,folder.two@example.com,2025-06-02,29.90\n' >"$work/inbox/shop-export.csv"
+touch -d '-5 minutes' "$work/inbox/shop-export.csv"
+"$tessera" source add folder --name exports --dir "$work/inbox" 2>/dev/null
+"$tessera" source run exports --quiet
+[ -f "$work/inbox/loaded/shop-export.csv" ] || { echo "the folder source did not move its file to loaded/"; exit 1; }
+"$tessera" source add folder --name gone --dir "$work/no-such-folder" 2>/dev/null
+if "$tessera" source run gone --quiet 2>/dev/null; then echo "a missing folder's run succeeded"; exit 1; fi
 "$tessera" snapshots create --as-of 2025-01-31 --window 12m --quiet >/dev/null
 # The newest with predictions, which the segment table and profile view then show.
 "$tessera" snapshots create --as-of 2025-06-30 --window 12m --predict --quiet >/dev/null

@@ -60,6 +60,36 @@ export interface ScheduleInfo {
   runs: ScheduledRun[];
 }
 
+// GET /api/v1/sources (analyst, admin): each source with where it reads from and its last runs,
+// newest first.
+export interface SourceRunInfo {
+  id: number;
+  started: string;
+  finished: string | null;
+  trigger: string;
+  outcome: "running" | "ok" | "refused" | "failed";
+  orders_seen: number;
+  orders_stored: number;
+  rejects: number;
+  pages: number;
+  files_loaded: number;
+  files_refused: number;
+  files_waiting: number;
+  error: string | null;
+}
+
+export interface SourceInfo {
+  name: string;
+  kind: "shopify" | "woocommerce" | "folder";
+  location: string;
+  created: string;
+  runs: SourceRunInfo[];
+}
+
+export interface SourcesInfo {
+  sources: SourceInfo[];
+}
+
 export interface SnapshotInfo {
   id: number;
   created_at: string;

@@ -29,6 +29,8 @@
 
 namespace tessera::ingest {
 
+struct FolderFile;
+
 struct FolderOptions {
   std::string dir;
   // Where loaded and refused files go; empty: DIR/loaded and DIR/failed (created when needed).
@@ -43,6 +45,10 @@ struct FolderOptions {
   bool detect_mapping = true;
   // The current time in seconds since the epoch (tests set it); empty: the system clock.
   std::function<int64_t()> now_seconds;
+  // Called with each file once its outcome is final (loaded and moved, refused and moved, or
+  // waiting), before the next file is looked at: what was done survives a run that stops later
+  // with an error.
+  std::function<void(const FolderFile&)> on_file;
 };
 
 struct FolderFile {

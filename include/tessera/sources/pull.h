@@ -54,15 +54,22 @@ struct RunOptions {
   std::function<Status(int page)> after_page_loaded;
   // Called after each page is done (cursor moved), with the run so far.
   std::function<void(const SourceRun&)> on_page;
+  // Folders: the current time in seconds since the epoch (tests set it), against which a file's
+  // settle time is measured; empty: the system clock.
+  std::function<int64_t()> now_seconds;
 };
 
 // Pulls the source `name`'s orders updated since its cursor into `store` under `key`, page by
-// page, and records the run. Returns the run record: outcome "ok", or "failed" with its error
-// (a page that cannot be fetched after the retries, refused credentials, a body that is not
-// the expected JSON: nothing of that page is written, the cursor stays at the last page
-// committed). The error of a failed run is also returned as the run's `status`.
-// Errors (no run recorded, or the run could not be recorded): kNotFound (no such source),
-// store errors.
+// page, and records the run. A folder source instead loads its folder's settled files
+// (ingest::LoadFolder: each file once, then moved to loaded/ or, refused, to failed/ with a
+// note): outcome "ok", "refused" when at least one file was refused (the rest loaded; run.error
+// names each refused file and why; `status` stays OK, since the run did its work and the file
+// is out of the way), or "failed" when the folder, the mapping, the store or the disk failed
+// (the file at hand stays in the folder for the next run). Returns the run record: outcome "ok", or
+// "failed" with its error (a page that cannot be fetched after the retries, refused credentials, a
+// body that is not the expected JSON: nothing of that page is written, the cursor stays at the last
+// page committed). The error of a failed run is also returned as the run's `status`. Errors (no run
+// recorded, or the run could not be recorded): kNotFound (no such source), store errors.
 struct RunOutcome {
   SourceRun run;
   Status status;  // OK, or why the run failed (run.error is its message)
@@ -77,7 +84,8 @@ StatusOr<std::vector<RunOutcome>> RunSources(store::Store& store, const privacy:
                                              const std::vector<std::string>& names,
                                              const RunOptions& options);
 
-// The ingest mapping a source kind's records are read with ("shopify-api", "woocommerce-api").
+// The ingest mapping a shop's records are read with ("shopify-api", "woocommerce-api").
+// Errors: kInvalidArgument for a folder (its files are read with their own mapping).
 StatusOr<io::Mapping> SourceMapping(SourceKind kind);
 
 }  // namespace tessera::sources

@@ -1,13 +1,16 @@
 #pragma once
 
-// The sources module's own tables: the shops Tessera pulls orders from (Shopify, WooCommerce),
-// a cursor per source (how far its orders have been committed) and the record of every run.
+// The sources module's own tables: the shops Tessera pulls orders from (Shopify, WooCommerce)
+// and the watched folders it loads export files from, a cursor per shop (how far its orders
+// have been committed) and the record of every run.
 // Written once against the store core (store/database.h), on both backends.
 //
 // Privacy: no credential and no personal data reaches these tables. A source keeps only where
 // its credentials are (the name of an environment variable, the path of a file); a cursor
 // keeps a time and the shop's numeric order ids at that instant (no customer data); a run
-// keeps counts and an error message, which never carries a value of an order.
+// keeps counts and an error message, which never carries a value of an order. A folder source
+// keeps the folder's path, its mapping (a preset's name or a mapping file's path) and how long
+// a file must rest before it is loaded.
 
 #include <cstdint>
 #include <optional>
@@ -20,8 +23,8 @@
 
 namespace tessera::sources {
 
-enum class SourceKind { kShopify, kWooCommerce };
-std::string_view SourceKindName(SourceKind kind);  // "shopify", "woocommerce"
+enum class SourceKind { kShopify, kWooCommerce, kFolder };
+std::string_view SourceKindName(SourceKind kind);  // "shopify", "woocommerce", "folder"
 // Errors: kInvalidArgument for any other name.
 StatusOr<SourceKind> ParseSourceKind(std::string_view name);
 
@@ -46,11 +49,23 @@ struct SourceConfig {
   // or the key and the secret on two lines).
   SecretRef token, key, secret;
   SecretRef webhook_secret;  // optional: order webhooks (`tessera serve`) need it
-  std::string created_at;    // ISO 8601 UTC, set by the store
+  // A folder (kFolder; no URL, no credentials, no webhooks): the watched folder's absolute
+  // path (ingest/folder.h), the mapping every file is read with (a preset's name or a mapping
+  // file's absolute path; empty: each file's header picks its preset) and the seconds a file
+  // must rest unchanged before it is loaded.
+  std::string dir;
+  std::string mapping;
+  int64_t settle_seconds = 10;
+  std::string created_at;  // ISO 8601 UTC, set by the store
+
+  // Where the source reads from: the shop's URL, or the folder's path.
+  const std::string& Location() const { return kind == SourceKind::kFolder ? dir : url; }
 };
 
 // Checks a configuration before it is added: the name, the URL (scheme, loopback for
-// http://), that each credential the kind needs is named once. Reads no secret.
+// http://), that each credential the kind needs is named once; for a folder, that the path is
+// absolute and the settle time not negative, and that no URL or credential is given. Reads no
+// secret and touches no file (the folder may be mounted later; a run says when it is missing).
 // Errors: kInvalidArgument naming what is wrong.
 Status ValidateSourceConfig(const SourceConfig& config);
 
@@ -62,18 +77,28 @@ struct SourceCursor {
   std::vector<std::string> ids;
 };
 
-// One run of a source: a pull, or an order webhook.
+// One run of a source: a pull, an order webhook, or a pass over a watched folder.
+//
+// Outcomes: "ok"; "refused" when a folder's run loaded what it could but refused at least one
+// file (moved to failed/ with its note; `error` names each such file and why) — the run did its
+// work and the next run will not see those files again, but a person has to look at them;
+// "failed" when the run could not do its work (the shop or the store unreachable, refused
+// credentials, the folder missing or unwritable, a full disk): `error` says why, and what was
+// not done is done by the next run.
 struct SourceRun {
   int64_t id = 0;
   std::string source;
-  std::string trigger;                  // "pull" or "webhook"
+  std::string trigger;                  // "pull" (a run; a folder's too) or "webhook"
   std::string started_at, finished_at;  // ISO 8601 UTC; finished_at empty while running
   uint64_t pages = 0;                   // pages fetched and committed
   uint64_t orders_seen = 0;    // orders in those pages (those skipped by the cursor excluded)
   uint64_t orders_stored = 0;  // newly written (an order the store has already is not)
   uint64_t rejects = 0;        // order lines rejected by the loader (reported, not stored)
-  std::string outcome;         // "running", "ok", "failed" (a killed run stays "running")
-  std::string error;           // the failure's message (no personal value), else empty
+  // A folder's files: loaded (and moved to loaded/), refused (moved to failed/), and left
+  // waiting because they may still be being written. 0 for shops.
+  uint64_t files_loaded = 0, files_refused = 0, files_waiting = 0;
+  std::string outcome;  // "running", "ok", "refused", "failed" (a killed run stays "running")
+  std::string error;    // the failure's message (no personal value), else empty
 };
 
 // The sources tables of one store, brought up to date on first use. Borrows the connection;

@@ -1,7 +1,7 @@
 // Segment overview: the nine segments as a bar chart (one measure at a time) and a table with
 // every measure; a click on either lists the segment's customers.
 
-import { getJson, type ScheduleInfo, type Segment, type SegmentReport } from "../api";
+import { getJson, type ScheduleInfo, type Segment, type SegmentReport, type SourceInfo, type SourcesInfo } from "../api";
 import { AXIS_COLOR, SEGMENT_COLORS, animate, ariaDescription, drawChart, textWidth, updateChart, type Chart } from "../charts";
 import { clear, h } from "../dom";
 import { date, decimal, int, money, moneyShort, percent, windowLength } from "../format";
@@ -89,6 +89,13 @@ export async function renderOverview(main: HTMLElement, ctx: ViewContext): Promi
   const scheduleBox = h("p", { class: "muted schedule-line", id: "schedule-line", hidden: true });
   main.append(scheduleBox);
   void showSchedule(scheduleBox, ctx);
+  // Where the orders come from and how their last runs went: for analysts and admins (the API
+  // refuses viewers).
+  if (ctx.role !== "viewer") {
+    const sourcesBox = h("div", { class: "sources-section", id: "sources", hidden: true });
+    main.append(sourcesBox);
+    void showSources(sourcesBox, ctx);
+  }
   if (ctx.role === "viewer") {
     const note = noticeBox(t("roleViewerNote"));
     note.id = "role-note";
@@ -232,6 +239,77 @@ async function showSchedule(box: HTMLElement, ctx: ViewContext): Promise<void> {
     if (failed) box.classList.add("schedule-failed");
   }
   box.textContent = parts.join(" ");
+  box.hidden = false;
+}
+
+const SOURCE_KINDS: Record<SourceInfo["kind"], MessageKey> = {
+  shopify: "sourceKindShopify",
+  woocommerce: "sourceKindWoocommerce",
+  folder: "sourceKindFolder",
+};
+const SOURCE_OUTCOMES: Record<string, MessageKey> = {
+  ok: "sourceOutcomeOk",
+  refused: "sourceOutcomeRefused",
+  failed: "sourceOutcomeFailed",
+  running: "sourceOutcomeRunning",
+};
+
+// The sources (GET /api/v1/sources) with their last run: when, how it went, new orders and
+// rejected rows; a failed run (or one that refused files) stands out with its error. Nothing
+// when the server cannot be asked: a failure to ask is not the page's failure.
+async function showSources(box: HTMLElement, ctx: ViewContext): Promise<void> {
+  let info: SourcesInfo;
+  try {
+    info = await getJson<SourcesInfo>("sources");
+  } catch {
+    return;
+  }
+  if (!ctx.alive()) return;
+  if (info.sources.length === 0) {
+    box.append(card(t("sourcesTitle"), h("p", { class: "muted", id: "sources-none" }, t("sourcesNone"))));
+    box.hidden = false;
+    return;
+  }
+  const labels = [
+    t("sourceName"),
+    t("sourceKind"),
+    t("sourceLocation"),
+    t("sourceLastRun"),
+    t("sourceOutcome"),
+    t("sourceNewOrders"),
+    t("sourceRejects"),
+  ];
+  const rows = info.sources.map((s) => {
+    const last = s.runs[0];
+    const outcome = last ? last.outcome : null;
+    const bad = outcome === "failed" || outcome === "refused";
+    const cell = (i: number, text: string, numeric = false) =>
+      h("td", { class: numeric ? "num" : null, "data-label": labels[i] }, text);
+    const row = h(
+      "tr",
+      { "data-source": s.name, "data-outcome": outcome ?? "never", class: bad ? "source-" + outcome : null },
+      h("th", { scope: "row", "data-label": labels[0] }, s.name),
+      cell(1, t(SOURCE_KINDS[s.kind] ?? "sourceKindFolder")),
+      h("td", { "data-label": labels[2] }, h("code", { class: "source-location" }, s.location)),
+      cell(3, last ? dateTime(last.started) : t("sourceNever")),
+      h(
+        "td",
+        { "data-label": labels[4], class: "source-outcome" },
+        outcome ? t(SOURCE_OUTCOMES[outcome] ?? "sourceOutcomeFailed") : "–",
+        last?.error ? h("div", { class: "source-error" }, last.error) : null,
+      ),
+      cell(5, last ? int(last.orders_stored) : "–", true),
+      cell(6, last ? int(last.rejects) : "–", true),
+    );
+    return row;
+  });
+  const table = h(
+    "table",
+    { class: "data sources-table stack-on-phone", id: "sources-table" },
+    h("thead", null, h("tr", null, labels.map((l, i) => h("th", { scope: "col", class: i >= 5 ? "num" : null }, l)))),
+    h("tbody", null, rows),
+  );
+  box.append(card(t("sourcesTitle"), scrollTable(table, t("sourcesTitle"))));
   box.hidden = false;
 }
 
