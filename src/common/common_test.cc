@@ -140,3 +140,19 @@ TEST(StatusDetails, SurviveContextAndCopiesAndAreIgnoredOnOk) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(IsLoopbackHost, ParsesTheAddressRatherThanItsFirstCharacters) {
+  for (const char* yes : {"localhost", "127.0.0.1", "127.255.0.9", "[::1]"}) {
+    EXPECT_TRUE(IsLoopbackHost(yes)) << yes;
+  }
+  for (const char* no : {"127.attacker.example", "127.0.0.1.nip.io", "128.0.0.1", "10.0.0.1",
+                         "example.com", "", "[::2]", "localhost.example.com"}) {
+    EXPECT_FALSE(IsLoopbackHost(no)) << no;
+  }
+}
+
+}  // namespace
+}  // namespace tessera

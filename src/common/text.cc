@@ -1,5 +1,7 @@
 #include "tessera/common/text.h"
 
+#include <arpa/inet.h>
+
 namespace tessera {
 
 std::string AsciiLower(std::string_view s) {
@@ -83,6 +85,13 @@ std::string WithThousands(uint64_t v) {
     out += digits[i];
   }
   return out;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "[::1]") return true;
+  const std::string text(host);
+  in_addr v4{};
+  return ::inet_pton(AF_INET, text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 }  // namespace tessera

@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tessera/common/text.h"
 #include "tessera/privacy/order_token.h"
 
 namespace tessera::destinations {
@@ -30,6 +32,16 @@ StatusOr<UrlParts> SplitUrl(const std::string& url) {
   if (path_start == host_start) return InvalidArgumentError("the webhook URL names no host");
   if (url.find('@', host_start) < path_start) {
     return InvalidArgumentError("a webhook URL with a user or password is not supported");
+  }
+  if (scheme == "http") {
+    std::string_view host = std::string_view(url).substr(host_start, path_start - host_start);
+    host =
+        host.starts_with('[') ? host.substr(0, host.find(']') + 1) : host.substr(0, host.find(':'));
+    if (!IsLoopbackHost(host)) {
+      return InvalidArgumentError(
+          "a webhook URL to another machine must be https:// (pseudonyms and the signature would "
+          "cross the network in clear); http:// is for this machine only");
+    }
   }
   UrlParts parts{url.substr(0, path_start), url.substr(path_start)};
   if (parts.path.empty() || parts.path[0] != '/') parts.path = "/" + parts.path;
@@ -250,7 +262,14 @@ std::string UuidCsv(const std::vector<privacy::Uuid>& uuids) {
 
 Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& change,
                const DeliveryPolicy& policy, Delivery& delivery) {
-  const std::string base = fmt::format("{}/{}-{}", d.dir, d.name, delivery.snapshot_id);
+  std::string base = fmt::format("{}/{}-{}", d.dir, d.name, delivery.snapshot_id);
+  // A second delivery for the same snapshot (a saved audience changed in between) never
+  // replaces the first one's files, which a consumer may not have read yet.
+  std::error_code ec;
+  if (std::filesystem::exists(base + "-entered.csv", ec) ||
+      std::filesystem::exists(base + "-left.csv", ec)) {
+    base += fmt::format("-{}", delivery.id);
+  }
   const std::string paths[2] = {base + "-entered.csv", base + "-left.csv"};
   const std::string texts[2] = {UuidCsv(change.entered), UuidCsv(change.left)};
   std::string tmps[2];
@@ -266,6 +285,14 @@ Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& chan
   }
   for (const auto& tmp : tmps) {
     if (!tmp.empty()) ::unlink(tmp.c_str());
+  }
+  // The renames are durable before the delivery is marked delivered.
+  if (written.ok()) {
+    const int dir_fd = ::open(d.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+      written = InternalError("cannot sync the folder {}: {}", d.dir, std::strerror(errno));
+    }
+    if (dir_fd >= 0) ::close(dir_fd);
   }
   ++delivery.attempts;
   if (!written.ok()) {

@@ -621,5 +621,18 @@ TEST(SplitUrl, KeepsThePathAndQuery) {
   EXPECT_FALSE(SplitUrl("http://user:pw@example.com/").ok());
 }
 
+TEST(SplitUrl, PlainHttpOnlyToThisMachine) {
+  for (const char* ok : {"http://127.0.0.1:9/h", "http://localhost/h", "http://[::1]:80/h",
+                         "http://127.1.2.3/h", "https://crm.example.com/h"}) {
+    EXPECT_TRUE(SplitUrl(ok).ok()) << ok;
+  }
+  for (const char* far : {"http://crm.example.com/h", "http://127.attacker.example/h",
+                          "http://127.0.0.1.nip.io:8000/h", "http://10.0.0.1/h"}) {
+    auto u = SplitUrl(far);
+    ASSERT_FALSE(u.ok()) << far;
+    EXPECT_NE(u.status().message().find("must be https://"), std::string::npos) << far;
+  }
+}
+
 }  // namespace
 }  // namespace tessera::destinations

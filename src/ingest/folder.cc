@@ -107,7 +107,19 @@ Status WriteNote(const fs::path& path, std::string_view text) {
 struct Candidate {
   fs::path path;
   int64_t mtime_ns = 0;
+  // What the file was when listed: a file replaced or rewritten while it loads is not moved
+  // aside unread.
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
 };
+
+bool Unchanged(const Candidate& c) {
+  struct stat st;
+  return ::stat(c.path.c_str(), &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino &&
+         st.st_size == c.size &&
+         int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec == c.mtime_ns;
+}
 
 int64_t NowSeconds(const FolderOptions& options) {
   if (options.now_seconds) return options.now_seconds();
@@ -149,8 +161,9 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
     // Regular files only (a symbolic link is followed: a file put there by link is a file).
     if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (InProgressName(entry.path().filename().string())) continue;
-    candidates.push_back(
-        {entry.path(), int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec});
+    candidates.push_back({entry.path(),
+                          int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                          st.st_dev, st.st_ino, st.st_size});
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(a.mtime_ns, a.path) < std::tie(b.mtime_ns, b.path);
@@ -161,10 +174,9 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
   for (const Candidate& c : candidates) {
     FolderFile file;
     file.name = c.path.filename().string();
-    // Modified within the settle time (and not in the future, which a copied file's kept
-    // time can be): a writer may still be at it.
-    if (c.mtime_ns > now_ns - options.settle_seconds * 1'000'000'000 &&
-        c.mtime_ns <= now_ns + 1'000'000'000) {
+    // Modified within the settle time, or dated in the future (a writer on a share whose clock
+    // is ahead): a writer may still be at it.
+    if (c.mtime_ns > now_ns - options.settle_seconds * 1'000'000'000) {
       file.outcome = FolderFile::Outcome::kWaiting;
       ++run.waiting;
       if (options.on_file) options.on_file(file);
@@ -187,6 +199,16 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
     }
     if (status.ok()) {
       auto summary = LoadOrders(store, key, {c.path.string()}, load);
+      if (summary.ok() && !Unchanged(c)) {
+        // Rewritten or replaced while it loaded: what was read is stored; the file as it is
+        // now loads next run (orders stored already are skipped then).
+        file.outcome = FolderFile::Outcome::kWaiting;
+        ++run.waiting;
+        run.orders_stored += summary->orders_stored;
+        if (options.on_file) options.on_file(file);
+        run.files.push_back(std::move(file));
+        continue;
+      }
       if (summary.ok()) {
         auto moved = MoveInto(c.path, loaded_dir);
         if (!moved.ok()) return moved.status().WithContext("loaded, but not moved aside");

@@ -103,6 +103,20 @@ TEST_P(FolderTest, LeavesFilesThatAreStillBeingWritten) {
   EXPECT_TRUE(fs::exists(inbox_ / "orders.csv.part"));
 }
 
+TEST_P(FolderTest, AFileDatedInTheFutureWaitsForItsTime) {
+  // A writer on a share whose clock is ahead: its file may still be being written.
+  auto store = OpenStore();
+  Drop("ahead.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n", -3600);
+  auto run = LoadFolder(*store, *key_, options_);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->waiting, 1u);
+  EXPECT_EQ(OrderCount(*store), 0u);
+  now_ += 3600 + 60;
+  auto later = LoadFolder(*store, *key_, options_);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->loaded, 1u);
+}
+
 TEST_P(FolderTest, RefusesABadFileWithItsReasonAndStillLoadsTheGoodOnes) {
   auto store = OpenStore();
   Drop("good.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n", 300);

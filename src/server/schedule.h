@@ -86,6 +86,8 @@ class Scheduler {
   void Stop();
 
   const DailySchedule& schedule() const { return schedule_; }
+  // Whether Stop() was called: a running job ends after its current step.
+  bool stopping() const { return stop_; }
   int64_t next_run() const;  // unix seconds
   std::optional<ScheduledRun> running() const;
 

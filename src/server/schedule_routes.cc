@@ -62,7 +62,12 @@ ScheduledRun::Step Server::Impl::SourcesStep() {
     stored += o.run.orders_stored;
     orders_ingested += o.run.orders_stored;
     if (!step.detail.empty()) step.detail += "; ";
-    if (o.status.ok()) {
+    if (o.status.ok() && o.run.outcome == "refused") {
+      // A folder's bad file was moved aside with its note; the others loaded. Someone must look.
+      step.outcome = "failed";
+      step.detail += fmt::format("{}: {} new orders, {} rejected; refused: {}", o.run.source,
+                                 o.run.orders_stored, o.run.rejects, o.run.error);
+    } else if (o.status.ok()) {
       step.detail += fmt::format("{}: {} new orders, {} rejected", o.run.source,
                                  o.run.orders_stored, o.run.rejects);
     } else {
@@ -113,8 +118,22 @@ ScheduledRun Server::Impl::RunSchedule(int64_t scheduled_for) {
     run.steps.push_back({std::move(name), status.ok() ? "ok" : "failed",
                          status.ok() ? std::move(detail) : status.message()});
   };
+  // The server stopping (SIGTERM) ends the run after the step at hand: each step is whole by
+  // itself (loads and deliveries are transactions), the rest runs at the next time.
+  auto stopping = [this, &run] {
+    if (!scheduler || !scheduler->stopping()) return false;
+    for (const char* name : {"sources", "recompute", "destinations"}) {
+      const bool done = std::any_of(run.steps.begin(), run.steps.end(),
+                                    [&](const ScheduledRun::Step& s) { return s.name == name; });
+      if (!done) run.steps.push_back({name, "skipped", "the server stopped"});
+    }
+    run.outcome = "failed";
+    run.finished = UnixNow();
+    return true;
+  };
   run.steps.push_back(SourcesStep());
   if (run.steps.back().outcome == "failed") run.outcome = "failed";
+  if (stopping()) return run;
   // The window ends on the day of the run, in UTC as every other recompute of the server.
   analytics::ProfileOptions o;
   o.as_of_day = DayOfTimestamp(run.started);
@@ -132,6 +151,7 @@ ScheduledRun Server::Impl::RunSchedule(int64_t scheduled_for) {
     }
   }
   step("recompute", recomputed, detail);
+  if (stopping()) return run;
   // Changes are delivered only from a snapshot of this run: after a failed recompute the
   // newest snapshot is the one delivered already.
   if (recomputed.ok()) {

@@ -83,20 +83,49 @@ void Server::Impl::SourceWebhook(const httplib::Request& req, httplib::Response&
   if (req.body.size() > options.max_json_bytes) {
     return SendError(res, {413, "payload_too_large", "the webhook body is too large", ""});
   }
+  // Anyone can call this route: its answers say no more than "not verified" (no source names,
+  // no paths of secret files or stores); the reason goes to the server's log.
+  const HttpError unverified{401, "bad_signature", "the webhook's signature could not be verified",
+                             ""};
+  const HttpError busy{503, "busy", "the store is busy; deliver the webhook again later", ""};
   auto s = ThreadStore();
-  if (!s.ok()) return SendError(res, FromStatus(s.status()));
+  if (!s.ok()) return SendError(res, busy);
   auto source = sources::SourceStore((**s).db()).Get(name);
-  if (!source.ok()) return SendError(res, FromStatus(source.status()));
+  if (!source.ok()) {
+    return SendError(res, source.status().code() == StatusCode::kNotFound ? unverified : busy);
+  }
   const std::string signature =
       req.get_header_value(std::string(sources::WebhookSignatureHeader(source->kind)).c_str());
+  // Verified before anything waits: a forged delivery is refused at once, whatever runs.
+  auto verified = sources::VerifyWebhook(**s, name, signature, req.body);
+  if (!verified.ok()) {
+    if (verified.status().code() != StatusCode::kPermissionDenied) {
+      std::fprintf(stderr, "tessera serve: an order webhook was refused: %s\n",
+                   verified.status().message().c_str());
+    }
+    return SendError(res, unverified);
+  }
   auto key = privacy::OwnerKey::Load(options.key_path);
   if (!key.ok()) return SendError(res, FromStatus(key.status()));
-  std::lock_guard lock(write_mu);
+  // Shops wait a few seconds for an answer (Shopify 5 s) and deliver again later: a load in
+  // progress (an upload, a scheduled pull) is answered 503 rather than waited for.
+  std::unique_lock lock(write_mu, std::defer_lock);
+  for (int i = 0; i < 40 && !lock.try_lock(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!lock.owns_lock()) {
+    res.set_header("Retry-After", "60");
+    return SendError(res, busy);
+  }
   const bool match_tokens = collab::PartyStore((**s).db()).Show().ok();
   auto result = sources::ReceiveWebhook(**s, *key, name, signature, req.body, match_tokens);
   if (!result.ok()) {
     if (result.status().code() == StatusCode::kPermissionDenied) {
-      return SendError(res, {401, "bad_signature", result.status().message(), ""});
+      return SendError(res, unverified);
+    }
+    if (result.status().code() == StatusCode::kUnavailable) {
+      res.set_header("Retry-After", "60");
+      return SendError(res, busy);
     }
     return SendError(res, FromStatus(result.status()));
   }

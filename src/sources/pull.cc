@@ -10,6 +10,7 @@
 #include "sources/shop_client.h"
 #include "tessera/common/civil_time.h"
 #include "tessera/ingest/loader.h"
+#include "tessera/privacy/order_token.h"
 
 namespace tessera::sources {
 namespace {
@@ -67,6 +68,7 @@ class Pull {
         mapping_(std::move(mapping)) {}
 
   Status Run() {
+    TESSERA_ASSIGN_OR_RETURN(tokenizer_, privacy::OrderTokenizer::Create(key_));
     TESSERA_ASSIGN_OR_RETURN(cursor_, sources_.Cursor(config_.name));
     TESSERA_ASSIGN_OR_RETURN(client_, internal::ShopClient::Create(config_, options_));
     return config_.kind == SourceKind::kShopify ? RunShopify() : RunWooCommerce();
@@ -160,16 +162,31 @@ class Pull {
       records.clear();
       auto stamp =
           internal::AppendOrderRecords(config_.kind, (*orders)[i], i + 1, *timestamps, &records);
-      if (!stamp.ok()) return stamp.status().WithContext(Where(page));
+      if (!stamp.ok()) {
+        // One order the mapping cannot read is a rejected row, as a bad line of a file is: the
+        // page's other orders load and the cursor moves on. (A body that is no order list at
+        // all failed above, with nothing of the page written.)
+        ++run_.rejects;
+        if (options_.on_reject) {
+          options_.on_reject(io::Reject{fmt::format("source {} page {}", config_.name, page), i + 1,
+                                        0, "", "bad_order", stamp.status().message()});
+        }
+        continue;
+      }
       if (stamp->updated_at > next.updated_at) {
         next.updated_at = stamp->updated_at;
         next.ids.clear();
       }
-      if (stamp->updated_at == next.updated_at) next.ids.push_back(stamp->id);
+      // The cursor keeps the shop's order ids as the orders table does: as order tokens
+      // (AES-SIV under the owner's key), never as they are.
+      auto token = tokenizer_->Encrypt(stamp->id);
+      if (!token.ok()) return token.status().WithContext(Where(page));
+      const std::string id = privacy::HexEncode(*token);
+      if (stamp->updated_at == next.updated_at) next.ids.push_back(id);
       const bool committed =
           stamp->updated_at < cursor_.updated_at ||
           (stamp->updated_at == cursor_.updated_at &&
-           std::find(cursor_.ids.begin(), cursor_.ids.end(), stamp->id) != cursor_.ids.end());
+           std::find(cursor_.ids.begin(), cursor_.ids.end(), id) != cursor_.ids.end());
       if (committed) continue;
       ++counts.fresh;
       jsonl += records;
@@ -219,6 +236,7 @@ class Pull {
   SourceRun& run_;
   io::Mapping mapping_;
   SourceCursor cursor_;
+  std::optional<privacy::OrderTokenizer> tokenizer_;
   std::unique_ptr<internal::ShopClient> client_;
 };
 

@@ -13,6 +13,7 @@
 
 #include "sources/stand_in_test_support.h"
 #include "store/test_stores.h"
+#include "tessera/privacy/order_token.h"
 #include "tessera/sources/source_store.h"
 
 namespace tessera::sources {
@@ -133,7 +134,11 @@ TEST_P(PullTest, ShopifyPullsEveryPageThenOnlyWhatChanged) {
   auto cursor = SourceStore(store_->db()).Cursor("shop");
   ASSERT_TRUE(cursor.ok());
   EXPECT_EQ(cursor->updated_at, kT0 + 11 * 60);
-  EXPECT_EQ(cursor->ids, std::vector<std::string>{"450789011"});
+  // The shop's order id as an order token, as the orders table keeps it: never as it is.
+  auto tokenizer = privacy::OrderTokenizer::Create(*key_);
+  ASSERT_TRUE(tokenizer.ok());
+  EXPECT_EQ(cursor->ids,
+            std::vector<std::string>{privacy::HexEncode(*tokenizer->Encrypt("450789011"))});
 
   // Nothing new: one request from the cursor, nothing stored.
   RunOutcome again = Run(*store_, "shop");
@@ -321,21 +326,32 @@ TEST_P(PullTest, ABadBodyFailsThePageNamingSourcePageAndReasonAndIsResumed) {
   EXPECT_EQ(r.run.pages, 1u);
   EXPECT_EQ(Orders(*store_).size(), 5u);  // page 1 only
 
-  // A page of the wrong shape: an order without its total.
+  // An order of the wrong shape (without its total) is a rejected row, named by source, page,
+  // position and reason: the page's other orders load and the cursor moves on.
   auto broken = ShopifyOrders(12);
   broken[7].erase("total_price");
   shop_.SetOrders(broken);
-  RunOutcome shape = Run(*store_, "shop");
-  EXPECT_NE(shape.run.error.find("source 'shop' page 1: order 4 of the page: 'total_price' is "
-                                 "missing"),
-            std::string::npos)
-      << shape.run.error;
-  EXPECT_EQ(Orders(*store_).size(), 5u);
+  std::vector<io::Reject> rejects;
+  RunOptions o = options_;
+  o.on_reject = [&](const io::Reject& j) { rejects.push_back(j); };
+  auto shape = RunSource(*store_, *key_, "shop", o);
+  ASSERT_TRUE(shape.ok());
+  ASSERT_TRUE(shape->status.ok()) << shape->status.ToString();
+  EXPECT_EQ(shape->run.rejects, 1u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].file, "source shop page 1");
+  EXPECT_EQ(rejects[0].reason_code, "bad_order");
+  EXPECT_NE(rejects[0].reason.find("'total_price' is missing"), std::string::npos)
+      << rejects[0].reason;
+  EXPECT_EQ(Orders(*store_).size(), 11u);
 
-  shop_.SetOrders(ShopifyOrders(12));
+  // The shop mends the order (its update time moves on): the next pull takes it.
+  auto mended = ShopifyOrders(12);
+  mended[7]["updated_at"] = "2030-01-01T00:00:00Z";
+  shop_.SetOrders(mended);
   RunOutcome resumed = Run(*store_, "shop");
   ASSERT_TRUE(resumed.status.ok()) << resumed.status.ToString();
-  EXPECT_EQ(resumed.run.orders_stored, 7u);
+  EXPECT_EQ(resumed.run.orders_stored, 1u);
   EXPECT_EQ(Orders(*store_).size(), 12u);
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "tessera/common/text.h"
+
 namespace tessera::sources {
 namespace {
 
@@ -99,10 +101,6 @@ SecretRef SecretOf(const Json& j, const char* name) {
   if (o.contains("env") && o["env"].is_string()) s.env = o["env"].get<std::string>();
   if (o.contains("file") && o["file"].is_string()) s.file = o["file"].get<std::string>();
   return s;
-}
-
-bool IsLoopbackHost(std::string_view host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.starts_with("127.");
 }
 
 Status CheckSecretRef(const SecretRef& s, std::string_view option) {

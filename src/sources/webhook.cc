@@ -55,11 +55,10 @@ std::string_view WebhookSignatureHeader(SourceKind kind) {
   return kind == SourceKind::kShopify ? "X-Shopify-Hmac-Sha256" : "X-WC-Webhook-Signature";
 }
 
-StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::OwnerKey& key,
-                                       const std::string& name, std::string_view signature,
-                                       std::string_view body, bool match_tokens) {
+StatusOr<VerifiedWebhook> VerifyWebhook(store::Store& store, const std::string& name,
+                                        std::string_view signature, std::string_view body) {
   SourceStore sources(store.db());
-  TESSERA_ASSIGN_OR_RETURN(const SourceConfig config, sources.Get(name));
+  TESSERA_ASSIGN_OR_RETURN(SourceConfig config, sources.Get(name));
   if (config.kind == SourceKind::kFolder) {
     return FailedPreconditionError("source '{}' is a watched folder; it takes no webhooks", name);
   }
@@ -76,7 +75,7 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
   // saved. Only that exact shape passes without a signature, and it loads nothing.
   if (config.kind == SourceKind::kWooCommerce && IsWooCommercePing(body)) {
     if (signature.empty() || VerifyWebhookSignature(secret, body, signature)) {
-      return WebhookResult{.ping = true};
+      return VerifiedWebhook{std::move(config), true};
     }
   }
   if (signature.empty()) {
@@ -87,6 +86,17 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
     return PermissionDeniedError("source '{}': the webhook's {} does not match its body", name,
                                  WebhookSignatureHeader(config.kind));
   }
+  return VerifiedWebhook{std::move(config), false};
+}
+
+StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::OwnerKey& key,
+                                       const std::string& name, std::string_view signature,
+                                       std::string_view body, bool match_tokens) {
+  TESSERA_ASSIGN_OR_RETURN(const VerifiedWebhook verified,
+                           VerifyWebhook(store, name, signature, body));
+  if (verified.ping) return WebhookResult{.ping = true};
+  const SourceConfig& config = verified.config;
+  SourceStore sources(store.db());
   WebhookResult result;
   TESSERA_ASSIGN_OR_RETURN(io::Mapping mapping, SourceMapping(config.kind));
   auto orders = internal::ParseOrders(config.kind, body, /*single=*/true);

@@ -24,6 +24,10 @@ inline bool IsAsciiSpace(char c) {
 }
 // Removes surrounding spaces and tabs.
 std::string_view TrimBlanks(std::string_view s);
+
+// Whether a URL's host (without its port; IPv6 in brackets) is this machine: "localhost", an
+// IPv4 address in 127.0.0.0/8 or "[::1]" — parsed, so that "127.example.com" is not.
+bool IsLoopbackHost(std::string_view host);
 // Removes surrounding ASCII white space (blanks, CR, LF, VT, FF).
 std::string_view TrimWhitespace(std::string_view s);
 

@@ -11,7 +11,8 @@
 // moved to loaded/ only after its load is committed; a run killed in between loads the file
 // again next time and stores nothing twice (a load skips the orders a store holds). A file that
 // is still being written is left alone: names starting with "." or ending in .tmp, .part,
-// .partial, .crdownload or .filepart, and any file changed within the last `settle` seconds.
+// .partial, .crdownload or .filepart, any file changed within the last `settle` seconds or
+// dated in the future, and a file that changed while it was loaded (it loads again next run).
 // A failure of the machine rather than of the file (the store unreachable or busy, a full disk)
 // leaves the file where it is and ends the run with that error, to be retried.
 //

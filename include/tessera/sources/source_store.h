@@ -7,7 +7,8 @@
 //
 // Privacy: no credential and no personal data reaches these tables. A source keeps only where
 // its credentials are (the name of an environment variable, the path of a file); a cursor
-// keeps a time and the shop's numeric order ids at that instant (no customer data); a run
+// keeps a time and the order tokens (AES-SIV, as the orders table) of the shop's orders at that
+// instant; a run
 // keeps counts and an error message, which never carries a value of an order. A folder source
 // keeps the folder's path, its mapping (a preset's name or a mapping file's path) and how long
 // a file must rest before it is loaded.
@@ -70,8 +71,8 @@ struct SourceConfig {
 Status ValidateSourceConfig(const SourceConfig& config);
 
 // How far a source's orders are committed: the last update time seen (Unix seconds) and the
-// shop's order ids updated at that very second, so that a pull that starts again at that
-// second skips them.
+// order tokens (hex) of the shop.s orders updated at that very second, so that a pull that starts
+// again at that second skips them.
 struct SourceCursor {
   int64_t updated_at = 0;  // 0: nothing pulled yet
   std::vector<std::string> ids;

@@ -37,6 +37,16 @@ struct WebhookResult {
   uint64_t rejects = 0;
 };
 
+// The first half of ReceiveWebhook, which reads nothing of the body but its signature: what a
+// server checks before it waits for the store. Errors: those of ReceiveWebhook but the body's,
+// the loader's and the store's writes.
+struct VerifiedWebhook {
+  SourceConfig config;
+  bool ping = false;  // WooCommerce's ping: nothing to load
+};
+StatusOr<VerifiedWebhook> VerifyWebhook(store::Store& store, const std::string& name,
+                                        std::string_view signature, std::string_view body);
+
 // Handles one webhook delivery for the source `name`: reads its webhook secret, verifies
 // `signature` over the raw `body`, then loads the order the body holds and records a run
 // (trigger "webhook"). A WooCommerce source's ping (exactly "webhook_id=" and digits) passes
