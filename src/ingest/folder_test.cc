@@ -159,7 +159,9 @@ TEST_P(FolderTest, TellsEachFilesOutcomeAsItIsFinal) {
   std::vector<std::pair<std::string, FolderFile::Outcome>> told;
   options_.on_file = [&](const FolderFile& f) {
     // Final: a loaded or refused file has been moved when it is told.
-    if (f.outcome != FolderFile::Outcome::kWaiting) EXPECT_TRUE(fs::exists(f.moved_to));
+    if (f.outcome != FolderFile::Outcome::kWaiting) {
+      EXPECT_TRUE(fs::exists(f.moved_to));
+    }
     told.emplace_back(f.name, f.outcome);
   };
   auto run = LoadFolder(*store, *key_, options_);

@@ -25,7 +25,9 @@ TEST(DailySchedule, RefusesTimesThatAreNoTimeOfDayAndUnknownZones) {
        {"", "3", "24:00", "03:60", "3:5", "03:00,", "noon", "03:00:00", "-1:00"}) {
     auto s = DailySchedule::Parse(bad, "UTC");
     EXPECT_FALSE(s.ok()) << bad;
-    if (!s.ok()) EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    if (!s.ok()) {
+      EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    }
   }
   auto zone = DailySchedule::Parse("03:00", "Europe/Atlantis");
   ASSERT_FALSE(zone.ok());
