@@ -122,6 +122,28 @@ StatusOr<int64_t> Timestamp(const Json& o, std::string_view key, size_t position
   return *t;
 }
 
+// The line items of either kind: `category_key` first, then "category", names a line's
+// category; `price_key` holds its price (Shopify: per unit, WooCommerce: the line's total).
+Status ReadLines(const Json& items, size_t position, const char* category_key,
+                 const std::string& price_key, Order* out) {
+  if (!items.is_array()) return OkStatus();
+  for (const Json& item : items) {
+    if (!item.is_object()) return ShapeError(position, "line_items", "holds a non-object");
+    Line line;
+    line.sku = Text(item, "sku").value_or("");
+    line.category = Text(item, category_key).value_or(Text(item, "category").value_or(""));
+    const Json& q = Member(item, "quantity");
+    if (!q.is_number_integer()) {
+      return ShapeError(position, "line_items.quantity", "is not a whole number");
+    }
+    line.quantity = q.get<int64_t>();
+    TESSERA_ASSIGN_OR_RETURN(line.price_micro,
+                             Money(item, price_key, position, "line_items." + price_key));
+    out->lines.push_back(std::move(line));
+  }
+  return OkStatus();
+}
+
 StatusOr<Order> ReadShopify(const Json& o, size_t position, io::TimestampParser& timestamps) {
   Order out;
   TESSERA_ASSIGN_OR_RETURN(out.id, Required(o, "id", position));
@@ -164,22 +186,7 @@ StatusOr<Order> ReadShopify(const Json& o, size_t position, io::TimestampParser&
   if (!items.is_null() && !items.is_array()) {
     return ShapeError(position, "line_items", "is not a list");
   }
-  if (items.is_array()) {
-    for (const Json& item : items) {
-      if (!item.is_object()) return ShapeError(position, "line_items", "holds a non-object");
-      Line line;
-      line.sku = Text(item, "sku").value_or("");
-      line.category = Text(item, "product_type").value_or(Text(item, "category").value_or(""));
-      const Json& q = Member(item, "quantity");
-      if (!q.is_number_integer()) {
-        return ShapeError(position, "line_items.quantity", "is not a whole number");
-      }
-      line.quantity = q.get<int64_t>();
-      TESSERA_ASSIGN_OR_RETURN(line.price_micro,
-                               Money(item, "price", position, "line_items.price"));
-      out.lines.push_back(std::move(line));
-    }
-  }
+  TESSERA_RETURN_IF_ERROR(ReadLines(items, position, "product_type", "price", &out));
   return out;
 }
 
@@ -216,22 +223,7 @@ StatusOr<Order> ReadWooCommerce(const Json& o, size_t position, io::TimestampPar
   if (!items.is_null() && !items.is_array()) {
     return ShapeError(position, "line_items", "is not a list");
   }
-  if (items.is_array()) {
-    for (const Json& item : items) {
-      if (!item.is_object()) return ShapeError(position, "line_items", "holds a non-object");
-      Line line;
-      line.sku = Text(item, "sku").value_or("");
-      line.category = Text(item, "category").value_or("");
-      const Json& q = Member(item, "quantity");
-      if (!q.is_number_integer()) {
-        return ShapeError(position, "line_items.quantity", "is not a whole number");
-      }
-      line.quantity = q.get<int64_t>();
-      TESSERA_ASSIGN_OR_RETURN(line.price_micro,
-                               Money(item, "total", position, "line_items.total"));
-      out.lines.push_back(std::move(line));
-    }
-  }
+  TESSERA_RETURN_IF_ERROR(ReadLines(items, position, "category", "total", &out));
   return out;
 }
 
