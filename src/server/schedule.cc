@@ -78,6 +78,20 @@ StatusOr<std::vector<ScheduledRun>> ScheduledRuns(store::Database& db, int limit
   return out;
 }
 
+StatusOr<std::optional<int64_t>> LastScheduledRunAtStart(store::Database& db, int64_t now) {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<ScheduledRun> runs, ScheduledRuns(db, 1));
+  if (runs.empty()) return std::optional<int64_t>();
+  ScheduledRun last = std::move(runs.front());
+  if (last.outcome != "running") return std::optional<int64_t>(last.scheduled_for);
+  last.outcome = "failed";
+  last.finished = now;
+  last.steps.push_back({"run", "failed",
+                        "interrupted: the server stopped during this run; it runs again when the "
+                        "server starts"});
+  TESSERA_RETURN_IF_ERROR(RecordScheduledRun(db, last));
+  return std::optional<int64_t>(last.scheduled_for - 1);
+}
+
 StatusOr<DailySchedule> DailySchedule::Parse(std::string_view times, std::string_view zone) {
   DailySchedule s;
   s.zone_ = zone.empty() ? "UTC" : std::string(zone);
@@ -170,11 +184,11 @@ std::string DailySchedule::Describe() const {
 
 Scheduler::Scheduler(DailySchedule schedule, Job job, Clock clock,
                      std::optional<int64_t> last_run_for,
-                     std::function<void(const ScheduledRun&)> on_finished)
+                     std::function<void(const ScheduledRun&)> record)
     : schedule_(std::move(schedule)),
       job_(std::move(job)),
       clock_(std::move(clock)),
-      on_finished_(std::move(on_finished)),
+      record_(std::move(record)),
       last_run_for_(last_run_for) {
   const int64_t now = clock_();
   const int64_t due = schedule_.LastAtOrBefore(now);
@@ -213,25 +227,38 @@ void Scheduler::Loop() {
     }
     // Polled rather than slept until: a wall clock that jumps (NTP, a suspended machine, a test's
     // clock) is noticed within a quarter of a second.
-    if (clock_() < due) {
+    const int64_t now = clock_();
+    if (now < due) {
+      // A clock stepped back before the time waited for: the next time is that of the clock
+      // now (unchanged while the clock only moves forward: NextAfter(now) == due then).
+      if (const int64_t sooner = schedule_.NextAfter(now); sooner < due) {
+        std::lock_guard lock(mu_);
+        next_run_ = sooner;
+        continue;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       continue;
     }
+    // Times passed over while the clock jumped ahead run once, for the latest of them.
+    due = std::max(due, schedule_.LastAtOrBefore(now));
+    ScheduledRun started;
+    started.scheduled_for = due;
+    started.started = now;
+    started.outcome = "running";
     {
       std::lock_guard lock(mu_);
-      running_ = ScheduledRun{};
-      running_->scheduled_for = due;
-      running_->started = clock_();
-      running_->outcome = "running";
+      next_run_ = due;
+      running_ = started;
     }
+    if (record_) record_(started);
     ScheduledRun run = job_(due);
     run.scheduled_for = due;
-    if (on_finished_) on_finished_(run);
-    const int64_t now = clock_();
+    if (record_) record_(run);
+    const int64_t after = clock_();
     // The next time after this one; when the run outlasted one or more times, the latest of
     // them runs once, now.
     int64_t next = schedule_.NextAfter(due);
-    if (next <= now) next = std::max(next, schedule_.LastAtOrBefore(now));
+    if (next <= after) next = std::max(next, schedule_.LastAtOrBefore(after));
     std::lock_guard lock(mu_);
     running_.reset();
     next_run_ = next;

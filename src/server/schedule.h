@@ -70,14 +70,18 @@ struct ScheduledRun {
 // The thread of the schedule. Thread-safe. Runs the job at each scheduled instant; a run that
 // was due while the server was down (the last scheduled instant lies after the last run's, as
 // `last_run` tells at start) runs once at start. Never two runs at once; a run that takes
-// longer than the gap to the next time makes that one wait until it ends, then run.
+// longer than the gap to the next time makes that one wait until it ends, then run. The clock
+// is read again while waiting: one that jumps ahead over several times (a suspended machine)
+// runs once, for the latest of them; one stepped back (NTP correcting a clock that was ahead)
+// waits for the next time of the clock as it is now, not for the one computed before.
 class Scheduler {
  public:
   using Job = std::function<ScheduledRun(int64_t scheduled_for)>;
   using Clock = std::function<int64_t()>;  // unix seconds
-  // `on_finished` records a run (the store); called on the scheduler's thread.
+  // `record` keeps a run (the store): called on the scheduler's thread when the run starts
+  // (outcome "running", so that a run killed with the server leaves a trace) and when it ends.
   Scheduler(DailySchedule schedule, Job job, Clock clock, std::optional<int64_t> last_run_for,
-            std::function<void(const ScheduledRun&)> on_finished);
+            std::function<void(const ScheduledRun&)> record);
   ~Scheduler();  // stops and joins
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -97,7 +101,7 @@ class Scheduler {
   const DailySchedule schedule_;
   const Job job_;
   const Clock clock_;
-  const std::function<void(const ScheduledRun&)> on_finished_;
+  const std::function<void(const ScheduledRun&)> record_;
   mutable std::mutex mu_;
   int64_t next_run_ = 0;                 // guarded by mu_
   std::optional<ScheduledRun> running_;  // guarded by mu_
@@ -114,5 +118,11 @@ const store::Schema& ScheduleSchema();
 Status RecordScheduledRun(store::Database& db, const ScheduledRun& run);
 // The newest `limit` runs, newest first. Errors: the store's.
 StatusOr<std::vector<ScheduledRun>> ScheduledRuns(store::Database& db, int limit);
+// At the start of a server: the scheduled time of the last run that counts as done, for
+// Scheduler's `last_run_for` (nullopt: never run). A newest run still "running" was cut off
+// with the server that ran it (killed, or the machine went down): it is recorded as failed
+// ("interrupted") at `now` and does not count, so that its time runs again at start (each step
+// resumes where it stopped: loads and deliveries are transactions). Errors: the store's.
+StatusOr<std::optional<int64_t>> LastScheduledRunAtStart(store::Database& db, int64_t now);
 
 }  // namespace tessera::server

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/test_stores.h"
 #include "tessera/common/civil_time.h"
 
 namespace tessera::server {
@@ -100,7 +101,7 @@ class SchedulerTest : public ::testing::Test {
         clock_.fn(), last_run_for,
         [this](const ScheduledRun& r) {
           std::lock_guard lock(mu_);
-          recorded_.push_back(r.scheduled_for);
+          recorded_.emplace_back(r.scheduled_for, r.outcome);
         });
   }
   std::vector<int64_t> Jobs() {
@@ -110,7 +111,8 @@ class SchedulerTest : public ::testing::Test {
 
   FakeClock clock_;
   std::mutex mu_;
-  std::vector<int64_t> jobs_, recorded_;
+  std::vector<int64_t> jobs_;
+  std::vector<std::pair<int64_t, std::string>> recorded_;  // scheduled_for, outcome
 };
 
 TEST_F(SchedulerTest, RunsAtTheTimeAndThenWaitsForTheNextDay) {
@@ -129,7 +131,9 @@ TEST_F(SchedulerTest, RunsAtTheTimeAndThenWaitsForTheNextDay) {
   EXPECT_EQ(Jobs().size(), 1u);
   s->Stop();
   std::lock_guard lock(mu_);
-  EXPECT_EQ(recorded_, (std::vector<int64_t>{Utc("2026-12-08", 2)}));
+  // Kept when it starts (a run killed with the server leaves a trace) and when it ends.
+  using Recorded = std::vector<std::pair<int64_t, std::string>>;
+  EXPECT_EQ(recorded_, (Recorded{{Utc("2026-12-08", 2), "running"}, {Utc("2026-12-08", 2), "ok"}}));
 }
 
 TEST_F(SchedulerTest, ATimeMissedWhileDownRunsOnceAtStart) {
@@ -149,6 +153,87 @@ TEST_F(SchedulerTest, ANewStoreWaitsForTheFirstTime) {
   auto current = Make(Utc("2026-12-10", 2));  // ran today already
   EXPECT_EQ(current->next_run(), Utc("2026-12-11", 2));
 }
+
+TEST_F(SchedulerTest, AClockSteppedBackWaitsForTheNextTimeOfTheClockAsItIsNow) {
+  clock_.now = Utc("2026-12-08", 1, 59);
+  auto s = Make(std::nullopt);
+  clock_.now = Utc("2026-12-08", 2, 1);  // 03:01 in Berlin
+  s->Start();
+  ASSERT_TRUE(Eventually([&] { return Jobs().size() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return s->next_run() == Utc("2026-12-09", 2); }));
+  // NTP corrects a clock that was a day and a half ahead: the next 03:00 is that of the 7th.
+  clock_.now = Utc("2026-12-06", 14);
+  ASSERT_TRUE(Eventually([&] { return s->next_run() == Utc("2026-12-07", 2); }));
+  clock_.now = Utc("2026-12-07", 2);
+  ASSERT_TRUE(Eventually([&] { return Jobs().size() == 2; }));
+  EXPECT_EQ(Jobs()[1], Utc("2026-12-07", 2));
+  s->Stop();
+}
+
+TEST_F(SchedulerTest, AClockThatJumpsOverSeveralTimesRunsOnceForTheLatest) {
+  clock_.now = Utc("2026-12-08", 1);
+  auto s = Make(std::nullopt);
+  s->Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  clock_.now = Utc("2026-12-11", 9);  // the machine slept for three days
+  ASSERT_TRUE(Eventually([&] { return s->next_run() == Utc("2026-12-12", 2); }));
+  EXPECT_EQ(Jobs(), (std::vector<int64_t>{Utc("2026-12-11", 2)}));
+  s->Stop();
+}
+
+class ScheduleStoreTest : public store::StoreFixture {};
+
+TEST_P(ScheduleStoreTest, ARunCutOffWithTheServerRunsAgainAtStart) {
+  OpenNewStore("schedule.db", &ScheduleSchema());
+  store::Database& db = store_->db();
+  auto none = LastScheduledRunAtStart(db, Utc("2026-12-08", 9));
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+
+  ScheduledRun done;
+  done.scheduled_for = Utc("2026-12-07", 2);
+  done.started = done.scheduled_for;
+  done.finished = done.scheduled_for + 60;
+  done.outcome = "ok";
+  ASSERT_TRUE(RecordScheduledRun(db, done).ok());
+  auto last = LastScheduledRunAtStart(db, Utc("2026-12-08", 1));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, std::optional<int64_t>(Utc("2026-12-07", 2)));
+
+  // The server was killed during the next run: only its start was kept.
+  ScheduledRun cut;
+  cut.scheduled_for = Utc("2026-12-08", 2);
+  cut.started = cut.scheduled_for;
+  cut.outcome = "running";
+  cut.steps.push_back({"sources", "ok", "shop: 3 new orders, 0 rejected"});
+  ASSERT_TRUE(RecordScheduledRun(db, cut).ok());
+  last = LastScheduledRunAtStart(db, Utc("2026-12-08", 2, 30));
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE(last->has_value());
+  EXPECT_LT(**last, Utc("2026-12-08", 2));  // not done: its time runs again
+  auto s = DailySchedule::Parse("03:00", "Europe/Berlin");
+  ASSERT_TRUE(s.ok());
+  Scheduler scheduler(
+      *s, [](int64_t) { return ScheduledRun{}; }, [] { return Utc("2026-12-08", 2, 30); }, *last,
+      nullptr);
+  EXPECT_EQ(scheduler.next_run(), Utc("2026-12-08", 2));
+  auto runs = ScheduledRuns(db, 5);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0].outcome, "failed");
+  EXPECT_EQ((*runs)[0].finished, Utc("2026-12-08", 2, 30));
+  ASSERT_EQ((*runs)[0].steps.size(), 2u);
+  EXPECT_EQ((*runs)[0].steps[1].name, "run");
+  EXPECT_NE((*runs)[0].steps[1].detail.find("interrupted"), std::string::npos);
+  // Recorded once: a second start sees a failed run, done with.
+  last = LastScheduledRunAtStart(db, Utc("2026-12-08", 2, 31));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, std::optional<int64_t>(Utc("2026-12-08", 2)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ScheduleStoreTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         store::BackendName);
 
 }  // namespace
 }  // namespace tessera::server

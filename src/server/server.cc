@@ -644,17 +644,15 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     TESSERA_ASSIGN_OR_RETURN(auto schedule,
                              DailySchedule::Parse(options.schedule, options.schedule_zone));
     TESSERA_RETURN_IF_ERROR(analytics::Window::Parse(options.schedule_window).status());
-    TESSERA_ASSIGN_OR_RETURN(auto runs, ScheduledRuns(store->db(), 1));
-    std::optional<int64_t> last;
-    if (!runs.empty()) last = runs.front().scheduled_for;
+    auto clock = [] {
+      return std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    TESSERA_ASSIGN_OR_RETURN(const std::optional<int64_t> last,
+                             LastScheduledRunAtStart(store->db(), clock()));
     impl->scheduler = std::make_unique<Scheduler>(
-        std::move(schedule), [self](int64_t due) { return self->RunSchedule(due); },
-        [] {
-          return std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-              .count();
-        },
-        last,
+        std::move(schedule), [self](int64_t due) { return self->RunSchedule(due); }, clock, last,
         [self](const ScheduledRun& run) {
           auto s = self->ThreadStore();
           Status recorded = s.ok() ? RecordScheduledRun((**s).db(), run) : s.status();
