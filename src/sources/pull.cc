@@ -111,36 +111,74 @@ class Pull {
   // may change while it is read (an order modified meanwhile moves to the end and shifts the
   // rest back by one, so that the next page would miss an order). So every page asks again
   // from the cursor (modified_after, one second early since it is exclusive; orders already
-  // committed are skipped by time and id), and only a page that leaves the cursor's second
-  // as it was (orders of one second filling pages) goes on to the next number of that query.
+  // committed are skipped by time and id). A full page that leaves the cursor's second as it
+  // was is a second with more orders than a page (a bulk action), whose orders the shop may
+  // list in any order at each request (equal sort keys): that second is read by id
+  // (ReadSecondById), then the query goes on after it.
   Status RunWooCommerce() {
-    const int per_page = options_.page_size > 0 ? std::min(options_.page_size, kWooCommerceMaxPage)
-                                                : kWooCommerceMaxPage;
-    const auto& url = client_->url();
-    int number = 1;
+    const int per_page = WooPerPage();
+    std::optional<int64_t> read_whole;  // a second read by id: the next query starts after it
     for (int page = 1;; ++page) {
-      std::string target = fmt::format(
-          "{}/wp-json/wc/v3/orders?per_page={}&page={}&orderby=modified&order=asc"
-          "&dates_are_gmt=true",
-          url.path, per_page, number);
       const int64_t query_time = cursor_.updated_at;
-      if (cursor_.updated_at > 0) {
-        std::string after = FormatIsoTimestamp(cursor_.updated_at - 1);
-        after.pop_back();  // "Z": with dates_are_gmt the time is UTC
-        target += "&modified_after=" + QueryEncode(after);
+      std::string target = WooTarget(per_page, 1, "modified");
+      if (query_time > 0) {
+        target +=
+            "&modified_after=" + WooTime(read_whole == query_time ? query_time : query_time - 1);
       }
       TESSERA_ASSIGN_OR_RETURN(internal::HttpAnswer answer, client_->Get(target, page));
       TESSERA_ASSIGN_OR_RETURN(const PageCounts counts, Page(page, answer.body));
-      if (counts.orders < static_cast<size_t>(per_page)) return OkStatus();
-      const std::string total = answer.Header("X-WP-TotalPages");
-      char* end = nullptr;
-      const long total_pages = total.empty() ? -1 : std::strtol(total.c_str(), &end, 10);
-      if (total_pages >= 0 && end != nullptr && *end == '\0' && number >= total_pages) {
+      if (counts.orders < static_cast<size_t>(per_page) || LastWooPage(answer, 1)) {
         return OkStatus();
       }
-      // The same cursor time is the same query: its next number. A later one, a new query.
-      number = cursor_.updated_at == query_time ? number + 1 : 1;
+      if (cursor_.updated_at == query_time && read_whole != query_time) {
+        TESSERA_RETURN_IF_ERROR(ReadSecondById(query_time, per_page, &page));
+        read_whole = query_time;
+      }
     }
+  }
+
+  // The orders of one modification second, by id (unique, so pages by number are stable),
+  // pass after pass until a pass finds no order not yet committed: an order of that second
+  // modified meanwhile leaves it (a later query reads it) and may shift the others back by one
+  // across a page's end, which the next pass then reads.
+  Status ReadSecondById(int64_t second, int per_page, int* page) {
+    for (;;) {
+      size_t fresh = 0;
+      for (int number = 1;; ++number) {
+        std::string target = WooTarget(per_page, number, "id");
+        target += "&modified_after=" + WooTime(second - 1);
+        target += "&modified_before=" + WooTime(second + 1);
+        ++*page;
+        TESSERA_ASSIGN_OR_RETURN(internal::HttpAnswer answer, client_->Get(target, *page));
+        TESSERA_ASSIGN_OR_RETURN(const PageCounts counts, Page(*page, answer.body));
+        fresh += counts.fresh;
+        if (counts.orders < static_cast<size_t>(per_page) || LastWooPage(answer, number)) break;
+      }
+      if (fresh == 0) return OkStatus();
+    }
+  }
+
+  int WooPerPage() const {
+    return options_.page_size > 0 ? std::min(options_.page_size, kWooCommerceMaxPage)
+                                  : kWooCommerceMaxPage;
+  }
+  std::string WooTarget(int per_page, int number, std::string_view orderby) const {
+    return fmt::format(
+        "{}/wp-json/wc/v3/orders?per_page={}&page={}&orderby={}&order=asc&dates_are_gmt=true",
+        client_->url().path, per_page, number, orderby);
+  }
+  // A query's time: with dates_are_gmt the time is UTC, written without the "Z".
+  static std::string WooTime(int64_t unix_seconds) {
+    std::string t = FormatIsoTimestamp(unix_seconds);
+    t.pop_back();
+    return QueryEncode(t);
+  }
+  // Whether X-WP-TotalPages says page `number` is the query's last.
+  static bool LastWooPage(const internal::HttpAnswer& answer, int number) {
+    const std::string total = answer.Header("X-WP-TotalPages");
+    char* end = nullptr;
+    const long total_pages = total.empty() ? -1 : std::strtol(total.c_str(), &end, 10);
+    return total_pages >= 0 && end != nullptr && *end == '\0' && number >= total_pages;
   }
 
   struct PageCounts {

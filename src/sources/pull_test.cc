@@ -253,6 +253,37 @@ TEST_P(PullTest, OrdersOfOneSecondAcrossPagesAreAllStoredOnce) {
   EXPECT_EQ(Orders(*store_).size(), 24u);
 }
 
+// A WooCommerce bulk action modifies hundreds of orders within one second, and the shop's
+// database returns rows of equal modification time in any order: pages by number over that
+// second repeat some orders and miss others. Read by id instead, they are all stored once.
+TEST_P(PullTest, ManyOrdersModifiedInOneSecondAreAllStoredOnceWhateverTheirTieOrder) {
+  AddWoo(*store_);
+  std::vector<nlohmann::json> woo;
+  for (int i = 0; i < 5; ++i) woo.push_back(WooOrder(1000 + i, kT0 - 60));  // before
+  for (int i = 0; i < 37; ++i) woo.push_back(WooOrder(i, kT0));             // the bulk action
+  for (int i = 0; i < 4; ++i) woo.push_back(WooOrder(2000 + i, kT0 + 5));   // after
+  shop_.SetOrders(woo);
+  shop_.ShuffleTies(20261208);
+  options_.page_size = 5;
+  RunOutcome w = Run(*store_, "woo");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+  EXPECT_EQ(w.run.orders_stored, 46u);
+  EXPECT_EQ(Orders(*store_).size(), 46u);
+  RunOutcome again = Run(*store_, "woo");
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(again.run.orders_seen, 0u);
+  EXPECT_EQ(Orders(*store_).size(), 46u);
+  // The second was read by id, within its bounds.
+  bool by_id = false;
+  for (const std::string& t : shop_.targets()) {
+    if (t.find("orderby=id") != std::string::npos &&
+        t.find("modified_before=") != std::string::npos) {
+      by_id = true;
+    }
+  }
+  EXPECT_TRUE(by_id);
+}
+
 TEST_P(PullTest, RetriesAfter429ForRetryAfterAndAfter500) {
   AddShopify(*store_);
   shop_.SetOrders(ShopifyOrders(7));

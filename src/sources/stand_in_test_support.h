@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,6 +70,14 @@ class StandInShop {
     std::lock_guard lock(mu_);
     return requests_;
   }
+  // Orders of one modification second come in a different order at each request when sorted
+  // by modification time (as a database sorting on a key with ties may give them), unlike the
+  // default (ties by id). Sorted by id they stay stable, as in WooCommerce.
+  void ShuffleTies(uint32_t seed) {
+    std::lock_guard lock(mu_);
+    shuffle_ = std::mt19937(seed);
+    shuffle_ties_ = true;
+  }
   std::vector<std::string> targets() {
     std::lock_guard lock(mu_);
     return targets_;
@@ -113,17 +122,23 @@ class StandInShop {
     return true;
   }
 
-  // Orders sorted by (updated time, id) with their time, filtered by `after`.
-  std::vector<const Json*> Sorted(const char* field, int64_t min, bool inclusive) {
+  // Orders sorted by (updated time, id) with their time, filtered by `after` (and `before`,
+  // exclusive); by id alone with `by_id`. Ties of time shuffled after ShuffleTies.
+  std::vector<const Json*> Sorted(const char* field, int64_t min, bool inclusive,
+                                  int64_t before = INT64_MAX, bool by_id = false) {
     std::vector<const Json*> out;
     for (const Json& o : orders_) {
       const int64_t t = Seconds(o[field].get<std::string>());
-      if (inclusive ? t >= min : t > min) out.push_back(&o);
+      if ((inclusive ? t >= min : t > min) && t < before) out.push_back(&o);
     }
+    if (shuffle_ties_ && !by_id) std::shuffle(out.begin(), out.end(), shuffle_);
     std::stable_sort(out.begin(), out.end(), [&](const Json* a, const Json* b) {
-      const int64_t ta = Seconds((*a)[field].get<std::string>());
-      const int64_t tb = Seconds((*b)[field].get<std::string>());
-      if (ta != tb) return ta < tb;
+      if (!by_id) {
+        const int64_t ta = Seconds((*a)[field].get<std::string>());
+        const int64_t tb = Seconds((*b)[field].get<std::string>());
+        if (ta != tb) return ta < tb;
+        if (shuffle_ties_) return false;
+      }
       return (*a)["id"].get<int64_t>() < (*b)["id"].get<int64_t>();
     });
     return out;
@@ -181,7 +196,10 @@ class StandInShop {
     if (req.has_param("modified_after")) {
       after = Seconds(req.get_param_value("modified_after"));  // dates_are_gmt: UTC
     }
-    const auto all = Sorted("date_modified_gmt", after, /*inclusive=*/false);
+    int64_t before = INT64_MAX;
+    if (req.has_param("modified_before")) before = Seconds(req.get_param_value("modified_before"));
+    const bool by_id = req.get_param_value("orderby") == "id";
+    const auto all = Sorted("date_modified_gmt", after, /*inclusive=*/false, before, by_id);
     Json out = Json::array();
     const size_t from = static_cast<size_t>(page - 1) * per_page;
     for (size_t i = from; i < all.size() && i < from + per_page; ++i) out.push_back(*all[i]);
@@ -197,6 +215,8 @@ class StandInShop {
   std::mutex mu_;
   std::vector<Json> orders_;          // GUARDED_BY(mu_)
   std::deque<Fault> faults_;          // GUARDED_BY(mu_)
+  std::mt19937 shuffle_;              // GUARDED_BY(mu_)
+  bool shuffle_ties_ = false;         // GUARDED_BY(mu_)
   std::map<int, Fault> fault_at_;     // GUARDED_BY(mu_)
   int requests_ = 0;                  // GUARDED_BY(mu_)
   std::vector<std::string> targets_;  // GUARDED_BY(mu_)
