@@ -640,6 +640,11 @@ int main(int argc, char** argv) {
                    "Share of customers with a mobile number, 0..1 (above 0 adds a phone column; "
                    "subscribers: the share the retailer's export was made with)")
       ->check(CLI::Range(0.0, 1.0));
+  generate->add_flag("--order-level", gen.order_level,
+                     "One row per order with its total (amount) instead of line items, as most "
+                     "shop systems export");
+  generate->add_flag("--email-only", gen.email_only,
+                     "No customer number column: customers known by e-mail address only");
   generate
       ->add_option("--subscribers", subscribers.subscribers,
                    "Subscribers: rows of the subscriber file")
@@ -663,6 +668,8 @@ int main(int argc, char** argv) {
       "Example: tessera generate --customers 100000 --months 24 --seed 7 -o orders.csv\n"
       "Line items over thousands of categories, several stores and channels, with cancellations,\n"
       "returns and duplicated rows; streamed, so any size needs the same little memory.\n"
+      "The same orders one row per order, customers by e-mail only (Shopify's shape):\n"
+      "  tessera generate --customers 100000 --months 24 --seed 7 --order-level --email-only\n"
       "Two parties that share people (a retailer and a mobile operator):\n"
       "  tessera generate --customers 20000 --months 12 --seed 7 --phone-share 0.4 -o orders.csv\n"
       "  tessera generate --kind subscribers --subscribers 30000 --customers 20000 --shared 5000 "
@@ -672,7 +679,8 @@ int main(int argc, char** argv) {
       "store");
   generate->callback([&] {
     if (generate_kind == "subscribers") {
-      for (const char* only : {"--months", "--end", "--categories"}) {
+      for (const char* only :
+           {"--months", "--end", "--categories", "--order-level", "--email-only"}) {
         if (generate->count(only) > 0) {
           rc = Fail(InvalidArgumentError("{} applies to --kind orders", only));
           return;

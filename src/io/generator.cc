@@ -301,10 +301,6 @@ constexpr size_t kFavourites = 3;
 constexpr size_t kMaxRowBytes = 512;
 constexpr size_t kBufferBytes = size_t{1} << 20;
 
-constexpr std::string_view kHeader =
-    "order_id,customer_id,email,ordered_at,sku,category,quantity,unit_price,currency,store,"
-    "region,channel,status\n";
-
 inline char* Append(char* p, std::string_view s) {
   if (s.empty()) return p;  // an empty view may have a null data(), which memcpy must not get
   std::memcpy(p, s.data(), s.size());
@@ -545,12 +541,12 @@ class Generator {
                                 : 0.0) {}
 
   StatusOr<GeneratorStats> Run() {
-    if (options_.phone_share > 0.0) {
-      Write(kHeader.substr(0, kHeader.size() - 1));
-      Write(",phone\n");
-    } else {
-      Write(kHeader);
-    }
+    Write("order_id,");
+    if (!options_.email_only) Write("customer_id,");
+    Write(options_.order_level ? "email,ordered_at,amount,currency,store,region,channel,status"
+                               : "email,ordered_at,sku,category,quantity,unit_price,currency,"
+                                 "store,region,channel,status");
+    Write(options_.phone_share > 0.0 ? ",phone\n" : "\n");
     for (uint64_t i = 0; i < options_.customers; ++i) {
       GenerateCustomer(i);
       if (!status_.ok()) return status_;
@@ -727,8 +723,10 @@ class Generator {
     *p++ = 'O';
     p = AppendPadded(p, order_number, 10);
     *p++ = ',';
-    p = Append(p, c.id);
-    *p++ = ',';
+    if (!options_.email_only) {
+      p = Append(p, c.id);
+      *p++ = ',';
+    }
     p = Append(p, c.email);
     *p++ = ',';
     p = AppendTimestamp(p, ordered_at);
@@ -754,7 +752,17 @@ class Generator {
 
     char* const begin = buffer_.data() + used_;
     char* out = begin;
-    for (const Line& line : lines) {
+    if (options_.order_level) {
+      int64_t cents = 0;
+      for (const Line& line : lines) {
+        cents += int64_t{line.quantity} * catalog_.PriceCents(line.leaf, line.sku);
+      }
+      out = Append(out, head);
+      out = AppendCents(out, cents);
+      out = Append(out, tail);
+      lines = lines.first(1);
+    }
+    for (const Line& line : options_.order_level ? std::span<const Line>() : lines) {
       out = Append(out, head);
       out = Append(out, catalog_.SkuPrefix(line.leaf));
       out = AppendPadded(out, uint64_t{line.sku} + 1, 2);

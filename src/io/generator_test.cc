@@ -135,6 +135,89 @@ std::string* GeneratorOutput::text_ = nullptr;
 std::vector<std::string_view>* GeneratorOutput::lines_ = nullptr;
 std::vector<Row>* GeneratorOutput::rows_ = nullptr;
 
+// Cents of a decimal amount with two decimals ("-12.34").
+int64_t Cents(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  if (negative) text.remove_prefix(1);
+  const size_t dot = text.find('.');
+  const int64_t cents = std::stoll(std::string(text.substr(0, dot))) * 100 +
+                        std::stoll(std::string(text.substr(dot + 1)));
+  return negative ? -cents : cents;
+}
+
+// The order-level and e-mail-only shapes are the same orders as the line items of the seed:
+// one row per order (its duplicates too) with the sum of its lines, the customer number
+// column present or not.
+TEST(Generator, OrderLevelAndEmailOnlyShapesAreTheSameOrders) {
+  const GeneratorOptions lines_options = SmallOptions(3000, 11);
+  GeneratorStats line_stats;
+  const std::string line_text = GenerateToString(lines_options, &line_stats);
+  struct Order {
+    std::string customer, email, at, status;
+    int64_t cents = 0;
+    std::string first_row;
+    bool second_copy = false;
+    size_t lines = 0;  // of one copy
+    size_t rows = 0;   // of all copies
+  };
+  std::map<std::string, Order> expected;
+  const auto lines = Split(line_text, '\n');
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
+    const auto f = Split(lines[i], ',');
+    ASSERT_EQ(f.size(), static_cast<size_t>(kFieldCount));
+    Order& o = expected[std::string(f[kOrderId])];
+    ++o.rows;
+    // A duplicate repeats the order's lines right after them: its first line again.
+    if (o.first_row.empty()) o.first_row = lines[i];
+    if (o.rows > 1 && lines[i] == o.first_row) o.second_copy = true;
+    if (o.second_copy) continue;
+    ++o.lines;
+    o.customer = f[kCustomerId];
+    o.email = f[kEmail];
+    o.at = f[kOrderedAt];
+    o.status = f[kStatus];
+    o.cents += std::stoi(std::string(f[kQuantity])) * Cents(f[kUnitPrice]);
+  }
+  for (bool email_only : {false, true}) {
+    GeneratorOptions options = lines_options;
+    options.order_level = true;
+    options.email_only = email_only;
+    GeneratorStats stats;
+    const std::string text = GenerateToString(options, &stats);
+    EXPECT_EQ(stats.orders, line_stats.orders);
+    EXPECT_EQ(stats.customers, line_stats.customers);
+    const auto rows = Split(text, '\n');
+    EXPECT_EQ(rows[0], email_only
+                           ? "order_id,email,ordered_at,amount,currency,store,region,channel,status"
+                           : "order_id,customer_id,email,ordered_at,amount,currency,store,region,"
+                             "channel,status");
+    std::map<std::string, size_t> copies;
+    for (size_t i = 1; i + 1 < rows.size(); ++i) {
+      auto f = Split(rows[i], ',');
+      if (email_only) f.insert(f.begin() + 1, std::string_view());
+      ASSERT_EQ(f.size(), 10u) << rows[i];
+      const auto it = expected.find(std::string(f[0]));
+      ASSERT_NE(it, expected.end()) << f[0];
+      const Order& o = it->second;
+      EXPECT_EQ(f[1], email_only ? "" : o.customer);
+      EXPECT_EQ(f[2], o.email);
+      EXPECT_EQ(f[3], o.at);
+      EXPECT_EQ(Cents(f[4]), o.cents) << f[0];
+      EXPECT_EQ(f[9], o.status);
+      ++copies[std::string(f[0])];
+    }
+    ASSERT_EQ(copies.size(), expected.size());
+    size_t duplicated = 0;
+    for (const auto& [id, n] : copies) {
+      const Order& o = expected[id];
+      EXPECT_EQ(n * o.lines, o.rows) << id;  // written twice in both shapes, or once
+      duplicated += n - 1;
+    }
+    EXPECT_GT(duplicated, 0u);
+    EXPECT_EQ(stats.lines, rows.size() - 2);
+  }
+}
+
 TEST(Generator, SameSeedGivesTheSameBytes) {
   const std::string a = GenerateToString(SmallOptions(2000, 1));
   const std::string b = GenerateToString(SmallOptions(2000, 1));

@@ -64,6 +64,12 @@ struct GeneratorOptions {
   // customers have one, and their numbers, depend on the seed and the customer only (distinct
   // numbers for up to 10^9 customers).
   double phone_share = 0.0;
+  // The other shapes of export that shop systems give: one row per order (`amount`, the
+  // order's total, instead of sku, category, quantity and unit_price; a return's total is
+  // negative), and without the customer number column (customers known by e-mail only). The
+  // same customers, orders and amounts as the line items of the same seed.
+  bool order_level = false;
+  bool email_only = false;
 };
 
 struct GeneratorStats {
