@@ -2,7 +2,7 @@
 identifiers, keep one row per order (pickled: the notebook's "table"); later read that back and
 compute window, profiles, scores and segment statistics.
 
-  pandas_rfm.py load CSV ORDERS_PICKLE KEY
+  pandas_rfm.py load CSV ORDERS_PICKLE KEY [SHAPE]   # lines (default), orders, orders-email
   pandas_rfm.py segments ORDERS_PICKLE START END     # prints the statistics as JSON lines
 
 Same rules as duckdb_load.sql and segments.sql (statuses of config/mappings/generic.toml, scores
@@ -23,17 +23,27 @@ CREDIT = {"returned", "refunded", "return", "refund", "retoure", "credit", "guts
 IGNORE = {"pending", "draft", "offen"}
 
 
-def load(csv, out, key):
+def load(csv, out, key, shape="lines"):
+    order_level = shape.startswith("orders")
+    columns = ["order_id", "email", "ordered_at", "status"]
+    if shape != "orders-email":
+        columns.append("customer_id")
+    columns += ["amount"] if order_level else ["sku", "quantity", "unit_price"]
     df = pd.read_csv(
         csv,
-        usecols=["order_id", "customer_id", "email", "ordered_at", "sku", "quantity",
-                 "unit_price", "status"],
+        usecols=columns,
         dtype={"order_id": str, "customer_id": str, "email": str, "ordered_at": str, "sku": str,
-               "quantity": "int64", "unit_price": "float64", "status": "category"})
+               "quantity": "int64", "unit_price": "float64", "amount": "float64",
+               "status": "category"})
     df = df.drop_duplicates()
     status = df["status"].astype(str).str.lower()
     df = df[~status.isin(IGNORE)]
-    df["cents"] = (df["unit_price"] * 100).round().astype("int64") * df["quantity"]
+    if "customer_id" not in df:
+        df["customer_id"] = pd.Series(np.nan, index=df.index, dtype=object)
+    if order_level:
+        df["cents"] = (df["amount"] * 100).round().astype("int64")
+    else:
+        df["cents"] = (df["unit_price"] * 100).round().astype("int64") * df["quantity"]
     orders = df.groupby("order_id", sort=False).agg(
         customer_id=("customer_id", "first"), email=("email", "first"),
         ordered_at=("ordered_at", "first"), status=("status", "first"), cents=("cents", "sum"))
@@ -87,7 +97,7 @@ def segments(path, start, end):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["load"] and len(sys.argv) == 5:
+    if sys.argv[1:2] == ["load"] and len(sys.argv) in (5, 6):
         load(*sys.argv[2:])
     elif sys.argv[1:2] == ["segments"] and len(sys.argv) == 5:
         segments(*sys.argv[2:])

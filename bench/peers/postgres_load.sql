@@ -1,4 +1,4 @@
--- PostgreSQL's load (psql): COPY the line items into a staging table, then one row per order
+-- PostgreSQL's load (psql): COPY the export (its columns: COLUMNS) into a staging table, then one row per order
 -- (orders.sql) into an indexed table: primary key on the hashed order id, index on the
 -- hashed customer. Idempotent like a Tessera load: loading the file again adds nothing.
 \set ON_ERROR_STOP on
@@ -7,10 +7,7 @@ SET work_mem = '256MB';
 SET maintenance_work_mem = '1GB';
 CREATE FUNCTION hash_id(value text) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
   AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$;
-CREATE UNLOGGED TABLE order_lines (
-  order_id text, customer_id text, email text, ordered_at timestamptz, sku text, category text,
-  quantity bigint, unit_price numeric(18, 2), currency text, store text, region text,
-  channel text, status text);
+CREATE UNLOGGED TABLE order_lines ({{COLUMNS}});
 \copy order_lines FROM {{SOURCE}} WITH (FORMAT csv, HEADER true)
 CREATE TABLE orders (
   order_hash bytea PRIMARY KEY,
