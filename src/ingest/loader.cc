@@ -1,5 +1,6 @@
 #include "tessera/ingest/loader.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -288,6 +289,18 @@ class Loader {
 
 }  // namespace
 
+namespace {
+
+// User and system CPU seconds of the process so far, all threads.
+double ProcessCpuSeconds() {
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+}  // namespace
+
 StatusOr<LoadSummary> LoadOrders(store::Store& store, const privacy::OwnerKey& key,
                                  const std::vector<std::string>& files,
                                  const LoadOptions& options) {
@@ -298,21 +311,24 @@ StatusOr<LoadSummary> LoadOrders(store::Store& store, const privacy::OwnerKey& k
   TESSERA_ASSIGN_OR_RETURN(auto match_key, collab::MatchTokenKey::Create(key));
   auto loader = std::make_unique<Loader>(store, options, std::move(pseudonymizer),
                                          std::move(match_key), key, files);
-  auto lap = [last = start]() mutable {
+  // Each phase's wall and CPU seconds.
+  auto lap = [last = start, last_cpu = ProcessCpuSeconds()](double* wall, double* cpu) mutable {
     const auto now = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(now - last).count();
+    const double now_cpu = ProcessCpuSeconds();
+    *wall = std::chrono::duration<double>(now - last).count();
+    *cpu = now_cpu - last_cpu;
     last = now;
-    return seconds;
+    last_cpu = now_cpu;
   };
   LoadSummary& summary = loader->summary();
   TESSERA_RETURN_IF_ERROR(loader->ReadStoreState());
-  summary.seconds_store_state = lap();
+  lap(&summary.seconds_store_state, &summary.cpu_store_state);
   for (const auto& file : files) TESSERA_RETURN_IF_ERROR(loader->ReadFile(file));
-  summary.seconds_read = lap();
+  lap(&summary.seconds_read, &summary.cpu_read);
   TESSERA_RETURN_IF_ERROR(loader->EncryptTokens());
-  summary.seconds_encrypt = lap();
+  lap(&summary.seconds_encrypt, &summary.cpu_encrypt);
   TESSERA_RETURN_IF_ERROR(loader->Write());
-  summary.seconds_write = lap();
+  lap(&summary.seconds_write, &summary.cpu_write);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   TESSERA_RETURN_IF_ERROR(loader->Finish());
   return loader->summary();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "tessera/common/text.h"
@@ -42,6 +43,18 @@ std::string LoadSummary::ToJson() const {
                            {"encrypt", seconds_encrypt},
                            {"write", seconds_write},
                            {"match_tokens", seconds_match_tokens}};
+  j["cpu_seconds_by_phase"] = {{"store_state", cpu_store_state},
+                               {"read", cpu_read},
+                               {"encrypt", cpu_encrypt},
+                               {"write", cpu_write}};
+  // Cores kept busy: CPU over wall seconds (0 for a phase too short to tell).
+  auto cores = [](double cpu, double wall) {
+    return wall >= 0.01 ? std::round(cpu / wall * 100) / 100 : 0.0;
+  };
+  j["cores_by_phase"] = {{"store_state", cores(cpu_store_state, seconds_store_state)},
+                         {"read", cores(cpu_read, seconds_read)},
+                         {"encrypt", cores(cpu_encrypt, seconds_encrypt)},
+                         {"write", cores(cpu_write, seconds_write)}};
   return j.dump();
 }
 

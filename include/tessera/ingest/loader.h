@@ -95,6 +95,9 @@ struct LoadSummary {
   // computing match tokens (on all cores, while the previous batch commits).
   double seconds_store_state = 0, seconds_read = 0, seconds_encrypt = 0, seconds_write = 0;
   double seconds_match_tokens = 0;
+  // The CPU time of the process (user + system, all threads) in the same phases: CPU seconds
+  // over wall seconds is how many cores a phase kept busy.
+  double cpu_store_state = 0, cpu_read = 0, cpu_encrypt = 0, cpu_write = 0;
 
   std::string ToJson() const;
   std::string ToText() const;  // the human summary the CLI prints
