@@ -185,14 +185,22 @@ class MemberSource {
       }
     }
     std::sort(m.uuids.begin(), m.uuids.end());
-    TESSERA_ASSIGN_OR_RETURN(const uint64_t minimum, audience::MinExportSize(store_));
-    if (m.uuids.size() < minimum) {
-      return FailedPreconditionError(
-          "{} has {} customers, fewer than the minimum export size {} that the data owner set "
-          "(`tessera audience policy`); nothing was delivered",
-          follows.ToString(), m.uuids.size(), minimum);
-    }
     return m;
+  }
+
+  // kFailedPrecondition when `members` are fewer than the owner's minimum export size, saying
+  // what `consequence` that has.
+  Status CheckMinimum(const Follows& follows, const Members& members,
+                      std::string_view consequence) {
+    if (!minimum_) {
+      TESSERA_ASSIGN_OR_RETURN(const uint64_t minimum, audience::MinExportSize(store_));
+      minimum_ = minimum;
+    }
+    if (members.uuids.size() >= *minimum_) return OkStatus();
+    return FailedPreconditionError(
+        "{} has {} customers, fewer than the minimum export size {} that the data owner set "
+        "(`tessera audience policy`); {}",
+        follows.ToString(), members.uuids.size(), *minimum_, consequence);
   }
 
  private:
@@ -216,6 +224,7 @@ class MemberSource {
   std::optional<audience::AudienceIndex> built_;
   std::optional<analytics::Snapshot> snapshot_;
   std::vector<privacy::Uuid> uuids_;
+  std::optional<uint64_t> minimum_;
 };
 
 // Tries `delivery` (outstanding or new) and appends how it ended to `run`.
@@ -261,15 +270,27 @@ DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* m
     TESSERA_ASSIGN_OR_RETURN(const Follows follows, Follows::Parse(d.follows));
     TESSERA_ASSIGN_OR_RETURN(const Members now, members->Of(follows));
     TESSERA_ASSIGN_OR_RETURN(const auto before, ds.Baseline(d.name));
-    const ChangeSet change = Diff(before, now.uuids);
+    ChangeSet change = Diff(before, now.uuids);
+    // Privacy: below the minimum export size no one is delivered as a member (who entered is
+    // held back, and stays out of the baseline, so it enters in a later delivery once the set
+    // is large enough again); who left is delivered always, as the receiver must stop treating
+    // them as members, and names no one it was not delivered before.
+    Status small = members->CheckMinimum(
+        follows, now, "who entered is held back until it has as many, who left is delivered");
+    if (change.entered.empty()) small = OkStatus();  // nothing held back
+    if (!small.ok()) {
+      run.held_back = change.entered.size();
+      change.entered.clear();
+    }
     if (change.entered.empty() && change.left.empty()) {
-      run.unchanged = !outstanding.has_value();
-      return OkStatus();
+      run.unchanged = !outstanding.has_value() && small.ok();
+      return small;
     }
     TESSERA_ASSIGN_OR_RETURN(
         const Delivery created,
         ds.CreateDelivery(d.name, now.snapshot_id, change, BatchCount(d, change)));
-    return Attempt(ds, d, created, policy, run);
+    TESSERA_RETURN_IF_ERROR(Attempt(ds, d, created, policy, run));
+    return small;
   }();
   return run;
 }
@@ -279,7 +300,9 @@ DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* m
 StatusOr<Members> CurrentMembers(store::Store& store, const Follows& follows,
                                  const audience::AudienceIndex* index) {
   MemberSource source(store, index);
-  return source.Of(follows);
+  TESSERA_ASSIGN_OR_RETURN(Members members, source.Of(follows));
+  TESSERA_RETURN_IF_ERROR(source.CheckMinimum(follows, members, "they are not exported"));
+  return members;
 }
 
 StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,

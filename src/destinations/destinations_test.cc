@@ -460,6 +460,58 @@ TEST_P(DestinationsTest, TheMinimumExportSizeHoldsForDestinationsToo) {
   EXPECT_TRUE(DestinationStore(*store_).Log("hook")->empty());
 }
 
+TEST_P(DestinationsTest, BelowTheMinimumWhoLeftIsDeliveredAndWhoEnteredIsHeldBack) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const std::set<std::string> before = Segment("champions");
+  ASSERT_GT(before.size(), 8u);
+  auto first = Run("hook");
+  ASSERT_TRUE(first.ok() && first->status.ok()) << first->status.ToString();
+
+  // The segment shrinks by 3 (5 leave, 2 enter), below a minimum it met before.
+  SnapshotWithKnownChange("champions", 5, 2);
+  const std::set<std::string> entered = entered_, left = left_;
+  ASSERT_TRUE(
+      audience::SetMinExportSize(*store_, audience::testing::TestKey(), before.size() - 1).ok());
+  auto shrunk = Run("hook");
+  ASSERT_TRUE(shrunk.ok());
+  EXPECT_EQ(shrunk->status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(shrunk->status.message().find("who entered is held back"), std::string::npos)
+      << shrunk->status.message();
+  EXPECT_EQ(shrunk->held_back, 2u);
+  ASSERT_EQ(shrunk->deliveries.size(), 1u);
+  EXPECT_EQ(shrunk->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(shrunk->deliveries[0].entered, 0u);
+  EXPECT_EQ(shrunk->deliveries[0].left, 5u);
+  auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_TRUE(requests[1].body["entered"].empty());
+  EXPECT_EQ(Strings(requests[1].body["left"]), left);
+  // The baseline is what the receiver was told: the first members less who left.
+  std::set<std::string> told = before;
+  for (const auto& u : left) told.erase(u);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), told);
+
+  // Nothing new while it stays small: the held-back entrants are not sent, nothing is logged.
+  auto again = Run("hook");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->held_back, 2u);
+  EXPECT_TRUE(again->deliveries.empty());
+  EXPECT_EQ(receiver.requests().size(), 2u);
+
+  // Large enough again (the owner lowers the minimum): who entered meanwhile is delivered.
+  ASSERT_TRUE(audience::SetMinExportSize(*store_, audience::testing::TestKey(), 1).ok());
+  auto grown = Run("hook");
+  ASSERT_TRUE(grown.ok() && grown->status.ok()) << grown->status.ToString();
+  EXPECT_EQ(grown->held_back, 0u);
+  requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(Strings(requests[2].body["entered"]), entered);
+  EXPECT_TRUE(requests[2].body["left"].empty());
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+  EXPECT_EQ(receiver.bad_signatures(), 0);
+}
+
 TEST_P(DestinationsTest, AMissingSecretSendsNothingAndKeepsTheDeliveryPending) {
   Receiver receiver;
   Destination d = Webhook("hook", receiver.url());

@@ -10,6 +10,8 @@
 // change since the baseline computed for the newest snapshot and delivered. The baseline (the
 // members last delivered) advances only when a delivery succeeds, so nothing is skipped and
 // nothing is sent twice after a success. A change with no one entering or leaving is not sent.
+// Below the owner's minimum export size, who entered is held back (it stays out of the
+// baseline, so it is delivered once the set is large enough again); who left is delivered.
 //
 // Privacy: pseudonyms (UUIDs) only leave: no identifier is read or sent. Secrets are read from
 // the environment or a file at delivery time and kept nowhere; errors name the destination and
@@ -75,13 +77,16 @@ struct DestinationRun {
   std::string destination;
   std::vector<Delivery> deliveries;  // the deliveries tried in this run, as they ended
   bool unchanged = false;            // nothing outstanding and no one entered or left
-  Status status;                     // OK, or why the destination could not be delivered
-  std::string ToText() const;        // one line per delivery, for people
+  // Who entered but was held back: the set is below the minimum export size (status says so).
+  uint64_t held_back = 0;
+  Status status;               // OK, or why the destination could not be delivered
+  std::string ToText() const;  // one line per delivery, for people
 };
 
 // Delivers the changes of the named destinations (all for an empty list) for the store's
 // newest snapshot, one after another; a destination's failure does not stop the others (it is
-// in its DestinationRun's status and the log). Errors: kNotFound (an unknown name; no
+// in its DestinationRun's status and the log; a run that held back who entered has
+// kFailedPrecondition there, after delivering who left). Errors: kNotFound (an unknown name; no
 // snapshot), the store's.
 StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,
                                                  const std::vector<std::string>& names,
