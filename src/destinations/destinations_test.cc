@@ -4,10 +4,17 @@
 
 #include "tessera/destinations/destinations.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -71,7 +78,9 @@ class Receiver {
     std::string retry_after;
   };
 
-  Receiver() {
+  // `answer`, when given, answers every request instead (nothing is recorded).
+  explicit Receiver(httplib::Server::Handler answer = nullptr) {
+    if (answer) server_.Post("/hook", std::move(answer));
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mutex_);
       const std::string sig = req.get_header_value("X-Tessera-Signature");
@@ -126,6 +135,65 @@ class Receiver {
   std::deque<Answer> answers_;
   std::vector<Request> requests_;
   int bad_signatures_ = 0;
+};
+
+// A receiver on a plain socket that reads a request's head and answers one byte every `gap`:
+// each read of the client's ends well within its timeout, the answer as a whole takes seconds.
+// One connection at a time.
+class TricklingReceiver {
+ public:
+  explicit TricklingReceiver(std::chrono::milliseconds gap) : gap_(gap) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(listen_fd_, 8), 0);
+    EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TricklingReceiver() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  int connections() const { return connections_; }
+
+ private:
+  void Serve() {
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      ++connections_;
+      std::string head;
+      char buf[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      for (char c : answer) {
+        if (stop_ || ::send(fd, &c, 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(gap_);
+      }
+      ::close(fd);
+    }
+  }
+
+  const std::chrono::milliseconds gap_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
 };
 
 std::set<std::string> Strings(const nlohmann::json& array) {
@@ -387,6 +455,50 @@ TEST_P(DestinationsTest, AReceiverThatIsDownMakesTheDeliveryDeadAfterTheAttempts
   EXPECT_EQ(run->deliveries[0].attempts, 3u);
   EXPECT_NE(run->deliveries[0].last_error.find("could not be reached"), std::string::npos);
   EXPECT_EQ(waits_, (std::vector<int64_t>{100, 200}));
+}
+
+TEST_P(DestinationsTest, AReceiverTricklingItsAnswerTimesOutWithinTheDeadline) {
+  // 80 bytes at 100 ms each: 8 s an answer, while every single read takes 100 ms.
+  TricklingReceiver receiver(std::chrono::milliseconds(100));
+  policy_.timeout = std::chrono::milliseconds(300);
+  policy_.max_attempts = 2;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto run = Run("hook");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(run.ok());
+  EXPECT_LT(took, policy_.max_attempts * 5 * policy_.timeout);
+  EXPECT_FALSE(run->status.ok());
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDead);
+  EXPECT_EQ(run->deliveries[0].attempts, 2u);
+  EXPECT_EQ(run->deliveries[0].last_error,
+            "batch 1 of 1: the receiver did not answer within the 300 ms a request may take");
+  EXPECT_EQ(waits_, std::vector<int64_t>{100});  // retried once, after the backoff
+  EXPECT_EQ(receiver.connections(), 2);
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("hook")->empty());
+  auto outstanding = DestinationStore(*store_).Outstanding("hook");
+  ASSERT_TRUE(outstanding.ok() && outstanding->has_value());
+  EXPECT_EQ((*outstanding)->status, DeliveryStatus::kDead);
+}
+
+TEST_P(DestinationsTest, AnEndlessAnswerIsReadOnlyUpToTheCapAndItsStatusCounts) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_chunked_content_provider("application/json", [](size_t, httplib::DataSink& sink) {
+      const std::string chunk(16 * 1024, ' ');
+      return sink.write(chunk.data(), chunk.size());
+    });
+  });
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, policy_.timeout);
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(run->deliveries[0].attempts, 1u);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
 }
 
 TEST_P(DestinationsTest, LargeChangesGoInBatchesEachWithItsOwnKeyAndResumeAfterAFailure) {

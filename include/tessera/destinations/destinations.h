@@ -58,9 +58,11 @@ Status AddDestination(store::Store& store, const Destination& destination);
 // not sleep for real.
 struct DeliveryPolicy {
   uint32_t max_attempts = 5;  // per run; after them the delivery is dead (until the next run)
-  std::chrono::milliseconds initial_backoff{1000};       // doubled after each failed attempt
-  std::chrono::milliseconds max_backoff{60000};          // the cap, also of a Retry-After
-  std::chrono::milliseconds timeout{10000};              // connect, read and write, per request
+  std::chrono::milliseconds initial_backoff{1000};  // doubled after each failed attempt
+  std::chrono::milliseconds max_backoff{60000};     // the cap, also of a Retry-After
+  // The most one request may take, connecting, sending and reading the answer together (not
+  // per read: a receiver trickling its answer is cut off); a timeout is retried.
+  std::chrono::milliseconds timeout{10000};
   std::function<void(std::chrono::milliseconds)> sleep;  // default: this thread sleeps
   std::function<int64_t()> now;                          // unix seconds; default: the clock
 };
