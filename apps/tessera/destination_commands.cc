@@ -97,7 +97,7 @@ int RunRetry(const DestinationArgs& a) {
   if (!store.ok()) return Fail(store.status());
   auto run = destinations::RetryOutstanding(**store, a.name, OptionsOf(a));
   if (!run.ok()) return Fail(run.status());
-  if (run->deliveries.empty()) {
+  if (run->deliveries.empty() && !run->elsewhere && run->status.ok()) {
     std::printf("%s: nothing outstanding\n", a.name.c_str());
     return 0;
   }

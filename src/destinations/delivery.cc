@@ -247,15 +247,16 @@ Response Post(const UrlParts& url, const httplib::Headers& headers, const std::s
 
 }  // namespace
 
-Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& change,
-                   const DeliveryPolicy& policy, Delivery& delivery) {
+Status SendWebhook(DestinationStore& ds, const Lease& lease, const Destination& d,
+                   const ChangeSet& change, const DeliveryPolicy& policy, Delivery& delivery) {
   TESSERA_ASSIGN_OR_RETURN(const UrlParts url, SplitUrl(d.url));
   auto secret = ReadSecret(d);
   if (!secret.ok()) {
     // Not an attempt: nothing was sent. The delivery waits for the secret.
     delivery.last_error = secret.status().message();
-    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts, delivery.batches_done,
-                                             delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
+                                             delivery.batches_done, delivery.status,
+                                             delivery.last_error));
     return secret.status();
   }
   uint32_t this_run = 0;
@@ -264,6 +265,9 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     const uint32_t batch = delivery.batches_done;
     const std::string body = BatchBody(d, delivery, change, batch);
     const std::string key = fmt::format("{}-{}", delivery.key, batch + 1);
+    // Still this run's to send: a run that lost its lease (it was suspended past it, and
+    // another run took over) must not send the batch a second time.
+    TESSERA_RETURN_IF_ERROR(ds.Renew(lease));
     ++delivery.attempts;
     ++this_run;
     const httplib::Headers headers = {
@@ -276,7 +280,7 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
       delivery.last_error.clear();
       delivery.status = DeliveryStatus::kPending;
       if (delivery.batches_done < delivery.batches) {
-        TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts,
+        TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
                                                  delivery.batches_done, delivery.status, ""));
       }
       backoff = policy.initial_backoff;
@@ -285,8 +289,9 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     delivery.last_error = fmt::format("batch {} of {}: {}", batch + 1, delivery.batches, r.error);
     const bool dead = r.outcome == Outcome::kRefused || this_run >= policy.max_attempts;
     delivery.status = dead ? DeliveryStatus::kDead : DeliveryStatus::kPending;
-    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts, delivery.batches_done,
-                                             delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
+                                             delivery.batches_done, delivery.status,
+                                             delivery.last_error));
     if (dead) {
       return UnavailableError("destination '{}': delivery {} is dead after {} attempt{}: {}",
                               d.name, delivery.id, delivery.attempts,
@@ -295,7 +300,7 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     policy.sleep(std::min(r.retry_after.value_or(backoff), policy.max_backoff));
     backoff = std::min(backoff * 2, policy.max_backoff);
   }
-  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(delivery.id, delivery.attempts));
+  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(lease, delivery.id, delivery.attempts));
   delivery.status = DeliveryStatus::kDelivered;
   delivery.last_error.clear();
   return OkStatus();
@@ -342,8 +347,8 @@ std::string UuidCsv(const std::vector<privacy::Uuid>& uuids) {
 
 }  // namespace
 
-Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& change,
-               const DeliveryPolicy& policy, Delivery& delivery) {
+Status DropCsv(DestinationStore& ds, const Lease& lease, const Destination& d,
+               const ChangeSet& change, const DeliveryPolicy& policy, Delivery& delivery) {
   std::string base = fmt::format("{}/{}-{}", d.dir, d.name, delivery.snapshot_id);
   // A second delivery for the same snapshot (a saved audience changed in between) never
   // replaces the first one's files, which a consumer may not have read yet.
@@ -381,11 +386,11 @@ Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& chan
     delivery.last_error = written.message();
     delivery.status =
         delivery.attempts >= policy.max_attempts ? DeliveryStatus::kDead : DeliveryStatus::kPending;
-    TESSERA_RETURN_IF_ERROR(
-        ds.RecordAttempt(delivery.id, delivery.attempts, 0, delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts, 0,
+                                             delivery.status, delivery.last_error));
     return written.WithContext(fmt::format("destination '{}'", d.name));
   }
-  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(delivery.id, delivery.attempts));
+  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(lease, delivery.id, delivery.attempts));
   delivery.status = DeliveryStatus::kDelivered;
   delivery.last_error.clear();
   return OkStatus();

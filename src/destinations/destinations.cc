@@ -228,12 +228,13 @@ class MemberSource {
 };
 
 // Tries `delivery` (outstanding or new) and appends how it ended to `run`.
-Status Attempt(DestinationStore& ds, const Destination& d, const Delivery& delivery,
-               const DeliveryPolicy& policy, DestinationRun& run) {
+Status Attempt(DestinationStore& ds, const Lease& lease, const Destination& d,
+               const Delivery& delivery, const DeliveryPolicy& policy, DestinationRun& run) {
   TESSERA_ASSIGN_OR_RETURN(ChangeSet change, ds.Change(delivery.id));
   Delivery ended = delivery;
-  Status sent = d.kind == DestinationKind::kWebhook ? SendWebhook(ds, d, change, policy, ended)
-                                                    : DropCsv(ds, d, change, policy, ended);
+  Status sent = d.kind == DestinationKind::kWebhook
+                    ? SendWebhook(ds, lease, d, change, policy, ended)
+                    : DropCsv(ds, lease, d, change, policy, ended);
   run.deliveries.push_back(ended);
   return sent;
 }
@@ -253,15 +254,30 @@ DeliveryPolicy WithDefaults(DeliveryPolicy policy) {
   return policy;
 }
 
+// Longer than the longest a run goes without renewing its lease (a request, then a wait before
+// the next attempt), twice, with a minute to spare for the store.
+std::chrono::milliseconds LeaseDuration(const DeliveryPolicy& policy) {
+  return 2 * (policy.timeout + policy.max_backoff) + std::chrono::minutes(1);
+}
+
 DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* members,
-                      const DeliveryPolicy& policy) {
+                      const std::string& holder, const DeliveryPolicy& policy) {
   DestinationRun run;
   run.destination = d.name;
   DestinationStore ds(store);
+  const Lease lease{d.name, holder, LeaseDuration(policy)};
+  auto other = ds.Claim(lease);
+  if (!other.ok() || other->has_value()) {
+    // Another run (the schedule of `tessera serve`, a `tessera destination run`) is delivering
+    // it: it is left to that one, which sends each batch once.
+    if (other.ok()) run.elsewhere = **other;
+    run.status = other.status();
+    return run;
+  }
   run.status = [&]() -> Status {
     TESSERA_ASSIGN_OR_RETURN(auto outstanding, ds.Outstanding(d.name));
     if (outstanding) {
-      TESSERA_RETURN_IF_ERROR(Attempt(ds, d, *outstanding, policy, run));
+      TESSERA_RETURN_IF_ERROR(Attempt(ds, lease, d, *outstanding, policy, run));
     }
     if (members == nullptr) {
       run.unchanged = !outstanding.has_value();
@@ -288,10 +304,12 @@ DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* m
     }
     TESSERA_ASSIGN_OR_RETURN(
         const Delivery created,
-        ds.CreateDelivery(d.name, now.snapshot_id, change, BatchCount(d, change)));
-    TESSERA_RETURN_IF_ERROR(Attempt(ds, d, created, policy, run));
+        ds.CreateDelivery(lease, now.snapshot_id, change, BatchCount(d, change)));
+    TESSERA_RETURN_IF_ERROR(Attempt(ds, lease, d, created, policy, run));
     return small;
   }();
+  // Best effort: a lease not released runs out by itself.
+  (void)ds.Release(lease);
   return run;
 }
 
@@ -324,15 +342,16 @@ StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,
   }
   const DeliveryPolicy policy = WithDefaults(options.policy);
   MemberSource members(store, options.index);
+  const std::string holder = NewLeaseHolder();
   std::vector<DestinationRun> runs;
-  for (const auto& d : chosen) runs.push_back(RunOne(store, d, &members, policy));
+  for (const auto& d : chosen) runs.push_back(RunOne(store, d, &members, holder, policy));
   return runs;
 }
 
 StatusOr<DestinationRun> RetryOutstanding(store::Store& store, const std::string& name,
                                           const DeliverOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(Destination d, DestinationStore(store).Get(name));
-  return RunOne(store, d, nullptr, WithDefaults(options.policy));
+  return RunOne(store, d, nullptr, NewLeaseHolder(), WithDefaults(options.policy));
 }
 
 std::string DestinationRun::ToText() const {
@@ -344,6 +363,10 @@ std::string DestinationRun::ToText() const {
         d.attempts == 1 ? "" : "s", d.last_error.empty() ? "" : " (" + d.last_error + ")");
   }
   if (unchanged) out += fmt::format("{}: no change since the last delivery\n", destination);
+  if (elsewhere) {
+    out += fmt::format("{}: in progress elsewhere (run {} holds it for up to {} s more); skipped\n",
+                       destination, elsewhere->holder, (elsewhere->remaining_ms + 999) / 1000);
+  }
   // A failure the last delivery does not already explain (e.g. after a retried one succeeded).
   if (!status.ok() &&
       (deliveries.empty() || deliveries.back().status == DeliveryStatus::kDelivered)) {

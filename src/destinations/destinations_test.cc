@@ -18,6 +18,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -82,6 +83,7 @@ class Receiver {
   explicit Receiver(httplib::Server::Handler answer = nullptr) {
     if (answer) server_.Post("/hook", std::move(answer));
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       std::lock_guard<std::mutex> lock(mutex_);
       const std::string sig = req.get_header_value("X-Tessera-Signature");
       // t=<unix>,v1=<hex>: recompute over "t.body" with the shared secret.
@@ -114,6 +116,8 @@ class Receiver {
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  // Answers each request only after `delay` (a slow receiver).
+  void SlowDown(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
   void Script(std::vector<Answer> answers) {
     std::lock_guard<std::mutex> lock(mutex_);
     answers_.assign(answers.begin(), answers.end());
@@ -132,6 +136,7 @@ class Receiver {
   int port_ = 0;
   std::thread thread_;
   std::mutex mutex_;
+  std::atomic<int64_t> delay_ms_{0};
   std::deque<Answer> answers_;
   std::vector<Request> requests_;
   int bad_signatures_ = 0;
@@ -273,10 +278,11 @@ class DestinationsTest : public ::testing::TestWithParam<Backend> {
     return d;
   }
 
-  StatusOr<DestinationRun> Run(const std::string& name) {
+  StatusOr<DestinationRun> Run(const std::string& name) { return Run(name, *store_); }
+  StatusOr<DestinationRun> Run(const std::string& name, store::Store& store) {
     DeliverOptions options;
     options.policy = policy_;
-    auto runs = DeliverAll(*store_, {name}, options);
+    auto runs = DeliverAll(store, {name}, options);
     if (!runs.ok()) return runs.status();
     EXPECT_EQ(runs->size(), 1u);
     return (*runs)[0];
@@ -499,6 +505,89 @@ TEST_P(DestinationsTest, AnEndlessAnswerIsReadOnlyUpToTheCapAndItsStatusCounts) 
   EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDelivered);
   EXPECT_EQ(run->deliveries[0].attempts, 1u);
   EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+}
+
+// The schedule of `tessera serve` and a `tessera destination run` at once: two runs, each with
+// its own store handle, while a dead delivery is outstanding and a new change waits behind it.
+TEST_P(DestinationsTest, TwoRunsAtOnceSendEachDeliveryOnceAndOneSaysInProgressElsewhere) {
+  Receiver receiver;
+  receiver.Script({{503, ""}});
+  policy_.max_attempts = 1;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto dead = Run("hook");
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->deliveries.size(), 1u);
+  ASSERT_EQ(dead->deliveries[0].status, DeliveryStatus::kDead);
+  SnapshotWithKnownChange("champions", 2, 3);
+  policy_.max_attempts = 3;
+
+  const size_t before = receiver.requests().size();
+  receiver.SlowDown(std::chrono::milliseconds(400));
+  auto other_store = store::Store::Open(location_, false);
+  ASSERT_TRUE(other_store.ok()) << other_store.status().ToString();
+  StatusOr<DestinationRun> runs[2] = {InternalError("not run"), InternalError("not run")};
+  std::thread first([&] { runs[0] = Run("hook", *store_); });
+  std::thread second([&] { runs[1] = Run("hook", **other_store); });
+  first.join();
+  second.join();
+
+  // Each delivery id went out once: the dead one's, then the new change's.
+  std::map<std::string, int> posts;
+  const auto requests = receiver.requests();
+  for (size_t i = before; i < requests.size(); ++i) ++posts[requests[i].key];
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_TRUE(posts.contains(dead->deliveries[0].key + "-1"));
+  for (const auto& [key, n] : posts) EXPECT_EQ(n, 1) << key;
+  ASSERT_TRUE(runs[0].ok() && runs[1].ok());
+  const int winner = runs[0]->deliveries.empty() ? 1 : 0;
+  const DestinationRun& won = *runs[winner];
+  const DestinationRun& skipped = *runs[1 - winner];
+  EXPECT_TRUE(won.status.ok()) << won.status.ToString();
+  ASSERT_EQ(won.deliveries.size(), 2u);
+  EXPECT_EQ(won.deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(won.deliveries[1].status, DeliveryStatus::kDelivered);
+  EXPECT_TRUE(skipped.status.ok()) << skipped.status.ToString();
+  EXPECT_TRUE(skipped.deliveries.empty());
+  ASSERT_TRUE(skipped.elsewhere.has_value());
+  EXPECT_NE(skipped.ToText().find("hook: in progress elsewhere (run "), std::string::npos)
+      << skipped.ToText();
+
+  // The log agrees: both delivered, none pending; the lease is given up.
+  auto log = DestinationStore(*store_).Log("hook");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  for (const auto& d : *log) EXPECT_EQ(d.status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+  auto again = Run("hook");
+  ASSERT_TRUE(again.ok() && again->status.ok());
+  EXPECT_TRUE(again->unchanged);
+  EXPECT_FALSE(again->elsewhere.has_value());
+}
+
+TEST_P(DestinationsTest, AKilledRunsLeaseRunsOutAndTheNextRunTakesOver) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  // A run that claimed the destination and was killed: its lease is never released.
+  const Lease killed{"hook", "killed-run", std::chrono::milliseconds(300)};
+  auto claimed = DestinationStore(*store_).Claim(killed);
+  ASSERT_TRUE(claimed.ok() && !claimed->has_value());
+
+  auto blocked = Run("hook");
+  ASSERT_TRUE(blocked.ok() && blocked->status.ok());
+  ASSERT_TRUE(blocked->elsewhere.has_value());
+  EXPECT_EQ(blocked->elsewhere->holder, "killed-run");
+  EXPECT_LE(blocked->elsewhere->remaining_ms, 300);
+  EXPECT_TRUE(receiver.requests().empty());
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto taken = Run("hook");
+  ASSERT_TRUE(taken.ok() && taken->status.ok()) << taken->status.ToString();
+  EXPECT_FALSE(taken->elsewhere.has_value());
+  ASSERT_EQ(taken->deliveries.size(), 1u);
+  EXPECT_EQ(taken->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(receiver.requests().size(), 1u);
+  // The killed run, had it woken up, finds its lease gone and writes nothing.
+  EXPECT_EQ(DestinationStore(*store_).Renew(killed).code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_P(DestinationsTest, LargeChangesGoInBatchesEachWithItsOwnKeyAndResumeAfterAFailure) {

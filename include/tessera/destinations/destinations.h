@@ -5,12 +5,14 @@
 // CSV files, with a delivery log, retries with exponential backoff and a dead-letter state
 // (docs/destinations.md).
 //
-// A run, per destination: first the outstanding (pending or dead) delivery, if any, is retried
-// with the same change set and the same idempotency keys; only when it is delivered is the
-// change since the baseline computed for the newest snapshot and delivered. The baseline (the
-// members last delivered) advances only when a delivery succeeds, so nothing is skipped and
-// nothing is sent twice after a success. A change with no one entering or leaving is not sent.
-// Below the owner's minimum export size, who entered is held back (it stays out of the
+// A run, per destination, holding its lease (DestinationStore::Claim), so that two runs at once
+// (the schedule of `tessera serve` and a CLI run, on one store) never both deliver it: the one
+// that cannot claim it skips it ("in progress elsewhere"). First the outstanding (pending or dead)
+// delivery, if any, is retried with the same change set and the same idempotency keys; only when it
+// is delivered is the change since the baseline computed for the newest snapshot and delivered. The
+// baseline (the members last delivered) advances only when a delivery succeeds, so nothing is
+// skipped and nothing is sent twice after a success. A change with no one entering or leaving is
+// not sent. Below the owner's minimum export size, who entered is held back (it stays out of the
 // baseline, so it is delivered once the set is large enough again); who left is delivered.
 //
 // Privacy: pseudonyms (UUIDs) only leave: no identifier is read or sent. Secrets are read from
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +84,9 @@ struct DestinationRun {
   bool unchanged = false;            // nothing outstanding and no one entered or left
   // Who entered but was held back: the set is below the minimum export size (status says so).
   uint64_t held_back = 0;
+  // Set when another run held the destination's lease: this run skipped it ("in progress
+  // elsewhere"; status OK, nothing tried).
+  std::optional<LeaseHolder> elsewhere;
   Status status;               // OK, or why the destination could not be delivered
   std::string ToText() const;  // one line per delivery, for people
 };
