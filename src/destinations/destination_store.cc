@@ -202,12 +202,14 @@ StatusOr<std::optional<LeaseHolder>> DestinationStore::Claim(const Lease& lease)
                         now + ")",
                     {lease.destination, lease.holder, lease.duration.count()}));
     if (claimed == 1) return OkStatus();
-    return db_.Query(
-        "SELECT claimed_by, lease_until - " + now + " FROM destinations WHERE name = $1",
-        {lease.destination}, [&](const store::SqlRow& row) -> Status {
-          other = LeaseHolder{row.Text(0), std::max<int64_t>(row.Int(1), 0)};
-          return OkStatus();
-        });
+    TESSERA_RETURN_IF_ERROR(
+        db_.Query("SELECT claimed_by, lease_until - " + now + " FROM destinations WHERE name = $1",
+                  {lease.destination}, [&](const store::SqlRow& row) -> Status {
+                    other = LeaseHolder{row.Text(0), std::max<int64_t>(row.Int(1), 0)};
+                    return OkStatus();
+                  }));
+    if (!other) return NotFoundError("no destination named '{}'", lease.destination);
+    return OkStatus();
   }));
   return other;
 }

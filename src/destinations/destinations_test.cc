@@ -588,6 +588,8 @@ TEST_P(DestinationsTest, AKilledRunsLeaseRunsOutAndTheNextRunTakesOver) {
   EXPECT_EQ(receiver.requests().size(), 1u);
   // The killed run, had it woken up, finds its lease gone and writes nothing.
   EXPECT_EQ(DestinationStore(*store_).Renew(killed).code(), StatusCode::kFailedPrecondition);
+  const Lease removed{"no-such-hook", "a-run", std::chrono::seconds(10)};
+  EXPECT_EQ(DestinationStore(*store_).Claim(removed).status().code(), StatusCode::kNotFound);
 }
 
 TEST_P(DestinationsTest, LargeChangesGoInBatchesEachWithItsOwnKeyAndResumeAfterAFailure) {

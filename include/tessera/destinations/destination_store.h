@@ -95,7 +95,7 @@ class DestinationStore {
 
   // Takes the destination's lease (a conditional update, so of two runs claiming at once one
   // wins) unless another holder's runs: nullopt once held (renewed when `lease.holder` held
-  // it already), else that holder. Errors: the store's.
+  // it already), else that holder. Errors: kNotFound (no such destination), the store's.
   StatusOr<std::optional<LeaseHolder>> Claim(const Lease& lease);
   // Extends the lease by its duration from now. Errors: kFailedPrecondition when this holder
   // no longer holds it (it ran out and another run claimed it, or the destination was
