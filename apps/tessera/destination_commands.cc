@@ -97,7 +97,7 @@ int RunRetry(const DestinationArgs& a) {
   if (!store.ok()) return Fail(store.status());
   auto run = destinations::RetryOutstanding(**store, a.name, OptionsOf(a));
   if (!run.ok()) return Fail(run.status());
-  if (run->deliveries.empty()) {
+  if (run->deliveries.empty() && !run->elsewhere && run->status.ok()) {
     std::printf("%s: nothing outstanding\n", a.name.c_str());
     return 0;
   }
@@ -141,7 +141,8 @@ void AddRetryOptions(CLI::App* cmd, DestinationArgs* a) {
   cmd->add_option("--max-backoff-ms", a->max_backoff_ms, "The longest wait, also of a Retry-After")
       ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
       ->capture_default_str();
-  cmd->add_option("--timeout-ms", a->timeout_ms, "Connect, read and write timeout per request")
+  cmd->add_option("--timeout-ms", a->timeout_ms,
+                  "The most a request may take, connect, send and answer together")
       ->check(CLI::Range(int64_t{1}, int64_t{600'000}))
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", a->quiet, "Report failures only");

@@ -8,12 +8,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "tessera/common/text.h"
 #include "tessera/privacy/order_token.h"
@@ -129,6 +134,48 @@ struct Response {
   std::optional<std::chrono::milliseconds> retry_after;
 };
 
+// The most of a response's body that is read: only its status and headers count.
+constexpr size_t kMaxResponseBody = 64 * 1024;
+
+// Stops `client` once `deadline` passes, again and again until destroyed (a stop before the
+// connection exists does nothing to it): httplib's timeouts bound each read and write, not a
+// request, so a receiver that trickles its answer would otherwise hold the run forever.
+class Watchdog {
+ public:
+  Watchdog(httplib::Client& client, std::chrono::steady_clock::time_point deadline)
+      : thread_([this, &client, deadline] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (done_cv_.wait_until(lock, deadline, [this] { return done_; })) return;
+          fired_ = true;
+          do {
+            client.stop();
+          } while (
+              !done_cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return done_; }));
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  bool fired() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fired_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;   // guarded by mutex_
+  bool fired_ = false;  // guarded by mutex_
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
 Response Post(const UrlParts& url, const httplib::Headers& headers, const std::string& body,
               const DeliveryPolicy& policy) {
   httplib::Client client(url.origin);
@@ -139,18 +186,53 @@ Response Post(const UrlParts& url, const httplib::Headers& headers, const std::s
   client.set_read_timeout(secs, usecs);
   client.set_write_timeout(secs, usecs);
   client.set_follow_location(false);
-  auto res = client.Post(url.path, headers, body, "application/json");
-  if (!res) {
-    return {Outcome::kRetry,
-            "the receiver could not be reached: " + httplib::to_string(res.error()), std::nullopt};
+  httplib::Request req;
+  req.method = "POST";
+  req.path = url.path;
+  req.headers = headers;
+  req.headers.emplace("Content-Type", "application/json");
+  req.body = body;
+  // The status and headers are kept when they arrive; the body is read up to the cap, then
+  // the request stops (httplib calls that "canceled") and the status counts.
+  std::optional<httplib::Response> head;
+  req.response_handler = [&](const httplib::Response& r) {
+    head = r;
+    return true;
+  };
+  size_t body_read = 0;
+  bool capped = false;
+  req.content_receiver = [&](const char*, size_t n, uint64_t, uint64_t) {
+    body_read += n;
+    capped = body_read > kMaxResponseBody;
+    return !capped;
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  bool sent = false;
+  bool timed_out = false;
+  {
+    Watchdog watchdog(client, std::chrono::steady_clock::now() + policy.timeout);
+    sent = client.send(req, res, error);
+    timed_out = watchdog.fired();
   }
-  const int code = res->status;
+  if (!sent && !(capped && head)) {
+    if (timed_out) {
+      return {Outcome::kRetry,
+              fmt::format("the receiver did not answer within the {} ms a request may take",
+                          policy.timeout.count()),
+              std::nullopt};
+    }
+    return {Outcome::kRetry, "the receiver could not be reached: " + httplib::to_string(error),
+            std::nullopt};
+  }
+  const httplib::Response& answer = head ? *head : res;
+  const int code = answer.status;
   if (code >= 200 && code < 300) return {Outcome::kAccepted, "", std::nullopt};
   Response r;
   r.error = fmt::format("the receiver answered HTTP {}", code);
   if (code == 429 || code >= 500) {
     r.outcome = Outcome::kRetry;
-    const std::string after = res->get_header_value("Retry-After");
+    const std::string after = answer.get_header_value("Retry-After");
     char* end = nullptr;
     const long long seconds = std::strtoll(after.c_str(), &end, 10);
     if (!after.empty() && end != nullptr && *end == '\0' && seconds >= 0) {
@@ -165,15 +247,16 @@ Response Post(const UrlParts& url, const httplib::Headers& headers, const std::s
 
 }  // namespace
 
-Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& change,
-                   const DeliveryPolicy& policy, Delivery& delivery) {
+Status SendWebhook(DestinationStore& ds, const Lease& lease, const Destination& d,
+                   const ChangeSet& change, const DeliveryPolicy& policy, Delivery& delivery) {
   TESSERA_ASSIGN_OR_RETURN(const UrlParts url, SplitUrl(d.url));
   auto secret = ReadSecret(d);
   if (!secret.ok()) {
     // Not an attempt: nothing was sent. The delivery waits for the secret.
     delivery.last_error = secret.status().message();
-    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts, delivery.batches_done,
-                                             delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
+                                             delivery.batches_done, delivery.status,
+                                             delivery.last_error));
     return secret.status();
   }
   uint32_t this_run = 0;
@@ -182,6 +265,9 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     const uint32_t batch = delivery.batches_done;
     const std::string body = BatchBody(d, delivery, change, batch);
     const std::string key = fmt::format("{}-{}", delivery.key, batch + 1);
+    // Still this run's to send: a run that lost its lease (it was suspended past it, and
+    // another run took over) must not send the batch a second time.
+    TESSERA_RETURN_IF_ERROR(ds.Renew(lease));
     ++delivery.attempts;
     ++this_run;
     const httplib::Headers headers = {
@@ -194,7 +280,7 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
       delivery.last_error.clear();
       delivery.status = DeliveryStatus::kPending;
       if (delivery.batches_done < delivery.batches) {
-        TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts,
+        TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
                                                  delivery.batches_done, delivery.status, ""));
       }
       backoff = policy.initial_backoff;
@@ -203,8 +289,9 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     delivery.last_error = fmt::format("batch {} of {}: {}", batch + 1, delivery.batches, r.error);
     const bool dead = r.outcome == Outcome::kRefused || this_run >= policy.max_attempts;
     delivery.status = dead ? DeliveryStatus::kDead : DeliveryStatus::kPending;
-    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(delivery.id, delivery.attempts, delivery.batches_done,
-                                             delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts,
+                                             delivery.batches_done, delivery.status,
+                                             delivery.last_error));
     if (dead) {
       return UnavailableError("destination '{}': delivery {} is dead after {} attempt{}: {}",
                               d.name, delivery.id, delivery.attempts,
@@ -213,7 +300,7 @@ Status SendWebhook(DestinationStore& ds, const Destination& d, const ChangeSet& 
     policy.sleep(std::min(r.retry_after.value_or(backoff), policy.max_backoff));
     backoff = std::min(backoff * 2, policy.max_backoff);
   }
-  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(delivery.id, delivery.attempts));
+  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(lease, delivery.id, delivery.attempts));
   delivery.status = DeliveryStatus::kDelivered;
   delivery.last_error.clear();
   return OkStatus();
@@ -260,8 +347,8 @@ std::string UuidCsv(const std::vector<privacy::Uuid>& uuids) {
 
 }  // namespace
 
-Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& change,
-               const DeliveryPolicy& policy, Delivery& delivery) {
+Status DropCsv(DestinationStore& ds, const Lease& lease, const Destination& d,
+               const ChangeSet& change, const DeliveryPolicy& policy, Delivery& delivery) {
   std::string base = fmt::format("{}/{}-{}", d.dir, d.name, delivery.snapshot_id);
   // A second delivery for the same snapshot (a saved audience changed in between) never
   // replaces the first one's files, which a consumer may not have read yet.
@@ -299,11 +386,11 @@ Status DropCsv(DestinationStore& ds, const Destination& d, const ChangeSet& chan
     delivery.last_error = written.message();
     delivery.status =
         delivery.attempts >= policy.max_attempts ? DeliveryStatus::kDead : DeliveryStatus::kPending;
-    TESSERA_RETURN_IF_ERROR(
-        ds.RecordAttempt(delivery.id, delivery.attempts, 0, delivery.status, delivery.last_error));
+    TESSERA_RETURN_IF_ERROR(ds.RecordAttempt(lease, delivery.id, delivery.attempts, 0,
+                                             delivery.status, delivery.last_error));
     return written.WithContext(fmt::format("destination '{}'", d.name));
   }
-  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(delivery.id, delivery.attempts));
+  TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(lease, delivery.id, delivery.attempts));
   delivery.status = DeliveryStatus::kDelivered;
   delivery.last_error.clear();
   return OkStatus();

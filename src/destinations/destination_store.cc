@@ -1,6 +1,7 @@
 #include "tessera/destinations/destination_store.h"
 
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -89,6 +90,16 @@ CREATE TABLE IF NOT EXISTS destination_changes (
   PRIMARY KEY (delivery_id, uuid)
 );
 )sql"},
+    // 2: a run's lease on a destination (Claim): who holds it, and until when (unix
+    // milliseconds by the database's clock).
+    {R"sql(
+ALTER TABLE destinations ADD COLUMN claimed_by TEXT;
+ALTER TABLE destinations ADD COLUMN lease_until INTEGER;
+)sql",
+     R"sql(
+ALTER TABLE destinations ADD COLUMN IF NOT EXISTS claimed_by text;
+ALTER TABLE destinations ADD COLUMN IF NOT EXISTS lease_until bigint;
+)sql"},
 };
 constexpr store::Schema kSchema{"destinations", kMigrations};
 
@@ -130,10 +141,19 @@ StatusOr<Destination> DestinationOf(const store::SqlRow& row) {
   return d;
 }
 
-std::string RandomKey() {
+std::string RandomKey(size_t bytes_count = 16) {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();  // the CSPRNG never fails on Linux
-  return privacy::HexEncode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  bytes_count = std::min(bytes_count, sizeof(bytes));
+  if (RAND_bytes(bytes, static_cast<int>(bytes_count)) != 1) std::abort();  // never on Linux
+  return privacy::HexEncode(std::string_view(reinterpret_cast<const char*>(bytes), bytes_count));
+}
+
+// Now, in unix milliseconds by the database's clock: one clock for every process on the store
+// (PostgreSQL's may serve several machines).
+std::string NowMillisSql(const store::Database& db) {
+  return db.dialect() == store::Dialect::kSqlite
+             ? "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+             : "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)";
 }
 
 }  // namespace
@@ -161,6 +181,66 @@ std::string_view StatusName(DeliveryStatus status) {
 }
 
 const store::Schema& DestinationStore::Schema() { return kSchema; }
+
+std::string NewLeaseHolder() {
+  char host[256] = "";
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return fmt::format("{}:{}:{}", host, ::getpid(), RandomKey(4));
+}
+
+StatusOr<std::optional<LeaseHolder>> DestinationStore::Claim(const Lease& lease) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  const std::string now = NowMillisSql(db_);
+  std::optional<LeaseHolder> other;
+  TESSERA_RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+    // Conditional: only one of two runs claiming at once finds it free (or expired).
+    TESSERA_ASSIGN_OR_RETURN(
+        const uint64_t claimed,
+        db_.Execute("UPDATE destinations SET claimed_by = $2, lease_until = " + now +
+                        " + $3 WHERE name = $1 AND (claimed_by IS NULL OR claimed_by = $2 OR "
+                        "lease_until IS NULL OR lease_until < " +
+                        now + ")",
+                    {lease.destination, lease.holder, lease.duration.count()}));
+    if (claimed == 1) return OkStatus();
+    TESSERA_RETURN_IF_ERROR(
+        db_.Query("SELECT claimed_by, lease_until - " + now + " FROM destinations WHERE name = $1",
+                  {lease.destination}, [&](const store::SqlRow& row) -> Status {
+                    other = LeaseHolder{row.Text(0), std::max<int64_t>(row.Int(1), 0)};
+                    return OkStatus();
+                  }));
+    if (!other) return NotFoundError("no destination named '{}'", lease.destination);
+    return OkStatus();
+  }));
+  return other;
+}
+
+Status DestinationStore::Renew(const Lease& lease) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  return RenewHeld(lease);
+}
+
+Status DestinationStore::RenewHeld(const Lease& lease) {
+  TESSERA_ASSIGN_OR_RETURN(
+      const uint64_t renewed,
+      db_.Execute("UPDATE destinations SET lease_until = " + NowMillisSql(db_) +
+                      " + $3 WHERE name = $1 AND claimed_by = $2",
+                  {lease.destination, lease.holder, lease.duration.count()}));
+  if (renewed == 1) return OkStatus();
+  return FailedPreconditionError(
+      "destination '{}': another run took it over (this run's lease ran out, or the "
+      "destination was removed); this run stopped",
+      lease.destination);
+}
+
+Status DestinationStore::Release(const Lease& lease) {
+  TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  return db_
+      .Execute(
+          "UPDATE destinations SET claimed_by = NULL, lease_until = NULL WHERE name = $1 AND "
+          "claimed_by = $2",
+          {lease.destination, lease.holder})
+      .status();
+}
 
 Status DestinationStore::Add(const Destination& d) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
@@ -244,13 +324,15 @@ StatusOr<std::vector<privacy::Uuid>> DestinationStore::Baseline(const std::strin
   return out;
 }
 
-StatusOr<Delivery> DestinationStore::CreateDelivery(const std::string& name, int64_t snapshot_id,
+StatusOr<Delivery> DestinationStore::CreateDelivery(const Lease& lease, int64_t snapshot_id,
                                                     const ChangeSet& change, uint32_t batches) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
+  const std::string& name = lease.destination;
   const std::string key = RandomKey();
   int64_t id = 0;
   const std::string now = db_.NowSql();
   TESSERA_RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+    TESSERA_RETURN_IF_ERROR(RenewHeld(lease));
     // One undelivered delivery per destination: two runs at once must not both compute one.
     TESSERA_ASSIGN_OR_RETURN(
         auto open, db_.QueryInt("SELECT count(*) FROM destination_deliveries WHERE destination = "
@@ -350,22 +432,26 @@ StatusOr<std::optional<Delivery>> DestinationStore::Outstanding(const std::strin
   return OneDelivery("destination = $1 AND status <> 'delivered'", {name});
 }
 
-Status DestinationStore::RecordAttempt(int64_t delivery_id, uint32_t attempts,
+Status DestinationStore::RecordAttempt(const Lease& lease, int64_t delivery_id, uint32_t attempts,
                                        uint32_t batches_done, DeliveryStatus status,
                                        const std::string& error) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
-  return db_
-      .Execute(
-          "UPDATE destination_deliveries SET attempts = $1, batches_done = $2, status = $3, "
-          "last_error = $4, updated_at = " +
-              db_.NowSql() + " WHERE id = $5",
-          {attempts, batches_done, StatusName(status), error, delivery_id})
-      .status();
+  return db_.Transaction([&]() -> Status {
+    TESSERA_RETURN_IF_ERROR(RenewHeld(lease));
+    return db_
+        .Execute(
+            "UPDATE destination_deliveries SET attempts = $1, batches_done = $2, status = $3, "
+            "last_error = $4, updated_at = " +
+                db_.NowSql() + " WHERE id = $5 AND status <> 'delivered'",
+            {attempts, batches_done, StatusName(status), error, delivery_id})
+        .status();
+  });
 }
 
-Status DestinationStore::MarkDelivered(int64_t delivery_id, uint32_t attempts) {
+Status DestinationStore::MarkDelivered(const Lease& lease, int64_t delivery_id, uint32_t attempts) {
   TESSERA_RETURN_IF_ERROR(db_.Migrate(kSchema));
   return db_.Transaction([&]() -> Status {
+    TESSERA_RETURN_IF_ERROR(RenewHeld(lease));
     TESSERA_ASSIGN_OR_RETURN(
         auto name, db_.QueryText("SELECT destination FROM destination_deliveries WHERE id = $1 "
                                  "AND status <> 'delivered'",

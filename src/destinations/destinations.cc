@@ -185,14 +185,22 @@ class MemberSource {
       }
     }
     std::sort(m.uuids.begin(), m.uuids.end());
-    TESSERA_ASSIGN_OR_RETURN(const uint64_t minimum, audience::MinExportSize(store_));
-    if (m.uuids.size() < minimum) {
-      return FailedPreconditionError(
-          "{} has {} customers, fewer than the minimum export size {} that the data owner set "
-          "(`tessera audience policy`); nothing was delivered",
-          follows.ToString(), m.uuids.size(), minimum);
-    }
     return m;
+  }
+
+  // kFailedPrecondition when `members` are fewer than the owner's minimum export size, saying
+  // what `consequence` that has.
+  Status CheckMinimum(const Follows& follows, const Members& members,
+                      std::string_view consequence) {
+    if (!minimum_) {
+      TESSERA_ASSIGN_OR_RETURN(const uint64_t minimum, audience::MinExportSize(store_));
+      minimum_ = minimum;
+    }
+    if (members.uuids.size() >= *minimum_) return OkStatus();
+    return FailedPreconditionError(
+        "{} has {} customers, fewer than the minimum export size {} that the data owner set "
+        "(`tessera audience policy`); {}",
+        follows.ToString(), members.uuids.size(), *minimum_, consequence);
   }
 
  private:
@@ -216,15 +224,17 @@ class MemberSource {
   std::optional<audience::AudienceIndex> built_;
   std::optional<analytics::Snapshot> snapshot_;
   std::vector<privacy::Uuid> uuids_;
+  std::optional<uint64_t> minimum_;
 };
 
 // Tries `delivery` (outstanding or new) and appends how it ended to `run`.
-Status Attempt(DestinationStore& ds, const Destination& d, const Delivery& delivery,
-               const DeliveryPolicy& policy, DestinationRun& run) {
+Status Attempt(DestinationStore& ds, const Lease& lease, const Destination& d,
+               const Delivery& delivery, const DeliveryPolicy& policy, DestinationRun& run) {
   TESSERA_ASSIGN_OR_RETURN(ChangeSet change, ds.Change(delivery.id));
   Delivery ended = delivery;
-  Status sent = d.kind == DestinationKind::kWebhook ? SendWebhook(ds, d, change, policy, ended)
-                                                    : DropCsv(ds, d, change, policy, ended);
+  Status sent = d.kind == DestinationKind::kWebhook
+                    ? SendWebhook(ds, lease, d, change, policy, ended)
+                    : DropCsv(ds, lease, d, change, policy, ended);
   run.deliveries.push_back(ended);
   return sent;
 }
@@ -244,15 +254,30 @@ DeliveryPolicy WithDefaults(DeliveryPolicy policy) {
   return policy;
 }
 
+// Longer than the longest a run goes without renewing its lease (a request, then a wait before
+// the next attempt), twice, with a minute to spare for the store.
+std::chrono::milliseconds LeaseDuration(const DeliveryPolicy& policy) {
+  return 2 * (policy.timeout + policy.max_backoff) + std::chrono::minutes(1);
+}
+
 DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* members,
-                      const DeliveryPolicy& policy) {
+                      const std::string& holder, const DeliveryPolicy& policy) {
   DestinationRun run;
   run.destination = d.name;
   DestinationStore ds(store);
+  const Lease lease{d.name, holder, LeaseDuration(policy)};
+  auto other = ds.Claim(lease);
+  if (!other.ok() || other->has_value()) {
+    // Another run (the schedule of `tessera serve`, a `tessera destination run`) is delivering
+    // it: it is left to that one, which sends each batch once.
+    if (other.ok()) run.elsewhere = **other;
+    run.status = other.status();
+    return run;
+  }
   run.status = [&]() -> Status {
     TESSERA_ASSIGN_OR_RETURN(auto outstanding, ds.Outstanding(d.name));
     if (outstanding) {
-      TESSERA_RETURN_IF_ERROR(Attempt(ds, d, *outstanding, policy, run));
+      TESSERA_RETURN_IF_ERROR(Attempt(ds, lease, d, *outstanding, policy, run));
     }
     if (members == nullptr) {
       run.unchanged = !outstanding.has_value();
@@ -261,16 +286,30 @@ DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* m
     TESSERA_ASSIGN_OR_RETURN(const Follows follows, Follows::Parse(d.follows));
     TESSERA_ASSIGN_OR_RETURN(const Members now, members->Of(follows));
     TESSERA_ASSIGN_OR_RETURN(const auto before, ds.Baseline(d.name));
-    const ChangeSet change = Diff(before, now.uuids);
+    ChangeSet change = Diff(before, now.uuids);
+    // Privacy: below the minimum export size no one is delivered as a member (who entered is
+    // held back, and stays out of the baseline, so it enters in a later delivery once the set
+    // is large enough again); who left is delivered always, as the receiver must stop treating
+    // them as members, and names no one it was not delivered before.
+    Status small = members->CheckMinimum(
+        follows, now, "who entered is held back until it has as many, who left is delivered");
+    if (change.entered.empty()) small = OkStatus();  // nothing held back
+    if (!small.ok()) {
+      run.held_back = change.entered.size();
+      change.entered.clear();
+    }
     if (change.entered.empty() && change.left.empty()) {
-      run.unchanged = !outstanding.has_value();
-      return OkStatus();
+      run.unchanged = !outstanding.has_value() && small.ok();
+      return small;
     }
     TESSERA_ASSIGN_OR_RETURN(
         const Delivery created,
-        ds.CreateDelivery(d.name, now.snapshot_id, change, BatchCount(d, change)));
-    return Attempt(ds, d, created, policy, run);
+        ds.CreateDelivery(lease, now.snapshot_id, change, BatchCount(d, change)));
+    TESSERA_RETURN_IF_ERROR(Attempt(ds, lease, d, created, policy, run));
+    return small;
   }();
+  // Best effort: a lease not released runs out by itself.
+  (void)ds.Release(lease);
   return run;
 }
 
@@ -279,7 +318,9 @@ DestinationRun RunOne(store::Store& store, const Destination& d, MemberSource* m
 StatusOr<Members> CurrentMembers(store::Store& store, const Follows& follows,
                                  const audience::AudienceIndex* index) {
   MemberSource source(store, index);
-  return source.Of(follows);
+  TESSERA_ASSIGN_OR_RETURN(Members members, source.Of(follows));
+  TESSERA_RETURN_IF_ERROR(source.CheckMinimum(follows, members, "they are not exported"));
+  return members;
 }
 
 StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,
@@ -301,15 +342,16 @@ StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,
   }
   const DeliveryPolicy policy = WithDefaults(options.policy);
   MemberSource members(store, options.index);
+  const std::string holder = NewLeaseHolder();
   std::vector<DestinationRun> runs;
-  for (const auto& d : chosen) runs.push_back(RunOne(store, d, &members, policy));
+  for (const auto& d : chosen) runs.push_back(RunOne(store, d, &members, holder, policy));
   return runs;
 }
 
 StatusOr<DestinationRun> RetryOutstanding(store::Store& store, const std::string& name,
                                           const DeliverOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(Destination d, DestinationStore(store).Get(name));
-  return RunOne(store, d, nullptr, WithDefaults(options.policy));
+  return RunOne(store, d, nullptr, NewLeaseHolder(), WithDefaults(options.policy));
 }
 
 std::string DestinationRun::ToText() const {
@@ -321,6 +363,10 @@ std::string DestinationRun::ToText() const {
         d.attempts == 1 ? "" : "s", d.last_error.empty() ? "" : " (" + d.last_error + ")");
   }
   if (unchanged) out += fmt::format("{}: no change since the last delivery\n", destination);
+  if (elsewhere) {
+    out += fmt::format("{}: in progress elsewhere (run {} holds it for up to {} s more); skipped\n",
+                       destination, elsewhere->holder, (elsewhere->remaining_ms + 999) / 1000);
+  }
   // A failure the last delivery does not already explain (e.g. after a retried one succeeded).
   if (!status.ok() &&
       (deliveries.empty() || deliveries.back().status == DeliveryStatus::kDelivered)) {

@@ -4,13 +4,21 @@
 
 #include "tessera/destinations/destinations.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -71,8 +79,11 @@ class Receiver {
     std::string retry_after;
   };
 
-  Receiver() {
+  // `answer`, when given, answers every request instead (nothing is recorded).
+  explicit Receiver(httplib::Server::Handler answer = nullptr) {
+    if (answer) server_.Post("/hook", std::move(answer));
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       std::lock_guard<std::mutex> lock(mutex_);
       const std::string sig = req.get_header_value("X-Tessera-Signature");
       // t=<unix>,v1=<hex>: recompute over "t.body" with the shared secret.
@@ -105,6 +116,8 @@ class Receiver {
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  // Answers each request only after `delay` (a slow receiver).
+  void SlowDown(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
   void Script(std::vector<Answer> answers) {
     std::lock_guard<std::mutex> lock(mutex_);
     answers_.assign(answers.begin(), answers.end());
@@ -123,9 +136,69 @@ class Receiver {
   int port_ = 0;
   std::thread thread_;
   std::mutex mutex_;
+  std::atomic<int64_t> delay_ms_{0};
   std::deque<Answer> answers_;
   std::vector<Request> requests_;
   int bad_signatures_ = 0;
+};
+
+// A receiver on a plain socket that reads a request's head and answers one byte every `gap`:
+// each read of the client's ends well within its timeout, the answer as a whole takes seconds.
+// One connection at a time.
+class TricklingReceiver {
+ public:
+  explicit TricklingReceiver(std::chrono::milliseconds gap) : gap_(gap) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(listen_fd_, 8), 0);
+    EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TricklingReceiver() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  int connections() const { return connections_; }
+
+ private:
+  void Serve() {
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      ++connections_;
+      std::string head;
+      char buf[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      for (char c : answer) {
+        if (stop_ || ::send(fd, &c, 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(gap_);
+      }
+      ::close(fd);
+    }
+  }
+
+  const std::chrono::milliseconds gap_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
 };
 
 std::set<std::string> Strings(const nlohmann::json& array) {
@@ -205,10 +278,11 @@ class DestinationsTest : public ::testing::TestWithParam<Backend> {
     return d;
   }
 
-  StatusOr<DestinationRun> Run(const std::string& name) {
+  StatusOr<DestinationRun> Run(const std::string& name) { return Run(name, *store_); }
+  StatusOr<DestinationRun> Run(const std::string& name, store::Store& store) {
     DeliverOptions options;
     options.policy = policy_;
-    auto runs = DeliverAll(*store_, {name}, options);
+    auto runs = DeliverAll(store, {name}, options);
     if (!runs.ok()) return runs.status();
     EXPECT_EQ(runs->size(), 1u);
     return (*runs)[0];
@@ -389,6 +463,135 @@ TEST_P(DestinationsTest, AReceiverThatIsDownMakesTheDeliveryDeadAfterTheAttempts
   EXPECT_EQ(waits_, (std::vector<int64_t>{100, 200}));
 }
 
+TEST_P(DestinationsTest, AReceiverTricklingItsAnswerTimesOutWithinTheDeadline) {
+  // 80 bytes at 100 ms each: 8 s an answer, while every single read takes 100 ms.
+  TricklingReceiver receiver(std::chrono::milliseconds(100));
+  policy_.timeout = std::chrono::milliseconds(300);
+  policy_.max_attempts = 2;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto run = Run("hook");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(run.ok());
+  EXPECT_LT(took, policy_.max_attempts * 5 * policy_.timeout);
+  EXPECT_FALSE(run->status.ok());
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDead);
+  EXPECT_EQ(run->deliveries[0].attempts, 2u);
+  EXPECT_EQ(run->deliveries[0].last_error,
+            "batch 1 of 1: the receiver did not answer within the 300 ms a request may take");
+  EXPECT_EQ(waits_, std::vector<int64_t>{100});  // retried once, after the backoff
+  EXPECT_EQ(receiver.connections(), 2);
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("hook")->empty());
+  auto outstanding = DestinationStore(*store_).Outstanding("hook");
+  ASSERT_TRUE(outstanding.ok() && outstanding->has_value());
+  EXPECT_EQ((*outstanding)->status, DeliveryStatus::kDead);
+}
+
+TEST_P(DestinationsTest, AnEndlessAnswerIsReadOnlyUpToTheCapAndItsStatusCounts) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_chunked_content_provider("application/json", [](size_t, httplib::DataSink& sink) {
+      const std::string chunk(16 * 1024, ' ');
+      return sink.write(chunk.data(), chunk.size());
+    });
+  });
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto run = Run("hook");
+  ASSERT_TRUE(run.ok() && run->status.ok()) << run->status.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, policy_.timeout);
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(run->deliveries[0].attempts, 1u);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+}
+
+// The schedule of `tessera serve` and a `tessera destination run` at once: two runs, each with
+// its own store handle, while a dead delivery is outstanding and a new change waits behind it.
+TEST_P(DestinationsTest, TwoRunsAtOnceSendEachDeliveryOnceAndOneSaysInProgressElsewhere) {
+  Receiver receiver;
+  receiver.Script({{503, ""}});
+  policy_.max_attempts = 1;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  auto dead = Run("hook");
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->deliveries.size(), 1u);
+  ASSERT_EQ(dead->deliveries[0].status, DeliveryStatus::kDead);
+  SnapshotWithKnownChange("champions", 2, 3);
+  policy_.max_attempts = 3;
+
+  const size_t before = receiver.requests().size();
+  receiver.SlowDown(std::chrono::milliseconds(400));
+  auto other_store = store::Store::Open(location_, false);
+  ASSERT_TRUE(other_store.ok()) << other_store.status().ToString();
+  StatusOr<DestinationRun> runs[2] = {InternalError("not run"), InternalError("not run")};
+  std::thread first([&] { runs[0] = Run("hook", *store_); });
+  std::thread second([&] { runs[1] = Run("hook", **other_store); });
+  first.join();
+  second.join();
+
+  // Each delivery id went out once: the dead one's, then the new change's.
+  std::map<std::string, int> posts;
+  const auto requests = receiver.requests();
+  for (size_t i = before; i < requests.size(); ++i) ++posts[requests[i].key];
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_TRUE(posts.contains(dead->deliveries[0].key + "-1"));
+  for (const auto& [key, n] : posts) EXPECT_EQ(n, 1) << key;
+  ASSERT_TRUE(runs[0].ok() && runs[1].ok());
+  const int winner = runs[0]->deliveries.empty() ? 1 : 0;
+  const DestinationRun& won = *runs[winner];
+  const DestinationRun& skipped = *runs[1 - winner];
+  EXPECT_TRUE(won.status.ok()) << won.status.ToString();
+  ASSERT_EQ(won.deliveries.size(), 2u);
+  EXPECT_EQ(won.deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(won.deliveries[1].status, DeliveryStatus::kDelivered);
+  EXPECT_TRUE(skipped.status.ok()) << skipped.status.ToString();
+  EXPECT_TRUE(skipped.deliveries.empty());
+  ASSERT_TRUE(skipped.elsewhere.has_value());
+  EXPECT_NE(skipped.ToText().find("hook: in progress elsewhere (run "), std::string::npos)
+      << skipped.ToText();
+
+  // The log agrees: both delivered, none pending; the lease is given up.
+  auto log = DestinationStore(*store_).Log("hook");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  for (const auto& d : *log) EXPECT_EQ(d.status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+  auto again = Run("hook");
+  ASSERT_TRUE(again.ok() && again->status.ok());
+  EXPECT_TRUE(again->unchanged);
+  EXPECT_FALSE(again->elsewhere.has_value());
+}
+
+TEST_P(DestinationsTest, AKilledRunsLeaseRunsOutAndTheNextRunTakesOver) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  // A run that claimed the destination and was killed: its lease is never released.
+  const Lease killed{"hook", "killed-run", std::chrono::milliseconds(300)};
+  auto claimed = DestinationStore(*store_).Claim(killed);
+  ASSERT_TRUE(claimed.ok() && !claimed->has_value());
+
+  auto blocked = Run("hook");
+  ASSERT_TRUE(blocked.ok() && blocked->status.ok());
+  ASSERT_TRUE(blocked->elsewhere.has_value());
+  EXPECT_EQ(blocked->elsewhere->holder, "killed-run");
+  EXPECT_LE(blocked->elsewhere->remaining_ms, 300);
+  EXPECT_TRUE(receiver.requests().empty());
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto taken = Run("hook");
+  ASSERT_TRUE(taken.ok() && taken->status.ok()) << taken->status.ToString();
+  EXPECT_FALSE(taken->elsewhere.has_value());
+  ASSERT_EQ(taken->deliveries.size(), 1u);
+  EXPECT_EQ(taken->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(receiver.requests().size(), 1u);
+  // The killed run, had it woken up, finds its lease gone and writes nothing.
+  EXPECT_EQ(DestinationStore(*store_).Renew(killed).code(), StatusCode::kFailedPrecondition);
+  const Lease removed{"no-such-hook", "a-run", std::chrono::seconds(10)};
+  EXPECT_EQ(DestinationStore(*store_).Claim(removed).status().code(), StatusCode::kNotFound);
+}
+
 TEST_P(DestinationsTest, LargeChangesGoInBatchesEachWithItsOwnKeyAndResumeAfterAFailure) {
   Receiver receiver;
   receiver.Script({{200, ""}, {500, ""}});  // the second batch fails once
@@ -458,6 +661,58 @@ TEST_P(DestinationsTest, TheMinimumExportSizeHoldsForDestinationsToo) {
   EXPECT_EQ(run->ToText().rfind("hook: not delivered: segment:champions has ", 0), 0u);
   EXPECT_TRUE(receiver.requests().empty());
   EXPECT_TRUE(DestinationStore(*store_).Log("hook")->empty());
+}
+
+TEST_P(DestinationsTest, BelowTheMinimumWhoLeftIsDeliveredAndWhoEnteredIsHeldBack) {
+  Receiver receiver;
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  const std::set<std::string> before = Segment("champions");
+  ASSERT_GT(before.size(), 8u);
+  auto first = Run("hook");
+  ASSERT_TRUE(first.ok() && first->status.ok()) << first->status.ToString();
+
+  // The segment shrinks by 3 (5 leave, 2 enter), below a minimum it met before.
+  SnapshotWithKnownChange("champions", 5, 2);
+  const std::set<std::string> entered = entered_, left = left_;
+  ASSERT_TRUE(
+      audience::SetMinExportSize(*store_, audience::testing::TestKey(), before.size() - 1).ok());
+  auto shrunk = Run("hook");
+  ASSERT_TRUE(shrunk.ok());
+  EXPECT_EQ(shrunk->status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(shrunk->status.message().find("who entered is held back"), std::string::npos)
+      << shrunk->status.message();
+  EXPECT_EQ(shrunk->held_back, 2u);
+  ASSERT_EQ(shrunk->deliveries.size(), 1u);
+  EXPECT_EQ(shrunk->deliveries[0].status, DeliveryStatus::kDelivered);
+  EXPECT_EQ(shrunk->deliveries[0].entered, 0u);
+  EXPECT_EQ(shrunk->deliveries[0].left, 5u);
+  auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_TRUE(requests[1].body["entered"].empty());
+  EXPECT_EQ(Strings(requests[1].body["left"]), left);
+  // The baseline is what the receiver was told: the first members less who left.
+  std::set<std::string> told = before;
+  for (const auto& u : left) told.erase(u);
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), told);
+
+  // Nothing new while it stays small: the held-back entrants are not sent, nothing is logged.
+  auto again = Run("hook");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->held_back, 2u);
+  EXPECT_TRUE(again->deliveries.empty());
+  EXPECT_EQ(receiver.requests().size(), 2u);
+
+  // Large enough again (the owner lowers the minimum): who entered meanwhile is delivered.
+  ASSERT_TRUE(audience::SetMinExportSize(*store_, audience::testing::TestKey(), 1).ok());
+  auto grown = Run("hook");
+  ASSERT_TRUE(grown.ok() && grown->status.ok()) << grown->status.ToString();
+  EXPECT_EQ(grown->held_back, 0u);
+  requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(Strings(requests[2].body["entered"]), entered);
+  EXPECT_TRUE(requests[2].body["left"].empty());
+  EXPECT_EQ(Strings(*DestinationStore(*store_).Baseline("hook")), Segment("champions"));
+  EXPECT_EQ(receiver.bad_signatures(), 0);
 }
 
 TEST_P(DestinationsTest, AMissingSecretSendsNothingAndKeepsTheDeliveryPending) {

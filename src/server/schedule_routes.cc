@@ -96,6 +96,8 @@ ScheduledRun::Step Server::Impl::DestinationsStep() {
       step.detail += fmt::format("{}: failed: {}", r.destination, r.status.message());
     } else if (r.unchanged) {
       step.detail += fmt::format("{}: no change", r.destination);
+    } else if (r.elsewhere) {
+      step.detail += fmt::format("{}: in progress elsewhere", r.destination);
     } else {
       uint64_t entered = 0, left = 0;
       for (const destinations::Delivery& d : r.deliveries) {

@@ -5,7 +5,8 @@
 # segment (the segment's exports before and after say who), each request signed, the log says
 # delivered. A receiver that is down makes the delivery dead; `destination retry` recovers it
 # with the same delivery id. No raw e-mail or customer number reaches the receiver, the drop
-# or the store; the secret reaches neither the store nor the log.
+# or the store; the secret reaches neither the store nor the log. Two runs at once (two
+# processes, a slow receiver) send a new destination's delivery once.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tessera=$(realpath "$1")
@@ -22,11 +23,13 @@ export HOOK_SECRET="e2e-hook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n'
 
 cat >receiver.py <<'PY'
 # A webhook receiver: verifies X-Tessera-Signature (t=<unix>,v1=<hex HMAC-SHA256 of "t.body">)
-# with the shared secret, appends each verified request to requests.jsonl, answers 200.
-import hashlib, hmac, http.server, json, os, sys
+# with the shared secret, appends each verified request to requests.jsonl, answers 200 (after
+# HOOK_DELAY seconds).
+import hashlib, hmac, http.server, json, os, sys, time
 secret = os.environ["HOOK_SECRET"].encode()
 class Hook(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
+        time.sleep(float(os.environ.get("HOOK_DELAY", "0")))
         body = self.rfile.read(int(self.headers["Content-Length"]))
         fields = dict(p.split("=", 1) for p in self.headers["X-Tessera-Signature"].split(","))
         mac = hmac.new(secret, fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -147,3 +150,24 @@ for name, blob in blobs.items():
     assert not (found & ids), f"a raw identifier is in {name}"
 print(f"OK: {len(requests)} deliveries, {len(second['entered'])} entered, {len(second['left'])} left")
 PY
+
+# Two runs at once, as the schedule of `tessera serve` and a run started by hand would be: two
+# processes on the store, a slow receiver. The new destination's delivery is sent once; the
+# run that could not claim the destination says it is in progress elsewhere, and succeeds.
+stop_receiver
+HOOK_DELAY=2 start_receiver
+"$tessera" destination add webhook --name twice --follows segment:champions \
+  --url "http://127.0.0.1:$port/hook" --secret-env HOOK_SECRET >/dev/null
+"$tessera" destination run twice >twice1.out 2>&1 &
+run1=$!
+"$tessera" destination run twice >twice2.out 2>&1 &
+run2=$!
+wait "$run1" || fail "the first run failed: $(cat twice1.out)"
+wait "$run2" || fail "the second run failed: $(cat twice2.out)"
+[ "$(cat twice1.out twice2.out | grep -c "twice: delivery .*: delivered after 1 attempt")" = 1 ] \
+  || fail "$(cat twice1.out twice2.out)"
+[ "$(cat twice1.out twice2.out | grep -c "twice: in progress elsewhere (run ")" = 1 ] \
+  || fail "$(cat twice1.out twice2.out)"
+[ "$(grep -c '"destination": "twice"' requests.jsonl)" = 1 ] || fail "$(grep -c twice requests.jsonl) requests"
+"$tessera" destination log twice | grep -c " delivered " | grep -qx 1 || fail "$("$tessera" destination log twice)"
+echo "two runs at once: $(cat twice1.out twice2.out | tr "\n" " ")"

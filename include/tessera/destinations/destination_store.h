@@ -9,6 +9,7 @@
 // environment variable or file that holds its secret, never the secret. No identifier and no
 // secret reaches these tables.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -55,6 +56,23 @@ struct Delivery {
   std::string created_at, updated_at, delivered_at;  // ISO 8601 UTC ("" when not yet)
 };
 
+// A run's hold on one destination (its lease): while it runs, no other run — another thread or
+// process on the same store — delivers to the destination, retries its delivery or computes
+// its next change. It ends when released, or `duration` after it was taken or last renewed
+// (a killed run's), by the database's clock; every write of the run renews it.
+struct Lease {
+  std::string destination;
+  std::string holder;  // unique per run (NewLeaseHolder)
+  std::chrono::milliseconds duration{0};
+};
+// "<host>:<pid>:<8 random hex digits>": names a run in "in progress elsewhere" reports.
+std::string NewLeaseHolder();
+// Who holds a destination's lease, and for how much longer.
+struct LeaseHolder {
+  std::string holder;
+  int64_t remaining_ms = 0;
+};
+
 // A delivery's change set, each list in byte order of the pseudonyms' text.
 struct ChangeSet {
   std::vector<privacy::Uuid> entered, left;
@@ -75,11 +93,27 @@ class DestinationStore {
   // Removes the destination, its baseline and its log. False for an unknown name.
   StatusOr<bool> Remove(const std::string& name);
 
+  // Takes the destination's lease (a conditional update, so of two runs claiming at once one
+  // wins) unless another holder's runs: nullopt once held (renewed when `lease.holder` held
+  // it already), else that holder. Errors: kNotFound (no such destination), the store's.
+  StatusOr<std::optional<LeaseHolder>> Claim(const Lease& lease);
+  // Extends the lease by its duration from now. Errors: kFailedPrecondition when this holder
+  // no longer holds it (it ran out and another run claimed it, or the destination was
+  // removed), the store's.
+  Status Renew(const Lease& lease);
+  // Gives the lease up; nothing when this holder no longer holds it.
+  Status Release(const Lease& lease);
+
   // The members last delivered (empty before the first delivery), sorted.
   StatusOr<std::vector<privacy::Uuid>> Baseline(const std::string& name);
 
-  // Logs a new pending delivery with its change set; returns it.
-  StatusOr<Delivery> CreateDelivery(const std::string& name, int64_t snapshot_id,
+  // The writes of a run take the lease the run holds on the destination and renew it in their
+  // transaction; they fail with Renew's kFailedPrecondition, writing nothing, once it is lost.
+  //
+  // Logs a new pending delivery of `lease.destination` with its change set; returns it.
+  // Errors: kFailedPrecondition (the lease is lost; the destination has an undelivered
+  // delivery), the store's.
+  StatusOr<Delivery> CreateDelivery(const Lease& lease, int64_t snapshot_id,
                                     const ChangeSet& change, uint32_t batches);
   // The change set of an undelivered delivery (kNotFound once delivered: it is dropped then).
   StatusOr<ChangeSet> Change(int64_t delivery_id);
@@ -87,11 +121,11 @@ class DestinationStore {
   StatusOr<std::optional<Delivery>> Outstanding(const std::string& name);
   // Records attempts (the new total), the batches accepted so far, the status (pending or
   // dead) and the last error.
-  Status RecordAttempt(int64_t delivery_id, uint32_t attempts, uint32_t batches_done,
-                       DeliveryStatus status, const std::string& error);
+  Status RecordAttempt(const Lease& lease, int64_t delivery_id, uint32_t attempts,
+                       uint32_t batches_done, DeliveryStatus status, const std::string& error);
   // Marks the delivery delivered and, in the same transaction, advances the destination's
   // baseline by its change set (entered added, left removed) and drops the change set.
-  Status MarkDelivered(int64_t delivery_id, uint32_t attempts);
+  Status MarkDelivered(const Lease& lease, int64_t delivery_id, uint32_t attempts);
   // Newest first; all destinations for an empty name; at most `limit`.
   StatusOr<std::vector<Delivery>> Log(const std::string& name, uint64_t limit = 100);
 
@@ -99,6 +133,7 @@ class DestinationStore {
   static const store::Schema& Schema();
 
  private:
+  Status RenewHeld(const Lease& lease);  // Renew, inside a transaction
   StatusOr<std::optional<Delivery>> OneDelivery(std::string_view where,
                                                 std::initializer_list<store::SqlValue> params);
   store::Database& db_;

@@ -5,11 +5,15 @@
 // CSV files, with a delivery log, retries with exponential backoff and a dead-letter state
 // (docs/destinations.md).
 //
-// A run, per destination: first the outstanding (pending or dead) delivery, if any, is retried
-// with the same change set and the same idempotency keys; only when it is delivered is the
-// change since the baseline computed for the newest snapshot and delivered. The baseline (the
-// members last delivered) advances only when a delivery succeeds, so nothing is skipped and
-// nothing is sent twice after a success. A change with no one entering or leaving is not sent.
+// A run, per destination, holding its lease (DestinationStore::Claim), so that two runs at once
+// (the schedule of `tessera serve` and a CLI run, on one store) never both deliver it: the one
+// that cannot claim it skips it ("in progress elsewhere"). First the outstanding (pending or dead)
+// delivery, if any, is retried with the same change set and the same idempotency keys; only when it
+// is delivered is the change since the baseline computed for the newest snapshot and delivered. The
+// baseline (the members last delivered) advances only when a delivery succeeds, so nothing is
+// skipped and nothing is sent twice after a success. A change with no one entering or leaving is
+// not sent. Below the owner's minimum export size, who entered is held back (it stays out of the
+// baseline, so it is delivered once the set is large enough again); who left is delivered.
 //
 // Privacy: pseudonyms (UUIDs) only leave: no identifier is read or sent. Secrets are read from
 // the environment or a file at delivery time and kept nowhere; errors name the destination and
@@ -18,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,9 +61,11 @@ Status AddDestination(store::Store& store, const Destination& destination);
 // not sleep for real.
 struct DeliveryPolicy {
   uint32_t max_attempts = 5;  // per run; after them the delivery is dead (until the next run)
-  std::chrono::milliseconds initial_backoff{1000};       // doubled after each failed attempt
-  std::chrono::milliseconds max_backoff{60000};          // the cap, also of a Retry-After
-  std::chrono::milliseconds timeout{10000};              // connect, read and write, per request
+  std::chrono::milliseconds initial_backoff{1000};  // doubled after each failed attempt
+  std::chrono::milliseconds max_backoff{60000};     // the cap, also of a Retry-After
+  // The most one request may take, connecting, sending and reading the answer together (not
+  // per read: a receiver trickling its answer is cut off); a timeout is retried.
+  std::chrono::milliseconds timeout{10000};
   std::function<void(std::chrono::milliseconds)> sleep;  // default: this thread sleeps
   std::function<int64_t()> now;                          // unix seconds; default: the clock
 };
@@ -75,13 +82,19 @@ struct DestinationRun {
   std::string destination;
   std::vector<Delivery> deliveries;  // the deliveries tried in this run, as they ended
   bool unchanged = false;            // nothing outstanding and no one entered or left
-  Status status;                     // OK, or why the destination could not be delivered
-  std::string ToText() const;        // one line per delivery, for people
+  // Who entered but was held back: the set is below the minimum export size (status says so).
+  uint64_t held_back = 0;
+  // Set when another run held the destination's lease: this run skipped it ("in progress
+  // elsewhere"; status OK, nothing tried).
+  std::optional<LeaseHolder> elsewhere;
+  Status status;               // OK, or why the destination could not be delivered
+  std::string ToText() const;  // one line per delivery, for people
 };
 
 // Delivers the changes of the named destinations (all for an empty list) for the store's
 // newest snapshot, one after another; a destination's failure does not stop the others (it is
-// in its DestinationRun's status and the log). Errors: kNotFound (an unknown name; no
+// in its DestinationRun's status and the log; a run that held back who entered has
+// kFailedPrecondition there, after delivering who left). Errors: kNotFound (an unknown name; no
 // snapshot), the store's.
 StatusOr<std::vector<DestinationRun>> DeliverAll(store::Store& store,
                                                  const std::vector<std::string>& names,
