@@ -298,6 +298,12 @@ Status SendWebhook(DestinationStore& ds, const Lease& lease, const Destination& 
                               delivery.attempts == 1 ? "" : "s", delivery.last_error);
     }
     policy.sleep(std::min(r.retry_after.value_or(backoff), policy.max_backoff));
+    if (policy.stopped && policy.stopped()) {
+      return UnavailableError(
+          "destination '{}': delivery {} stays pending for the next run (stopped while waiting "
+          "to retry): {}",
+          d.name, delivery.id, delivery.last_error);
+    }
     backoff = std::min(backoff * 2, policy.max_backoff);
   }
   TESSERA_RETURN_IF_ERROR(ds.MarkDelivered(lease, delivery.id, delivery.attempts));

@@ -240,6 +240,16 @@ Status Attempt(DestinationStore& ds, const Lease& lease, const Destination& d,
 }
 
 DeliveryPolicy WithDefaults(DeliveryPolicy policy) {
+  if (!policy.sleep && policy.stopped) {
+    // In slices, so that a stopping server does not wait out a minute of backoff.
+    policy.sleep = [stopped = policy.stopped](std::chrono::milliseconds ms) {
+      const auto until = std::chrono::steady_clock::now() + ms;
+      while (!stopped() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::milliseconds(100), until - std::chrono::steady_clock::now()));
+      }
+    };
+  }
   if (!policy.sleep) {
     policy.sleep = [](std::chrono::milliseconds ms) { std::this_thread::sleep_for(ms); };
   }

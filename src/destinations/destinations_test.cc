@@ -387,6 +387,38 @@ TEST_P(DestinationsTest, BackoffDoublesAndRetryAfterIsHonouredUpToTheCap) {
   EXPECT_EQ(run->deliveries[0].attempts, 5u);
 }
 
+// A server stopping during a minute's backoff (the schedule's destinations step on SIGTERM)
+// does not wait it out: the wait ends, the delivery stays pending for the next run, which
+// sends the same delivery.
+TEST_P(DestinationsTest, AStopDuringTheBackoffEndsTheWaitAndKeepsTheDeliveryPending) {
+  Receiver receiver;
+  receiver.Script({{503, ""}});
+  ASSERT_TRUE(AddDestination(*store_, Webhook("hook", receiver.url())).ok());
+  policy_.sleep = nullptr;  // the real wait, in slices
+  policy_.initial_backoff = std::chrono::milliseconds(60000);
+  policy_.max_backoff = std::chrono::milliseconds(60000);
+  const auto started = std::chrono::steady_clock::now();
+  policy_.stopped = [started] {
+    return std::chrono::steady_clock::now() - started > std::chrono::milliseconds(300);
+  };
+  auto run = Run("hook");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->status.code(), StatusCode::kUnavailable) << run->status.ToString();
+  EXPECT_NE(run->status.message().find("stays pending"), std::string::npos);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  ASSERT_EQ(run->deliveries.size(), 1u);
+  EXPECT_EQ(run->deliveries[0].status, DeliveryStatus::kPending);
+  EXPECT_TRUE(DestinationStore(*store_).Baseline("hook")->empty());
+  policy_.stopped = nullptr;
+  auto next = Run("hook");
+  ASSERT_TRUE(next.ok() && next->status.ok()) << next->status.ToString();
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].key, requests[1].key);
+  EXPECT_EQ(next->deliveries[0].status, DeliveryStatus::kDelivered);
+}
+
 TEST_P(DestinationsTest, ADeadDeliveryIsRetriedFirstByTheNextRunAndNothingIsSkipped) {
   Receiver receiver;
   receiver.Script({{503, ""}, {503, ""}, {503, ""}});

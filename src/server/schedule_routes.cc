@@ -49,6 +49,8 @@ ScheduledRun::Step Server::Impl::SourcesStep() {
   auto key = privacy::OwnerKey::Load(options.key_path);
   if (!key.ok()) return fail(key.status());
   sources::RunOptions ro;
+  // A stopping server does not wait out a shop's Retry-After.
+  ro.retry.stopped = [this] { return scheduler && scheduler->stopping(); };
   std::vector<sources::RunOutcome> outcomes;
   {
     std::lock_guard lock(write_mu);  // one load at a time, as uploads
@@ -87,7 +89,10 @@ ScheduledRun::Step Server::Impl::DestinationsStep() {
   if (!list.ok()) return {"destinations", "failed", list.status().message()};
   if (list->empty())
     return {"destinations", "skipped", "no destinations (tessera destination add)"};
-  auto runs = destinations::DeliverAll(**st, {}, destinations::DeliverOptions{});
+  destinations::DeliverOptions deliver;
+  // A stopping server does not wait out a receiver's backoff: the delivery stays pending.
+  deliver.policy.stopped = [this] { return scheduler && scheduler->stopping(); };
+  auto runs = destinations::DeliverAll(**st, {}, deliver);
   if (!runs.ok()) return {"destinations", "failed", runs.status().message()};
   for (const destinations::DestinationRun& r : *runs) {
     if (!step.detail.empty()) step.detail += "; ";

@@ -181,10 +181,13 @@ TEST_F(SchedulerTest, AClockThatJumpsOverSeveralTimesRunsOnceForTheLatest) {
   s->Stop();
 }
 
-class ScheduleStoreTest : public store::StoreFixture {};
+class ScheduleStoreTest : public store::StoreFixture {
+ protected:
+  // In SetUp, so that a skip (no PostgreSQL server) skips the test.
+  void SetUp() override { OpenNewStore("schedule.db", &ScheduleSchema()); }
+};
 
 TEST_P(ScheduleStoreTest, ARunCutOffWithTheServerRunsAgainAtStart) {
-  OpenNewStore("schedule.db", &ScheduleSchema());
   store::Database& db = store_->db();
   auto none = LastScheduledRunAtStart(db, Utc("2026-12-08", 9));
   ASSERT_TRUE(none.ok()) << none.status().ToString();

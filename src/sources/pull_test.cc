@@ -298,6 +298,33 @@ TEST_P(PullTest, RetriesAfter429ForRetryAfterAndAfter500) {
   EXPECT_EQ(shop_.requests(), 4);
 }
 
+// A server stopping while a shop asks to wait a minute (Retry-After: 60) does not wait it out:
+// the run fails at once as stopped, with the cursor where the last committed page left it.
+TEST_P(PullTest, AStopDuringARetryAfterEndsTheWait) {
+  AddWoo(*store_);
+  shop_.SetOrders({WooOrder(1, kT0)});
+  testing::Fault busy;
+  busy.status = 429;
+  busy.retry_after = "60";
+  shop_.AddFault(busy);
+  options_.retry.time_scale = 1;
+  const auto started = std::chrono::steady_clock::now();
+  options_.retry.stopped = [started] {
+    return std::chrono::steady_clock::now() - started > std::chrono::milliseconds(300);
+  };
+  RunOutcome r = Run(*store_, "woo");
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status.code(), StatusCode::kUnavailable) << r.status.ToString();
+  EXPECT_NE(r.status.message().find("stopped while waiting"), std::string::npos);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_EQ(r.run.outcome, "failed");
+  EXPECT_EQ(Orders(*store_).size(), 0u);
+  options_.retry.stopped = nullptr;
+  RunOutcome again = Run(*store_, "woo");
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(Orders(*store_).size(), 1u);
+}
+
 TEST_P(PullTest, GivesUpAfterTheLastAttemptWithBackoffCapped) {
   AddWoo(*store_);
   shop_.SetOrders({WooOrder(1, kT0)});

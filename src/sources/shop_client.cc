@@ -93,7 +93,18 @@ StatusOr<HttpAnswer> ShopClient::Get(const std::string& target, int page) {
       return UnavailableError("{} (gave up after {} attempts)", last, attempt);
     }
     if (policy.on_wait) policy.on_wait(wait, reason);
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait * policy.time_scale));
+    // In slices when the run can be stopped, so that a stopping server does not wait out a
+    // minute's Retry-After.
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(wait * policy.time_scale));
+    while (std::chrono::steady_clock::now() < until) {
+      if (policy.stopped && policy.stopped()) {
+        return UnavailableError("{}: stopped while waiting to retry ({})", where, last);
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(100), until - std::chrono::steady_clock::now()));
+    }
   }
 }
 

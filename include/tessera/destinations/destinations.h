@@ -68,6 +68,9 @@ struct DeliveryPolicy {
   std::chrono::milliseconds timeout{10000};
   std::function<void(std::chrono::milliseconds)> sleep;  // default: this thread sleeps
   std::function<int64_t()> now;                          // unix seconds; default: the clock
+  // True once the run should end (the server stopping): a wait before the next attempt ends
+  // early and the delivery stays pending for the next run (kUnavailable). Default: never.
+  std::function<bool()> stopped;
 };
 
 struct DeliverOptions {

@@ -39,6 +39,9 @@ struct RetryPolicy {
   // Called before each wait, with the wait in seconds (before time_scale) and the reason
   // ("HTTP 429", "HTTP 503", "connection failed").
   std::function<void(double seconds, const std::string& reason)> on_wait;
+  // True once the run should end (the server stopping): a wait ends early and the request
+  // fails with kUnavailable; the cursor stays where the last committed page left it.
+  std::function<bool()> stopped;
 };
 
 struct RunOptions {
