@@ -185,6 +185,9 @@ int RunSourceRun(const SourceRunArgs& a) {
     o.retry.on_wait = [](double seconds, const std::string& reason) {
       std::fprintf(stderr, "tessera: %s, retrying in %.0f s\n", reason.c_str(), seconds);
     };
+    o.on_file = [](const ingest::FolderFile& f) {
+      std::fprintf(stderr, "%s\n", f.ToText().c_str());
+    };
   }
   std::set<std::string> folders;  // their runs count files, not pages
   if (auto all = sources::SourceStore((*store)->db()).List(); all.ok()) {

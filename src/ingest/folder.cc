@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tessera/io/mapping.h"
+#include "tessera/io/order_reader.h"
 
 namespace tessera::ingest {
 namespace {
@@ -104,6 +105,27 @@ Status WriteNote(const fs::path& path, std::string_view text) {
   return OkStatus();
 }
 
+// How many of a file's rejected rows its report lists.
+constexpr size_t kReportedRejects = 100'000;
+
+// The rejects report of a loaded file: the CSV of `tessera ingest --rejects` (file, line,
+// column, reason; never a value), and a last line saying how many more there were.
+std::string RejectsReport(const std::vector<io::Reject>& rejects, const LoadSummary& summary) {
+  std::string out(io::kRejectsCsvHeader);
+  out += '\n';
+  for (const io::Reject& r : rejects) {
+    out += io::RejectCsvRow(r);
+    out += '\n';
+  }
+  if (summary.rows_rejected > rejects.size()) {
+    out += io::RejectCsvRow(io::Reject{
+        "", 0, 0, "", "more",
+        fmt::format("{} more rejected rows not listed", summary.rows_rejected - rejects.size())});
+    out += '\n';
+  }
+  return out;
+}
+
 struct Candidate {
   fs::path path;
   int64_t mtime_ns = 0;
@@ -185,6 +207,12 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
     }
     LoadOptions load = options.load;
     load.file_labels = {file.name};
+    // The file's rejected rows, for a report beside it in loaded/ (the first kReportedRejects).
+    std::vector<io::Reject> rejects;
+    load.on_reject = [&rejects, &options](const io::Reject& r) {
+      if (options.load.on_reject) options.load.on_reject(r);
+      if (rejects.size() < kReportedRejects) rejects.push_back(r);
+    };
     Status status;
     if (options.detect_mapping) {
       auto preset = io::DetectPresetOfFile(c.path.string());
@@ -215,6 +243,12 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
         file.outcome = FolderFile::Outcome::kLoaded;
         file.moved_to = *moved;
         file.summary = std::move(*summary);
+        if (!rejects.empty()) {
+          // Loaded and moved: a report that cannot be written fails the run (the rejects are in
+          // the store's load record too), never the load.
+          TESSERA_RETURN_IF_ERROR(
+              WriteNote(*moved + ".rejects.csv", RejectsReport(rejects, file.summary)));
+        }
         ++run.loaded;
         run.orders_stored += file.summary.orders_stored;
         run.rows_read += file.summary.rows_read;
@@ -265,23 +299,25 @@ std::string FolderRun::ToJson() const {
   return j.dump();
 }
 
+std::string FolderFile::ToText() const {
+  switch (outcome) {
+    case Outcome::kLoaded:
+      return fmt::format("loaded   {}: {} rows, {} new orders, {} rejected -> {}{}", name,
+                         summary.rows_read, summary.orders_stored, summary.rows_rejected, moved_to,
+                         summary.rows_rejected > 0
+                             ? fmt::format(" (rejected rows: {}.rejects.csv)", moved_to)
+                             : "");
+    case Outcome::kRefused:
+      return fmt::format("refused  {}: {} -> {}", name, error, moved_to);
+    case Outcome::kWaiting:
+      return fmt::format("waiting  {}: still being written (changed moments ago)", name);
+  }
+  return "";
+}
+
 std::string FolderRun::ToText() const {
   std::string out;
-  for (const FolderFile& f : files) {
-    switch (f.outcome) {
-      case FolderFile::Outcome::kLoaded:
-        out += fmt::format("loaded   {}: {} rows, {} new orders, {} rejected -> {}\n", f.name,
-                           f.summary.rows_read, f.summary.orders_stored, f.summary.rows_rejected,
-                           f.moved_to);
-        break;
-      case FolderFile::Outcome::kRefused:
-        out += fmt::format("refused  {}: {} -> {}\n", f.name, f.error, f.moved_to);
-        break;
-      case FolderFile::Outcome::kWaiting:
-        out += fmt::format("waiting  {}: still being written (changed moments ago)\n", f.name);
-        break;
-    }
-  }
+  for (const FolderFile& f : files) out += f.ToText() + "\n";
   out += fmt::format("{} loaded, {} refused, {} waiting; {} new orders, {} rows rejected\n", loaded,
                      refused, waiting, orders_stored, rows_rejected);
   return out;

@@ -81,6 +81,32 @@ TEST_P(FolderTest, LoadsEachSettledFileOnceOldestFirstAndMovesItAside) {
   EXPECT_EQ(OrderCount(*store), 2u);
 }
 
+// A loaded file's rejected rows are reported beside it (file, line, column, reason; never the
+// value), as `tessera ingest --rejects` writes them; a clean file gets no report.
+TEST_P(FolderTest, ALoadedFilesRejectedRowsAreReportedBesideIt) {
+  auto store = OpenStore();
+  std::vector<io::Reject> seen;
+  options_.load.on_reject = [&seen](const io::Reject& r) { seen.push_back(r); };
+  Drop("mixed.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n" +
+                        "2,C2,b@example.de,Jane Doe,20.00\n" +
+                        "3,C3,c@example.de,2024-01-03,abc\n");
+  Drop("clean.csv", std::string(kHeader) + "4,C4,d@example.de,2024-01-04,5.00\n", 30);
+  auto run = LoadFolder(*store, *key_, options_);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->loaded, 2u);
+  EXPECT_EQ(seen.size(), 2u);  // the caller's callback still hears of each
+  const fs::path report = inbox_ / "loaded" / "mixed.csv.rejects.csv";
+  ASSERT_TRUE(fs::exists(report));
+  const std::string text = ReadFile(report.string());
+  EXPECT_EQ(text.substr(0, text.find('\n')), io::kRejectsCsvHeader);
+  EXPECT_NE(text.find("mixed.csv,3,4,ordered_at,bad_timestamp,"), std::string::npos) << text;
+  EXPECT_NE(text.find("mixed.csv,4,5,amount,"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Jane"), std::string::npos);  // never the value
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+  EXPECT_FALSE(fs::exists(inbox_ / "loaded" / "clean.csv.rejects.csv"));
+  EXPECT_NE(run->ToText().find("mixed.csv.rejects.csv"), std::string::npos) << run->ToText();
+}
+
 TEST_P(FolderTest, LeavesFilesThatAreStillBeingWritten) {
   auto store = OpenStore();
   Drop("fresh.csv", std::string(kHeader) + "1,C1,a@example.de,2024-01-01,10.00\n", 3);

@@ -23,6 +23,7 @@ Status RunFolder(store::Store& store, const privacy::OwnerKey& key, const Source
   // Counted file by file, so that a run that fails half-way records what it did before.
   std::string refused;
   fo.on_file = [&](const ingest::FolderFile& f) {
+    if (options.on_file) options.on_file(f);
     switch (f.outcome) {
       case ingest::FolderFile::Outcome::kLoaded:
         ++run.files_loaded;

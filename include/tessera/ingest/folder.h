@@ -5,6 +5,7 @@
 //
 //   DIR/orders-2026-12-06.csv      waiting
 //   DIR/loaded/orders-2026-12-05.csv   loaded (its orders are in the store)
+//   DIR/loaded/orders-2026-12-05.csv.rejects.csv   its rejected rows, when it had any
 //   DIR/failed/orders-broken.csv       refused, beside orders-broken.csv.error.txt saying why
 //
 // Each file is one load (LoadOrders), so a bad file never holds back a good one. A file is
@@ -15,6 +16,9 @@
 // dated in the future, and a file that changed while it was loaded (it loads again next run).
 // A failure of the machine rather than of the file (the store unreachable or busy, a full disk)
 // leaves the file where it is and ends the run with that error, to be retried.
+//
+// A loaded file that had rejected rows gets a report beside it, <name>.rejects.csv: the CSV of
+// `tessera ingest --rejects` (file, line, column, reason), the first 100,000 rows.
 //
 // Privacy: the files hold raw identifiers and stay in the owner's folder; moving them aside
 // copies nothing. The error file holds the load's error message, which never carries a value
@@ -64,6 +68,8 @@ struct FolderFile {
   Outcome outcome = Outcome::kWaiting;
   LoadSummary summary;  // kLoaded
   std::string error;    // kRefused: the load's error message
+  // One line for people: "loaded   orders.csv: 1204 rows, 300 new orders, 2 rejected -> ...".
+  std::string ToText() const;
 };
 std::string_view FolderOutcomeName(FolderFile::Outcome outcome);  // "loaded", "refused", "waiting"
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tessera/common/status.h"
+#include "tessera/ingest/folder.h"
 #include "tessera/io/order_reader.h"
 #include "tessera/privacy/owner_key.h"
 #include "tessera/sources/source_store.h"
@@ -60,6 +61,8 @@ struct RunOptions {
   // Folders: the current time in seconds since the epoch (tests set it), against which a file's
   // settle time is measured; empty: the system clock.
   std::function<int64_t()> now_seconds;
+  // Folder sources: called with each file once its outcome is final (loaded, refused, waiting).
+  std::function<void(const ingest::FolderFile&)> on_file;
 };
 
 // Pulls the source `name`'s orders updated since its cursor into `store` under `key`, page by
