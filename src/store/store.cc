@@ -272,7 +272,7 @@ Status Store::ScanOrderFields(uint32_t fields,
       if (i == first || (i > first && superseded.Superseded(chunk.token(i)))) continue;
       AppendOrder(chunk, i, &current);
     }
-    return fn(current);
+    return current.size() > 0 ? fn(current) : OkStatus();
   });
 }
 

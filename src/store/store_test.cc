@@ -344,8 +344,8 @@ TEST_P(StoreTest, AppendedBatchesReadBackInOrder) {
 }
 
 // Of an order stored in versions, scans pass only the newest (the last appended), with its own
-// amount and lines; a chunk holding only superseded orders comes empty; Stats counts each order
-// once; and the order_versions rows are written with their batch.
+// amount and lines; a chunk holding only superseded orders is not passed; Stats counts each
+// order once; and the order_versions rows are written with their batch, or not at all.
 TEST_P(StoreTest, ScansPassOnlyTheNewestVersionOfAnOrder) {
   auto s = Store::Open(NewLocation("versions.db"), true);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -429,6 +429,32 @@ TEST_P(StoreTest, ScansPassOnlyTheNewestVersionOfAnOrder) {
                   })
                   .ok());
   EXPECT_EQ(amounts, (std::vector<int64_t>{-99, 1000}));
+
+  // A third version that commits: the second's chunk, superseded whole, is not passed.
+  failing.commit_with = nullptr;
+  failing.orders.amount_minor = {500};
+  ASSERT_TRUE(store.AppendBatch(*load, failing).ok());
+  amounts.clear();
+  std::vector<size_t> chunk_sizes;
+  ASSERT_TRUE(store
+                  .ScanOrders([&](const OrderColumns& c) {
+                    chunk_sizes.push_back(c.size());
+                    amounts.insert(amounts.end(), c.amount_minor.begin(), c.amount_minor.end());
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(chunk_sizes, (std::vector<size_t>{1, 1}));
+  EXPECT_EQ(amounts, (std::vector<int64_t>{-99, 500}));
+  EXPECT_EQ((*store.Stats()).orders, 2u);
+  if (GetParam() == Backend::kPostgres) {
+    // SQL sees the same: current_orders, and order_items over it (a's newest has no lines).
+    auto sum = store.db().QueryInt("SELECT sum(amount_minor) FROM current_orders");
+    ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+    EXPECT_EQ(*sum, std::optional<int64_t>(401));
+    EXPECT_EQ(*store.db().QueryInt("SELECT count(*) FROM current_orders"),
+              std::optional<int64_t>(2));
+    EXPECT_EQ(*store.db().QueryInt("SELECT count(*) FROM order_items"), std::optional<int64_t>(1));
+  }
 }
 
 // Every column, token and line item comes back exactly as appended, batch by batch.

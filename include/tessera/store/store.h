@@ -136,7 +136,7 @@ class Store {
       const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
   // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error. Of an
   // order stored in several versions (OrderVersion), only the newest is passed: the chunks of
-  // the older ones come without it (a chunk of only superseded orders comes empty).
+  // the older ones come without it (a chunk of only superseded orders does not come at all).
   Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) {
     return ScanOrderFields(kOrderAll, fn);
   }
