@@ -513,6 +513,33 @@ TEST_P(PullTest, OrdersChangedInTheShopReplaceTheirStoredVersions) {
   EXPECT_EQ(replaced, 3u);
 }
 
+TEST_P(PullTest, WooCommerceOrdersChangedInTheShopReplaceTheirStoredVersions) {
+  AddWoo(*store_);
+  std::vector<nlohmann::json> orders;
+  for (int i = 0; i < 8; ++i) orders.push_back(WooOrder(i, kT0 + i * 60));
+  shop_.SetOrders(orders);
+  ASSERT_TRUE(Run(*store_, "woo").status.ok());
+  const auto before = ProfilesByPseudonym(*store_);
+  orders[2]["status"] = "cancelled";
+  orders[2]["date_modified_gmt"] = FormatIsoTimestamp(kT0 + 3600).substr(0, 19);
+  orders[4]["refunds"] = nlohmann::json::array({{{"total", "-5.50"}}});
+  orders[4]["date_modified_gmt"] = FormatIsoTimestamp(kT0 + 3601).substr(0, 19);
+  shop_.SetOrders(orders);
+  RunOutcome again = Run(*store_, "woo");
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(again.run.orders_stored, 2u);
+
+  auto direct = SecondStore("direct-woo.db");
+  ASSERT_NE(direct, nullptr);
+  AddWoo(*direct);
+  ASSERT_TRUE(Run(*direct, "woo").status.ok());
+  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*direct));
+  const auto after = ProfilesByPseudonym(*store_);
+  EXPECT_EQ(after, ProfilesByPseudonym(*direct));
+  EXPECT_EQ(Revenue(before) - Revenue(after), 3100 + 550);  // cancelled 31.00, refunded 5.50
+  EXPECT_EQ((*store_->Stats()).orders, 8u);
+}
+
 // A run stopped after the page of changed orders is committed and before the cursor moves
 // pulls the same versions again: they are not stored twice, nor counted as versions twice.
 TEST_P(PullTest, ChangedOrdersPulledAgainAfterAStopAreStoredOnce) {
