@@ -99,6 +99,11 @@ class PullTest : public store::StoreFixture {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
+  // Pulls the shop as it is now into a new store (`name`), which so holds only the orders'
+  // final versions, and expects store_ to hold the same orders, give the same profiles and
+  // count the same orders and customers.
+  void ExpectSameAsAFreshPull(SourceKind kind, const std::string& name);
+
   StandInShop shop_{kToken, kKey, kSecret};
   std::unique_ptr<privacy::OwnerKey> key_;
   RunOptions options_;
@@ -457,6 +462,20 @@ int64_t Revenue(const std::vector<ProfileFacts>& profiles) {
   return sum;
 }
 
+void PullTest::ExpectSameAsAFreshPull(SourceKind kind, const std::string& name) {
+  auto fresh = SecondStore(name);
+  ASSERT_NE(fresh, nullptr);
+  kind == SourceKind::kShopify ? AddShopify(*fresh) : AddWoo(*fresh);
+  ASSERT_TRUE(Run(*fresh, kind == SourceKind::kShopify ? "shop" : "woo").status.ok());
+  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*fresh));
+  EXPECT_EQ(ProfilesByPseudonym(*store_), ProfilesByPseudonym(*fresh));
+  auto stats = store_->Stats();
+  auto fresh_stats = fresh->Stats();
+  ASSERT_TRUE(stats.ok() && fresh_stats.ok());
+  EXPECT_EQ(stats->orders, fresh_stats->orders);
+  EXPECT_EQ(stats->customers, fresh_stats->customers);
+}
+
 // The shop changes three stored orders after the first pull, each with a later updated_at:
 // order 3 refunded in part (5.90 of 25.90), order 5 cancelled, order 7 edited to one line.
 std::vector<nlohmann::json> ChangedShopifyOrders(int n, int64_t changed_at) {
@@ -489,21 +508,10 @@ TEST_P(PullTest, OrdersChangedInTheShopReplaceTheirStoredVersions) {
   EXPECT_EQ(again.run.orders_seen, 3u);
   EXPECT_EQ(again.run.orders_stored, 3u);
 
-  // A store that only ever saw the final versions.
-  auto direct = SecondStore("direct.db");
-  ASSERT_NE(direct, nullptr);
-  AddShopify(*direct);
-  ASSERT_TRUE(Run(*direct, "shop").status.ok());
-
-  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*direct));
-  const auto after = ProfilesByPseudonym(*store_);
-  EXPECT_EQ(after, ProfilesByPseudonym(*direct));
+  ExpectSameAsAFreshPull(SourceKind::kShopify, "direct.db");
   // 5.90 refunded and 25.90 cancelled; the edited order is 10.95 instead of 25.90.
-  EXPECT_EQ(Revenue(before) - Revenue(after), 590 + 2590 + 2590 - 1095);
-  auto stats = store_->Stats();
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->orders, 12u);
-  EXPECT_EQ(stats->customers, (*direct->Stats()).customers);
+  EXPECT_EQ(Revenue(before) - Revenue(ProfilesByPseudonym(*store_)), 590 + 2590 + 2590 - 1095);
+  EXPECT_EQ((*store_->Stats()).orders, 12u);
 
   auto versions = store_->OrderVersions();
   ASSERT_TRUE(versions.ok());
@@ -529,14 +537,9 @@ TEST_P(PullTest, WooCommerceOrdersChangedInTheShopReplaceTheirStoredVersions) {
   ASSERT_TRUE(again.status.ok()) << again.status.ToString();
   EXPECT_EQ(again.run.orders_stored, 2u);
 
-  auto direct = SecondStore("direct-woo.db");
-  ASSERT_NE(direct, nullptr);
-  AddWoo(*direct);
-  ASSERT_TRUE(Run(*direct, "woo").status.ok());
-  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*direct));
-  const auto after = ProfilesByPseudonym(*store_);
-  EXPECT_EQ(after, ProfilesByPseudonym(*direct));
-  EXPECT_EQ(Revenue(before) - Revenue(after), 3100 + 550);  // cancelled 31.00, refunded 5.50
+  ExpectSameAsAFreshPull(SourceKind::kWooCommerce, "direct-woo.db");
+  // Cancelled: 31.00; refunded: 5.50.
+  EXPECT_EQ(Revenue(before) - Revenue(ProfilesByPseudonym(*store_)), 3100 + 550);
   EXPECT_EQ((*store_->Stats()).orders, 8u);
 }
 
@@ -561,12 +564,7 @@ TEST_P(PullTest, ChangedOrdersPulledAgainAfterAStopAreStoredOnce) {
   // 12, 13, then 3, 5, 7 (by updated_at), each stored once over both runs.
   EXPECT_EQ(stopped->run.orders_stored + rest.run.orders_stored, 5u);
 
-  auto direct = SecondStore("direct-after-stop.db");
-  ASSERT_NE(direct, nullptr);
-  AddShopify(*direct);
-  ASSERT_TRUE(Run(*direct, "shop").status.ok());
-  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*direct));
-  EXPECT_EQ(ProfilesByPseudonym(*store_), ProfilesByPseudonym(*direct));
+  ExpectSameAsAFreshPull(SourceKind::kShopify, "direct-after-stop.db");
   EXPECT_EQ((*store_->Stats()).orders, 14u);
   auto versions = store_->OrderVersions();
   ASSERT_TRUE(versions.ok());
