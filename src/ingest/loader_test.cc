@@ -15,6 +15,7 @@
 #include "tessera/collab/match_token.h"
 #include "tessera/ingest/staged_file.h"
 #include "tessera/io/phone_numbering.h"
+#include "tessera/privacy/order_token.h"
 #include "tessera/privacy/pseudonymizer.h"
 
 namespace tessera::ingest {
@@ -123,6 +124,64 @@ TEST_P(LoaderTest, LoadingTheSameFileTwiceStoresEachOrderOnce) {
   EXPECT_EQ(second->orders_already_stored, 6u);
   EXPECT_EQ(second->customers_new, 0u);
   EXPECT_EQ(Orders(*store), before);
+}
+
+// With replace_stored_orders (shop APIs), a stored order comes again as a newer version when
+// its update time is later than the stored one's; an equal or older one is skipped; an order a
+// plain load stored is replaced by any version. In memory and through spilled partitions.
+TEST_P(LoaderTest, ReplacingLoadsStoreNewerVersionsAndSkipOlderOnes) {
+  const std::string header = "order_id,customer_id,ordered_at,amount\n";
+  const std::string v1 = Write("v1.csv", header +
+                                             "1,C1,2024-01-01,10.00\n2,C2,2024-01-02,20.00\n"
+                                             "4,C4,2024-01-04,40.00\n");
+  const std::string v2 = Write("v2.csv", header +
+                                             "1,C1,2024-01-01,7.00\n2,C2,2024-01-02,20.00\n"
+                                             "3,C3,2024-01-03,30.00\n4,C4,2024-01-04,35.00\n");
+  auto tokenizer = privacy::OrderTokenizer::Create(*key_);
+  ASSERT_TRUE(tokenizer.ok());
+  const auto versions = [&](std::initializer_list<std::pair<const char*, int64_t>> times) {
+    std::unordered_map<std::string, int64_t> out;
+    for (const auto& [id, t] : times) out[*tokenizer->Encrypt(id)] = t;
+    return out;
+  };
+  for (const uint64_t budget : {uint64_t{0}, uint64_t{1}}) {
+    SCOPED_TRACE(budget);
+    options_.memory_budget = budget;
+    options_.temp_dir = dir_.string();
+    auto store = OpenStore(fmt::format("replace-{}.db", budget));
+    // Order 4 from an export: a plain load, no update time recorded.
+    ASSERT_TRUE(Load(*store, {Write("export.csv", header + "4,C4,2024-01-04,40.00\n")}).ok());
+    options_.replace_stored_orders = true;
+    options_.order_versions = versions({{"1", 100}, {"2", 100}, {"4", 100}});
+    auto first = Load(*store, {v1});
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_EQ(first->orders_stored, 3u);  // 1 and 2, and 4 in place of the export's
+    EXPECT_EQ(first->orders_replaced, 1u);
+    options_.order_versions = versions({{"1", 200}, {"2", 100}, {"3", 200}, {"4", 100}});
+    auto second = Load(*store, {v2});
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    EXPECT_EQ(second->orders_stored, 2u);  // 1 (newer) and 3 (new)
+    EXPECT_EQ(second->orders_replaced, 1u);
+    EXPECT_EQ(second->orders_already_stored, 2u);  // 2 and 4: the same update time
+    // The first versions again, late: older, skipped.
+    options_.order_versions = versions({{"1", 100}, {"2", 100}, {"4", 100}});
+    auto late = Load(*store, {v1});
+    ASSERT_TRUE(late.ok());
+    EXPECT_EQ(late->orders_stored, 0u);
+    EXPECT_EQ(late->orders_already_stored, 3u);
+    // A plain load skips every stored order, whatever its version.
+    options_.replace_stored_orders = false;
+    options_.order_versions.clear();
+    auto plain = Load(*store, {v2});
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ(plain->orders_stored, 0u);
+    EXPECT_EQ(plain->orders_already_stored, 4u);
+
+    std::multiset<int64_t> amounts;
+    for (const auto& o : Orders(*store)) amounts.insert(std::get<1>(o));
+    EXPECT_EQ(amounts, (std::multiset<int64_t>{700, 2000, 3000, 4000}));
+    EXPECT_EQ((*store->Stats()).orders, 4u);
+  }
 }
 
 TEST_P(LoaderTest, OverlappingExportsGiveTheSameStoreInOneLoadOrTwo) {

@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ingest/batch_writer.h"
@@ -50,6 +52,13 @@ class OrderWriter {
         store_.ScanDictionaries([&](store::DictKind kind, uint32_t id, const std::string& v) {
           dicts_.Restore(kind, id, v);
         }));
+    if (options_.replace_stored_orders) {
+      TESSERA_ASSIGN_OR_RETURN(auto versions, store_.OrderVersions());
+      for (store::OrderVersion& v : versions) {
+        std::string siv = v.token.substr(0, privacy::OrderTokenizer::kSivSize);
+        versions_[std::move(siv)] = {v.versions, v.updated_at};
+      }
+    }
     return store_.ScanOrderFields(store::kOrderTokens, [&](const store::OrderColumns& chunk) {
       for (size_t i = 0; i < chunk.size(); ++i) {
         stored_orders_.Insert(chunk.token(i).substr(0, privacy::OrderTokenizer::kSivSize));
@@ -81,7 +90,14 @@ class OrderWriter {
         customers_.PrefetchCustomer(ahead.customer_slot);
       }
       const PendingOrder& o = orders[i];
-      if (unique ? stored_orders_.Contains(o.token) : !stored_orders_.Insert(o.token)) {
+      const bool stored =
+          unique ? stored_orders_.Contains(o.token) : !stored_orders_.Insert(o.token);
+      if (options_.replace_stored_orders) {
+        if (!AddVersion(o.token, stored)) {
+          ++summary_.orders_already_stored;
+          continue;
+        }
+      } else if (stored) {
         ++summary_.orders_already_stored;
         continue;
       }
@@ -113,6 +129,27 @@ class OrderWriter {
   }
 
  private:
+  // Replace mode (LoadOptions::replace_stored_orders): whether the order of `token` is to be
+  // written, a first version or one newer than the store's (`stored`: the store or this load
+  // has the token), and if so its order_versions row, with the batch it goes in.
+  bool AddVersion(const std::string& token, bool stored) {
+    const auto given = options_.order_versions.find(token);
+    const int64_t updated_at = given != options_.order_versions.end() ? given->second : 0;
+    Version& v = versions_[token.substr(0, privacy::OrderTokenizer::kSivSize)];
+    if (stored) {
+      // A stored order without a row was stored by a plain load: a version of unknown time,
+      // older than any the shop sends.
+      if (v.versions > 0 && updated_at <= v.updated_at) return false;
+      v.versions = v.versions > 0 ? v.versions + 1 : 2;
+      ++summary_.orders_replaced;
+    } else {
+      v.versions = 1;
+    }
+    v.updated_at = updated_at;
+    batch_.order_versions.push_back({token, v.versions, updated_at});
+    return true;
+  }
+
   void Append(const PendingOrder& o, const PendingOrders& pending) {
     using store::DictKind;
     store::OrderColumns& c = batch_.orders;
@@ -228,6 +265,12 @@ class OrderWriter {
   StoredCustomers stored_;
   uint32_t next_customer_ = 0;
   KeySet stored_orders_;
+  // Replace mode: the order_versions rows, by SIV (updated as this load adds versions).
+  struct Version {
+    uint32_t versions = 0;  // 0: no row
+    int64_t updated_at = 0;
+  };
+  std::unordered_map<std::string, Version> versions_;
   std::vector<int> exponents_;  // by currency id: decimals of the minor unit, -1 = not yet known
   std::optional<BatchWriter> writer_;  // from Begin
   store::Batch batch_;

@@ -25,6 +25,7 @@ std::string LoadSummary::ToJson() const {
   j["orders_in_input"] = orders_in_input;
   j["orders_already_stored"] = orders_already_stored;
   j["orders_stored"] = orders_stored;
+  if (orders_replaced > 0) j["orders_replaced"] = orders_replaced;
   j["purchases_stored"] = purchases_stored;
   j["credits_stored"] = credits_stored;
   j["voids_stored"] = voids_stored;
@@ -80,6 +81,9 @@ std::string LoadSummary::ToText() const {
   line("orders stored", orders_stored,
        fmt::format("({} purchases, {} cancellations/returns, {} voided)", purchases_stored,
                    credits_stored, voids_stored));
+  if (orders_replaced > 0) {
+    line("orders replaced", orders_replaced, "(newer versions of stored orders)");
+  }
   if (negative_purchases_as_returns > 0) {
     line("negative totals as returns", negative_purchases_as_returns,
          "(no return status, a total below zero)");

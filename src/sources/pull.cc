@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <unordered_map>
 
 #include "sources/folder_source.h"
 #include "sources/orders/shop_orders.h"
@@ -195,6 +196,7 @@ class Pull {
     PageCounts counts;
     counts.orders = orders->size();
     std::string jsonl, records;
+    std::unordered_map<std::string, int64_t> versions;  // by order token
     SourceCursor next;
     for (size_t i = 0; i < orders->size(); ++i) {
       records.clear();
@@ -228,9 +230,15 @@ class Pull {
       if (committed) continue;
       ++counts.fresh;
       jsonl += records;
+      // The version of the order: the loader stores it in place of an older one. (An order id
+      // that cannot be a token is the loader's to reject.)
+      if (auto order_token = tokenizer_->Encrypt(stamp->order_id); order_token.ok()) {
+        int64_t& version = versions[*order_token];
+        version = std::max(version, stamp->updated_at);
+      }
     }
     run_.orders_seen += counts.fresh;
-    if (!jsonl.empty()) TESSERA_RETURN_IF_ERROR(Load(page, jsonl));
+    if (!jsonl.empty()) TESSERA_RETURN_IF_ERROR(Load(page, jsonl, std::move(versions)));
     if (options_.after_page_loaded) {
       TESSERA_RETURN_IF_ERROR(options_.after_page_loaded(page));
     }
@@ -243,7 +251,10 @@ class Pull {
     return counts;
   }
 
-  Status Load(int page, const std::string& jsonl) {
+  // Orders of a shop change after they are stored (refunds, cancellations, edits): the page's
+  // orders replace the versions stored, when they are newer (`versions`, by order token).
+  Status Load(int page, const std::string& jsonl,
+              std::unordered_map<std::string, int64_t> versions) {
     const std::string label = fmt::format("source {} page {}", config_.name, page);
     auto file = internal::MemoryFile::Create(jsonl);
     if (!file.ok()) return file.status().WithContext(Where(page));
@@ -252,6 +263,8 @@ class Pull {
     lo.match_tokens = options_.match_tokens;
     lo.file_labels = {label};
     lo.on_reject = options_.on_reject;
+    lo.replace_stored_orders = true;
+    lo.order_versions = std::move(versions);
     const std::string path = file->path();
     auto summary = ingest::LoadOrders(store_, key_, {path}, lo);
     if (!summary.ok()) {

@@ -13,6 +13,8 @@
 
 #include "sources/stand_in_test_support.h"
 #include "store/test_stores.h"
+#include "tessera/analytics/profiles.h"
+#include "tessera/common/civil_time.h"
 #include "tessera/privacy/order_token.h"
 #include "tessera/sources/source_store.h"
 
@@ -96,6 +98,11 @@ class PullTest : public store::StoreFixture {
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
   }
+
+  // Pulls the shop as it is now into a new store (`name`), which so holds only the orders'
+  // final versions, and expects store_ to hold the same orders, give the same profiles and
+  // count the same orders and customers.
+  void ExpectSameAsAFreshPull(SourceKind kind, const std::string& name);
 
   StandInShop shop_{kToken, kKey, kSecret};
   std::unique_ptr<privacy::OwnerKey> key_;
@@ -457,6 +464,169 @@ TEST_P(PullTest, AStoppedRunRunAgainEqualsAnUninterruptedPull) {
     EXPECT_EQ(stats->orders, 23u);
     EXPECT_EQ(stats->customers, (*uninterrupted->Stats()).customers);
   }
+}
+
+// What a store's orders and profiles say, by pseudonym rather than by the indexes and
+// dictionary ids a store gives in load order: each order (token, customer, time, amount,
+// kind, its lines' quantities and amounts) and each customer's profile over two years.
+using PseudonymousOrder = std::tuple<std::string, std::string, int64_t, int64_t, uint8_t,
+                                     std::vector<std::pair<int64_t, int64_t>>>;
+using ProfileFacts = std::tuple<std::string, uint32_t, int64_t, int32_t, int32_t, int32_t>;
+
+std::string PseudonymOf(const std::vector<privacy::Uuid>& uuids, uint32_t customer) {
+  if (customer >= uuids.size()) return "anonymous";
+  return std::string(reinterpret_cast<const char*>(uuids[customer].bytes.data()), 16);
+}
+
+std::vector<PseudonymousOrder> OrdersByPseudonym(store::Store& s) {
+  std::vector<PseudonymousOrder> out;
+  auto uuids = s.CustomerPseudonyms();
+  EXPECT_TRUE(uuids.ok());
+  const Status scanned = s.ScanOrders([&](const store::OrderColumns& c) {
+    for (size_t i = 0; i < c.size(); ++i) {
+      std::vector<std::pair<int64_t, int64_t>> lines;
+      for (uint32_t k = c.item_offsets[i]; k < c.item_offsets[i + 1]; ++k) {
+        lines.emplace_back(c.item_quantity_milli[k], c.item_amount_micro[k]);
+      }
+      std::sort(lines.begin(), lines.end());
+      out.emplace_back(std::string(c.token(i)), PseudonymOf(*uuids, c.customer[i]), c.ordered_at[i],
+                       c.amount_minor[i], c.kind[i], std::move(lines));
+    }
+    return OkStatus();
+  });
+  EXPECT_TRUE(scanned.ok()) << scanned.ToString();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<ProfileFacts> ProfilesByPseudonym(store::Store& s) {
+  analytics::ProfileOptions o;
+  o.as_of_day = DayOfTimestamp(kT0) + 30;
+  auto set = analytics::ComputeProfiles(s, o);
+  EXPECT_TRUE(set.ok()) << set.status().ToString();
+  std::vector<ProfileFacts> out;
+  if (!set.ok()) return out;
+  for (const analytics::Profile& p : set->profiles) {
+    out.emplace_back(PseudonymOf(set->uuids, p.customer), p.order_count, p.revenue_minor,
+                     p.recency_days, p.first_day, p.last_day);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int64_t Revenue(const std::vector<ProfileFacts>& profiles) {
+  int64_t sum = 0;
+  for (const auto& p : profiles) sum += std::get<2>(p);
+  return sum;
+}
+
+void PullTest::ExpectSameAsAFreshPull(SourceKind kind, const std::string& name) {
+  auto fresh = SecondStore(name);
+  ASSERT_NE(fresh, nullptr);
+  kind == SourceKind::kShopify ? AddShopify(*fresh) : AddWoo(*fresh);
+  ASSERT_TRUE(Run(*fresh, kind == SourceKind::kShopify ? "shop" : "woo").status.ok());
+  EXPECT_EQ(OrdersByPseudonym(*store_), OrdersByPseudonym(*fresh));
+  EXPECT_EQ(ProfilesByPseudonym(*store_), ProfilesByPseudonym(*fresh));
+  auto stats = store_->Stats();
+  auto fresh_stats = fresh->Stats();
+  ASSERT_TRUE(stats.ok() && fresh_stats.ok());
+  EXPECT_EQ(stats->orders, fresh_stats->orders);
+  EXPECT_EQ(stats->customers, fresh_stats->customers);
+}
+
+// The shop changes three stored orders after the first pull, each with a later updated_at:
+// order 3 refunded in part (5.90 of 25.90), order 5 cancelled, order 7 edited to one line.
+std::vector<nlohmann::json> ChangedShopifyOrders(int n, int64_t changed_at) {
+  auto orders = ShopifyOrders(n);
+  orders[3]["financial_status"] = "partially_refunded";
+  orders[3]["refunds"] = nlohmann::json::array(
+      {{{"transactions", nlohmann::json::array(
+                             {{{"kind", "refund"}, {"status", "success"}, {"amount", "5.90"}}})}}});
+  orders[3]["updated_at"] = FormatIsoTimestamp(changed_at);
+  orders[5]["financial_status"] = "voided";
+  orders[5]["cancelled_at"] = FormatIsoTimestamp(changed_at + 1);
+  orders[5]["updated_at"] = FormatIsoTimestamp(changed_at + 1);
+  orders[7]["line_items"] =
+      nlohmann::json::array({{{"sku", "CHEESE-1"}, {"quantity", 1}, {"price", "9.95"}}});
+  orders[7]["total_price"] = "10.95";
+  orders[7]["updated_at"] = FormatIsoTimestamp(changed_at + 2);
+  return orders;
+}
+
+TEST_P(PullTest, OrdersChangedInTheShopReplaceTheirStoredVersions) {
+  AddShopify(*store_);
+  shop_.SetOrders(ShopifyOrders(12));
+  ASSERT_TRUE(Run(*store_, "shop").status.ok());
+  const auto before = ProfilesByPseudonym(*store_);
+
+  const auto changed = ChangedShopifyOrders(12, kT0 + 3600);
+  shop_.SetOrders(changed);
+  RunOutcome again = Run(*store_, "shop");
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(again.run.orders_seen, 3u);
+  EXPECT_EQ(again.run.orders_stored, 3u);
+
+  ExpectSameAsAFreshPull(SourceKind::kShopify, "direct.db");
+  // 5.90 refunded and 25.90 cancelled; the edited order is 10.95 instead of 25.90.
+  EXPECT_EQ(Revenue(before) - Revenue(ProfilesByPseudonym(*store_)), 590 + 2590 + 2590 - 1095);
+  EXPECT_EQ((*store_->Stats()).orders, 12u);
+
+  auto versions = store_->OrderVersions();
+  ASSERT_TRUE(versions.ok());
+  size_t replaced = 0;
+  for (const store::OrderVersion& v : *versions) replaced += v.versions == 2 ? 1 : 0;
+  EXPECT_EQ(versions->size(), 12u);
+  EXPECT_EQ(replaced, 3u);
+}
+
+TEST_P(PullTest, WooCommerceOrdersChangedInTheShopReplaceTheirStoredVersions) {
+  AddWoo(*store_);
+  std::vector<nlohmann::json> orders;
+  for (int i = 0; i < 8; ++i) orders.push_back(WooOrder(i, kT0 + i * 60));
+  shop_.SetOrders(orders);
+  ASSERT_TRUE(Run(*store_, "woo").status.ok());
+  const auto before = ProfilesByPseudonym(*store_);
+  orders[2]["status"] = "cancelled";
+  orders[2]["date_modified_gmt"] = FormatIsoTimestamp(kT0 + 3600).substr(0, 19);
+  orders[4]["refunds"] = nlohmann::json::array({{{"total", "-5.50"}}});
+  orders[4]["date_modified_gmt"] = FormatIsoTimestamp(kT0 + 3601).substr(0, 19);
+  shop_.SetOrders(orders);
+  RunOutcome again = Run(*store_, "woo");
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(again.run.orders_stored, 2u);
+
+  ExpectSameAsAFreshPull(SourceKind::kWooCommerce, "direct-woo.db");
+  // Cancelled: 31.00; refunded: 5.50.
+  EXPECT_EQ(Revenue(before) - Revenue(ProfilesByPseudonym(*store_)), 3100 + 550);
+  EXPECT_EQ((*store_->Stats()).orders, 8u);
+}
+
+// A run stopped after the page of changed orders is committed and before the cursor moves
+// pulls the same versions again: they are not stored twice, nor counted as versions twice.
+TEST_P(PullTest, ChangedOrdersPulledAgainAfterAStopAreStoredOnce) {
+  AddShopify(*store_);
+  shop_.SetOrders(ShopifyOrders(12));
+  ASSERT_TRUE(Run(*store_, "shop").status.ok());
+  auto changed = ChangedShopifyOrders(14, kT0 + 3600);  // and orders 12 and 13 are new
+  shop_.SetOrders(changed);
+  RunOptions o = options_;
+  o.after_page_loaded = [](int page) {
+    return page == 1 ? UnavailableError("killed after page {}", page) : OkStatus();
+  };
+  auto stopped = RunSource(*store_, *key_, "shop", o);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->run.outcome, "failed");
+  EXPECT_GT(stopped->run.orders_stored, 0u);
+  RunOutcome rest = Run(*store_, "shop");
+  ASSERT_TRUE(rest.status.ok()) << rest.status.ToString();
+  // 12, 13, then 3, 5, 7 (by updated_at), each stored once over both runs.
+  EXPECT_EQ(stopped->run.orders_stored + rest.run.orders_stored, 5u);
+
+  ExpectSameAsAFreshPull(SourceKind::kShopify, "direct-after-stop.db");
+  EXPECT_EQ((*store_->Stats()).orders, 14u);
+  auto versions = store_->OrderVersions();
+  ASSERT_TRUE(versions.ok());
+  for (const store::OrderVersion& v : *versions) EXPECT_LE(v.versions, 2u);
 }
 
 TEST_P(PullTest, RunSourcesRunsEachAndReportsEachOutcome) {

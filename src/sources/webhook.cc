@@ -9,6 +9,7 @@
 #include "sources/orders/shop_orders.h"
 #include "sources/secrets.h"
 #include "tessera/ingest/loader.h"
+#include "tessera/privacy/order_token.h"
 #include "tessera/sources/pull.h"
 
 namespace tessera::sources {
@@ -111,6 +112,10 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
     if (message.starts_with("order 1 of the page: ")) message.erase(0, 21);
     return InvalidArgumentError("source '{}' webhook: {}", name, message);
   }
+  // An "order updated" webhook is the order's newer version: it replaces the one stored when
+  // the shop updated it later (a late delivery of an older version changes nothing).
+  TESSERA_ASSIGN_OR_RETURN(auto tokenizer, privacy::OrderTokenizer::Create(key));
+  auto order_token = tokenizer.Encrypt(stamp->order_id);  // failing: the loader rejects the row
   TESSERA_ASSIGN_OR_RETURN(const int64_t run_id, sources.BeginRun(name, "webhook"));
   SourceRun run;
   run.id = run_id;
@@ -127,6 +132,8 @@ StatusOr<WebhookResult> ReceiveWebhook(store::Store& store, const privacy::Owner
     lo.mapping = std::move(mapping);
     lo.match_tokens = match_tokens;
     lo.file_labels = {label};
+    lo.replace_stored_orders = true;
+    if (order_token.ok()) lo.order_versions.emplace(std::move(*order_token), stamp->updated_at);
     const std::string path = file->path();
     auto summary = ingest::LoadOrders(store, key, {path}, lo);
     if (summary.ok()) {

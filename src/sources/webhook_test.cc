@@ -109,6 +109,51 @@ TEST_P(WebhookTest, ASignedShopifyOrderIsLoadedOnce) {
   EXPECT_EQ((*runs)[1].outcome, "ok");
 }
 
+// An "order updated" webhook stores the newer version in place of the stored one; one that
+// arrives late, with an older updated_at, changes nothing.
+TEST_P(WebhookTest, ANewerVersionReplacesTheOrderAndALateOlderOneChangesNothing) {
+  const auto deliver = [&](const nlohmann::json& order) {
+    const std::string body = order.dump();
+    auto r =
+        ReceiveWebhook(*store_, *key_, "shop", WebhookSignature("whsec_test", body), body, false);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->orders_stored : uint64_t{99};
+  };
+  const auto amounts = [&] {
+    std::vector<int64_t> out;
+    EXPECT_TRUE(store_
+                    ->ScanOrders([&](const store::OrderColumns& c) {
+                      out.insert(out.end(), c.amount_minor.begin(), c.amount_minor.end());
+                      return OkStatus();
+                    })
+                    .ok());
+    return out;
+  };
+  const nlohmann::json created = testing::ShopifyOrder(3, 1709286000);
+  nlohmann::json refunded = created;
+  refunded["financial_status"] = "partially_refunded";
+  refunded["refunds"] = nlohmann::json::array(
+      {{{"transactions", nlohmann::json::array(
+                             {{{"kind", "refund"}, {"status", "success"}, {"amount", "5.90"}}})}}});
+  refunded["updated_at"] = FormatIsoTimestamp(1709286000 + 600);
+
+  EXPECT_EQ(deliver(created), 1u);
+  EXPECT_EQ(amounts(), std::vector<int64_t>{2590});
+  EXPECT_EQ(deliver(refunded), 1u);
+  EXPECT_EQ(amounts(), std::vector<int64_t>{2000});
+  EXPECT_EQ(StoredOrders(), 1u);
+  // The creation's delivery again, after the update's: older, so skipped.
+  EXPECT_EQ(deliver(created), 0u);
+  EXPECT_EQ(deliver(refunded), 0u);
+  EXPECT_EQ(amounts(), std::vector<int64_t>{2000});
+  EXPECT_EQ(StoredOrders(), 1u);
+  auto versions = store_->OrderVersions();
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ((*versions)[0].versions, 2u);
+  EXPECT_EQ((*versions)[0].updated_at, 1709286000 + 600);
+}
+
 TEST_P(WebhookTest, ABadOrMissingSignatureLoadsNothingAndReadsNoBody) {
   const std::string body = testing::ShopifyOrder(3, 1709286000).dump();
   auto bad = ReceiveWebhook(*store_, *key_, "shop", WebhookSignature("wrong", body), body, false);

@@ -44,6 +44,10 @@ inline Status UnexpectedDuplicate(Status s) {
   return s;
 }
 
+// Upserts a batch's order_versions rows (Batch::order_versions), in the caller's transaction.
+// Errors: those of Database::Execute.
+Status WriteOrderVersions(Database& db, const std::vector<OrderVersion>& versions);
+
 Status OpenStoreSchema(Database& db, const std::function<Status(int)>& upgrade_earlier = nullptr);
 
 // The metadata table ("meta" on SQLite, "tessera_meta" on PostgreSQL) and its values.

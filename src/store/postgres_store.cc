@@ -412,10 +412,12 @@ class PostgresStore final : public Store {
   // the SQLite store returns, so everything downstream sees identical input. The ledger and
   // the rows are read in one snapshot, so a load committing meanwhile is not seen half.
   // The groups not asked for come as constants (zeros, empty tokens and item lists).
-  Status ScanOrderFields(uint32_t fields,
+  // `begin` runs in the same snapshot.
+  Status ScanOrderChunks(const std::function<StatusOr<uint32_t>()>& begin,
                          const std::function<Status(const OrderColumns&)>& fn) override {
     TESSERA_RETURN_IF_ERROR(Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", {}));
-    Status s = ScanOrdersInTransaction(fields | kOrderCore, fn);
+    StatusOr<uint32_t> fields = begin();
+    Status s = fields.ok() ? ScanOrdersInTransaction(*fields | kOrderCore, fn) : fields.status();
     if (s.ok()) return Command("COMMIT", {});
     if (PQstatus(conn()) == CONNECTION_OK) Result r(PQexec(conn(), "ROLLBACK"));
     return s;
@@ -464,7 +466,7 @@ class PostgresStore final : public Store {
     return OkStatus();
   }
 
-  StatusOr<StoreStats> Stats() override {
+  StatusOr<StoreStats> TableStats() override {
     TESSERA_ASSIGN_OR_RETURN(auto r, Query("SELECT (SELECT count(*) FROM customers), "
                                            "(SELECT COALESCE(sum(order_count), 0) FROM batches), "
                                            "(SELECT count(*) FROM batches WHERE order_count > 0), "
@@ -610,6 +612,7 @@ class PostgresStore final : public Store {
                   "customer_idx, kind, token FROM incoming_match_tokens ON CONFLICT DO NOTHING",
                   {}));
     }
+    TESSERA_RETURN_IF_ERROR(internal::WriteOrderVersions(*database_, batch.order_versions));
     if (batch.commit_with) TESSERA_RETURN_IF_ERROR(batch.commit_with(*database_));
     if (o.size() == 0) return OkStatus();
     const auto uuid_of = [&](size_t i) -> const privacy::Uuid& {

@@ -100,14 +100,19 @@ class SqliteStore final : public Store {
 
   // Each chunk is read through SQLite's incremental blob I/O, so only the wanted column
   // groups' bytes are copied out of the file (the recompute needs about a fifth of them).
-  Status ScanOrderFields(uint32_t fields,
+  // `begin` runs once the statement has stepped, in its read transaction (SQLite's snapshot is
+  // the connection's while a statement is active), so it sees no load committed meanwhile;
+  // no explicit transaction, which `fn` could not write in.
+  Status ScanOrderChunks(const std::function<StatusOr<uint32_t>()>& begin,
                          const std::function<Status(const OrderColumns&)>& fn) override {
     Stmt s(db_, "SELECT chunk_id, length(data) FROM order_chunks ORDER BY chunk_id");
     if (!s.ok()) return Error("read orders");
     std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(nullptr, sqlite3_blob_close);
+    int rc = s.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("read orders");
+    TESSERA_ASSIGN_OR_RETURN(const uint32_t fields, begin());
     OrderColumns chunk;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
+    for (; rc == SQLITE_ROW; rc = s.Step()) {
       const sqlite3_int64 chunk_id = sqlite3_column_int64(s.get(), 0);
       const auto size = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
       int opened = SQLITE_OK;
@@ -142,7 +147,7 @@ class SqliteStore final : public Store {
     return Exec("COMMIT");
   }
 
-  StatusOr<StoreStats> Stats() override {
+  StatusOr<StoreStats> TableStats() override {
     Stmt s(db_,
            "SELECT (SELECT COALESCE(SUM(count),0) FROM customer_chunks),"
            " (SELECT COALESCE(SUM(order_count),0) FROM order_chunks),"
@@ -197,6 +202,7 @@ class SqliteStore final : public Store {
         if (!s.ok() || s.Step() != SQLITE_DONE) return Error("store match tokens");
       }
     }
+    TESSERA_RETURN_IF_ERROR(internal::WriteOrderVersions(*database_, batch.order_versions));
     if (batch.commit_with) TESSERA_RETURN_IF_ERROR(batch.commit_with(*database_));
     if (batch.orders.size() > 0) {
       const std::string blob = batch.orders.Encode();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <unordered_map>
 
 #include "store/backends.h"
 
@@ -170,6 +172,146 @@ Status Store::ScanMatchTokenKinds(
                       return OkStatus();
                     });
 }
+
+namespace {
+
+// The orders stored in several versions, by the first 16 bytes of their tokens (the SIV, a
+// pseudorandom function of the order id: privacy/order_token.h), and how many of each a scan
+// has passed: every occurrence but the last (the newest, since scans go in load order) is left
+// out.
+class SupersededOrders {
+ public:
+  void Add(std::string_view token, uint32_t versions) {
+    if (token.size() >= kKeySize) counts_[KeyOf(token)].versions = versions;
+  }
+  bool empty() const { return counts_.empty(); }
+  // Whether the order at this occurrence of `token` is superseded by a later one.
+  bool Superseded(std::string_view token) {
+    if (token.size() < kKeySize) return false;
+    const auto it = counts_.find(KeyOf(token));
+    if (it == counts_.end()) return false;
+    return ++it->second.seen < it->second.versions;
+  }
+
+ private:
+  static constexpr size_t kKeySize = 16;
+  using Key = std::pair<uint64_t, uint64_t>;
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return static_cast<size_t>(k.first); }
+  };
+  struct Count {
+    uint32_t versions = 0, seen = 0;
+  };
+  static Key KeyOf(std::string_view token) {
+    Key k;
+    std::memcpy(&k.first, token.data(), 8);
+    std::memcpy(&k.second, token.data() + 8, 8);
+    return k;
+  }
+  std::unordered_map<Key, Count, KeyHash> counts_;
+};
+
+// Copies order `i` of `from` to the end of `to`: the core, and each other group that `from`
+// holds (a scan fills only what it was asked for).
+void AppendOrder(const OrderColumns& from, size_t i, OrderColumns* to) {
+  const size_t n = from.size();
+  to->customer.push_back(from.customer[i]);
+  to->ordered_at.push_back(from.ordered_at[i]);
+  to->amount_minor.push_back(from.amount_minor[i]);
+  to->kind.push_back(from.kind[i]);
+  to->currency.push_back(from.currency[i]);
+  if (from.store.size() == n) to->store.push_back(from.store[i]);
+  if (from.region.size() == n) to->region.push_back(from.region[i]);
+  if (from.channel.size() == n) to->channel.push_back(from.channel[i]);
+  if (from.token_offsets.size() == n + 1) {
+    to->token_bytes.append(from.token(i));
+    to->token_offsets.push_back(static_cast<uint32_t>(to->token_bytes.size()));
+  }
+  if (from.item_offsets.size() == n + 1) {
+    const size_t first = from.item_offsets[i], last = from.item_offsets[i + 1];
+    const auto copy = [&](const auto& src, auto& dst) {
+      if (src.size() >= last) dst.insert(dst.end(), src.begin() + first, src.begin() + last);
+    };
+    copy(from.item_category, to->item_category);
+    copy(from.item_sku, to->item_sku);
+    copy(from.item_quantity_milli, to->item_quantity_milli);
+    copy(from.item_amount_micro, to->item_amount_micro);
+    to->item_offsets.push_back(static_cast<uint32_t>(to->item_category.size()));
+  }
+}
+
+constexpr const char* kSupersededSql =
+    "SELECT order_token, versions FROM order_versions WHERE versions > 1";
+
+}  // namespace
+
+Status Store::ScanOrderFields(uint32_t fields,
+                              const std::function<Status(const OrderColumns&)>& fn) {
+  SupersededOrders superseded;
+  const auto begin = [&]() -> StatusOr<uint32_t> {
+    TESSERA_RETURN_IF_ERROR(db().Query(kSupersededSql, {}, [&](const SqlRow& row) {
+      superseded.Add(row.Bytes(0), static_cast<uint32_t>(row.Int(1)));
+      return OkStatus();
+    }));
+    return superseded.empty() ? fields : fields | kOrderTokens;
+  };
+  OrderColumns current;
+  return ScanOrderChunks(begin, [&](const OrderColumns& chunk) -> Status {
+    if (superseded.empty()) return fn(chunk);
+    // Most chunks hold no superseded order: they pass as they are.
+    size_t first = chunk.size();
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (superseded.Superseded(chunk.token(i))) {
+        first = i;
+        break;
+      }
+    }
+    if (first == chunk.size()) return fn(chunk);
+    current.Clear();
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (i == first || (i > first && superseded.Superseded(chunk.token(i)))) continue;
+      AppendOrder(chunk, i, &current);
+    }
+    return current.size() > 0 ? fn(current) : OkStatus();
+  });
+}
+
+StatusOr<std::vector<OrderVersion>> Store::OrderVersions() {
+  std::vector<OrderVersion> out;
+  TESSERA_RETURN_IF_ERROR(db().Query(
+      "SELECT order_token, versions, updated_at FROM order_versions", {}, [&](const SqlRow& row) {
+        out.push_back({row.Bytes(0), static_cast<uint32_t>(row.Int(1)), row.Int(2)});
+        return OkStatus();
+      }));
+  return out;
+}
+
+StatusOr<StoreStats> Store::Stats() {
+  TESSERA_ASSIGN_OR_RETURN(StoreStats st, TableStats());
+  TESSERA_ASSIGN_OR_RETURN(
+      auto superseded,
+      db().QueryInt(
+          "SELECT COALESCE(SUM(versions - 1), 0) FROM order_versions WHERE versions > 1"));
+  const auto older = static_cast<uint64_t>(superseded.value_or(0));
+  st.orders = st.orders > older ? st.orders - older : 0;
+  return st;
+}
+
+namespace internal {
+
+Status WriteOrderVersions(Database& db, const std::vector<OrderVersion>& versions) {
+  for (const OrderVersion& v : versions) {
+    TESSERA_RETURN_IF_ERROR(
+        db.Execute("INSERT INTO order_versions(order_token, versions, updated_at) VALUES ($1, $2, "
+                   "$3) ON CONFLICT (order_token) DO UPDATE SET versions = excluded.versions, "
+                   "updated_at = excluded.updated_at",
+                   {SqlValue::Bytes(v.token), static_cast<int64_t>(v.versions), v.updated_at})
+            .status());
+  }
+  return OkStatus();
+}
+
+}  // namespace internal
 
 const Schema& Store::OrderSchema() { return internal::OrderSchema(); }
 

@@ -166,6 +166,45 @@ CREATE TABLE IF NOT EXISTS customer_match_tokens (
   PRIMARY KEY (customer_idx, kind, token)
 );
 )sql"},
+    // 4: the versions of orders that shops change after they are stored (store::OrderVersion):
+    // by order token, how many versions are stored and the shop's update time of the newest.
+    // Scans read the tokens with more than one (the partial index) and show the newest only;
+    // on PostgreSQL the view current_orders does the same for SQL, and order_items reads it.
+    {R"sql(
+CREATE TABLE IF NOT EXISTS order_versions (
+  order_token BLOB    PRIMARY KEY,
+  versions    INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS order_versions_superseded ON order_versions (order_token)
+  WHERE versions > 1;
+)sql",
+     R"sql(
+CREATE TABLE IF NOT EXISTS order_versions (
+  order_token bytea   PRIMARY KEY,
+  versions    integer NOT NULL,
+  updated_at  bigint  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_versions_superseded ON order_versions (order_token)
+  WHERE versions > 1;
+-- Each order once, in its newest version: of a token stored in several versions, the row
+-- with the highest order_no (the last loaded).
+CREATE OR REPLACE VIEW current_orders AS
+SELECT o.*
+FROM orders o
+LEFT JOIN (SELECT s.order_token, max(s.order_no) AS newest
+           FROM orders s
+           WHERE s.order_token IN (SELECT order_token FROM order_versions WHERE versions > 1)
+           GROUP BY s.order_token) n ON n.order_token = o.order_token
+WHERE n.order_token IS NULL OR o.order_no = n.newest;
+CREATE OR REPLACE VIEW order_items AS
+SELECT o.customer_uuid, o.order_no, i.line_no - 1 AS line_no,
+       i.category_id, i.sku_id, i.quantity_milli, i.amount_micro
+FROM current_orders o
+CROSS JOIN LATERAL unnest(o.item_category_id, o.item_sku_id, o.item_quantity_milli,
+                          o.item_amount_micro)
+  WITH ORDINALITY AS i(category_id, sku_id, quantity_milli, amount_micro, line_no);
+)sql"},
 };
 constexpr Schema kOrderSchema{"store", kOrderMigrations};
 

@@ -343,6 +343,120 @@ TEST_P(StoreTest, AppendedBatchesReadBackInOrder) {
   EXPECT_FALSE((*loads)[0].finished_at.empty());
 }
 
+// Of an order stored in versions, scans pass only the newest (the last appended), with its own
+// amount and lines; a chunk holding only superseded orders is not passed; Stats counts each
+// order once; and the order_versions rows are written with their batch, or not at all.
+TEST_P(StoreTest, ScansPassOnlyTheNewestVersionOfAnOrder) {
+  auto s = Store::Open(NewLocation("versions.db"), true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Store& store = **s;
+  auto load = store.BeginLoad();
+  ASSERT_TRUE(load.ok());
+  Batch first;
+  first.new_customers = NewCustomers(0, 8);
+  first.new_dict_entries.push_back({DictKind::kCurrency, 1, "EUR"});
+  first.orders = TwoOrders();  // tokens "a"x17 (1250) and "b"x18 (-99)
+  const std::string a(first.orders.token(0)), b(first.orders.token(1));
+  first.order_versions = {{a, 1, 100}, {b, 1, 100}};
+  ASSERT_TRUE(store.AppendBatch(*load, first).ok());
+  // Order a again, refunded in part, with one line less: its second version.
+  Batch second;
+  second.orders = TwoOrders();
+  second.orders.token_bytes = a;
+  second.orders.token_offsets = {0, static_cast<uint32_t>(a.size())};
+  for (auto* v : {&second.orders.customer, &second.orders.currency, &second.orders.store,
+                  &second.orders.region, &second.orders.channel}) {
+    v->resize(1);
+  }
+  second.orders.ordered_at.resize(1);
+  second.orders.amount_minor = {1000};
+  second.orders.kind.resize(1);
+  second.orders.item_offsets = {0, 0};
+  second.orders.item_category.clear();
+  second.orders.item_sku.clear();
+  second.orders.item_quantity_milli.clear();
+  second.orders.item_amount_micro.clear();
+  second.order_versions = {{a, 2, 200}};
+  ASSERT_TRUE(store.AppendBatch(*load, second).ok());
+
+  for (const uint32_t fields : {uint32_t{kOrderCore}, uint32_t{kOrderAll}}) {
+    SCOPED_TRACE(fields);
+    std::vector<int64_t> amounts;
+    std::vector<size_t> chunk_sizes;
+    size_t items_of_a = 99;
+    ASSERT_TRUE(store
+                    .ScanOrderFields(fields,
+                                     [&](const OrderColumns& c) {
+                                       chunk_sizes.push_back(c.size());
+                                       for (size_t i = 0; i < c.size(); ++i) {
+                                         amounts.push_back(c.amount_minor[i]);
+                                         if (fields == kOrderAll && c.token(i) == a) {
+                                           items_of_a = c.item_offsets[i + 1] - c.item_offsets[i];
+                                         }
+                                       }
+                                       return OkStatus();
+                                     })
+                    .ok());
+    EXPECT_EQ(chunk_sizes, (std::vector<size_t>{1, 1}));
+    EXPECT_EQ(amounts, (std::vector<int64_t>{-99, 1000}));
+    if (fields == kOrderAll) {
+      EXPECT_EQ(items_of_a, 0u);
+    }
+  }
+  auto stats = store.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->orders, 2u);
+  auto versions = store.OrderVersions();
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  for (const OrderVersion& v : *versions) {
+    EXPECT_EQ(v.versions, v.token == a ? 2u : 1u);
+    EXPECT_EQ(v.updated_at, v.token == a ? 200 : 100);
+  }
+
+  // A third version whose batch fails is not counted: the scan still passes the second.
+  Batch failing;
+  failing.orders = second.orders;
+  failing.orders.amount_minor = {0};
+  failing.order_versions = {{a, 3, 300}};
+  failing.commit_with = [](Database&) { return InternalError("stop"); };
+  EXPECT_FALSE(store.AppendBatch(*load, failing).ok());
+  std::vector<int64_t> amounts;
+  ASSERT_TRUE(store
+                  .ScanOrders([&](const OrderColumns& c) {
+                    amounts.insert(amounts.end(), c.amount_minor.begin(), c.amount_minor.end());
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(amounts, (std::vector<int64_t>{-99, 1000}));
+
+  // A third version that commits: the second's chunk, superseded whole, is not passed.
+  failing.commit_with = nullptr;
+  failing.orders.amount_minor = {500};
+  ASSERT_TRUE(store.AppendBatch(*load, failing).ok());
+  amounts.clear();
+  std::vector<size_t> chunk_sizes;
+  ASSERT_TRUE(store
+                  .ScanOrders([&](const OrderColumns& c) {
+                    chunk_sizes.push_back(c.size());
+                    amounts.insert(amounts.end(), c.amount_minor.begin(), c.amount_minor.end());
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(chunk_sizes, (std::vector<size_t>{1, 1}));
+  EXPECT_EQ(amounts, (std::vector<int64_t>{-99, 500}));
+  EXPECT_EQ((*store.Stats()).orders, 2u);
+  if (GetParam() == Backend::kPostgres) {
+    // SQL sees the same: current_orders, and order_items over it (a's newest has no lines).
+    auto sum = store.db().QueryInt("SELECT sum(amount_minor) FROM current_orders");
+    ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+    EXPECT_EQ(*sum, std::optional<int64_t>(401));
+    EXPECT_EQ(*store.db().QueryInt("SELECT count(*) FROM current_orders"),
+              std::optional<int64_t>(2));
+    EXPECT_EQ(*store.db().QueryInt("SELECT count(*) FROM order_items"), std::optional<int64_t>(1));
+  }
+}
+
 // Every column, token and line item comes back exactly as appended, batch by batch.
 TEST_P(StoreTest, ChunksReadBackByteForByte) {
   const std::string path = NewLocation("exact.db");

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tessera/common/status.h"
@@ -60,6 +61,17 @@ struct LoadOptions {
   // The mapping was picked by its `detect` columns (io::DetectPreset), not named by the user:
   // the summary says so.
   bool mapping_detected = false;
+  // For orders that their source changes after they are stored (a shop's API: refunded,
+  // cancelled, edited), not for exports: an order whose token the store has is stored again, as
+  // its newer version, when its time in `order_versions` (the shop's update time) is later than
+  // that of the version stored (store::OrderVersion); an older or equal one is skipped as stored
+  // already. A version stored by a plain load (no time recorded) is always older. Scans show the
+  // newest version only. Without it (the default) a stored order is always skipped, so that
+  // loading a file again changes nothing.
+  bool replace_stored_orders = false;
+  // By order token (privacy::OrderTokenizer::Encrypt of the order id: no raw id), the shop's
+  // update time of the order as the input has it, Unix seconds; an order without one: 0.
+  std::unordered_map<std::string, int64_t> order_versions;
 };
 
 struct LoadSummary {
@@ -76,6 +88,8 @@ struct LoadSummary {
   uint64_t orders_in_input = 0;
   uint64_t orders_already_stored = 0;  // skipped: the store has them from an earlier load
   uint64_t orders_stored = 0;          // newly written
+  // Of those, newer versions of stored orders (LoadOptions::replace_stored_orders).
+  uint64_t orders_replaced = 0;
   uint64_t purchases_stored = 0, credits_stored = 0, voids_stored = 0, anonymous_orders_stored = 0;
   // Orders without a return or cancellation status whose total is negative: stored as returns.
   uint64_t negative_purchases_as_returns = 0;

@@ -37,9 +37,22 @@ struct MatchToken {
   std::array<uint8_t, kMatchTokenSize> token{};
 };
 
+// The versions of one order that a shop's API changes after it is stored (refunded, cancelled,
+// edited): orders loaded with ingest::LoadOptions::replace_stored_orders append a newer
+// version of a stored order instead of skipping it, and the store keeps, by order token, how
+// many versions of it are stored and the shop's update time of the newest (table
+// order_versions). Scans show the newest version only (Store::ScanOrderFields).
+struct OrderVersion {
+  std::string token;       // the order token, as the orders' token column holds it
+  uint32_t versions = 1;   // how many versions of the order are stored, this batch's included
+  int64_t updated_at = 0;  // the shop's update time of the newest version, Unix seconds
+};
+
 // What one committed batch adds: the customers first seen in it (their indexes continue
 // the store's sequence), new dictionary entries (ids continue each dictionary), orders, and
-// match tokens of customers of the store or of this batch (one the store has is skipped).
+// match tokens of customers of the store or of this batch (one the store has is skipped), and
+// the order_versions rows of its orders that are versions (OrderVersion; each replaces the row
+// of its token, so that writing a batch again writes the same rows).
 // `commit_with`, when set, writes rows of another module's tables in the batch's transaction
 // (the attributes of the people a batch adds: all or nothing with them): AppendBatch calls it
 // after the customers, dictionary entries and match tokens are written; its error rolls the
@@ -56,6 +69,7 @@ struct Batch {
   std::vector<DictEntry> new_dict_entries;
   OrderColumns orders;
   std::vector<MatchToken> new_match_tokens;
+  std::vector<OrderVersion> order_versions;
   std::function<Status(Database&)> commit_with;
 };
 
@@ -120,15 +134,21 @@ class Store {
   // Calls `fn(kind, id, value)` for every dictionary entry.
   virtual Status ScanDictionaries(
       const std::function<void(DictKind, uint32_t, const std::string&)>& fn) = 0;
-  // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error.
+  // Calls `fn(chunk)` for every order chunk, in load order. Stops at the first error. Of an
+  // order stored in several versions (OrderVersion), only the newest is passed: the chunks of
+  // the older ones come without it (a chunk of only superseded orders does not come at all).
   Status ScanOrders(const std::function<Status(const OrderColumns&)>& fn) {
     return ScanOrderFields(kOrderAll, fn);
   }
   // The same, but only the column groups in `fields` (OrderFields; the core always) are sure
   // to be filled in; a store may leave the others empty, so a scan reads only what it asks
-  // for. The chunk passed to `fn` is valid during the call only.
-  virtual Status ScanOrderFields(uint32_t fields,
-                                 const std::function<Status(const OrderColumns&)>& fn) = 0;
+  // for. The chunk passed to `fn` is valid during the call only. A store without superseded
+  // versions is scanned as it is; one with them reads the tokens too, to leave them out.
+  Status ScanOrderFields(uint32_t fields, const std::function<Status(const OrderColumns&)>& fn);
+
+  // The order_versions rows (OrderVersion), for a load that replaces stored orders.
+  // Errors: those of Database::Query.
+  StatusOr<std::vector<OrderVersion>> OrderVersions();
 
   // Calls `fn(customer_idx, kind, token)` for every match token (AppendBatch stores them), by
   // customer index. Errors: those of Database::Query; kDataLoss for a row whose token is not
@@ -152,11 +172,20 @@ class Store {
   Status AddLoadRejects(int64_t load_id, const std::vector<io::Reject>& rejects);
   StatusOr<std::vector<io::Reject>> LoadRejects(int64_t load_id);
 
-  virtual StatusOr<StoreStats> Stats() = 0;
+  // Counts of the store; `orders` counts each order once, however many versions it has.
+  StatusOr<StoreStats> Stats();
   virtual std::string Describe() const = 0;  // e.g. "SQLite store /path/store.db"
 
  protected:
   Store() = default;
+
+  // The backend's scan of every stored order chunk, superseded versions included, in load
+  // order, in one read snapshot: `begin` runs first in that snapshot (it may query db()) and
+  // returns the column groups to read; then `fn` is called as for ScanOrderFields.
+  virtual Status ScanOrderChunks(const std::function<StatusOr<uint32_t>()>& begin,
+                                 const std::function<Status(const OrderColumns&)>& fn) = 0;
+  // The backend's counts, every stored version of an order counted.
+  virtual StatusOr<StoreStats> TableStats() = 0;
 };
 
 // The documented default: $TESSERA_STORE, else $XDG_DATA_HOME/tessera/store.db, else

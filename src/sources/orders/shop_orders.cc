@@ -289,7 +289,7 @@ StatusOr<OrderStamp> AppendOrderRecords(SourceKind kind, const Json& order, size
     *jsonl += r.dump(-1, ' ', false, Json::error_handler_t::replace);
     *jsonl += '\n';
   }
-  return OrderStamp{o.id, o.updated_at};
+  return OrderStamp{o.id, o.order_id, o.updated_at};
 }
 
 StatusOr<std::vector<Json>> ParseOrders(SourceKind kind, std::string_view body, bool single) {

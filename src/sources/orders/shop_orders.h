@@ -22,9 +22,11 @@
 
 namespace tessera::sources::internal {
 
-// What the cursor needs of an order: the shop's order id and when it was last updated.
+// What the cursor and the loader need of an order: the shop's order id, the order id of its
+// records (what the store's order token encrypts) and when it was last updated.
 struct OrderStamp {
-  std::string id;  // the shop's numeric id, as text
+  std::string id;        // the shop's numeric id, as text
+  std::string order_id;  // the records' order_id (Shopify: the order's name, "#1001")
   int64_t updated_at = 0;
 };
 
