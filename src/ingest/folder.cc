@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ingest/reject_log.h"
 #include "tessera/io/mapping.h"
 #include "tessera/io/order_reader.h"
 
@@ -44,6 +45,8 @@ bool FileIsAtFault(const Status& s) {
   if (s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kPermissionDenied) {
     return true;
   }
+  // A damaged gzip (truncated, corrupt) is the file's; a disk that fails to read is not.
+  if (s.code() == StatusCode::kDataLoss && s.IntDetail("damaged_input").has_value()) return true;
   return s.code() == StatusCode::kResourceExhausted && s.IntDetail("max_rejects").has_value();
 }
 
@@ -216,7 +219,10 @@ StatusOr<FolderRun> LoadFolder(store::Store& store, const privacy::OwnerKey& key
     Status status;
     if (options.detect_mapping) {
       auto preset = io::DetectPresetOfFile(c.path.string());
-      if (!preset.ok()) {
+      if (!preset.ok() && preset.status().IntDetail("damaged_input").has_value()) {
+        // A gzip damaged before the end of its header row: refused as a load would refuse it.
+        status = internal::DamagedInputError(file.name, preset.status().message());
+      } else if (!preset.ok()) {
         status = preset.status();
       } else {
         auto mapping = io::LoadMapping(preset->value_or("generic"));

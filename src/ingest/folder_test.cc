@@ -156,14 +156,16 @@ TEST_P(FolderTest, RefusesABadFileWithItsReasonAndStillLoadsTheGoodOnes) {
   const std::string gz = WriteGzip("full.csv.gz", lines);
   const std::string bytes = ReadFile(gz);
   Drop("cut.csv.gz", bytes.substr(0, bytes.size() / 2), 100);
+  // Damaged in its first block: the header cannot even be read to pick a preset.
+  Drop("head.csv.gz", std::string("\x1f\x8b\x08\x00garbage", 11), 80);
   Drop("later.csv", std::string(kHeader) + "2,C2,b@example.de,2024-01-02,20.00\n", 50);
 
   auto run = LoadFolder(*store, *key_, options_);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   EXPECT_EQ(run->loaded, 2u);
-  EXPECT_EQ(run->refused, 2u);
+  EXPECT_EQ(run->refused, 3u);
   EXPECT_EQ(OrderCount(*store), 2u);
-  for (const char* name : {"unmapped.csv", "cut.csv.gz"}) {
+  for (const char* name : {"unmapped.csv", "cut.csv.gz", "head.csv.gz"}) {
     const fs::path moved = inbox_ / "failed" / name;
     EXPECT_TRUE(fs::exists(moved)) << name;
     const std::string note = ReadFile(moved.string() + ".error.txt");

@@ -64,9 +64,15 @@ StatusOr<size_t> InputStream::Read(char* out, size_t size) {
     const char* message = ::gzerror(file_, &errnum);
     // gzread reports a truncated gzip member as end of input plus a pending error.
     if (n < 0 || (n == 0 && errnum != Z_OK && errnum != Z_STREAM_END)) {
-      pending_error_ =
-          DataLossError("{}: read error: {}", name_,
-                        errnum == Z_ERRNO ? std::strerror(errno) : ZlibReason(message));
+      if (errnum == Z_ERRNO) {
+        pending_error_ = DataLossError("{}: read error: {}", name_, std::strerror(errno));
+      } else {
+        // The input itself is damaged (a truncated or corrupt gzip), not the disk or the store:
+        // callers that sort failures by whose fault they are (a watched folder) tell by the
+        // detail.
+        pending_error_ = DataLossError("{}: read error: {}", name_, ZlibReason(message));
+        pending_error_.SetDetail("damaged_input", int64_t{1});
+      }
       if (total > 0) break;  // hand over what was read; the error comes with the next call
       return pending_error_;
     }
