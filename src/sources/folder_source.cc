@@ -34,7 +34,9 @@ Status RunFolder(store::Store& store, const privacy::OwnerKey& key, const Source
       case ingest::FolderFile::Outcome::kRefused:
         ++run.files_refused;
         if (!refused.empty()) refused += "; ";
-        refused += fmt::format("{}: {}", f.name, f.error);
+        // Most errors name the file already.
+        refused +=
+            f.error.starts_with(f.name + ":") ? f.error : fmt::format("{}: {}", f.name, f.error);
         break;
       case ingest::FolderFile::Outcome::kWaiting:
         ++run.files_waiting;
