@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tessera/common/http_error.h"
 #include "tessera/common/text.h"
 #include "tessera/privacy/order_token.h"
 
@@ -222,7 +223,7 @@ Response Post(const UrlParts& url, const httplib::Headers& headers, const std::s
                           policy.timeout.count()),
               std::nullopt};
     }
-    return {Outcome::kRetry, "the receiver could not be reached: " + httplib::to_string(error),
+    return {Outcome::kRetry, "the receiver could not be reached: " + HttpErrorText(error),
             std::nullopt};
   }
   const httplib::Response& answer = head ? *head : res;

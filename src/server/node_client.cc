@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tessera/common/http_error.h"
+
 namespace tessera::server {
 namespace {
 
@@ -91,7 +93,7 @@ StatusOr<collab::NodeReply> HttpNodeTransport::Call(const collab::CollaborationP
           to.name, to.endpoint);
     }
     return UnavailableError("{} cannot be reached at {}: {}", to.name, to.endpoint,
-                            httplib::to_string(res.error()));
+                            HttpErrorText(res.error()));
   }
   if (res->status != 200) {
     std::string message = fmt::format("{} answered HTTP {}", to.name, res->status);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sources/secrets.h"
+#include "tessera/common/http_error.h"
 
 namespace tessera::sources::internal {
 
@@ -64,7 +65,7 @@ StatusOr<HttpAnswer> ShopClient::Get(const std::string& target, int page) {
     if (!res) {
       reason = "connection failed";
       last = fmt::format("{}: the shop cannot be reached at {}: {}", where, url_.origin,
-                         httplib::to_string(res.error()));
+                         HttpErrorText(res.error()));
     } else if (res->status == 200) {
       return HttpAnswer{std::move(res->body), std::move(res->headers)};
     } else if (res->status == 401 || res->status == 403) {
