@@ -202,6 +202,15 @@ TEST_P(WebhookTest, ASignedBodyThatIsNoOrderIsRefusedWithItsReason) {
             std::string::npos)
       << g.status().message();
   EXPECT_EQ(g.status().message().find("leak"), std::string::npos);
+  // A number beyond a double's range: nlohmann throws out_of_range, not parse_error (found by
+  // the shop_orders fuzz target; it ended the process).
+  const std::string huge = "{\"id\": 450e789469, \"email\": \"leak@example.com\"}";
+  auto h =
+      ReceiveWebhook(*store_, *key_, "shop", WebhookSignature("whsec_test", huge), huge, false);
+  EXPECT_EQ(h.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(h.status().message().find("a number is out of range"), std::string::npos)
+      << h.status().message();
+  EXPECT_EQ(h.status().message().find("450e789469"), std::string::npos);
   const std::string no_total =
       "{\"id\": 1, \"updated_at\": \"2024-03-01T10:00:00Z\", "
       "\"created_at\": \"2024-03-01T10:00:00Z\"}";

@@ -299,6 +299,9 @@ StatusOr<std::vector<Json>> ParseOrders(SourceKind kind, std::string_view body, 
   } catch (const Json::parse_error& e) {
     // e.what() quotes the text it read last, which may be personal: the position only.
     return InvalidArgumentError("the body is not JSON (it breaks at byte {})", e.byte);
+  } catch (const Json::exception&) {
+    // A number beyond double's range (nlohmann's out_of_range 406, whose what() quotes it).
+    return InvalidArgumentError("the body is not JSON that can be read: a number is out of range");
   }
   std::vector<Json> orders;
   if (single) {
